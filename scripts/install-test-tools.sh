@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs when it is missing: Debian packages (qpdf, poppler-utils,
+# protobuf-compiler) and a Python venv with pyHanko (and its CLI). Idempotent: a second run
+# installs nothing. Used by scripts/test.sh; safe to run by hand.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+venv="${ESEAL_TEST_VENV:-$root/target/test-venv}"
+
+need_apt=()
+command -v qpdf >/dev/null || need_apt+=(qpdf)
+command -v pdfsig >/dev/null || need_apt+=(poppler-utils)
+command -v pdftoppm >/dev/null || need_apt+=(poppler-utils)
+command -v protoc >/dev/null || need_apt+=(protobuf-compiler)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "install-test-tools: apt-get install ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  $sudo_cmd apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if [ ! -x "$venv/bin/pyhanko" ]; then
+  echo "install-test-tools: creating venv $venv with pyhanko"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --upgrade pip
+  "$venv/bin/pip" install -q 'pyhanko[opentype,image-support]' pyhanko-cli
+fi
+"$venv/bin/pyhanko" --version >/dev/null
+echo "install-test-tools: ok (venv $venv)"

@@ -1,0 +1,36 @@
+//! CMS SignedData for PAdES: building the seal's detached signature and
+//! reading (and cryptographically checking) signatures and RFC 3161 timestamp
+//! tokens made by any tool.
+//!
+//! The module knows nothing of PDF, gRPC, storage or configuration: it takes
+//! a document digest and gives DER back, or takes DER and gives facts back.
+//!
+//! - [`build_pades_signed_data`] makes a PAdES B-B signature (content-type,
+//!   message-digest and signing-certificate-v2 signed attributes, no
+//!   signing-time) with a [`Signer`] over a [`CertificateChain`];
+//!   [`signature_size_estimate`] (+ [`TIMESTAMP_RESERVE`]) sizes the PDF
+//!   `/Contents` placeholder beforehand.
+//! - [`SignedDataInfo::parse`] reads a `/Contents` value (zero padding
+//!   allowed) and [`SignedDataInfo::verify_signature`] checks its signature.
+
+mod algorithms;
+mod build;
+mod chain;
+mod error;
+mod ess;
+pub mod oids;
+mod parse;
+mod signer;
+mod tst;
+mod verify;
+
+#[cfg(test)]
+mod tests;
+
+pub use self::algorithms::{DigestAlgorithm, Digester, SignatureAlgorithm};
+pub use self::build::{TIMESTAMP_RESERVE, build_pades_signed_data, signature_size_estimate};
+pub use self::chain::{CertificateChain, SealKeyType};
+pub use self::error::CmsError;
+pub use self::parse::SignedDataInfo;
+pub use self::signer::{RingSigner, Signer};
+pub use self::tst::TstInfo;

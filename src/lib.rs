@@ -1,0 +1,7 @@
+//! eseal: an electronic-seal signing service.
+//!
+//! The libraries [`pdf`], [`cms`] and [`verify`] know nothing of the service around them.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod pdf;

@@ -1,0 +1,544 @@
+//! Preparing and completing the incremental update that carries one seal.
+//!
+//! The flow is built so that a document of any size is read once and never held in memory:
+//! [`prepare`] reads only the objects the update changes and builds the update with an empty
+//! /Contents; [`PreparedSeal::copy_original`] streams the original bytes to the output while
+//! hashing them; the caller signs the digest once; [`HashedSeal::finish`] writes the update
+//! with the signature in place.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use ring::digest;
+
+use super::document::Document;
+use super::error::{PdfError, Result};
+use super::image::SealImage;
+use super::object::{Dictionary, Object, ObjectId, Stream};
+use super::placement::{self, Placement};
+use super::source::Source;
+use super::text::{pdf_date, text_string};
+use super::writer::{UpdateWriter, encrypt_object, write_dict, write_real};
+
+/// Width reserved for the four /ByteRange numbers, so that they can be filled in place.
+const BYTE_RANGE_WIDTH: usize = 64;
+/// Annotation flags of the seal widget: Print and Locked.
+const WIDGET_FLAGS: i64 = 4 | 128;
+/// Bytes read at a time when copying the original.
+const COPY_CHUNK: usize = 1 << 20;
+
+/// What one seal looks like and says.
+#[derive(Clone, Debug)]
+pub struct SealOptions<'a> {
+    /// Name of the new signature field; `None` picks the first free `SealN`.
+    pub field_name: Option<String>,
+    /// Page and rectangle.
+    pub placement: Placement,
+    /// The picture drawn in the rectangle (required for a visible seal).
+    pub image: Option<&'a SealImage>,
+    /// Signing time written to /M, in seconds since the Unix epoch (UTC).
+    pub signing_time: i64,
+    /// /Reason.
+    pub reason: Option<String>,
+    /// /Location.
+    pub location: Option<String>,
+    /// /ContactInfo.
+    pub contact_info: Option<String>,
+    /// Make this a certification signature (DocMDP, P=2: form filling and signing allowed).
+    pub certify: bool,
+    /// Bytes reserved for the DER signature in /Contents (written as twice as many hex digits).
+    pub contents_size: usize,
+}
+
+/// An update ready except for its signature.
+#[derive(Debug)]
+pub struct PreparedSeal {
+    original_len: u64,
+    update: Vec<u8>,
+    /// Offset in `update` of the `<` that opens /Contents.
+    contents_at: usize,
+    contents_size: usize,
+    byte_range: [u64; 4],
+    field_name: String,
+}
+
+/// The digests computed while copying the original.
+pub struct HashedSeal {
+    prepared: PreparedSeal,
+    /// SHA-256 of the original document.
+    input_sha256: [u8; 32],
+    /// SHA-256 over the /ByteRange: what the signature must cover.
+    document_digest: [u8; 32],
+    /// Running SHA-256 of the output, fed up to the opening of /Contents.
+    output: digest::Context,
+}
+
+/// Facts about a finished seal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealedDocument {
+    /// SHA-256 of the input document.
+    pub input_sha256: [u8; 32],
+    /// SHA-256 of the sealed document.
+    pub output_sha256: [u8; 32],
+    /// Length of the sealed document.
+    pub output_len: u64,
+    /// The /ByteRange of the new signature.
+    pub byte_range: [u64; 4],
+    /// The signature field's name.
+    pub field_name: String,
+}
+
+/// The objects an update rewrites, loaded once and changed in place.
+struct Changes<'d, S: Source> {
+    doc: &'d Document<S>,
+    changed: BTreeMap<ObjectId, Object>,
+}
+
+impl<S: Source> Changes<'_, S> {
+    fn get(&mut self, id: ObjectId) -> Result<&mut Object> {
+        if !self.changed.contains_key(&id) {
+            let object = self.doc.object(id)?;
+            self.changed.insert(id, object);
+        }
+        // Just inserted when missing.
+        self.changed.get_mut(&id).ok_or_else(|| PdfError::Malformed(format!("object {id} vanished")))
+    }
+
+    fn dict(&mut self, id: ObjectId, what: &str) -> Result<&mut Dictionary> {
+        match self.get(id)? {
+            Object::Dictionary(d) => Ok(d),
+            Object::Stream(s) => Ok(&mut s.dict),
+            other => Err(PdfError::Malformed(format!("{what} ({id}) is a {}", other.type_name()))),
+        }
+    }
+
+    /// Appends `item` to the array stored under `key` of the dictionary `owner`, following an
+    /// indirect array so that only the array object is rewritten.
+    fn append_to_array(&mut self, owner: ObjectId, key: &[u8], item: Object, what: &str) -> Result<()> {
+        let current = self.dict(owner, what)?.get(key).cloned();
+        match current {
+            Some(Object::Reference(array_id)) => match self.get(array_id)? {
+                Object::Array(items) => items.push(item),
+                Object::Null => *self.get(array_id)? = Object::Array(vec![item]),
+                other => {
+                    return Err(PdfError::Malformed(format!("the /{} array ({array_id}) is a {}", String::from_utf8_lossy(key), other.type_name())));
+                }
+            },
+            Some(Object::Array(mut items)) => {
+                items.push(item);
+                self.dict(owner, what)?.set(key, Object::Array(items));
+            }
+            _ => self.dict(owner, what)?.set(key, Object::Array(vec![item])),
+        }
+        Ok(())
+    }
+}
+
+/// Builds the update for one seal on `doc`.
+pub fn prepare<S: Source>(doc: &Document<S>, options: &SealOptions<'_>) -> Result<PreparedSeal> {
+    let root_id = doc.root_id()?;
+    let catalog = doc.catalog()?;
+    let page_count = doc.page_count()?;
+    let page = doc.page(options.placement.page_index(page_count)?)?;
+    let resolved = options.placement.rect.as_ref().map(|r| placement::resolve(&page, r)).transpose()?;
+    if resolved.is_some() && options.image.is_none() {
+        return Err(PdfError::Image("a visible seal needs a seal image".into()));
+    }
+
+    let form = FormState::read(doc, &catalog)?;
+    if let Some(p) = form.docmdp_permission {
+        if p == 1 {
+            return Err(PdfError::NotPermitted("it is certified with no changes permitted (DocMDP P=1)".into()));
+        }
+    }
+    if options.certify && (form.has_signatures || form.docmdp_permission.is_some()) {
+        return Err(PdfError::NotPermitted("a certification seal must be the first signature of the document, and this one is already signed".into()));
+    }
+    let field_name = match &options.field_name {
+        Some(name) if form.names.iter().any(|n| n == name.as_bytes()) => {
+            return Err(PdfError::NotPermitted(format!("a field named {name:?} already exists")));
+        }
+        Some(name) if name.is_empty() || name.contains('.') => {
+            return Err(PdfError::NotPermitted(format!("{name:?} is not a usable field name (empty or containing '.')")));
+        }
+        Some(name) => name.clone(),
+        None => (1..)
+            .map(|i| format!("Seal{i}"))
+            .find(|n| !form.names.iter().any(|m| m == n.as_bytes()))
+            .unwrap_or_else(|| "Seal".into()),
+    };
+
+    let crypt = doc.crypt();
+    let mut next = doc.next_object_number();
+    let mut new_id = || {
+        let id = ObjectId::new(next, 0);
+        next += 1;
+        id
+    };
+    let sig_id = new_id();
+    let widget_id = new_id();
+    let mut new_objects: Vec<(ObjectId, Object)> = Vec::new();
+
+    // The widget and, for a visible seal, its appearance and image.
+    let mut widget = Dictionary::new();
+    widget.set(b"Type".to_vec(), Object::name("Annot"));
+    widget.set(b"Subtype".to_vec(), Object::name("Widget"));
+    widget.set(b"FT".to_vec(), Object::name("Sig"));
+    widget.set(b"T".to_vec(), Object::string(field_name.as_bytes().to_vec()));
+    widget.set(b"V".to_vec(), Object::Reference(sig_id));
+    widget.set(b"F".to_vec(), Object::Integer(WIDGET_FLAGS));
+    widget.set(b"P".to_vec(), Object::Reference(page.id));
+    match (&resolved, options.image) {
+        (Some(r), Some(image)) => {
+            widget.set(b"Rect".to_vec(), reals(&r.rect));
+            let ap_id = new_id();
+            let image_id = new_id();
+            widget.set(b"AP".to_vec(), Object::Dictionary([(b"N".to_vec(), Object::Reference(ap_id))].into_iter().collect()));
+            let smask_id = image.alpha.as_ref().map(|_| new_id());
+            new_objects.push((ap_id, appearance_stream(r.display_size, r.matrix, image, image_id)));
+            new_objects.push((image_id, image_xobject(image.width, image.height, b"DeviceRGB", image.rgb.clone(), smask_id)));
+            if let (Some(smask_id), Some(alpha)) = (smask_id, &image.alpha) {
+                new_objects.push((smask_id, image_xobject(image.width, image.height, b"DeviceGray", alpha.clone(), None)));
+            }
+        }
+        _ => widget.set(b"Rect".to_vec(), reals(&[0.0; 4])),
+    }
+    new_objects.push((widget_id, Object::Dictionary(widget)));
+
+    // The objects that change: page (or its /Annots array), form, catalog.
+    let mut changes = Changes { doc, changed: BTreeMap::new() };
+    changes.append_to_array(page.id, b"Annots", Object::Reference(widget_id), "the page")?;
+    let mut catalog_changed = false;
+    let mut new_catalog = catalog.clone();
+    match catalog.get(b"AcroForm") {
+        Some(Object::Reference(form_id)) if !matches!(doc.object(*form_id)?, Object::Null) => {
+            let form_id = *form_id;
+            changes.append_to_array(form_id, b"Fields", Object::Reference(widget_id), "the interactive form")?;
+            changes.dict(form_id, "the interactive form")?.set(b"SigFlags".to_vec(), Object::Integer(3));
+        }
+        Some(Object::Dictionary(direct)) => {
+            let mut form = direct.clone();
+            let mut fields = match form.get(b"Fields") {
+                Some(Object::Array(a)) => a.clone(),
+                Some(Object::Reference(id)) => {
+                    // An indirect /Fields array under a direct form: rewrite the array object.
+                    changes.get(*id)?;
+                    Vec::new()
+                }
+                _ => Vec::new(),
+            };
+            if let Some(Object::Reference(fields_id)) = form.get(b"Fields").cloned() {
+                match changes.get(fields_id)? {
+                    Object::Array(items) => items.push(Object::Reference(widget_id)),
+                    other => *other = Object::Array(vec![Object::Reference(widget_id)]),
+                }
+            } else {
+                fields.push(Object::Reference(widget_id));
+                form.set(b"Fields".to_vec(), Object::Array(fields));
+            }
+            form.set(b"SigFlags".to_vec(), Object::Integer(3));
+            new_catalog.set(b"AcroForm".to_vec(), Object::Dictionary(form));
+            catalog_changed = true;
+        }
+        _ => {
+            let form_id = new_id();
+            let mut form = Dictionary::new();
+            form.set(b"Fields".to_vec(), Object::Array(vec![Object::Reference(widget_id)]));
+            form.set(b"SigFlags".to_vec(), Object::Integer(3));
+            new_objects.push((form_id, Object::Dictionary(form)));
+            new_catalog.set(b"AcroForm".to_vec(), Object::Reference(form_id));
+            catalog_changed = true;
+        }
+    }
+    if options.certify {
+        let mut perms = match catalog.get(b"Perms") {
+            Some(p) => doc.resolve(p)?.as_dict().cloned().unwrap_or_default(),
+            None => Dictionary::new(),
+        };
+        perms.set(b"DocMDP".to_vec(), Object::Reference(sig_id));
+        new_catalog.set(b"Perms".to_vec(), Object::Dictionary(perms));
+        catalog_changed = true;
+    }
+    if catalog_changed {
+        // The catalog may already be among the changes (a hostile file can make /Annots or
+        // /Fields the catalog itself); merge rather than overwrite.
+        let current = changes.dict(root_id, "the document catalog")?;
+        for (k, v) in new_catalog.iter() {
+            if current.get(k) != Some(v) {
+                current.set(k.to_vec(), v.clone());
+            }
+        }
+    }
+
+    // The cross-reference stream, when one is written, takes the next number; /Size counts
+    // it only then.
+    let xref_stream_id = ObjectId::new(next, 0);
+    let size = next;
+
+    // Serialise: the signature dictionary first, so its placeholders sit early in the update.
+    let last_byte = doc.source().read_range(doc.source().len().saturating_sub(1), 1)?.first().copied();
+    let original_len = doc.source().len();
+    let mut writer = UpdateWriter::new(original_len, last_byte);
+    let sig_body = signature_dictionary(options, sig_id, crypt)?;
+    let body_at = writer.add_raw(sig_id, &sig_body.bytes);
+    let base_in_update = (body_at - original_len) as usize;
+    let mut all: Vec<(ObjectId, Object)> = changes.changed.into_iter().collect();
+    all.extend(new_objects);
+    all.sort_by_key(|(id, _)| *id);
+    for (id, object) in all {
+        writer.add(id, &encrypt_object(crypt, id, object));
+    }
+    let mut trailer = Dictionary::new();
+    for key in [&b"Root"[..], b"Info", b"ID", b"Encrypt"] {
+        if let Some(v) = doc.trailer().get(key) {
+            trailer.set(key, v.clone());
+        }
+    }
+    if trailer.get(b"ID").is_none() {
+        let seed = digest::digest(&digest::SHA256, format!("eseal-id:{original_len}:{}", doc.xref().startxref).as_bytes());
+        let id = Object::String(seed.as_ref()[..16].to_vec(), super::object::StringFormat::Hex);
+        trailer.set(b"ID".to_vec(), Object::Array(vec![id.clone(), id]));
+    }
+    let kind = doc.xref().sections[0].kind;
+    let mut update = writer.finish(kind, trailer, doc.xref().startxref, size, xref_stream_id);
+
+    // Fill in /ByteRange now that every offset is known.
+    let contents_at = base_in_update + sig_body.contents_at;
+    let contents_end = contents_at + 2 + 2 * options.contents_size;
+    let total = original_len + update.len() as u64;
+    let byte_range = [0, original_len + contents_at as u64, original_len + contents_end as u64, total - (original_len + contents_end as u64)];
+    let text = format!("{} {} {} {}", byte_range[0], byte_range[1], byte_range[2], byte_range[3]);
+    let range_at = base_in_update + sig_body.byte_range_at;
+    update[range_at..range_at + text.len()].copy_from_slice(text.as_bytes());
+
+    Ok(PreparedSeal { original_len, update, contents_at, contents_size: options.contents_size, byte_range, field_name })
+}
+
+/// Names and permissions of the existing interactive form.
+struct FormState {
+    names: Vec<Vec<u8>>,
+    has_signatures: bool,
+    docmdp_permission: Option<i64>,
+}
+
+impl FormState {
+    fn read<S: Source>(doc: &Document<S>, catalog: &Dictionary) -> Result<FormState> {
+        let mut state = FormState { names: Vec::new(), has_signatures: false, docmdp_permission: None };
+        if let Some(form) = catalog.get(b"AcroForm") {
+            let form = doc.resolve(form)?;
+            if let Some(fields) = form.as_dict().and_then(|f| f.get(b"Fields")) {
+                let fields = doc.resolve(fields)?;
+                for field in fields.as_array().unwrap_or_default().iter().take(100_000) {
+                    let Ok(field) = doc.resolve(field) else { continue };
+                    let Some(field) = field.as_dict() else { continue };
+                    if let Some(Object::String(name, _)) = field.get(b"T") {
+                        state.names.push(name.clone());
+                    }
+                    if field.get(b"FT").and_then(Object::as_name) == Some(b"Sig") && field.get(b"V").is_some() {
+                        state.has_signatures = true;
+                    }
+                }
+            }
+        }
+        if let Some(perms) = catalog.get(b"Perms") {
+            let perms = doc.resolve(perms)?;
+            if let Some(sig) = perms.as_dict().and_then(|p| p.get(b"DocMDP")) {
+                let sig = doc.resolve(sig)?;
+                let p = sig
+                    .as_dict()
+                    .and_then(|s| s.get(b"Reference"))
+                    .and_then(Object::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Object::as_dict)
+                    .filter_map(|r| r.get(b"TransformParams").and_then(Object::as_dict))
+                    .find_map(|t| t.get(b"P").and_then(Object::as_i64))
+                    .unwrap_or(2);
+                state.docmdp_permission = Some(p);
+            }
+        }
+        Ok(state)
+    }
+}
+
+struct SignatureBody {
+    bytes: Vec<u8>,
+    byte_range_at: usize,
+    contents_at: usize,
+}
+
+fn signature_dictionary(options: &SealOptions<'_>, sig_id: ObjectId, crypt: Option<&super::crypt::Crypt>) -> Result<SignatureBody> {
+    let mut dict = Dictionary::new();
+    dict.set(b"Type".to_vec(), Object::name("Sig"));
+    dict.set(b"Filter".to_vec(), Object::name("Adobe.PPKLite"));
+    dict.set(b"SubFilter".to_vec(), Object::name("ETSI.CAdES.detached"));
+    dict.set(b"M".to_vec(), Object::string(pdf_date(options.signing_time)?));
+    for (key, value) in [(&b"Reason"[..], &options.reason), (b"Location", &options.location), (b"ContactInfo", &options.contact_info)] {
+        if let Some(v) = value {
+            dict.set(key, Object::string(text_string(v)));
+        }
+    }
+    if options.certify {
+        let mut params = Dictionary::new();
+        params.set(b"Type".to_vec(), Object::name("TransformParams"));
+        params.set(b"P".to_vec(), Object::Integer(2));
+        params.set(b"V".to_vec(), Object::name("1.2"));
+        let mut reference = Dictionary::new();
+        reference.set(b"Type".to_vec(), Object::name("SigRef"));
+        reference.set(b"TransformMethod".to_vec(), Object::name("DocMDP"));
+        reference.set(b"TransformParams".to_vec(), Object::Dictionary(params));
+        dict.set(b"Reference".to_vec(), Object::Array(vec![Object::Dictionary(reference)]));
+    }
+    let Object::Dictionary(dict) = encrypt_object(crypt, sig_id, Object::Dictionary(dict)) else {
+        return Err(PdfError::Malformed("internal: the signature dictionary changed type".into()));
+    };
+    let mut bytes = Vec::new();
+    write_dict(&mut bytes, &dict);
+    bytes.truncate(bytes.len() - 2); // reopen the dictionary: drop ">>"
+    bytes.extend_from_slice(b"/ByteRange [");
+    let byte_range_at = bytes.len();
+    bytes.extend(std::iter::repeat_n(b' ', BYTE_RANGE_WIDTH));
+    bytes.extend_from_slice(b"]/Contents ");
+    let contents_at = bytes.len();
+    bytes.push(b'<');
+    bytes.extend(std::iter::repeat_n(b'0', 2 * options.contents_size));
+    bytes.extend_from_slice(b">>>");
+    Ok(SignatureBody { bytes, byte_range_at, contents_at })
+}
+
+fn reals(values: &[f64]) -> Object {
+    Object::Array(values.iter().map(|v| if v.fract() == 0.0 && v.abs() < 1e15 { Object::Integer(*v as i64) } else { Object::Real(*v) }).collect())
+}
+
+fn appearance_stream(size: (f64, f64), matrix: [f64; 6], image: &SealImage, image_id: ObjectId) -> Object {
+    let (w, h) = size;
+    // Fit the picture into the box keeping its proportions, centred.
+    let scale = (w / f64::from(image.width)).min(h / f64::from(image.height));
+    let (iw, ih) = (f64::from(image.width) * scale, f64::from(image.height) * scale);
+    let mut content = b"q ".to_vec();
+    for v in [iw, 0.0, 0.0, ih, (w - iw) / 2.0, (h - ih) / 2.0] {
+        write_real(&mut content, v);
+        content.push(b' ');
+    }
+    content.extend_from_slice(b"cm /Seal Do Q");
+    let mut dict = Dictionary::new();
+    dict.set(b"Type".to_vec(), Object::name("XObject"));
+    dict.set(b"Subtype".to_vec(), Object::name("Form"));
+    dict.set(b"BBox".to_vec(), reals(&[0.0, 0.0, w, h]));
+    dict.set(b"Matrix".to_vec(), reals(&matrix));
+    let xobjects: Dictionary = [(b"Seal".to_vec(), Object::Reference(image_id))].into_iter().collect();
+    let resources: Dictionary = [(b"XObject".to_vec(), Object::Dictionary(xobjects))].into_iter().collect();
+    dict.set(b"Resources".to_vec(), Object::Dictionary(resources));
+    Object::Stream(Stream { dict, data: content })
+}
+
+fn image_xobject(width: u32, height: u32, colour_space: &[u8], data: Vec<u8>, smask: Option<ObjectId>) -> Object {
+    let mut dict = Dictionary::new();
+    dict.set(b"Type".to_vec(), Object::name("XObject"));
+    dict.set(b"Subtype".to_vec(), Object::name("Image"));
+    dict.set(b"Width".to_vec(), Object::Integer(i64::from(width)));
+    dict.set(b"Height".to_vec(), Object::Integer(i64::from(height)));
+    dict.set(b"ColorSpace".to_vec(), Object::Name(colour_space.to_vec()));
+    dict.set(b"BitsPerComponent".to_vec(), Object::Integer(8));
+    dict.set(b"Filter".to_vec(), Object::name("FlateDecode"));
+    if let Some(smask) = smask {
+        dict.set(b"SMask".to_vec(), Object::Reference(smask));
+    }
+    Object::Stream(Stream { dict, data })
+}
+
+impl PreparedSeal {
+    /// The /ByteRange of the new signature.
+    pub fn byte_range(&self) -> [u64; 4] {
+        self.byte_range
+    }
+
+    /// The name of the new signature field.
+    pub fn field_name(&self) -> &str {
+        &self.field_name
+    }
+
+    /// Bytes reserved for the DER signature.
+    pub fn contents_size(&self) -> usize {
+        self.contents_size
+    }
+
+    /// Copies the original document from `source` to `out`, hashing it on the way, and
+    /// returns the digest the signature must cover. `source` must be the document given to
+    /// [`prepare`]; a source of another length is refused.
+    pub fn copy_original<S: Source + ?Sized, W: Write>(self, source: &S, out: &mut W) -> Result<HashedSeal> {
+        if source.len() != self.original_len {
+            return Err(PdfError::Malformed("the document changed between preparing and copying".into()));
+        }
+        let mut ctx = digest::Context::new(&digest::SHA256);
+        let mut buf = vec![0u8; COPY_CHUNK.min(self.original_len as usize).max(1)];
+        let mut offset = 0u64;
+        while offset < self.original_len {
+            let n = source.read_at(offset, &mut buf)?;
+            if n == 0 {
+                return Err(PdfError::Truncated("the document ended early while copying".into()));
+            }
+            ctx.update(&buf[..n]);
+            out.write_all(&buf[..n])?;
+            offset += n as u64;
+        }
+        Ok(self.hashed(ctx))
+    }
+
+    /// Like [`PreparedSeal::copy_original`] for callers that already hashed the original
+    /// (for example while receiving it) and will write it themselves.
+    pub fn with_original_digest(self, original: digest::Context) -> HashedSeal {
+        self.hashed(original)
+    }
+
+    fn hashed(self, mut ctx: digest::Context) -> HashedSeal {
+        let input = ctx.clone().finish();
+        ctx.update(&self.update[..self.contents_at]);
+        let output = ctx.clone();
+        let contents_end = self.contents_at + 2 + 2 * self.contents_size;
+        ctx.update(&self.update[contents_end..]);
+        let mut input_sha256 = [0u8; 32];
+        input_sha256.copy_from_slice(input.as_ref());
+        let mut document_digest = [0u8; 32];
+        document_digest.copy_from_slice(ctx.finish().as_ref());
+        HashedSeal { prepared: self, input_sha256, document_digest, output }
+    }
+}
+
+impl HashedSeal {
+    /// The SHA-256 digest over the /ByteRange, to be signed.
+    pub fn document_digest(&self) -> &[u8; 32] {
+        &self.document_digest
+    }
+
+    /// SHA-256 of the original document.
+    pub fn input_sha256(&self) -> &[u8; 32] {
+        &self.input_sha256
+    }
+
+    /// Writes the update with `signature` (DER CMS) in /Contents to `out`.
+    pub fn finish<W: Write>(self, out: &mut W, signature: &[u8]) -> Result<SealedDocument> {
+        let HashedSeal { prepared, input_sha256, mut output, .. } = self;
+        if signature.len() > prepared.contents_size {
+            return Err(PdfError::SignatureTooLarge { size: signature.len(), reserved: prepared.contents_size });
+        }
+        let mut update = prepared.update;
+        let hex_at = prepared.contents_at + 1;
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        for (i, b) in signature.iter().enumerate() {
+            update[hex_at + 2 * i] = HEX[usize::from(b >> 4)];
+            update[hex_at + 2 * i + 1] = HEX[usize::from(b & 15)];
+        }
+        output.update(&update[prepared.contents_at..]);
+        out.write_all(&update)?;
+        let mut output_sha256 = [0u8; 32];
+        output_sha256.copy_from_slice(output.finish().as_ref());
+        Ok(SealedDocument {
+            input_sha256,
+            output_sha256,
+            output_len: prepared.original_len + update.len() as u64,
+            byte_range: prepared.byte_range,
+            field_name: prepared.field_name,
+        })
+    }
+}
