@@ -4,4 +4,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod cms;
 pub mod pdf;
+pub mod stamp;
+pub mod verify;

@@ -6,6 +6,7 @@
 pub mod crypt;
 pub mod document;
 pub mod error;
+pub mod fields;
 pub mod filter;
 pub mod image;
 pub mod lexer;
@@ -23,4 +24,5 @@ pub use image::SealImage;
 pub use object::{Dictionary, Object, ObjectId};
 pub use placement::{Corner, Placement, SealRect, Unit};
 pub use seal::{HashedSeal, PreparedSeal, SealOptions, SealedDocument, prepare};
-pub use source::{FileSource, Source};
+pub use source::{FileSource, Prefix, Source};
+pub use fields::{SignatureField, signature_fields};

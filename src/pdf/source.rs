@@ -101,3 +101,30 @@ impl<S: Source + ?Sized> Source for &S {
         (**self).read_at(offset, buf)
     }
 }
+
+/// The first `len` bytes of another source: how the document looked at an earlier revision.
+pub struct Prefix<'a, S: Source + ?Sized> {
+    inner: &'a S,
+    len: u64,
+}
+
+impl<'a, S: Source + ?Sized> Prefix<'a, S> {
+    /// The first `len` bytes of `inner` (all of it when shorter).
+    pub fn new(inner: &'a S, len: u64) -> Self {
+        Self { inner, len: len.min(inner.len()) }
+    }
+}
+
+impl<S: Source + ?Sized> Source for Prefix<'_, S> {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        if offset >= self.len {
+            return Ok(0);
+        }
+        let max = usize::try_from(self.len - offset).unwrap_or(usize::MAX).min(buf.len());
+        self.inner.read_at(offset, &mut buf[..max])
+    }
+}

@@ -1,0 +1,70 @@
+//! One stamping: the PDF engine's incremental update signed by the CMS code with exactly one
+//! private-key operation. Used by the service, the tests and the benchmarks alike.
+
+use std::io::Write;
+
+use thiserror::Error;
+
+use crate::cms::{CertificateChain, CmsError, Signer, TIMESTAMP_RESERVE, build_pades_signed_data, signature_size_estimate};
+use crate::pdf::{Document, PdfError, SealOptions, SealedDocument, Source};
+
+/// Why a stamping failed.
+#[derive(Debug, Error)]
+pub enum StampError {
+    /// The document cannot take the seal.
+    #[error(transparent)]
+    Pdf(#[from] PdfError),
+    /// Signing failed.
+    #[error("signing failed: {0}")]
+    Cms(#[from] CmsError),
+}
+
+/// A finished stamping: facts about the output and the signature bytes, which are kept so
+/// that the same stamping can be replayed byte for byte ([`replay`]).
+#[derive(Clone, Debug)]
+pub struct Stamped {
+    /// Digests, length and byte range of the output.
+    pub document: SealedDocument,
+    /// The DER CMS SignedData embedded in /Contents.
+    pub cms: Vec<u8>,
+}
+
+/// Bytes to reserve in /Contents for signatures of `chain`: the CMS size bound plus room for a
+/// later RFC 3161 signature timestamp.
+pub fn contents_size(chain: &CertificateChain) -> usize {
+    signature_size_estimate(chain) + TIMESTAMP_RESERVE
+}
+
+/// Seals the PDF in `source`, writing the sealed document to `out`. `options.contents_size`
+/// is ignored: it is sized from the chain.
+pub fn seal<S: Source, W: Write>(
+    source: &S,
+    out: &mut W,
+    options: &SealOptions<'_>,
+    chain: &CertificateChain,
+    signer: &dyn Signer,
+) -> Result<Stamped, StampError> {
+    let doc = Document::open(source)?;
+    let options = SealOptions { contents_size: contents_size(chain), ..options.clone() };
+    let prepared = crate::pdf::prepare(&doc, &options)?;
+    let hashed = prepared.copy_original(source, out)?;
+    let cms = build_pades_signed_data(hashed.document_digest(), chain, signer)?;
+    let document = hashed.finish(out, &cms)?;
+    Ok(Stamped { document, cms })
+}
+
+/// Writes again the document that [`seal`] produced for the same `source`, `options` and
+/// chain, using the stored signature `cms` instead of signing: the output is byte-identical.
+pub fn replay<S: Source, W: Write>(
+    source: &S,
+    out: &mut W,
+    options: &SealOptions<'_>,
+    chain: &CertificateChain,
+    cms: &[u8],
+) -> Result<SealedDocument, StampError> {
+    let doc = Document::open(source)?;
+    let options = SealOptions { contents_size: contents_size(chain), ..options.clone() };
+    let prepared = crate::pdf::prepare(&doc, &options)?;
+    let hashed = prepared.copy_original(source, out)?;
+    Ok(hashed.finish(out, cms)?)
+}

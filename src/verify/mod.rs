@@ -1,0 +1,377 @@
+//! The archivist's signature report: for every signature of a PDF, whether it is intact,
+//! cryptographically valid, trusted at its signing time, and what the file changed after it.
+//!
+//! It reads the document through [`crate::pdf`] and the signatures through [`crate::cms`];
+//! it knows nothing of the service.
+
+mod diff;
+mod trust;
+
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::cms::{CmsError, SignedDataInfo};
+use crate::pdf::text::{decode_text_string, parse_pdf_date};
+use crate::pdf::{Document, Object, PdfError, Prefix, Source};
+
+pub use diff::Change;
+pub use trust::{TrustAnchors, key_usage_permits_signing};
+
+/// Why a document could not be verified at all (individual signature problems are reported,
+/// not raised).
+#[derive(Debug, Error)]
+pub enum VerifyError {
+    /// The PDF cannot be read.
+    #[error(transparent)]
+    Pdf(#[from] PdfError),
+}
+
+/// How much of the file a signature covers.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Coverage {
+    /// Every byte of the file but its own /Contents.
+    EntireFile,
+    /// A complete earlier revision; later revisions follow.
+    EntireRevision,
+    /// Something else: the byte range is not a revision of this file.
+    Partial,
+}
+
+/// What kind of signature.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SignatureKind {
+    /// An approval or certification signature (/Type /Sig).
+    Signature,
+    /// An RFC 3161 document timestamp (/Type /DocTimeStamp).
+    DocumentTimestamp,
+}
+
+/// Facts about a certificate.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct CertificateFacts {
+    /// Subject distinguished name.
+    pub subject: String,
+    /// Issuer distinguished name.
+    pub issuer: String,
+    /// Serial number in hex.
+    pub serial: String,
+    /// SHA-256 of the DER certificate, hex.
+    pub sha256_fingerprint: String,
+    /// Start of validity (Unix seconds).
+    pub not_before: i64,
+    /// End of validity (Unix seconds).
+    pub not_after: i64,
+}
+
+/// The report for one signature.
+#[derive(Clone, Debug, Serialize)]
+pub struct SignatureReport {
+    /// Fully qualified field name.
+    pub field_name: String,
+    /// Signature or document timestamp.
+    pub kind: SignatureKind,
+    /// /SubFilter.
+    pub sub_filter: String,
+    /// The signer's certificate, when found.
+    pub signer: Option<CertificateFacts>,
+    /// /M as written (PDF date), if any.
+    pub signing_time_text: Option<String>,
+    /// /M in Unix seconds, or for a document timestamp its genTime.
+    pub signing_time: Option<i64>,
+    /// genTime of a signature timestamp, if the signature carries one.
+    pub timestamp_time: Option<i64>,
+    /// Digest algorithm of the CMS.
+    pub digest_algorithm: Option<String>,
+    /// Signature algorithm of the CMS.
+    pub signature_algorithm: Option<String>,
+    /// The /ByteRange.
+    pub byte_range: Vec<u64>,
+    /// The ByteRange starts at 0, its gap is exactly the /Contents string, and the digest
+    /// over it matches the signed one.
+    pub intact: bool,
+    /// The CMS signature verifies (and the signature is intact).
+    pub valid: bool,
+    /// The signer's chain leads to a configured trust anchor at the signing time and its key
+    /// usage allows signing.
+    pub trusted: bool,
+    /// Why it is not trusted, when it is not.
+    pub trust_problem: Option<String>,
+    /// Whole file, whole revision, or partial.
+    pub coverage: Coverage,
+    /// The revision the signature covers ends at this offset.
+    pub signed_revision_end: u64,
+    /// Objects later revisions changed.
+    pub later_changes: Vec<Change>,
+    /// Whether any later change is not permitted (a modification after signing).
+    pub modified_after_signing: bool,
+    /// /Reason, /Location, /ContactInfo, /Name as text.
+    pub reason: Option<String>,
+    /// /Location.
+    pub location: Option<String>,
+    /// DocMDP permission (1, 2 or 3) when this is a certification signature.
+    pub certification: Option<i64>,
+    /// Problems found, in plain words.
+    pub problems: Vec<String>,
+}
+
+/// The report for a document.
+#[derive(Clone, Debug, Serialize)]
+pub struct VerificationReport {
+    /// Size of the file.
+    pub file_size: u64,
+    /// Every signature and document timestamp, in field order.
+    pub signatures: Vec<SignatureReport>,
+}
+
+impl VerificationReport {
+    /// Whether every signature is intact and valid, and none is followed by a disallowed change.
+    pub fn all_valid(&self) -> bool {
+        !self.signatures.is_empty() && self.signatures.iter().all(|s| s.intact && s.valid && !s.modified_after_signing)
+    }
+}
+
+/// Verifies every signature of the document in `source` against `anchors`.
+pub fn verify_document<S: Source>(source: &S, anchors: &TrustAnchors) -> Result<VerificationReport, VerifyError> {
+    let doc = Document::open(source)?;
+    let fields = crate::pdf::signature_fields(&doc)?;
+    let file_size = source.len();
+    let signatures = fields.iter().map(|f| verify_one(&doc, f, anchors)).collect();
+    Ok(VerificationReport { file_size, signatures })
+}
+
+fn text_of(dict: &crate::pdf::Dictionary, key: &[u8]) -> Option<String> {
+    match dict.get(key) {
+        Some(Object::String(s, _)) => Some(decode_text_string(s)),
+        _ => None,
+    }
+}
+
+fn verify_one<S: Source>(doc: &Document<&S>, field: &crate::pdf::SignatureField, anchors: &TrustAnchors) -> SignatureReport {
+    let dict = &field.dict;
+    let source = *doc.source();
+    let file_size = source.len();
+    let kind = if dict.has_type(b"DocTimeStamp") { SignatureKind::DocumentTimestamp } else { SignatureKind::Signature };
+    let mut report = SignatureReport {
+        field_name: field.name.clone(),
+        kind,
+        sub_filter: dict.get(b"SubFilter").and_then(Object::as_name).map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default(),
+        signer: None,
+        signing_time_text: text_of(dict, b"M"),
+        signing_time: match dict.get(b"M") {
+            Some(Object::String(s, _)) => parse_pdf_date(s),
+            _ => None,
+        },
+        timestamp_time: None,
+        digest_algorithm: None,
+        signature_algorithm: None,
+        byte_range: Vec::new(),
+        intact: false,
+        valid: false,
+        trusted: false,
+        trust_problem: None,
+        coverage: Coverage::Partial,
+        signed_revision_end: 0,
+        later_changes: Vec::new(),
+        modified_after_signing: false,
+        reason: text_of(dict, b"Reason"),
+        location: text_of(dict, b"Location"),
+        certification: certification_level(dict),
+        problems: Vec::new(),
+    };
+
+    let range: Vec<u64> = dict
+        .get(b"ByteRange")
+        .and_then(Object::as_array)
+        .unwrap_or_default()
+        .iter()
+        .map(|v| v.as_i64().and_then(|i| u64::try_from(i).ok()).unwrap_or(u64::MAX))
+        .collect();
+    report.byte_range = range.clone();
+    let Some(contents) = (match dict.get(b"Contents") {
+        Some(Object::String(s, _)) => Some(s.clone()),
+        _ => None,
+    }) else {
+        report.problems.push("the signature dictionary has no /Contents string".into());
+        return report;
+    };
+    let range_ok = match range.as_slice() {
+        [0, a, b, c] => *a <= *b && b.checked_add(*c).is_some_and(|end| end <= file_size) && gap_is_contents(source, *a, *b, &contents),
+        _ => false,
+    };
+    if !range_ok {
+        report.problems.push("the /ByteRange does not start at 0 or its gap is not exactly the /Contents string".into());
+    }
+    let covered_end = range.get(2).zip(range.get(3)).and_then(|(b, c)| b.checked_add(*c)).unwrap_or(0);
+    report.signed_revision_end = covered_end;
+
+    let cms = match SignedDataInfo::parse(&contents) {
+        Ok(c) => c,
+        Err(e) => {
+            report.problems.push(format!("the signature (CMS) does not parse: {e}"));
+            return report;
+        }
+    };
+    report.digest_algorithm = Some(cms.digest_algorithm().name().to_string());
+    report.signature_algorithm = Some(cms.signature_algorithm_name().to_string());
+    if let Some(cert) = cms.signer_certificate() {
+        report.signer = certificate_facts(cert);
+    }
+
+    // Intact: the digest of the byte ranges is what the signature (or timestamp) signed.
+    if range_ok {
+        let digest = hash_ranges(source, &range, cms.digest_algorithm());
+        match (kind, digest) {
+            (_, Err(e)) => report.problems.push(format!("the signed bytes cannot be read: {e}")),
+            (SignatureKind::Signature, Ok(d)) => {
+                report.intact = cms.message_digest() == Some(d.as_slice());
+                if !report.intact {
+                    report.problems.push("the document digest does not match the signed digest: the signed bytes were altered".into());
+                }
+            }
+            (SignatureKind::DocumentTimestamp, Ok(_)) => {
+                report.intact = match cms.tst_info() {
+                    Some(tst) => {
+                        report.signing_time = Some(tst.gen_time);
+                        hash_ranges(source, &range, tst.hash_algorithm).map(|d| d == tst.hashed_message).unwrap_or(false)
+                    }
+                    None => false,
+                };
+                if !report.intact {
+                    report.problems.push("the timestamp's message imprint does not match the document".into());
+                }
+            }
+        }
+    }
+    match cms.verify_signature() {
+        Ok(()) => report.valid = report.intact,
+        Err(e) => report.problems.push(format!("the signature value does not verify: {e}")),
+    }
+    if let Some(Ok(ts)) = cms.signature_timestamp() {
+        report.timestamp_time = ts.tst_info().map(|t| t.gen_time);
+    }
+
+    // Trust, at the time the signature claims (a timestamp's time when there is one).
+    let at = report.timestamp_time.or(report.signing_time).unwrap_or_else(now);
+    match cms.signer_certificate() {
+        Some(cert) => match anchors.check(cert, cms.certificates(), at) {
+            Ok(()) => report.trusted = true,
+            Err(reason) => report.trust_problem = Some(reason),
+        },
+        None => report.trust_problem = Some("the signer certificate is not in the signature".into()),
+    }
+
+    // Coverage and what came after.
+    if covered_end == file_size {
+        report.coverage = Coverage::EntireFile;
+    } else if range_ok {
+        let prefix = Prefix::new(source, covered_end);
+        match Document::open(&prefix) {
+            Ok(signed) if ends_revision(source, covered_end) => {
+                report.coverage = Coverage::EntireRevision;
+                match diff::changes_since(&signed, doc) {
+                    Ok(changes) => {
+                        report.modified_after_signing = changes.iter().any(|c| !c.allowed)
+                            || (report.certification == Some(1) && !changes.is_empty());
+                        report.later_changes = changes;
+                    }
+                    Err(e) => {
+                        report.modified_after_signing = true;
+                        report.problems.push(format!("later revisions cannot be compared: {e}"));
+                    }
+                }
+            }
+            _ => report.problems.push("the signature does not cover a complete revision of the file".into()),
+        }
+    }
+    if report.modified_after_signing {
+        report.problems.push("the document was modified after signing in ways a signature does not permit".into());
+    }
+    report
+}
+
+/// Whether offset `end` closes a revision: the bytes before it end with `%%EOF` and an
+/// optional end of line.
+fn ends_revision<S: Source>(source: &S, end: u64) -> bool {
+    let start = end.saturating_sub(16);
+    let Ok(tail) = source.read_range(start, (end - start) as usize) else { return false };
+    let trimmed = tail.strip_suffix(b"\r\n").or_else(|| tail.strip_suffix(b"\n")).or_else(|| tail.strip_suffix(b"\r")).unwrap_or(&tail);
+    trimmed.ends_with(b"%%EOF")
+}
+
+/// The gap of the byte range must be exactly `<hex digits>` decoding to `contents`.
+fn gap_is_contents<S: Source>(source: &S, start: u64, end: u64, contents: &[u8]) -> bool {
+    let len = end - start;
+    if len < 2 || len > 64 * 1024 * 1024 {
+        return false;
+    }
+    let Ok(gap) = source.read_range(start, len as usize) else { return false };
+    if gap.first() != Some(&b'<') || gap.last() != Some(&b'>') {
+        return false;
+    }
+    let hex = &gap[1..gap.len() - 1];
+    if hex.len() % 2 != 0 || !hex.iter().all(u8::is_ascii_hexdigit) {
+        return false;
+    }
+    hex.chunks(2).zip(contents).all(|(pair, b)| {
+        let v = crate::pdf::lexer::hex_value(pair[0]).unwrap_or(0) << 4 | crate::pdf::lexer::hex_value(pair[1]).unwrap_or(0);
+        v == *b
+    }) && hex.len() / 2 == contents.len()
+}
+
+fn hash_ranges<S: Source>(source: &S, range: &[u64], algorithm: crate::cms::DigestAlgorithm) -> std::io::Result<Vec<u8>> {
+    let mut digester = algorithm.start();
+    let mut buf = vec![0u8; 1 << 20];
+    for pair in range.chunks(2) {
+        let (mut offset, end) = (pair[0], pair[0].saturating_add(pair[1]));
+        while offset < end {
+            let want = usize::try_from(end - offset).unwrap_or(usize::MAX).min(buf.len());
+            let n = source.read_at(offset, &mut buf[..want])?;
+            if n == 0 {
+                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the byte range runs past the end of the file"));
+            }
+            digester.update(&buf[..n]);
+            offset += n as u64;
+        }
+    }
+    Ok(digester.finish())
+}
+
+fn certification_level(dict: &crate::pdf::Dictionary) -> Option<i64> {
+    dict.get(b"Reference")?
+        .as_array()?
+        .iter()
+        .filter_map(Object::as_dict)
+        .filter(|r| r.get(b"TransformMethod").and_then(Object::as_name) == Some(b"DocMDP"))
+        .map(|r| r.get(b"TransformParams").and_then(Object::as_dict).and_then(|t| t.get(b"P")).and_then(Object::as_i64).unwrap_or(2))
+        .next()
+}
+
+/// Facts about a DER certificate, if it parses.
+pub fn certificate_facts(der: &[u8]) -> Option<CertificateFacts> {
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    let (_, cert) = X509Certificate::from_der(der).ok()?;
+    let fingerprint = ring::digest::digest(&ring::digest::SHA256, der);
+    Some(CertificateFacts {
+        subject: cert.subject().to_string(),
+        issuer: cert.issuer().to_string(),
+        serial: cert.raw_serial_as_string().replace(':', ""),
+        sha256_fingerprint: hex(fingerprint.as_ref()),
+        not_before: cert.validity().not_before.timestamp(),
+        not_after: cert.validity().not_after.timestamp(),
+    })
+}
+
+/// Lower-case hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// Errors of the CMS layer are reported as problems, not raised; this keeps the type visible.
+#[doc(hidden)]
+pub type _CmsError = CmsError;

@@ -1,0 +1,113 @@
+//! Certificate path validation for signing certificates, at the time of signing.
+
+use std::time::Duration;
+
+use rustls_pki_types::{CertificateDer, TrustAnchor, UnixTime};
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+/// id-kp-documentSigning (RFC 9336), DER value bytes of 1.3.6.1.5.5.7.3.36.
+const DOCUMENT_SIGNING: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x24];
+/// id-kp-emailProtection (1.3.6.1.5.5.7.3.4), which many signing certificates carry instead.
+const EMAIL_PROTECTION: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x04];
+/// anyExtendedKeyUsage (2.5.29.37.0).
+const ANY_EKU: &[u8] = &[0x55, 0x1d, 0x25, 0x00];
+
+/// The certificates a verifier trusts as roots.
+#[derive(Clone, Debug, Default)]
+pub struct TrustAnchors {
+    roots: Vec<Vec<u8>>,
+}
+
+impl TrustAnchors {
+    /// No trusted roots: every chain is reported untrusted.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// Trusts the given DER certificates.
+    pub fn from_der(roots: Vec<Vec<u8>>) -> Self {
+        Self { roots }
+    }
+
+    /// Trusts every certificate of a PEM bundle.
+    pub fn from_pem(pem: &str) -> Result<Self, String> {
+        let mut roots = Vec::new();
+        for item in x509_parser::pem::Pem::iter_from_buffer(pem.as_bytes()) {
+            let item = item.map_err(|e| format!("bad PEM: {e}"))?;
+            if item.label == "CERTIFICATE" {
+                roots.push(item.contents);
+            }
+        }
+        if roots.is_empty() {
+            return Err("no CERTIFICATE in the PEM text".into());
+        }
+        Ok(Self { roots })
+    }
+
+    /// Whether there are no roots.
+    pub fn is_empty(&self) -> bool {
+        self.roots.is_empty()
+    }
+
+    /// Validates `end_entity` up to a trusted root through `intermediates` at `time` (Unix
+    /// seconds), and checks that the end entity may sign (digitalSignature or
+    /// nonRepudiation). Returns a reason when it is not trusted.
+    pub fn check(&self, end_entity: &[u8], intermediates: &[Vec<u8>], time: i64) -> Result<(), String> {
+        key_usage_permits_signing(end_entity)?;
+        if self.roots.is_empty() {
+            return Err("no trust anchors are configured".into());
+        }
+        let root_ders: Vec<CertificateDer<'_>> = self.roots.iter().map(|der| CertificateDer::from(der.as_slice())).collect();
+        let anchors: Vec<TrustAnchor<'_>> =
+            root_ders.iter().filter_map(|der| webpki::anchor_from_trusted_cert(der).ok()).collect();
+        let ee_der = CertificateDer::from(end_entity);
+        let ee = webpki::EndEntityCert::try_from(&ee_der).map_err(|e| format!("the signer certificate is unusable: {e}"))?;
+        let intermediates: Vec<CertificateDer<'_>> = intermediates.iter().map(|c| CertificateDer::from(c.as_slice())).collect();
+        let at = UnixTime::since_unix_epoch(Duration::from_secs(u64::try_from(time).unwrap_or(0)));
+        let mut last = String::new();
+        for eku in [DOCUMENT_SIGNING, EMAIL_PROTECTION, ANY_EKU] {
+            match ee.verify_for_usage(
+                webpki::ALL_VERIFICATION_ALGS,
+                &anchors,
+                &intermediates,
+                at,
+                webpki::KeyUsage::required_if_present(eku),
+                None,
+                None,
+            ) {
+                Ok(_) => return Ok(()),
+                Err(webpki::Error::RequiredEkuNotFoundContext(_)) => {
+                    last = "the signer certificate's extended key usage allows no document signing".into();
+                }
+                Err(e) => return Err(describe(e)),
+            }
+        }
+        Err(last)
+    }
+}
+
+fn describe(e: webpki::Error) -> String {
+    match e {
+        webpki::Error::UnknownIssuer => "the chain does not lead to a trusted root".into(),
+        webpki::Error::CertExpired { .. } => {
+            "a certificate of the chain had expired at the signing time".into()
+        }
+        webpki::Error::CertNotValidYet { .. } => {
+            "a certificate of the chain was not yet valid at the signing time".into()
+        }
+        other => format!("the chain does not validate: {other}"),
+    }
+}
+
+/// Checks the end entity's KeyUsage extension (webpki does not): digitalSignature or
+/// nonRepudiation must be set when the extension is present.
+pub fn key_usage_permits_signing(end_entity: &[u8]) -> Result<(), String> {
+    let (_, cert) = X509Certificate::from_der(end_entity).map_err(|e| format!("the signer certificate does not parse: {e}"))?;
+    match cert.key_usage() {
+        Ok(Some(ku)) if !(ku.value.digital_signature() || ku.value.non_repudiation()) => {
+            Err("the signer certificate's key usage allows neither digitalSignature nor nonRepudiation".into())
+        }
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!("the signer certificate's key usage does not parse: {e}")),
+    }
+}
