@@ -400,6 +400,57 @@ fn rsa2048_seal_verifies_with_openssl_and_parser() {
     check_built_signature(KeyKind::Rsa(2048), "sha256WithRSAEncryption");
 }
 
+/// Other tools do not always DER-sort the signed attributes; the signature is
+/// over the bytes as they were encoded, so the verifier must not re-sort them.
+#[test]
+fn unsorted_signed_attributes_still_verify() {
+    // RSA, so the re-made signature has the same length and fits in place.
+    let pki = Pki::new(KeyKind::Rsa(2048));
+    let signer = pki.signer();
+    let mut der = build_pades_signed_data(&[5; 32], &pki.chain(), &signer).expect("build");
+    let signed_data = decode_signed_data(&der);
+    let sorted_set = signed_data.signer_infos.0.as_slice()[0]
+        .signed_attrs
+        .as_ref()
+        .expect("signed attrs")
+        .to_der()
+        .expect("encode");
+    let header_len = sorted_set.len() - usize::try_from(
+        der::Header::from_der(&sorted_set[..4]).map(|h| h.length).expect("header"),
+    )
+    .expect("length");
+    let content = &sorted_set[header_len..];
+    let at = find(&der, content).expect("signed attributes in the DER");
+
+    // Reverse the three attributes in place (same total length).
+    let mut reader = der::SliceReader::new(content).expect("reader");
+    let mut tlvs = Vec::new();
+    while !der::Reader::is_finished(&reader) {
+        tlvs.push(der::asn1::AnyRef::decode(&mut reader).expect("attribute").to_der().expect("tlv"));
+    }
+    tlvs.reverse();
+    let reversed: Vec<u8> = tlvs.concat();
+    der[at..at + reversed.len()].copy_from_slice(&reversed);
+    let mut to_be_signed = sorted_set[..header_len].to_vec();
+    to_be_signed.extend_from_slice(&reversed);
+    let signature = signer.sign(&to_be_signed).expect("sign");
+    let sig_at = der.len() - signature.len();
+    der[sig_at..].copy_from_slice(&signature);
+
+    let info = SignedDataInfo::parse(&der).expect("parse");
+    assert_eq!(
+        info.signed_attribute_oids(),
+        [
+            oids::ID_AA_SIGNING_CERTIFICATE_V2,
+            oids::ID_MESSAGE_DIGEST,
+            oids::ID_CONTENT_TYPE
+        ],
+        "attributes reported in their encoded order"
+    );
+    info.verify_signature()
+        .expect("signature over the unsorted attributes verifies");
+}
+
 #[test]
 fn signer_is_called_exactly_once() {
     let pki = Pki::new(KeyKind::P256);
@@ -574,7 +625,6 @@ fn parses_and_verifies_openssl_signatures() {
         ),
         // -keyid: the signer is designated by subjectKeyIdentifier.
         (KeyKind::P256, &["-md", "sha256", "-keyid"], "ecdsa-with-SHA256", DigestAlgorithm::Sha256),
-        (KeyKind::Ed25519, &["-md", "sha512"], "ed25519", DigestAlgorithm::Sha512),
     ];
     for (kind, args, alg, digest) in cases {
         let pki = Pki::new(*kind);
@@ -599,6 +649,36 @@ fn parses_and_verifies_openssl_signatures() {
             "{kind:?} {args:?}: tampered signature accepted"
         );
     }
+}
+
+/// OpenSSL 3.0 cannot make Ed25519 CMS signatures, so the Ed25519 path of the
+/// verifier is checked directly with a ring signature.
+#[test]
+fn ed25519_signature_values_verify() {
+    let pki = Pki::new(KeyKind::Ed25519);
+    let key = ring::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(&pki.ee_key_der)
+        .expect("ed25519 key");
+    let cert = x509_cert::Certificate::from_der(&pki.ee_der).expect("cert");
+    let spki = &cert.tbs_certificate.subject_public_key_info;
+    let message = b"signed attributes stand-in";
+    let signature = key.sign(message).as_ref().to_vec();
+    verify::verify_with_spki(spki, SignatureAlgorithm::Ed25519, message, &signature)
+        .expect("Ed25519 verifies");
+    let mut bad = signature.clone();
+    bad[0] ^= 1;
+    assert!(matches!(
+        verify::verify_with_spki(spki, SignatureAlgorithm::Ed25519, message, &bad),
+        Err(CmsError::SignatureInvalid)
+    ));
+    // An algorithm that does not fit the key is named, not just "invalid".
+    let err = verify::verify_with_spki(
+        spki,
+        SignatureAlgorithm::Ecdsa(DigestAlgorithm::Sha256),
+        message,
+        &signature,
+    )
+    .expect_err("ECDSA with an Ed25519 key");
+    assert!(matches!(err, CmsError::UnsupportedSignatureAlgorithm(_)), "{err}");
 }
 
 #[test]

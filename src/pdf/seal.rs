@@ -406,8 +406,13 @@ fn signature_dictionary(options: &SealOptions<'_>, sig_id: ObjectId, crypt: Opti
     Ok(SignatureBody { bytes, byte_range_at, contents_at })
 }
 
+/// Numbers the engine computes (rectangles, matrices), rounded to 1/10000 pt.
+fn round(v: f64) -> f64 {
+    (v * 1e4).round() / 1e4
+}
+
 fn reals(values: &[f64]) -> Object {
-    Object::Array(values.iter().map(|v| if v.fract() == 0.0 && v.abs() < 1e15 { Object::Integer(*v as i64) } else { Object::Real(*v) }).collect())
+    Object::Array(values.iter().map(|v| round(*v)).map(|v| if v.fract() == 0.0 && v.abs() < 1e15 { Object::Integer(v as i64) } else { Object::Real(v) }).collect())
 }
 
 fn appearance_stream(size: (f64, f64), matrix: [f64; 6], image: &SealImage, image_id: ObjectId) -> Object {
@@ -417,7 +422,7 @@ fn appearance_stream(size: (f64, f64), matrix: [f64; 6], image: &SealImage, imag
     let (iw, ih) = (f64::from(image.width) * scale, f64::from(image.height) * scale);
     let mut content = b"q ".to_vec();
     for v in [iw, 0.0, 0.0, ih, (w - iw) / 2.0, (h - ih) / 2.0] {
-        write_real(&mut content, v);
+        write_real(&mut content, round(v));
         content.push(b' ');
     }
     content.extend_from_slice(b"cm /Seal Do Q");

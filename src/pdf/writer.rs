@@ -58,15 +58,15 @@ pub fn write_dict(out: &mut Vec<u8>, dict: &Dictionary) {
     out.extend_from_slice(b">>");
 }
 
-/// Appends a real number in plain decimal notation (PDF has no exponents).
+/// Appends a real number in plain decimal notation (PDF has no exponents), with the shortest
+/// digits that read back as the same value, so that a rewritten object keeps its numbers.
 pub fn write_real(out: &mut Vec<u8>, value: f64) {
     let value = if value.is_finite() { value } else { 0.0 };
-    let rounded = (value * 1e6).round() / 1e6;
-    if rounded == rounded.trunc() && rounded.abs() < 1e15 {
-        let _ = write!(out, "{}", rounded as i64);
+    if value == value.trunc() && value.abs() < 1e15 {
+        let _ = write!(out, "{}", value as i64);
     } else {
-        let text = format!("{rounded:.6}");
-        out.extend_from_slice(text.trim_end_matches('0').trim_end_matches('.').as_bytes());
+        // Rust's Display for f64 is the shortest round-trip form and never uses an exponent.
+        let _ = write!(out, "{value}");
     }
 }
 
@@ -269,6 +269,6 @@ mod tests {
         assert_eq!(back.get(b"N a#"), Some(&Object::Reference(ObjectId::new(7, 0))));
         let mut rect = Vec::new();
         write_object(&mut rect, back.get(b"Rect").unwrap());
-        assert_eq!(rect, b"[1.5 2 -0.25 0]");
+        assert_eq!(rect, b"[1.5 2 -0.25 0.000000001]");
     }
 }
