@@ -2,8 +2,8 @@
 
 use core::fmt;
 
-use der::asn1::{ObjectIdentifier, UintRef};
 use der::Decode;
+use der::asn1::{ObjectIdentifier, UintRef};
 use ring::digest;
 use x509_cert::Certificate;
 
@@ -63,6 +63,8 @@ impl fmt::Display for SealKeyType {
 /// this service can sign with.
 #[derive(Clone)]
 pub struct CertificateChain {
+    // Invariant (established by `from_der`): `der` and `parsed` are non-empty
+    // and index-aligned, so `[0]` is always the seal certificate.
     der: Vec<Vec<u8>>,
     parsed: Vec<Certificate>,
     key_type: SealKeyType,
@@ -266,4 +268,3 @@ pub(crate) fn serial_hex(content: &[u8]) -> String {
         _ => hex(content),
     }
 }
-

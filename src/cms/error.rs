@@ -23,7 +23,9 @@ pub enum CmsError {
 
     /// The signature made by the seal key does not verify with the seal
     /// certificate's public key: the key and certificate do not belong together.
-    #[error("the seal key does not match the seal certificate (self-check of the signature failed)")]
+    #[error(
+        "the seal key does not match the seal certificate (self-check of the signature failed)"
+    )]
     KeyCertificateMismatch,
 
     /// A certificate chain with no certificate in it.
@@ -95,7 +97,9 @@ pub enum CmsError {
     MissingMessageDigest,
 
     /// The content-type signed attribute contradicts the encapsulated content type.
-    #[error("the content-type signed attribute ({attribute}) does not match the content type ({content})")]
+    #[error(
+        "the content-type signed attribute ({attribute}) does not match the content type ({content})"
+    )]
     ContentTypeMismatch {
         /// Value of the content-type attribute.
         attribute: String,

@@ -2,15 +2,15 @@
 //! service, pyHanko, Adobe, ...), or of an RFC 3161 timestamp token.
 
 use cms::content_info::ContentInfo;
-use cms::signed_data::{SignedData, SignerIdentifier, SignerInfo};
+use cms::signed_data::{EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo};
 use der::asn1::{AnyRef, ObjectIdentifier, OctetString};
 use der::{Decode, Encode, Header, Reader, SliceReader, Tag, TagNumber, Tagged};
 use x509_cert::Certificate;
 use x509_cert::attr::Attribute;
 
 use super::algorithms::{DigestAlgorithm, SignatureAlgorithm, oid_display};
-use super::ess::SigningCertificateV2;
 use super::error::CmsError;
+use super::ess::SigningCertificateV2;
 use super::oids;
 use super::tst::TstInfo;
 use super::verify::{resolve_signature_algorithm, verify_with_spki};
@@ -58,10 +58,14 @@ impl SignedDataInfo {
         let der = strip_zero_padding(der)?;
         let content_info = ContentInfo::from_der(der).map_err(CmsError::malformed)?;
         if content_info.content_type != oids::ID_SIGNED_DATA {
-            return Err(CmsError::NotSignedData(oid_display(&content_info.content_type)));
+            return Err(CmsError::NotSignedData(oid_display(
+                &content_info.content_type,
+            )));
         }
-        let signed_data: SignedData =
-            content_info.content.decode_as().map_err(CmsError::malformed)?;
+        let signed_data: SignedData = content_info
+            .content
+            .decode_as()
+            .map_err(CmsError::malformed)?;
         let raw = RawSignedData::walk(der).map_err(CmsError::malformed)?;
 
         let signer_count = signed_data.signer_infos.0.len();
@@ -84,27 +88,12 @@ impl SignedDataInfo {
         let signer_index = parsed
             .iter()
             .position(|c| c.as_ref().is_some_and(|c| is_signer(c, &signer_info.sid)));
-        let signer_cert = signer_index.and_then(|i| parsed[i].as_ref());
+        let signer_cert = signer_index
+            .and_then(|i| parsed.get(i))
+            .and_then(Option::as_ref);
 
         let content_type = signed_data.encap_content_info.econtent_type;
-        let encapsulated_content = match &signed_data.encap_content_info.econtent {
-            None => None,
-            Some(any) if any.tag() == Tag::OctetString => Some(any.value().to_vec()),
-            Some(any) => {
-                return Err(CmsError::Malformed(format!(
-                    "encapsulated content is a {} instead of an OCTET STRING",
-                    any.tag()
-                )));
-            }
-        };
-        let tst_info = if content_type == oids::ID_CT_TST_INFO {
-            let content = encapsulated_content.as_deref().ok_or_else(|| {
-                CmsError::InvalidTimestamp("the token has no encapsulated TSTInfo".to_owned())
-            })?;
-            Some(TstInfo::parse(content)?)
-        } else {
-            None
-        };
+        let (encapsulated_content, tst_info) = encapsulated(&signed_data.encap_content_info)?;
 
         // Signed attributes, from the original bytes so their order and
         // encoding are the signer's, not a re-sorted re-encoding.
@@ -126,8 +115,9 @@ impl SignedDataInfo {
             .map_err(|e| CmsError::Malformed(format!("content-type attribute: {e}")))?;
         let signing_certificate_v2_matches =
             single_value(&signed_attrs, oids::ID_AA_SIGNING_CERTIFICATE_V2)?.map(|v| {
-                match (signer_index, signer_cert) {
-                    (Some(i), Some(cert)) => ess_v2_matches(v, &raw.certificates[i], cert),
+                let signer_der = signer_index.and_then(|i| raw.certificates.get(i));
+                match (signer_der, signer_cert) {
+                    (Some(der), Some(cert)) => ess_v2_matches(v, der, cert),
                     _ => false,
                 }
             });
@@ -137,20 +127,7 @@ impl SignedDataInfo {
             .as_ref()
             .map(|a| a.as_slice())
             .unwrap_or_default();
-        let signature_timestamps = unsigned_attrs
-            .iter()
-            .filter(|a| a.oid == oids::ID_AA_TIME_STAMP_TOKEN)
-            .flat_map(|a| a.values.iter())
-            .map(|token| {
-                if depth >= MAX_TIMESTAMP_NESTING {
-                    return Err(CmsError::Malformed(
-                        "timestamp tokens nested too deeply".to_owned(),
-                    ));
-                }
-                let token = token.to_der().map_err(CmsError::malformed)?;
-                Self::parse_nested(&token, depth + 1)
-            })
-            .collect();
+        let signature_timestamps = Self::timestamp_tokens(unsigned_attrs, depth);
 
         Ok(SignedDataInfo {
             der_len: der.len(),
@@ -171,6 +148,27 @@ impl SignedDataInfo {
             unsigned_attribute_oids: unsigned_attrs.iter().map(|a| a.oid).collect(),
             signature_timestamps,
         })
+    }
+
+    /// Parses each id-aa-timeStampToken value of the unsigned attributes.
+    fn timestamp_tokens(
+        unsigned_attrs: &[Attribute],
+        depth: usize,
+    ) -> Vec<Result<SignedDataInfo, CmsError>> {
+        unsigned_attrs
+            .iter()
+            .filter(|a| a.oid == oids::ID_AA_TIME_STAMP_TOKEN)
+            .flat_map(|a| a.values.iter())
+            .map(|token| {
+                if depth >= MAX_TIMESTAMP_NESTING {
+                    return Err(CmsError::Malformed(
+                        "timestamp tokens nested too deeply".to_owned(),
+                    ));
+                }
+                let token = token.to_der().map_err(CmsError::malformed)?;
+                Self::parse_nested(&token, depth.saturating_add(1))
+            })
+            .collect()
     }
 
     /// Verifies the signer's signature over the signed attributes.
@@ -194,18 +192,18 @@ impl SignedDataInfo {
             .as_deref()
             .filter(|d| d.len() == self.digest_algorithm.output_len())
             .ok_or(CmsError::MissingMessageDigest)?;
-        if let Some(attribute) = self.content_type_attribute {
-            if attribute != self.content_type {
-                return Err(CmsError::ContentTypeMismatch {
-                    attribute: oid_display(&attribute),
-                    content: oid_display(&self.content_type),
-                });
-            }
+        if let Some(attribute) = self.content_type_attribute
+            && attribute != self.content_type
+        {
+            return Err(CmsError::ContentTypeMismatch {
+                attribute: oid_display(&attribute),
+                content: oid_display(&self.content_type),
+            });
         }
-        if let Some(content) = &self.encapsulated_content {
-            if self.digest_algorithm.digest([content.as_slice()]) != message_digest {
-                return Err(CmsError::ContentDigestMismatch);
-            }
+        if let Some(content) = &self.encapsulated_content
+            && self.digest_algorithm.digest([content.as_slice()]) != message_digest
+        {
+            return Err(CmsError::ContentDigestMismatch);
         }
         let signer = self
             .signer_certificate()
@@ -337,15 +335,44 @@ fn strip_zero_padding(bytes: &[u8]) -> Result<&[u8], CmsError> {
     let mut reader = SliceReader::new(bytes).map_err(CmsError::malformed)?;
     AnyRef::decode(&mut reader).map_err(CmsError::malformed)?;
     let used = usize::try_from(reader.position()).map_err(CmsError::malformed)?;
-    let (der, padding) = bytes.split_at_checked(used).ok_or_else(|| {
-        CmsError::Malformed("DER length beyond the end of the input".to_owned())
-    })?;
+    let (der, padding) = bytes
+        .split_at_checked(used)
+        .ok_or_else(|| CmsError::Malformed("DER length beyond the end of the input".to_owned()))?;
     if padding.iter().any(|&b| b != 0) {
         return Err(CmsError::Malformed(
             "non-zero bytes after the CMS structure".to_owned(),
         ));
     }
     Ok(der)
+}
+
+/// The encapsulated content (an OCTET STRING's octets) and, for a timestamp
+/// token, its decoded TSTInfo.
+fn encapsulated(
+    encap: &EncapsulatedContentInfo,
+) -> Result<(Option<Vec<u8>>, Option<TstInfo>), CmsError> {
+    let content = match &encap.econtent {
+        None => None,
+        Some(any) if any.tag() == Tag::OctetString => Some(any.value().to_vec()),
+        Some(any) => {
+            return Err(CmsError::Malformed(format!(
+                "encapsulated content is a {} instead of an OCTET STRING",
+                any.tag()
+            )));
+        }
+    };
+    if encap.econtent_type != oids::ID_CT_TST_INFO {
+        return Ok((content, None));
+    }
+    let tst_info = match content.as_deref() {
+        Some(tst) => TstInfo::parse(tst)?,
+        None => {
+            return Err(CmsError::InvalidTimestamp(
+                "the token has no encapsulated TSTInfo".to_owned(),
+            ));
+        }
+    };
+    Ok((content, Some(tst_info)))
 }
 
 /// The parts of a SignedData whose exact original bytes matter, found by

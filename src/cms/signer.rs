@@ -52,7 +52,9 @@ impl RingSigner {
                 let curve = curve
                     .map(|c| oid_display(&c))
                     .unwrap_or_else(|| "no named curve".to_owned());
-                return Err(CmsError::UnsupportedKeyType(format!("EC key on curve {curve}")));
+                return Err(CmsError::UnsupportedKeyType(format!(
+                    "EC key on curve {curve}"
+                )));
             }
             oids::RSA_ENCRYPTION => RingKey::Rsa(
                 RsaKeyPair::from_pkcs8(der)
@@ -106,7 +108,8 @@ fn pkcs8_algorithm(der: &[u8]) -> Result<(ObjectIdentifier, Option<ObjectIdentif
     let header = der::Header::decode(&mut reader).map_err(bad)?;
     if header.tag != der::Tag::Sequence {
         return Err(CmsError::InvalidPrivateKey(
-            "not a PKCS#8 private key (expected a DER SEQUENCE; PEM must be decoded first)".to_owned(),
+            "not a PKCS#8 private key (expected a DER SEQUENCE; PEM must be decoded first)"
+                .to_owned(),
         ));
     }
     reader

@@ -60,7 +60,9 @@ impl Pki {
 
         let int_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("int key");
         let int_params = ca_params("Test Intermediate CA", 2);
-        let intermediate = int_params.signed_by(&int_key, &root_issuer).expect("int cert");
+        let intermediate = int_params
+            .signed_by(&int_key, &root_issuer)
+            .expect("int cert");
         let int_issuer = Issuer::new(int_params, int_key);
 
         let ee_key = seal_key(kind, dir.path());
@@ -128,10 +130,11 @@ fn seal_key(kind: KeyKind, dir: &Path) -> KeyPair {
             &rcgen::PKCS_ED25519,
         )
         .expect("ed25519"),
-        KeyKind::Rsa(bits) => {
-            KeyPair::from_pkcs8_pem_and_sign_algo(&openssl_rsa_key(bits, dir), &rcgen::PKCS_RSA_SHA256)
-                .expect("rsa")
-        }
+        KeyKind::Rsa(bits) => KeyPair::from_pkcs8_pem_and_sign_algo(
+            &openssl_rsa_key(bits, dir),
+            &rcgen::PKCS_RSA_SHA256,
+        )
+        .expect("rsa"),
     }
 }
 
@@ -150,7 +153,10 @@ fn openssl_key(args: &[&str], dir: &Path) -> String {
         .arg(&out)
         .output()
         .expect("run openssl genpkey");
-    assert!(status.status.success(), "openssl genpkey {args:?} failed: {status:?}");
+    assert!(
+        status.status.success(),
+        "openssl genpkey {args:?} failed: {status:?}"
+    );
     std::fs::read_to_string(out).expect("read key")
 }
 
@@ -166,7 +172,9 @@ fn openssl_verify(pki: &Pki, signature: &[u8], data: &[u8]) -> OpensslResult {
     std::fs::write(pki.path("sig.der"), signature).expect("write sig");
     std::fs::write(pki.path("data.bin"), data).expect("write data");
     let out = Command::new(OPENSSL)
-        .args(["cms", "-verify", "-binary", "-inform", "DER", "-purpose", "any"])
+        .args([
+            "cms", "-verify", "-binary", "-inform", "DER", "-purpose", "any",
+        ])
         .arg("-in")
         .arg(pki.path("sig.der"))
         .arg("-content")
@@ -281,7 +289,11 @@ fn check_built_signature(kind: KeyKind, expected_alg: &str) {
 
     // The real OpenSSL accepts it.
     let verified = openssl_verify(&pki, &der, &data);
-    assert!(verified.ok, "openssl rejected the seal: {}", verified.output);
+    assert!(
+        verified.ok,
+        "openssl rejected the seal: {}",
+        verified.output
+    );
     assert!(
         verified.output.contains("Verification successful"),
         "{}",
@@ -290,9 +302,18 @@ fn check_built_signature(kind: KeyKind, expected_alg: &str) {
 
     // Its structure, as OpenSSL reads it.
     let printed = openssl_print(pki.dir.path(), &der);
-    assert!(printed.contains("eContent: <ABSENT>"), "not detached:\n{printed}");
-    assert!(printed.contains("id-smime-aa-signingCertificateV2"), "{printed}");
-    assert!(!printed.contains("signingTime"), "signing-time present:\n{printed}");
+    assert!(
+        printed.contains("eContent: <ABSENT>"),
+        "not detached:\n{printed}"
+    );
+    assert!(
+        printed.contains("id-smime-aa-signingCertificateV2"),
+        "{printed}"
+    );
+    assert!(
+        !printed.contains("signingTime"),
+        "signing-time present:\n{printed}"
+    );
     assert!(printed.contains(expected_alg), "{printed}");
 
     // Our parser reads back what was meant.
@@ -316,7 +337,10 @@ fn check_built_signature(kind: KeyKind, expected_alg: &str) {
         oids::ID_AA_SIGNING_CERTIFICATE_V2,
     ];
     expected.sort();
-    assert_eq!(attrs, expected, "signed attributes must be exactly the PAdES B-B three");
+    assert_eq!(
+        attrs, expected,
+        "signed attributes must be exactly the PAdES B-B three"
+    );
     assert!(!info.has_signing_time());
     assert!(info.has_signing_certificate_v2());
     assert_eq!(info.signing_certificate_v2_matches(), Some(true));
@@ -352,8 +376,14 @@ fn check_built_signature(kind: KeyKind, expected_alg: &str) {
         .expect("ESS attribute");
     let ess: SigningCertificateV2 = ess.values.as_slice()[0].decode_as().expect("ESS decodes");
     assert_eq!(ess.certs.len(), 1);
-    assert_eq!(ess.certs[0].hash_algorithm, None, "DEFAULT sha256 must be omitted");
-    assert_eq!(ess.certs[0].cert_hash.as_bytes(), chain.fingerprint_sha256());
+    assert_eq!(
+        ess.certs[0].hash_algorithm, None,
+        "DEFAULT sha256 must be omitted"
+    );
+    assert_eq!(
+        ess.certs[0].cert_hash.as_bytes(),
+        chain.fingerprint_sha256()
+    );
     assert!(ess.certs[0].issuer_serial.is_some());
 
     // Tampering: one byte of the data → OpenSSL fails, and the digest the
@@ -371,7 +401,10 @@ fn check_built_signature(kind: KeyKind, expected_alg: &str) {
     let verified = openssl_verify(&pki, &bad_sig, &data);
     assert!(!verified.ok, "openssl accepted a tampered signature");
     let parsed = SignedDataInfo::parse(&bad_sig).expect("still well-formed");
-    assert!(matches!(parsed.verify_signature(), Err(CmsError::SignatureInvalid)));
+    assert!(matches!(
+        parsed.verify_signature(),
+        Err(CmsError::SignatureInvalid)
+    ));
 
     // One byte of a signed attribute (inside the message digest) → both fail.
     let pos = der
@@ -382,7 +415,10 @@ fn check_built_signature(kind: KeyKind, expected_alg: &str) {
     bad_attr[pos + 5] ^= 0x80;
     assert!(!openssl_verify(&pki, &bad_attr, &data).ok);
     let parsed = SignedDataInfo::parse(&bad_attr).expect("still well-formed");
-    assert!(matches!(parsed.verify_signature(), Err(CmsError::SignatureInvalid)));
+    assert!(matches!(
+        parsed.verify_signature(),
+        Err(CmsError::SignatureInvalid)
+    ));
 }
 
 #[test]
@@ -415,18 +451,22 @@ fn unsorted_signed_attributes_still_verify() {
         .expect("signed attrs")
         .to_der()
         .expect("encode");
-    let header_len = sorted_set.len() - usize::try_from(
-        der::Header::from_der(&sorted_set[..4]).map(|h| h.length).expect("header"),
-    )
-    .expect("length");
-    let content = &sorted_set[header_len..];
+    let content = der::asn1::AnyRef::from_der(&sorted_set)
+        .expect("SET")
+        .value();
+    let header_len = sorted_set.len() - content.len();
     let at = find(&der, content).expect("signed attributes in the DER");
 
     // Reverse the three attributes in place (same total length).
     let mut reader = der::SliceReader::new(content).expect("reader");
     let mut tlvs = Vec::new();
     while !der::Reader::is_finished(&reader) {
-        tlvs.push(der::asn1::AnyRef::decode(&mut reader).expect("attribute").to_der().expect("tlv"));
+        tlvs.push(
+            der::asn1::AnyRef::decode(&mut reader)
+                .expect("attribute")
+                .to_der()
+                .expect("tlv"),
+        );
     }
     tlvs.reverse();
     let reversed: Vec<u8> = tlvs.concat();
@@ -496,8 +536,14 @@ fn size_estimate_bounds_the_real_size() {
             let real = build_pades_signed_data(&[i; 32], &chain, &signer)
                 .expect("build")
                 .len();
-            assert!(estimate >= real, "{kind:?}: estimate {estimate} < real {real}");
-            assert!(estimate - real <= 8, "{kind:?}: estimate {estimate} far above {real}");
+            assert!(
+                estimate >= real,
+                "{kind:?}: estimate {estimate} < real {real}"
+            );
+            assert!(
+                estimate - real <= 8,
+                "{kind:?}: estimate {estimate} far above {real}"
+            );
         }
         // With the whole chain, root included, the bound follows.
         let full = CertificateChain::from_der(vec![
@@ -506,7 +552,9 @@ fn size_estimate_bounds_the_real_size() {
             pki.root_der.clone(),
         ])
         .expect("full chain");
-        let real = build_pades_signed_data(&[1; 32], &full, &signer).expect("build").len();
+        let real = build_pades_signed_data(&[1; 32], &full, &signer)
+            .expect("build")
+            .len();
         assert!(signature_size_estimate(&full) >= real);
         assert!(signature_size_estimate(&full) > estimate);
     }
@@ -537,7 +585,11 @@ fn signer_detects_key_types() {
     let err = RingSigner::from_pkcs8(&ed.serialize_der()).expect_err("Ed25519 refused");
     assert!(matches!(err, CmsError::UnsupportedKeyType(_)), "{err}");
 
-    for garbage in [&b""[..], b"\x30\x03\x02\x01\x00", b"-----BEGIN PRIVATE KEY-----"] {
+    for garbage in [
+        &b""[..],
+        b"\x30\x03\x02\x01\x00",
+        b"-----BEGIN PRIVATE KEY-----",
+    ] {
         let err = RingSigner::from_pkcs8(garbage).expect_err("garbage refused");
         assert!(matches!(err, CmsError::InvalidPrivateKey(_)), "{err}");
     }
@@ -564,18 +616,42 @@ fn chain_from_pem_and_its_facts() {
     assert_eq!(chain.fingerprint_sha256(), sha256(&pki.ee_der));
     assert_eq!(chain.fingerprint_hex().len(), 64);
     assert_eq!(chain.serial_hex(), "9a01020304050607");
-    assert!(chain.subject().contains("CN=Test Seal"), "{}", chain.subject());
-    assert!(chain.subject().contains("O=Example Municipality"), "{}", chain.subject());
-    assert!(chain.issuer().contains("CN=Test Intermediate CA"), "{}", chain.issuer());
+    assert!(
+        chain.subject().contains("CN=Test Seal"),
+        "{}",
+        chain.subject()
+    );
+    assert!(
+        chain.subject().contains("O=Example Municipality"),
+        "{}",
+        chain.subject()
+    );
+    assert!(
+        chain.issuer().contains("CN=Test Intermediate CA"),
+        "{}",
+        chain.issuer()
+    );
 
     // OpenSSL agrees on the fingerprint and serial.
     let out = Command::new(OPENSSL)
-        .args(["x509", "-noout", "-serial", "-fingerprint", "-sha256", "-in"])
+        .args([
+            "x509",
+            "-noout",
+            "-serial",
+            "-fingerprint",
+            "-sha256",
+            "-in",
+        ])
         .arg(pki.path("ee.pem"))
         .output()
         .expect("openssl x509");
-    let text = String::from_utf8_lossy(&out.stdout).to_lowercase().replace(':', "");
-    assert!(text.contains(&format!("serial={}", chain.serial_hex())), "{text}");
+    let text = String::from_utf8_lossy(&out.stdout)
+        .to_lowercase()
+        .replace(':', "");
+    assert!(
+        text.contains(&format!("serial={}", chain.serial_hex())),
+        "{text}"
+    );
     assert!(text.contains(&chain.fingerprint_hex()), "{text}");
 
     let rsa = Pki::new(KeyKind::Rsa(2048));
@@ -585,19 +661,38 @@ fn chain_from_pem_and_its_facts() {
 #[test]
 fn chain_errors() {
     let pki = Pki::new(KeyKind::P256);
-    assert!(matches!(CertificateChain::from_der(vec![]), Err(CmsError::EmptyChain)));
-    let reversed = CertificateChain::from_der(vec![pki.intermediate_der.clone(), pki.ee_der.clone()]);
-    assert!(matches!(reversed, Err(CmsError::ChainOrder { index: 0, next: 1 })));
+    assert!(matches!(
+        CertificateChain::from_der(vec![]),
+        Err(CmsError::EmptyChain)
+    ));
+    let reversed =
+        CertificateChain::from_der(vec![pki.intermediate_der.clone(), pki.ee_der.clone()]);
+    assert!(matches!(
+        reversed,
+        Err(CmsError::ChainOrder { index: 0, next: 1 })
+    ));
     let bad = CertificateChain::from_der(vec![pki.ee_der.clone(), b"not a cert".to_vec()]);
-    assert!(matches!(bad, Err(CmsError::InvalidCertificate { index: 1, .. })));
-    assert!(matches!(CertificateChain::from_pem("no pem here"), Err(CmsError::InvalidPem(_))));
+    assert!(matches!(
+        bad,
+        Err(CmsError::InvalidCertificate { index: 1, .. })
+    ));
+    assert!(matches!(
+        CertificateChain::from_pem("no pem here"),
+        Err(CmsError::InvalidPem(_))
+    ));
     let broken = "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n";
-    assert!(matches!(CertificateChain::from_pem(broken), Err(CmsError::InvalidPem(_))));
+    assert!(matches!(
+        CertificateChain::from_pem(broken),
+        Err(CmsError::InvalidPem(_))
+    ));
 
     for kind in [KeyKind::P384, KeyKind::Ed25519] {
         let other = Pki::new(kind);
         let err = CertificateChain::from_der(vec![other.ee_der.clone()]).expect_err("refused");
-        assert!(matches!(err, CmsError::UnsupportedCertificateKey(_)), "{kind:?}: {err}");
+        assert!(
+            matches!(err, CmsError::UnsupportedCertificateKey(_)),
+            "{kind:?}: {err}"
+        );
     }
 }
 
@@ -607,24 +702,63 @@ fn chain_errors() {
 fn parses_and_verifies_openssl_signatures() {
     let data = b"signed by openssl".repeat(10);
     let cases: &[(KeyKind, &[&str], &str, DigestAlgorithm)] = &[
-        (KeyKind::P256, &["-md", "sha256"], "ecdsa-with-SHA256", DigestAlgorithm::Sha256),
-        (KeyKind::P256, &["-md", "sha384"], "ecdsa-with-SHA384", DigestAlgorithm::Sha384),
-        (KeyKind::P384, &["-md", "sha384"], "ecdsa-with-SHA384", DigestAlgorithm::Sha384),
-        (KeyKind::Rsa(2048), &["-md", "sha512"], "sha512WithRSAEncryption", DigestAlgorithm::Sha512),
+        (
+            KeyKind::P256,
+            &["-md", "sha256"],
+            "ecdsa-with-SHA256",
+            DigestAlgorithm::Sha256,
+        ),
+        (
+            KeyKind::P256,
+            &["-md", "sha384"],
+            "ecdsa-with-SHA384",
+            DigestAlgorithm::Sha384,
+        ),
+        (
+            KeyKind::P384,
+            &["-md", "sha384"],
+            "ecdsa-with-SHA384",
+            DigestAlgorithm::Sha384,
+        ),
         (
             KeyKind::Rsa(2048),
-            &["-md", "sha256", "-keyopt", "rsa_padding_mode:pss", "-keyopt", "rsa_pss_saltlen:digest"],
+            &["-md", "sha512"],
+            "sha512WithRSAEncryption",
+            DigestAlgorithm::Sha512,
+        ),
+        (
+            KeyKind::Rsa(2048),
+            &[
+                "-md",
+                "sha256",
+                "-keyopt",
+                "rsa_padding_mode:pss",
+                "-keyopt",
+                "rsa_pss_saltlen:digest",
+            ],
             "rsassa-pss",
             DigestAlgorithm::Sha256,
         ),
         (
             KeyKind::Rsa(2048),
-            &["-md", "sha384", "-keyopt", "rsa_padding_mode:pss", "-keyopt", "rsa_pss_saltlen:digest"],
+            &[
+                "-md",
+                "sha384",
+                "-keyopt",
+                "rsa_padding_mode:pss",
+                "-keyopt",
+                "rsa_pss_saltlen:digest",
+            ],
             "rsassa-pss",
             DigestAlgorithm::Sha384,
         ),
         // -keyid: the signer is designated by subjectKeyIdentifier.
-        (KeyKind::P256, &["-md", "sha256", "-keyid"], "ecdsa-with-SHA256", DigestAlgorithm::Sha256),
+        (
+            KeyKind::P256,
+            &["-md", "sha256", "-keyid"],
+            "ecdsa-with-SHA256",
+            DigestAlgorithm::Sha256,
+        ),
     ];
     for (kind, args, alg, digest) in cases {
         let pki = Pki::new(*kind);
@@ -636,7 +770,11 @@ fn parses_and_verifies_openssl_signatures() {
         assert_eq!(info.signature_algorithm_name(), *alg, "{kind:?} {args:?}");
         assert_eq!(info.digest_algorithm(), *digest, "{kind:?} {args:?}");
         assert_eq!(info.message_digest(), Some(&digest.digest([&data[..]])[..]));
-        assert_eq!(info.signer_certificate(), Some(&pki.ee_der[..]), "{kind:?} {args:?}");
+        assert_eq!(
+            info.signer_certificate(),
+            Some(&pki.ee_der[..]),
+            "{kind:?} {args:?}"
+        );
         // OpenSSL adds signing-time (and SMIMECapabilities).
         assert!(info.has_signing_time());
 
@@ -678,7 +816,10 @@ fn ed25519_signature_values_verify() {
         &signature,
     )
     .expect_err("ECDSA with an Ed25519 key");
-    assert!(matches!(err, CmsError::UnsupportedSignatureAlgorithm(_)), "{err}");
+    assert!(
+        matches!(err, CmsError::UnsupportedSignatureAlgorithm(_)),
+        "{err}"
+    );
 }
 
 #[test]
@@ -687,10 +828,20 @@ fn pss_with_a_salt_ring_cannot_check_is_reported() {
     let der = openssl_sign(
         &pki,
         b"data",
-        &["-md", "sha256", "-keyopt", "rsa_padding_mode:pss", "-keyopt", "rsa_pss_saltlen:max"],
+        &[
+            "-md",
+            "sha256",
+            "-keyopt",
+            "rsa_padding_mode:pss",
+            "-keyopt",
+            "rsa_pss_saltlen:max",
+        ],
     );
     let err = SignedDataInfo::parse(&der).expect_err("max salt is not verifiable by ring");
-    assert!(matches!(err, CmsError::UnsupportedSignatureAlgorithm(_)), "{err}");
+    assert!(
+        matches!(err, CmsError::UnsupportedSignatureAlgorithm(_)),
+        "{err}"
+    );
     assert!(err.to_string().contains("salt"), "{err}");
 }
 
@@ -768,7 +919,10 @@ fn pyhanko_pades_lta_signature_and_document_timestamp() {
 
     // The signature (RSA, by pyHanko), zero-padded in /Contents.
     let sig = &signatures[0];
-    assert!(sig.contents.ends_with(&[0, 0, 0, 0]), "expected zero padding");
+    assert!(
+        sig.contents.ends_with(&[0, 0, 0, 0]),
+        "expected zero padding"
+    );
     let info = SignedDataInfo::parse(&sig.contents).expect("pyHanko signature parses");
     assert!(info.der_len() < sig.contents.len());
     info.verify_signature().expect("pyHanko signature verifies");
@@ -776,7 +930,11 @@ fn pyhanko_pades_lta_signature_and_document_timestamp() {
     assert_eq!(info.signature_algorithm_name(), "sha256WithRSAEncryption");
     assert_eq!(info.content_type(), oids::ID_DATA);
     let expected = byte_range_digest(&pdf, info.digest_algorithm(), sig.byte_range);
-    assert_eq!(info.message_digest(), Some(&expected[..]), "digest of the /ByteRange");
+    assert_eq!(
+        info.message_digest(),
+        Some(&expected[..]),
+        "digest of the /ByteRange"
+    );
     assert_eq!(
         info.signed_attribute_oids(),
         [
@@ -790,7 +948,10 @@ fn pyhanko_pades_lta_signature_and_document_timestamp() {
     assert_eq!(info.certificates().len(), 3);
     let signer = info.signer_subject().expect("signer certificate found");
     assert!(signer.contains("Example Inc"), "{signer}");
-    assert_eq!(info.unsigned_attribute_oids(), [oids::ID_AA_TIME_STAMP_TOKEN]);
+    assert_eq!(
+        info.unsigned_attribute_oids(),
+        [oids::ID_AA_TIME_STAMP_TOKEN]
+    );
 
     // Its signature timestamp: a token over the signature value.
     let token = info
@@ -802,10 +963,17 @@ fn pyhanko_pades_lta_signature_and_document_timestamp() {
     assert!(token.has_signing_time());
     let tst = token.tst_info().expect("TSTInfo");
     assert_eq!(tst.hash_algorithm, DigestAlgorithm::Sha256);
-    assert!(tst.imprint_matches(info.signature_value()), "imprint is not of the signature");
+    assert!(
+        tst.imprint_matches(info.signature_value()),
+        "imprint is not of the signature"
+    );
     assert!(!tst.imprint_matches(b"something else"));
     // pyHanko's test data is dated 2020-11-01.
-    assert!((1_604_188_800..1_604_275_200).contains(&tst.gen_time), "{}", tst.gen_time);
+    assert!(
+        (1_604_188_800..1_604_275_200).contains(&tst.gen_time),
+        "{}",
+        tst.gen_time
+    );
 
     // The document timestamp: a bare RFC 3161 token over the /ByteRange.
     let doc_ts = &signatures[1];
@@ -831,7 +999,10 @@ fn truncated_signatures_are_errors() {
         .der_len();
     let der = &signature.contents[..der_len];
     for len in 0..der_len {
-        assert!(SignedDataInfo::parse(&der[..len]).is_err(), "prefix of {len} bytes accepted");
+        assert!(
+            SignedDataInfo::parse(&der[..len]).is_err(),
+            "prefix of {len} bytes accepted"
+        );
         // The same prefix zero-padded back to size: a damaged /Contents whose
         // outer header is intact, so the inner decoders meet the zeros.
         // Damage confined to the unsigned timestamp token leaves the
@@ -864,7 +1035,43 @@ fn trailing_bytes_other_than_zero_are_errors() {
     der.extend_from_slice(&[0; 100]);
     assert!(SignedDataInfo::parse(&der).is_ok(), "zero padding is fine");
     der.push(1);
-    assert!(matches!(SignedDataInfo::parse(&der), Err(CmsError::Malformed(_))));
+    assert!(matches!(
+        SignedDataInfo::parse(&der),
+        Err(CmsError::Malformed(_))
+    ));
+}
+
+/// Byte ranges of a DER signature that its signature depends on: the signed
+/// attributes, the signature value, the signer's public key.
+fn protected_ranges(der: &[u8]) -> Vec<std::ops::Range<usize>> {
+    let info = SignedDataInfo::parse(der).expect("sample parses");
+    let signed_data = decode_signed_data(&der[..info.der_len()]);
+    let signer_info = &signed_data.signer_infos.0.as_slice()[0];
+    let attrs = signer_info
+        .signed_attrs
+        .as_ref()
+        .expect("attrs")
+        .to_der()
+        .expect("der");
+    let attrs = der::asn1::AnyRef::from_der(&attrs)
+        .expect("SET")
+        .value()
+        .to_vec();
+    let cert =
+        x509_cert::Certificate::from_der(info.signer_certificate().expect("signer")).expect("cert");
+    let key = cert
+        .tbs_certificate
+        .subject_public_key_info
+        .subject_public_key
+        .raw_bytes()
+        .to_vec();
+    [attrs.as_slice(), info.signature_value(), key.as_slice()]
+        .iter()
+        .map(|part| {
+            let at = find(der, part).expect("part in the DER");
+            at..at + part.len()
+        })
+        .collect()
 }
 
 #[test]
@@ -875,22 +1082,35 @@ fn random_corruption_never_panics() {
     let own = build_pades_signed_data(&[9; 32], &pki.chain(), &pki.signer()).expect("build");
     let mut rng = Rng(0x5eed_cafe_f00d_0001);
     let mut errors = 0;
-    let mut verified = 0;
+    let mut caught_in_protected = 0;
     for sample in [&pyhanko, &own] {
+        let protected = protected_ranges(sample);
         for _ in 0..1500 {
             let mut bytes = sample.clone();
+            let mut touches_protected = false;
             for _ in 0..=rng.below(3) {
                 let i = rng.below(bytes.len());
-                bytes[i] = match rng.below(3) {
+                let new = match rng.below(3) {
                     0 => bytes[i] ^ (1 << rng.below(8)),
                     1 => 0xff,
                     _ => rng.next() as u8,
                 };
+                if new != bytes[i] && protected.iter().any(|r| r.contains(&i)) {
+                    touches_protected = true;
+                }
+                bytes[i] = new;
             }
             match SignedDataInfo::parse(&bytes) {
                 Ok(info) => {
-                    if info.verify_signature().is_ok() {
-                        verified += 1;
+                    let verified = info.verify_signature().is_ok();
+                    // Whatever else a flip does, one in the signed bytes, the
+                    // signature value or the signer's key must be caught.
+                    assert!(
+                        !(verified && touches_protected),
+                        "a change to a signed byte went unnoticed"
+                    );
+                    if touches_protected {
+                        caught_in_protected += 1;
                     }
                     // Exercise the token path too.
                     if let Some(Ok(token)) = info.signature_timestamp() {
@@ -901,17 +1121,24 @@ fn random_corruption_never_panics() {
             }
         }
     }
-    assert!(errors > 100, "corruption should mostly be caught: {errors} errors");
-    // Flips in unsigned parts (certificates' padding, the zero padding, the
-    // unsigned timestamp) can leave the signature valid, but most may not.
-    assert!(verified < 1500, "{verified} corrupted signatures verified");
+    assert!(
+        errors > 100,
+        "corruption should mostly be caught: {errors} errors"
+    );
+    assert!(
+        caught_in_protected > 50,
+        "too few flips hit signed bytes: {caught_in_protected}"
+    );
 
     // Pure garbage and small structures.
     for len in [0usize, 1, 2, 5, 64, 1000] {
         let garbage: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
         assert!(SignedDataInfo::parse(&garbage).is_err());
     }
-    assert!(SignedDataInfo::parse(&[0x30, 0x80, 0, 0]).is_err(), "BER indefinite length");
+    assert!(
+        SignedDataInfo::parse(&[0x30, 0x80, 0, 0]).is_err(),
+        "BER indefinite length"
+    );
     assert!(SignedDataInfo::parse(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]).is_err());
 }
 
@@ -919,11 +1146,16 @@ fn random_corruption_never_panics() {
 fn content_info_that_is_not_signed_data_is_reported() {
     let content_info = ContentInfo {
         content_type: oids::ID_DATA,
-        content: der::Any::encode_from(&der::asn1::OctetString::new(b"x".to_vec()).expect("octets"))
-            .expect("any"),
+        content: der::Any::encode_from(
+            &der::asn1::OctetString::new(b"x".to_vec()).expect("octets"),
+        )
+        .expect("any"),
     };
     let der = content_info.to_der().expect("encode");
-    assert!(matches!(SignedDataInfo::parse(&der), Err(CmsError::NotSignedData(_))));
+    assert!(matches!(
+        SignedDataInfo::parse(&der),
+        Err(CmsError::NotSignedData(_))
+    ));
 }
 
 // ---------------------------------------------------------------- small pieces
@@ -931,8 +1163,14 @@ fn content_info_that_is_not_signed_data_is_reported() {
 #[test]
 fn generalized_time_with_and_without_fraction() {
     assert_eq!(parse_generalized_time(b"19700101000000Z").ok(), Some(0));
-    assert_eq!(parse_generalized_time(b"20201101000000Z").ok(), Some(1_604_188_800));
-    assert_eq!(parse_generalized_time(b"20240229123456.789Z").ok(), Some(1_709_210_096));
+    assert_eq!(
+        parse_generalized_time(b"20201101000000Z").ok(),
+        Some(1_604_188_800)
+    );
+    assert_eq!(
+        parse_generalized_time(b"20240229123456.789Z").ok(),
+        Some(1_709_210_096)
+    );
     assert!(parse_generalized_time(b"20240229123456").is_err());
     assert!(parse_generalized_time(b"20241329123456Z").is_err());
     assert!(parse_generalized_time(b"2024022912345xZ").is_err());

@@ -53,7 +53,9 @@ impl TstInfo {
             })
             .map_err(bad)?;
         if !reader.is_finished() {
-            return Err(CmsError::InvalidTimestamp("trailing data after TSTInfo".to_owned()));
+            return Err(CmsError::InvalidTimestamp(
+                "trailing data after TSTInfo".to_owned(),
+            ));
         }
         Ok(TstInfo {
             policy,

@@ -111,7 +111,8 @@ struct RsaPssParams {
 /// The hash of an RSASSA-PSS AlgorithmIdentifier, if its parameters are ones
 /// `ring` verifies: MGF1 with the same hash, salt as long as the hash, trailer 1.
 fn pss_hash(alg: &AlgorithmIdentifierOwned) -> Result<DigestAlgorithm, CmsError> {
-    let unsupported = |why: &str| CmsError::UnsupportedSignatureAlgorithm(format!("rsassa-pss {why}"));
+    let unsupported =
+        |why: &str| CmsError::UnsupportedSignatureAlgorithm(format!("rsassa-pss {why}"));
     let params: RsaPssParams = alg
         .parameters
         .as_ref()
@@ -131,11 +132,17 @@ fn pss_hash(alg: &AlgorithmIdentifierOwned) -> Result<DigestAlgorithm, CmsError>
             .as_ref()
             .and_then(|p| p.decode_as::<AlgorithmIdentifierOwned>().ok())
             .map(|h| DigestAlgorithm::from_oid(&h.oid)),
-        Some(_) => return Err(unsupported("with a mask generation function other than MGF1")),
+        Some(_) => {
+            return Err(unsupported(
+                "with a mask generation function other than MGF1",
+            ));
+        }
         None => Some(Ok(DigestAlgorithm::Sha1)),
     };
     if !matches!(mgf_hash, Some(Ok(h)) if h == hash) {
-        return Err(unsupported("with an MGF1 hash different from the message hash"));
+        return Err(unsupported(
+            "with an MGF1 hash different from the message hash",
+        ));
     }
     let salt = params.salt_length.unwrap_or(20);
     if usize::try_from(salt).ok() != Some(hash.output_len()) {

@@ -15,7 +15,7 @@ use crate::pdf::text::{decode_text_string, parse_pdf_date};
 use crate::pdf::{Document, Object, PdfError, Prefix, Source};
 
 pub use diff::Change;
-pub use trust::{TrustAnchors, key_usage_permits_signing};
+pub use trust::{Purpose, TrustAnchors, key_usage_permits_signing};
 
 /// Why a document could not be verified at all (individual signature problems are reported,
 /// not raised).
@@ -255,7 +255,10 @@ fn verify_one<S: Source>(doc: &Document<&S>, field: &crate::pdf::SignatureField,
     // Trust, at the time the signature claims (a timestamp's time when there is one).
     let at = report.timestamp_time.or(report.signing_time).unwrap_or_else(now);
     match cms.signer_certificate() {
-        Some(cert) => match anchors.check(cert, cms.certificates(), at) {
+        Some(cert) => match anchors.check(cert, cms.certificates(), at, match kind {
+            SignatureKind::Signature => Purpose::DocumentSigning,
+            SignatureKind::DocumentTimestamp => Purpose::Timestamping,
+        }) {
             Ok(()) => report.trusted = true,
             Err(reason) => report.trust_problem = Some(reason),
         },

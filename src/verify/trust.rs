@@ -11,6 +11,17 @@ const DOCUMENT_SIGNING: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x24
 const EMAIL_PROTECTION: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x04];
 /// anyExtendedKeyUsage (2.5.29.37.0).
 const ANY_EKU: &[u8] = &[0x55, 0x1d, 0x25, 0x00];
+/// id-kp-timeStamping (1.3.6.1.5.5.7.3.8), required of a timestamping authority.
+const TIME_STAMPING: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x08];
+
+/// What the end-entity certificate is checked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// Signing documents (document signing, e-mail protection or any EKU, when an EKU is present).
+    DocumentSigning,
+    /// Issuing RFC 3161 timestamps (timeStamping EKU required).
+    Timestamping,
+}
 
 /// The certificates a verifier trusts as roots.
 #[derive(Clone, Debug, Default)]
@@ -52,7 +63,7 @@ impl TrustAnchors {
     /// Validates `end_entity` up to a trusted root through `intermediates` at `time` (Unix
     /// seconds), and checks that the end entity may sign (digitalSignature or
     /// nonRepudiation). Returns a reason when it is not trusted.
-    pub fn check(&self, end_entity: &[u8], intermediates: &[Vec<u8>], time: i64) -> Result<(), String> {
+    pub fn check(&self, end_entity: &[u8], intermediates: &[Vec<u8>], time: i64, purpose: Purpose) -> Result<(), String> {
         key_usage_permits_signing(end_entity)?;
         if self.roots.is_empty() {
             return Err("no trust anchors are configured".into());
@@ -65,19 +76,27 @@ impl TrustAnchors {
         let intermediates: Vec<CertificateDer<'_>> = intermediates.iter().map(|c| CertificateDer::from(c.as_slice())).collect();
         let at = UnixTime::since_unix_epoch(Duration::from_secs(u64::try_from(time).unwrap_or(0)));
         let mut last = String::new();
-        for eku in [DOCUMENT_SIGNING, EMAIL_PROTECTION, ANY_EKU] {
+        let usages = match purpose {
+            Purpose::DocumentSigning => [DOCUMENT_SIGNING, EMAIL_PROTECTION, ANY_EKU].map(webpki::KeyUsage::required_if_present).to_vec(),
+            Purpose::Timestamping => vec![webpki::KeyUsage::required(TIME_STAMPING)],
+        };
+        for usage in usages {
             match ee.verify_for_usage(
                 webpki::ALL_VERIFICATION_ALGS,
                 &anchors,
                 &intermediates,
                 at,
-                webpki::KeyUsage::required_if_present(eku),
+                usage,
                 None,
                 None,
             ) {
                 Ok(_) => return Ok(()),
                 Err(webpki::Error::RequiredEkuNotFoundContext(_)) => {
-                    last = "the signer certificate's extended key usage allows no document signing".into();
+                    last = match purpose {
+                        Purpose::DocumentSigning => "the signer certificate's extended key usage allows no document signing",
+                        Purpose::Timestamping => "the timestamping certificate lacks the timeStamping extended key usage",
+                    }
+                    .into();
                 }
                 Err(e) => return Err(describe(e)),
             }

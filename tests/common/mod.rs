@@ -1,0 +1,191 @@
+//! Shared helpers of the integration tests: the corpus, the sample seals, and the outside
+//! tools (qpdf, pdfsig, pdftoppm, pyHanko) that judge our output.
+//!
+//! A tool that is missing makes the test fail with a message naming `scripts/test.sh`, which
+//! installs it: a test that cannot run never passes.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use eseal::cms::{CertificateChain, RingSigner};
+use eseal::pdf::{Corner, Placement, SealImage, SealOptions, SealRect, Unit};
+use eseal::stamp::{self, Stamped};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The shared corpus folder (`ESEAL_CORPUS` or ../shared/corpus).
+pub fn corpus_dir() -> PathBuf {
+    std::env::var_os("ESEAL_CORPUS").map(PathBuf::from).unwrap_or_else(|| repo().join("../shared/corpus"))
+}
+
+/// The corpus file whose name starts with `prefix` (e.g. "01").
+pub fn corpus(prefix: &str) -> PathBuf {
+    let dir = corpus_dir();
+    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("corpus folder {} unreadable: {e}", dir.display()));
+    entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(prefix) && n.ends_with(".pdf")))
+        .unwrap_or_else(|| panic!("no corpus file {prefix}_*.pdf in {}", dir.display()))
+}
+
+/// The valid corpus files (every one but the malformed 9x ones).
+pub const VALID_CORPUS: &[&str] = &["01", "04", "06", "08", "10", "11", "13"];
+
+/// A sample seal from keys-sample/.
+pub struct Seal {
+    pub name: &'static str,
+    pub chain: CertificateChain,
+    pub signer: RingSigner,
+    pub image: SealImage,
+}
+
+impl Seal {
+    /// Loads `keys-sample/<name>.*`.
+    pub fn load(name: &'static str) -> Seal {
+        let dir = repo().join("keys-sample");
+        let read = |suffix: &str| std::fs::read(dir.join(format!("{name}{suffix}"))).unwrap();
+        Seal {
+            name,
+            chain: CertificateChain::from_pem(&String::from_utf8(read("-chain.pem")).unwrap()).unwrap(),
+            signer: RingSigner::from_pkcs8(&read(".pk8")).unwrap(),
+            image: SealImage::from_png(&read(".png")).unwrap(),
+        }
+    }
+
+    /// The ECDSA P-256 sample seal.
+    pub fn ec() -> Seal {
+        Self::load("seal-approval-ec")
+    }
+
+    /// The RSA-3072 sample seal.
+    pub fn rsa() -> Seal {
+        Self::load("seal-housing-rsa")
+    }
+
+    /// Options for a visible seal `size_mm` wide, `margin_mm` from the bottom-right corner.
+    pub fn options(&self, page: i64, margin_mm: f64, size_mm: f64) -> SealOptions<'_> {
+        SealOptions {
+            field_name: None,
+            placement: Placement {
+                page,
+                rect: Some(SealRect { x: margin_mm, y: margin_mm, width: size_mm, height: size_mm, unit: Unit::Millimetres, corner: Corner::BottomRight }),
+            },
+            image: Some(&self.image),
+            signing_time: 1_795_000_000,
+            reason: Some("准予行政许可".into()),
+            location: Some("示例市政务服务中心".into()),
+            contact_info: None,
+            certify: false,
+            contents_size: 0,
+        }
+    }
+
+    /// Seals `input` with `options`.
+    pub fn seal(&self, input: &[u8], options: &SealOptions<'_>) -> (Vec<u8>, Stamped) {
+        let mut out = Vec::new();
+        let stamped = stamp::seal(&input.to_vec(), &mut out, options, &self.chain, &self.signer).unwrap();
+        (out, stamped)
+    }
+}
+
+/// The development root that issued the sample seals (PEM path).
+pub fn root_pem() -> PathBuf {
+    repo().join("keys-sample/root-ca.pem")
+}
+
+/// A fresh temporary folder.
+pub fn temp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+/// Runs a command, failing the test with a clear message when the tool is not installed.
+pub fn run(program: &Path, args: &[&str]) -> Output {
+    Command::new(program).args(args).output().unwrap_or_else(|e| {
+        panic!("cannot run {} ({e}); run scripts/test.sh, which installs the tools the tests need", program.display())
+    })
+}
+
+/// An executable on PATH.
+pub fn tool(name: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} is not installed; run scripts/test.sh, which installs it"))
+}
+
+/// pyHanko's command-line tool (`ESEAL_PYHANKO`, or the venv scripts/test.sh makes).
+pub fn pyhanko() -> PathBuf {
+    let path = std::env::var_os("ESEAL_PYHANKO").map(PathBuf::from).unwrap_or_else(|| repo().join("target/test-venv/bin/pyhanko"));
+    assert!(path.is_file(), "pyHanko not found at {}; run scripts/test.sh, which installs it", path.display());
+    path
+}
+
+/// pyHanko's verdict on one signature, from `pyhanko sign validate` without --pretty-print:
+/// `field:fingerprint:STATUS[:...]` lines.
+#[derive(Debug, Clone)]
+pub struct PyHankoVerdict {
+    pub field: String,
+    pub line: String,
+}
+
+impl PyHankoVerdict {
+    pub fn intact(&self) -> bool {
+        self.line.contains(":INTACT:")
+    }
+    pub fn trusted(&self) -> bool {
+        self.line.contains(":TRUSTED")
+    }
+    pub fn untouched(&self) -> bool {
+        self.line.contains("UNTOUCHED")
+    }
+    pub fn illegal_modifications(&self) -> bool {
+        self.line.contains("ILLEGAL_MODIFICATIONS") || self.line.contains("INVALID")
+    }
+}
+
+/// Runs pyHanko's validator on `file` with the sample root as the only trust anchor.
+/// `strict`: hybrid-reference files need `--no-strict-syntax` (pyHanko refuses them otherwise).
+pub fn pyhanko_validate(file: &Path, strict: bool) -> (Vec<PyHankoVerdict>, String) {
+    let root = root_pem();
+    let mut args = vec!["sign", "validate"];
+    if !strict {
+        args.push("--no-strict-syntax");
+    }
+    args.extend(["--trust", root.to_str().unwrap(), "--trust-replace", file.to_str().unwrap()]);
+    let out = run(&pyhanko(), &args);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let all = format!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let verdicts = stdout
+        .lines()
+        .filter(|l| l.matches(':').count() >= 2 && !l.starts_with(' '))
+        .map(|l| PyHankoVerdict { field: l.split(':').next().unwrap_or_default().to_string(), line: l.to_string() })
+        .collect();
+    (verdicts, all)
+}
+
+/// pdfsig's report: for each signature, whether it says "Signature is Valid", and whether the
+/// last one says "Total document signed".
+pub fn pdfsig(file: &Path) -> (Vec<bool>, bool, String) {
+    let out = run(&tool("pdfsig"), &[file.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut valid = Vec::new();
+    let mut last_total = false;
+    for block in text.split("Signature #").skip(1) {
+        valid.push(block.contains("Signature Validation: Signature is Valid."));
+        last_total = block.contains("Total document signed");
+    }
+    (valid, last_total, text)
+}
+
+/// `qpdf --check`: success without warnings.
+pub fn qpdf_check(file: &Path) -> (bool, String) {
+    let out = run(&tool("qpdf"), &["--check", file.to_str().unwrap()]);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code() == Some(0), text)
+}

@@ -1,0 +1,175 @@
+//! Our seals judged by tools we did not write: every valid corpus file, sealed once (ECDSA
+//! P-256, first page) and sealed again (RSA-3072, last page), must pass `qpdf --check`,
+//! pyHanko's validator (intact, trusted, right coverage, no disallowed modification) and
+//! poppler's `pdfsig`; and our verifier must agree with pyHanko.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use eseal::verify::{Coverage, TrustAnchors, verify_document};
+
+fn anchors() -> TrustAnchors {
+    TrustAnchors::from_pem(&std::fs::read_to_string(root_pem()).unwrap()).unwrap()
+}
+
+/// The bytes the update appended must be exactly one update: one startxref, one %%EOF, and
+/// a cross-reference section of the kind the original's newest section is.
+fn assert_single_update(original: &[u8], sealed: &[u8], name: &str) {
+    assert!(sealed.starts_with(original), "{name}: the original bytes were not kept byte for byte");
+    let update = &sealed[original.len()..];
+    let count = |needle: &[u8]| update.windows(needle.len()).filter(|w| *w == needle).count();
+    assert_eq!(count(b"startxref"), 1, "{name}: more than one update appended");
+    assert_eq!(count(b"%%EOF"), 1, "{name}: more than one update appended");
+    let doc = eseal::pdf::Document::open(original.to_vec()).unwrap();
+    let newest_is_stream = doc.xref().sections[0].kind == eseal::pdf::xref::XrefKind::Stream;
+    assert_eq!(count(b"/Type/XRef") == 1, newest_is_stream, "{name}: the update's xref section is not of the original's kind");
+    assert_eq!(count(b"\nxref\n") == 1, !newest_is_stream, "{name}: the update's xref section is not of the original's kind");
+    let prev = format!("/Prev {}", doc.xref().startxref);
+    assert_eq!(count(prev.as_bytes()), 1, "{name}: the update's trailer must point /Prev at the original's startxref");
+}
+
+/// Checks one sealed file with the three tools and with our verifier. `ours` names the
+/// fields we sealed, oldest first.
+fn check_with_tools(path: &Path, ours: &[&str], strict: bool) {
+    let name = path.display();
+    let (ok, text) = qpdf_check(path);
+    assert!(ok, "{name}: qpdf --check failed:\n{text}");
+
+    let (valid, last_total, text) = pdfsig(path);
+    assert!(!valid.is_empty(), "{name}: pdfsig found no signature:\n{text}");
+    // pdfsig cannot verify document timestamps (it lists them as "Signature Type: unknown",
+    // "not yet been verified"): judge the signatures only.
+    let signature_blocks: Vec<bool> = text
+        .split("Signature #")
+        .skip(1)
+        .zip(&valid)
+        .filter(|(block, _)| !block.contains("Signature Type: unknown"))
+        .map(|(_, v)| *v)
+        .collect();
+    assert!(signature_blocks.iter().all(|v| *v), "{name}: pdfsig does not say 'Signature is Valid' for every signature:\n{text}");
+    assert!(last_total, "{name}: pdfsig does not say 'Total document signed' for the last signature:\n{text}");
+
+    let (verdicts, text) = pyhanko_validate(path, strict);
+    let report = verify_document(&std::fs::read(path).unwrap(), &anchors()).unwrap();
+    for (i, field) in ours.iter().enumerate() {
+        let verdict = verdicts.iter().find(|v| v.field == *field).unwrap_or_else(|| panic!("{name}: pyHanko did not report {field}:\n{text}"));
+        assert!(verdict.intact() && verdict.trusted(), "{name}: pyHanko: {field} not intact and trusted:\n{text}");
+        assert!(!verdict.illegal_modifications(), "{name}: pyHanko: {field} followed by illegal modifications:\n{text}");
+        let last = i == ours.len() - 1;
+        assert_eq!(verdict.untouched(), last, "{name}: pyHanko: only the last seal covers the whole file:\n{text}");
+
+        let mine = report.signatures.iter().find(|s| s.field_name == *field).unwrap_or_else(|| panic!("{name}: our verifier missed {field}"));
+        assert!(mine.intact && mine.valid && mine.trusted, "{name}: our verifier on {field}: {mine:#?}");
+        assert!(!mine.modified_after_signing, "{name}: our verifier sees a modification after {field}: {mine:#?}");
+        assert_eq!(mine.coverage == Coverage::EntireFile, last, "{name}: our coverage of {field} disagrees with pyHanko");
+        if !last {
+            assert_eq!(mine.coverage, Coverage::EntireRevision, "{name}: {field}");
+        }
+    }
+    // Signatures of other tools: same intact verdict as pyHanko.
+    for verdict in verdicts.iter().filter(|v| !ours.contains(&v.field.as_str())) {
+        if let Some(mine) = report.signatures.iter().find(|s| s.field_name == verdict.field) {
+            assert_eq!(mine.intact, verdict.intact(), "{name}: intact verdicts differ on {}: {mine:#?}\n{text}", verdict.field);
+            assert!(!mine.modified_after_signing, "{name}: {}", verdict.field);
+        }
+    }
+}
+
+fn seal_once_and_twice(prefix: &str) {
+    let input = std::fs::read(corpus(prefix)).unwrap();
+    let (ec, rsa) = (Seal::ec(), Seal::rsa());
+    let dir = temp();
+    let strict = prefix != "08"; // pyHanko validates hybrid-reference files only with --no-strict-syntax
+
+    let (once, _) = ec.seal(&input, &ec.options(1, 10.0, 20.0));
+    assert_single_update(&input, &once, &format!("{prefix} sealed once"));
+    let once_path = dir.path().join("once.pdf");
+    std::fs::write(&once_path, &once).unwrap();
+    check_with_tools(&once_path, &["Seal1"], strict);
+
+    let mut second = rsa.options(-1, 5.0, 15.0);
+    if let Some(rect) = second.placement.rect.as_mut() {
+        rect.corner = eseal::pdf::Corner::TopLeft;
+    }
+    let (twice, _) = rsa.seal(&once, &second);
+    assert_single_update(&once, &twice, &format!("{prefix} sealed twice"));
+    let twice_path = dir.path().join("twice.pdf");
+    std::fs::write(&twice_path, &twice).unwrap();
+    check_with_tools(&twice_path, &["Seal1", "Seal2"], strict);
+}
+
+#[test]
+fn corpus_01_xref_stream_and_object_streams() {
+    seal_once_and_twice("01");
+}
+
+#[test]
+fn corpus_04_linearized_classic_table() {
+    seal_once_and_twice("04");
+}
+
+#[test]
+fn corpus_06_already_signed_with_document_timestamp() {
+    seal_once_and_twice("06");
+}
+
+#[test]
+fn corpus_08_hybrid_reference() {
+    seal_once_and_twice("08");
+}
+
+#[test]
+fn corpus_10_existing_acroform() {
+    seal_once_and_twice("10");
+}
+
+#[test]
+fn corpus_11_aes256_empty_user_password() {
+    seal_once_and_twice("11");
+}
+
+#[test]
+fn corpus_13_cjk_notice() {
+    seal_once_and_twice("13");
+}
+
+/// Signatures made by other tools: our verifier agrees with pyHanko (intact, valid, and
+/// untrusted under our root).
+#[test]
+fn foreign_signatures_agree_with_pyhanko() {
+    let path = corpus("06");
+    let (verdicts, text) = pyhanko_validate(&path, true);
+    let report = verify_document(&std::fs::read(&path).unwrap(), &anchors()).unwrap();
+    assert_eq!(report.signatures.len(), 2, "a signature and a document timestamp: {report:#?}");
+    let sig = &report.signatures[0];
+    let verdict = verdicts.iter().find(|v| v.field == sig.field_name).unwrap_or_else(|| panic!("pyHanko output:\n{text}"));
+    assert!(verdict.intact() && !verdict.trusted(), "{text}");
+    assert!(sig.intact && sig.valid && !sig.trusted, "{sig:#?}");
+    let ts = &report.signatures[1];
+    assert_eq!(ts.kind, eseal::verify::SignatureKind::DocumentTimestamp);
+    assert!(ts.intact && ts.valid, "{ts:#?}");
+    // A B-LTA file: the /DSS was updated after the document timestamp.
+    assert_eq!(ts.coverage, Coverage::EntireRevision);
+    assert_eq!(sig.coverage, Coverage::EntireRevision);
+    assert!(!sig.modified_after_signing && !ts.modified_after_signing, "{report:#?}");
+}
+
+/// One flipped byte inside a signed range: pyHanko and our verifier both say "not intact".
+#[test]
+fn a_flipped_byte_breaks_integrity_for_both_verifiers() {
+    let input = std::fs::read(corpus("13")).unwrap();
+    let ec = Seal::ec();
+    let (mut sealed, stamped) = ec.seal(&input, &ec.options(1, 10.0, 20.0));
+    // A byte of the original text, well inside the first signed range.
+    let at = (stamped.document.byte_range[1] / 2) as usize;
+    sealed[at] ^= 0x01;
+    let dir = temp();
+    let path = dir.path().join("tampered.pdf");
+    std::fs::write(&path, &sealed).unwrap();
+    let (verdicts, text) = pyhanko_validate(&path, true);
+    assert!(verdicts.iter().all(|v| !v.intact()), "pyHanko still calls it intact:\n{text}");
+    let report = verify_document(&sealed, &anchors()).unwrap();
+    assert!(!report.signatures[0].intact && !report.signatures[0].valid, "{:#?}", report.signatures[0]);
+}
