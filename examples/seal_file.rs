@@ -19,8 +19,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         reason: Some("审批通过".into()),
         location: Some("示例市".into()),
         contact_info: None,
-        certify: false,
+        certify: std::env::var_os("CERTIFY").is_some(),
         contents_size: 0,
+            reserve_fields: Vec::new(),
     };
     let mut out = Vec::new();
     let stamped = eseal::stamp::seal(&data, &mut out, &opts, &chain, &signer)?;

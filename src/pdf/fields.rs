@@ -1,5 +1,5 @@
-//! Finding the signatures of a document: filled signature fields of the interactive form,
-//! and signature widgets that pages carry but the form's /Fields forgot.
+//! The interactive form's fields, and the document's signatures: filled signature fields of
+//! the form, and signature widgets that pages carry but the form's /Fields forgot.
 
 use std::collections::HashSet;
 
@@ -14,10 +14,30 @@ const MAX_FIELD_DEPTH: usize = 32;
 /// At most this many fields are examined.
 const MAX_FIELDS: usize = 100_000;
 
+/// A node of the form's field tree.
+#[derive(Clone, Debug)]
+pub struct FormField {
+    /// The fully qualified field name (`parent.child`).
+    pub name: String,
+    /// The field object, when indirect.
+    pub id: Option<ObjectId>,
+    /// The field dictionary (decrypted).
+    pub dict: Dictionary,
+    /// /FT, inherited from ancestors when absent.
+    pub field_type: Option<Vec<u8>>,
+}
+
+impl FormField {
+    /// Whether this is a signature field.
+    pub fn is_signature(&self) -> bool {
+        self.field_type.as_deref() == Some(b"Sig")
+    }
+}
+
 /// A signature field whose value is a signature dictionary.
 #[derive(Clone, Debug)]
 pub struct SignatureField {
-    /// The fully qualified field name (`parent.child`).
+    /// The fully qualified field name.
     pub name: String,
     /// The field (or merged field/widget) object.
     pub field: Option<ObjectId>,
@@ -27,11 +47,11 @@ pub struct SignatureField {
     pub dict: Dictionary,
 }
 
-/// Lists the document's signatures in field order, then those only reachable from pages.
-pub fn signature_fields<S: Source>(doc: &Document<S>) -> Result<Vec<SignatureField>> {
-    let catalog = doc.catalog()?;
+/// Every node of the form's field tree, parents before their kids.
+pub fn form_fields<S: Source>(doc: &Document<S>) -> Result<Vec<FormField>> {
     let mut found = Vec::new();
     let mut seen = HashSet::new();
+    let catalog = doc.catalog()?;
     if let Some(form) = catalog.get(b"AcroForm") {
         let form = doc.resolve(form)?;
         if let Some(fields) = form.as_dict().and_then(|f| f.get(b"Fields")) {
@@ -41,37 +61,49 @@ pub fn signature_fields<S: Source>(doc: &Document<S>) -> Result<Vec<SignatureFie
             }
         }
     }
+    Ok(found)
+}
+
+/// Lists the document's signatures in field order, then those only reachable from pages.
+pub fn signature_fields<S: Source>(doc: &Document<S>) -> Result<Vec<SignatureField>> {
+    let mut fields = form_fields(doc)?;
+    let mut seen: HashSet<ObjectId> = fields.iter().filter_map(|f| f.id).collect();
     // Widgets missing from /Fields still sign the document.
-    let count = doc.page_count()?;
-    for index in 0..count {
+    for index in 0..doc.page_count()? {
         let page = doc.page(index)?;
         let Some(annots) = page.dict.get(b"Annots") else { continue };
         let annots = doc.resolve(annots)?;
         for annot in annots.as_array().unwrap_or_default() {
-            if let Some(id) = annot.as_reference() {
-                if seen.contains(&id) {
-                    continue;
-                }
-                let dict = doc.dict(id, "an annotation").unwrap_or_default();
-                if dict.get(b"FT").and_then(Object::as_name) == Some(b"Sig") && dict.get(b"Parent").is_none() {
-                    walk(doc, annot, "", None, 0, &mut seen, &mut found)?;
-                }
+            let Some(id) = annot.as_reference() else { continue };
+            if seen.contains(&id) {
+                continue;
+            }
+            let dict = doc.dict(id, "an annotation").unwrap_or_default();
+            if dict.get(b"FT").and_then(Object::as_name) == Some(b"Sig") && dict.get(b"Parent").is_none() {
+                walk(doc, annot, "", None, 0, &mut seen, &mut fields)?;
             }
         }
     }
-    Ok(found)
+    let mut signatures = Vec::new();
+    for field in fields.into_iter().filter(FormField::is_signature) {
+        let Some(value) = field.dict.get(b"V") else { continue };
+        if let Ok(Object::Dictionary(sig)) = doc.resolve(value) {
+            signatures.push(SignatureField { name: field.name, field: field.id, signature: value.as_reference(), dict: sig });
+        }
+    }
+    Ok(signatures)
 }
 
 fn walk<S: Source>(
     doc: &Document<S>,
     field: &Object,
     prefix: &str,
-    inherited_ft: Option<Vec<u8>>,
+    inherited_type: Option<Vec<u8>>,
     depth: usize,
     seen: &mut HashSet<ObjectId>,
-    found: &mut Vec<SignatureField>,
+    found: &mut Vec<FormField>,
 ) -> Result<()> {
-    if depth > MAX_FIELD_DEPTH || seen.len() > MAX_FIELDS {
+    if depth > MAX_FIELD_DEPTH || found.len() > MAX_FIELDS {
         return Ok(());
     }
     let id = field.as_reference();
@@ -91,19 +123,16 @@ fn walk<S: Source>(
         (false, true) => prefix.to_string(),
         (false, false) => format!("{prefix}.{partial}"),
     };
-    let ft = dict.get(b"FT").and_then(Object::as_name).map(<[u8]>::to_vec).or(inherited_ft);
-    if ft.as_deref() == Some(b"Sig") {
-        if let Some(value) = dict.get(b"V") {
-            let signature = value.as_reference();
-            if let Ok(Object::Dictionary(sig)) = doc.resolve(value) {
-                found.push(SignatureField { name: name.clone(), field: id, signature, dict: sig });
-            }
-        }
+    let field_type = dict.get(b"FT").and_then(Object::as_name).map(<[u8]>::to_vec).or(inherited_type);
+    let kids = dict.get(b"Kids").cloned();
+    // A widget without its own /T is part of its parent field, not a field of its own.
+    if dict.get(b"T").is_some() || prefix.is_empty() {
+        found.push(FormField { name: name.clone(), id, dict: dict.clone(), field_type: field_type.clone() });
     }
-    if let Some(kids) = dict.get(b"Kids") {
-        let kids = doc.resolve(kids)?;
+    if let Some(kids) = kids {
+        let kids = doc.resolve(&kids)?;
         for kid in kids.as_array().unwrap_or_default() {
-            walk(doc, kid, &name, ft.clone(), depth + 1, seen, found)?;
+            walk(doc, kid, &name, field_type.clone(), depth + 1, seen, found)?;
         }
     }
     Ok(())

@@ -23,6 +23,6 @@ pub use error::PdfError;
 pub use image::SealImage;
 pub use object::{Dictionary, Object, ObjectId};
 pub use placement::{Corner, Placement, SealRect, Unit};
-pub use seal::{HashedSeal, PreparedSeal, SealOptions, SealedDocument, prepare};
+pub use seal::{HashedSeal, PreparedSeal, ReservedField, SealOptions, SealedDocument, prepare};
 pub use source::{FileSource, Prefix, Source};
-pub use fields::{SignatureField, signature_fields};
+pub use fields::{FormField, SignatureField, form_fields, signature_fields};

@@ -136,11 +136,30 @@ pub fn resolve(page: &Page, rect: &SealRect) -> Result<ResolvedRect> {
     };
     let (ax, ay) = to_user(dx, dy);
     let (bx, by) = to_user(dx + w, dy + h);
-    let matrix = match page.rotate {
+    Ok(ResolvedRect { rect: [ax.min(bx), ay.min(by), ax.max(bx), ay.max(by)], display_size: (w, h), matrix: rotation_matrix(page.rotate) })
+}
+
+impl ResolvedRect {
+    /// The appearance geometry for an existing widget rectangle (user space) on `page`.
+    pub fn from_user_rect(page: &Page, rect: [f64; 4]) -> ResolvedRect {
+        let rect = [rect[0].min(rect[2]), rect[1].min(rect[3]), rect[0].max(rect[2]), rect[1].max(rect[3])];
+        let (w, h) = (rect[2] - rect[0], rect[3] - rect[1]);
+        let display_size = if page.rotate % 180 == 90 { (h, w) } else { (w, h) };
+        ResolvedRect { rect, display_size, matrix: rotation_matrix(page.rotate) }
+    }
+
+    /// Whether the rectangle has an area (a visible widget).
+    pub fn is_visible(&self) -> bool {
+        self.display_size.0 > 0.0 && self.display_size.1 > 0.0
+    }
+}
+
+/// The appearance /Matrix that turns upright content into a page turned by `rotate`.
+fn rotation_matrix(rotate: u16) -> [f64; 6] {
+    match rotate {
         90 => [0.0, 1.0, -1.0, 0.0, 0.0, 0.0],
         180 => [-1.0, 0.0, 0.0, -1.0, 0.0, 0.0],
         270 => [0.0, -1.0, 1.0, 0.0, 0.0, 0.0],
         _ => [1.0, 0.0, 0.0, 1.0, 0.0, 0.0],
-    };
-    Ok(ResolvedRect { rect: [ax.min(bx), ay.min(by), ax.max(bx), ay.max(by)], display_size: (w, h), matrix })
+    }
 }

@@ -11,11 +11,12 @@ use std::io::Write;
 
 use ring::digest;
 
-use super::document::Document;
+use super::document::{Document, Page};
+use super::fields::{FormField, form_fields};
 use super::error::{PdfError, Result};
 use super::image::SealImage;
 use super::object::{Dictionary, Object, ObjectId, Stream};
-use super::placement::{self, Placement};
+use super::placement::{self, Placement, ResolvedRect};
 use super::source::Source;
 use super::text::{pdf_date, text_string};
 use super::writer::{UpdateWriter, encrypt_object, write_dict, write_real};
@@ -48,6 +49,8 @@ pub struct SealOptions<'a> {
     pub certify: bool,
     /// Bytes reserved for the DER signature in /Contents (written as twice as many hex digits).
     pub contents_size: usize,
+    /// Empty signature fields to create in the same update, for later seals.
+    pub reserve_fields: Vec<ReservedField>,
 }
 
 /// An update ready except for its signature.
@@ -135,212 +138,373 @@ impl<S: Source> Changes<'_, S> {
 }
 
 /// Builds the update for one seal on `doc`.
+///
+/// When `options.field_name` names an existing empty signature field, the seal fills that
+/// field (at the field's own rectangle; `placement.rect` must then be `None`). Otherwise a new
+/// field is created on the placement's page.
 pub fn prepare<S: Source>(doc: &Document<S>, options: &SealOptions<'_>) -> Result<PreparedSeal> {
-    let root_id = doc.root_id()?;
-    let catalog = doc.catalog()?;
-    let page_count = doc.page_count()?;
-    let page = doc.page(options.placement.page_index(page_count)?)?;
-    let resolved = options.placement.rect.as_ref().map(|r| placement::resolve(&page, r)).transpose()?;
-    if resolved.is_some() && options.image.is_none() {
-        return Err(PdfError::Image("a visible seal needs a seal image".into()));
-    }
-
-    let form = FormState::read(doc, &catalog)?;
-    if let Some(p) = form.docmdp_permission {
-        if p == 1 {
-            return Err(PdfError::NotPermitted("it is certified with no changes permitted (DocMDP P=1)".into()));
-        }
+    let form = FormState::read(doc)?;
+    if form.docmdp_permission == Some(1) {
+        return Err(PdfError::NotPermitted("it is certified with no changes permitted (DocMDP P=1)".into()));
     }
     if options.certify && (form.has_signatures || form.docmdp_permission.is_some()) {
-        return Err(PdfError::NotPermitted("a certification seal must be the first signature of the document, and this one is already signed".into()));
+        return Err(PdfError::NotPermitted(
+            "a certification seal must be the first signature of the document, and this one is already signed".into(),
+        ));
     }
-    let field_name = match &options.field_name {
-        Some(name) if form.names.iter().any(|n| n == name.as_bytes()) => {
-            return Err(PdfError::NotPermitted(format!("a field named {name:?} already exists")));
-        }
-        Some(name) if name.is_empty() || name.contains('.') => {
-            return Err(PdfError::NotPermitted(format!("{name:?} is not a usable field name (empty or containing '.')")));
-        }
-        Some(name) => name.clone(),
-        None => (1..)
-            .map(|i| format!("Seal{i}"))
-            .find(|n| !form.names.iter().any(|m| m == n.as_bytes()))
-            .unwrap_or_else(|| "Seal".into()),
+    let existing = match &options.field_name {
+        Some(name) => form.fields.iter().find(|f| f.name == *name),
+        None => None,
     };
-
-    let crypt = doc.crypt();
-    let mut next = doc.next_object_number();
-    let mut new_id = || {
-        let id = ObjectId::new(next, 0);
-        next += 1;
-        id
-    };
-    let sig_id = new_id();
-    let widget_id = new_id();
-    let mut new_objects: Vec<(ObjectId, Object)> = Vec::new();
-
-    // The widget and, for a visible seal, its appearance and image.
-    let mut widget = Dictionary::new();
-    widget.set(b"Type".to_vec(), Object::name("Annot"));
-    widget.set(b"Subtype".to_vec(), Object::name("Widget"));
-    widget.set(b"FT".to_vec(), Object::name("Sig"));
-    widget.set(b"T".to_vec(), Object::string(field_name.as_bytes().to_vec()));
-    widget.set(b"V".to_vec(), Object::Reference(sig_id));
-    widget.set(b"F".to_vec(), Object::Integer(WIDGET_FLAGS));
-    widget.set(b"P".to_vec(), Object::Reference(page.id));
-    match (&resolved, options.image) {
-        (Some(r), Some(image)) => {
-            widget.set(b"Rect".to_vec(), reals(&r.rect));
-            let ap_id = new_id();
-            let image_id = new_id();
-            widget.set(b"AP".to_vec(), Object::Dictionary([(b"N".to_vec(), Object::Reference(ap_id))].into_iter().collect()));
-            let smask_id = image.alpha.as_ref().map(|_| new_id());
-            new_objects.push((ap_id, appearance_stream(r.display_size, r.matrix, image, image_id)));
-            new_objects.push((image_id, image_xobject(image.width, image.height, b"DeviceRGB", image.rgb.clone(), smask_id)));
-            if let (Some(smask_id), Some(alpha)) = (smask_id, &image.alpha) {
-                new_objects.push((smask_id, image_xobject(image.width, image.height, b"DeviceGray", alpha.clone(), None)));
+    let mut plan = Plan::new(doc)?;
+    let field_name = match existing {
+        Some(field) => {
+            if !field.is_signature() || field.dict.get(b"V").is_some() {
+                return Err(PdfError::NotPermitted(format!("a field named {:?} already exists and is not an empty signature field", field.name)));
             }
+            if options.placement.rect.is_some() {
+                return Err(PdfError::Placement(format!(
+                    "the empty signature field {:?} has its own rectangle: seal into it without giving one",
+                    field.name
+                )));
+            }
+            plan.fill_field(field, options.image)?;
+            field.name.clone()
         }
-        _ => widget.set(b"Rect".to_vec(), reals(&[0.0; 4])),
-    }
-    new_objects.push((widget_id, Object::Dictionary(widget)));
-
-    // The objects that change: page (or its /Annots array), form, catalog.
-    let mut changes = Changes { doc, changed: BTreeMap::new() };
-    changes.append_to_array(page.id, b"Annots", Object::Reference(widget_id), "the page")?;
-    let mut catalog_changed = false;
-    let mut new_catalog = catalog.clone();
-    match catalog.get(b"AcroForm") {
-        Some(Object::Reference(form_id)) if !matches!(doc.object(*form_id)?, Object::Null) => {
-            let form_id = *form_id;
-            changes.append_to_array(form_id, b"Fields", Object::Reference(widget_id), "the interactive form")?;
-            changes.dict(form_id, "the interactive form")?.set(b"SigFlags".to_vec(), Object::Integer(3));
-        }
-        Some(Object::Dictionary(direct)) => {
-            let mut form = direct.clone();
-            let mut fields = match form.get(b"Fields") {
-                Some(Object::Array(a)) => a.clone(),
-                Some(Object::Reference(id)) => {
-                    // An indirect /Fields array under a direct form: rewrite the array object.
-                    changes.get(*id)?;
-                    Vec::new()
-                }
-                _ => Vec::new(),
+        None => {
+            let name = match &options.field_name {
+                Some(name) => usable_name(name)?,
+                None => (1..).map(|i| format!("Seal{i}")).find(|n| form.is_free(n)).unwrap_or_else(|| "Seal".into()),
             };
-            if let Some(Object::Reference(fields_id)) = form.get(b"Fields").cloned() {
-                match changes.get(fields_id)? {
-                    Object::Array(items) => items.push(Object::Reference(widget_id)),
-                    other => *other = Object::Array(vec![Object::Reference(widget_id)]),
-                }
-            } else {
-                fields.push(Object::Reference(widget_id));
-                form.set(b"Fields".to_vec(), Object::Array(fields));
+            let visible = options.placement.rect.is_some();
+            if form.docmdp_permission == Some(2) && visible {
+                let empty = form.empty_signature_fields();
+                return Err(PdfError::NotPermitted(format!(
+                    "it is certified (DocMDP P=2), which permits signing existing signature fields but no new visible ones: {}",
+                    if empty.is_empty() { "seal it invisibly".to_string() } else { format!("seal into one of its empty fields ({}) or seal invisibly", empty.join(", ")) }
+                )));
             }
-            form.set(b"SigFlags".to_vec(), Object::Integer(3));
-            new_catalog.set(b"AcroForm".to_vec(), Object::Dictionary(form));
-            catalog_changed = true;
+            plan.new_field(&name, &options.placement, options.image, true)?;
+            name
         }
-        _ => {
-            let form_id = new_id();
-            let mut form = Dictionary::new();
-            form.set(b"Fields".to_vec(), Object::Array(vec![Object::Reference(widget_id)]));
-            form.set(b"SigFlags".to_vec(), Object::Integer(3));
-            new_objects.push((form_id, Object::Dictionary(form)));
-            new_catalog.set(b"AcroForm".to_vec(), Object::Reference(form_id));
-            catalog_changed = true;
+    };
+    for reserved in &options.reserve_fields {
+        let name = usable_name(&reserved.name)?;
+        if !form.is_free(&name) || name == field_name || options.reserve_fields.iter().filter(|r| r.name == name).count() > 1 {
+            return Err(PdfError::NotPermitted(format!("the field name {name:?} is already taken")));
         }
+        plan.new_field(&name, &reserved.placement, None, false)?;
     }
     if options.certify {
-        let mut perms = match catalog.get(b"Perms") {
-            Some(p) => doc.resolve(p)?.as_dict().cloned().unwrap_or_default(),
-            None => Dictionary::new(),
-        };
-        perms.set(b"DocMDP".to_vec(), Object::Reference(sig_id));
-        new_catalog.set(b"Perms".to_vec(), Object::Dictionary(perms));
-        catalog_changed = true;
+        plan.certify()?;
     }
-    if catalog_changed {
-        // The catalog may already be among the changes (a hostile file can make /Annots or
-        // /Fields the catalog itself); merge rather than overwrite.
-        let current = changes.dict(root_id, "the document catalog")?;
-        for (k, v) in new_catalog.iter() {
-            if current.get(k) != Some(v) {
-                current.set(k.to_vec(), v.clone());
-            }
-        }
-    }
-
-    // The cross-reference stream, when one is written, takes the next number; /Size counts
-    // it only then.
-    let xref_stream_id = ObjectId::new(next, 0);
-    let size = next;
-
-    // Serialise: the signature dictionary first, so its placeholders sit early in the update.
-    let last_byte = doc.source().read_range(doc.source().len().saturating_sub(1), 1)?.first().copied();
-    let original_len = doc.source().len();
-    let mut writer = UpdateWriter::new(original_len, last_byte);
-    let sig_body = signature_dictionary(options, sig_id, crypt)?;
-    let body_at = writer.add_raw(sig_id, &sig_body.bytes);
-    let base_in_update = (body_at - original_len) as usize;
-    let mut all: Vec<(ObjectId, Object)> = changes.changed.into_iter().collect();
-    all.extend(new_objects);
-    all.sort_by_key(|(id, _)| *id);
-    for (id, object) in all {
-        writer.add(id, &encrypt_object(crypt, id, object));
-    }
-    let mut trailer = Dictionary::new();
-    for key in [&b"Root"[..], b"Info", b"ID", b"Encrypt"] {
-        if let Some(v) = doc.trailer().get(key) {
-            trailer.set(key, v.clone());
-        }
-    }
-    if trailer.get(b"ID").is_none() {
-        let seed = digest::digest(&digest::SHA256, format!("eseal-id:{original_len}:{}", doc.xref().startxref).as_bytes());
-        let id = Object::String(seed.as_ref()[..16].to_vec(), super::object::StringFormat::Hex);
-        trailer.set(b"ID".to_vec(), Object::Array(vec![id.clone(), id]));
-    }
-    let kind = doc.xref().sections[0].kind;
-    let mut update = writer.finish(kind, trailer, doc.xref().startxref, size, xref_stream_id);
-
-    // Fill in /ByteRange now that every offset is known.
-    let contents_at = base_in_update + sig_body.contents_at;
-    let contents_end = contents_at + 2 + 2 * options.contents_size;
-    let total = original_len + update.len() as u64;
-    let byte_range = [0, original_len + contents_at as u64, original_len + contents_end as u64, total - (original_len + contents_end as u64)];
-    let text = format!("{} {} {} {}", byte_range[0], byte_range[1], byte_range[2], byte_range[3]);
-    let range_at = base_in_update + sig_body.byte_range_at;
-    update[range_at..range_at + text.len()].copy_from_slice(text.as_bytes());
-
-    Ok(PreparedSeal { original_len, update, contents_at, contents_size: options.contents_size, byte_range, field_name })
+    plan.write(options, field_name)
 }
 
-/// Names and permissions of the existing interactive form.
+/// Field names must be non-empty and must not contain the hierarchy separator.
+fn usable_name(name: &str) -> Result<String> {
+    if name.is_empty() || name.contains('.') {
+        return Err(PdfError::NotPermitted(format!("{name:?} is not a usable field name (empty or containing '.')")));
+    }
+    Ok(name.to_string())
+}
+
+/// An empty signature field created in the same update, for a later seal (useful with a
+/// certification seal: DocMDP P=2 permits filling existing signature fields only).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReservedField {
+    /// The field name.
+    pub name: String,
+    /// Where its widget goes (no rectangle: an invisible field).
+    pub placement: Placement,
+}
+
+/// The objects of one update as they are worked out.
+struct Plan<'d, S: Source> {
+    doc: &'d Document<S>,
+    root: ObjectId,
+    catalog: Dictionary,
+    changes: Changes<'d, S>,
+    new_objects: Vec<(ObjectId, Object)>,
+    next: u32,
+    sig_id: ObjectId,
+}
+
+impl<'d, S: Source> Plan<'d, S> {
+    fn new(doc: &'d Document<S>) -> Result<Self> {
+        let next = doc.next_object_number();
+        Ok(Plan {
+            doc,
+            root: doc.root_id()?,
+            catalog: doc.catalog()?,
+            changes: Changes { doc, changed: BTreeMap::new() },
+            new_objects: Vec::new(),
+            next: next + 1,
+            sig_id: ObjectId::new(next, 0),
+        })
+    }
+
+    fn new_id(&mut self) -> ObjectId {
+        let id = ObjectId::new(self.next, 0);
+        self.next += 1;
+        id
+    }
+
+    /// Adds the appearance (form XObject, image, soft mask) and returns the /AP dictionary.
+    fn appearance(&mut self, at: &ResolvedRect, image: &SealImage) -> Object {
+        let ap_id = self.new_id();
+        let image_id = self.new_id();
+        let smask_id = image.alpha.as_ref().map(|_| self.new_id());
+        self.new_objects.push((ap_id, appearance_stream(at.display_size, at.matrix, image, image_id)));
+        self.new_objects.push((image_id, image_xobject(image.width, image.height, b"DeviceRGB", image.rgb.clone(), smask_id)));
+        if let (Some(smask_id), Some(alpha)) = (smask_id, &image.alpha) {
+            self.new_objects.push((smask_id, image_xobject(image.width, image.height, b"DeviceGray", alpha.clone(), None)));
+        }
+        Object::Dictionary([(b"N".to_vec(), Object::Reference(ap_id))].into_iter().collect())
+    }
+
+    /// A new signature field (merged with its widget) on the placement's page; `signed` sets
+    /// its value to this update's signature.
+    fn new_field(&mut self, name: &str, placement: &Placement, image: Option<&SealImage>, signed: bool) -> Result<()> {
+        let page = self.doc.page(placement.page_index(self.doc.page_count()?)?)?;
+        let resolved = placement.rect.as_ref().map(|r| placement::resolve(&page, r)).transpose()?;
+        if signed && resolved.is_some() && image.is_none() {
+            return Err(PdfError::Image("a visible seal needs a seal image".into()));
+        }
+        let widget_id = self.new_id();
+        let mut widget = Dictionary::new();
+        widget.set(b"Type".to_vec(), Object::name("Annot"));
+        widget.set(b"Subtype".to_vec(), Object::name("Widget"));
+        widget.set(b"FT".to_vec(), Object::name("Sig"));
+        widget.set(b"T".to_vec(), Object::string(name.as_bytes().to_vec()));
+        if signed {
+            widget.set(b"V".to_vec(), Object::Reference(self.sig_id));
+        }
+        widget.set(b"F".to_vec(), Object::Integer(WIDGET_FLAGS));
+        widget.set(b"P".to_vec(), Object::Reference(page.id));
+        widget.set(b"Rect".to_vec(), reals(&resolved.map(|r| r.rect).unwrap_or([0.0; 4])));
+        if let (Some(at), Some(image), true) = (&resolved, image, signed) {
+            let ap = self.appearance(at, image);
+            widget.set(b"AP".to_vec(), ap);
+        }
+        self.new_objects.push((widget_id, Object::Dictionary(widget)));
+        self.changes.append_to_array(page.id, b"Annots", Object::Reference(widget_id), "the page")?;
+        self.add_to_form(widget_id)
+    }
+
+    /// Signs the existing empty signature `field`: its value, and the appearance of its widget.
+    fn fill_field(&mut self, field: &FormField, image: Option<&SealImage>) -> Result<()> {
+        let Some(field_id) = field.id else {
+            return Err(PdfError::Unsupported(format!("the signature field {:?} is not an indirect object", field.name)));
+        };
+        // The widget is the field itself (merged) or its first kid.
+        let widget_id = if field.dict.get(b"Subtype").and_then(Object::as_name) == Some(b"Widget") {
+            field_id
+        } else {
+            let kids = self.doc.resolve(field.dict.get(b"Kids").unwrap_or(&Object::Null))?;
+            kids.as_array()
+                .unwrap_or_default()
+                .iter()
+                .find_map(Object::as_reference)
+                .ok_or_else(|| PdfError::Malformed(format!("the signature field {:?} has no widget", field.name)))?
+        };
+        let widget = self.doc.dict(widget_id, "a signature widget")?;
+        let (page, in_annots) = self.page_of_widget(widget_id, &widget)?;
+        let rect: Vec<f64> = self
+            .doc
+            .resolve(widget.get(b"Rect").unwrap_or(&Object::Null))?
+            .as_array()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(Object::as_f64)
+            .collect();
+        let at = match rect.as_slice() {
+            [a, b, c, d] => ResolvedRect::from_user_rect(&page, [*a, *b, *c, *d]),
+            _ => ResolvedRect::from_user_rect(&page, [0.0; 4]),
+        };
+        if at.is_visible() {
+            let image = image.ok_or_else(|| PdfError::Image("a visible seal needs a seal image".into()))?;
+            let ap = self.appearance(&at, image);
+            self.changes.dict(widget_id, "a signature widget")?.set(b"AP".to_vec(), ap);
+        }
+        let sig_id = self.sig_id;
+        self.changes.dict(field_id, "a signature field")?.set(b"V".to_vec(), Object::Reference(sig_id));
+        if !in_annots {
+            self.changes.append_to_array(page.id, b"Annots", Object::Reference(widget_id), "the page")?;
+        }
+        self.set_sig_flags()
+    }
+
+    /// The page a widget sits on (its /P, else the page whose /Annots lists it), and whether
+    /// that page's /Annots lists it.
+    fn page_of_widget(&self, widget_id: ObjectId, widget: &Dictionary) -> Result<(Page, bool)> {
+        let wanted = widget.get(b"P").and_then(Object::as_reference);
+        let mut by_p = None;
+        for index in 0..self.doc.page_count()? {
+            let page = self.doc.page(index)?;
+            let annots = match page.dict.get(b"Annots") {
+                Some(a) => self.doc.resolve(a)?,
+                None => Object::Null,
+            };
+            if annots.as_array().unwrap_or_default().contains(&Object::Reference(widget_id)) {
+                return Ok((page, true));
+            }
+            if Some(page.id) == wanted {
+                by_p = Some(page);
+            }
+        }
+        by_p.map(|p| (p, false)).ok_or_else(|| PdfError::Malformed("a signature widget is on no page".into()))
+    }
+
+    /// Lists `field` in the form's /Fields (making a form when there is none) and sets /SigFlags.
+    fn add_to_form(&mut self, field: ObjectId) -> Result<()> {
+        let form_ref = self.catalog.get(b"AcroForm").and_then(Object::as_reference);
+        // A form this update made: list the field there.
+        if let Some((_, Object::Dictionary(form))) = self.new_objects.iter_mut().find(|(id, _)| Some(*id) == form_ref) {
+            if let Some(Object::Array(fields)) = form.get(b"Fields").cloned() {
+                let mut fields = fields;
+                fields.push(Object::Reference(field));
+                form.set(b"Fields".to_vec(), Object::Array(fields));
+                return Ok(());
+            }
+        }
+        match self.catalog.get(b"AcroForm").cloned() {
+            Some(Object::Reference(form_id)) if self.doc.object(form_id)?.as_dict().is_some() => {
+                self.changes.append_to_array(form_id, b"Fields", Object::Reference(field), "the interactive form")?;
+            }
+            Some(Object::Dictionary(mut form)) => {
+                match form.get(b"Fields").cloned() {
+                    Some(Object::Reference(fields_id)) => match self.changes.get(fields_id)? {
+                        Object::Array(items) => items.push(Object::Reference(field)),
+                        other => *other = Object::Array(vec![Object::Reference(field)]),
+                    },
+                    Some(Object::Array(mut items)) => {
+                        items.push(Object::Reference(field));
+                        form.set(b"Fields".to_vec(), Object::Array(items));
+                    }
+                    _ => form.set(b"Fields".to_vec(), Object::Array(vec![Object::Reference(field)])),
+                }
+                self.catalog.set(b"AcroForm".to_vec(), Object::Dictionary(form));
+            }
+            _ => {
+                let form_id = self.new_id();
+                let mut form = Dictionary::new();
+                form.set(b"Fields".to_vec(), Object::Array(vec![Object::Reference(field)]));
+                form.set(b"SigFlags".to_vec(), Object::Integer(3));
+                self.new_objects.push((form_id, Object::Dictionary(form)));
+                self.catalog.set(b"AcroForm".to_vec(), Object::Reference(form_id));
+                return Ok(());
+            }
+        }
+        self.set_sig_flags()
+    }
+
+    /// /SigFlags 3 (signatures exist, append only), rewriting the form only when needed.
+    fn set_sig_flags(&mut self) -> Result<()> {
+        let flags = Object::Integer(3);
+        match self.catalog.get(b"AcroForm").cloned() {
+            Some(Object::Reference(form_id)) if !self.new_objects.iter().any(|(id, _)| *id == form_id) => {
+                let form = match self.changes.changed.get(&form_id) {
+                    Some(o) => o.as_dict().cloned().unwrap_or_default(),
+                    None => self.doc.dict(form_id, "the interactive form")?,
+                };
+                if form.get(b"SigFlags") != Some(&flags) {
+                    self.changes.dict(form_id, "the interactive form")?.set(b"SigFlags".to_vec(), flags);
+                }
+            }
+            Some(Object::Dictionary(mut form)) if form.get(b"SigFlags") != Some(&flags) => {
+                form.set(b"SigFlags".to_vec(), flags);
+                self.catalog.set(b"AcroForm".to_vec(), Object::Dictionary(form));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Makes this update's signature the document's certification (DocMDP P=2).
+    fn certify(&mut self) -> Result<()> {
+        let mut perms = match self.catalog.get(b"Perms") {
+            Some(p) => self.doc.resolve(p)?.as_dict().cloned().unwrap_or_default(),
+            None => Dictionary::new(),
+        };
+        perms.set(b"DocMDP".to_vec(), Object::Reference(self.sig_id));
+        self.catalog.set(b"Perms".to_vec(), Object::Dictionary(perms));
+        Ok(())
+    }
+
+    /// Serialises the update: signature dictionary, changed and new objects, xref, trailer.
+    fn write(mut self, options: &SealOptions<'_>, field_name: String) -> Result<PreparedSeal> {
+        let doc = self.doc;
+        let original_catalog = doc.catalog()?;
+        if self.catalog != original_catalog {
+            // The catalog may already be among the changes (a hostile file can make /Annots or
+            // /Fields the catalog itself): merge into it rather than overwrite.
+            let current = self.changes.dict(self.root, "the document catalog")?;
+            for (k, v) in self.catalog.iter() {
+                if current.get(k) != Some(v) {
+                    current.set(k.to_vec(), v.clone());
+                }
+            }
+        }
+        let crypt = doc.crypt();
+        // The cross-reference stream, when one is written, takes the next number; /Size
+        // counts it only then.
+        let xref_stream_id = ObjectId::new(self.next, 0);
+        let size = self.next;
+
+        let source = doc.source();
+        let original_len = source.len();
+        let last_byte = source.read_range(original_len.saturating_sub(1), 1)?.first().copied();
+        let mut writer = UpdateWriter::new(original_len, last_byte);
+        // The signature dictionary first, so that its placeholders sit early in the update.
+        let sig_body = signature_dictionary(options, self.sig_id, crypt)?;
+        let body_at = writer.add_raw(self.sig_id, &sig_body.bytes);
+        let base_in_update = (body_at - original_len) as usize;
+        let mut all: Vec<(ObjectId, Object)> = self.changes.changed.into_iter().collect();
+        all.append(&mut self.new_objects);
+        all.sort_by_key(|(id, _)| *id);
+        for (id, object) in all {
+            writer.add(id, &encrypt_object(crypt, id, object));
+        }
+        let mut trailer = Dictionary::new();
+        for key in [&b"Root"[..], b"Info", b"ID", b"Encrypt"] {
+            if let Some(v) = doc.trailer().get(key) {
+                trailer.set(key, v.clone());
+            }
+        }
+        if trailer.get(b"ID").is_none() {
+            let seed = digest::digest(&digest::SHA256, format!("eseal-id:{original_len}:{}", doc.xref().startxref).as_bytes());
+            let id = Object::String(seed.as_ref()[..16].to_vec(), super::object::StringFormat::Hex);
+            trailer.set(b"ID".to_vec(), Object::Array(vec![id.clone(), id]));
+        }
+        let kind = doc.xref().sections[0].kind;
+        let mut update = writer.finish(kind, trailer, doc.xref().startxref, size, xref_stream_id);
+
+        // Fill in /ByteRange now that every offset is known.
+        let contents_at = base_in_update + sig_body.contents_at;
+        let contents_end = original_len + (contents_at + 2 + 2 * options.contents_size) as u64;
+        let total = original_len + update.len() as u64;
+        let byte_range = [0, original_len + contents_at as u64, contents_end, total - contents_end];
+        let text = format!("{} {} {} {}", byte_range[0], byte_range[1], byte_range[2], byte_range[3]);
+        let range_at = base_in_update + sig_body.byte_range_at;
+        update[range_at..range_at + text.len()].copy_from_slice(text.as_bytes());
+        Ok(PreparedSeal { original_len, update, contents_at, contents_size: options.contents_size, byte_range, field_name })
+    }
+}
+
+/// The existing interactive form: its fields and the document's permissions.
 struct FormState {
-    names: Vec<Vec<u8>>,
+    fields: Vec<FormField>,
     has_signatures: bool,
     docmdp_permission: Option<i64>,
 }
 
 impl FormState {
-    fn read<S: Source>(doc: &Document<S>, catalog: &Dictionary) -> Result<FormState> {
-        let mut state = FormState { names: Vec::new(), has_signatures: false, docmdp_permission: None };
-        if let Some(form) = catalog.get(b"AcroForm") {
-            let form = doc.resolve(form)?;
-            if let Some(fields) = form.as_dict().and_then(|f| f.get(b"Fields")) {
-                let fields = doc.resolve(fields)?;
-                for field in fields.as_array().unwrap_or_default().iter().take(100_000) {
-                    let Ok(field) = doc.resolve(field) else { continue };
-                    let Some(field) = field.as_dict() else { continue };
-                    if let Some(Object::String(name, _)) = field.get(b"T") {
-                        state.names.push(name.clone());
-                    }
-                    if field.get(b"FT").and_then(Object::as_name) == Some(b"Sig") && field.get(b"V").is_some() {
-                        state.has_signatures = true;
-                    }
-                }
-            }
-        }
-        if let Some(perms) = catalog.get(b"Perms") {
+    fn read<S: Source>(doc: &Document<S>) -> Result<FormState> {
+        let fields = form_fields(doc)?;
+        let has_signatures = fields.iter().any(|f| f.is_signature() && f.dict.get(b"V").is_some());
+        let mut docmdp_permission = None;
+        if let Some(perms) = doc.catalog()?.get(b"Perms") {
             let perms = doc.resolve(perms)?;
             if let Some(sig) = perms.as_dict().and_then(|p| p.get(b"DocMDP")) {
                 let sig = doc.resolve(sig)?;
@@ -354,10 +518,18 @@ impl FormState {
                     .filter_map(|r| r.get(b"TransformParams").and_then(Object::as_dict))
                     .find_map(|t| t.get(b"P").and_then(Object::as_i64))
                     .unwrap_or(2);
-                state.docmdp_permission = Some(p);
+                docmdp_permission = Some(p);
             }
         }
-        Ok(state)
+        Ok(FormState { fields, has_signatures, docmdp_permission })
+    }
+
+    fn is_free(&self, name: &str) -> bool {
+        !self.fields.iter().any(|f| f.name == name)
+    }
+
+    fn empty_signature_fields(&self) -> Vec<String> {
+        self.fields.iter().filter(|f| f.is_signature() && f.dict.get(b"V").is_none()).map(|f| f.name.clone()).collect()
     }
 }
 

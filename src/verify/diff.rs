@@ -34,7 +34,10 @@ struct Roles {
 
 /// Lists the differences between `signed` (the document as the signature covered it) and
 /// `current` (the whole file).
-pub fn changes_since<A: Source, B: Source>(signed: &Document<A>, current: &Document<B>) -> Result<Vec<Change>, PdfError> {
+///
+/// `certification` is the DocMDP permission of a certification signature (1, 2 or 3): after
+/// P=1 nothing may change, after P=2 no new visible annotation or field may appear.
+pub fn changes_since<A: Source, B: Source>(signed: &Document<A>, current: &Document<B>, certification: Option<i64>) -> Result<Vec<Change>, PdfError> {
     let roles = Roles::read(signed)?;
     let mut out = Vec::new();
     let mut numbers: Vec<u32> = current.xref().entries.keys().copied().collect();
@@ -72,7 +75,23 @@ pub fn changes_since<A: Source, B: Source>(signed: &Document<A>, current: &Docum
         }
     }
     for (number, object) in added {
-        out.push(Change { object: number, role: role_of_new(&object).into(), description: "added".into(), allowed: true });
+        let role = role_of_new(&object);
+        let visible_widget = matches!(role, "annotation" | "signature field") && has_area(&object);
+        let change = match certification {
+            Some(p) if p <= 2 && visible_widget => Change {
+                object: number,
+                role: role.into(),
+                description: format!("added, visible, after a certification permitting only form filling and signing (P={p})"),
+                allowed: false,
+            },
+            _ => Change { object: number, role: role.into(), description: "added".into(), allowed: true },
+        };
+        out.push(change);
+    }
+    if certification == Some(1) {
+        for change in &mut out {
+            change.allowed = false;
+        }
     }
     out.sort_by_key(|c| c.object);
     Ok(out)
@@ -147,6 +166,19 @@ fn role_of_new(object: &Object) -> &'static str {
     } else {
         "object"
     }
+}
+
+/// Whether an annotation's /Rect has an area.
+fn has_area(object: &Object) -> bool {
+    let rect: Vec<f64> = object
+        .as_dict()
+        .and_then(|d| d.get(b"Rect"))
+        .and_then(Object::as_array)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(Object::as_f64)
+        .collect();
+    matches!(rect.as_slice(), [a, b, c, d] if (c - a).abs() > 0.0 && (d - b).abs() > 0.0)
 }
 
 /// Keys whose values differ (added, removed or changed).

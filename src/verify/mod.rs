@@ -248,11 +248,22 @@ fn verify_one<S: Source>(doc: &Document<&S>, field: &crate::pdf::SignatureField,
         Ok(()) => report.valid = report.intact,
         Err(e) => report.problems.push(format!("the signature value does not verify: {e}")),
     }
+    // A signature timestamp sits in unsigned attributes: anyone can attach one. Its time is
+    // used only when it verifies, covers this signature value and comes from a trusted TSA.
     if let Some(Ok(ts)) = cms.signature_timestamp() {
-        report.timestamp_time = ts.tst_info().map(|t| t.gen_time);
+        let tst = ts.tst_info();
+        let sound = ts.verify_signature().is_ok() && tst.is_some_and(|t| t.imprint_matches(cms.signature_value()));
+        let trusted_tsa = ts.signer_certificate().is_some_and(|c| {
+            anchors.check(c, ts.certificates(), tst.map(|t| t.gen_time).unwrap_or(0), Purpose::Timestamping).is_ok()
+        });
+        match (sound, trusted_tsa) {
+            (true, true) => report.timestamp_time = tst.map(|t| t.gen_time),
+            (false, _) => report.problems.push("the signature timestamp does not verify against this signature".into()),
+            (true, false) => report.problems.push("the signature timestamp's authority is not trusted; its time is not used".into()),
+        }
     }
 
-    // Trust, at the time the signature claims (a timestamp's time when there is one).
+    // Trust, at the time the signature claims (a trusted timestamp's time when there is one).
     let at = report.timestamp_time.or(report.signing_time).unwrap_or_else(now);
     match cms.signer_certificate() {
         Some(cert) => match anchors.check(cert, cms.certificates(), at, match kind {
@@ -273,10 +284,9 @@ fn verify_one<S: Source>(doc: &Document<&S>, field: &crate::pdf::SignatureField,
         match Document::open(&prefix) {
             Ok(signed) if ends_revision(source, covered_end) => {
                 report.coverage = Coverage::EntireRevision;
-                match diff::changes_since(&signed, doc) {
+                match diff::changes_since(&signed, doc, report.certification) {
                     Ok(changes) => {
-                        report.modified_after_signing = changes.iter().any(|c| !c.allowed)
-                            || (report.certification == Some(1) && !changes.is_empty());
+                        report.modified_after_signing = changes.iter().any(|c| !c.allowed);
                         report.later_changes = changes;
                     }
                     Err(e) => {

@@ -82,6 +82,7 @@ impl Seal {
             contact_info: None,
             certify: false,
             contents_size: 0,
+            reserve_fields: Vec::new(),
         }
     }
 
