@@ -68,11 +68,12 @@ pub fn form_fields<S: Source>(doc: &Document<S>) -> Result<Vec<FormField>> {
 pub fn signature_fields<S: Source>(doc: &Document<S>) -> Result<Vec<SignatureField>> {
     let mut fields = form_fields(doc)?;
     let mut seen: HashSet<ObjectId> = fields.iter().filter_map(|f| f.id).collect();
-    // Widgets missing from /Fields still sign the document.
-    for index in 0..doc.page_count()? {
-        let page = doc.page(index)?;
+    // Widgets missing from /Fields still sign the document. A page that cannot be read
+    // (damage the signatures do not depend on) ends this search rather than the report.
+    for index in 0..doc.page_count().unwrap_or(0) {
+        let Ok(page) = doc.page(index) else { break };
         let Some(annots) = page.dict.get(b"Annots") else { continue };
-        let annots = doc.resolve(annots)?;
+        let Ok(annots) = doc.resolve(annots) else { continue };
         for annot in annots.as_array().unwrap_or_default() {
             let Some(id) = annot.as_reference() else { continue };
             if seen.contains(&id) {

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The project's test command (README, .ci/run): installs what the tests need when it is
+# missing, then runs every test. Outside tools judge our output: qpdf, poppler (pdfsig,
+# pdftoppm), pyHanko (in a venv under target/), openssl.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+bash scripts/install-test-tools.sh
+export ESEAL_PYHANKO="$root/target/test-venv/bin/pyhanko"
+
+# The corpus lives beside the repository (../shared/corpus) unless told otherwise.
+export ESEAL_CORPUS="${ESEAL_CORPUS:-$root/../shared/corpus}"
+if [ ! -d "$ESEAL_CORPUS" ]; then
+  echo "test.sh: corpus folder $ESEAL_CORPUS not found (set ESEAL_CORPUS)" >&2
+  exit 1
+fi
+
+# Benchmarks are not tests: scripts/bench.sh runs them.
+cargo test --locked --lib --bins --tests --examples "$@"
