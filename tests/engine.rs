@@ -376,3 +376,15 @@ fn reading_only_needs_the_objects_of_the_update() {
     let last = doc.page(80).unwrap();
     assert_eq!(last.index, 80);
 }
+
+#[test]
+fn a_hostile_size_leaves_no_object_numbers_and_is_refused() {
+    let input = std::fs::read(corpus("13")).unwrap();
+    let at = input.windows(8).rposition(|w| w == b"/Size 17").expect("the trailer's /Size");
+    let mut hostile = input[..at].to_vec();
+    hostile.extend_from_slice(b"/Size 4294967295");
+    hostile.extend_from_slice(&input[at + 8..]);
+    let seal = Seal::ec();
+    let e = seal_err(hostile, &seal.options(1, 10.0, 20.0));
+    assert!(matches!(e, PdfError::Unsupported(ref m) if m.contains("/Size")), "{e:?}");
+}

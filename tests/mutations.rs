@@ -83,10 +83,17 @@ fn mutate(rng: &mut Rng, original: &[u8], digits: &[(usize, usize)]) -> (String,
                 1 => rng.next(),
                 _ => 0,
             };
-            let text = format!("{value:0width$}", width = end - start);
-            let text = &text.as_bytes()[text.len() - (end - start)..];
-            data[start..end].copy_from_slice(text);
-            (format!("number at {start}..{end} spliced to {value}"), data)
+            if rng.below(2) == 0 {
+                // Same width: offsets stay put.
+                let text = format!("{value:0width$}", width = end - start);
+                let text = &text.as_bytes()[text.len() - (end - start)..];
+                data[start..end].copy_from_slice(text);
+                (format!("number at {start}..{end} spliced to {value}"), data)
+            } else {
+                // Any width: huge /Size, /Length, object numbers; later offsets shift.
+                data.splice(start..end, value.to_string().into_bytes());
+                (format!("number at {start}..{end} replaced by {value}"), data)
+            }
         }
         _ => {
             let start = rng.below(len);

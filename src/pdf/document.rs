@@ -119,10 +119,18 @@ impl<S: Source> Document<S> {
     }
 
     /// The number one more than the highest object number in use (at least the trailer /Size).
-    pub fn next_object_number(&self) -> u32 {
-        let size = self.trailer().get(b"Size").and_then(Object::as_i64).unwrap_or(0).clamp(0, i64::from(u32::MAX)) as u32;
-        let highest = self.xref.entries.keys().max().copied().unwrap_or(0);
-        size.max(highest.saturating_add(1))
+    ///
+    /// Errors when an update could not number its objects within the limit of 8,388,607
+    /// object numbers (a hostile /Size).
+    pub fn next_object_number(&self) -> Result<u32> {
+        const LIMIT: i64 = 8_388_607 - 1024;
+        let size = self.trailer().get(b"Size").and_then(Object::as_i64).unwrap_or(0);
+        let highest = self.xref.entries.keys().max().copied().map(i64::from).unwrap_or(0);
+        let next = size.max(highest + 1).max(1);
+        if next > LIMIT {
+            return Err(PdfError::Unsupported(format!("the trailer's /Size {size} leaves no object numbers for an update")));
+        }
+        Ok(next as u32)
     }
 
     /// Reads the dictionary of object `id` (or of the stream it is); `what` names it in errors.
@@ -279,7 +287,7 @@ impl<S: Source> Document<S> {
             return Err(PdfError::Malformed(format!("object stream {number} has a bad /N or /First")));
         }
         let mut lx = Lexer::new(&data[..first as usize], 0);
-        let mut offsets = Vec::with_capacity(n as usize);
+        let mut offsets = Vec::with_capacity((n as usize).min(4096));
         for _ in 0..n {
             let (Ok(obj), Ok(off)) = (lx.unsigned(), lx.unsigned()) else {
                 return Err(PdfError::Malformed(format!("object stream {number} has a bad header")));

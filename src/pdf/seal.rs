@@ -232,7 +232,7 @@ struct Plan<'d, S: Source> {
 
 impl<'d, S: Source> Plan<'d, S> {
     fn new(doc: &'d Document<S>) -> Result<Self> {
-        let next = doc.next_object_number();
+        let next = doc.next_object_number()?;
         Ok(Plan {
             doc,
             root: doc.root_id()?,
