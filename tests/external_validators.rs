@@ -173,3 +173,48 @@ fn a_flipped_byte_breaks_integrity_for_both_verifiers() {
     let report = verify_document(&sealed, &anchors()).unwrap();
     assert!(!report.signatures[0].intact && !report.signatures[0].valid, "{:#?}", report.signatures[0]);
 }
+
+/// A later revision that rewrites page content (not a signature, field, annotation or /DSS)
+/// is a modification after signing, for pyHanko and for our verifier alike; one that only
+/// adds a seal is not (covered above).
+#[test]
+fn rewriting_page_content_after_sealing_is_a_modification_for_both_verifiers() {
+    use eseal::pdf::object::{Object, Stream};
+    use eseal::pdf::writer::UpdateWriter;
+
+    let input = std::fs::read(corpus("13")).unwrap();
+    let ec = Seal::ec();
+    let (sealed, _) = ec.seal(&input, &ec.options(1, 10.0, 20.0));
+    // Append a revision that gives page 1 new content: a black bar over the text.
+    let doc = eseal::pdf::Document::open(sealed.clone()).unwrap();
+    let page = doc.page(0).unwrap();
+    let content_id = eseal::pdf::ObjectId::new(doc.next_object_number().unwrap(), 0);
+    let mut page_dict = page.dict.clone();
+    page_dict.set(b"Contents".to_vec(), Object::Reference(content_id));
+    let mut writer = UpdateWriter::new(sealed.len() as u64, sealed.last().copied());
+    writer.add(page.id, &Object::Dictionary(page_dict));
+    writer.add(content_id, &Object::Stream(Stream { dict: Default::default(), data: b"0 g 50 700 400 40 re f".to_vec() }));
+    let mut trailer = eseal::pdf::Dictionary::new();
+    trailer.set(b"Root".to_vec(), doc.trailer().get(b"Root").unwrap().clone());
+    trailer.set(b"ID".to_vec(), doc.trailer().get(b"ID").unwrap().clone());
+    let kind = doc.xref().sections[0].kind;
+    let update = writer.finish(kind, trailer, doc.xref().startxref, content_id.number + 1, eseal::pdf::ObjectId::new(content_id.number + 1, 0));
+    let mut modified = sealed.clone();
+    modified.extend_from_slice(&update);
+
+    let dir = temp();
+    let path = dir.path().join("modified.pdf");
+    std::fs::write(&path, &modified).unwrap();
+    let (verdicts, text) = pyhanko_validate(&path, true);
+    let seal1 = verdicts.iter().find(|v| v.field == "Seal1").unwrap_or_else(|| panic!("{text}"));
+    assert!(seal1.intact() && seal1.illegal_modifications(), "pyHanko should see an illegal modification:\n{text}");
+
+    let report = verify_document(&modified, &anchors()).unwrap();
+    let mine = &report.signatures[0];
+    assert!(mine.intact && mine.valid, "the signed revision itself is intact: {mine:#?}");
+    assert_eq!(mine.coverage, Coverage::EntireRevision);
+    assert!(mine.modified_after_signing, "our verifier missed the modification: {mine:#?}");
+    let page_change = mine.later_changes.iter().find(|c| c.object == page.id.number).expect("the page change is listed");
+    assert!(!page_change.allowed && page_change.description.contains("/Contents"), "{page_change:?}");
+    assert!(!report.all_valid());
+}
