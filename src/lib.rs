@@ -6,5 +6,7 @@
 
 pub mod cms;
 pub mod pdf;
+pub mod policy;
+pub mod seal;
 pub mod stamp;
 pub mod verify;

@@ -44,12 +44,11 @@ pub fn seal<S: Source, W: Write>(
     chain: &CertificateChain,
     signer: &dyn Signer,
 ) -> Result<Stamped, StampError> {
-    let doc = Document::open(source)?;
-    let options = SealOptions { contents_size: contents_size(chain), ..options.clone() };
-    let prepared = crate::pdf::prepare(&doc, &options)?;
-    let hashed = prepared.copy_original(source, out)?;
-    let cms = build_pades_signed_data(hashed.document_digest(), chain, signer)?;
-    let document = hashed.finish(out, &cms)?;
+    let mut cms = Vec::new();
+    let document = stamp_with(source, out, options, chain, |digest| {
+        cms = build_pades_signed_data(digest, chain, signer)?;
+        Ok(cms.clone())
+    })?;
     Ok(Stamped { document, cms })
 }
 
@@ -62,9 +61,21 @@ pub fn replay<S: Source, W: Write>(
     chain: &CertificateChain,
     cms: &[u8],
 ) -> Result<SealedDocument, StampError> {
+    stamp_with(source, out, options, chain, |_| Ok(cms.to_vec()))
+}
+
+/// The one path of both: prepare, copy and hash, obtain the signature for the digest, finish.
+fn stamp_with<S: Source, W: Write>(
+    source: &S,
+    out: &mut W,
+    options: &SealOptions<'_>,
+    chain: &CertificateChain,
+    signature_for: impl FnOnce(&[u8; 32]) -> Result<Vec<u8>, StampError>,
+) -> Result<SealedDocument, StampError> {
     let doc = Document::open(source)?;
     let options = SealOptions { contents_size: contents_size(chain), ..options.clone() };
     let prepared = crate::pdf::prepare(&doc, &options)?;
     let hashed = prepared.copy_original(source, out)?;
-    Ok(hashed.finish(out, cms)?)
+    let cms = signature_for(hashed.document_digest())?;
+    Ok(hashed.finish(out, &cms)?)
 }

@@ -78,7 +78,11 @@ fn check_with_tools(path: &Path, ours: &[&str], strict: bool) {
 }
 
 fn seal_once_and_twice(prefix: &str) {
-    let input = std::fs::read(corpus(prefix)).unwrap();
+    seal_bytes_once_and_twice(prefix, &std::fs::read(corpus(prefix)).unwrap());
+}
+
+fn seal_bytes_once_and_twice(prefix: &str, input: &[u8]) {
+    let input = input.to_vec();
     let (ec, rsa) = (Seal::ec(), Seal::rsa());
     let dir = temp();
     let strict = prefix != "08"; // pyHanko validates hybrid-reference files only with --no-strict-syntax
@@ -133,6 +137,23 @@ fn corpus_11_aes256_empty_user_password() {
 #[test]
 fn corpus_13_cjk_notice() {
     seal_once_and_twice("13");
+}
+
+/// AES-256 with cross-reference and object streams (qpdf re-encrypts corpus file 01): the
+/// update's xref stream stays unencrypted, and earlier seals stay unmodified.
+#[test]
+fn aes256_with_xref_streams() {
+    let dir = temp();
+    let encrypted = dir.path().join("01-aes256-objstm.pdf");
+    let out = run(
+        &tool("qpdf"),
+        &["--encrypt", "", "owner", "256", "--", "--object-streams=generate", corpus("01").to_str().unwrap(), encrypted.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let input = std::fs::read(&encrypted).unwrap();
+    let doc = eseal::pdf::Document::open(input.clone()).unwrap();
+    assert!(doc.crypt().is_some() && doc.xref().sections[0].kind == eseal::pdf::xref::XrefKind::Stream);
+    seal_bytes_once_and_twice("01-aes256-objstm", &input);
 }
 
 /// Signatures made by other tools: our verifier agrees with pyHanko (intact, valid, and

@@ -3,7 +3,7 @@
 //! Reading a page of a 100 MB scan touches the trailer, the catalog, the page tree path to that
 //! page and the form: a few kilobytes, whatever the size of the file.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
@@ -19,6 +19,10 @@ use super::xref::{Xref, XrefEntry, data_start, followed_by, with_window};
 const MAX_STREAM_LOAD: u64 = 512 * 1024 * 1024;
 /// Page trees deeper than this are refused.
 const MAX_PAGE_TREE_DEPTH: usize = 64;
+/// The inheritable page attributes the engine uses (7.7.3.4).
+const INHERITED: [&[u8]; 3] = [b"MediaBox", b"CropBox", b"Rotate"];
+/// At most this many pages are listed by [`Document::pages`].
+const MAX_PAGES: usize = 1_000_000;
 
 /// A decoded object stream: (object number, offset) pairs and the decoded bytes.
 struct ObjectStream {
@@ -51,6 +55,9 @@ pub struct Document<S: Source> {
     crypt: Option<Crypt>,
     encrypt_ref: Option<ObjectId>,
     object_streams: RefCell<HashMap<u32, Rc<ObjectStream>>>,
+    /// How deep object reads are nested (a stream's /Length or object stream read while
+    /// reading another object); bounded so that reference cycles end in an error.
+    depth: Cell<u32>,
 }
 
 impl<S: Source> Document<S> {
@@ -66,7 +73,7 @@ impl<S: Source> Document<S> {
             return Err(PdfError::Unsupported("bytes before the %PDF- header".into()));
         }
         let xref = Xref::read(&source)?;
-        let mut doc = Document { source, xref, crypt: None, encrypt_ref: None, object_streams: RefCell::default() };
+        let mut doc = Document { source, xref, crypt: None, encrypt_ref: None, object_streams: RefCell::default(), depth: Cell::new(0) };
         if doc.trailer().get(b"Root").and_then(Object::as_reference).is_none() {
             return Err(PdfError::BrokenXref("the trailer has no /Root reference".into()));
         }
@@ -153,6 +160,17 @@ impl<S: Source> Document<S> {
     /// Reads object `id`. A number the cross-reference data does not list, or lists as free,
     /// reads as `null` (7.3.10). Objects of encrypted files come back decrypted.
     pub fn object(&self, id: ObjectId) -> Result<Object> {
+        const MAX_NESTING: u32 = 8;
+        if self.depth.get() >= MAX_NESTING {
+            return Err(PdfError::Malformed(format!("reading object {id} needs other objects in a cycle (/Length or object streams)")));
+        }
+        self.depth.set(self.depth.get() + 1);
+        let result = self.object_unguarded(id);
+        self.depth.set(self.depth.get() - 1);
+        result
+    }
+
+    fn object_unguarded(&self, id: ObjectId) -> Result<Object> {
         match self.xref.entries.get(&id.number).copied() {
             None | Some(XrefEntry::Free) => Ok(Object::Null),
             Some(XrefEntry::InFile { offset, generation }) => {
@@ -167,6 +185,21 @@ impl<S: Source> Document<S> {
                 }
                 self.object_in_stream(id.number, stream, index)
             }
+        }
+    }
+
+    /// Reads object `id` for its structure only: a stream comes back with its dictionary and
+    /// no data, and nothing is decrypted. Cheap on large files; for following references.
+    pub fn object_structure(&self, id: ObjectId) -> Result<Object> {
+        match self.xref.entries.get(&id.number).copied() {
+            Some(XrefEntry::InFile { offset, generation }) if generation == id.generation => {
+                let (object, stream_at) = self.parse_at(id, offset)?;
+                Ok(match (object, stream_at) {
+                    (Object::Dictionary(dict), Some(_)) => Object::Stream(Stream { dict, data: Vec::new() }),
+                    (object, _) => object,
+                })
+            }
+            _ => self.object(id),
         }
     }
 
@@ -195,10 +228,14 @@ impl<S: Source> Document<S> {
         if offset >= self.source.len() {
             return Err(PdfError::BrokenXref(format!("object {id} is listed at offset {offset}, past the end of the file")));
         }
-        let parsed = with_window(&self.source, offset, |data| {
+        let parsed = with_window(&self.source, offset, |data, complete| {
             let mut lx = Lexer::new(data, 0);
             let found = lx.object_header()?;
             let object = lx.object()?;
+            // `stream` may follow just past the window: look only when enough bytes are here.
+            if !complete && data.len() - lx.pos() < 64 {
+                return Err(super::xref::needs_more(lx.pos()));
+            }
             let stream_at = if matches!(object, Object::Dictionary(_)) && lx.eat_keyword(b"stream") {
                 Some(data_start(data, lx.pos()) as u64)
             } else {
@@ -272,8 +309,8 @@ impl<S: Source> Document<S> {
             return Ok(Rc::clone(s));
         }
         let stream = match self.xref.entries.get(&number) {
-            Some(XrefEntry::InFile { offset, generation }) => {
-                match self.object_in_file(ObjectId::new(number, *generation), *offset)? {
+            Some(XrefEntry::InFile { generation, .. }) => {
+                match self.object(ObjectId::new(number, *generation))? {
                     Object::Stream(s) => s,
                     _ => return Err(PdfError::BrokenXref(format!("object {number} should be an object stream"))),
                 }
@@ -325,7 +362,7 @@ impl<S: Source> Document<S> {
                 return Err(PdfError::Malformed("the page tree loops".into()));
             }
             let dict = self.dict(node, "a page tree node")?;
-            for key in [&b"MediaBox"[..], b"CropBox", b"Rotate", b"Resources"] {
+            for key in INHERITED {
                 if let Some(v) = dict.get(key) {
                     inherited.set(key, v.clone());
                 }
@@ -361,6 +398,36 @@ impl<S: Source> Document<S> {
         Err(PdfError::Malformed("the page tree is too deep".into()))
     }
 
+    /// Every page in order, walking the page tree once.
+    pub fn pages(&self) -> Result<Vec<Page>> {
+        let mut pages = Vec::new();
+        let mut seen = HashSet::new();
+        // (node, inherited attributes, depth), children pushed in reverse to keep order.
+        let mut stack = vec![(self.pages_root()?, Dictionary::new(), 0usize)];
+        while let Some((node, mut inherited, depth)) = stack.pop() {
+            if depth > MAX_PAGE_TREE_DEPTH || !seen.insert(node) || pages.len() >= MAX_PAGES {
+                return Err(PdfError::Malformed("the page tree loops or is too large".into()));
+            }
+            let dict = self.dict(node, "a page tree node")?;
+            for key in INHERITED {
+                if let Some(v) = dict.get(key) {
+                    inherited.set(key, v.clone());
+                }
+            }
+            if dict.has_type(b"Page") || dict.get(b"Kids").is_none() {
+                let index = pages.len() as u32;
+                pages.push(self.make_page(node, dict, index, &inherited)?);
+                continue;
+            }
+            let kids = self.resolve(dict.get(b"Kids").unwrap_or(&Object::Null))?;
+            for kid in kids.as_array().unwrap_or_default().iter().rev() {
+                let kid = kid.as_reference().ok_or_else(|| PdfError::Malformed("a page tree node's /Kids holds a non-reference".into()))?;
+                stack.push((kid, inherited.clone(), depth + 1));
+            }
+        }
+        Ok(pages)
+    }
+
     fn make_page(&self, id: ObjectId, dict: Dictionary, index: u32, inherited: &Dictionary) -> Result<Page> {
         let rect = |key: &[u8]| -> Result<Option<[f64; 4]>> {
             let Some(v) = inherited.get(key) else { return Ok(None) };
@@ -389,33 +456,32 @@ impl<S: Source> Document<S> {
 }
 
 fn decrypt_object(crypt: &Crypt, object: Object) -> Result<Object> {
-    fn walk(crypt: &Crypt, object: Object, depth: usize) -> Result<Object> {
+    fn walk(crypt: &Crypt, object: Object) -> Result<Object> {
         Ok(match object {
             Object::String(s, f) if crypt.encrypts_strings() => Object::String(crypt.decrypt(&s)?, f),
-            Object::Array(items) => {
-                Object::Array(items.into_iter().map(|o| walk(crypt, o, depth + 1)).collect::<Result<_>>()?)
-            }
-            Object::Dictionary(d) => Object::Dictionary(walk_dict(crypt, d, depth)?),
+            Object::Array(items) => Object::Array(items.into_iter().map(|o| walk(crypt, o)).collect::<Result<_>>()?),
+            Object::Dictionary(d) => Object::Dictionary(walk_dict(crypt, d)?),
+            // Cross-reference streams are never encrypted, dictionary included (7.5.8.2).
+            Object::Stream(s) if s.dict.has_type(b"XRef") => Object::Stream(s),
             Object::Stream(s) => {
-                let is_xref = s.dict.has_type(b"XRef");
-                let dict = walk_dict(crypt, s.dict, depth)?;
-                let data = if crypt.encrypts_streams() && !is_xref { crypt.decrypt(&s.data)? } else { s.data };
+                let dict = walk_dict(crypt, s.dict)?;
+                let data = if crypt.encrypts_streams() { crypt.decrypt(&s.data)? } else { s.data };
                 Object::Stream(Stream { dict, data })
             }
             other => other,
         })
     }
-    fn walk_dict(crypt: &Crypt, dict: Dictionary, depth: usize) -> Result<Dictionary> {
+    fn walk_dict(crypt: &Crypt, dict: Dictionary) -> Result<Dictionary> {
         // Signature /Contents are never encrypted (7.6.1).
-        let is_signature = dict.has_type(b"Sig") || dict.has_type(b"DocTimeStamp") || dict.get(b"ByteRange").is_some();
+        let is_signature = super::object::is_signature_dict(&dict);
         dict.iter()
             .map(|(k, v)| {
-                let v = if is_signature && k == b"Contents" { v.clone() } else { walk(crypt, v.clone(), depth + 1)? };
+                let v = if is_signature && k == b"Contents" { v.clone() } else { walk(crypt, v.clone())? };
                 Ok((k.to_vec(), v))
             })
             .collect()
     }
-    walk(crypt, object, 0)
+    walk(crypt, object)
 }
 
 /// The position of the first occurrence of `needle` in `hay`.

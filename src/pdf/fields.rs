@@ -70,8 +70,7 @@ pub fn signature_fields<S: Source>(doc: &Document<S>) -> Result<Vec<SignatureFie
     let mut seen: HashSet<ObjectId> = fields.iter().filter_map(|f| f.id).collect();
     // Widgets missing from /Fields still sign the document. A page that cannot be read
     // (damage the signatures do not depend on) ends this search rather than the report.
-    for index in 0..doc.page_count().unwrap_or(0) {
-        let Ok(page) = doc.page(index) else { break };
+    for page in doc.pages().unwrap_or_default() {
         let Some(annots) = page.dict.get(b"Annots") else { continue };
         let Ok(annots) = doc.resolve(annots) else { continue };
         for annot in annots.as_array().unwrap_or_default() {

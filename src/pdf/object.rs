@@ -210,3 +210,9 @@ pub struct Stream {
     /// The raw bytes between `stream` and `endstream`, decrypted but not decoded.
     pub data: Vec<u8>,
 }
+
+/// Whether `dict` is a signature dictionary, whose /Contents are stored in clear in an
+/// encrypted file (ISO 32000-1 section 7.6.1).
+pub fn is_signature_dict(dict: &Dictionary) -> bool {
+    dict.has_type(b"Sig") || dict.has_type(b"DocTimeStamp") || dict.get(b"ByteRange").is_some()
+}

@@ -6,13 +6,13 @@
 //! hashing them; the caller signs the digest once; [`HashedSeal::finish`] writes the update
 //! with the signature in place.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 
 use ring::digest;
 
 use super::document::{Document, Page};
-use super::fields::{FormField, form_fields};
+use super::fields::{FormField, form_fields, signature_fields};
 use super::error::{PdfError, Result};
 use super::image::SealImage;
 use super::object::{Dictionary, Object, ObjectId, Stream};
@@ -119,21 +119,37 @@ impl<S: Source> Changes<'_, S> {
     /// indirect array so that only the array object is rewritten.
     fn append_to_array(&mut self, owner: ObjectId, key: &[u8], item: Object, what: &str) -> Result<()> {
         let current = self.dict(owner, what)?.get(key).cloned();
-        match current {
-            Some(Object::Reference(array_id)) => match self.get(array_id)? {
-                Object::Array(items) => items.push(item),
-                Object::Null => *self.get(array_id)? = Object::Array(vec![item]),
-                other => {
-                    return Err(PdfError::Malformed(format!("the /{} array ({array_id}) is a {}", String::from_utf8_lossy(key), other.type_name())));
-                }
-            },
-            Some(Object::Array(mut items)) => {
-                items.push(item);
-                self.dict(owner, what)?.set(key, Object::Array(items));
-            }
-            _ => self.dict(owner, what)?.set(key, Object::Array(vec![item])),
+        if let Some(list) = self.appended(current, item)? {
+            self.dict(owner, what)?.set(key, list);
         }
         Ok(())
+    }
+
+    /// Appends `item` to a list value: a direct array, a reference to an array object, or
+    /// nothing. Returns the value the owner must now hold, or `None` when an indirect array
+    /// was extended in place. A reference to a missing object counts as no list (writing to
+    /// that number could collide with the update's own objects).
+    fn appended(&mut self, current: Option<Object>, item: Object) -> Result<Option<Object>> {
+        match current {
+            Some(Object::Reference(id)) => {
+                let known = self.changed.contains_key(&id) || !matches!(self.doc.object(id)?, Object::Null);
+                if !known {
+                    return Ok(Some(Object::Array(vec![item])));
+                }
+                match self.get(id)? {
+                    Object::Array(items) => {
+                        items.push(item);
+                        Ok(None)
+                    }
+                    other => Err(PdfError::Malformed(format!("{id} should be an array but is a {}", other.type_name()))),
+                }
+            }
+            Some(Object::Array(mut items)) => {
+                items.push(item);
+                Ok(Some(Object::Array(items)))
+            }
+            _ => Ok(Some(Object::Array(vec![item]))),
+        }
     }
 }
 
@@ -276,7 +292,7 @@ impl<'d, S: Source> Plan<'d, S> {
         widget.set(b"Type".to_vec(), Object::name("Annot"));
         widget.set(b"Subtype".to_vec(), Object::name("Widget"));
         widget.set(b"FT".to_vec(), Object::name("Sig"));
-        widget.set(b"T".to_vec(), Object::string(name.as_bytes().to_vec()));
+        widget.set(b"T".to_vec(), Object::string(text_string(name)));
         if signed {
             widget.set(b"V".to_vec(), Object::Reference(self.sig_id));
         }
@@ -339,21 +355,25 @@ impl<'d, S: Source> Plan<'d, S> {
     /// that page's /Annots lists it.
     fn page_of_widget(&self, widget_id: ObjectId, widget: &Dictionary) -> Result<(Page, bool)> {
         let wanted = widget.get(b"P").and_then(Object::as_reference);
-        let mut by_p = None;
-        for index in 0..self.doc.page_count()? {
-            let page = self.doc.page(index)?;
+        let lists_widget = |page: &Page| -> Result<bool> {
             let annots = match page.dict.get(b"Annots") {
                 Some(a) => self.doc.resolve(a)?,
                 None => Object::Null,
             };
-            if annots.as_array().unwrap_or_default().contains(&Object::Reference(widget_id)) {
+            Ok(annots.as_array().unwrap_or_default().contains(&Object::Reference(widget_id)))
+        };
+        let pages = self.doc.pages()?;
+        // The widget's /P first; else the page whose /Annots lists it.
+        if let Some(page) = pages.iter().find(|p| Some(p.id) == wanted) {
+            let listed = lists_widget(page)?;
+            return Ok((page.clone(), listed));
+        }
+        for page in pages {
+            if lists_widget(&page)? {
                 return Ok((page, true));
             }
-            if Some(page.id) == wanted {
-                by_p = Some(page);
-            }
         }
-        by_p.map(|p| (p, false)).ok_or_else(|| PdfError::Malformed("a signature widget is on no page".into()))
+        Err(PdfError::Malformed("a signature widget is on no page".into()))
     }
 
     /// Lists `field` in the form's /Fields (making a form when there is none) and sets /SigFlags.
@@ -373,16 +393,8 @@ impl<'d, S: Source> Plan<'d, S> {
                 self.changes.append_to_array(form_id, b"Fields", Object::Reference(field), "the interactive form")?;
             }
             Some(Object::Dictionary(mut form)) => {
-                match form.get(b"Fields").cloned() {
-                    Some(Object::Reference(fields_id)) => match self.changes.get(fields_id)? {
-                        Object::Array(items) => items.push(Object::Reference(field)),
-                        other => *other = Object::Array(vec![Object::Reference(field)]),
-                    },
-                    Some(Object::Array(mut items)) => {
-                        items.push(Object::Reference(field));
-                        form.set(b"Fields".to_vec(), Object::Array(items));
-                    }
-                    _ => form.set(b"Fields".to_vec(), Object::Array(vec![Object::Reference(field)])),
+                if let Some(fields) = self.changes.appended(form.get(b"Fields").cloned(), Object::Reference(field))? {
+                    form.set(b"Fields".to_vec(), fields);
                 }
                 self.catalog.set(b"AcroForm".to_vec(), Object::Dictionary(form));
             }
@@ -495,6 +507,7 @@ impl<'d, S: Source> Plan<'d, S> {
 /// The existing interactive form: its fields and the document's permissions.
 struct FormState {
     fields: Vec<FormField>,
+    names: HashSet<String>,
     has_signatures: bool,
     docmdp_permission: Option<i64>,
 }
@@ -502,7 +515,11 @@ struct FormState {
 impl FormState {
     fn read<S: Source>(doc: &Document<S>) -> Result<FormState> {
         let fields = form_fields(doc)?;
-        let has_signatures = fields.iter().any(|f| f.is_signature() && f.dict.get(b"V").is_some());
+        // Signatures whose widgets /Fields forgot count too.
+        let signatures = signature_fields(doc)?;
+        let has_signatures = !signatures.is_empty();
+        let mut names: HashSet<String> = fields.iter().map(|f| f.name.clone()).collect();
+        names.extend(signatures.into_iter().map(|s| s.name));
         let mut docmdp_permission = None;
         if let Some(perms) = doc.catalog()?.get(b"Perms") {
             let perms = doc.resolve(perms)?;
@@ -521,11 +538,11 @@ impl FormState {
                 docmdp_permission = Some(p);
             }
         }
-        Ok(FormState { fields, has_signatures, docmdp_permission })
+        Ok(FormState { fields, names, has_signatures, docmdp_permission })
     }
 
     fn is_free(&self, name: &str) -> bool {
-        !self.fields.iter().any(|f| f.name == name)
+        !self.names.contains(name)
     }
 
     fn empty_signature_fields(&self) -> Vec<String> {

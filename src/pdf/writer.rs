@@ -106,18 +106,28 @@ pub fn write_hex(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'>');
 }
 
-/// Encrypts every string and stream in `object` for object `id` (a no-op without `crypt`).
+/// Encrypts every string and stream in `object` for object `id` (a no-op without `crypt`),
+/// except the /Contents of signature dictionaries, which stay in clear.
 pub fn encrypt_object(crypt: Option<&Crypt>, id: ObjectId, object: Object) -> Object {
     let Some(crypt) = crypt else { return object };
     let mut salt = 0u32;
+    fn walk_dict(crypt: &Crypt, id: ObjectId, salt: &mut u32, dict: &Dictionary) -> Dictionary {
+        let is_signature = super::object::is_signature_dict(dict);
+        dict.iter()
+            .map(|(k, v)| {
+                let v = if is_signature && k == b"Contents" { v.clone() } else { walk(crypt, id, salt, v.clone()) };
+                (k.to_vec(), v)
+            })
+            .collect()
+    }
     fn walk(crypt: &Crypt, id: ObjectId, salt: &mut u32, object: Object) -> Object {
         *salt += 1;
         match object {
             Object::String(s, _) if crypt.encrypts_strings() => Object::String(crypt.encrypt(id, *salt, &s), StringFormat::Hex),
             Object::Array(items) => Object::Array(items.into_iter().map(|o| walk(crypt, id, salt, o)).collect()),
-            Object::Dictionary(d) => Object::Dictionary(d.iter().map(|(k, v)| (k.to_vec(), walk(crypt, id, salt, v.clone()))).collect()),
+            Object::Dictionary(d) => Object::Dictionary(walk_dict(crypt, id, salt, &d)),
             Object::Stream(mut s) => {
-                s.dict = s.dict.iter().map(|(k, v)| (k.to_vec(), walk(crypt, id, salt, v.clone()))).collect();
+                s.dict = walk_dict(crypt, id, salt, &s.dict);
                 if crypt.encrypts_streams() {
                     s.data = crypt.encrypt(id, *salt, &s.data);
                 }

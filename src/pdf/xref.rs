@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::error::{PdfError, Result};
 use super::filter;
-use super::lexer::{Lexer, is_whitespace, parse_unsigned};
+use super::lexer::{Lexer, is_whitespace};
 use super::object::{Dictionary, Object};
 use super::source::Source;
 
@@ -69,6 +69,9 @@ pub struct Xref {
 const MAX_SECTIONS: usize = 100_000;
 /// Largest object number accepted.
 const MAX_OBJECT_NUMBER: u64 = 8_388_607;
+/// Most entries all sections of one file may list together (a real file lists each object
+/// about once per revision).
+const MAX_TOTAL_ENTRIES: usize = 16 * 1024 * 1024;
 
 impl Xref {
     /// The trailer of the newest section.
@@ -88,6 +91,7 @@ impl Xref {
     pub fn read_from(source: &dyn Source, startxref: u64) -> Result<Xref> {
         let mut sections = Vec::new();
         let mut visited = HashSet::new();
+        let mut budget = MAX_TOTAL_ENTRIES;
         let mut next = Some(startxref);
         while let Some(offset) = next {
             if !visited.insert(offset) {
@@ -96,13 +100,20 @@ impl Xref {
             if sections.len() >= MAX_SECTIONS {
                 return Err(PdfError::BrokenXref("too many cross-reference sections".into()));
             }
-            let section = read_section(source, offset)?;
+            let section = read_section(source, offset, &mut visited, &mut budget)?;
             next = match section.trailer.get(b"Prev") {
                 None => None,
                 Some(Object::Integer(p)) if *p >= 0 => Some(*p as u64),
                 Some(_) => return Err(PdfError::BrokenXref("a trailer's /Prev is not an offset".into())),
             };
             sections.push(section);
+        }
+        let len = source.len();
+        if let Some(bad) = sections.iter().flat_map(|s| &s.entries).find_map(|(n, e)| match e {
+            XrefEntry::InFile { offset, .. } if *offset >= len => Some((*n, *offset)),
+            _ => None,
+        }) {
+            return Err(PdfError::BrokenXref(format!("object {} is listed at offset {}, past the end of the file", bad.0, bad.1)));
         }
         let mut entries = HashMap::new();
         // Oldest first, so that newer sections overwrite older ones.
@@ -147,29 +158,38 @@ pub fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
     (0..=hay.len() - needle.len()).rev().find(|&i| &hay[i..i + needle.len()] == needle)
 }
 
-/// Reads a window of the file and runs `parse` on it, growing the window while the parser runs
-/// out of bytes before the end of the file.
+/// Reads a window of the file and runs `parse` on it, growing the window while the parser
+/// stops near the window's end before the end of the file: an error there may only mean that
+/// the object continues past the window. `parse` gets the window and whether it reaches the
+/// end of the file (so that it can ask for more bytes when a keyword may follow).
 pub fn with_window<T>(
     source: &dyn Source,
     offset: u64,
-    mut parse: impl FnMut(&[u8]) -> std::result::Result<T, super::lexer::SyntaxError>,
+    mut parse: impl FnMut(&[u8], bool) -> std::result::Result<T, super::lexer::SyntaxError>,
 ) -> Result<std::result::Result<T, super::lexer::SyntaxError>> {
+    /// An error this close to the window's end may be caused by the window.
+    const EDGE: usize = 64;
     let mut size = 16 * 1024usize;
     loop {
         let window = source.read_range(offset, size)?;
         let at_end = offset + window.len() as u64 >= source.len();
-        match parse(&window) {
-            Err(e) if e.eof && !at_end => size = size.saturating_mul(4),
+        match parse(&window, at_end) {
+            Err(e) if !at_end && (e.eof || e.at + EDGE >= window.len()) => size = size.saturating_mul(4),
             other => return Ok(other),
         }
     }
 }
 
-fn read_section(source: &dyn Source, offset: u64) -> Result<XrefSection> {
+/// An error that asks [`with_window`] for more bytes.
+pub fn needs_more(at: usize) -> super::lexer::SyntaxError {
+    super::lexer::SyntaxError { at, eof: true, what: "more bytes" }
+}
+
+fn read_section(source: &dyn Source, offset: u64, visited: &mut HashSet<u64>, budget: &mut usize) -> Result<XrefSection> {
     let head = source.read_range(offset, 64)?;
     let mut lx = Lexer::new(&head, 0);
     if lx.eat_keyword(b"xref") {
-        let (entries, trailer) = with_window(source, offset, parse_table)?
+        let (entries, trailer) = with_window(source, offset, |data, _| parse_table(data))?
             .map_err(|e| PdfError::BrokenXref(format!("bad cross-reference table at offset {offset}: expected {}", e.what)))?;
         let mut section = XrefSection { offset, kind: XrefKind::Table, trailer, entries };
         if let Some(stm) = section.trailer.get(b"XRefStm").and_then(Object::as_i64) {
@@ -177,7 +197,10 @@ fn read_section(source: &dyn Source, offset: u64) -> Result<XrefSection> {
                 .ok()
                 .filter(|s| *s < source.len())
                 .ok_or_else(|| PdfError::BrokenXref("/XRefStm points outside the file".into()))?;
-            let hidden = read_stream_section(source, stm)?;
+            if !visited.insert(stm) {
+                return Err(PdfError::BrokenXref(format!("/XRefStm {stm} is used twice")));
+            }
+            let hidden = read_stream_section(source, stm, budget)?;
             // In a hybrid file the stream fills the entries the table leaves free.
             let table: HashMap<u32, XrefEntry> = section.entries.iter().copied().collect();
             for (number, entry) in hidden.entries {
@@ -187,9 +210,10 @@ fn read_section(source: &dyn Source, offset: u64) -> Result<XrefSection> {
             }
             section.kind = XrefKind::Hybrid;
         }
+        take_budget(budget, section.entries.len())?;
         Ok(section)
     } else {
-        read_stream_section(source, offset)
+        read_stream_section(source, offset, budget)
     }
 }
 
@@ -240,7 +264,7 @@ fn parse_table(data: &[u8]) -> std::result::Result<(Vec<(u32, XrefEntry)>, Dicti
 /// Reads a complete indirect stream object at `offset` whose /Length is a direct integer.
 /// Used for cross-reference streams, which cannot depend on the cross-reference data.
 fn read_direct_stream(source: &dyn Source, offset: u64) -> Result<(Dictionary, Vec<u8>)> {
-    let parsed = with_window(source, offset, |data| {
+    let parsed = with_window(source, offset, |data, _| {
         let mut lx = Lexer::new(data, 0);
         lx.object_header()?;
         let dict = lx.object()?;
@@ -273,7 +297,14 @@ pub fn data_start(data: &[u8], pos: usize) -> usize {
     }
 }
 
-fn read_stream_section(source: &dyn Source, offset: u64) -> Result<XrefSection> {
+fn take_budget(budget: &mut usize, entries: usize) -> Result<()> {
+    *budget = budget
+        .checked_sub(entries)
+        .ok_or_else(|| PdfError::BrokenXref(format!("the cross-reference sections list more than {MAX_TOTAL_ENTRIES} entries")))?;
+    Ok(())
+}
+
+fn read_stream_section(source: &dyn Source, offset: u64, budget: &mut usize) -> Result<XrefSection> {
     let (dict, raw) = read_direct_stream(source, offset)?;
     if !dict.has_type(b"XRef") {
         return Err(PdfError::BrokenXref(format!(
@@ -289,14 +320,24 @@ fn read_stream_section(source: &dyn Source, offset: u64) -> Result<XrefSection> 
     if widths.len() != 3 || widths.iter().any(|w| *w > 8) || widths.iter().sum::<usize>() == 0 {
         return Err(PdfError::BrokenXref("a cross-reference stream has a bad /W".into()));
     }
-    let size = dict.get(b"Size").and_then(Object::as_i64).unwrap_or(0).max(0) as u64;
-    let index: Vec<u64> = match dict.get(b"Index").and_then(Object::as_array) {
-        Some(a) => a.iter().filter_map(Object::as_i64).map(|v| v.max(0) as u64).collect(),
+    let size = dict
+        .get(b"Size")
+        .and_then(Object::as_i64)
+        .and_then(|s| u64::try_from(s).ok())
+        .ok_or_else(|| PdfError::BrokenXref("a cross-reference stream has no valid /Size".into()))?;
+    let index: Vec<u64> = match dict.get(b"Index") {
         None => vec![0, size],
+        Some(Object::Array(a)) => a
+            .iter()
+            .map(|v| v.as_i64().and_then(|i| u64::try_from(i).ok()))
+            .collect::<Option<Vec<u64>>>()
+            .ok_or_else(|| PdfError::BrokenXref("a cross-reference stream's /Index holds a non-number".into()))?,
+        Some(_) => return Err(PdfError::BrokenXref("a cross-reference stream's /Index is not an array".into())),
     };
-    if index.len() % 2 != 0 {
-        return Err(PdfError::BrokenXref("a cross-reference stream has a bad /Index".into()));
+    if index.len() % 2 != 0 || index.chunks(2).zip(index.chunks(2).skip(1)).any(|(a, b)| a[0].saturating_add(a[1]) > b[0]) {
+        return Err(PdfError::BrokenXref("a cross-reference stream has a bad /Index (odd, overlapping or unordered)".into()));
     }
+    take_budget(budget, usize::try_from(index.chunks(2).map(|p| p[1]).sum::<u64>()).unwrap_or(usize::MAX))?;
     let row = widths.iter().sum::<usize>();
     let mut rows = data.chunks_exact(row);
     let mut entries = Vec::new();
@@ -339,9 +380,4 @@ pub fn followed_by(data: &[u8], mut pos: usize, keyword: &[u8]) -> bool {
         pos += 1;
     }
     data.get(pos..pos + keyword.len()) == Some(keyword)
-}
-
-/// Parses an unsigned integer from the start of `tok` (used by callers reading plain numbers).
-pub fn number(tok: &[u8]) -> Option<u64> {
-    parse_unsigned(tok)
 }

@@ -10,8 +10,9 @@ mod trust;
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::cms::{CmsError, SignedDataInfo};
+use crate::cms::SignedDataInfo;
 use crate::pdf::text::{decode_text_string, parse_pdf_date};
+use crate::pdf::xref::XrefEntry;
 use crate::pdf::{Document, Object, PdfError, Prefix, Source};
 
 pub use diff::Change;
@@ -98,6 +99,11 @@ pub struct SignatureReport {
     pub trusted: bool,
     /// Why it is not trusted, when it is not.
     pub trust_problem: Option<String>,
+    /// The time (Unix seconds) at which the chain was validated.
+    pub trust_time: Option<i64>,
+    /// Where that time comes from: "signature timestamp" (a trusted TSA vouches for it),
+    /// "claimed signing time (/M)" (the signer's word), or "verification time".
+    pub trust_time_source: Option<String>,
     /// Whole file, whole revision, or partial.
     pub coverage: Coverage,
     /// The revision the signature covers ends at this offset.
@@ -106,7 +112,7 @@ pub struct SignatureReport {
     pub later_changes: Vec<Change>,
     /// Whether any later change is not permitted (a modification after signing).
     pub modified_after_signing: bool,
-    /// /Reason, /Location, /ContactInfo, /Name as text.
+    /// /Reason as text.
     pub reason: Option<String>,
     /// /Location.
     pub location: Option<String>,
@@ -126,9 +132,11 @@ pub struct VerificationReport {
 }
 
 impl VerificationReport {
-    /// Whether every signature is intact and valid, and none is followed by a disallowed change.
+    /// Whether there are signatures and every one is intact, valid, covers the whole file or
+    /// a whole revision, and is followed by no disallowed change.
     pub fn all_valid(&self) -> bool {
-        !self.signatures.is_empty() && self.signatures.iter().all(|s| s.intact && s.valid && !s.modified_after_signing)
+        !self.signatures.is_empty()
+            && self.signatures.iter().all(|s| s.intact && s.valid && !s.modified_after_signing && s.coverage != Coverage::Partial)
     }
 }
 
@@ -149,10 +157,35 @@ fn text_of(dict: &crate::pdf::Dictionary, key: &[u8]) -> Option<String> {
 }
 
 fn verify_one<S: Source>(doc: &Document<&S>, field: &crate::pdf::SignatureField, anchors: &TrustAnchors) -> SignatureReport {
-    let dict = &field.dict;
     let source = *doc.source();
     let file_size = source.len();
-    let kind = if dict.has_type(b"DocTimeStamp") { SignatureKind::DocumentTimestamp } else { SignatureKind::Signature };
+    let range: Vec<u64> = field
+        .dict
+        .get(b"ByteRange")
+        .and_then(Object::as_array)
+        .unwrap_or_default()
+        .iter()
+        .map(|v| v.as_i64().and_then(|i| u64::try_from(i).ok()).unwrap_or(u64::MAX))
+        .collect();
+    let covered_end = range.get(2).zip(range.get(3)).and_then(|(b, c)| b.checked_add(*c)).filter(|e| *e <= file_size);
+
+    // The signed revision: the file as the signature covered it. Everything the report says
+    // about the signature comes from there, never from later revisions.
+    let prefix = Prefix::new(source, covered_end.unwrap_or(0));
+    let signed_doc = match covered_end {
+        Some(end) if end < file_size && ends_revision(source, end) => Document::open(&prefix).ok(),
+        _ => None,
+    };
+    let signed_dict = match (covered_end, &signed_doc) {
+        (Some(end), _) if end == file_size => signed_signature_dict(doc, field, &range),
+        (_, Some(signed)) => signed_signature_dict(signed, field, &range),
+        _ => Err("the signature does not cover a complete revision of the file".to_string()),
+    };
+    // What the dictionary claims (time, reason, certification) is reported only when it is
+    // the signed one; /Contents is read from the current one either way.
+    let unverified = crate::pdf::Dictionary::new();
+    let dict = signed_dict.as_ref().unwrap_or(&unverified);
+    let kind = if dict.has_type(b"DocTimeStamp") || field.dict.has_type(b"DocTimeStamp") { SignatureKind::DocumentTimestamp } else { SignatureKind::Signature };
     let mut report = SignatureReport {
         field_name: field.name.clone(),
         kind,
@@ -166,13 +199,15 @@ fn verify_one<S: Source>(doc: &Document<&S>, field: &crate::pdf::SignatureField,
         timestamp_time: None,
         digest_algorithm: None,
         signature_algorithm: None,
-        byte_range: Vec::new(),
+        byte_range: range.clone(),
         intact: false,
         valid: false,
         trusted: false,
         trust_problem: None,
+        trust_time: None,
+        trust_time_source: None,
         coverage: Coverage::Partial,
-        signed_revision_end: 0,
+        signed_revision_end: covered_end.unwrap_or(0),
         later_changes: Vec::new(),
         modified_after_signing: false,
         reason: text_of(dict, b"Reason"),
@@ -180,31 +215,24 @@ fn verify_one<S: Source>(doc: &Document<&S>, field: &crate::pdf::SignatureField,
         certification: certification_level(dict),
         problems: Vec::new(),
     };
-
-    let range: Vec<u64> = dict
-        .get(b"ByteRange")
-        .and_then(Object::as_array)
-        .unwrap_or_default()
-        .iter()
-        .map(|v| v.as_i64().and_then(|i| u64::try_from(i).ok()).unwrap_or(u64::MAX))
-        .collect();
-    report.byte_range = range.clone();
-    let Some(contents) = (match dict.get(b"Contents") {
+    if let Err(problem) = &signed_dict {
+        report.problems.push(problem.clone());
+    }
+    let Some(contents) = (match field.dict.get(b"Contents") {
         Some(Object::String(s, _)) => Some(s.clone()),
         _ => None,
     }) else {
         report.problems.push("the signature dictionary has no /Contents string".into());
         return report;
     };
-    let range_ok = match range.as_slice() {
-        [0, a, b, c] => *a <= *b && b.checked_add(*c).is_some_and(|end| end <= file_size) && gap_is_contents(source, *a, *b, &contents),
-        _ => false,
-    };
+    let range_ok = signed_dict.is_ok()
+        && match range.as_slice() {
+            [0, a, b, c] => *a <= *b && b.checked_add(*c).is_some_and(|end| end <= file_size) && gap_is_contents(source, *a, *b, &contents),
+            _ => false,
+        };
     if !range_ok {
         report.problems.push("the /ByteRange does not start at 0 or its gap is not exactly the /Contents string".into());
     }
-    let covered_end = range.get(2).zip(range.get(3)).and_then(|(b, c)| b.checked_add(*c)).unwrap_or(0);
-    report.signed_revision_end = covered_end;
 
     let cms = match SignedDataInfo::parse(&contents) {
         Ok(c) => c,
@@ -248,6 +276,7 @@ fn verify_one<S: Source>(doc: &Document<&S>, field: &crate::pdf::SignatureField,
         Ok(()) => report.valid = report.intact,
         Err(e) => report.problems.push(format!("the signature value does not verify: {e}")),
     }
+
     // A signature timestamp sits in unsigned attributes: anyone can attach one. Its time is
     // used only when it verifies, covers this signature value and comes from a trusted TSA.
     if let Some(Ok(ts)) = cms.signature_timestamp() {
@@ -263,45 +292,92 @@ fn verify_one<S: Source>(doc: &Document<&S>, field: &crate::pdf::SignatureField,
         }
     }
 
-    // Trust, at the time the signature claims (a trusted timestamp's time when there is one).
-    let at = report.timestamp_time.or(report.signing_time).unwrap_or_else(now);
+    // Trust at the signing time: a trusted timestamp's, else the time the signer claims (the
+    // archivist's question is whether the seal was valid when it was applied).
+    let (at, source_of_time) = match (report.timestamp_time, report.signing_time) {
+        (Some(t), _) => (t, "signature timestamp"),
+        (None, Some(t)) if kind == SignatureKind::Signature => (t, "claimed signing time (/M)"),
+        (None, Some(t)) => (t, "timestamp genTime"),
+        (None, None) => (now(), "verification time"),
+    };
+    report.trust_time = Some(at);
+    report.trust_time_source = Some(source_of_time.into());
     match cms.signer_certificate() {
-        Some(cert) => match anchors.check(cert, cms.certificates(), at, match kind {
-            SignatureKind::Signature => Purpose::DocumentSigning,
-            SignatureKind::DocumentTimestamp => Purpose::Timestamping,
-        }) {
-            Ok(()) => report.trusted = true,
-            Err(reason) => report.trust_problem = Some(reason),
-        },
+        Some(cert) => {
+            let purpose = match kind {
+                SignatureKind::Signature => Purpose::DocumentSigning,
+                SignatureKind::DocumentTimestamp => Purpose::Timestamping,
+            };
+            match anchors.check(cert, cms.certificates(), at, purpose) {
+                Ok(()) => report.trusted = true,
+                Err(reason) => report.trust_problem = Some(reason),
+            }
+        }
         None => report.trust_problem = Some("the signer certificate is not in the signature".into()),
     }
 
     // Coverage and what came after.
-    if covered_end == file_size {
-        report.coverage = Coverage::EntireFile;
-    } else if range_ok {
-        let prefix = Prefix::new(source, covered_end);
-        match Document::open(&prefix) {
-            Ok(signed) if ends_revision(source, covered_end) => {
-                report.coverage = Coverage::EntireRevision;
-                match diff::changes_since(&signed, doc, report.certification) {
-                    Ok(changes) => {
-                        report.modified_after_signing = changes.iter().any(|c| !c.allowed);
-                        report.later_changes = changes;
-                    }
-                    Err(e) => {
-                        report.modified_after_signing = true;
-                        report.problems.push(format!("later revisions cannot be compared: {e}"));
-                    }
+    match (covered_end, &signed_doc) {
+        (Some(end), _) if end == file_size && range_ok => report.coverage = Coverage::EntireFile,
+        (Some(end), Some(signed)) if range_ok => {
+            report.coverage = Coverage::EntireRevision;
+            if doc.xref().startxref < end {
+                report.modified_after_signing = true;
+                report.problems.push("bytes follow the signed revision without being a revision of the file".into());
+            }
+            match diff::changes_since(signed, doc, end, report.certification) {
+                Ok(changes) => {
+                    report.modified_after_signing |= changes.iter().any(|c| !c.allowed);
+                    report.later_changes = changes;
+                }
+                Err(e) => {
+                    report.modified_after_signing = true;
+                    report.problems.push(format!("later revisions cannot be compared: {e}"));
                 }
             }
-            _ => report.problems.push("the signature does not cover a complete revision of the file".into()),
         }
+        _ => {}
     }
     if report.modified_after_signing {
         report.problems.push("the document was modified after signing in ways a signature does not permit".into());
     }
     report
+}
+
+/// The signature dictionary as the signed revision holds it. It must be an object stored in
+/// the file (not in an object stream), starting before the /Contents gap with the gap inside
+/// it, and its /ByteRange must be the one being verified: a later revision cannot substitute
+/// a dictionary of its own (with another /M, /Reason or /Reference) for the signed one.
+fn signed_signature_dict<T: Source>(signed: &Document<T>, field: &crate::pdf::SignatureField, range: &[u64]) -> Result<crate::pdf::Dictionary, String> {
+    let not_signed = || "the signature dictionary is not part of the bytes it signs".to_string();
+    let (holder, direct) = match (field.signature, field.field) {
+        (Some(id), _) => (id, false),
+        (None, Some(id)) => (id, true),
+        (None, None) => return Err(not_signed()),
+    };
+    let Some(&XrefEntry::InFile { offset, generation }) = signed.xref().entries.get(&holder.number) else {
+        return Err(not_signed());
+    };
+    let gap_start = *range.get(1).ok_or_else(not_signed)?;
+    if generation != holder.generation || offset >= gap_start || gap_start - offset > 16 * 1024 * 1024 {
+        return Err(not_signed());
+    }
+    let before_gap = signed.source().read_range(offset, (gap_start - offset) as usize).map_err(|_| not_signed())?;
+    if before_gap.windows(6).any(|w| w == b"endobj") {
+        return Err(not_signed());
+    }
+    let object = signed.object(holder).map_err(|_| not_signed())?;
+    let dict = if direct {
+        object.as_dict().and_then(|f| f.get(b"V")).and_then(Object::as_dict).cloned()
+    } else {
+        object.as_dict().cloned()
+    }
+    .ok_or_else(not_signed)?;
+    let same = |key: &[u8]| dict.get(key) == field.dict.get(key);
+    if !same(b"ByteRange") || !same(b"Contents") {
+        return Err(not_signed());
+    }
+    Ok(dict)
 }
 
 /// Whether offset `end` closes a revision: the bytes before it end with `%%EOF` and an
@@ -384,7 +460,3 @@ pub fn hex(bytes: &[u8]) -> String {
 fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
-
-/// Errors of the CMS layer are reported as problems, not raised; this keeps the type visible.
-#[doc(hidden)]
-pub type _CmsError = CmsError;

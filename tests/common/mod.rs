@@ -190,3 +190,35 @@ pub fn qpdf_check(file: &Path) -> (bool, String) {
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.code() == Some(0), text)
 }
+
+/// Appends an incremental update to `pdf` holding `objects`, with a trailer that copies /Root,
+/// /Info, /ID and /Encrypt unless `root` replaces /Root. Used to play an attacker (or a later
+/// tool) revising a sealed file.
+pub fn append_update(
+    pdf: &[u8],
+    objects: &[(eseal::pdf::ObjectId, eseal::pdf::Object)],
+    root: Option<eseal::pdf::ObjectId>,
+) -> Vec<u8> {
+    use eseal::pdf::{Dictionary, Document, Object, ObjectId, writer::UpdateWriter};
+    let doc = Document::open(pdf.to_vec()).unwrap();
+    let mut writer = UpdateWriter::new(pdf.len() as u64, pdf.last().copied());
+    let mut highest = doc.next_object_number().unwrap();
+    for (id, object) in objects {
+        writer.add(*id, object);
+        highest = highest.max(id.number + 1);
+    }
+    let mut trailer = Dictionary::new();
+    for key in [&b"Root"[..], b"Info", b"ID", b"Encrypt"] {
+        if let Some(v) = doc.trailer().get(key) {
+            trailer.set(key, v.clone());
+        }
+    }
+    if let Some(root) = root {
+        trailer.set(b"Root".to_vec(), Object::Reference(root));
+    }
+    let kind = doc.xref().sections[0].kind;
+    let update = writer.finish(kind, trailer, doc.xref().startxref, highest, ObjectId::new(highest, 0));
+    let mut out = pdf.to_vec();
+    out.extend_from_slice(&update);
+    out
+}
