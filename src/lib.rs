@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod civil_time;
 pub mod cms;
 pub mod pdf;
 pub mod policy;

@@ -1,5 +1,6 @@
 //! RFC 3161 `TSTInfo`: what a timestamp token asserts.
 
+use crate::civil_time::days_from_civil;
 use der::asn1::{AnyRef, Int, ObjectIdentifier, OctetString};
 use der::{Decode, Reader, Sequence, SliceReader, Tag, Tagged};
 use spki::AlgorithmIdentifierOwned;
@@ -115,13 +116,3 @@ pub(super) fn parse_generalized_time(value: &[u8]) -> Result<i64, CmsError> {
     Ok(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second)
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}

@@ -84,11 +84,10 @@ impl Source for FileSource {
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
-        if offset >= self.len {
-            return Ok(0);
+        match within(self.len, offset, buf) {
+            Some(buf) => self.file.read_at(buf, offset),
+            None => Ok(0),
         }
-        let max = usize::try_from(self.len - offset).unwrap_or(usize::MAX).min(buf.len());
-        self.file.read_at(&mut buf[..max], offset)
     }
 }
 
@@ -121,10 +120,19 @@ impl<S: Source + ?Sized> Source for Prefix<'_, S> {
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
-        if offset >= self.len {
-            return Ok(0);
+        match within(self.len, offset, buf) {
+            Some(buf) => self.inner.read_at(offset, buf),
+            None => Ok(0),
         }
-        let max = usize::try_from(self.len - offset).unwrap_or(usize::MAX).min(buf.len());
-        self.inner.read_at(offset, &mut buf[..max])
     }
+}
+
+/// The part of `buf` that a read at `offset` of a source of `len` bytes can fill, or `None`
+/// at or past the end.
+fn within(len: u64, offset: u64, buf: &mut [u8]) -> Option<&mut [u8]> {
+    if offset >= len {
+        return None;
+    }
+    let max = usize::try_from(len - offset).unwrap_or(usize::MAX).min(buf.len());
+    Some(&mut buf[..max])
 }
