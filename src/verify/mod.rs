@@ -272,7 +272,9 @@ fn verify_one<S: Source>(doc: &Document<&S>, field: &crate::pdf::SignatureField,
             }
         }
     }
+    let weak = cms.digest_algorithm() == crate::cms::DigestAlgorithm::Sha1;
     match cms.verify_signature() {
+        Ok(()) if weak => report.problems.push("the signature uses SHA-1, which no longer protects against forgery".into()),
         Ok(()) => report.valid = report.intact,
         Err(e) => report.problems.push(format!("the signature value does not verify: {e}")),
     }
