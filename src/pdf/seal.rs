@@ -12,11 +12,11 @@ use std::io::Write;
 use ring::digest;
 
 use super::document::{Document, Page};
-use super::fields::{FormField, form_fields, signature_fields};
+use super::fields::{FormField, form_fields};
 use super::error::{PdfError, Result};
 use super::image::SealImage;
 use super::object::{Dictionary, Object, ObjectId, Stream};
-use super::placement::{self, Placement, ResolvedRect};
+use super::placement::{self, Placement, ResolvedRect, SealRect};
 use super::source::Source;
 use super::text::{pdf_date, text_string};
 use super::writer::{UpdateWriter, encrypt_object, write_dict, write_real};
@@ -159,7 +159,8 @@ impl<S: Source> Changes<'_, S> {
 /// field (at the field's own rectangle; `placement.rect` must then be `None`). Otherwise a new
 /// field is created on the placement's page.
 pub fn prepare<S: Source>(doc: &Document<S>, options: &SealOptions<'_>) -> Result<PreparedSeal> {
-    let form = FormState::read(doc)?;
+    let page = doc.page(options.placement.page_index(doc.page_count()?)?)?;
+    let form = FormState::read(doc, &page)?;
     if form.docmdp_permission == Some(1) {
         return Err(PdfError::NotPermitted("it is certified with no changes permitted (DocMDP P=1)".into()));
     }
@@ -200,7 +201,7 @@ pub fn prepare<S: Source>(doc: &Document<S>, options: &SealOptions<'_>) -> Resul
                     if empty.is_empty() { "seal it invisibly".to_string() } else { format!("seal into one of its empty fields ({}) or seal invisibly", empty.join(", ")) }
                 )));
             }
-            plan.new_field(&name, &options.placement, options.image, true)?;
+            plan.new_field(&name, &page, options.placement.rect.as_ref(), options.image, true)?;
             name
         }
     };
@@ -209,7 +210,8 @@ pub fn prepare<S: Source>(doc: &Document<S>, options: &SealOptions<'_>) -> Resul
         if !form.is_free(&name) || name == field_name || options.reserve_fields.iter().filter(|r| r.name == name).count() > 1 {
             return Err(PdfError::NotPermitted(format!("the field name {name:?} is already taken")));
         }
-        plan.new_field(&name, &reserved.placement, None, false)?;
+        let reserved_page = doc.page(reserved.placement.page_index(doc.page_count()?)?)?;
+        plan.new_field(&name, &reserved_page, reserved.placement.rect.as_ref(), None, false)?;
     }
     if options.certify {
         plan.certify()?;
@@ -281,9 +283,8 @@ impl<'d, S: Source> Plan<'d, S> {
 
     /// A new signature field (merged with its widget) on the placement's page; `signed` sets
     /// its value to this update's signature.
-    fn new_field(&mut self, name: &str, placement: &Placement, image: Option<&SealImage>, signed: bool) -> Result<()> {
-        let page = self.doc.page(placement.page_index(self.doc.page_count()?)?)?;
-        let resolved = placement.rect.as_ref().map(|r| placement::resolve(&page, r)).transpose()?;
+    fn new_field(&mut self, name: &str, page: &Page, rect: Option<&SealRect>, image: Option<&SealImage>, signed: bool) -> Result<()> {
+        let resolved = rect.map(|r| placement::resolve(page, r)).transpose()?;
         if signed && resolved.is_some() && image.is_none() {
             return Err(PdfError::Image("a visible seal needs a seal image".into()));
         }
@@ -513,15 +514,31 @@ struct FormState {
 }
 
 impl FormState {
-    fn read<S: Source>(doc: &Document<S>) -> Result<FormState> {
+    /// Reads the form, and the /Annots of `page` for signature widgets that /Fields forgot.
+    /// Other pages are not scanned (that would cost a read of every page per seal); the
+    /// form's /SigFlags "signatures exist" bit covers signatures anywhere.
+    fn read<S: Source>(doc: &Document<S>, page: &Page) -> Result<FormState> {
         let fields = form_fields(doc)?;
-        // Signatures whose widgets /Fields forgot count too.
-        let signatures = signature_fields(doc)?;
-        let has_signatures = !signatures.is_empty();
         let mut names: HashSet<String> = fields.iter().map(|f| f.name.clone()).collect();
-        names.extend(signatures.into_iter().map(|s| s.name));
+        let mut has_signatures = fields.iter().any(|f| f.is_signature() && f.dict.get(b"V").is_some());
+        let catalog = doc.catalog()?;
+        if let Some(form) = catalog.get(b"AcroForm") {
+            let flags = doc.resolve(form)?.as_dict().and_then(|f| f.get(b"SigFlags")).and_then(Object::as_i64).unwrap_or(0);
+            has_signatures |= flags & 1 == 1;
+        }
+        if let Some(annots) = page.dict.get(b"Annots") {
+            for annot in doc.resolve(annots)?.as_array().unwrap_or_default().iter().take(10_000) {
+                let Ok(Object::Dictionary(widget)) = doc.resolve(annot) else { continue };
+                if widget.get(b"FT").and_then(Object::as_name) == Some(b"Sig") && widget.get(b"Parent").is_none() {
+                    has_signatures |= widget.get(b"V").is_some();
+                    if let Some(Object::String(name, _)) = widget.get(b"T") {
+                        names.insert(super::text::decode_text_string(name));
+                    }
+                }
+            }
+        }
         let mut docmdp_permission = None;
-        if let Some(perms) = doc.catalog()?.get(b"Perms") {
+        if let Some(perms) = catalog.get(b"Perms") {
             let perms = doc.resolve(perms)?;
             if let Some(sig) = perms.as_dict().and_then(|p| p.get(b"DocMDP")) {
                 let sig = doc.resolve(sig)?;
