@@ -45,7 +45,7 @@ pub fn seal<S: Source, W: Write>(
     signer: &dyn Signer,
 ) -> Result<Stamped, StampError> {
     let mut cms = Vec::new();
-    let document = stamp_with(source, out, options, chain, |digest| {
+    let document = stamp_with(source, Original::Copy, out, options, chain, |digest| {
         cms = build_pades_signed_data(digest, chain, signer)?;
         Ok(cms.clone())
     })?;
@@ -61,12 +61,54 @@ pub fn replay<S: Source, W: Write>(
     chain: &CertificateChain,
     cms: &[u8],
 ) -> Result<SealedDocument, StampError> {
-    stamp_with(source, out, options, chain, |_| Ok(cms.to_vec()))
+    stamp_with(source, Original::Copy, out, options, chain, |_| Ok(cms.to_vec()))
 }
 
-/// The one path of both: prepare, copy and hash, obtain the signature for the digest, finish.
+/// Seals a document whose bytes the caller already holds and hashed while receiving them
+/// (`original` is the SHA-256 context fed with exactly the bytes of `source`). Only the
+/// incremental update is produced: the sealed document is the original bytes followed by it,
+/// so that a service never needs a second copy of the document.
+pub fn seal_update<S: Source>(
+    source: &S,
+    original: ring::digest::Context,
+    options: &SealOptions<'_>,
+    chain: &CertificateChain,
+    signer: &dyn Signer,
+) -> Result<(Vec<u8>, Stamped), StampError> {
+    let mut update = Vec::new();
+    let mut cms = Vec::new();
+    let document = stamp_with(source, Original::Hashed(original), &mut update, options, chain, |digest| {
+        cms = build_pades_signed_data(digest, chain, signer)?;
+        Ok(cms.clone())
+    })?;
+    Ok((update, Stamped { document, cms }))
+}
+
+/// [`replay`] for [`seal_update`]: the same update again from the stored signature.
+pub fn replay_update<S: Source>(
+    source: &S,
+    original: ring::digest::Context,
+    options: &SealOptions<'_>,
+    chain: &CertificateChain,
+    cms: &[u8],
+) -> Result<(Vec<u8>, SealedDocument), StampError> {
+    let mut update = Vec::new();
+    let document = stamp_with(source, Original::Hashed(original), &mut update, options, chain, |_| Ok(cms.to_vec()))?;
+    Ok((update, document))
+}
+
+/// How the original bytes reach the digest: copied to the output while hashing, or hashed
+/// already by the caller (who sends them itself).
+enum Original {
+    Copy,
+    Hashed(ring::digest::Context),
+}
+
+/// The one path of all: prepare, hash (and maybe copy), obtain the signature for the digest,
+/// finish.
 fn stamp_with<S: Source, W: Write>(
     source: &S,
+    original: Original,
     out: &mut W,
     options: &SealOptions<'_>,
     chain: &CertificateChain,
@@ -75,7 +117,10 @@ fn stamp_with<S: Source, W: Write>(
     let doc = Document::open(source)?;
     let options = SealOptions { contents_size: contents_size(chain), ..options.clone() };
     let prepared = crate::pdf::prepare(&doc, &options)?;
-    let hashed = prepared.copy_original(source, out)?;
+    let hashed = match original {
+        Original::Copy => prepared.copy_original(source, out)?,
+        Original::Hashed(context) => prepared.with_original_digest(context),
+    };
     let cms = signature_for(hashed.document_digest())?;
     Ok(hashed.finish(out, &cms)?)
 }

@@ -118,6 +118,9 @@ pub struct SignatureReport {
     pub location: Option<String>,
     /// DocMDP permission (1, 2 or 3) when this is a certification signature.
     pub certification: Option<i64>,
+    /// SHA-256 of the DER signature (the /Contents without padding), hex: what a signing
+    /// service can look up in its records.
+    pub signature_sha256: Option<String>,
     /// Problems found, in plain words.
     pub problems: Vec<String>,
 }
@@ -213,6 +216,7 @@ fn verify_one<S: Source>(doc: &Document<&S>, field: &crate::pdf::SignatureField,
         reason: text_of(dict, b"Reason"),
         location: text_of(dict, b"Location"),
         certification: certification_level(dict),
+        signature_sha256: None,
         problems: Vec::new(),
     };
     if let Err(problem) = &signed_dict {
@@ -241,6 +245,7 @@ fn verify_one<S: Source>(doc: &Document<&S>, field: &crate::pdf::SignatureField,
             return report;
         }
     };
+    report.signature_sha256 = contents.get(..cms.der_len()).map(|der| hex(ring::digest::digest(&ring::digest::SHA256, der).as_ref()));
     report.digest_algorithm = Some(cms.digest_algorithm().name().to_string());
     report.signature_algorithm = Some(cms.signature_algorithm_name().to_string());
     if let Some(cert) = cms.signer_certificate() {

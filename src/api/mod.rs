@@ -1,0 +1,153 @@
+//! The gRPC services: they translate between protobuf and the domain, check roles, and record
+//! every refusal in the audit trail. Errors become statuses in one place ([`status`]).
+
+pub mod admin;
+pub mod proto;
+pub mod signing;
+pub mod spool;
+pub mod status;
+pub mod verification;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use rustls_pki_types::CertificateDer;
+use tonic::{Request, Status};
+
+use crate::audit::{AuditEvent, EventKind};
+use crate::auth::{Authenticator, Principal, Role};
+use crate::cms::{CertificateChain, Signer};
+use crate::config::Config;
+use crate::keys::KeyStore;
+use crate::pdf::SealImage;
+use crate::seal::Seal;
+use crate::store::Store;
+use crate::verify::TrustAnchors;
+
+pub use status::ApiError;
+
+/// What the TLS layer knows of a connection: made available to every call on it.
+#[derive(Clone, Debug)]
+pub struct PeerInfo {
+    /// The client's address.
+    pub address: Option<std::net::SocketAddr>,
+    /// The certificate chain the client presented (end entity first), if any.
+    pub certificates: Option<Arc<Vec<CertificateDer<'static>>>>,
+}
+
+/// A seal ready to stamp with: parsed chain, decoded picture, key. Built once per seal.
+pub struct LoadedSeal {
+    /// The certificate chain.
+    pub chain: CertificateChain,
+    /// The picture, converted for PDF.
+    pub image: SealImage,
+    /// The private key.
+    pub signer: Arc<dyn Signer>,
+    /// The seal certificate's validity (not before, not after), Unix seconds.
+    pub certificate_validity: (i64, i64),
+}
+
+/// What every service shares.
+pub struct ServiceState {
+    /// Persistence.
+    pub store: Arc<dyn Store>,
+    /// Seal keys.
+    pub keys: Arc<dyn KeyStore>,
+    /// Client certificates to principals.
+    pub auth: Authenticator,
+    /// The configuration.
+    pub config: Config,
+    /// Roots for verification.
+    pub anchors: TrustAnchors,
+    loaded: Mutex<HashMap<String, Arc<LoadedSeal>>>,
+}
+
+/// The current time, Unix seconds.
+pub fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// Lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What a refusal was about, for its audit record.
+#[derive(Clone, Debug, Default)]
+pub struct Subject {
+    /// The seal.
+    pub seal_id: Option<String>,
+    /// The authorization.
+    pub authorization_id: Option<String>,
+    /// The client's request id.
+    pub request_id: Option<String>,
+    /// The case number.
+    pub case_number: Option<String>,
+}
+
+impl ServiceState {
+    /// Assembles the state.
+    pub fn new(store: Arc<dyn Store>, keys: Arc<dyn KeyStore>, auth: Authenticator, config: Config, anchors: TrustAnchors) -> Self {
+        Self { store, keys, auth, config, anchors, loaded: Mutex::new(HashMap::new()) }
+    }
+
+    /// Authenticates the caller of `request`; a refusal is audited.
+    pub async fn caller<T>(&self, request: &Request<T>, method: &str) -> Result<Principal, Status> {
+        let certificates = request.extensions().get::<PeerInfo>().and_then(|p| p.certificates.clone());
+        match self.auth.authenticate(certificates.as_deref().map(Vec::as_slice), now()) {
+            Ok(principal) => Ok(principal),
+            Err(e) => Err(self.refuse("anonymous", method, ApiError::Unauthenticated(e), Subject::default()).await),
+        }
+    }
+
+    /// Requires `role` (for `seal` when per seal); a refusal is audited.
+    pub async fn require(&self, principal: &Principal, role: Role, seal: Option<&str>, method: &str) -> Result<(), Status> {
+        if principal.has(role, seal) {
+            return Ok(());
+        }
+        let subject = Subject { seal_id: seal.map(Into::into), ..Default::default() };
+        Err(self.refuse(&principal.name, method, ApiError::denied(&principal.name, role, seal), subject).await)
+    }
+
+    /// Records a refused call in the audit trail and returns its status. If the audit trail
+    /// itself cannot be written, the caller gets UNAVAILABLE: a refusal is never silent.
+    pub async fn refuse(&self, principal: &str, method: &str, error: ApiError, subject: Subject) -> Status {
+        let mut event = AuditEvent::new(EventKind::CallRefused, principal);
+        event.method = Some(method.into());
+        event.reason = Some(error.audit_reason());
+        event.seal_id = subject.seal_id;
+        event.authorization_id = subject.authorization_id;
+        event.request_id = subject.request_id;
+        event.case_number = subject.case_number;
+        tracing::info!(method, principal, outcome = "refused", reason = %error, "call refused");
+        match self.store.append_audit(event, now()).await {
+            Ok(_) => error.into(),
+            Err(e) => {
+                tracing::error!(method, error = %e, "cannot record a refusal in the audit trail");
+                Status::unavailable(format!("the audit trail cannot be written ({e}); nothing was done"))
+            }
+        }
+    }
+
+    /// The seal ready to stamp with, built on first use and kept (per seal and certificate).
+    pub fn loaded_seal(&self, seal: &Seal) -> Result<Arc<LoadedSeal>, ApiError> {
+        let key = format!("{}:{}", seal.id, seal.certificate_chain.first().map(|c| hex(ring::digest::digest(&ring::digest::SHA256, c).as_ref())).unwrap_or_default());
+        if let Some(loaded) = self.loaded.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return Ok(Arc::clone(loaded));
+        }
+        let chain = CertificateChain::from_der(seal.certificate_chain.clone()).map_err(|e| ApiError::Internal(format!("seal {}: {e}", seal.id)))?;
+        let image = SealImage::from_png(&seal.image_png).map_err(|e| ApiError::Internal(format!("seal {}: {e}", seal.id)))?;
+        let signer = self.keys.signer(&seal.key_reference)?;
+        let certificate_validity = certificate_validity(chain.end_entity_der()).ok_or_else(|| ApiError::Internal(format!("seal {}: unreadable certificate", seal.id)))?;
+        let loaded = Arc::new(LoadedSeal { chain, image, signer, certificate_validity });
+        self.loaded.lock().unwrap_or_else(|p| p.into_inner()).insert(key, Arc::clone(&loaded));
+        Ok(loaded)
+    }
+}
+
+/// (notBefore, notAfter) of a DER certificate, Unix seconds.
+pub fn certificate_validity(der: &[u8]) -> Option<(i64, i64)> {
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    let (_, cert) = X509Certificate::from_der(der).ok()?;
+    Some((cert.validity().not_before.timestamp(), cert.validity().not_after.timestamp()))
+}

@@ -1,0 +1,330 @@
+//! SigningService: one stamping per call, consuming one authorization atomically with its
+//! audit record; a retry with the same request id replays the same bytes.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+use tracing::Instrument;
+
+use super::proto::sign_document_request::Part as RequestPart;
+use super::proto::sign_document_response::Part as ResponsePart;
+use super::proto::signing_service_server::SigningService;
+use super::proto::{self, SignDocumentRequest, SignDocumentResponse, SignHeader, StampingReceipt};
+use super::spool::{Spool, Spooled};
+use super::{ApiError, LoadedSeal, ServiceState, Subject, hex, now};
+use crate::audit::{AuditEvent, EventKind};
+use crate::auth::{Principal, Role};
+use crate::pdf::{Corner, Placement, SealOptions, SealRect, Source, Unit};
+use crate::policy::{self, StampingRequest};
+use crate::stamp;
+use crate::store::StampingRecord;
+
+/// Bytes per response chunk.
+const CHUNK: usize = 1 << 20;
+/// Longest accepted request id.
+const MAX_REQUEST_ID: usize = 128;
+
+/// The signing service.
+pub struct Signing {
+    state: Arc<ServiceState>,
+}
+
+impl Signing {
+    /// The service over shared state.
+    pub fn new(state: Arc<ServiceState>) -> Self {
+        Self { state }
+    }
+}
+
+/// The options of a stamping as stored for its replay.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+struct StoredOptions {
+    page: i64,
+    rect: Option<(f64, f64, f64, f64, String, String)>,
+    reason: String,
+    location: String,
+    contact_info: String,
+    certify: bool,
+    field_name: String,
+    signing_time: i64,
+}
+
+impl StoredOptions {
+    fn from_header(header: &SignHeader, signing_time: i64) -> Result<Self, ApiError> {
+        let placement = header.placement.clone().unwrap_or_default();
+        let rect = match &placement.rect {
+            None => None,
+            Some(r) => {
+                let unit = match proto::Unit::try_from(r.unit) {
+                    Ok(proto::Unit::Millimetres) => "mm",
+                    Ok(_) => "pt",
+                    Err(_) => return Err(ApiError::InvalidArgument(format!("unknown unit {}", r.unit))),
+                };
+                let corner = match proto::Corner::try_from(r.corner) {
+                    Ok(proto::Corner::BottomRight) => "bottom-right",
+                    Ok(proto::Corner::TopLeft) => "top-left",
+                    Ok(proto::Corner::TopRight) => "top-right",
+                    Ok(_) => "bottom-left",
+                    Err(_) => return Err(ApiError::InvalidArgument(format!("unknown corner {}", r.corner))),
+                };
+                Some((r.x, r.y, r.width, r.height, unit.to_string(), corner.to_string()))
+            }
+        };
+        let page = match (placement.page, &placement.rect) {
+            (0, None) => 1,
+            (0, Some(_)) => -1,
+            (p, _) => p,
+        };
+        Ok(StoredOptions {
+            page,
+            rect,
+            reason: header.reason.clone(),
+            location: header.location.clone(),
+            contact_info: header.contact_info.clone(),
+            certify: header.certify,
+            field_name: header.field_name.clone(),
+            signing_time,
+        })
+    }
+
+    fn seal_options<'a>(&self, seal: &'a LoadedSeal) -> SealOptions<'a> {
+        let optional = |s: &String| (!s.is_empty()).then(|| s.clone());
+        let rect = self.rect.as_ref().map(|(x, y, width, height, unit, corner)| SealRect {
+            x: *x,
+            y: *y,
+            width: *width,
+            height: *height,
+            unit: if unit == "mm" { Unit::Millimetres } else { Unit::Points },
+            corner: match corner.as_str() {
+                "bottom-right" => Corner::BottomRight,
+                "top-left" => Corner::TopLeft,
+                "top-right" => Corner::TopRight,
+                _ => Corner::BottomLeft,
+            },
+        });
+        SealOptions {
+            field_name: optional(&self.field_name),
+            placement: Placement { page: self.page, rect },
+            image: Some(&seal.image),
+            signing_time: self.signing_time,
+            reason: optional(&self.reason),
+            location: optional(&self.location),
+            contact_info: optional(&self.contact_info),
+            certify: self.certify,
+            contents_size: 0,
+            reserve_fields: Vec::new(),
+        }
+    }
+}
+
+type ResponseStream = ReceiverStream<Result<SignDocumentResponse, Status>>;
+
+#[tonic::async_trait]
+impl SigningService for Signing {
+    type SignDocumentStream = ResponseStream;
+
+    async fn sign_document(&self, request: Request<Streaming<SignDocumentRequest>>) -> Result<Response<ResponseStream>, Status> {
+        const METHOD: &str = "SignDocument";
+        let state = Arc::clone(&self.state);
+        let principal = state.caller(&request, METHOD).await?;
+        let mut stream = request.into_inner();
+        let header = match stream.message().await? {
+            Some(SignDocumentRequest { part: Some(RequestPart::Header(h)) }) => h,
+            _ => {
+                let e = ApiError::InvalidArgument("the first message must be the header (seal_id, authorization_id, request_id, ...)".into());
+                return Err(state.refuse(&principal.name, METHOD, e, Subject::default()).await);
+            }
+        };
+        let subject = Subject {
+            seal_id: Some(header.seal_id.clone()),
+            authorization_id: Some(header.authorization_id.clone()),
+            request_id: Some(header.request_id.clone()),
+            case_number: Some(header.case_number.clone()),
+        };
+        let span = tracing::info_span!("SignDocument", request_id = %header.request_id, seal = %header.seal_id, principal = %principal.name, outcome = tracing::field::Empty);
+        let result = sign(&state, &principal, header, stream).instrument(span.clone()).await;
+        match result {
+            Ok(response) => {
+                span.record("outcome", "sealed");
+                tracing::info!(parent: &span, "document sealed");
+                Ok(response)
+            }
+            Err(e) => {
+                span.record("outcome", "refused");
+                Err(state.refuse(&principal.name, METHOD, e, subject).await)
+            }
+        }
+    }
+}
+
+async fn sign(state: &Arc<ServiceState>, principal: &Principal, header: SignHeader, mut stream: Streaming<SignDocumentRequest>) -> Result<Response<ResponseStream>, ApiError> {
+    for (field, value) in [("seal_id", &header.seal_id), ("authorization_id", &header.authorization_id), ("request_id", &header.request_id), ("case_number", &header.case_number)] {
+        if value.trim().is_empty() {
+            return Err(ApiError::InvalidArgument(format!("the header's {field} is empty")));
+        }
+    }
+    if header.request_id.len() > MAX_REQUEST_ID {
+        return Err(ApiError::InvalidArgument(format!("request_id is longer than {MAX_REQUEST_ID} characters")));
+    }
+    if !principal.has(Role::Department, Some(&header.seal_id)) {
+        return Err(ApiError::denied(&principal.name, Role::Department, Some(&header.seal_id)));
+    }
+    let config = &state.config.server;
+    let mut spool = Spool::new(config.spool_threshold_bytes, config.spool_directory.clone());
+    while let Some(message) = stream.message().await.map_err(|s| ApiError::InvalidArgument(format!("the upload failed: {}", s.message())))? {
+        match message.part {
+            Some(RequestPart::Chunk(chunk)) => {
+                if spool.len() + chunk.len() as u64 > config.max_document_bytes {
+                    return Err(ApiError::TooLarge { limit: config.max_document_bytes });
+                }
+                spool.write(&chunk).map_err(|e| ApiError::Internal(format!("cannot spool the document: {e}")))?;
+            }
+            _ => return Err(ApiError::InvalidArgument("only document chunks may follow the header".into())),
+        }
+    }
+    if spool.is_empty() {
+        return Err(ApiError::InvalidArgument("no document was sent after the header".into()));
+    }
+    let document = spool.finish().map_err(|e| ApiError::Internal(format!("cannot spool the document: {e}")))?;
+    let input_sha256 = document.sha256();
+
+    // A retry of a stamping whose answer was lost: the same bytes again, nothing consumed.
+    if let Some(done) = state.store.stamping(&header.request_id).await? {
+        if done.principal != principal.name || done.input_sha256 != input_sha256 {
+            return Err(ApiError::RequestIdReused(header.request_id.clone()));
+        }
+        return replay(state, done, document).await;
+    }
+
+    let authorization = state
+        .store
+        .authorization(&header.authorization_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound { what: "authorization", id: header.authorization_id.clone() })?;
+    let seal = state.store.seal(&header.seal_id).await?.ok_or_else(|| ApiError::NotFound { what: "seal", id: header.seal_id.clone() })?;
+    let loaded = state.loaded_seal(&seal)?;
+    let signing_time = now();
+    let request = StampingRequest { principal: &principal.name, seal_id: &header.seal_id, case_number: &header.case_number, document_sha256: &input_sha256 };
+    policy::check_stamping(&authorization, &seal, Some(loaded.certificate_validity), &request, signing_time)?;
+
+    let options = StoredOptions::from_header(&header, signing_time)?;
+    let options_json = serde_json::to_string(&options).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let engine_seal = Arc::clone(&loaded);
+    let (document, update, stamped) = tokio::task::spawn_blocking(move || {
+        let original = document.hash.clone();
+        let result = stamp::seal_update(&document, original, &options.seal_options(&engine_seal), &engine_seal.chain, engine_seal.signer.as_ref());
+        result.map(|(update, stamped)| (document, update, stamped))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("the sealing task failed: {e}")))??;
+
+    let record = StampingRecord {
+        request_id: header.request_id.clone(),
+        principal: principal.name.clone(),
+        seal_id: seal.id.clone(),
+        authorization_id: authorization.id.clone(),
+        case_number: header.case_number.clone(),
+        input_sha256,
+        output_sha256: stamped.document.output_sha256,
+        output_size: stamped.document.output_len,
+        signing_time,
+        field_name: stamped.document.field_name.clone(),
+        cms_sha256: sha256(&stamped.cms),
+        cms: stamped.cms,
+        options_json,
+        audit_sequence: 0,
+    };
+    let event = |kind| {
+        let mut e = AuditEvent::new(kind, principal.name.clone());
+        e.seal_id = Some(seal.id.clone());
+        e.authorization_id = Some(authorization.id.clone());
+        e.request_id = Some(header.request_id.clone());
+        e.case_number = Some(header.case_number.clone());
+        e.input_sha256 = Some(hex(&input_sha256));
+        e.seal_certificate_sha256 = Some(loaded.chain.fingerprint_hex());
+        e
+    };
+    let mut sealed = event(EventKind::DocumentSealed);
+    sealed.output_sha256 = Some(hex(&record.output_sha256));
+    // The durable step: nothing is sent before it commits.
+    let record = state.store.commit_stamping(&record, event(EventKind::AuthorizationConsumed), sealed, now()).await?;
+    Ok(respond(receipt(&record, &loaded, false), document, update))
+}
+
+async fn replay(state: &Arc<ServiceState>, done: StampingRecord, document: Spooled) -> Result<Response<ResponseStream>, ApiError> {
+    let seal = state.store.seal(&done.seal_id).await?.ok_or_else(|| ApiError::NotFound { what: "seal", id: done.seal_id.clone() })?;
+    let loaded = state.loaded_seal(&seal)?;
+    let options: StoredOptions = serde_json::from_str(&done.options_json).map_err(|e| ApiError::Internal(format!("stored options unreadable: {e}")))?;
+    let engine_seal = Arc::clone(&loaded);
+    let cms = done.cms.clone();
+    let (document, update, sealed) = tokio::task::spawn_blocking(move || {
+        let original = document.hash.clone();
+        let result = stamp::replay_update(&document, original, &options.seal_options(&engine_seal), &engine_seal.chain, &cms);
+        result.map(|(update, sealed)| (document, update, sealed))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("the replay task failed: {e}")))??;
+    if sealed.output_sha256 != done.output_sha256 {
+        return Err(ApiError::Internal(format!("the replay of request {} does not reproduce the recorded document", done.request_id)));
+    }
+    tracing::info!(request_id = %done.request_id, "stamping replayed");
+    Ok(respond(receipt(&done, &loaded, true), document, update))
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref());
+    out
+}
+
+fn receipt(record: &StampingRecord, seal: &LoadedSeal, replayed: bool) -> StampingReceipt {
+    StampingReceipt {
+        audit_sequence: record.audit_sequence,
+        input_sha256: record.input_sha256.to_vec(),
+        output_sha256: record.output_sha256.to_vec(),
+        signing_time: record.signing_time,
+        seal_id: record.seal_id.clone(),
+        seal_certificate: seal.chain.end_entity_der().to_vec(),
+        output_size: record.output_size,
+        field_name: record.field_name.clone(),
+        replayed,
+        request_id: record.request_id.clone(),
+    }
+}
+
+/// Streams the receipt, then the original bytes, then the update.
+fn respond(receipt: StampingReceipt, document: Spooled, update: Vec<u8>) -> Response<ResponseStream> {
+    let (tx, rx) = mpsc::channel(4);
+    tokio::spawn(async move {
+        let send = |part| SignDocumentResponse { part: Some(part) };
+        if tx.send(Ok(send(ResponsePart::Receipt(receipt)))).await.is_err() {
+            return;
+        }
+        let len = document.len();
+        let mut offset = 0u64;
+        while offset < len {
+            let mut buf = vec![0u8; CHUNK.min((len - offset) as usize)];
+            let read = match document.read_at(offset, &mut buf) {
+                Ok(0) | Err(_) => {
+                    let _ = tx.send(Err(Status::internal("the spooled document could not be read back"))).await;
+                    return;
+                }
+                Ok(n) => n,
+            };
+            buf.truncate(read);
+            offset += read as u64;
+            if tx.send(Ok(send(ResponsePart::Chunk(buf)))).await.is_err() {
+                return;
+            }
+        }
+        for chunk in update.chunks(CHUNK) {
+            if tx.send(Ok(send(ResponsePart::Chunk(chunk.to_vec())))).await.is_err() {
+                return;
+            }
+        }
+    });
+    Response::new(ReceiverStream::new(rx))
+}

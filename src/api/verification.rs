@@ -1,0 +1,109 @@
+//! VerificationService: the engine's report on a streamed PDF, with each signature looked up
+//! in this service's stamping records.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status, Streaming};
+use tracing::Instrument;
+
+use super::proto::verification_service_server::VerificationService;
+use super::proto::{SignatureVerification, VerifyDocumentRequest, VerifyDocumentResponse};
+use super::spool::Spool;
+use super::{ApiError, ServiceState, Subject};
+use crate::auth::{Principal, Role};
+use crate::verify::{Coverage, SignatureKind, verify_document};
+
+/// The verification service.
+pub struct Verification {
+    state: Arc<ServiceState>,
+}
+
+impl Verification {
+    /// The service over shared state.
+    pub fn new(state: Arc<ServiceState>) -> Self {
+        Self { state }
+    }
+}
+
+#[tonic::async_trait]
+impl VerificationService for Verification {
+    async fn verify_document(&self, request: Request<Streaming<VerifyDocumentRequest>>) -> Result<Response<VerifyDocumentResponse>, Status> {
+        const METHOD: &str = "VerifyDocument";
+        let principal = self.state.caller(&request, METHOD).await?;
+        let span = tracing::info_span!("rpc", method = METHOD, principal = %principal.name);
+        match verify(&self.state, &principal, request.into_inner()).instrument(span).await {
+            Ok(reply) => Ok(Response::new(reply)),
+            Err(e) => Err(self.state.refuse(&principal.name, METHOD, e, Subject::default()).await),
+        }
+    }
+}
+
+async fn verify(state: &Arc<ServiceState>, principal: &Principal, mut stream: Streaming<VerifyDocumentRequest>) -> Result<VerifyDocumentResponse, ApiError> {
+    if !principal.has(Role::Archivist, None) {
+        return Err(ApiError::denied(&principal.name, Role::Archivist, None));
+    }
+    let config = &state.config.server;
+    let mut spool = Spool::new(config.spool_threshold_bytes, config.spool_directory.clone());
+    while let Some(message) = stream.message().await.map_err(|s| ApiError::InvalidArgument(format!("the upload failed: {}", s.message())))? {
+        if spool.len() + message.chunk.len() as u64 > config.max_document_bytes {
+            return Err(ApiError::TooLarge { limit: config.max_document_bytes });
+        }
+        spool.write(&message.chunk).map_err(|e| ApiError::Internal(format!("cannot spool the document: {e}")))?;
+    }
+    let document = spool.finish().map_err(|e| ApiError::Internal(format!("cannot spool the document: {e}")))?;
+    let document_sha256 = document.sha256().to_vec();
+    let anchors = state.anchors.clone();
+    let report = tokio::task::spawn_blocking(move || verify_document(&document, &anchors))
+        .await
+        .map_err(|e| ApiError::Internal(format!("the verification task failed: {e}")))?
+        .map_err(|e| ApiError::InvalidArgument(format!("the document cannot be verified: {e}")))?;
+    let mut signatures = Vec::new();
+    for s in &report.signatures {
+        let record = match s.signature_sha256.as_deref().and_then(unhex32) {
+            Some(digest) => state.store.stamping_by_cms(&digest).await?,
+            None => None,
+        };
+        signatures.push(SignatureVerification {
+            field_name: s.field_name.clone(),
+            kind: match s.kind {
+                SignatureKind::Signature => "signature",
+                SignatureKind::DocumentTimestamp => "document_timestamp",
+            }
+            .into(),
+            signer_subject: s.signer.as_ref().map(|c| c.subject.clone()).unwrap_or_default(),
+            signer_serial: s.signer.as_ref().map(|c| c.serial.clone()).unwrap_or_default(),
+            signer_sha256_fingerprint: s.signer.as_ref().map(|c| c.sha256_fingerprint.clone()).unwrap_or_default(),
+            signing_time: s.signing_time.unwrap_or(0),
+            intact: s.intact,
+            valid: s.valid,
+            trusted: s.trusted,
+            coverage: match s.coverage {
+                Coverage::EntireFile => "entire_file",
+                Coverage::EntireRevision => "entire_revision",
+                Coverage::Partial => "partial",
+            }
+            .into(),
+            modified_after_signing: s.modified_after_signing,
+            audit_record_found: record.is_some(),
+            audit_sequence: record.map(|r| r.audit_sequence).unwrap_or(0),
+            problems: s.problems.clone(),
+        });
+    }
+    Ok(VerifyDocumentResponse {
+        all_valid: report.all_valid(),
+        report_json: serde_json::to_string(&report).map_err(|e| ApiError::Internal(e.to_string()))?,
+        signatures,
+        document_sha256,
+    })
+}
+
+fn unhex32(text: &str) -> Option<[u8; 32]> {
+    if text.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in text.as_bytes().chunks(2).enumerate() {
+        out[i] = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+    }
+    Some(out)
+}

@@ -1,0 +1,154 @@
+//! The audit trail's records: every event of the service as one record in canonical JSON
+//! (RFC 8785), so that anyone can recompute its hash years later. No I/O of its own: the store
+//! assigns sequence numbers and keeps the bytes.
+
+mod canonical;
+
+pub use canonical::canonical_json;
+
+use serde::{Deserialize, Serialize};
+
+/// The format version written into every record.
+pub const RECORD_VERSION: u32 = 1;
+
+/// What happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A seal was registered.
+    SealRegistered,
+    /// A seal was suspended.
+    SealSuspended,
+    /// A seal was resumed.
+    SealResumed,
+    /// A seal was revoked.
+    SealRevoked,
+    /// A custodian granted an authorization.
+    AuthorizationGranted,
+    /// A custodian revoked an authorization.
+    AuthorizationRevoked,
+    /// A stamping consumed an authorization.
+    AuthorizationConsumed,
+    /// A document was sealed.
+    DocumentSealed,
+    /// A call was refused; `reason` says why.
+    CallRefused,
+    /// A checkpoint of the log was signed.
+    CheckpointSigned,
+}
+
+impl EventKind {
+    /// The event's name as written in records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::SealRegistered => "seal_registered",
+            EventKind::SealSuspended => "seal_suspended",
+            EventKind::SealResumed => "seal_resumed",
+            EventKind::SealRevoked => "seal_revoked",
+            EventKind::AuthorizationGranted => "authorization_granted",
+            EventKind::AuthorizationRevoked => "authorization_revoked",
+            EventKind::AuthorizationConsumed => "authorization_consumed",
+            EventKind::DocumentSealed => "document_sealed",
+            EventKind::CallRefused => "call_refused",
+            EventKind::CheckpointSigned => "checkpoint_signed",
+        }
+    }
+}
+
+/// An event as the service reports it, before the log numbers it. Fields that do not apply
+/// stay `None`. No personal data beyond principal names.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// What happened.
+    pub event: Option<EventKind>,
+    /// The acting principal (the caller), or `anonymous` when none could be identified.
+    pub principal: String,
+    /// The seal concerned.
+    pub seal_id: Option<String>,
+    /// The authorization concerned.
+    pub authorization_id: Option<String>,
+    /// The client's request id.
+    pub request_id: Option<String>,
+    /// The case number.
+    pub case_number: Option<String>,
+    /// SHA-256 of the input document (hex).
+    pub input_sha256: Option<String>,
+    /// SHA-256 of the output document (hex).
+    pub output_sha256: Option<String>,
+    /// SHA-256 fingerprint of the seal certificate (hex).
+    pub seal_certificate_sha256: Option<String>,
+    /// The gRPC method, for refusals.
+    pub method: Option<String>,
+    /// Why a call was refused, or why a state changed.
+    pub reason: Option<String>,
+}
+
+impl AuditEvent {
+    /// An event of `kind` by `principal`.
+    pub fn new(kind: EventKind, principal: impl Into<String>) -> Self {
+        AuditEvent { event: Some(kind), principal: principal.into(), ..Default::default() }
+    }
+}
+
+/// A numbered record of the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// Position in the log, from 1, without gaps.
+    pub sequence: u64,
+    /// When it was appended (Unix seconds, UTC).
+    pub time: i64,
+    /// The log's origin (its name, as in its checkpoints).
+    pub origin: String,
+    /// What happened.
+    pub event: AuditEvent,
+}
+
+impl AuditRecord {
+    /// The record's canonical JSON (RFC 8785): the bytes that are stored and hashed.
+    pub fn to_canonical_json(&self) -> Vec<u8> {
+        let mut value = serde_json::to_value(&self.event).unwrap_or(serde_json::Value::Null);
+        if let serde_json::Value::Object(map) = &mut value {
+            map.retain(|_, v| !v.is_null());
+            map.insert("version".into(), RECORD_VERSION.into());
+            map.insert("origin".into(), self.origin.clone().into());
+            map.insert("sequence".into(), self.sequence.into());
+            map.insert("time".into(), self.time.into());
+        }
+        canonical_json(&value)
+    }
+
+    /// Reads a record back from its canonical JSON.
+    pub fn from_json(bytes: &[u8]) -> Result<AuditRecord, String> {
+        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
+        let field = |name: &str| value.get(name).ok_or_else(|| format!("the record has no {name}"));
+        let sequence = field("sequence")?.as_u64().ok_or("sequence is not a number")?;
+        let time = field("time")?.as_i64().ok_or("time is not a number")?;
+        let origin = field("origin")?.as_str().ok_or("origin is not text")?.to_string();
+        let version = field("version")?.as_u64().ok_or("version is not a number")?;
+        if version != u64::from(RECORD_VERSION) {
+            return Err(format!("unknown record version {version}"));
+        }
+        let event: AuditEvent = serde_json::from_value(value.clone()).map_err(|e| format!("bad event fields: {e}"))?;
+        Ok(AuditRecord { sequence, time, origin, event })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_are_canonical_and_read_back() {
+        let mut event = AuditEvent::new(EventKind::DocumentSealed, "approval-system");
+        event.seal_id = Some("approval-ec".into());
+        event.case_number = Some("审批-2026-001".into());
+        let record = AuditRecord { sequence: 7, time: 1_800_000_000, origin: "eseal.example/log".into(), event };
+        let json = record.to_canonical_json();
+        let text = String::from_utf8(json.clone()).unwrap();
+        assert_eq!(
+            text,
+            r#"{"case_number":"审批-2026-001","event":"document_sealed","origin":"eseal.example/log","principal":"approval-system","seal_id":"approval-ec","sequence":7,"time":1800000000,"version":1}"#
+        );
+        assert_eq!(AuditRecord::from_json(&json).unwrap(), record);
+    }
+}

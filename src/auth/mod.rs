@@ -1,0 +1,192 @@
+//! Who is calling: the TLS client certificate, checked against the client CA, names a
+//! principal of the configuration, whose roles say what it may do with which seal.
+//!
+//! The TLS layer ([`tls::ClientCertificateRecorder`]) only requires that the client holds the
+//! key of the certificate it shows; judging the certificate happens here, per call, so that a
+//! missing, foreign or expired certificate becomes an UNAUTHENTICATED answer that is recorded in
+//! the audit trail rather than a failed handshake nobody sees.
+
+pub mod tls;
+
+use std::time::Duration;
+
+use rustls_pki_types::{CertificateDer, TrustAnchor, UnixTime};
+use thiserror::Error;
+use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
+
+use crate::config::PrincipalConfig;
+
+/// A role of the service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Requests stampings with listed seals.
+    Department,
+    /// Grants and revokes authorizations for listed seals.
+    Custodian,
+    /// Manages seal life cycles.
+    SealAdmin,
+    /// Verifies documents and reads the audit trail.
+    Archivist,
+}
+
+impl Role {
+    /// The role's name as configured and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Department => "department",
+            Role::Custodian => "custodian",
+            Role::SealAdmin => "seal-admin",
+            Role::Archivist => "archivist",
+        }
+    }
+}
+
+/// Why a caller is not authenticated.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum AuthError {
+    /// The connection carries no client certificate.
+    #[error("no client certificate: connect with a certificate issued by the service's client CA")]
+    NoCertificate,
+    /// The certificate does not chain to the client CA, is expired, or is not for client use.
+    #[error("the client certificate is not accepted: {0}")]
+    Rejected(String),
+    /// The certificate is valid but names no configured principal.
+    #[error("the client certificate ({0}) names no principal of this service")]
+    UnknownPrincipal(String),
+}
+
+/// An authenticated caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    /// The principal's name.
+    pub name: String,
+    department: Vec<String>,
+    custodian: Vec<String>,
+    seal_admin: bool,
+    archivist: bool,
+}
+
+impl Principal {
+    /// Whether the principal has `role`, for `seal` when the role is per seal.
+    pub fn has(&self, role: Role, seal: Option<&str>) -> bool {
+        let listed = |seals: &[String]| seals.iter().any(|s| s == "*" || Some(s.as_str()) == seal);
+        match role {
+            Role::Department => listed(&self.department),
+            Role::Custodian => listed(&self.custodian),
+            Role::SealAdmin => self.seal_admin,
+            Role::Archivist => self.archivist,
+        }
+    }
+
+    /// Whether the principal has `role` for any seal at all.
+    pub fn has_any(&self, role: Role) -> bool {
+        match role {
+            Role::Department => !self.department.is_empty(),
+            Role::Custodian => !self.custodian.is_empty(),
+            Role::SealAdmin => self.seal_admin,
+            Role::Archivist => self.archivist,
+        }
+    }
+}
+
+/// Turns client certificates into principals.
+pub struct Authenticator {
+    client_ca: Vec<CertificateDer<'static>>,
+    principals: Vec<PrincipalConfig>,
+}
+
+impl Authenticator {
+    /// An authenticator trusting the CA certificates of `client_ca_pem` and knowing `principals`.
+    pub fn new(client_ca_pem: &str, principals: Vec<PrincipalConfig>) -> Result<Self, String> {
+        let mut client_ca = Vec::new();
+        for item in x509_parser::pem::Pem::iter_from_buffer(client_ca_pem.as_bytes()) {
+            let item = item.map_err(|e| format!("bad client CA PEM: {e}"))?;
+            if item.label == "CERTIFICATE" {
+                client_ca.push(CertificateDer::from(item.contents));
+            }
+        }
+        if client_ca.is_empty() {
+            return Err("the client CA file holds no certificate".into());
+        }
+        Ok(Self { client_ca, principals })
+    }
+
+    /// The client CA certificates (for the TLS layer's hints).
+    pub fn client_ca(&self) -> &[CertificateDer<'static>] {
+        &self.client_ca
+    }
+
+    /// The configured principal called `name`, with its roles (to check a grantee).
+    pub fn principal_named(&self, name: &str) -> Option<Principal> {
+        self.principals.iter().find(|p| p.name == name).map(principal_of)
+    }
+
+    /// Authenticates the certificate chain a client presented (end entity first) at `now`.
+    pub fn authenticate(&self, chain: Option<&[CertificateDer<'_>]>, now: i64) -> Result<Principal, AuthError> {
+        let chain = chain.filter(|c| !c.is_empty()).ok_or(AuthError::NoCertificate)?;
+        let anchors: Vec<TrustAnchor<'_>> = self.client_ca.iter().filter_map(|c| webpki::anchor_from_trusted_cert(c).ok()).collect();
+        let end_entity = webpki::EndEntityCert::try_from(&chain[0]).map_err(|e| AuthError::Rejected(format!("unreadable: {e}")))?;
+        let at = UnixTime::since_unix_epoch(Duration::from_secs(u64::try_from(now).unwrap_or(0)));
+        end_entity
+            .verify_for_usage(webpki::ALL_VERIFICATION_ALGS, &anchors, &chain[1..], at, webpki::KeyUsage::client_auth(), None, None)
+            .map_err(|e| {
+                AuthError::Rejected(match e {
+                    webpki::Error::UnknownIssuer => "it is not issued by the service's client CA".into(),
+                    webpki::Error::CertExpired { .. } => "it has expired".into(),
+                    webpki::Error::CertNotValidYet { .. } => "it is not valid yet".into(),
+                    other => other.to_string(),
+                })
+            })?;
+        let (_, cert) = X509Certificate::from_der(chain[0].as_ref()).map_err(|e| AuthError::Rejected(format!("unreadable: {e}")))?;
+        let subject = cert.subject().to_string();
+        let uris: Vec<String> = cert
+            .subject_alternative_name()
+            .ok()
+            .flatten()
+            .map(|san| {
+                san.value
+                    .general_names
+                    .iter()
+                    .filter_map(|n| match n {
+                        GeneralName::URI(u) => Some(u.to_string()),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let config = self
+            .principals
+            .iter()
+            .find(|p| p.san_uri.as_ref().is_some_and(|u| uris.contains(u)))
+            .or_else(|| self.principals.iter().find(|p| p.subject.as_ref().is_some_and(|s| same_name(s, &subject))))
+            .ok_or_else(|| AuthError::UnknownPrincipal(uris.first().cloned().unwrap_or(subject)))?;
+        Ok(principal_of(config))
+    }
+}
+
+fn principal_of(config: &PrincipalConfig) -> Principal {
+    Principal {
+        name: config.name.clone(),
+        department: config.department.clone(),
+        custodian: config.custodian.clone(),
+        seal_admin: config.seal_admin,
+        archivist: config.archivist,
+    }
+}
+
+/// Compares two distinguished names written as text, ignoring spaces after commas and case
+/// of attribute types.
+fn same_name(a: &str, b: &str) -> bool {
+    let norm = |s: &str| -> Vec<String> {
+        s.split(',')
+            .map(|part| {
+                let part = part.trim();
+                match part.split_once('=') {
+                    Some((k, v)) => format!("{}={}", k.trim().to_ascii_uppercase(), v.trim()),
+                    None => part.to_string(),
+                }
+            })
+            .collect()
+    };
+    norm(a) == norm(b)
+}
