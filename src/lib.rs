@@ -10,6 +10,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod civil_time;
+pub mod cli;
 pub mod cms;
 pub mod config;
 pub mod keys;

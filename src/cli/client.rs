@@ -1,0 +1,56 @@
+//! Connecting to the service as a client, over mTLS, with a keys-sample identity by default.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+
+use super::CliError;
+
+/// Where the server is and who we are.
+#[derive(Args, Clone, Debug)]
+pub struct ClientArgs {
+    /// Server address.
+    #[arg(long, env = "ESEAL_SERVER", default_value = "https://localhost:50051", global = true)]
+    pub server: String,
+    /// Client certificate (PEM); default: the keys-sample identity for the command.
+    #[arg(long, env = "ESEAL_CERT", global = true)]
+    pub cert: Option<PathBuf>,
+    /// Client private key (PEM); default: the keys-sample identity for the command.
+    #[arg(long, env = "ESEAL_KEY", global = true)]
+    pub key: Option<PathBuf>,
+    /// CA that issued the server certificate (PEM); default: keys-sample/tls-ca.pem.
+    #[arg(long, env = "ESEAL_CA", global = true)]
+    pub ca: Option<PathBuf>,
+}
+
+/// The keys-sample folder: ./keys-sample when present, else the one of the source tree.
+pub fn keys_sample() -> PathBuf {
+    let local = PathBuf::from("keys-sample");
+    if local.is_dir() { local } else { Path::new(env!("CARGO_MANIFEST_DIR")).join("keys-sample") }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, CliError> {
+    std::fs::read(path).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))
+}
+
+impl ClientArgs {
+    /// Connects, using `default_identity` (a keys-sample client name such as
+    /// `client-department`) when no certificate and key are given.
+    pub async fn connect(&self, default_identity: &str) -> Result<Channel, CliError> {
+        let sample = keys_sample();
+        let cert = self.cert.clone().unwrap_or_else(|| sample.join(format!("{default_identity}.pem")));
+        let key = self.key.clone().unwrap_or_else(|| sample.join(format!("{default_identity}.key")));
+        let ca = self.ca.clone().unwrap_or_else(|| sample.join("tls-ca.pem"));
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(read(&ca)?))
+            .identity(Identity::from_pem(read(&cert)?, read(&key)?))
+            .domain_name("localhost");
+        let endpoint = Channel::from_shared(self.server.clone())
+            .map_err(|e| CliError::Usage(format!("bad server address {}: {e}", self.server)))?
+            .tls_config(tls)
+            .map_err(|e| CliError::Usage(format!("TLS setup: {e}")))?;
+        endpoint.connect().await.map_err(|e| CliError::Connect(format!("{}: {e}", self.server)))
+    }
+}

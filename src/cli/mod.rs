@@ -1,0 +1,101 @@
+//! The `eseal` command line: `serve`, and client commands that talk to a server over mTLS.
+//! Each command group lives in its own file; errors end as one line and a non-zero exit code.
+
+pub mod client;
+mod progress;
+mod seal;
+mod serve;
+mod sign;
+mod verify;
+
+use clap::{Parser, Subcommand};
+
+pub use client::ClientArgs;
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The command line or a local file is wrong.
+    #[error("{0}")]
+    Usage(String),
+    /// The server cannot be reached.
+    #[error("cannot connect to {0}")]
+    Connect(String),
+    /// The server refused or failed.
+    #[error("{}: {}", code_name(.0.code()), .0.message())]
+    Status(#[from] tonic::Status),
+    /// The service could not start or stopped with an error.
+    #[error("{0}")]
+    Serve(String),
+}
+
+fn code_name(code: tonic::Code) -> String {
+    format!("{code:?}").chars().fold(String::new(), |mut s, c| {
+        if c.is_uppercase() && !s.is_empty() {
+            s.push('_');
+        }
+        s.push(c.to_ascii_uppercase());
+        s
+    })
+}
+
+impl CliError {
+    /// The process exit code: 2 for usage, 3 for connection, 4 for refusals, 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::Usage(_) => 2,
+            CliError::Connect(_) => 3,
+            CliError::Status(_) => 4,
+            CliError::Serve(_) => 1,
+        }
+    }
+}
+
+/// eseal: electronic seals for approval documents.
+#[derive(Parser, Debug)]
+#[command(name = "eseal", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Runs the service (no config: embedded store in ./eseal-data, keys-sample, 127.0.0.1:50051).
+    Serve(serve::ServeArgs),
+    /// Seal life cycle: list, show, register, suspend, resume, revoke (as the seal administrator).
+    Seal(seal::SealArgs),
+    /// Grants one stamping (as a custodian) and prints the authorization id.
+    Grant(seal::GrantArgs),
+    /// Seals a PDF (as a department system).
+    Sign(sign::SignArgs),
+    /// Verifies a PDF's signatures (as an archivist).
+    Verify(verify::VerifyArgs),
+}
+
+impl Cli {
+    /// Runs the command.
+    pub async fn run(self) -> Result<(), CliError> {
+        match self.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::Seal(args) => seal::run(args).await,
+            Command::Grant(args) => seal::grant(args).await,
+            Command::Sign(args) => sign::run(args).await,
+            Command::Verify(args) => verify::run(args).await,
+        }
+    }
+}
+
+/// Parses a duration like `90s`, `30m`, `2h`, `1d` into seconds.
+pub fn parse_duration(text: &str) -> Result<i64, String> {
+    let (number, unit) = text.trim().split_at(text.trim().find(|c: char| !c.is_ascii_digit()).unwrap_or(text.trim().len()));
+    let n: i64 = number.parse().map_err(|_| format!("{text:?} is not a duration like 90s, 30m, 2h or 1d"))?;
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("{text:?} is not a duration like 90s, 30m, 2h or 1d")),
+    };
+    n.checked_mul(scale).ok_or_else(|| format!("{text:?} is too long"))
+}

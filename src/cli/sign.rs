@@ -1,0 +1,150 @@
+//! `eseal sign IN.pdf --seal ID --authorization AID -o OUT.pdf`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{ClientArgs, CliError, progress};
+use crate::api::proto::seal_admin_service_client::SealAdminServiceClient;
+use crate::api::proto::sign_document_request::Part as RequestPart;
+use crate::api::proto::sign_document_response::Part as ResponsePart;
+use crate::api::proto::signing_service_client::SigningServiceClient;
+use crate::api::proto::{self, SignDocumentRequest, SignHeader};
+
+/// Options of `eseal sign`.
+#[derive(Args, Debug)]
+pub struct SignArgs {
+    /// The PDF to seal.
+    input: PathBuf,
+    /// The seal.
+    #[arg(long)]
+    seal: String,
+    /// The custodian's authorization id.
+    #[arg(long)]
+    authorization: String,
+    /// Where to write the sealed PDF.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Page, 1-based or negative from the end (-1: last page).
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+    page: i64,
+    /// Visible seal rectangle X,Y,W,H from --corner in --unit; without it the seal is invisible.
+    #[arg(long)]
+    rect: Option<String>,
+    /// Unit of --rect: mm or pt.
+    #[arg(long, default_value = "mm")]
+    unit: String,
+    /// Corner --rect is measured from: bottom-left, bottom-right, top-left, top-right.
+    #[arg(long, default_value = "bottom-right")]
+    corner: String,
+    /// Case number (default: the authorization's).
+    #[arg(long)]
+    case: Option<String>,
+    /// /Reason of the signature.
+    #[arg(long, default_value = "")]
+    reason: String,
+    /// /Location of the signature.
+    #[arg(long, default_value = "")]
+    location: String,
+    /// Idempotency key (default: derived from the authorization and the document, so that
+    /// running the same command again replays the same result).
+    #[arg(long)]
+    request_id: Option<String>,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+fn rect(args: &SignArgs) -> Result<Option<proto::SealRect>, CliError> {
+    let Some(text) = &args.rect else { return Ok(None) };
+    let numbers: Vec<f64> = text.split(',').map(|n| n.trim().parse::<f64>()).collect::<Result<_, _>>().map_err(|_| CliError::Usage(format!("--rect {text:?}: expected X,Y,W,H")))?;
+    let [x, y, width, height] = numbers[..] else {
+        return Err(CliError::Usage(format!("--rect {text:?}: expected four numbers X,Y,W,H")));
+    };
+    let unit = match args.unit.as_str() {
+        "mm" => proto::Unit::Millimetres,
+        "pt" => proto::Unit::Points,
+        other => return Err(CliError::Usage(format!("--unit {other:?}: use mm or pt"))),
+    };
+    let corner = match args.corner.as_str() {
+        "bottom-left" => proto::Corner::BottomLeft,
+        "bottom-right" => proto::Corner::BottomRight,
+        "top-left" => proto::Corner::TopLeft,
+        "top-right" => proto::Corner::TopRight,
+        other => return Err(CliError::Usage(format!("--corner {other:?}: use bottom-left, bottom-right, top-left or top-right"))),
+    };
+    Ok(Some(proto::SealRect { x, y, width, height, unit: unit as i32, corner: corner as i32 }))
+}
+
+/// Seals the file through the server and writes the result.
+pub async fn run(args: SignArgs) -> Result<(), CliError> {
+    let document = std::fs::read(&args.input).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", args.input.display())))?;
+    let rect = rect(&args)?;
+    let channel = args.client.connect("client-department").await?;
+    let case_number = match &args.case {
+        Some(c) => c.clone(),
+        None => {
+            let request = proto::GetAuthorizationRequest { id: args.authorization.clone() };
+            SealAdminServiceClient::new(channel.clone()).get_authorization(request).await?.into_inner().case_number
+        }
+    };
+    let digest = ring::digest::digest(&ring::digest::SHA256, &document);
+    let request_id = args.request_id.clone().unwrap_or_else(|| {
+        let seed = [args.authorization.as_bytes(), b":", digest.as_ref()].concat();
+        format!("req-{}", &crate::api::hex(ring::digest::digest(&ring::digest::SHA256, &seed).as_ref())[..32])
+    });
+    let header = SignHeader {
+        seal_id: args.seal.clone(),
+        authorization_id: args.authorization.clone(),
+        request_id,
+        placement: Some(proto::Placement { page: args.page, rect }),
+        reason: args.reason.clone(),
+        location: args.location.clone(),
+        case_number,
+        ..Default::default()
+    };
+    let upload = progress::bar(document.len() as u64, "upload");
+    let mut messages = vec![SignDocumentRequest { part: Some(RequestPart::Header(header)) }];
+    messages.extend(document.chunks(1 << 20).map(|c| SignDocumentRequest { part: Some(RequestPart::Chunk(c.to_vec())) }));
+    let upload_bar = upload.clone();
+    let outgoing = tokio_stream::iter(messages.into_iter().inspect(move |m| {
+        if let Some(RequestPart::Chunk(c)) = &m.part {
+            upload_bar.inc(c.len() as u64);
+        }
+    }));
+    let mut responses = SigningServiceClient::new(channel).max_decoding_message_size(16 << 20).sign_document(outgoing).await?.into_inner();
+    upload.finish_and_clear();
+    let receipt = match responses.message().await? {
+        Some(proto::SignDocumentResponse { part: Some(ResponsePart::Receipt(r)) }) => r,
+        _ => return Err(CliError::Serve("the server answered without a receipt".into())),
+    };
+    let partial = args.output.with_extension("pdf.partial");
+    let mut file = std::fs::File::create(&partial).map_err(|e| CliError::Usage(format!("cannot write {}: {e}", partial.display())))?;
+    let download = progress::bar(receipt.output_size, "download");
+    let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
+    while let Some(message) = responses.message().await? {
+        if let Some(ResponsePart::Chunk(chunk)) = message.part {
+            hash.update(&chunk);
+            download.inc(chunk.len() as u64);
+            file.write_all(&chunk).map_err(|e| CliError::Usage(format!("cannot write {}: {e}", partial.display())))?;
+        }
+    }
+    download.finish_and_clear();
+    if hash.finish().as_ref() != receipt.output_sha256.as_slice() {
+        let _ = std::fs::remove_file(&partial);
+        return Err(CliError::Serve("the sealed document received does not match the receipt's SHA-256".into()));
+    }
+    file.sync_all().map_err(|e| CliError::Usage(e.to_string()))?;
+    std::fs::rename(&partial, &args.output).map_err(|e| CliError::Usage(format!("cannot write {}: {e}", args.output.display())))?;
+    println!(
+        "sealed {} -> {} ({} bytes), seal {}, field {}, audit record #{}{}",
+        args.input.display(),
+        args.output.display(),
+        receipt.output_size,
+        receipt.seal_id,
+        receipt.field_name,
+        receipt.audit_sequence,
+        if receipt.replayed { " (replayed: this stamping was already done)" } else { "" }
+    );
+    Ok(())
+}

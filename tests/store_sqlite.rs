@@ -1,0 +1,569 @@
+//! The SQLite store against a real database file in a temporary directory.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use eseal::audit::{AuditEvent, AuditRecord, EventKind};
+use eseal::policy::{Authorization, AuthorizationState};
+use eseal::seal::{Seal, SealState};
+use eseal::store::{AuthorizationFilter, AuthorizationStateFilter, Page, SqliteStore, StampingRecord, Store, StoreError};
+
+const ORIGIN: &str = "eseal.test/audit";
+
+async fn open(dir: &Path) -> SqliteStore {
+    SqliteStore::open(&dir.join("eseal.db"), ORIGIN).await.expect("open the store")
+}
+
+fn seal(id: &str) -> Seal {
+    Seal {
+        id: id.into(),
+        name: "示例市行政审批局行政审批专用章".into(),
+        organization: "示例市行政审批局".into(),
+        kind: "行政审批专用章".into(),
+        image_png: vec![0x89, b'P', b'N', b'G', 0, 1, 2, 3],
+        certificate_chain: vec![vec![0x30, 0x82, 0x01, 0x0a, 9, 9, 9], vec![0x30; 700], vec![]],
+        key_reference: format!("{id}.key"),
+        custodians: vec!["wang".into(), "li".into(), "zhao".into()],
+        valid_from: 1_700_000_000,
+        valid_until: 1_900_000_000,
+        state: SealState::Active,
+        registered_at: 1_750_000_000,
+    }
+}
+
+fn authorization(id: &str, seal_id: &str, grantee: &str, granted_at: i64, expires_at: i64) -> Authorization {
+    Authorization {
+        id: id.into(),
+        seal_id: seal_id.into(),
+        grantee: grantee.into(),
+        granted_by: "wang".into(),
+        case_number: format!("审批-2026-{id}"),
+        document_sha256: None,
+        granted_at,
+        expires_at,
+        state: AuthorizationState::Active,
+    }
+}
+
+fn stamping(request_id: &str, auth: &Authorization) -> StampingRecord {
+    let mut cms = b"cms for ".to_vec();
+    cms.extend_from_slice(request_id.as_bytes());
+    StampingRecord {
+        request_id: request_id.into(),
+        principal: auth.grantee.clone(),
+        seal_id: auth.seal_id.clone(),
+        authorization_id: auth.id.clone(),
+        case_number: auth.case_number.clone(),
+        input_sha256: sha256(b"input"),
+        output_sha256: sha256(request_id.as_bytes()),
+        output_size: 123_456,
+        signing_time: 1_800_000_100,
+        field_name: "Seal1".into(),
+        cms_sha256: sha256(&cms),
+        cms,
+        options_json: r#"{"page":1,"reason":"approved"}"#.into(),
+        audit_sequence: 0,
+    }
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let d = ring::digest::digest(&ring::digest::SHA256, bytes);
+    let mut out = [0; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+fn event(kind: EventKind) -> AuditEvent {
+    AuditEvent::new(kind, "tester")
+}
+
+fn events_for(auth: &Authorization, request_id: &str) -> (AuditEvent, AuditEvent) {
+    let mut consumed = AuditEvent::new(EventKind::AuthorizationConsumed, auth.grantee.clone());
+    consumed.authorization_id = Some(auth.id.clone());
+    consumed.request_id = Some(request_id.into());
+    let mut sealed = AuditEvent::new(EventKind::DocumentSealed, auth.grantee.clone());
+    sealed.authorization_id = Some(auth.id.clone());
+    sealed.request_id = Some(request_id.into());
+    sealed.seal_id = Some(auth.seal_id.clone());
+    (consumed, sealed)
+}
+
+async fn commit(store: &SqliteStore, request_id: &str, auth: &Authorization, now: i64) -> Result<StampingRecord, StoreError> {
+    let (consumed, sealed) = events_for(auth, request_id);
+    store.commit_stamping(&stamping(request_id, auth), consumed, sealed, now).await
+}
+
+/// Every record of the log, checked: sequences 1..=N without gaps, each record's JSON reads
+/// back with its own sequence and the store's origin.
+async fn all_records(store: &SqliteStore) -> Vec<AuditRecord> {
+    let len = store.audit_len().await.unwrap();
+    let rows = store.audit_records(1, u32::MAX).await.unwrap();
+    assert_eq!(rows.len() as u64, len);
+    rows.iter()
+        .enumerate()
+        .map(|(i, (sequence, json))| {
+            assert_eq!(*sequence, i as u64 + 1, "sequences are contiguous from 1");
+            let record = AuditRecord::from_json(json).unwrap();
+            assert_eq!(record.sequence, *sequence);
+            assert_eq!(record.origin, ORIGIN);
+            assert_eq!(&record.to_canonical_json(), json, "stored bytes are canonical");
+            record
+        })
+        .collect()
+}
+
+async fn count(store: &SqliteStore, table: &str) -> i64 {
+    let sql = match table {
+        "stampings" => "SELECT COUNT(*) FROM stampings",
+        "authorizations" => "SELECT COUNT(*) FROM authorizations",
+        "seals" => "SELECT COUNT(*) FROM seals",
+        _ => panic!("unknown table {table}"),
+    };
+    sqlx::query_scalar(sql).fetch_one(store.pool()).await.unwrap()
+}
+
+async fn ids(store: &SqliteStore, filter: &AuthorizationFilter) -> Vec<String> {
+    let (items, next) = store.list_authorizations(filter, &Page::first(100)).await.unwrap();
+    assert_eq!(next, None);
+    items.into_iter().map(|a| a.id).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seals_register_get_list_and_change_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    assert_eq!(store.seal("approval-ec").await.unwrap(), None);
+    assert_eq!(store.list_seals().await.unwrap(), vec![]);
+
+    let b = seal("b-seal");
+    let mut a = seal("a-seal");
+    a.custodians = vec!["zhou".into(), "chen".into()];
+    a.certificate_chain = vec![vec![1; 3], vec![2; 70_000]];
+    assert_eq!(store.register_seal(&b, event(EventKind::SealRegistered), 10).await.unwrap(), 1);
+    assert_eq!(store.register_seal(&a, event(EventKind::SealRegistered), 11).await.unwrap(), 2);
+
+    // Round trip, custodians in their order, chain entries (including an empty one) intact.
+    assert_eq!(store.seal("b-seal").await.unwrap(), Some(b.clone()));
+    let got = store.seal("a-seal").await.unwrap().unwrap();
+    assert_eq!(got.custodians, vec!["zhou", "chen"]);
+    assert_eq!(got.certificate_chain, a.certificate_chain);
+    assert_eq!(got, a);
+    assert_eq!(store.list_seals().await.unwrap(), vec![a.clone(), b.clone()], "ordered by id");
+
+    // Duplicate id: refused, nothing changed, no record.
+    let mut again = seal("b-seal");
+    again.name = "another".into();
+    match store.register_seal(&again, event(EventKind::SealRegistered), 12).await {
+        Err(StoreError::AlreadyExists { what: "seal", id }) => assert_eq!(id, "b-seal"),
+        other => panic!("expected AlreadyExists, got {other:?}"),
+    }
+    assert_eq!(store.seal("b-seal").await.unwrap(), Some(b.clone()));
+    assert_eq!(store.audit_len().await.unwrap(), 2);
+
+    // A custodian listed twice: refused before anything is written.
+    let mut twice = seal("c-seal");
+    twice.custodians = vec!["wang".into(), "wang".into()];
+    assert!(matches!(store.register_seal(&twice, event(EventKind::SealRegistered), 12).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store.seal("c-seal").await.unwrap(), None);
+    assert_eq!(store.audit_len().await.unwrap(), 2);
+
+    // Compare-and-set.
+    let seq = store.set_seal_state("b-seal", SealState::Active, SealState::Suspended, event(EventKind::SealSuspended), 20).await.unwrap();
+    assert_eq!(seq, 3);
+    assert_eq!(store.seal("b-seal").await.unwrap().unwrap().state, SealState::Suspended);
+    match store.set_seal_state("b-seal", SealState::Active, SealState::Suspended, event(EventKind::SealSuspended), 21).await {
+        Err(StoreError::Conflict(message)) => assert!(message.contains("suspended"), "{message}"),
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+    assert!(matches!(
+        store.set_seal_state("b-seal", SealState::Suspended, SealState::Suspended, event(EventKind::SealSuspended), 21).await,
+        Err(StoreError::Conflict(_))
+    ));
+    match store.set_seal_state("nope", SealState::Active, SealState::Suspended, event(EventKind::SealSuspended), 21).await {
+        Err(StoreError::NotFound { what: "seal", id }) => assert_eq!(id, "nope"),
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+    assert_eq!(store.audit_len().await.unwrap(), 3, "refused changes leave no record");
+    assert_eq!(store.set_seal_state("b-seal", SealState::Suspended, SealState::Active, event(EventKind::SealResumed), 22).await.unwrap(), 4);
+    assert_eq!(store.set_seal_state("b-seal", SealState::Active, SealState::Revoked, event(EventKind::SealRevoked), 23).await.unwrap(), 5);
+    assert!(matches!(
+        store.set_seal_state("b-seal", SealState::Revoked, SealState::Active, event(EventKind::SealResumed), 24).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.seal("b-seal").await.unwrap().unwrap().state, SealState::Revoked);
+    assert_eq!(store.seal("a-seal").await.unwrap().unwrap().state, SealState::Active, "only the named seal moved");
+
+    let records = all_records(&store).await;
+    let kinds: Vec<_> = records.iter().map(|r| r.event.event.unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [EventKind::SealRegistered, EventKind::SealRegistered, EventKind::SealSuspended, EventKind::SealResumed, EventKind::SealRevoked]
+    );
+    assert_eq!(records.iter().map(|r| r.time).collect::<Vec<_>>(), [10, 11, 20, 22, 23]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorizations_grant_get_and_revoke() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    store.register_seal(&seal("s1"), event(EventKind::SealRegistered), 1).await.unwrap();
+
+    let plain = authorization("a1", "s1", "dept", 100, 1000);
+    let mut bound = authorization("a2", "s1", "dept", 100, 1000);
+    bound.document_sha256 = Some(sha256(b"the document"));
+    assert_eq!(store.grant(&plain, event(EventKind::AuthorizationGranted), 100).await.unwrap(), 2);
+    assert_eq!(store.grant(&bound, event(EventKind::AuthorizationGranted), 100).await.unwrap(), 3);
+    assert_eq!(store.authorization("a1").await.unwrap(), Some(plain.clone()));
+    assert_eq!(store.authorization("a2").await.unwrap(), Some(bound.clone()));
+    assert_eq!(store.authorization("a3").await.unwrap(), None);
+
+    match store.grant(&plain, event(EventKind::AuthorizationGranted), 101).await {
+        Err(StoreError::AlreadyExists { what: "authorization", id }) => assert_eq!(id, "a1"),
+        other => panic!("expected AlreadyExists, got {other:?}"),
+    }
+    match store.grant(&authorization("a9", "no-such-seal", "dept", 100, 1000), event(EventKind::AuthorizationGranted), 101).await {
+        Err(StoreError::NotFound { what: "seal", id }) => assert_eq!(id, "no-such-seal"),
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+    assert_eq!(store.audit_len().await.unwrap(), 3);
+
+    // Revoke an active one.
+    let (revoked, seq) = store.revoke_authorization("a1", "li", event(EventKind::AuthorizationRevoked), 200).await.unwrap();
+    assert_eq!(seq, 4);
+    assert_eq!(revoked.state, AuthorizationState::Revoked { at: 200, by: "li".into() });
+    assert_eq!(store.authorization("a1").await.unwrap(), Some(revoked));
+    // Again: revoked already.
+    match store.revoke_authorization("a1", "wang", event(EventKind::AuthorizationRevoked), 201).await {
+        Err(StoreError::Conflict(message)) => assert!(message.contains("revoked by li"), "{message}"),
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+    // Consumed: cannot be revoked.
+    commit(&store, "req-1", &bound, 300).await.unwrap();
+    match store.revoke_authorization("a2", "wang", event(EventKind::AuthorizationRevoked), 301).await {
+        Err(StoreError::Conflict(message)) => assert!(message.contains("already used") && message.contains("req-1"), "{message}"),
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+    assert_eq!(store.authorization("a2").await.unwrap().unwrap().state, AuthorizationState::Consumed { at: 300, request_id: "req-1".into() });
+    assert!(matches!(
+        store.revoke_authorization("zz", "wang", event(EventKind::AuthorizationRevoked), 301).await,
+        Err(StoreError::NotFound { what: "authorization", .. })
+    ));
+    assert_eq!(store.audit_len().await.unwrap(), 6, "grant x2, seal, revoke, consume + sealed");
+    all_records(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorizations_list_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    store.register_seal(&seal("s1"), event(EventKind::SealRegistered), 1).await.unwrap();
+    store.register_seal(&seal("s2"), event(EventKind::SealRegistered), 1).await.unwrap();
+    let all = [
+        authorization("a1", "s1", "g1", 100, 1000),
+        authorization("a2", "s1", "g2", 200, 300),
+        authorization("a3", "s2", "g1", 300, 1000),
+        authorization("a4", "s2", "g2", 400, 1000),
+        authorization("a5", "s1", "g1", 500, 500),
+    ];
+    for a in &all {
+        store.grant(a, event(EventKind::AuthorizationGranted), a.granted_at).await.unwrap();
+    }
+    store.revoke_authorization("a3", "wang", event(EventKind::AuthorizationRevoked), 450).await.unwrap();
+    commit(&store, "r4", &all[3], 450).await.unwrap();
+
+    let f = AuthorizationFilter::default;
+    let state = |s| AuthorizationFilter { state: Some(s), ..f() };
+    assert_eq!(ids(&store, &f()).await, ["a5", "a4", "a3", "a2", "a1"]);
+    assert_eq!(ids(&store, &AuthorizationFilter { seal_id: Some("s1".into()), ..f() }).await, ["a5", "a2", "a1"]);
+    assert_eq!(ids(&store, &AuthorizationFilter { seal_id: Some("s3".into()), ..f() }).await, Vec::<String>::new());
+    assert_eq!(ids(&store, &AuthorizationFilter { grantee: Some("g1".into()), ..f() }).await, ["a5", "a3", "a1"]);
+    assert_eq!(ids(&store, &AuthorizationFilter { granted_after: Some(200), ..f() }).await, ["a5", "a4", "a3", "a2"], "inclusive");
+    assert_eq!(ids(&store, &AuthorizationFilter { granted_before: Some(300), ..f() }).await, ["a2", "a1"], "exclusive");
+    assert_eq!(ids(&store, &AuthorizationFilter { granted_after: Some(200), granted_before: Some(500), ..f() }).await, ["a4", "a3", "a2"]);
+    // At 500: a5 expires exactly now and is still usable (policy: expired when now > expires_at).
+    assert_eq!(ids(&store, &state(AuthorizationStateFilter::Active { now: 500 })).await, ["a5", "a1"]);
+    assert_eq!(ids(&store, &state(AuthorizationStateFilter::Expired { now: 500 })).await, ["a2"]);
+    assert_eq!(ids(&store, &state(AuthorizationStateFilter::Active { now: 501 })).await, ["a1"]);
+    assert_eq!(ids(&store, &state(AuthorizationStateFilter::Expired { now: 501 })).await, ["a5", "a2"]);
+    assert_eq!(ids(&store, &state(AuthorizationStateFilter::Active { now: 250 })).await, ["a5", "a2", "a1"]);
+    assert_eq!(ids(&store, &state(AuthorizationStateFilter::Expired { now: 250 })).await, Vec::<String>::new());
+    assert_eq!(ids(&store, &state(AuthorizationStateFilter::Consumed)).await, ["a4"]);
+    assert_eq!(ids(&store, &state(AuthorizationStateFilter::Revoked)).await, ["a3"]);
+    let combined = AuthorizationFilter {
+        seal_id: Some("s1".into()),
+        grantee: Some("g1".into()),
+        state: Some(AuthorizationStateFilter::Active { now: 500 }),
+        granted_after: Some(100),
+        granted_before: Some(501),
+    };
+    assert_eq!(ids(&store, &combined).await, ["a5", "a1"]);
+    assert_eq!(ids(&store, &AuthorizationFilter { granted_after: Some(101), ..combined }).await, ["a5"]);
+
+    // A token the store did not issue.
+    let bad = Page { size: 3, token: Some("not-a-token".into()) };
+    assert!(!Page::is_valid_token("not-a-token"));
+    assert!(matches!(store.list_authorizations(&f(), &bad).await, Err(StoreError::Conflict(_))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorizations_pagination_is_stable() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    store.register_seal(&seal("s1"), event(EventKind::SealRegistered), 1).await.unwrap();
+    // Ten, two per second, so the id breaks ties.
+    let mut expected = Vec::new();
+    for i in 0..10 {
+        let a = authorization(&format!("a{i:02}"), "s1", "dept", 1000 + i / 2, 5000);
+        store.grant(&a, event(EventKind::AuthorizationGranted), 1).await.unwrap();
+        expected.push(a);
+    }
+    expected.sort_by(|x, y| (y.granted_at, &y.id).cmp(&(x.granted_at, &x.id)));
+    assert_eq!(expected[0].id, "a09");
+    assert_eq!(expected[1].id, "a08");
+
+    let filter = AuthorizationFilter::default();
+    let mut seen = Vec::new();
+    let mut page = Page::first(3);
+    let mut pages = 0;
+    loop {
+        let (items, next) = store.list_authorizations(&filter, &page).await.unwrap();
+        pages += 1;
+        assert!(items.len() <= 3);
+        seen.extend(items);
+        if pages == 1 {
+            // Inserted meanwhile: newer ones, and one at the cursor's time that sorts before it.
+            let cursor = seen.last().unwrap().clone();
+            for (id, at) in [("new1", 2000), ("new2", 2001), ("zzz", cursor.granted_at)] {
+                store.grant(&authorization(id, "s1", "dept", at, 5000), event(EventKind::AuthorizationGranted), 2).await.unwrap();
+            }
+        }
+        match next {
+            Some(token) => {
+                assert!(Page::is_valid_token(&token));
+                page = Page { size: 3, token: Some(token) };
+            }
+            None => break,
+        }
+        assert!(pages < 10, "paging does not end");
+    }
+    assert_eq!(pages, 4);
+    assert_eq!(seen, expected, "every item exactly once, newest first");
+
+    // The same token gives the same page again.
+    let (first, token) = store.list_authorizations(&filter, &Page::first(3)).await.unwrap();
+    assert_eq!(first.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["new2", "new1", "a09"]);
+    let page2 = Page { size: 3, token: token.clone() };
+    let (x, tx) = store.list_authorizations(&filter, &page2).await.unwrap();
+    let (y, ty) = store.list_authorizations(&filter, &page2).await.unwrap();
+    assert_eq!((x.clone(), tx), (y, ty));
+    assert_eq!(x.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["a08", "zzz", "a07"]);
+
+    // An exact multiple of the page size: the last page says there is no next.
+    let (all, next) = store.list_authorizations(&filter, &Page::first(13)).await.unwrap();
+    assert_eq!((all.len(), next), (13, None));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_stamping_consumes_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    store.register_seal(&seal("s1"), event(EventKind::SealRegistered), 1).await.unwrap();
+    let a1 = authorization("a1", "s1", "dept", 100, 1000);
+    let a2 = authorization("a2", "s1", "dept", 100, 1000);
+    let a3 = authorization("a3", "s1", "dept", 100, 1000);
+    let a4 = authorization("a4", "s1", "dept", 100, 400);
+    for a in [&a1, &a2, &a3, &a4] {
+        store.grant(a, event(EventKind::AuthorizationGranted), 100).await.unwrap();
+    }
+    assert_eq!(store.audit_len().await.unwrap(), 5);
+
+    let stored = commit(&store, "req-1", &a1, 500).await.unwrap();
+    assert_eq!(stored.audit_sequence, 7);
+    assert_eq!(stored, StampingRecord { audit_sequence: 7, ..stamping("req-1", &a1) });
+    assert_eq!(store.authorization("a1").await.unwrap().unwrap().state, AuthorizationState::Consumed { at: 500, request_id: "req-1".into() });
+    assert_eq!(store.stamping("req-1").await.unwrap(), Some(stored.clone()));
+    assert_eq!(store.stamping_by_cms(&stored.cms_sha256).await.unwrap(), Some(stored.clone()));
+    assert_eq!(store.stamping("req-2").await.unwrap(), None);
+    assert_eq!(store.stamping_by_cms(&[0; 32]).await.unwrap(), None);
+    let records = all_records(&store).await;
+    assert_eq!(records[5].event.event, Some(EventKind::AuthorizationConsumed));
+    assert_eq!(records[6].event.event, Some(EventKind::DocumentSealed));
+    assert_eq!(records[6].event.request_id.as_deref(), Some("req-1"));
+    assert_eq!(records[6].time, 500);
+
+    // The same authorization again.
+    match commit(&store, "req-2", &a1, 501).await {
+        Err(StoreError::Conflict(message)) => assert!(message.contains("already used") && message.contains("req-1"), "{message}"),
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+    // A revoked one.
+    store.revoke_authorization("a2", "wang", event(EventKind::AuthorizationRevoked), 502).await.unwrap();
+    match commit(&store, "req-3", &a2, 503).await {
+        Err(StoreError::Conflict(message)) => assert!(message.contains("revoked"), "{message}"),
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+    // An expired one (400 < 503).
+    match commit(&store, "req-4", &a4, 503).await {
+        Err(StoreError::Conflict(message)) => assert!(message.contains("expired"), "{message}"),
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+    assert_eq!(store.authorization("a4").await.unwrap().unwrap().state, AuthorizationState::Active);
+    // An unknown one.
+    let ghost = authorization("ghost", "s1", "dept", 100, 1000);
+    assert!(matches!(commit(&store, "req-5", &ghost, 503).await, Err(StoreError::NotFound { what: "authorization", .. })));
+
+    // A request id already taken, with a fresh authorization: nothing half-done.
+    let len = store.audit_len().await.unwrap();
+    match commit(&store, "req-1", &a3, 504).await {
+        Err(StoreError::AlreadyExists { what: "stamping", id }) => assert_eq!(id, "req-1"),
+        other => panic!("expected AlreadyExists, got {other:?}"),
+    }
+    assert_eq!(store.authorization("a3").await.unwrap().unwrap().state, AuthorizationState::Active, "not consumed");
+    assert_eq!(store.audit_len().await.unwrap(), len, "no record appended");
+    assert_eq!(count(&store, "stampings").await, 1);
+    assert_eq!(store.stamping("req-1").await.unwrap(), Some(stored), "the first stamping is untouched");
+    // And it can still be used afterwards.
+    let later = commit(&store, "req-6", &a3, 505).await.unwrap();
+    assert_eq!(later.audit_sequence, len + 2);
+    assert_eq!(count(&store, "stampings").await, 2);
+    all_records(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_stampings_consume_each_authorization_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(dir.path()).await);
+    store.register_seal(&seal("s1"), event(EventKind::SealRegistered), 1).await.unwrap();
+    let mut auths = Vec::new();
+    for i in 0..10 {
+        let a = authorization(&format!("a{i}"), "s1", "dept", 100, 10_000);
+        store.grant(&a, event(EventKind::AuthorizationGranted), 100).await.unwrap();
+        auths.push(a);
+    }
+    let before = store.audit_len().await.unwrap();
+    assert_eq!(before, 11);
+
+    let mut tasks = Vec::new();
+    for round in 0..10 {
+        for a in &auths {
+            let store = Arc::clone(&store);
+            let a = a.clone();
+            let request_id = format!("req-{}-{round}", a.id);
+            tasks.push(tokio::spawn(async move {
+                let result = commit(&store, &request_id, &a, 1000).await;
+                (a.id, request_id, result)
+            }));
+        }
+    }
+    assert_eq!(tasks.len(), 100);
+    // Meanwhile, refusals (a read of the last sequence, then an insert) from other callers.
+    let mut refusals = Vec::new();
+    for i in 0..30 {
+        let store = Arc::clone(&store);
+        refusals.push(tokio::spawn(async move {
+            let mut refusal = event(EventKind::CallRefused);
+            refusal.reason = Some(format!("refusal {i}"));
+            store.append_audit(refusal, 1000).await
+        }));
+    }
+    let mut winners: BTreeMap<String, StampingRecord> = BTreeMap::new();
+    let mut conflicts = 0;
+    for task in tasks {
+        let (auth_id, request_id, result) = task.await.unwrap();
+        match result {
+            Ok(record) => {
+                assert_eq!(record.request_id, request_id);
+                assert!(winners.insert(auth_id, record).is_none(), "an authorization was consumed twice");
+            }
+            Err(StoreError::Conflict(message)) => {
+                assert!(message.contains("already used"), "{message}");
+                conflicts += 1;
+            }
+            Err(other) => panic!("unexpected error: {other:?}"),
+        }
+    }
+    let mut refusal_sequences = BTreeSet::new();
+    for task in refusals {
+        assert!(refusal_sequences.insert(task.await.unwrap().unwrap()), "a sequence number was given twice");
+    }
+    assert_eq!(winners.len(), 10, "one success per authorization");
+    assert_eq!(conflicts, 90);
+    assert_eq!(count(&store, "stampings").await, 10);
+
+    let records = all_records(&store).await;
+    assert_eq!(records.len() as u64, before + 20 + 30, "two records per success, none for a conflict, one per refusal");
+    assert_eq!(records.iter().filter(|r| r.event.event == Some(EventKind::CallRefused)).count(), 30);
+    for sequence in &refusal_sequences {
+        assert_eq!(records[*sequence as usize - 1].event.event, Some(EventKind::CallRefused));
+    }
+    for (auth_id, record) in &winners {
+        let stored = store.authorization(auth_id).await.unwrap().unwrap();
+        assert_eq!(stored.state, AuthorizationState::Consumed { at: 1000, request_id: record.request_id.clone() });
+        assert_eq!(store.stamping(&record.request_id).await.unwrap().as_ref(), Some(record));
+        // The sealed record and, just before it, its consumed record.
+        let sealed = &records[record.audit_sequence as usize - 1];
+        let consumed = &records[record.audit_sequence as usize - 2];
+        assert_eq!(sealed.event.event, Some(EventKind::DocumentSealed));
+        assert_eq!(consumed.event.event, Some(EventKind::AuthorizationConsumed));
+        for r in [sealed, consumed] {
+            assert_eq!(r.event.request_id.as_deref(), Some(record.request_id.as_str()));
+            assert_eq!(r.event.authorization_id.as_deref(), Some(auth_id.as_str()));
+        }
+    }
+    let sequences: BTreeSet<u64> = winners.values().map(|r| r.audit_sequence).collect();
+    assert_eq!(sequences.len(), 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durability_settings_on_every_pooled_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    // Hold several connections at once so that more than one is checked.
+    let mut connections = Vec::new();
+    for _ in 0..3 {
+        connections.push(store.pool().acquire().await.unwrap());
+    }
+    for conn in &mut connections {
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut **conn).await.unwrap();
+        assert_eq!(mode.to_lowercase(), "wal");
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&mut **conn).await.unwrap();
+        assert_eq!(synchronous, 2, "FULL");
+        let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(&mut **conn).await.unwrap();
+        assert_eq!(foreign_keys, 1);
+        let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout").fetch_one(&mut **conn).await.unwrap();
+        assert!(busy >= 5_000, "busy timeout {busy} ms");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let s1 = seal("s1");
+    let a1 = authorization("a1", "s1", "dept", 100, 1000);
+    let a2 = authorization("a2", "s1", "dept", 100, 1000);
+    let stored;
+    {
+        let store = open(dir.path()).await;
+        store.register_seal(&s1, event(EventKind::SealRegistered), 1).await.unwrap();
+        store.grant(&a1, event(EventKind::AuthorizationGranted), 100).await.unwrap();
+        store.grant(&a2, event(EventKind::AuthorizationGranted), 100).await.unwrap();
+        stored = commit(&store, "req-1", &a1, 200).await.unwrap();
+        store.append_audit(event(EventKind::CallRefused), 201).await.unwrap();
+        store.close().await;
+    }
+    let store = open(dir.path()).await;
+    assert_eq!(store.seal("s1").await.unwrap(), Some(s1));
+    assert_eq!(store.authorization("a2").await.unwrap(), Some(a2.clone()));
+    assert_eq!(store.authorization("a1").await.unwrap().unwrap().state, AuthorizationState::Consumed { at: 200, request_id: "req-1".into() });
+    assert_eq!(store.stamping("req-1").await.unwrap(), Some(stored));
+    assert_eq!(store.audit_len().await.unwrap(), 6);
+    // The log continues where it stopped; the consumed authorization stays consumed.
+    assert!(matches!(commit(&store, "req-2", &a1, 300).await, Err(StoreError::Conflict(_))));
+    assert_eq!(commit(&store, "req-2", &a2, 300).await.unwrap().audit_sequence, 8);
+    let records = all_records(&store).await;
+    assert_eq!(records[5].event.event, Some(EventKind::CallRefused));
+    assert_eq!(store.audit_records(7, 10).await.unwrap().iter().map(|r| r.0).collect::<Vec<_>>(), [7, 8]);
+    assert_eq!(store.audit_records(2, 2).await.unwrap().iter().map(|r| r.0).collect::<Vec<_>>(), [2, 3]);
+    assert!(store.audit_records(9, 10).await.unwrap().is_empty());
+}
