@@ -185,7 +185,10 @@ async fn seals_register_get_list_and_change_state() {
         other => panic!("expected NotFound, got {other:?}"),
     }
     assert_eq!(store.audit_len().await.unwrap(), 3, "refused changes leave no record");
-    assert_eq!(store.set_seal_state("b-seal", SealState::Suspended, SealState::Active, event(EventKind::SealResumed), 22).await.unwrap(), 4);
+    assert_eq!(
+        store.set_seal_state("b-seal", SealState::Suspended, SealState::Active, event(EventKind::SealResumed), 22).await.unwrap(),
+        4
+    );
     assert_eq!(store.set_seal_state("b-seal", SealState::Active, SealState::Revoked, event(EventKind::SealRevoked), 23).await.unwrap(), 5);
     assert!(matches!(
         store.set_seal_state("b-seal", SealState::Revoked, SealState::Active, event(EventKind::SealResumed), 24).await,
@@ -244,7 +247,10 @@ async fn authorizations_grant_get_and_revoke() {
         Err(StoreError::Conflict(message)) => assert!(message.contains("already used") && message.contains("req-1"), "{message}"),
         other => panic!("expected Conflict, got {other:?}"),
     }
-    assert_eq!(store.authorization("a2").await.unwrap().unwrap().state, AuthorizationState::Consumed { at: 300, request_id: "req-1".into() });
+    assert_eq!(
+        store.authorization("a2").await.unwrap().unwrap().state,
+        AuthorizationState::Consumed { at: 300, request_id: "req-1".into() }
+    );
     assert!(matches!(
         store.revoke_authorization("zz", "wang", event(EventKind::AuthorizationRevoked), 301).await,
         Err(StoreError::NotFound { what: "authorization", .. })
@@ -381,7 +387,10 @@ async fn commit_stamping_consumes_exactly_once() {
     let stored = commit(&store, "req-1", &a1, 500).await.unwrap();
     assert_eq!(stored.audit_sequence, 7);
     assert_eq!(stored, StampingRecord { audit_sequence: 7, ..stamping("req-1", &a1) });
-    assert_eq!(store.authorization("a1").await.unwrap().unwrap().state, AuthorizationState::Consumed { at: 500, request_id: "req-1".into() });
+    assert_eq!(
+        store.authorization("a1").await.unwrap().unwrap().state,
+        AuthorizationState::Consumed { at: 500, request_id: "req-1".into() }
+    );
     assert_eq!(store.stamping("req-1").await.unwrap(), Some(stored.clone()));
     assert_eq!(store.stamping_by_cms(&stored.cms_sha256).await.unwrap(), Some(stored.clone()));
     assert_eq!(store.stamping("req-2").await.unwrap(), None);
@@ -555,7 +564,10 @@ async fn data_survives_reopening() {
     let store = open(dir.path()).await;
     assert_eq!(store.seal("s1").await.unwrap(), Some(s1));
     assert_eq!(store.authorization("a2").await.unwrap(), Some(a2.clone()));
-    assert_eq!(store.authorization("a1").await.unwrap().unwrap().state, AuthorizationState::Consumed { at: 200, request_id: "req-1".into() });
+    assert_eq!(
+        store.authorization("a1").await.unwrap().unwrap().state,
+        AuthorizationState::Consumed { at: 200, request_id: "req-1".into() }
+    );
     assert_eq!(store.stamping("req-1").await.unwrap(), Some(stored));
     assert_eq!(store.audit_len().await.unwrap(), 6);
     // The log continues where it stopped; the consumed authorization stays consumed.

@@ -10,8 +10,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{Row, SqlSafeStr, Sqlite, Transaction};
 
 use super::{
@@ -34,7 +36,9 @@ fn migrator() -> Migrator {
     Migrator::with_migrations(
         MIGRATIONS
             .iter()
-            .map(|&(version, description, sql)| Migration::new(version, description.into(), MigrationType::Simple, sql.into_sql_str(), false))
+            .map(|&(version, description, sql)| {
+                Migration::new(version, description.into(), MigrationType::Simple, sql.into_sql_str(), false)
+            })
             .collect(),
     )
 }
@@ -90,10 +94,7 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", path.display())))?;
-        migrator()
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Database(format!("cannot migrate {}: {e}", path.display())))?;
+        migrator().run(&pool).await.map_err(|e| StoreError::Database(format!("cannot migrate {}: {e}", path.display())))?;
         Ok(SqliteStore { pool, origin: origin.to_string() })
     }
 
@@ -276,7 +277,8 @@ impl Store for SqliteStore {
 
     async fn seal(&self, id: &str) -> Result<Option<Seal>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let Some(row) = sqlx::query(concat!("SELECT ", seal_columns!(), " FROM seals WHERE id = $1")).bind(id).fetch_optional(&mut *tx).await?
+        let Some(row) =
+            sqlx::query(concat!("SELECT ", seal_columns!(), " FROM seals WHERE id = $1")).bind(id).fetch_optional(&mut *tx).await?
         else {
             return Ok(None);
         };
@@ -293,7 +295,8 @@ impl Store for SqliteStore {
     async fn list_seals(&self) -> Result<Vec<Seal>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let rows = sqlx::query(concat!("SELECT ", seal_columns!(), " FROM seals ORDER BY id")).fetch_all(&mut *tx).await?;
-        let custodians = sqlx::query("SELECT seal_id, principal FROM seal_custodians ORDER BY seal_id, position").fetch_all(&mut *tx).await?;
+        let custodians =
+            sqlx::query("SELECT seal_id, principal FROM seal_custodians ORDER BY seal_id, position").fetch_all(&mut *tx).await?;
         tx.commit().await?;
         let mut seals = rows.iter().map(seal_from_row).collect::<Result<Vec<_>, _>>()?;
         for row in &custodians {
@@ -320,15 +323,14 @@ impl Store for SqliteStore {
                 .rows_affected()
         };
         if changed == 0 {
-            let current: Option<String> = sqlx::query_scalar("SELECT state FROM seals WHERE id = $1").bind(id).fetch_optional(&mut *tx).await?;
+            let current: Option<String> =
+                sqlx::query_scalar("SELECT state FROM seals WHERE id = $1").bind(id).fetch_optional(&mut *tx).await?;
             tx.rollback().await?;
             return Err(match current {
                 None => StoreError::NotFound { what: "seal", id: id.to_string() },
-                Some(current) => StoreError::Conflict(format!(
-                    "seal {id} is {current}; it cannot go from {} to {}",
-                    from.as_str(),
-                    to.as_str()
-                )),
+                Some(current) => {
+                    StoreError::Conflict(format!("seal {id} is {current}; it cannot go from {} to {}", from.as_str(), to.as_str()))
+                }
             });
         }
         let sequence = self.append(&mut tx, audit, now).await?;
@@ -363,7 +365,9 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(|error| match &error {
-            sqlx::Error::Database(e) if e.is_foreign_key_violation() => StoreError::NotFound { what: "seal", id: authorization.seal_id.clone() },
+            sqlx::Error::Database(e) if e.is_foreign_key_violation() => {
+                StoreError::NotFound { what: "seal", id: authorization.seal_id.clone() }
+            }
             _ => inserting("authorization", &authorization.id)(error),
         })?;
         let sequence = self.append(&mut tx, audit, now).await?;
@@ -376,7 +380,11 @@ impl Store for SqliteStore {
         fetch_authorization(&mut conn, id).await
     }
 
-    async fn list_authorizations(&self, filter: &AuthorizationFilter, page: &Page) -> Result<(Vec<Authorization>, Option<String>), StoreError> {
+    async fn list_authorizations(
+        &self,
+        filter: &AuthorizationFilter,
+        page: &Page,
+    ) -> Result<(Vec<Authorization>, Option<String>), StoreError> {
         let size = page.effective_size();
         let after = page.token.as_deref().map(decode_token).transpose()?;
         let (state, active_at, expired_at) = match filter.state {
@@ -427,13 +435,14 @@ impl Store for SqliteStore {
 
     async fn revoke_authorization(&self, id: &str, by: &str, audit: AuditEvent, now: i64) -> Result<(Authorization, u64), StoreError> {
         let mut tx = self.write().await?;
-        let changed = sqlx::query("UPDATE authorizations SET state = 'revoked', closed_at = $1, revoked_by = $2 WHERE id = $3 AND state = 'active'")
-            .bind(now)
-            .bind(by)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let changed =
+            sqlx::query("UPDATE authorizations SET state = 'revoked', closed_at = $1, revoked_by = $2 WHERE id = $3 AND state = 'active'")
+                .bind(now)
+                .bind(by)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         let current = fetch_authorization(&mut tx, id).await?;
         if changed == 0 {
             tx.rollback().await?;
@@ -456,14 +465,24 @@ impl Store for SqliteStore {
     }
 
     async fn stamping_by_cms(&self, cms_sha256: &[u8; 32]) -> Result<Option<StampingRecord>, StoreError> {
-        let row = sqlx::query(concat!("SELECT ", stamping_columns!(), " FROM stampings WHERE cms_sha256 = $1 ORDER BY signing_time, request_id LIMIT 1"))
-            .bind(&cms_sha256[..])
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            stamping_columns!(),
+            " FROM stampings WHERE cms_sha256 = $1 ORDER BY signing_time, request_id LIMIT 1"
+        ))
+        .bind(&cms_sha256[..])
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(stamping_from_row).transpose()
     }
 
-    async fn commit_stamping(&self, stamping: &StampingRecord, consumed: AuditEvent, sealed: AuditEvent, now: i64) -> Result<StampingRecord, StoreError> {
+    async fn commit_stamping(
+        &self,
+        stamping: &StampingRecord,
+        consumed: AuditEvent,
+        sealed: AuditEvent,
+        now: i64,
+    ) -> Result<StampingRecord, StoreError> {
         let output_size = signed(stamping.output_size, "output size")?;
         let mut tx = self.write().await?;
         // 1. Consume: only an active, unexpired authorization; the row itself is the lock.
@@ -530,9 +549,7 @@ impl Store for SqliteStore {
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|row| Ok((unsigned(row.try_get(0)?, "audit_log.sequence")?, row.try_get(1)?)))
-            .collect()
+        rows.iter().map(|row| Ok((unsigned(row.try_get(0)?, "audit_log.sequence")?, row.try_get(1)?))).collect()
     }
 
     async fn audit_len(&self) -> Result<u64, StoreError> {
