@@ -160,6 +160,9 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         .build_v1()
         .map_err(|e| ServerError::Network(format!("reflection: {e}")))?;
 
+    // Stock tools (health probes, grpcurl) must authenticate too; their refusals are audited.
+    let health_service = tonic::service::interceptor::InterceptedService::new(health_service, authenticated(Arc::clone(&state), "grpc.health.v1.Health"));
+    let reflection = tonic::service::interceptor::InterceptedService::new(reflection, authenticated(Arc::clone(&state), "grpc.reflection.v1.ServerReflection"));
     let router = tonic::transport::Server::builder()
         .add_service(health_service)
         .add_service(reflection)
@@ -177,6 +180,27 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     });
     tracing::info!(%address, "eseal listening (mTLS)");
     Ok(RunningServer { address, shutdown, task })
+}
+
+/// An interceptor that admits only callers with a valid client certificate of a known
+/// principal (any role), recording refusals in the audit trail.
+fn authenticated(state: Arc<ServiceState>, service: &'static str) -> impl tonic::service::Interceptor + Clone {
+    move |request: tonic::Request<()>| {
+        let certificates = request.extensions().get::<PeerInfo>().and_then(|p| p.certificates.clone());
+        match state.auth.authenticate(certificates.as_deref().map(Vec::as_slice), crate::api::now()) {
+            Ok(_) => Ok(request),
+            Err(e) => {
+                let error = crate::api::ApiError::Unauthenticated(e);
+                let status = tonic::Status::unauthenticated(error.to_string());
+                let state = Arc::clone(&state);
+                // Interceptors are synchronous: the audit record is written on the side.
+                tokio::spawn(async move {
+                    let _ = state.refuse("anonymous", service, error, crate::api::Subject::default()).await;
+                });
+                Err(status)
+            }
+        }
+    }
 }
 
 /// Registers the configured seed seals that the store does not hold yet.
