@@ -27,4 +27,16 @@ if [ ! -x "$venv/bin/pyhanko" ]; then
   "$venv/bin/pip" install -q 'pyhanko[opentype,image-support]' pyhanko-cli
 fi
 "$venv/bin/pyhanko" --version >/dev/null
+# The stock gRPC client of tests/service_python_client.rs: stubs generated from proto/ with
+# grpcio-tools, calls made with grpcio.
+if ! "$venv/bin/python" -c 'import grpc, grpc_tools' 2>/dev/null; then
+  echo "install-test-tools: installing grpcio and grpcio-tools into $venv"
+  "$venv/bin/pip" install -q grpcio grpcio-tools
+fi
+# Independent implementations tests/audit_merkle.rs cross-checks the audit library against
+# (tests/python/audit_crosscheck.py): pymerkle (RFC 9162 Merkle tree) and rfc8785 (JCS).
+if ! "$venv/bin/python" -c 'import pymerkle, rfc8785' 2>/dev/null; then
+  echo "install-test-tools: installing pymerkle and rfc8785 into $venv"
+  "$venv/bin/pip" install -q 'pymerkle==7.0.0' 'rfc8785==0.1.4'
+fi
 echo "install-test-tools: ok (venv $venv)"

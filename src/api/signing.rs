@@ -192,10 +192,7 @@ async fn sign(state: &Arc<ServiceState>, principal: &Principal, header: SignHead
     let input_sha256 = document.sha256();
 
     // A retry of a stamping whose answer was lost: the same bytes again, nothing consumed.
-    if let Some(done) = state.store.stamping(&header.request_id).await? {
-        if done.principal != principal.name || done.input_sha256 != input_sha256 {
-            return Err(ApiError::RequestIdReused(header.request_id.clone()));
-        }
+    if let Some(done) = already_done(state, principal, &header.request_id, &input_sha256).await? {
         return replay(state, done, document).await;
     }
 
@@ -208,7 +205,13 @@ async fn sign(state: &Arc<ServiceState>, principal: &Principal, header: SignHead
     let loaded = state.loaded_seal(&seal)?;
     let signing_time = now();
     let request = StampingRequest { principal: &principal.name, seal_id: &header.seal_id, case_number: &header.case_number, document_sha256: &input_sha256 };
-    policy::check_stamping(&authorization, &seal, Some(loaded.certificate_validity), &request, signing_time)?;
+    if let Err(refusal) = policy::check_stamping(&authorization, &seal, Some(loaded.certificate_validity), &request, signing_time) {
+        // A retry racing its own original finds the authorization used by itself: replay.
+        return match already_done(state, principal, &header.request_id, &input_sha256).await? {
+            Some(done) => replay(state, done, document).await,
+            None => Err(refusal.into()),
+        };
+    }
 
     let options = StoredOptions::from_header(&header, signing_time)?;
     let options_json = serde_json::to_string(&options).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -250,8 +253,26 @@ async fn sign(state: &Arc<ServiceState>, principal: &Principal, header: SignHead
     let mut sealed = event(EventKind::DocumentSealed);
     sealed.output_sha256 = Some(hex(&record.output_sha256));
     // The durable step: nothing is sent before it commits.
-    let record = state.store.commit_stamping(&record, event(EventKind::AuthorizationConsumed), sealed, now()).await?;
+    let record = match state.store.commit_stamping(&record, event(EventKind::AuthorizationConsumed), sealed, now()).await {
+        Ok(record) => record,
+        Err(e) => {
+            // The same request may have committed meanwhile (a concurrent retry): replay it.
+            return match already_done(state, principal, &header.request_id, &input_sha256).await? {
+                Some(done) => replay(state, done, document).await,
+                None => Err(e.into()),
+            };
+        }
+    };
     Ok(respond(receipt(&record, &loaded, false), document, update))
+}
+
+/// The recorded stamping of `request_id`, when this principal already made it with this
+/// document; a request id used by another caller or for another document is refused.
+async fn already_done(state: &ServiceState, principal: &Principal, request_id: &str, input_sha256: &[u8; 32]) -> Result<Option<StampingRecord>, ApiError> {
+    match state.store.stamping(request_id).await? {
+        Some(done) if done.principal != principal.name || done.input_sha256 != *input_sha256 => Err(ApiError::RequestIdReused(request_id.into())),
+        other => Ok(other),
+    }
 }
 
 async fn replay(state: &Arc<ServiceState>, done: StampingRecord, document: Spooled) -> Result<Response<ResponseStream>, ApiError> {

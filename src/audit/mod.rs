@@ -1,10 +1,24 @@
 //! The audit trail's records: every event of the service as one record in canonical JSON
 //! (RFC 8785), so that anyone can recompute its hash years later. No I/O of its own: the store
 //! assigns sequence numbers and keeps the bytes.
+//!
+//! The tamper-evident part: [`merkle`] holds the RFC 9162 Merkle tree over the records' bytes
+//! with its inclusion and consistency proofs, [`checkpoint`] signs tree heads as C2SP
+//! checkpoints with the log's Ed25519 key, and [`proof`] is the self-contained proof file an
+//! archivist checks offline.
 
+pub mod base64;
 mod canonical;
+pub mod checkpoint;
+mod error;
+pub mod merkle;
+pub mod proof;
 
 pub use canonical::canonical_json;
+pub use checkpoint::{Checkpoint, LogSigner, LogVerifier};
+pub use error::AuditError;
+pub use merkle::{Hash, HashStore, MemoryStore, MerkleTree, NodeMap, leaf_hash, verify_consistency, verify_inclusion};
+pub use proof::{CheckedProof, ProofFile};
 
 use serde::{Deserialize, Serialize};
 

@@ -134,7 +134,11 @@ impl Authenticator {
                     webpki::Error::UnknownIssuer => "it is not issued by the service's client CA".into(),
                     webpki::Error::CertExpired { .. } => "it has expired".into(),
                     webpki::Error::CertNotValidYet { .. } => "it is not valid yet".into(),
-                    other => other.to_string(),
+                    webpki::Error::RequiredEkuNotFoundContext(_) => "it is not a client certificate (no clientAuth extended key usage)".into(),
+                    webpki::Error::InvalidSignatureForPublicKey => {
+                        "its signature does not verify with the client CA's key".into()
+                    }
+                    other => format!("it does not validate ({other:?})"),
                 })
             })?;
         let (_, cert) = X509Certificate::from_der(chain[0].as_ref()).map_err(|e| AuthError::Rejected(format!("unreadable: {e}")))?;

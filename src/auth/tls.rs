@@ -25,7 +25,7 @@ impl ClientCertificateRecorder {
         let hints = client_ca
             .iter()
             .filter_map(|c| webpki::anchor_from_trusted_cert(c).ok())
-            .map(|a| DistinguishedName::from(a.subject.as_ref().to_vec()))
+            .map(|a| DistinguishedName::in_sequence(a.subject.as_ref()))
             .collect();
         Self { provider, hints }
     }

@@ -222,3 +222,4 @@ pub fn append_update(
     out.extend_from_slice(&update);
     out
 }
+pub mod service;
