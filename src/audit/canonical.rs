@@ -3,8 +3,11 @@
 
 use serde_json::Value;
 
-/// Serialises `value` canonically. Non-integer numbers are written in ECMAScript's shortest
-/// form, which serde_json's formatting matches for the finite values records use.
+/// Serialises `value` canonically.
+///
+/// Numbers: audit records hold only integers within ±2^53, which this writes exactly as RFC
+/// 8785 does. Other numbers (floats, larger integers) are written as serde_json prints them,
+/// which can differ from RFC 8785: do not put them in records.
 pub fn canonical_json(value: &Value) -> Vec<u8> {
     let mut out = Vec::new();
     write(&mut out, value);
