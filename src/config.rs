@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// Why the configuration cannot be used.
@@ -33,7 +33,7 @@ pub enum ConfigError {
 }
 
 /// The whole configuration.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Network and TLS.
@@ -57,7 +57,7 @@ pub struct Config {
 }
 
 /// Network, TLS and request limits.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     /// Address to listen on, e.g. `127.0.0.1:50051`.
@@ -88,7 +88,7 @@ fn default_spool_threshold() -> u64 {
 }
 
 /// The store.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
     /// The SQLite database file of the embedded store.
@@ -103,7 +103,7 @@ fn default_origin() -> String {
 }
 
 /// Seal keys.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeysConfig {
     /// Folder of PKCS#8 DER key files; a seal's key reference is a file name in it.
@@ -111,7 +111,7 @@ pub struct KeysConfig {
 }
 
 /// Authorization limits.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthorizationConfig {
     /// Validity when the custodian gives none, in seconds (default 24 h).
@@ -137,7 +137,7 @@ impl Default for AuthorizationConfig {
 }
 
 /// Verification.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct VerificationConfig {
     /// PEM files of the roots that seal certificates must chain to.
@@ -146,7 +146,7 @@ pub struct VerificationConfig {
 }
 
 /// One caller: how its client certificate is recognised, and its roles.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PrincipalConfig {
     /// The principal's name (as written in authorizations and the audit trail).
@@ -172,7 +172,7 @@ pub struct PrincipalConfig {
 }
 
 /// A seal to register at first start.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SeedSeal {
     /// Seal id.
