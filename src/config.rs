@@ -171,6 +171,21 @@ pub struct PrincipalConfig {
     pub archivist: bool,
 }
 
+impl PrincipalConfig {
+    /// A principal recognised by the SAN URI `uri`, with no role yet.
+    pub fn recognised_by_uri(name: &str, uri: &str) -> PrincipalConfig {
+        PrincipalConfig {
+            name: name.into(),
+            san_uri: Some(uri.into()),
+            subject: None,
+            department: vec![],
+            custodian: vec![],
+            seal_admin: false,
+            archivist: false,
+        }
+    }
+}
+
 /// A seal to register at first start.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -207,15 +222,7 @@ impl Config {
     /// The development configuration over `keys-sample/` in `root` (the repository).
     pub fn development(root: &Path) -> Config {
         let keys = root.join("keys-sample");
-        let principal = |name: &str, uri: &str| PrincipalConfig {
-            name: name.into(),
-            san_uri: Some(uri.into()),
-            subject: None,
-            department: vec![],
-            custodian: vec![],
-            seal_admin: false,
-            archivist: false,
-        };
+        let principal = PrincipalConfig::recognised_by_uri;
         let seed = |id: &str, name: &str, organization: &str, kind: &str, file: &str| SeedSeal {
             id: id.into(),
             name: name.into(),

@@ -146,15 +146,7 @@ pub fn dev_config(dir: &Path) -> Config {
 /// principal that is department and custodian of approval-ec at once (`dual-chen`).
 pub fn extended_config(dir: &Path) -> Config {
     let mut config = dev_config(dir);
-    let principal = |name: &str, uri: &str| PrincipalConfig {
-        name: name.into(),
-        san_uri: Some(uri.into()),
-        subject: None,
-        department: vec![],
-        custodian: vec![],
-        seal_admin: false,
-        archivist: false,
-    };
+    let principal = PrincipalConfig::recognised_by_uri;
     config.principals.push(PrincipalConfig { department: vec!["*".into()], ..principal(SECOND_DEPARTMENT, SECOND_DEPARTMENT_URI) });
     config.principals.push(PrincipalConfig {
         department: vec!["approval-ec".into()],
