@@ -243,6 +243,12 @@ for k in ./*.key; do
 done
 echo "  keys match certificates; .key is PKCS#8 PEM; .pk8 is the same PKCS#8 as DER"
 
+# The audit log's Ed25519 signing key (PKCS#8 DER). Its verifier key (what archivists are given)
+# is written by `eseal audit log-key keys-sample/audit-log.pk8` into audit-log.vkey.
+"$OPENSSL" genpkey -algorithm ed25519 -outform DER -out audit-log.pk8
+chmod 644 audit-log.pk8
+echo "  audit-log.pk8: Ed25519 log key (regenerate audit-log.vkey with: eseal audit log-key keys-sample/audit-log.pk8 > keys-sample/audit-log.vkey)"
+
 echo "== summary (certificates)"
 for c in root-ca seal-ca seal-approval-ec seal-housing-rsa tls-ca server \
          client-department client-custodian client-seal-admin client-archivist; do

@@ -45,6 +45,8 @@ pub struct Config {
     /// Authorization limits.
     #[serde(default)]
     pub authorizations: AuthorizationConfig,
+    /// The audit log's checkpoint signing.
+    pub audit: AuditConfig,
     /// Trust anchors for verification.
     #[serde(default)]
     pub verification: VerificationConfig,
@@ -110,6 +112,21 @@ pub struct KeysConfig {
     pub directory: PathBuf,
 }
 
+/// Checkpoints of the audit log.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// The Ed25519 key (PKCS#8 DER) that signs checkpoints; its name is `store.audit_origin`.
+    pub log_key: PathBuf,
+    /// How often a new checkpoint is signed when the log grew, in milliseconds (default 1000).
+    #[serde(default = "default_checkpoint_interval")]
+    pub checkpoint_interval_ms: u64,
+}
+
+fn default_checkpoint_interval() -> u64 {
+    1000
+}
+
 /// Authorization limits.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -151,12 +168,9 @@ pub struct VerificationConfig {
 pub struct PrincipalConfig {
     /// The principal's name (as written in authorizations and the audit trail).
     pub name: String,
-    /// A URI subject alternative name of the client certificate (preferred).
-    #[serde(default)]
-    pub san_uri: Option<String>,
-    /// Or the certificate's subject, as RFC 4514 text (e.g. `CN=approval-system,O=...`).
-    #[serde(default)]
-    pub subject: Option<String>,
+    /// The URI subject alternative name of its client certificates (e.g.
+    /// `spiffe://eseal.example/department/approval-system`).
+    pub san_uri: String,
     /// Seals it may request stampings with (`department` role); `"*"` for all.
     #[serde(default)]
     pub department: Vec<String>,
@@ -176,8 +190,7 @@ impl PrincipalConfig {
     pub fn recognised_by_uri(name: &str, uri: &str) -> PrincipalConfig {
         PrincipalConfig {
             name: name.into(),
-            san_uri: Some(uri.into()),
-            subject: None,
+            san_uri: uri.into(),
             department: vec![],
             custodian: vec![],
             seal_admin: false,
@@ -246,6 +259,7 @@ impl Config {
             store: StoreConfig { sqlite_path: PathBuf::from("eseal-data/eseal.db"), audit_origin: default_origin() },
             keys: KeysConfig { directory: keys.clone() },
             authorizations: AuthorizationConfig::default(),
+            audit: AuditConfig { log_key: keys.join("audit-log.pk8"), checkpoint_interval_ms: default_checkpoint_interval() },
             verification: VerificationConfig { trust_anchors: vec![keys.join("root-ca.pem")] },
             principals: vec![
                 PrincipalConfig { department: vec!["*".into()], ..principal("approval-system", "spiffe://eseal.example/department/approval-system") },
@@ -274,6 +288,7 @@ impl Config {
         }
         fix(&mut self.store.sqlite_path);
         fix(&mut self.keys.directory);
+        fix(&mut self.audit.log_key);
         self.verification.trust_anchors.iter_mut().for_each(fix);
         for seed in &mut self.seed_seals {
             fix(&mut seed.image);
@@ -284,6 +299,9 @@ impl Config {
     /// Checks values that TOML types cannot.
     pub fn check(&self) -> Result<(), ConfigError> {
         let invalid = |m: String| Err(ConfigError::Invalid(m));
+        if self.audit.checkpoint_interval_ms == 0 {
+            return invalid("audit.checkpoint_interval_ms must be positive".into());
+        }
         if self.server.max_document_bytes == 0 {
             return invalid("server.max_document_bytes must be positive".into());
         }
@@ -296,8 +314,8 @@ impl Config {
             if !names.insert(&p.name) {
                 return invalid(format!("principal {} is configured twice", p.name));
             }
-            if p.san_uri.is_none() && p.subject.is_none() {
-                return invalid(format!("principal {} needs san_uri or subject to be recognised", p.name));
+            if p.san_uri.trim().is_empty() {
+                return invalid(format!("principal {} needs a san_uri to be recognised", p.name));
             }
         }
         Ok(())

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod checkpoints;
 pub mod civil_time;
 pub mod cli;
 pub mod cms;

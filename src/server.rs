@@ -17,6 +17,9 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::server::Connected;
 
 use crate::api::admin::{self, Admin};
+use crate::api::audit::Audit;
+use crate::api::proto::audit_service_server::AuditServiceServer;
+use crate::checkpoints::Checkpointer;
 use crate::api::proto::seal_admin_service_server::SealAdminServiceServer;
 use crate::api::proto::signing_service_server::SigningServiceServer;
 use crate::api::proto::verification_service_server::VerificationServiceServer;
@@ -139,10 +142,16 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open(&config.store.sqlite_path, &config.store.audit_origin).await.map_err(|e| ServerError::Store(e.to_string()))?);
     let keys = Arc::new(FileKeyStore::new(config.keys.directory.clone()));
+    let log_key = read("audit log key", &config.audit.log_key)?;
+    let signer = crate::audit::LogSigner::from_pkcs8(&config.store.audit_origin, &log_key)
+        .map_err(|e| ServerError::File { what: "audit log key", path: config.audit.log_key.display().to_string(), message: e.to_string() })?;
+    let checkpoints = Arc::new(Checkpointer::new(Arc::clone(&store), signer));
+    let interval = Duration::from_millis(config.audit.checkpoint_interval_ms);
     let listen = config.server.listen.clone();
     let seeds = config.seed_seals.clone();
-    let state = Arc::new(ServiceState::new(store, keys, auth, config, TrustAnchors::from_der(roots)));
+    let state = Arc::new(ServiceState::new(store, keys, auth, config, TrustAnchors::from_der(roots), Arc::clone(&checkpoints)));
     seed(&state, &seeds).await?;
+    let checkpoint_task = checkpoints.spawn_periodic(interval);
 
     let listener = TcpListener::bind(&listen).await.map_err(|e| ServerError::Network(format!("cannot listen on {listen}: {e}")))?;
     let address = listener.local_addr().map_err(|e| ServerError::Network(e.to_string()))?;
@@ -154,6 +163,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     health.set_serving::<SigningServiceServer<Signing>>().await;
     health.set_serving::<SealAdminServiceServer<Admin>>().await;
     health.set_serving::<VerificationServiceServer<Verification>>().await;
+    health.set_serving::<AuditServiceServer<Audit>>().await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -168,15 +178,18 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         .add_service(reflection)
         .add_service(SigningServiceServer::new(Signing::new(Arc::clone(&state))).max_decoding_message_size(MAX_MESSAGE))
         .add_service(SealAdminServiceServer::new(Admin::new(Arc::clone(&state))).max_decoding_message_size(MAX_MESSAGE))
-        .add_service(VerificationServiceServer::new(Verification::new(Arc::clone(&state))).max_decoding_message_size(MAX_MESSAGE));
+        .add_service(VerificationServiceServer::new(Verification::new(Arc::clone(&state))).max_decoding_message_size(MAX_MESSAGE))
+        .add_service(AuditServiceServer::new(Audit::new(Arc::clone(&state))));
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        router
+        let result = router
             .serve_with_incoming_shutdown(ReceiverStream::new(incoming), async {
                 let _ = stopped.await;
             })
             .await
-            .map_err(|e| ServerError::Network(e.to_string()))
+            .map_err(|e| ServerError::Network(e.to_string()));
+        checkpoint_task.abort();
+        result
     });
     tracing::info!(%address, "eseal listening (mTLS)");
     Ok(RunningServer { address, shutdown, task })

@@ -38,6 +38,8 @@ impl ServerProcess {
         let mut config = Config::development(&common::repo());
         config.server.listen = format!("127.0.0.1:{port}");
         config.store.sqlite_path = db.to_path_buf();
+        // The test counts audit records: no background checkpoints.
+        config.audit.checkpoint_interval_ms = 3_600_000;
         let file = dir.join(format!("{name}.toml"));
         std::fs::write(&file, config_toml(&config)).unwrap();
         // The file is what the binary will read: check it says what we meant.

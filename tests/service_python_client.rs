@@ -33,7 +33,7 @@ fn generate_stubs(python: &Path, out: &Path) {
         .map(|p| p.strip_prefix(&repo).unwrap().to_str().unwrap().to_string())
         .collect();
     protos.sort();
-    assert_eq!(protos.len(), 4, "{protos:?}");
+    assert!(protos.iter().any(|p| p.ends_with("signing.proto")) && protos.iter().any(|p| p.ends_with("common.proto")), "{protos:?}");
     std::fs::create_dir_all(out).unwrap();
     let out_arg = out.to_str().unwrap();
     let output = Command::new(python)

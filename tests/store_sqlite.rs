@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
+use eseal::audit::merkle::{MerkleTree, leaf_hash};
 use eseal::audit::{AuditEvent, AuditRecord, EventKind};
 use eseal::policy::{Authorization, AuthorizationState};
 use eseal::seal::{Seal, SealState};
@@ -522,6 +523,18 @@ async fn concurrent_stampings_consume_each_authorization_once() {
     }
     let sequences: BTreeSet<u64> = winners.values().map(|r| r.audit_sequence).collect();
     assert_eq!(sequences.len(), 10);
+
+    // The stored Merkle tree grew with every concurrent append: its root and leaves are those
+    // computed here from the stored records' bytes.
+    let mut tree = MerkleTree::in_memory();
+    let rows = store.audit_records(1, u32::MAX).await.unwrap();
+    for (_, bytes) in &rows {
+        tree.append(leaf_hash(bytes)).unwrap();
+    }
+    let len = records.len() as u64;
+    assert_eq!(store.tree_root(len).await.unwrap(), tree.current_root().unwrap());
+    let leaves = store.leaf_hashes(1, u32::MAX).await.unwrap();
+    assert_eq!(leaves, rows.iter().map(|(sequence, bytes)| (*sequence, leaf_hash(bytes))).collect::<Vec<_>>());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

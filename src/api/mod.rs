@@ -2,6 +2,7 @@
 //! every refusal in the audit trail. Errors become statuses in one place ([`status`]).
 
 pub mod admin;
+pub mod audit;
 pub mod proto;
 pub mod signing;
 pub mod spool;
@@ -59,6 +60,8 @@ pub struct ServiceState {
     pub config: Config,
     /// Roots for verification.
     pub anchors: TrustAnchors,
+    /// Signs the audit log's checkpoints.
+    pub checkpoints: Arc<crate::checkpoints::Checkpointer>,
     loaded: Mutex<HashMap<String, Arc<LoadedSeal>>>,
 }
 
@@ -70,6 +73,19 @@ pub fn now() -> i64 {
 /// Lower-case hex.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// At most 256 bytes of `text`, cut at a character boundary.
+fn clip(text: String) -> String {
+    const MAX: usize = 256;
+    if text.len() <= MAX {
+        return text;
+    }
+    let mut end = MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
 }
 
 /// What a refusal was about, for its audit record.
@@ -87,8 +103,15 @@ pub struct Subject {
 
 impl ServiceState {
     /// Assembles the state.
-    pub fn new(store: Arc<dyn Store>, keys: Arc<dyn KeyStore>, auth: Authenticator, config: Config, anchors: TrustAnchors) -> Self {
-        Self { store, keys, auth, config, anchors, loaded: Mutex::new(HashMap::new()) }
+    pub fn new(
+        store: Arc<dyn Store>,
+        keys: Arc<dyn KeyStore>,
+        auth: Authenticator,
+        config: Config,
+        anchors: TrustAnchors,
+        checkpoints: Arc<crate::checkpoints::Checkpointer>,
+    ) -> Self {
+        Self { store, keys, auth, config, anchors, checkpoints, loaded: Mutex::new(HashMap::new()) }
     }
 
     /// Authenticates the caller of `request`; a refusal is audited.
@@ -115,10 +138,12 @@ impl ServiceState {
         let mut event = AuditEvent::new(EventKind::CallRefused, principal);
         event.method = Some(method.into());
         event.reason = Some(error.audit_reason());
-        event.seal_id = subject.seal_id;
-        event.authorization_id = subject.authorization_id;
-        event.request_id = subject.request_id;
-        event.case_number = subject.case_number;
+        // Client-chosen strings are clipped: a refusal must not let a caller write megabytes
+        // into the audit trail.
+        event.seal_id = subject.seal_id.map(clip);
+        event.authorization_id = subject.authorization_id.map(clip);
+        event.request_id = subject.request_id.map(clip);
+        event.case_number = subject.case_number.map(clip);
         tracing::info!(method, principal, outcome = "refused", reason = %error, "call refused");
         match self.store.append_audit(event, now()).await {
             Ok(_) => error.into(),

@@ -14,7 +14,7 @@ use super::proto::sign_document_response::Part as ResponsePart;
 use super::proto::signing_service_server::SigningService;
 use super::proto::{self, SignDocumentRequest, SignDocumentResponse, SignHeader, StampingReceipt};
 use super::spool::{Spool, Spooled};
-use super::{ApiError, LoadedSeal, ServiceState, Subject, hex, now};
+use super::{ApiError, LoadedSeal, ServiceState, Subject, certificate_validity, hex, now};
 use crate::audit::{AuditEvent, EventKind};
 use crate::auth::{Principal, Role};
 use crate::pdf::{Corner, Placement, SealOptions, SealRect, Source, Unit};
@@ -24,7 +24,7 @@ use crate::store::StampingRecord;
 
 /// Bytes per response chunk.
 const CHUNK: usize = 1 << 20;
-/// Longest accepted request id.
+/// Longest accepted request id, in bytes.
 const MAX_REQUEST_ID: usize = 128;
 
 /// The signing service.
@@ -160,58 +160,55 @@ impl SigningService for Signing {
     }
 }
 
-async fn sign(state: &Arc<ServiceState>, principal: &Principal, header: SignHeader, mut stream: Streaming<SignDocumentRequest>) -> Result<Response<ResponseStream>, ApiError> {
+async fn sign(state: &Arc<ServiceState>, principal: &Principal, header: SignHeader, stream: Streaming<SignDocumentRequest>) -> Result<Response<ResponseStream>, ApiError> {
     for (field, value) in [("seal_id", &header.seal_id), ("authorization_id", &header.authorization_id), ("request_id", &header.request_id), ("case_number", &header.case_number)] {
         if value.trim().is_empty() {
             return Err(ApiError::InvalidArgument(format!("the header's {field} is empty")));
         }
     }
     if header.request_id.len() > MAX_REQUEST_ID {
-        return Err(ApiError::InvalidArgument(format!("request_id is longer than {MAX_REQUEST_ID} characters")));
+        return Err(ApiError::InvalidArgument(format!("request_id is longer than {MAX_REQUEST_ID} bytes")));
     }
     if !principal.has(Role::Department, Some(&header.seal_id)) {
         return Err(ApiError::denied(&principal.name, Role::Department, Some(&header.seal_id)));
     }
-    let config = &state.config.server;
-    let mut spool = Spool::new(config.spool_threshold_bytes, config.spool_directory.clone());
-    while let Some(message) = stream.message().await.map_err(|s| ApiError::InvalidArgument(format!("the upload failed: {}", s.message())))? {
-        match message.part {
-            Some(RequestPart::Chunk(chunk)) => {
-                if spool.len() + chunk.len() as u64 > config.max_document_bytes {
-                    return Err(ApiError::TooLarge { limit: config.max_document_bytes });
-                }
-                spool.write(&chunk).map_err(|e| ApiError::Internal(format!("cannot spool the document: {e}")))?;
-            }
-            _ => return Err(ApiError::InvalidArgument("only document chunks may follow the header".into())),
-        }
-    }
-    if spool.is_empty() {
-        return Err(ApiError::InvalidArgument("no document was sent after the header".into()));
-    }
-    let document = spool.finish().map_err(|e| ApiError::Internal(format!("cannot spool the document: {e}")))?;
-    let input_sha256 = document.sha256();
 
     // A retry of a stamping whose answer was lost: the same bytes again, nothing consumed.
-    if let Some(done) = already_done(state, principal, &header.request_id, &input_sha256).await? {
+    if let Some(done) = state.store.stamping(&header.request_id).await? {
+        let same_request = done.principal == principal.name && done.seal_id == header.seal_id && done.authorization_id == header.authorization_id;
+        if !same_request {
+            return Err(ApiError::RequestIdReused(header.request_id.clone()));
+        }
+        let document = receive(state, stream).await?;
+        if document.sha256() != done.input_sha256 {
+            return Err(ApiError::RequestIdReused(header.request_id.clone()));
+        }
         return replay(state, done, document).await;
     }
 
+    // Every rule but the document binding is checked before the upload: nothing is received
+    // for a request that cannot succeed.
     let authorization = state
         .store
         .authorization(&header.authorization_id)
         .await?
         .ok_or_else(|| ApiError::NotFound { what: "authorization", id: header.authorization_id.clone() })?;
     let seal = state.store.seal(&header.seal_id).await?.ok_or_else(|| ApiError::NotFound { what: "seal", id: header.seal_id.clone() })?;
-    let loaded = state.loaded_seal(&seal)?;
+    let certificate = seal.certificate_chain.first().and_then(|c| certificate_validity(c));
+    let request = |digest| StampingRequest { principal: &principal.name, seal_id: &header.seal_id, case_number: &header.case_number, document_sha256: digest };
+    policy::check_stamping(&authorization, &seal, certificate, &request(None), now())?;
+
+    let document = receive(state, stream).await?;
+    let input_sha256 = document.sha256();
     let signing_time = now();
-    let request = StampingRequest { principal: &principal.name, seal_id: &header.seal_id, case_number: &header.case_number, document_sha256: &input_sha256 };
-    if let Err(refusal) = policy::check_stamping(&authorization, &seal, Some(loaded.certificate_validity), &request, signing_time) {
+    if let Err(refusal) = policy::check_stamping(&authorization, &seal, certificate, &request(Some(&input_sha256)), signing_time) {
         // A retry racing its own original finds the authorization used by itself: replay.
         return match already_done(state, principal, &header.request_id, &input_sha256).await? {
             Some(done) => replay(state, done, document).await,
             None => Err(refusal.into()),
         };
     }
+    let loaded = state.loaded_seal(&seal)?;
 
     let options = StoredOptions::from_header(&header, signing_time)?;
     let options_json = serde_json::to_string(&options).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -264,6 +261,31 @@ async fn sign(state: &Arc<ServiceState>, principal: &Principal, header: SignHead
         }
     };
     Ok(respond(receipt(&record, &loaded, false), document, update))
+}
+
+/// Receives the document chunks that follow the header, within the configured limit.
+async fn receive(state: &ServiceState, mut stream: Streaming<SignDocumentRequest>) -> Result<Spooled, ApiError> {
+    let config = &state.config.server;
+    let mut spool = Spool::new(config.spool_threshold_bytes, config.spool_directory.clone());
+    while let Some(message) = stream.message().await.map_err(upload_failed)? {
+        match message.part {
+            Some(RequestPart::Chunk(chunk)) => spool.write_within(&chunk, config.max_document_bytes)?,
+            _ => return Err(ApiError::InvalidArgument("only document chunks may follow the header".into())),
+        }
+    }
+    if spool.is_empty() {
+        return Err(ApiError::InvalidArgument("no document was sent after the header".into()));
+    }
+    spool.finish().map_err(|e| ApiError::Internal(format!("cannot spool the document: {e}")))
+}
+
+/// A broken upload: cancelled by the client, or not decodable.
+pub fn upload_failed(status: Status) -> ApiError {
+    if status.code() == tonic::Code::Cancelled {
+        ApiError::Cancelled
+    } else {
+        ApiError::InvalidArgument(format!("the upload failed: {}", status.message()))
+    }
 }
 
 /// The recorded stamping of `request_id`, when this principal already made it with this

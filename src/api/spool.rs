@@ -49,6 +49,14 @@ impl Spool {
         self.len == 0
     }
 
+    /// Appends a chunk unless the document would exceed `limit` bytes.
+    pub fn write_within(&mut self, chunk: &[u8], limit: u64) -> Result<(), super::ApiError> {
+        if self.len + chunk.len() as u64 > limit {
+            return Err(super::ApiError::TooLarge { limit });
+        }
+        self.write(chunk).map_err(|e| super::ApiError::Internal(format!("cannot spool the document: {e}")))
+    }
+
     /// Appends a chunk.
     pub fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
         self.hash.update(chunk);
@@ -91,11 +99,6 @@ impl Spooled {
         let mut out = [0u8; 32];
         out.copy_from_slice(self.hash.clone().finish().as_ref());
         out
-    }
-
-    /// Whether the document went to a temporary file.
-    pub fn on_disk(&self) -> bool {
-        matches!(self.bytes, SpooledBytes::File(..))
     }
 }
 

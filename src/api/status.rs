@@ -29,6 +29,9 @@ pub enum ApiError {
     /// The request itself is malformed.
     #[error("{0}")]
     InvalidArgument(String),
+    /// The state of things does not allow the request (e.g. nothing checkpointed yet).
+    #[error("{0}")]
+    FailedPrecondition(String),
     /// Something named does not exist.
     #[error("{what} {id} does not exist")]
     NotFound {
@@ -61,6 +64,9 @@ pub enum ApiError {
     /// A seal's key is unavailable.
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// The client cancelled the call.
+    #[error("the call was cancelled by the client")]
+    Cancelled,
     /// Something the caller cannot fix.
     #[error("internal error: {0}")]
     Internal(String),
@@ -79,12 +85,14 @@ impl ApiError {
             ApiError::PermissionDenied { .. } => Code::PermissionDenied,
             ApiError::InvalidArgument(_) => Code::InvalidArgument,
             ApiError::NotFound { .. } => Code::NotFound,
+            ApiError::FailedPrecondition(_) => Code::FailedPrecondition,
             ApiError::Policy(PolicyError::NotCustodian { .. }) => Code::PermissionDenied,
             ApiError::Policy(PolicyError::BadExpiry { .. } | PolicyError::MissingCaseNumber) => Code::InvalidArgument,
             ApiError::Policy(_) | ApiError::Lifecycle(_) => Code::FailedPrecondition,
             ApiError::Stamp(StampError::Pdf(e)) => pdf_code(e),
             ApiError::Stamp(StampError::Cms(_)) | ApiError::Key(_) | ApiError::Internal(_) => Code::Internal,
             ApiError::TooLarge { .. } => Code::ResourceExhausted,
+            ApiError::Cancelled => Code::Cancelled,
             ApiError::RequestIdReused(_) => Code::AlreadyExists,
             ApiError::Store(StoreError::NotFound { .. }) => Code::NotFound,
             ApiError::Store(StoreError::AlreadyExists { .. }) => Code::AlreadyExists,

@@ -44,11 +44,8 @@ async fn verify(state: &Arc<ServiceState>, principal: &Principal, mut stream: St
     }
     let config = &state.config.server;
     let mut spool = Spool::new(config.spool_threshold_bytes, config.spool_directory.clone());
-    while let Some(message) = stream.message().await.map_err(|s| ApiError::InvalidArgument(format!("the upload failed: {}", s.message())))? {
-        if spool.len() + message.chunk.len() as u64 > config.max_document_bytes {
-            return Err(ApiError::TooLarge { limit: config.max_document_bytes });
-        }
-        spool.write(&message.chunk).map_err(|e| ApiError::Internal(format!("cannot spool the document: {e}")))?;
+    while let Some(message) = stream.message().await.map_err(super::signing::upload_failed)? {
+        spool.write_within(&message.chunk, config.max_document_bytes)?;
     }
     let document = spool.finish().map_err(|e| ApiError::Internal(format!("cannot spool the document: {e}")))?;
     let document_sha256 = document.sha256().to_vec();

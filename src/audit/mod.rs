@@ -8,6 +8,7 @@
 //! archivist checks offline.
 
 pub mod base64;
+pub mod log_check;
 mod canonical;
 pub mod checkpoint;
 mod error;

@@ -16,6 +16,9 @@ use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
 use crate::config::PrincipalConfig;
 
+/// id-kp-clientAuth (1.3.6.1.5.5.7.3.2), DER value bytes: required, not merely allowed.
+const CLIENT_AUTH: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x02];
+
 /// A role of the service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -128,7 +131,7 @@ impl Authenticator {
         let end_entity = webpki::EndEntityCert::try_from(&chain[0]).map_err(|e| AuthError::Rejected(format!("unreadable: {e}")))?;
         let at = UnixTime::since_unix_epoch(Duration::from_secs(u64::try_from(now).unwrap_or(0)));
         end_entity
-            .verify_for_usage(webpki::ALL_VERIFICATION_ALGS, &anchors, &chain[1..], at, webpki::KeyUsage::client_auth(), None, None)
+            .verify_for_usage(webpki::ALL_VERIFICATION_ALGS, &anchors, &chain[1..], at, webpki::KeyUsage::required(CLIENT_AUTH), None, None)
             .map_err(|e| {
                 AuthError::Rejected(match e {
                     webpki::Error::UnknownIssuer => "it is not issued by the service's client CA".into(),
@@ -158,11 +161,12 @@ impl Authenticator {
                     .collect()
             })
             .unwrap_or_default();
+        // Principals are recognised by SAN URI only: a URI is one exact string, where subject
+        // names have escaping and ordering rules that text comparison gets wrong.
         let config = self
             .principals
             .iter()
-            .find(|p| p.san_uri.as_ref().is_some_and(|u| uris.contains(u)))
-            .or_else(|| self.principals.iter().find(|p| p.subject.as_ref().is_some_and(|s| same_name(s, &subject))))
+            .find(|p| uris.contains(&p.san_uri))
             .ok_or_else(|| AuthError::UnknownPrincipal(uris.first().cloned().unwrap_or(subject)))?;
         Ok(principal_of(config))
     }
@@ -176,21 +180,4 @@ fn principal_of(config: &PrincipalConfig) -> Principal {
         seal_admin: config.seal_admin,
         archivist: config.archivist,
     }
-}
-
-/// Compares two distinguished names written as text, ignoring spaces after commas and case
-/// of attribute types.
-fn same_name(a: &str, b: &str) -> bool {
-    let norm = |s: &str| -> Vec<String> {
-        s.split(',')
-            .map(|part| {
-                let part = part.trim();
-                match part.split_once('=') {
-                    Some((k, v)) => format!("{}={}", k.trim().to_ascii_uppercase(), v.trim()),
-                    None => part.to_string(),
-                }
-            })
-            .collect()
-    };
-    norm(a) == norm(b)
 }

@@ -1,6 +1,7 @@
 //! The `eseal` command line: `serve`, and client commands that talk to a server over mTLS.
 //! Each command group lives in its own file; errors end as one line and a non-zero exit code.
 
+mod audit;
 pub mod client;
 mod progress;
 mod seal;
@@ -71,6 +72,8 @@ enum Command {
     Sign(sign::SignArgs),
     /// Verifies a PDF's signatures (as an archivist).
     Verify(verify::VerifyArgs),
+    /// The audit trail: checkpoint, verify, prove, check-proof, log-key (as an archivist).
+    Audit(audit::AuditArgs),
 }
 
 impl Cli {
@@ -82,6 +85,7 @@ impl Cli {
             Command::Grant(args) => seal::grant(args).await,
             Command::Sign(args) => sign::run(args).await,
             Command::Verify(args) => verify::run(args).await,
+            Command::Audit(args) => audit::run(args).await,
         }
     }
 }

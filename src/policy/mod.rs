@@ -247,8 +247,9 @@ pub struct StampingRequest<'a> {
     pub seal_id: &'a str,
     /// The case number given.
     pub case_number: &'a str,
-    /// SHA-256 of the document sent.
-    pub document_sha256: &'a [u8; 32],
+    /// SHA-256 of the document sent; `None` before it has arrived (every other rule is
+    /// checked then, so that nothing is uploaded for a request that cannot succeed).
+    pub document_sha256: Option<&'a [u8; 32]>,
 }
 
 /// Checks that `authorization` permits `request` with `seal` at `now`. Consumption itself is
@@ -280,9 +281,9 @@ pub fn check_stamping(
     if authorization.case_number != request.case_number {
         return Err(PolicyError::OtherCase { id: id(), authorized: authorization.case_number.clone(), requested: request.case_number.into() });
     }
-    if let Some(bound) = &authorization.document_sha256 {
-        if bound != request.document_sha256 {
-            return Err(PolicyError::DocumentMismatch { id: id(), authorized: hex(bound), actual: hex(request.document_sha256) });
+    if let (Some(bound), Some(actual)) = (&authorization.document_sha256, request.document_sha256) {
+        if bound != actual {
+            return Err(PolicyError::DocumentMismatch { id: id(), authorized: hex(bound), actual: hex(actual) });
         }
     }
     check_seal_usable(seal, certificate_validity, now)

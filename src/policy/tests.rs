@@ -34,7 +34,7 @@ fn authorization() -> Authorization {
 }
 
 fn request(digest: &[u8; 32]) -> StampingRequest<'_> {
-    StampingRequest { principal: "approval-system", seal_id: "approval-ec", case_number: "2026-001", document_sha256: digest }
+    StampingRequest { principal: "approval-system", seal_id: "approval-ec", case_number: "2026-001", document_sha256: Some(digest) }
 }
 
 #[test]
@@ -74,6 +74,9 @@ fn every_refusal_names_its_reason() {
     assert!(matches!(check(authorization(), s, request(&digest), NOW), Err(PolicyError::SealOutsideValidity { .. })));
     let expired_cert = check_stamping(&authorization(), &seal(), Some((0, NOW - 1)), &request(&digest), NOW);
     assert!(matches!(expired_cert, Err(PolicyError::SealCertificateExpired { .. })));
+    // Before the document arrives, the binding cannot be judged yet.
+    let before = StampingRequest { document_sha256: None, ..request(&other_document) };
+    assert_eq!(check(authorization(), seal(), before, NOW), Ok(()));
     // Without a document binding any document is accepted.
     let mut a = authorization();
     a.document_sha256 = None;

@@ -13,6 +13,7 @@
 
 mod sqlite;
 
+pub mod offline;
 pub use sqlite::SqliteStore;
 
 use thiserror::Error;
@@ -92,6 +93,19 @@ pub struct StampingRecord {
     pub audit_sequence: u64,
 }
 
+/// A signed checkpoint as stored: the tree head at `size` and the signed note over it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    /// The tree size (number of records) it covers.
+    pub size: u64,
+    /// The root of the tree at `size` ([`Store::tree_root`]).
+    pub root: [u8; 32],
+    /// The C2SP signed note as issued; opaque to the store.
+    pub note: String,
+    /// When it was signed (Unix seconds).
+    pub signed_at: i64,
+}
+
 /// Which authorizations to list; every field is optional and they combine with AND.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AuthorizationFilter {
@@ -168,6 +182,12 @@ impl Page {
 /// The persistence of the service. Times (`now`) are passed in by the caller, which owns the
 /// clock; each method that changes state appends its audit record, numbered by the store, in
 /// the same transaction, and returns that record's sequence number.
+///
+/// The store also keeps the audit log's RFC 9162 Merkle tree ([`crate::audit::merkle`]): each
+/// append adds the record's leaf and the subtrees it completes in the same transaction, so the
+/// roots and proofs below cost `O(log n)` reads. Every append refuses (`Conflict`) when the log
+/// is shorter than the latest saved checkpoint: the store was restored from an older backup,
+/// and appending would fork the signed log.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Registers a seal (with its custodians) and appends `audit`. `AlreadyExists` if the id
@@ -236,6 +256,46 @@ pub trait Store: Send + Sync + 'static {
 
     /// The number of records in the log (which is also the last sequence number).
     async fn audit_len(&self) -> Result<u64, StoreError>;
+
+    /// The RFC 9162 root of the first `size` records (0 gives the empty tree's root).
+    /// `Conflict` when `size` is larger than the log.
+    async fn tree_root(&self, size: u64) -> Result<[u8; 32], StoreError>;
+
+    /// The inclusion proof of record `sequence` (from 1; leaf index `sequence - 1`) in the tree
+    /// of the first `size` records, as [`crate::audit::verify_inclusion`] checks it. `NotFound`
+    /// when the record does not exist; `Conflict` when `size` is larger than the log or the
+    /// record is not among the first `size`.
+    async fn inclusion_proof(&self, sequence: u64, size: u64) -> Result<Vec<[u8; 32]>, StoreError>;
+
+    /// The consistency proof from the tree of `old_size` records to the tree of `new_size`, as
+    /// [`crate::audit::verify_consistency`] checks it: empty when the sizes are equal or
+    /// `old_size` is 0. `Conflict` when `new_size` is larger than the log or
+    /// `old_size > new_size`.
+    async fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<[u8; 32]>, StoreError>;
+
+    /// At most `limit` stored leaf hashes from record `from_sequence` on, ascending:
+    /// (sequence, `SHA-256(0x00 || record)`).
+    async fn leaf_hashes(&self, from_sequence: u64, limit: u32) -> Result<Vec<(u64, [u8; 32])>, StoreError>;
+
+    /// The checkpoint of the largest size, if any was saved.
+    async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError>;
+
+    /// The checkpoint signed at exactly this size, if any.
+    async fn checkpoint(&self, size: u64) -> Result<Option<StoredCheckpoint>, StoreError>;
+
+    /// Every checkpoint, ascending by size.
+    async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, StoreError>;
+
+    /// Stores a checkpoint the caller signed over `tree_root(size)`, and appends its
+    /// `checkpoint_signed` audit record (`audit`, whose event must be that kind), in one
+    /// transaction; returns the record's sequence number.
+    ///
+    /// Refuses (`Conflict`) when `size` is smaller than the latest checkpoint's, equal with
+    /// another root, or larger than the log, or when `root` is not the stored tree's root at
+    /// `size`. Saving again the very checkpoint stored at that size (same root and note: a
+    /// retry) changes nothing and returns the sequence of the record appended the first time;
+    /// the same size and root with another note is refused too (one checkpoint per size).
+    async fn save_checkpoint(&self, checkpoint: &StoredCheckpoint, audit: AuditEvent, now: i64) -> Result<u64, StoreError>;
 }
 
 /// Encodes a certificate chain for storage: each certificate as a 4-byte big-endian length

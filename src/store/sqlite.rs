@@ -6,7 +6,18 @@
 //! queue on the busy timeout instead of failing with `SQLITE_BUSY` when a read lock would have
 //! to be upgraded, and the audit sequence read inside the transaction cannot race. Readers are
 //! never blocked (WAL); multi-query reads run in a deferred transaction for one snapshot.
+//!
+//! The audit log's Merkle tree lives in `audit_nodes` (see `migrations/sqlite/0002_merkle.sql`):
+//! every append path goes through [`SqliteStore::append`], which checks the restored-backup
+//! guard, numbers and inserts the record, and adds its leaf with [`put_leaves`] (reading only
+//! the frontier nodes [`merkle::nodes_for_append`] lists, writing [`merkle::append_nodes`]).
+//! Roots and proofs fetch exactly the nodes the `merkle::nodes_for_*` functions list, in one
+//! query per 256 nodes, and compute over a [`NodeMap`].
+//!
+//! Databases migrated from before the tree (records without nodes) get their missing leaves
+//! and subtrees computed by [`SqliteStore::open`], in one transaction, before it returns.
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
@@ -14,13 +25,14 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Row, SqlSafeStr, Sqlite, Transaction};
+use sqlx::{AssertSqlSafe, Row, SqlSafeStr, Sqlite, Transaction};
 
 use super::{
-    AuthorizationFilter, AuthorizationStateFilter, Page, StampingRecord, Store, StoreError, corrupt, decode_chain, decode_token, digest,
-    encode_chain, encode_token, signed, unsigned,
+    AuthorizationFilter, AuthorizationStateFilter, Page, StampingRecord, Store, StoreError, StoredCheckpoint, corrupt, decode_chain,
+    decode_token, digest, encode_chain, encode_token, signed, unsigned,
 };
-use crate::audit::{AuditEvent, AuditRecord};
+use crate::audit::merkle::{self, Hash, HashStore, MerkleTree, NodeMap};
+use crate::audit::{AuditError, AuditEvent, AuditRecord, EventKind};
 use crate::policy::{Authorization, AuthorizationState, PolicyError};
 use crate::seal::{Seal, SealState};
 
@@ -29,7 +41,10 @@ use crate::seal::{Seal, SealState};
 /// Listed by hand rather than with `sqlx::migrate!`, which needs sqlx's `macros` (or `derive`)
 /// feature. Same effect: versions and SQL (hence checksums) as the macro would read them from
 /// the file names `<version>_<description>.sql`; a unit test checks the list against the folder.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../../migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../../migrations/sqlite/0001_init.sql")),
+    (2, "merkle", include_str!("../../migrations/sqlite/0002_merkle.sql")),
+];
 
 /// The migrator over [`MIGRATIONS`].
 fn migrator() -> Migrator {
@@ -49,6 +64,13 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How many connections the pool keeps at most. Writes are serialised by SQLite anyway; the
 /// others serve concurrent reads.
 const MAX_CONNECTIONS: u32 = 4;
+
+/// The most tree nodes one query fetches (two bound parameters each; SQLite allows 32766).
+/// Every operation of the tree needs fewer (a consistency proof about 2 log2(n) + 64).
+const NODES_PER_QUERY: usize = 256;
+
+/// How many records [`SqliteStore::open`] hashes per batch when it adds missing leaves.
+const REBUILD_BATCH: u32 = 4096;
 
 /// The columns of `authorizations`, in the order [`authorization_from_row`] reads them.
 macro_rules! authorization_columns {
@@ -95,7 +117,48 @@ impl SqliteStore {
             .await
             .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", path.display())))?;
         migrator().run(&pool).await.map_err(|e| StoreError::Database(format!("cannot migrate {}: {e}", path.display())))?;
-        Ok(SqliteStore { pool, origin: origin.to_string() })
+        let store = SqliteStore { pool, origin: origin.to_string() };
+        store.complete_tree().await?;
+        Ok(store)
+    }
+
+    /// Adds the leaves (and the subtrees they complete) of the records that have none: the
+    /// records of a database written before migration 0002, which SQL could not hash. One
+    /// write transaction, so a crash leaves either no new node or all of them; nothing to do
+    /// (two cheap reads) when the tree is complete, as it always is after the first opening.
+    ///
+    /// A tree longer than the log (records deleted behind the service's back) is left as it
+    /// is: reads stop at the log's length, and the next append is refused.
+    async fn complete_tree(&self) -> Result<(), StoreError> {
+        let (leaves, records) = tree_and_log_len(&self.pool).await?;
+        if leaves >= records {
+            return Ok(());
+        }
+        let mut tx = self.write().await?;
+        // Again under the write lock: another process may have done it meanwhile.
+        let (mut leaves, records) = tree_and_log_len(&mut *tx).await?;
+        while leaves < records {
+            let rows = sqlx::query("SELECT sequence, record FROM audit_log WHERE sequence > $1 ORDER BY sequence LIMIT $2")
+                .bind(signed(leaves, "audit sequence")?)
+                .bind(i64::from(REBUILD_BATCH))
+                .fetch_all(&mut *tx)
+                .await?;
+            let mut hashes = Vec::with_capacity(rows.len());
+            for (i, row) in rows.iter().enumerate() {
+                let sequence = unsigned(row.try_get(0)?, "audit_log.sequence")?;
+                if sequence != leaves + 1 + i as u64 {
+                    return Err(corrupt(&format!("audit_log has no record {} (the next is {sequence})", leaves + 1 + i as u64)));
+                }
+                hashes.push(merkle::leaf_hash(&row.try_get::<Vec<u8>, _>(1)?));
+            }
+            if hashes.is_empty() {
+                break;
+            }
+            put_leaves(&mut tx, leaves, &hashes).await?;
+            leaves += hashes.len() as u64;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// The connection pool, for diagnostics and tests (e.g. reading pragmas).
@@ -118,19 +181,183 @@ impl SqliteStore {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
-    /// Appends one audit record within the caller's transaction.
+    /// Appends one audit record within the caller's write transaction: THE append path, which
+    /// every state change takes. Refuses when the log is shorter than the latest checkpoint
+    /// (see [`restored_backup`]); numbers the record `MAX + 1`, stores its canonical JSON, and
+    /// adds its leaf to the stored tree ([`put_leaves`]). Returns the sequence number.
     async fn append(&self, conn: &mut SqliteConnection, event: AuditEvent, now: i64) -> Result<u64, StoreError> {
-        let next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(sequence), 0) + 1 FROM audit_log").fetch_one(&mut *conn).await?;
-        let sequence = unsigned(next, "audit_log.sequence")?;
+        let (len, checkpointed) = log_len_and_latest_checkpoint(conn).await?;
+        if let Some(size) = checkpointed.filter(|&size| size > len) {
+            return Err(restored_backup(len, size));
+        }
+        let sequence = len + 1;
         let record = AuditRecord { sequence, time: now, origin: self.origin.clone(), event };
+        let bytes = record.to_canonical_json();
+        let leaf = merkle::leaf_hash(&bytes);
         sqlx::query("INSERT INTO audit_log (sequence, time, record) VALUES ($1, $2, $3)")
-            .bind(next)
+            .bind(signed(sequence, "audit sequence")?)
             .bind(now)
-            .bind(record.to_canonical_json())
+            .bind(bytes)
             .execute(&mut *conn)
             .await?;
+        put_leaves(conn, len, &[leaf]).await?;
         Ok(sequence)
     }
+
+    /// Starts a read transaction (one snapshot) and reads the log's length.
+    async fn read_log(&self) -> Result<(Transaction<'static, Sqlite>, u64), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let len = log_len(&mut tx).await?;
+        Ok((tx, len))
+    }
+}
+
+/// The refusal of every append when the log is shorter than the latest checkpoint.
+fn restored_backup(len: u64, checkpoint: u64) -> StoreError {
+    StoreError::Conflict(format!(
+        "the audit log holds {len} records but checkpoint {checkpoint} was signed: the store was restored from an older backup; \
+         appending would fork the log"
+    ))
+}
+
+/// The number of records in the log.
+async fn log_len(conn: &mut SqliteConnection) -> Result<u64, StoreError> {
+    let len: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(sequence), 0) FROM audit_log").fetch_one(&mut *conn).await?;
+    unsigned(len, "audit_log.sequence")
+}
+
+/// The number of records in the log and the size of the latest checkpoint, in one query.
+async fn log_len_and_latest_checkpoint(conn: &mut SqliteConnection) -> Result<(u64, Option<u64>), StoreError> {
+    let row = sqlx::query("SELECT (SELECT COALESCE(MAX(sequence), 0) FROM audit_log), (SELECT MAX(size) FROM checkpoints)")
+        .fetch_one(&mut *conn)
+        .await?;
+    let len = unsigned(row.try_get(0)?, "audit_log.sequence")?;
+    let checkpoint = row.try_get::<Option<i64>, _>(1)?.map(|size| unsigned(size, "checkpoints.size")).transpose()?;
+    Ok((len, checkpoint))
+}
+
+/// The number of leaves in the stored tree and of records in the log.
+async fn tree_and_log_len<'c, E>(executor: E) -> Result<(u64, u64), StoreError>
+where
+    E: sqlx::Executor<'c, Database = Sqlite>,
+{
+    let row = sqlx::query(
+        "SELECT (SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_nodes WHERE level = 0), (SELECT COALESCE(MAX(sequence), 0) FROM audit_log)",
+    )
+    .fetch_one(executor)
+    .await?;
+    Ok((unsigned(row.try_get(0)?, "audit_nodes.idx")?, unsigned(row.try_get(1)?, "audit_log.sequence")?))
+}
+
+/// The stored tree nodes among `wanted`, as `(level, index)`, in one query per
+/// [`NODES_PER_QUERY`]. Nodes that are not stored are simply absent from the map (the tree
+/// then reports them as [`AuditError::MissingNode`]).
+async fn fetch_nodes(conn: &mut SqliteConnection, wanted: &[(u8, u64)]) -> Result<NodeMap, StoreError> {
+    let mut nodes = NodeMap::new();
+    for chunk in wanted.chunks(NODES_PER_QUERY) {
+        // The wanted pairs as a constant table joined to the primary key: one point lookup
+        // each (`(level, idx) IN (VALUES ...)` would scan the table). The SQL text holds
+        // nothing but placeholders numbered here; every value is bound.
+        let mut sql = String::from("SELECT n.level, n.idx, n.hash FROM (VALUES ");
+        for i in 0..chunk.len() {
+            let separator = if i == 0 { "" } else { ", " };
+            let _ = write!(sql, "{separator}(${}, ${})", 2 * i + 1, 2 * i + 2);
+        }
+        sql.push_str(") AS w CROSS JOIN audit_nodes AS n ON n.level = w.column1 AND n.idx = w.column2");
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for &(level, index) in chunk {
+            query = query.bind(i64::from(level)).bind(signed(index, "tree node index")?);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            let level: i64 = row.try_get(0)?;
+            let level = u8::try_from(level).map_err(|_| corrupt(&format!("audit_nodes.level is {level}")))?;
+            let index = unsigned(row.try_get(1)?, "audit_nodes.idx")?;
+            nodes.put(level, index, digest(row.try_get(2)?, "audit_nodes.hash")?);
+        }
+    }
+    Ok(nodes)
+}
+
+/// Adds `leaves` to the stored tree of `size` leaves (leaf indices `size..`), within the
+/// caller's write transaction: reads the frontier the appends need, computes in memory, and
+/// inserts the nodes each leaf completes ([`merkle::append_nodes`]). One leaf reads what
+/// [`merkle::nodes_for_append`] lists (one node on average); several leaves at once (a batch)
+/// read the whole right frontier, the subtrees of the root at `size`
+/// ([`merkle::nodes_for_root`], one per set bit of `size`), which holds every left sibling
+/// that appending any number of leaves reads from before the batch.
+///
+/// A node that exists already means the tree is longer than the log (records deleted behind
+/// the service's back): refused, so that no different record ever takes a signed leaf's place.
+async fn put_leaves(conn: &mut SqliteConnection, size: u64, leaves: &[Hash]) -> Result<(), StoreError> {
+    let frontier = match leaves.len() {
+        0 => return Ok(()),
+        1 => merkle::nodes_for_append(size),
+        _ => merkle::nodes_for_root(size),
+    };
+    let frontier = fetch_nodes(conn, &frontier).await?;
+    let mut tree = MerkleTree::assume_size(frontier, size);
+    for leaf in leaves {
+        tree.append(*leaf).map_err(tree_error)?;
+    }
+    let nodes = tree.into_store();
+    for index in size..size + leaves.len() as u64 {
+        for (level, idx) in merkle::append_nodes(index) {
+            let hash = nodes.get(level, idx).ok_or_else(|| tree_error(AuditError::MissingNode { level, index: idx }))?;
+            sqlx::query("INSERT INTO audit_nodes (level, idx, hash) VALUES ($1, $2, $3)")
+                .bind(i64::from(level))
+                .bind(signed(idx, "tree node index")?)
+                .bind(&hash[..])
+                .execute(&mut *conn)
+                .await
+                .map_err(|error| match &error {
+                    sqlx::Error::Database(e) if e.is_unique_violation() => StoreError::Conflict(format!(
+                        "the audit tree already holds node ({level}, {idx}) but the log has only {size} records: records were \
+                         removed outside the service; appending would fork the log"
+                    )),
+                    _ => error.into(),
+                })?;
+        }
+    }
+    Ok(())
+}
+
+/// A tree operation that failed on stored data (the arguments are checked before).
+fn tree_error(error: AuditError) -> StoreError {
+    match error {
+        AuditError::MissingNode { level, index } => corrupt(&format!("the audit tree has no node at level {level}, index {index}")),
+        other => StoreError::Database(format!("audit tree: {other}")),
+    }
+}
+
+/// The root of the stored tree at `size`, which the caller checked is at most the log's length.
+async fn root_at(conn: &mut SqliteConnection, size: u64) -> Result<Hash, StoreError> {
+    let nodes = fetch_nodes(conn, &merkle::nodes_for_root(size)).await?;
+    MerkleTree::assume_size(nodes, size).root(size).map_err(tree_error)
+}
+
+/// Refuses a tree size larger than the log.
+fn within_log(size: u64, len: u64) -> Result<(), StoreError> {
+    if size > len {
+        return Err(StoreError::Conflict(format!("tree size {size} is larger than the audit log ({len} records)")));
+    }
+    Ok(())
+}
+
+/// The columns of `checkpoints`, in the order [`checkpoint_from_row`] reads them.
+macro_rules! checkpoint_columns {
+    () => {
+        "size, root, note, signed_at"
+    };
+}
+
+/// Reads a checkpoint row.
+fn checkpoint_from_row(row: &SqliteRow) -> Result<StoredCheckpoint, StoreError> {
+    Ok(StoredCheckpoint {
+        size: unsigned(row.try_get(0)?, "checkpoints.size")?,
+        root: digest(row.try_get(1)?, "checkpoints.root")?,
+        note: row.try_get(2)?,
+        signed_at: row.try_get(3)?,
+    })
 }
 
 /// Maps an insertion error: a unique violation means the record exists already.
@@ -553,8 +780,145 @@ impl Store for SqliteStore {
     }
 
     async fn audit_len(&self) -> Result<u64, StoreError> {
-        let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(sequence), 0) FROM audit_log").fetch_one(&self.pool).await?;
-        unsigned(last, "audit_log.sequence")
+        let mut conn = self.pool.acquire().await?;
+        log_len(&mut conn).await
+    }
+
+    async fn tree_root(&self, size: u64) -> Result<[u8; 32], StoreError> {
+        let (mut tx, len) = self.read_log().await?;
+        within_log(size, len)?;
+        let root = root_at(&mut tx, size).await?;
+        tx.commit().await?;
+        Ok(root)
+    }
+
+    async fn inclusion_proof(&self, sequence: u64, size: u64) -> Result<Vec<[u8; 32]>, StoreError> {
+        let (mut tx, len) = self.read_log().await?;
+        if sequence == 0 || sequence > len {
+            return Err(StoreError::NotFound { what: "audit record", id: sequence.to_string() });
+        }
+        within_log(size, len)?;
+        if sequence > size {
+            return Err(StoreError::Conflict(format!("record {sequence} is not in the tree of size {size}")));
+        }
+        let index = sequence - 1;
+        let wanted = merkle::nodes_for_inclusion_proof(index, size).map_err(tree_error)?;
+        let nodes = fetch_nodes(&mut tx, &wanted).await?;
+        tx.commit().await?;
+        MerkleTree::assume_size(nodes, size).inclusion_proof(index, size).map_err(tree_error)
+    }
+
+    async fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<[u8; 32]>, StoreError> {
+        let (mut tx, len) = self.read_log().await?;
+        within_log(new_size, len)?;
+        if old_size > new_size {
+            return Err(StoreError::Conflict(format!(
+                "no consistency proof from tree size {old_size} to the smaller {new_size}"
+            )));
+        }
+        if old_size == 0 || old_size == new_size {
+            return Ok(Vec::new());
+        }
+        let wanted = merkle::nodes_for_consistency_proof(old_size, new_size).map_err(tree_error)?;
+        let nodes = fetch_nodes(&mut tx, &wanted).await?;
+        tx.commit().await?;
+        MerkleTree::assume_size(nodes, new_size).consistency_proof(old_size, new_size).map_err(tree_error)
+    }
+
+    async fn leaf_hashes(&self, from_sequence: u64, limit: u32) -> Result<Vec<(u64, [u8; 32])>, StoreError> {
+        // Leaf index = sequence - 1; sequences beyond i64 cannot exist.
+        let Ok(from) = i64::try_from(from_sequence.saturating_sub(1)) else {
+            return Ok(Vec::new());
+        };
+        // Only the leaves of records in the log (the tree is never longer, unless records
+        // were deleted behind the service's back).
+        let rows = sqlx::query(
+            "SELECT idx, hash FROM audit_nodes WHERE level = 0 AND idx >= $1 \
+             AND idx < (SELECT COALESCE(MAX(sequence), 0) FROM audit_log) ORDER BY idx LIMIT $2",
+        )
+        .bind(from)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((unsigned(row.try_get(0)?, "audit_nodes.idx")? + 1, digest(row.try_get(1)?, "audit_nodes.hash")?)))
+            .collect()
+    }
+
+    async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
+        let row = sqlx::query(concat!("SELECT ", checkpoint_columns!(), " FROM checkpoints ORDER BY size DESC LIMIT 1"))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(checkpoint_from_row).transpose()
+    }
+
+    async fn checkpoint(&self, size: u64) -> Result<Option<StoredCheckpoint>, StoreError> {
+        let Ok(size) = i64::try_from(size) else {
+            return Ok(None);
+        };
+        let row = sqlx::query(concat!("SELECT ", checkpoint_columns!(), " FROM checkpoints WHERE size = $1"))
+            .bind(size)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(checkpoint_from_row).transpose()
+    }
+
+    async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        let rows = sqlx::query(concat!("SELECT ", checkpoint_columns!(), " FROM checkpoints ORDER BY size")).fetch_all(&self.pool).await?;
+        rows.iter().map(checkpoint_from_row).collect()
+    }
+
+    async fn save_checkpoint(&self, checkpoint: &StoredCheckpoint, audit: AuditEvent, now: i64) -> Result<u64, StoreError> {
+        if audit.event != Some(EventKind::CheckpointSigned) {
+            return Err(StoreError::Conflict(format!(
+                "a checkpoint is saved with a checkpoint_signed record, not {}",
+                audit.event.map_or("an event without kind", EventKind::as_str)
+            )));
+        }
+        let size = checkpoint.size;
+        let mut tx = self.write().await?;
+        let len = log_len(&mut tx).await?;
+        let latest = sqlx::query("SELECT size, root, note, audit_sequence FROM checkpoints ORDER BY size DESC LIMIT 1")
+            .fetch_optional(&mut *tx)
+            .await?;
+        if let Some(row) = latest {
+            let latest_size = unsigned(row.try_get(0)?, "checkpoints.size")?;
+            if latest_size > len {
+                return Err(restored_backup(len, latest_size));
+            }
+            if size < latest_size {
+                return Err(StoreError::Conflict(format!(
+                    "checkpoint size {size} is smaller than the latest checkpoint's ({latest_size})"
+                )));
+            }
+            if size == latest_size {
+                let root = digest(row.try_get(1)?, "checkpoints.root")?;
+                let note: String = row.try_get(2)?;
+                if root != checkpoint.root {
+                    return Err(StoreError::Conflict(format!("checkpoint {size} was signed already, with another root")));
+                }
+                if note != checkpoint.note {
+                    return Err(StoreError::Conflict(format!("checkpoint {size} was signed already, with another note")));
+                }
+                // A retry of the save that went through: nothing more to store.
+                return unsigned(row.try_get(3)?, "checkpoints.audit_sequence");
+            }
+        }
+        within_log(size, len)?;
+        if root_at(&mut tx, size).await? != checkpoint.root {
+            return Err(StoreError::Conflict(format!("the checkpoint's root is not the audit tree's root at size {size}")));
+        }
+        let sequence = self.append(&mut tx, audit, now).await?;
+        sqlx::query(concat!("INSERT INTO checkpoints (", checkpoint_columns!(), ", audit_sequence) VALUES ($1, $2, $3, $4, $5)"))
+            .bind(signed(size, "checkpoint size")?)
+            .bind(&checkpoint.root[..])
+            .bind(&checkpoint.note)
+            .bind(checkpoint.signed_at)
+            .bind(signed(sequence, "audit sequence")?)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(sequence)
     }
 }
 
