@@ -1,0 +1,164 @@
+//! The audit trail end to end: a running service signs checkpoints; `eseal audit verify`
+//! recomputes the whole log from its records (through the server or offline from the SQLite
+//! file) and checks every checkpoint with the log key given on the command line; proofs are
+//! self-contained; and each way of tampering with the stored log is detected.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::service::*;
+use eseal::api::proto::audit_service_client::AuditServiceClient;
+use eseal::api::proto::{GetCheckpointRequest, GetInclusionProofRequest};
+use eseal::audit::{Checkpoint, LogSigner, LogVerifier};
+
+fn eseal(port: u16, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_eseal"))
+        .args(args)
+        .env("ESEAL_SERVER", format!("https://localhost:{port}"))
+        .env("ESEAL_LOG", "warn")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run eseal")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn vkey() -> String {
+    std::fs::read_to_string(common::repo().join("keys-sample/audit-log.vkey")).unwrap().trim().to_string()
+}
+
+/// Some history: grants, a stamping, a refusal; then a signed checkpoint.
+async fn history(server: &TestServer) {
+    let mut admin = server.admin(&ClientIdentity::custodian()).await;
+    let mut signing = server.signing(&ClientIdentity::department()).await;
+    let document = corpus_bytes("13");
+    for i in 0..3 {
+        let case = format!("AUDIT-{i}");
+        let a = grant(&mut admin, grant_request("approval-ec", "approval-system", &case)).await;
+        sign(&mut signing, header("approval-ec", &a.id, &format!("audit-req-{i}"), &case), &document).await.unwrap();
+    }
+    // A refusal is a record too.
+    assert!(sign(&mut signing, header("approval-ec", "auth-missing", "audit-req-x", "X"), &document).await.is_err());
+}
+
+async fn checkpoint(server: &TestServer) -> eseal::api::proto::CheckpointResponse {
+    let mut audit = AuditServiceClient::new(server.channel(Some(&ClientIdentity::archivist())).await);
+    audit.get_checkpoint(GetCheckpointRequest { sign_now: true }).await.unwrap().into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_verifies_and_proofs_are_self_contained() {
+    let server = TestServer::start().await;
+    history(&server).await;
+    let latest = checkpoint(&server).await;
+    assert_eq!(latest.verifier_key, vkey());
+    let verifier = LogVerifier::from_verifier_key(&vkey()).unwrap();
+    let signed = verifier.verify_note(&latest.note).expect("the checkpoint is signed by the log key");
+    assert_eq!(signed.size, latest.size);
+    assert!(latest.size >= 2 + 3 * 3 + 1, "seeds, 3 x (grant, consumed, sealed), a refusal: {}", latest.size);
+    let port = server.address.port();
+
+    // Through the server.
+    let verify = eseal(port, &["audit", "verify", "--log-key", &vkey()]);
+    assert!(verify.status.success(), "{}", text(&verify));
+    assert!(text(&verify).contains("the log verifies"), "{}", text(&verify));
+    // Offline, read-only, from the SQLite file.
+    let offline = eseal(port, &["audit", "verify", "--db", server.db.to_str().unwrap(), "--log-key", &vkey()]);
+    assert!(offline.status.success(), "{}", text(&offline));
+    // Another log key: refused.
+    let (other, _) = LogSigner::generate("eseal.local/audit").unwrap();
+    let wrong = eseal(port, &["audit", "verify", "--log-key", &other.verifier_key()]);
+    assert!(!wrong.status.success() && text(&wrong).contains("not signed by the log key"), "{}", text(&wrong));
+
+    // A proof file checks offline with the key, and fails with another key or when edited.
+    let dir = tempfile::tempdir().unwrap();
+    let proof = dir.path().join("proof-5.json");
+    let prove = eseal(port, &["audit", "prove", "5", "-o", proof.to_str().unwrap()]);
+    assert!(prove.status.success(), "{}", text(&prove));
+    let check = eseal(port, &["audit", "check-proof", proof.to_str().unwrap(), "--log-key", &vkey()]);
+    assert!(check.status.success() && text(&check).contains("record 5"), "{}", text(&check));
+    let check_other = eseal(port, &["audit", "check-proof", proof.to_str().unwrap(), "--log-key", &other.verifier_key()]);
+    assert!(!check_other.status.success(), "{}", text(&check_other));
+    let mut json: serde_json::Value = serde_json::from_slice(&std::fs::read(&proof).unwrap()).unwrap();
+    json["sequence"] = serde_json::json!(6);
+    let edited = dir.path().join("edited.json");
+    std::fs::write(&edited, json.to_string()).unwrap();
+    let check_edited = eseal(port, &["audit", "check-proof", edited.to_str().unwrap(), "--log-key", &vkey()]);
+    assert!(!check_edited.status.success(), "{}", text(&check_edited));
+
+    // Proofs are given only against signed sizes.
+    let mut audit = AuditServiceClient::new(server.channel(Some(&ClientIdentity::archivist())).await);
+    let unsigned = audit.get_inclusion_proof(GetInclusionProofRequest { sequence: 1, tree_size: latest.size - 1 }).await;
+    assert_eq!(unsigned.unwrap_err().code(), tonic::Code::FailedPrecondition);
+    // Only archivists read the trail.
+    let mut as_department = AuditServiceClient::new(server.channel(Some(&ClientIdentity::department())).await);
+    let denied = as_department.get_checkpoint(GetCheckpointRequest { sign_now: false }).await;
+    assert_eq!(denied.unwrap_err().code(), tonic::Code::PermissionDenied);
+}
+
+/// Runs `eseal audit verify --db` on a copy of the database changed by `tamper` (SQL).
+async fn verify_tampered(db: &Path, dir: &Path, name: &str, tamper: &[String]) -> Output {
+    let copy = dir.join(format!("{name}.db"));
+    std::fs::copy(db, &copy).unwrap();
+    // Recent writes may still sit in the write-ahead log: copy it along.
+    for suffix in ["-wal", "-shm"] {
+        let side = Path::new(&format!("{}{suffix}", db.display())).to_path_buf();
+        if side.exists() {
+            std::fs::copy(&side, format!("{}{suffix}", copy.display())).unwrap();
+        }
+    }
+    // An insider with the database file is not held back by foreign keys.
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&copy).foreign_keys(false);
+    let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect_with(options).await.unwrap();
+    for statement in tamper {
+        sqlx::query(sqlx::AssertSqlSafe(statement.clone())).execute(&pool).await.unwrap_or_else(|e| panic!("{name}: {statement}: {e}"));
+    }
+    pool.close().await;
+    eseal(0, &["audit", "verify", "--db", copy.to_str().unwrap(), "--log-key", &vkey()])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_tampering_of_the_stored_log_is_detected() {
+    let mut server = TestServer::start().await;
+    history(&server).await;
+    let latest = checkpoint(&server).await;
+    let n = latest.size + 1; // the checkpoint's own signing record follows it
+    server.stop().await;
+    let db = server.db.clone();
+    let dir = tempfile::tempdir().unwrap();
+
+    let untouched = verify_tampered(&db, dir.path(), "untouched", &[]).await;
+    assert!(untouched.status.success(), "the untouched copy verifies: {}", text(&untouched));
+
+    let other = LogSigner::generate("eseal.local/audit").unwrap().0;
+    let forged_root = Checkpoint { origin: "eseal.local/audit".into(), size: latest.size, root: latest.root.clone().try_into().unwrap() };
+    let forged_note = other.sign(&forged_root).unwrap().replace('\'', "''");
+    let forged_record = format!(
+        r#"{{"event":"document_sealed","origin":"eseal.local/audit","principal":"approval-system","seal_id":"approval-ec","sequence":{},"time":1800000000,"version":1}}"#,
+        n + 1
+    );
+    let cases: Vec<(&str, Vec<String>)> = vec![
+        ("edit one record", vec!["UPDATE audit_log SET record = CAST(REPLACE(CAST(record AS TEXT), 'AUDIT-1', 'AUDIT-9') AS BLOB) WHERE sequence = 6".into()]),
+        ("delete one record", vec!["DELETE FROM audit_log WHERE sequence = 4".into()]),
+        (
+            "swap two records",
+            vec![
+                "UPDATE audit_log SET sequence = -1 WHERE sequence = 3".into(),
+                "UPDATE audit_log SET sequence = 3 WHERE sequence = 7".into(),
+                "UPDATE audit_log SET sequence = 7 WHERE sequence = -1".into(),
+            ],
+        ),
+        ("truncate the tail", vec![format!("DELETE FROM audit_log WHERE sequence > {}", n - 3)]),
+        ("append a forged record", vec![format!("INSERT INTO audit_log (sequence, time, record) VALUES ({}, 1800000000, CAST('{}' AS BLOB))", n + 1, forged_record)]),
+        ("replace the checkpoint with one signed by another key", vec![format!("UPDATE checkpoints SET note = '{forged_note}'")]),
+    ];
+    for (name, tamper) in cases {
+        let out = verify_tampered(&db, dir.path(), &name.replace(' ', "-"), &tamper).await;
+        assert!(!out.status.success(), "{name}: not detected:\n{}", text(&out));
+        assert!(text(&out).contains("THE LOG DOES NOT VERIFY"), "{name}:\n{}", text(&out));
+    }
+}
