@@ -136,9 +136,7 @@ async fn mixed_operations(store: &SqliteStore) -> u64 {
     store.revoke_authorization("a5", "wang", event(EventKind::AuthorizationRevoked), 202).await.unwrap();
     assert!(matches!(commit(store, "req-revoked", &auths[5], 203).await, Err(StoreError::Conflict(_))));
     store.set_seal_state("s2", SealState::Active, SealState::Suspended, event(EventKind::SealSuspended), 204).await.unwrap();
-    assert!(
-        store.set_seal_state("s2", SealState::Active, SealState::Suspended, event(EventKind::SealSuspended), 204).await.is_err()
-    );
+    assert!(store.set_seal_state("s2", SealState::Active, SealState::Suspended, event(EventKind::SealSuspended), 204).await.is_err());
     store.set_seal_state("s2", SealState::Suspended, SealState::Active, event(EventKind::SealResumed), 205).await.unwrap();
     commit(store, "req-6", &auths[6], 206).await.unwrap();
     for i in 2..7 {
@@ -382,7 +380,8 @@ async fn opening_adds_the_nodes_of_records_that_have_none() {
     store.close().await;
 
     let store = open(dir.path()).await;
-    let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version").fetch_all(store.pool()).await.unwrap();
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version").fetch_all(store.pool()).await.unwrap();
     assert_eq!(versions, [1, 2]);
     for size in 0..=n {
         assert_eq!(store.tree_root(size).await.unwrap(), reference.root(size).unwrap(), "root at {size}");
@@ -478,41 +477,9 @@ async fn append_throughput() {
     let concurrent = start.elapsed();
 
     for (what, elapsed) in [("sequential", sequential), (&format!("{TASKS}-way concurrent"), concurrent)] {
-        eprintln!(
-            "append_audit x {APPENDS}, {what}: {} ms, {:.0} appends/s",
-            elapsed.as_millis(),
-            APPENDS as f64 / elapsed.as_secs_f64()
-        );
+        eprintln!("append_audit x {APPENDS}, {what}: {} ms, {:.0} appends/s", elapsed.as_millis(), APPENDS as f64 / elapsed.as_secs_f64());
     }
     let (reference, _) = independent_tree(&store).await;
     assert_eq!(reference.size(), 2 * APPENDS as u64);
     assert_eq!(store.tree_root(2 * APPENDS as u64).await.unwrap(), reference.current_root().unwrap());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tmp_raw_baseline() {
-    use sqlx::Row;
-    const APPENDS: usize = 5000;
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(open(dir.path()).await);
-    let pool = store.pool().clone();
-    let one = |pool: sqlx::SqlitePool, i: usize| async move {
-        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
-        let next: i64 = sqlx::query("SELECT COALESCE(MAX(sequence), 0) + 1 FROM audit_log").fetch_one(&mut *tx).await.unwrap().get(0);
-        let record = AuditRecord { sequence: next as u64, time: 10, origin: ORIGIN.into(), event: refusal(i) };
-        sqlx::query("INSERT INTO audit_log (sequence, time, record) VALUES ($1, $2, $3)").bind(next).bind(10i64).bind(record.to_canonical_json()).execute(&mut *tx).await.unwrap();
-        tx.commit().await.unwrap();
-    };
-    let start = Instant::now();
-    for i in 0..APPENDS { one(pool.clone(), i).await; }
-    let seq = start.elapsed();
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for t in 0..64 {
-        let pool = pool.clone();
-        tasks.push(tokio::spawn(async move { for i in (t..APPENDS).step_by(64) { one(pool.clone(), i).await; } }));
-    }
-    for t in tasks { t.await.unwrap(); }
-    let conc = start.elapsed();
-    eprintln!("RAW (no tree) sequential {} ms {:.0}/s; concurrent {} ms {:.0}/s", seq.as_millis(), APPENDS as f64 / seq.as_secs_f64(), conc.as_millis(), APPENDS as f64 / conc.as_secs_f64());
 }

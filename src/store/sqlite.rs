@@ -65,8 +65,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// others serve concurrent reads.
 const MAX_CONNECTIONS: u32 = 4;
 
-/// The most tree nodes one query fetches (two bound parameters each; SQLite allows 32766).
-/// Every operation of the tree needs fewer (a consistency proof about 2 log2(n) + 64).
+/// The most tree nodes one statement fetches or inserts (two or three bound parameters each;
+/// SQLite allows 32766). Every operation of the tree reads fewer (a consistency proof about
+/// 2 log2(n) + 64); a single append writes at most 64.
 const NODES_PER_QUERY: usize = 256;
 
 /// How many records [`SqliteStore::open`] hashes per batch when it adds missing leaves.
@@ -300,23 +301,32 @@ async fn put_leaves(conn: &mut SqliteConnection, size: u64, leaves: &[Hash]) -> 
         tree.append(*leaf).map_err(tree_error)?;
     }
     let nodes = tree.into_store();
+    let mut written = Vec::with_capacity(2 * leaves.len() + 64);
     for index in size..size + leaves.len() as u64 {
         for (level, idx) in merkle::append_nodes(index) {
             let hash = nodes.get(level, idx).ok_or_else(|| tree_error(AuditError::MissingNode { level, index: idx }))?;
-            sqlx::query("INSERT INTO audit_nodes (level, idx, hash) VALUES ($1, $2, $3)")
-                .bind(i64::from(level))
-                .bind(signed(idx, "tree node index")?)
-                .bind(&hash[..])
-                .execute(&mut *conn)
-                .await
-                .map_err(|error| match &error {
-                    sqlx::Error::Database(e) if e.is_unique_violation() => StoreError::Conflict(format!(
-                        "the audit tree already holds node ({level}, {idx}) but the log has only {size} records: records were \
-                         removed outside the service; appending would fork the log"
-                    )),
-                    _ => error.into(),
-                })?;
+            written.push((level, idx, hash));
         }
+    }
+    // One statement per NODES_PER_QUERY nodes; the SQL text holds nothing but placeholders
+    // numbered here, every value is bound.
+    for chunk in written.chunks(NODES_PER_QUERY) {
+        let mut sql = String::from("INSERT INTO audit_nodes (level, idx, hash) VALUES ");
+        for i in 0..chunk.len() {
+            let separator = if i == 0 { "" } else { ", " };
+            let _ = write!(sql, "{separator}(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3);
+        }
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (level, idx, hash) in chunk {
+            query = query.bind(i64::from(*level)).bind(signed(*idx, "tree node index")?).bind(&hash[..]);
+        }
+        query.execute(&mut *conn).await.map_err(|error| match &error {
+            sqlx::Error::Database(e) if e.is_unique_violation() => StoreError::Conflict(format!(
+                "the audit tree already holds nodes beyond the log's {size} records: records were removed outside the service; \
+                 appending would fork the log"
+            )),
+            _ => error.into(),
+        })?;
     }
     Ok(())
 }
@@ -812,9 +822,7 @@ impl Store for SqliteStore {
         let (mut tx, len) = self.read_log().await?;
         within_log(new_size, len)?;
         if old_size > new_size {
-            return Err(StoreError::Conflict(format!(
-                "no consistency proof from tree size {old_size} to the smaller {new_size}"
-            )));
+            return Err(StoreError::Conflict(format!("no consistency proof from tree size {old_size} to the smaller {new_size}")));
         }
         if old_size == 0 || old_size == new_size {
             return Ok(Vec::new());
