@@ -22,6 +22,18 @@ pub enum CheckpointError {
         /// The last checkpoint's size.
         checkpoint: u64,
     },
+    /// The database holds less than the latest signed checkpoint: restored from a backup.
+    #[error(
+        "the audit log holds {size} records but checkpoint {checkpoint} (witness {witness}) was signed: the database was restored from an older backup or altered; appending would fork the log"
+    )]
+    Restored {
+        /// Records in the store.
+        size: u64,
+        /// The witnessed checkpoint's size.
+        checkpoint: u64,
+        /// The witness file.
+        witness: String,
+    },
     /// Signing failed.
     #[error("signing the checkpoint failed: {0}")]
     Signing(String),
@@ -31,14 +43,36 @@ pub enum CheckpointError {
 pub struct Checkpointer {
     store: Arc<dyn Store>,
     signer: LogSigner,
+    /// A copy of the latest signed checkpoint kept outside the database: a database restored
+    /// from an older backup brings its old checkpoints back, but not this file.
+    witness: Option<std::path::PathBuf>,
     /// One signing at a time: two concurrent signers could store two checkpoints of a size.
     signing: tokio::sync::Mutex<()>,
 }
 
 impl Checkpointer {
     /// A checkpointer over `store`, signing with `signer` (whose name is the log origin).
-    pub fn new(store: Arc<dyn Store>, signer: LogSigner) -> Self {
-        Self { store, signer, signing: tokio::sync::Mutex::new(()) }
+    pub fn new(store: Arc<dyn Store>, signer: LogSigner, witness: Option<std::path::PathBuf>) -> Self {
+        Self { store, signer, witness, signing: tokio::sync::Mutex::new(()) }
+    }
+
+    /// Checks the store against the witness file of the latest signed checkpoint: the log must
+    /// still hold every record that checkpoint covers, with the same root. Refuses a database
+    /// restored from an older backup (appending to it would fork the log).
+    pub async fn check_witness(&self) -> Result<(), CheckpointError> {
+        let Some(path) = &self.witness else { return Ok(()) };
+        let note = match std::fs::read_to_string(path) {
+            Ok(note) => note,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(CheckpointError::Signing(format!("cannot read {}: {e}", path.display()))),
+        };
+        let witnessed = self.signer.verifier().verify_note(&note).map_err(|e| CheckpointError::Signing(format!("{}: {e}", path.display())))?;
+        let size = self.store.audit_len().await?;
+        let holds = size >= witnessed.size && self.store.tree_root(witnessed.size).await? == witnessed.root;
+        if !holds {
+            return Err(CheckpointError::Restored { size, checkpoint: witnessed.size, witness: path.display().to_string() });
+        }
+        Ok(())
     }
 
     /// The log's verifier key.
@@ -70,6 +104,14 @@ impl Checkpointer {
         let mut event = AuditEvent::new(EventKind::CheckpointSigned, "eseal");
         event.reason = Some(format!("checkpoint of {size} records"));
         self.store.save_checkpoint(&stored, event, now).await?;
+        if let Some(path) = &self.witness {
+            // Written beside, then renamed: the witness is never half a note.
+            let temporary = path.with_extension("checkpoint.tmp");
+            let written = std::fs::write(&temporary, &stored.note).and_then(|()| std::fs::rename(&temporary, path));
+            if let Err(e) = written {
+                tracing::error!(error = %e, path = %path.display(), "cannot write the checkpoint witness");
+            }
+        }
         tracing::info!(size, "checkpoint signed");
         Ok(Some(stored))
     }

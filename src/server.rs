@@ -145,7 +145,9 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     let log_key = read("audit log key", &config.audit.log_key)?;
     let signer = crate::audit::LogSigner::from_pkcs8(&config.store.audit_origin, &log_key)
         .map_err(|e| ServerError::File { what: "audit log key", path: config.audit.log_key.display().to_string(), message: e.to_string() })?;
-    let checkpoints = Arc::new(Checkpointer::new(Arc::clone(&store), signer));
+    let witness = config.store.sqlite_path.with_extension("checkpoint");
+    let checkpoints = Arc::new(Checkpointer::new(Arc::clone(&store), signer, Some(witness)));
+    checkpoints.check_witness().await.map_err(|e| ServerError::Store(e.to_string()))?;
     let interval = Duration::from_millis(config.audit.checkpoint_interval_ms);
     let listen = config.server.listen.clone();
     let seeds = config.seed_seals.clone();

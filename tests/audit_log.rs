@@ -162,3 +162,43 @@ async fn every_tampering_of_the_stored_log_is_detected() {
         assert!(text(&out).contains("THE LOG DOES NOT VERIFY"), "{name}:\n{}", text(&out));
     }
 }
+
+fn copy_database(from: &Path, to: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let (a, b) = (format!("{}{suffix}", from.display()), format!("{}{suffix}", to.display()));
+        let _ = std::fs::remove_file(&b);
+        if Path::new(&a).exists() {
+            std::fs::copy(&a, &b).unwrap();
+        }
+    }
+}
+
+/// A database restored from a backup older than the latest signed checkpoint would fork the
+/// log if appended to: the service refuses to start on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_restored_from_an_older_backup_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("eseal.db");
+    let backup = dir.path().join("backup.db");
+    let with_db = |c: &mut eseal::config::Config| c.store.sqlite_path = db.clone();
+
+    let mut first = TestServer::start_with(with_db).await;
+    history(&first).await;
+    checkpoint(&first).await;
+    first.stop().await;
+    copy_database(&db, &backup);
+
+    let mut second = TestServer::start_with(with_db).await;
+    let mut admin = second.admin(&ClientIdentity::custodian()).await;
+    grant(&mut admin, grant_request("approval-ec", "approval-system", "AFTER-BACKUP")).await;
+    let latest = checkpoint(&second).await;
+    second.stop().await;
+    assert!(dir.path().join("eseal.checkpoint").exists(), "the checkpoint witness is kept beside the database");
+
+    copy_database(&backup, &db);
+    let mut config = dev_config(dir.path());
+    with_db(&mut config);
+    let refused = eseal::server::start(config).await;
+    let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(message.contains("restored from an older backup") && message.contains(&latest.size.to_string()), "{message}");
+}
