@@ -39,4 +39,9 @@ if ! "$venv/bin/python" -c 'import pymerkle, rfc8785' 2>/dev/null; then
   echo "install-test-tools: installing pymerkle and rfc8785 into $venv"
   "$venv/bin/pip" install -q 'pymerkle==7.0.0' 'rfc8785==0.1.4'
 fi
+# The BagIt validator tests/archive.rs checks the archive bags with (`bagit.py --validate`).
+if [ ! -x "$venv/bin/bagit.py" ]; then
+  echo "install-test-tools: installing bagit into $venv"
+  "$venv/bin/pip" install -q 'bagit==1.9.0'
+fi
 echo "install-test-tools: ok (venv $venv)"

@@ -50,6 +50,9 @@ pub struct Config {
     /// Trust anchors for verification.
     #[serde(default)]
     pub verification: VerificationConfig,
+    /// Archival export (`[archive]`; optional).
+    #[serde(default)]
+    pub archive: ArchiveConfig,
     /// Who may call, and in which roles.
     #[serde(default)]
     pub principals: Vec<PrincipalConfig>,
@@ -151,6 +154,17 @@ impl Default for AuthorizationConfig {
     fn default() -> Self {
         Self { default_validity_seconds: default_validity(), max_validity_seconds: max_validity() }
     }
+}
+
+/// Archival export.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveConfig {
+    /// A folder where every sealed document is kept, named by its SHA-256 (lowercase hex) and
+    /// `.pdf`, so that archive exports can include it. Unset (the default): documents are not
+    /// kept. When set, a sealed document is released only after it is written there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_documents_dir: Option<PathBuf>,
 }
 
 /// Verification.
@@ -261,6 +275,7 @@ impl Config {
             authorizations: AuthorizationConfig::default(),
             audit: AuditConfig { log_key: keys.join("audit-log.pk8"), checkpoint_interval_ms: default_checkpoint_interval() },
             verification: VerificationConfig { trust_anchors: vec![keys.join("root-ca.pem")] },
+            archive: ArchiveConfig::default(),
             principals: vec![
                 PrincipalConfig { department: vec!["*".into()], ..principal("approval-system", "spiffe://eseal.example/department/approval-system") },
                 PrincipalConfig { custodian: vec!["*".into()], ..principal("custodian-wang", "spiffe://eseal.example/custodian/wang") },
@@ -290,6 +305,9 @@ impl Config {
         fix(&mut self.keys.directory);
         fix(&mut self.audit.log_key);
         self.verification.trust_anchors.iter_mut().for_each(fix);
+        if let Some(d) = self.archive.keep_documents_dir.as_mut() {
+            fix(d);
+        }
         for seed in &mut self.seed_seals {
             fix(&mut seed.image);
             fix(&mut seed.certificate_chain);

@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod archive;
 pub mod audit;
 pub mod auth;
 pub mod checkpoints;

@@ -138,4 +138,41 @@ impl AuditService for Audit {
         })
         .await
     }
+
+    type ExportArchiveStream =
+        std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<super::proto::ExportArchiveResponse, Status>> + Send + 'static>>;
+
+    async fn export_archive(&self, request: Request<super::proto::ExportArchiveRequest>) -> Result<Response<Self::ExportArchiveStream>, Status> {
+        use super::proto::export_archive_response::Part;
+        use super::proto::{ArchiveChunk, ArchiveSummary, BagInfoField, ExportArchiveResponse};
+        use crate::archive::export::{self, ExportError, ExportItem, ExportRequest};
+        use tokio_stream::StreamExt;
+        fn api(e: ExportError) -> ApiError {
+            match e {
+                ExportError::InvalidArgument(m) => ApiError::InvalidArgument(m),
+                ExportError::FailedPrecondition(m) => ApiError::FailedPrecondition(m),
+                ExportError::Store(e) => ApiError::Store(e),
+                ExportError::Internal(m) => ApiError::Internal(m),
+                ExportError::Cancelled => ApiError::Cancelled,
+            }
+        }
+        self.call("ExportArchive", request, async |state, r| {
+            let asked = ExportRequest { from: r.from_time, to: r.to_time, previous_tree_size: r.previous_tree_size };
+            let plan = export::plan(state.store.as_ref(), &state.checkpoints, asked, now()).await.map_err(api)?;
+            tracing::info!(first = plan.first, last = plan.last, tree_size = plan.checkpoint.size, "archive export");
+            let (tx, rx) = tokio::sync::mpsc::channel(8);
+            tokio::spawn(export::stream(Arc::clone(&state.store), plan, state.config.archive.keep_documents_dir.clone(), now(), tx));
+            let answers = tokio_stream::wrappers::ReceiverStream::new(rx).map(|item| {
+                let part = match item.map_err(|e| Status::from(api(e)))? {
+                    ExportItem::Piece { path, data, end_of_file } => Part::Chunk(ArchiveChunk { path, data, end_of_file }),
+                    ExportItem::Info(fields) => {
+                        Part::Summary(ArchiveSummary { bag_info: fields.into_iter().map(|(label, value)| BagInfoField { label, value }).collect() })
+                    }
+                };
+                Ok(ExportArchiveResponse { part: Some(part) })
+            });
+            Ok(Box::pin(answers) as Self::ExportArchiveStream)
+        })
+        .await
+    }
 }

@@ -260,6 +260,7 @@ async fn sign(state: &Arc<ServiceState>, principal: &Principal, header: SignHead
             };
         }
     };
+    let (document, update) = keep_document(state, document, update, &record.output_sha256, record.audit_sequence).await?;
     Ok(respond(receipt(&record, &loaded, false), document, update))
 }
 
@@ -314,7 +315,67 @@ async fn replay(state: &Arc<ServiceState>, done: StampingRecord, document: Spool
         return Err(ApiError::Internal(format!("the replay of request {} does not reproduce the recorded document", done.request_id)));
     }
     tracing::info!(request_id = %done.request_id, "stamping replayed");
+    let (document, update) = keep_document(state, document, update, &done.output_sha256, done.audit_sequence).await?;
     Ok(respond(receipt(&done, &loaded, true), document, update))
+}
+
+/// Keeps the sealed document (the received bytes, then the update) as `<SHA-256 hex>.pdf` in
+/// `[archive] keep_documents_dir`, when it is configured, for archive exports. Called after the
+/// stamping committed and before anything is sent: a document is released only once kept. A
+/// failure fails the call; the same request again replays the stamping and keeps it then.
+async fn keep_document(state: &ServiceState, document: Spooled, update: Vec<u8>, output_sha256: &[u8; 32], sequence: u64) -> Result<(Spooled, Vec<u8>), ApiError> {
+    let Some(dir) = state.config.archive.keep_documents_dir.clone() else {
+        return Ok((document, update));
+    };
+    let expected = *output_sha256;
+    let (document, update, written) = tokio::task::spawn_blocking(move || {
+        let written = write_kept(&dir, &document, &update, &expected);
+        (document, update, written)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("the task keeping the document failed: {e}")))?;
+    written.map_err(|e| {
+        ApiError::Internal(format!(
+            "the document was sealed (audit record #{sequence}) but could not be kept in archive.keep_documents_dir: {e}; send the same request again to receive it"
+        ))
+    })?;
+    Ok((document, update))
+}
+
+/// Writes `document` then `update` to `dir/<hex of expected>.pdf`: into a temporary file beside
+/// it, checked against `expected`, synced, then renamed (the folder never holds half a
+/// document). A file already there with the right size is kept as it is (a replay).
+fn write_kept(dir: &std::path::Path, document: &Spooled, update: &[u8], expected: &[u8; 32]) -> std::io::Result<()> {
+    use std::io::Write;
+    let path = dir.join(format!("{}.pdf", hex(expected)));
+    let len = document.len() + update.len() as u64;
+    if std::fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() == len) {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)?;
+    let mut file = tempfile::NamedTempFile::new_in(dir)?;
+    let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut buffer = vec![0u8; CHUNK];
+    let mut offset = 0u64;
+    while offset < document.len() {
+        let want = CHUNK.min((document.len() - offset) as usize);
+        let read = document.read_at(offset, &mut buffer[..want])?;
+        if read == 0 {
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the spooled document ended early"));
+        }
+        digest.update(&buffer[..read]);
+        file.write_all(&buffer[..read])?;
+        offset += read as u64;
+    }
+    digest.update(update);
+    file.write_all(update)?;
+    if digest.finish().as_ref() != expected {
+        return Err(std::io::Error::other("the bytes to keep do not hash to the recorded output SHA-256"));
+    }
+    file.as_file().sync_all()?;
+    file.persist(&path).map_err(|e| e.error)?;
+    // The rename itself is durable once the folder is synced.
+    std::fs::File::open(dir)?.sync_all()
 }
 
 fn sha256(bytes: &[u8]) -> [u8; 32] {

@@ -1,6 +1,7 @@
 //! The `eseal` command line: `serve`, and client commands that talk to a server over mTLS.
 //! Each command group lives in its own file; errors end as one line and a non-zero exit code.
 
+mod archive;
 mod audit;
 pub mod client;
 mod progress;
@@ -74,6 +75,8 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// The audit trail: checkpoint, verify, prove, check-proof, log-key (as an archivist).
     Audit(audit::AuditArgs),
+    /// Archival export of the audit trail as a BagIt bag, and its offline verification (as an archivist).
+    Archive(archive::ArchiveArgs),
 }
 
 impl Cli {
@@ -86,6 +89,7 @@ impl Cli {
             Command::Sign(args) => sign::run(args).await,
             Command::Verify(args) => verify::run(args).await,
             Command::Audit(args) => audit::run(args).await,
+            Command::Archive(args) => archive::run(args).await,
         }
     }
 }

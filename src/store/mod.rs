@@ -53,6 +53,18 @@ pub enum StoreError {
     Database(String),
 }
 
+impl StoreError {
+    /// The same error again (for answering every append of a failed group commit).
+    pub fn duplicate(&self) -> StoreError {
+        match self {
+            StoreError::NotFound { what, id } => StoreError::NotFound { what, id: id.clone() },
+            StoreError::AlreadyExists { what, id } => StoreError::AlreadyExists { what, id: id.clone() },
+            StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
+            StoreError::Database(m) => StoreError::Database(m.clone()),
+        }
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         StoreError::Database(error.to_string())

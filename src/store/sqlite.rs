@@ -21,6 +21,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
+use tokio::sync::{mpsc, oneshot};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
@@ -99,6 +100,72 @@ macro_rules! stamping_columns {
 pub struct SqliteStore {
     pool: SqlitePool,
     origin: String,
+    /// The group-commit sequencer of plain appends (see [`run_sequencer`]).
+    sequencer: mpsc::Sender<PendingAppend>,
+}
+
+/// An append waiting for the sequencer's next transaction.
+#[derive(Debug)]
+struct PendingAppend {
+    event: AuditEvent,
+    now: i64,
+    reply: oneshot::Sender<Result<u64, StoreError>>,
+}
+
+/// At most this many waiting appends share one transaction (one fsync).
+const MAX_BATCH: usize = 1024;
+
+/// Group commit: takes the appends that are waiting, writes them all in one transaction and
+/// answers each only after it committed. Runs until every store handle is dropped.
+async fn run_sequencer(pool: SqlitePool, origin: String, mut waiting: mpsc::Receiver<PendingAppend>) {
+    while let Some(first) = waiting.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match waiting.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let result: Result<Vec<u64>, StoreError> = async {
+            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+            let (len, checkpointed) = log_len_and_latest_checkpoint(&mut tx).await?;
+            if let Some(size) = checkpointed.filter(|&size| size > len) {
+                return Err(restored_backup(len, size));
+            }
+            // The whole batch: its records, then the tree nodes of all its leaves at once.
+            let mut sequences = Vec::with_capacity(batch.len());
+            let mut leaves = Vec::with_capacity(batch.len());
+            for pending in &batch {
+                let sequence = len + 1 + sequences.len() as u64;
+                let record = AuditRecord { sequence, time: pending.now, origin: origin.clone(), event: pending.event.clone() };
+                let bytes = record.to_canonical_json();
+                leaves.push(merkle::leaf_hash(&bytes));
+                sqlx::query("INSERT INTO audit_log (sequence, time, record) VALUES ($1, $2, $3)")
+                    .bind(signed(sequence, "audit sequence")?)
+                    .bind(pending.now)
+                    .bind(bytes)
+                    .execute(&mut *tx)
+                    .await?;
+                sequences.push(sequence);
+            }
+            put_leaves(&mut tx, len, &leaves).await?;
+            tx.commit().await?;
+            Ok(sequences)
+        }
+        .await;
+        match result {
+            Ok(sequences) => {
+                for (pending, sequence) in batch.into_iter().zip(sequences) {
+                    let _ = pending.reply.send(Ok(sequence));
+                }
+            }
+            Err(e) => {
+                for pending in batch {
+                    let _ = pending.reply.send(Err(e.duplicate()));
+                }
+            }
+        }
+    }
 }
 
 impl SqliteStore {
@@ -118,7 +185,9 @@ impl SqliteStore {
             .await
             .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", path.display())))?;
         migrator().run(&pool).await.map_err(|e| StoreError::Database(format!("cannot migrate {}: {e}", path.display())))?;
-        let store = SqliteStore { pool, origin: origin.to_string() };
+        let (sequencer, waiting) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(run_sequencer(pool.clone(), origin.to_string(), waiting));
+        let store = SqliteStore { pool, origin: origin.to_string(), sequencer };
         store.complete_tree().await?;
         Ok(store)
     }
@@ -187,21 +256,15 @@ impl SqliteStore {
     /// (see [`restored_backup`]); numbers the record `MAX + 1`, stores its canonical JSON, and
     /// adds its leaf to the stored tree ([`put_leaves`]). Returns the sequence number.
     async fn append(&self, conn: &mut SqliteConnection, event: AuditEvent, now: i64) -> Result<u64, StoreError> {
-        let (len, checkpointed) = log_len_and_latest_checkpoint(conn).await?;
-        if let Some(size) = checkpointed.filter(|&size| size > len) {
-            return Err(restored_backup(len, size));
-        }
-        let sequence = len + 1;
-        let record = AuditRecord { sequence, time: now, origin: self.origin.clone(), event };
-        let bytes = record.to_canonical_json();
-        let leaf = merkle::leaf_hash(&bytes);
-        sqlx::query("INSERT INTO audit_log (sequence, time, record) VALUES ($1, $2, $3)")
-            .bind(signed(sequence, "audit sequence")?)
-            .bind(now)
-            .bind(bytes)
-            .execute(&mut *conn)
-            .await?;
-        put_leaves(conn, len, &[leaf]).await?;
+        append_in(conn, &self.origin, event, now).await
+    }
+
+    /// One append in a transaction of its own (one fsync per record): the baseline that
+    /// group commit is measured against. The service uses [`Store::append_audit`].
+    pub async fn append_audit_alone(&self, event: AuditEvent, now: i64) -> Result<u64, StoreError> {
+        let mut tx = self.write().await?;
+        let sequence = self.append(&mut tx, event, now).await?;
+        tx.commit().await?;
         Ok(sequence)
     }
 
@@ -278,6 +341,30 @@ async fn fetch_nodes(conn: &mut SqliteConnection, wanted: &[(u8, u64)]) -> Resul
     }
     Ok(nodes)
 }
+
+/// Appends one audit record within the caller's write transaction: THE append path, which
+/// every state change and the sequencer take. Refuses when the log is shorter than the latest
+/// checkpoint (see [`restored_backup`]); numbers the record `MAX + 1`, stores its canonical
+/// JSON, and adds its leaf to the stored tree ([`put_leaves`]). Returns the sequence number.
+async fn append_in(conn: &mut SqliteConnection, origin: &str, event: AuditEvent, now: i64) -> Result<u64, StoreError> {
+    let (len, checkpointed) = log_len_and_latest_checkpoint(conn).await?;
+    if let Some(size) = checkpointed.filter(|&size| size > len) {
+        return Err(restored_backup(len, size));
+    }
+    let sequence = len + 1;
+    let record = AuditRecord { sequence, time: now, origin: origin.to_string(), event };
+    let bytes = record.to_canonical_json();
+    let leaf = merkle::leaf_hash(&bytes);
+    sqlx::query("INSERT INTO audit_log (sequence, time, record) VALUES ($1, $2, $3)")
+        .bind(signed(sequence, "audit sequence")?)
+        .bind(now)
+        .bind(bytes)
+        .execute(&mut *conn)
+        .await?;
+    put_leaves(conn, len, &[leaf]).await?;
+    Ok(sequence)
+}
+
 
 /// Adds `leaves` to the stored tree of `size` leaves (leaf indices `size..`), within the
 /// caller's write transaction: reads the frontier the appends need, computes in memory, and
@@ -770,10 +857,10 @@ impl Store for SqliteStore {
     }
 
     async fn append_audit(&self, event: AuditEvent, now: i64) -> Result<u64, StoreError> {
-        let mut tx = self.write().await?;
-        let sequence = self.append(&mut tx, event, now).await?;
-        tx.commit().await?;
-        Ok(sequence)
+        let (reply, answer) = oneshot::channel();
+        let stopped = || StoreError::Database("the audit sequencer has stopped".into());
+        self.sequencer.send(PendingAppend { event, now, reply }).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 
     async fn audit_records(&self, from_sequence: u64, limit: u32) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
@@ -803,19 +890,29 @@ impl Store for SqliteStore {
     }
 
     async fn inclusion_proof(&self, sequence: u64, size: u64) -> Result<Vec<[u8; 32]>, StoreError> {
-        let (mut tx, len) = self.read_log().await?;
+        // Stored nodes never change once written, so no snapshot is needed: one query on the
+        // way that succeeds. When it fails, the log's length says why.
+        let mut conn = self.pool.acquire().await?;
+        let attempt = async {
+            if sequence == 0 || sequence > size {
+                return None;
+            }
+            let wanted = merkle::nodes_for_inclusion_proof(sequence - 1, size).ok()?;
+            Some(fetch_nodes(&mut conn, &wanted).await.map(|nodes| MerkleTree::assume_size(nodes, size).inclusion_proof(sequence - 1, size)))
+        }
+        .await;
+        match attempt {
+            Some(Ok(Ok(proof))) => return Ok(proof),
+            Some(Err(e)) => return Err(e),
+            Some(Ok(Err(e))) if !matches!(e, AuditError::MissingNode { .. }) => return Err(tree_error(e)),
+            _ => {}
+        }
+        let len = log_len(&mut conn).await?;
         if sequence == 0 || sequence > len {
             return Err(StoreError::NotFound { what: "audit record", id: sequence.to_string() });
         }
         within_log(size, len)?;
-        if sequence > size {
-            return Err(StoreError::Conflict(format!("record {sequence} is not in the tree of size {size}")));
-        }
-        let index = sequence - 1;
-        let wanted = merkle::nodes_for_inclusion_proof(index, size).map_err(tree_error)?;
-        let nodes = fetch_nodes(&mut tx, &wanted).await?;
-        tx.commit().await?;
-        MerkleTree::assume_size(nodes, size).inclusion_proof(index, size).map_err(tree_error)
+        Err(StoreError::Conflict(format!("record {sequence} is not in the tree of size {size}")))
     }
 
     async fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<[u8; 32]>, StoreError> {
