@@ -326,6 +326,25 @@ async fn kill_9_during_stampings_loses_nothing_acknowledged() {
     }
     assert_eq!(after.stampings.len(), attempted.len(), "no stamping the clients did not ask for");
 
+    // The audit log survived the kill whole: after a checkpoint signed now, the log verifies
+    // offline with the log key (contiguous, every leaf and root recomputed, nothing unsigned),
+    // and every received stamping's sealed record is in it.
+    let mut audit = eseal::api::proto::audit_service_client::AuditServiceClient::new(connect(second.port, Some(&ClientIdentity::archivist())).await);
+    audit.get_checkpoint(eseal::api::proto::GetCheckpointRequest { sign_now: true }).await.expect("a checkpoint is signed after the restart");
+    let vkey = std::fs::read_to_string(common::repo().join("keys-sample/audit-log.vkey")).unwrap();
+    let verify = Command::new(env!("CARGO_BIN_EXE_eseal"))
+        .args(["audit", "verify", "--db", db.to_str().unwrap(), "--log-key", vkey.trim()])
+        .output()
+        .expect("run eseal audit verify");
+    let report = String::from_utf8_lossy(&verify.stdout);
+    assert!(verify.status.success() && report.contains("the log verifies"), "{report}{}", String::from_utf8_lossy(&verify.stderr));
+    let records = audit_records(&db).await;
+    for (attempt, sealed) in &received {
+        let record = &records[(sealed.receipt.audit_sequence - 1) as usize];
+        assert_eq!(record.event.event, Some(EventKind::DocumentSealed), "{}", attempt.request_id);
+        assert_eq!(record.event.request_id.as_deref(), Some(attempt.request_id.as_str()));
+    }
+
     second.terminate().await;
     assert!(test_started.elapsed() < Duration::from_secs(60), "the crash test stays under a minute ({:?})", test_started.elapsed());
 }
