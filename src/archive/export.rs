@@ -207,8 +207,16 @@ impl Sender<'_> {
         self.tx.send(Ok(ExportItem::Piece { path, data, end_of_file })).await.map_err(|_| ExportError::Cancelled)
     }
 
+    /// A whole file, in pieces of at most [`PIECE`] bytes.
     async fn file(&self, path: String, data: Vec<u8>) -> Result<(), ExportError> {
-        self.piece(path, data, true).await
+        if data.len() <= PIECE {
+            return self.piece(path, data, true).await;
+        }
+        let count = data.len().div_ceil(PIECE);
+        for (i, piece) in data.chunks(PIECE).enumerate() {
+            self.piece(path.clone(), piece.to_vec(), i + 1 == count).await?;
+        }
+        Ok(())
     }
 }
 
