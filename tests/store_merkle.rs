@@ -483,3 +483,21 @@ async fn append_throughput() {
     assert_eq!(reference.size(), 2 * APPENDS as u64);
     assert_eq!(store.tree_root(2 * APPENDS as u64).await.unwrap(), reference.current_root().unwrap());
 }
+
+/// A seal suspended (or revoked) while a document was being sealed: the commit is refused,
+/// the authorization stays unused, and nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seal_suspended_during_sealing_consumes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    store.register_seal(&seal("s1"), event(EventKind::SealRegistered), 1).await.unwrap();
+    let a = authorization("a1", "s1", 10_000);
+    store.grant(&a, event(EventKind::AuthorizationGranted), 2).await.unwrap();
+    store.set_seal_state("s1", SealState::Active, SealState::Suspended, event(EventKind::SealSuspended), 3).await.unwrap();
+    let before = store.audit_len().await.unwrap();
+    let message = conflict(commit(&store, "req-1", &a, 4).await);
+    assert!(message.contains("seal s1 is suspended") && message.contains("nothing was consumed"), "{message}");
+    assert_eq!(store.authorization("a1").await.unwrap().unwrap().state, eseal::policy::AuthorizationState::Active);
+    assert_eq!(store.audit_len().await.unwrap(), before);
+    assert!(store.stamping("req-1").await.unwrap().is_none());
+}

@@ -138,6 +138,12 @@ pub async fn register(state: &ServiceState, principal: &str, mut seal: Seal) -> 
     }
     SealImage::from_png(&seal.image_png).map_err(|e| ApiError::InvalidArgument(e.to_string()))?;
     let chain = CertificateChain::from_der(seal.certificate_chain.clone()).map_err(|e| ApiError::InvalidArgument(format!("certificate chain: {e}")))?;
+    // Only seal certificates this service's verifiers will trust, with a signing key usage:
+    // a key folder may hold other keys (CA keys in development), which must not become seals.
+    state
+        .anchors
+        .check(chain.end_entity_der(), chain.certificates(), now(), crate::verify::Purpose::DocumentSigning)
+        .map_err(|e| ApiError::InvalidArgument(format!("the seal certificate is not usable for seals: {e}")))?;
     let signer = state.keys.signer(&seal.key_reference).map_err(|e| ApiError::InvalidArgument(e.to_string()))?;
     // One test signature: the key must belong to the seal certificate.
     build_pades_signed_data(&[0u8; 32], &chain, signer.as_ref()).map_err(|e| ApiError::InvalidArgument(format!("the key does not fit the seal certificate: {e}")))?;
@@ -322,6 +328,9 @@ impl SealAdminService for Admin {
                 n if n <= 1000 => n,
                 n => return Err(ApiError::InvalidArgument(format!("page_size {n} is over 1000"))),
             };
+            if !r.page_token.is_empty() && !Page::is_valid_token(&r.page_token) {
+                return Err(ApiError::InvalidArgument("page_token is not one this service gave out".into()));
+            }
             let page = Page { size, token: text(&r.page_token) };
             let (items, next) = state.store.list_authorizations(&filter, &page).await?;
             Ok(proto::ListAuthorizationsResponse {

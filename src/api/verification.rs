@@ -50,14 +50,20 @@ async fn verify(state: &Arc<ServiceState>, principal: &Principal, mut stream: St
     let document = spool.finish().map_err(|e| ApiError::Internal(format!("cannot spool the document: {e}")))?;
     let document_sha256 = document.sha256().to_vec();
     let anchors = state.anchors.clone();
-    let report = tokio::task::spawn_blocking(move || verify_document(&document, &anchors))
-        .await
-        .map_err(|e| ApiError::Internal(format!("the verification task failed: {e}")))?
-        .map_err(|e| ApiError::InvalidArgument(format!("the document cannot be verified: {e}")))?;
+    let (report, revision_digests) = tokio::task::spawn_blocking(move || {
+        let report = verify_document(&document, &anchors)?;
+        // The SHA-256 of each signed revision: a stamping record matches a signature only when
+        // its output is that very revision (the same signature pasted into another PDF does not).
+        let digests: Vec<Option<[u8; 32]>> = report.signatures.iter().map(|s| s.intact.then(|| prefix_sha256(&document, s.signed_revision_end)).flatten()).collect();
+        Ok::<_, crate::verify::VerifyError>((report, digests))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("the verification task failed: {e}")))?
+    .map_err(|e| ApiError::InvalidArgument(format!("the document cannot be verified: {e}")))?;
     let mut signatures = Vec::new();
-    for s in &report.signatures {
+    for (s, revision) in report.signatures.iter().zip(&revision_digests) {
         let record = match s.signature_sha256.as_deref().and_then(unhex32) {
-            Some(digest) => state.store.stamping_by_cms(&digest).await?,
+            Some(digest) => state.store.stamping_by_cms(&digest).await?.filter(|r| Some(r.output_sha256) == *revision),
             None => None,
         };
         signatures.push(SignatureVerification {
@@ -92,6 +98,22 @@ async fn verify(state: &Arc<ServiceState>, principal: &Principal, mut stream: St
         signatures,
         document_sha256,
     })
+}
+
+/// SHA-256 of the first `len` bytes of `source`.
+fn prefix_sha256(source: &impl crate::pdf::Source, len: u64) -> Option<[u8; 32]> {
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut offset = 0u64;
+    while offset < len {
+        let want = usize::try_from(len - offset).unwrap_or(usize::MAX).min(buf.len());
+        let n = source.read_at(offset, &mut buf[..want]).ok().filter(|n| *n > 0)?;
+        context.update(&buf[..n]);
+        offset += n as u64;
+    }
+    let mut out = [0u8; 32];
+    out.copy_from_slice(context.finish().as_ref());
+    Some(out)
 }
 
 fn unhex32(text: &str) -> Option<[u8; 32]> {

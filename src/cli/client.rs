@@ -22,6 +22,9 @@ pub struct ClientArgs {
     /// CA that issued the server certificate (PEM); default: keys-sample/tls-ca.pem.
     #[arg(long, env = "ESEAL_CA", global = true)]
     pub ca: Option<PathBuf>,
+    /// Name the server certificate must carry (default: the host of --server).
+    #[arg(long, env = "ESEAL_TLS_NAME", global = true)]
+    pub tls_name: Option<String>,
 }
 
 /// The keys-sample folder: ./keys-sample when present, else the one of the source tree.
@@ -35,6 +38,15 @@ fn read(path: &Path) -> Result<Vec<u8>, CliError> {
 }
 
 impl ClientArgs {
+    /// The name to check the server certificate against.
+    fn tls_name(&self) -> Result<String, CliError> {
+        if let Some(name) = &self.tls_name {
+            return Ok(name.clone());
+        }
+        let uri: tonic::transport::Uri = self.server.parse().map_err(|e| CliError::Usage(format!("bad server address {}: {e}", self.server)))?;
+        uri.host().map(|h| h.trim_start_matches('[').trim_end_matches(']').to_string()).ok_or_else(|| CliError::Usage(format!("no host in {}", self.server)))
+    }
+
     /// Connects, using `default_identity` (a keys-sample client name such as
     /// `client-department`) when no certificate and key are given.
     pub async fn connect(&self, default_identity: &str) -> Result<Channel, CliError> {
@@ -46,7 +58,7 @@ impl ClientArgs {
         let tls = ClientTlsConfig::new()
             .ca_certificate(Certificate::from_pem(read(&ca)?))
             .identity(Identity::from_pem(read(&cert)?, read(&key)?))
-            .domain_name("localhost");
+            .domain_name(self.tls_name()?);
         let endpoint = Channel::from_shared(self.server.clone())
             .map_err(|e| CliError::Usage(format!("bad server address {}: {e}", self.server)))?
             .tls_config(tls)

@@ -809,6 +809,21 @@ impl Store for SqliteStore {
     ) -> Result<StampingRecord, StoreError> {
         let output_size = signed(stamping.output_size, "output size")?;
         let mut tx = self.write().await?;
+        // 0. The seal must still be active: it may have been suspended or revoked while the
+        //    document was being sealed (its validity period never changes; the policy checked it).
+        let state: Option<String> = sqlx::query_scalar("SELECT state FROM seals WHERE id = $1").bind(&stamping.seal_id).fetch_optional(&mut *tx).await?;
+        match state.as_deref() {
+            Some("active") => {}
+            Some(other) => {
+                let message = format!("seal {} is {other}: it changed while the document was being sealed; nothing was consumed", stamping.seal_id);
+                tx.rollback().await?;
+                return Err(StoreError::Conflict(message));
+            }
+            None => {
+                tx.rollback().await?;
+                return Err(StoreError::NotFound { what: "seal", id: stamping.seal_id.clone() });
+            }
+        }
         // 1. Consume: only an active, unexpired authorization; the row itself is the lock.
         let changed = sqlx::query(
             "UPDATE authorizations SET state = 'consumed', closed_at = $1, consumed_by_request = $2 \
