@@ -8,7 +8,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use common::service::*;
@@ -17,23 +17,6 @@ use eseal::api::proto::audit_service_client::AuditServiceClient;
 use eseal::audit::{AuditRecord, Checkpoint, EventKind, LogSigner};
 use tonic::Code;
 
-fn eseal(port: u16, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_eseal"))
-        .args(args)
-        .env("ESEAL_SERVER", format!("https://localhost:{port}"))
-        .env("ESEAL_LOG", "warn")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run eseal")
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-fn vkey() -> String {
-    std::fs::read_to_string(common::repo().join("keys-sample/audit-log.vkey")).unwrap().trim().to_string()
-}
 
 fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64

@@ -6,30 +6,13 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::service::*;
 use eseal::api::proto::audit_service_client::AuditServiceClient;
 use eseal::api::proto::{GetCheckpointRequest, GetInclusionProofRequest};
 use eseal::audit::{Checkpoint, LogSigner, LogVerifier};
 
-fn eseal(port: u16, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_eseal"))
-        .args(args)
-        .env("ESEAL_SERVER", format!("https://localhost:{port}"))
-        .env("ESEAL_LOG", "warn")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run eseal")
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-fn vkey() -> String {
-    std::fs::read_to_string(common::repo().join("keys-sample/audit-log.vkey")).unwrap().trim().to_string()
-}
 
 /// Some history: grants, a stamping, a refusal; then a signed checkpoint.
 async fn history(server: &TestServer) {

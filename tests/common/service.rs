@@ -440,3 +440,25 @@ pub async fn wait_serving(port: u16, within: Duration) {
 pub fn config_toml(config: &Config) -> String {
     toml::to_string(config).expect("the configuration serialises as TOML")
 }
+
+/// Runs the `eseal` binary against the server on `port` (from the source tree, so that the
+/// keys-sample identities are found).
+pub fn eseal(port: u16, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_eseal"))
+        .args(args)
+        .env("ESEAL_SERVER", format!("https://localhost:{port}"))
+        .env("ESEAL_LOG", "warn")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run eseal")
+}
+
+/// What a command printed, stdout then stderr.
+pub fn text(o: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// The development audit log's verifier key.
+pub fn vkey() -> String {
+    std::fs::read_to_string(super::repo().join("keys-sample/audit-log.vkey")).unwrap().trim().to_string()
+}
