@@ -68,6 +68,10 @@ enum AuditAction {
     },
 }
 
+async fn audit_client(args: &ClientArgs) -> Result<AuditServiceClient<tonic::transport::Channel>, CliError> {
+    Ok(AuditServiceClient::new(args.connect("client-archivist").await?).max_decoding_message_size(64 << 20))
+}
+
 /// A verifier key given as the string itself or as a file holding it.
 fn verifier(text: &str) -> Result<LogVerifier, CliError> {
     let key = match std::fs::read_to_string(text) {
@@ -123,41 +127,37 @@ pub async fn run(args: AuditArgs) -> Result<(), CliError> {
             let (records, notes) = crate::store::offline::read_log(&db).await.map_err(|e| CliError::Usage(e.to_string()))?;
             print_report(&check_log(&records, &notes, &verifier), json)
         }
-        action => {
-            let mut client = AuditServiceClient::new(args.client.connect("client-archivist").await?).max_decoding_message_size(64 << 20);
-            match action {
-                AuditAction::Checkpoint { sign } => {
-                    let c = client.get_checkpoint(GetCheckpointRequest { sign_now: sign }).await?.into_inner();
-                    print!("{}", c.note);
-                    Ok(())
+        AuditAction::Checkpoint { sign } => {
+            let c = audit_client(&args.client).await?.get_checkpoint(GetCheckpointRequest { sign_now: sign }).await?.into_inner();
+            print!("{}", c.note);
+            Ok(())
+        }
+        AuditAction::Prove { sequence, output, size } => {
+            let request = GetInclusionProofRequest { sequence, tree_size: size };
+            let p = audit_client(&args.client).await?.get_inclusion_proof(request).await?.into_inner();
+            std::fs::write(&output, p.proof_file).map_err(|e| CliError::Usage(format!("cannot write {}: {e}", output.display())))?;
+            println!("proof of record {sequence} in the log of {} records written to {}", p.tree_size, output.display());
+            Ok(())
+        }
+        AuditAction::Verify { log_key, db: None, json } => {
+            let verifier = verifier(&log_key)?;
+            let mut client = audit_client(&args.client).await?;
+            let mut records = Vec::new();
+            loop {
+                let from = records.len() as u64 + 1;
+                let page = client.get_records(GetRecordsRequest { from_sequence: from, limit: 10_000 }).await?.into_inner();
+                if page.records.is_empty() {
+                    break;
                 }
-                AuditAction::Prove { sequence, output, size } => {
-                    let p = client.get_inclusion_proof(GetInclusionProofRequest { sequence, tree_size: size }).await?.into_inner();
-                    std::fs::write(&output, p.proof_file).map_err(|e| CliError::Usage(format!("cannot write {}: {e}", output.display())))?;
-                    println!("proof of record {sequence} in the log of {} records written to {}", p.tree_size, output.display());
-                    Ok(())
-                }
-                AuditAction::Verify { log_key, json, .. } => {
-                    let verifier = verifier(&log_key)?;
-                    let mut records = Vec::new();
-                    loop {
-                        let from = records.len() as u64 + 1;
-                        let page = client.get_records(GetRecordsRequest { from_sequence: from, limit: 10_000 }).await?.into_inner();
-                        if page.records.is_empty() {
-                            break;
-                        }
-                        records.extend(page.records.into_iter().map(|r| (r.sequence, r.record)));
-                    }
-                    let latest = client.get_checkpoint(GetCheckpointRequest { sign_now: false }).await?.into_inner();
-                    let mut notes = Vec::new();
-                    for size in &latest.checkpointed_sizes {
-                        let pair = client.get_consistency_proof(GetConsistencyProofRequest { old_size: *size, new_size: latest.size }).await?.into_inner();
-                        notes.push(pair.old_checkpoint);
-                    }
-                    print_report(&check_log(&records, &notes, &verifier), json)
-                }
-                AuditAction::LogKey { .. } | AuditAction::CheckProof { .. } => Ok(()),
+                records.extend(page.records.into_iter().map(|r| (r.sequence, r.record)));
             }
+            let latest = client.get_checkpoint(GetCheckpointRequest { sign_now: false }).await?.into_inner();
+            let mut notes = Vec::new();
+            for size in &latest.checkpointed_sizes {
+                let pair = client.get_consistency_proof(GetConsistencyProofRequest { old_size: *size, new_size: latest.size }).await?.into_inner();
+                notes.push(pair.old_checkpoint);
+            }
+            print_report(&check_log(&records, &notes, &verifier), json)
         }
     }
 }
