@@ -3,6 +3,7 @@
 
 mod archive;
 mod audit;
+mod bench;
 pub mod client;
 mod progress;
 mod seal;
@@ -77,6 +78,8 @@ enum Command {
     Audit(audit::AuditArgs),
     /// Archival export of the audit trail as a BagIt bag, and its offline verification (as an archivist).
     Archive(archive::ArchiveArgs),
+    /// Load generator: drives a running server over gRPC and reports throughput and latency.
+    Bench(bench::BenchArgs),
 }
 
 impl Cli {
@@ -90,6 +93,7 @@ impl Cli {
             Command::Verify(args) => verify::run(args).await,
             Command::Audit(args) => audit::run(args).await,
             Command::Archive(args) => archive::run(args).await,
+            Command::Bench(args) => bench::run(args).await,
         }
     }
 }

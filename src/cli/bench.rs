@@ -1,0 +1,484 @@
+//! `eseal bench`: a load generator that drives a running server over real gRPC with mTLS.
+//!
+//! Two modes: `sign` grants every authorization first (as the custodian, concurrently, bounded)
+//! and then measures only the stampings; `cycle` has each task grant then sign in turn, as a
+//! custodian and a department would, and measures both the stamping and the whole cycle.
+//! A sample of the sealed documents (every `--verify-every`-th) is checked in-process with the
+//! engine's verifier while the run goes on. Exit 0 only with no error and no failed check.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::{Args, ValueEnum};
+use tokio::sync::Mutex;
+use tonic::transport::Channel;
+
+use super::client::keys_sample;
+use super::{ClientArgs, CliError, code_name, parse_duration};
+use crate::api::proto::seal_admin_service_client::SealAdminServiceClient;
+use crate::api::proto::sign_document_request::Part as RequestPart;
+use crate::api::proto::sign_document_response::Part as ResponsePart;
+use crate::api::proto::signing_service_client::SigningServiceClient;
+use crate::api::proto::{self, GrantAuthorizationRequest, SignDocumentRequest, SignHeader};
+use crate::verify::{Coverage, TrustAnchors, verify_document};
+
+/// What each task does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// Authorizations granted beforehand, then stamped.
+    Sign,
+    /// Each task grants, then signs, in turn.
+    Cycle,
+}
+
+/// Options of `eseal bench`.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// The PDF to seal, again and again.
+    #[arg(long)]
+    document: PathBuf,
+    /// The seal.
+    #[arg(long)]
+    seal: String,
+    /// Concurrent SignDocument streams (tasks).
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Number of stampings (default 200 when --duration is not given).
+    #[arg(long, conflicts_with = "duration")]
+    count: Option<u64>,
+    /// Run for this long instead (e.g. 30s, 2m). In `sign` mode, --pregrant authorizations are
+    /// granted first; the run ends early if they are used up.
+    #[arg(long)]
+    duration: Option<String>,
+    /// Authorizations granted beforehand in `sign` mode with --duration (default: 1000 per
+    /// second of the duration).
+    #[arg(long)]
+    pregrant: Option<u64>,
+    /// sign: grant everything first, then stamp; cycle: grant then sign, per task.
+    #[arg(long, value_enum, default_value_t = Mode::Sign)]
+    mode: Mode,
+    /// Visible seal X,Y,W,H in mm from the bottom-right corner of the last page; without it
+    /// the seal is invisible.
+    #[arg(long)]
+    rect: Option<String>,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// Verify every N-th sealed document in-process (0: none).
+    #[arg(long, default_value_t = 50)]
+    verify_every: u64,
+    /// Trust anchors of the verification (PEM); default: keys-sample/root-ca.pem.
+    #[arg(long)]
+    trust: Option<PathBuf>,
+    /// HTTP/2 connections per identity that the streams share round-robin (default 1: one
+    /// multiplexed connection measured as fast as, or faster than, one per stream).
+    #[arg(long)]
+    connections: Option<usize>,
+    /// The department principal the authorizations are granted to.
+    #[arg(long, default_value = "approval-system")]
+    grantee: String,
+    /// Custodian certificate (PEM) for the grants; default: keys-sample/client-custodian.pem.
+    #[arg(long)]
+    custodian_cert: Option<PathBuf>,
+    /// Custodian private key (PEM); default: keys-sample/client-custodian.key.
+    #[arg(long)]
+    custodian_key: Option<PathBuf>,
+    /// The server's process id, when it runs on this machine: reports its CPU seconds per
+    /// stamping (from /proc/PID/stat).
+    #[arg(long)]
+    server_pid: Option<u32>,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+/// Everything the tasks share.
+struct Shared {
+    document: Vec<u8>,
+    seal: String,
+    grantee: String,
+    placement: proto::Placement,
+    run_id: String,
+    mode: Mode,
+    /// The next item to take.
+    next: AtomicU64,
+    /// Stop taking items after this many (count mode) ...
+    limit: u64,
+    /// ... or after this instant (duration mode).
+    deadline: Option<Instant>,
+    /// Pre-granted authorizations (sign mode): (id, case number).
+    granted: Vec<(String, String)>,
+    verify_every: u64,
+    anchors: TrustAnchors,
+    results: Mutex<Results>,
+    completed: AtomicU64,
+    /// The in-process verifications under way.
+    checks: Mutex<Vec<tokio::task::JoinHandle<Result<(), String>>>>,
+}
+
+#[derive(Default)]
+struct Results {
+    sign_us: Vec<u64>,
+    cycle_us: Vec<u64>,
+    errors: BTreeMap<String, u64>,
+    grant_errors: BTreeMap<String, u64>,
+    first_errors: Vec<String>,
+    bytes_out: u64,
+    bytes_in: u64,
+    verified: u64,
+    verify_failures: u64,
+    verify_problems: Vec<String>,
+    last_completion: Option<Instant>,
+}
+
+impl Results {
+    fn error(&mut self, grant: bool, code: &str, message: &str) {
+        *(if grant { &mut self.grant_errors } else { &mut self.errors }).entry(code.to_string()).or_default() += 1;
+        if self.first_errors.len() < 5 {
+            self.first_errors.push(format!("{}{code}: {message}", if grant { "grant " } else { "" }));
+        }
+    }
+}
+
+fn parse_rect(text: &str) -> Result<proto::SealRect, CliError> {
+    let numbers: Vec<f64> = text.split(',').map(|n| n.trim().parse::<f64>()).collect::<Result<_, _>>().map_err(|_| CliError::Usage(format!("--rect {text:?}: expected X,Y,W,H")))?;
+    let [x, y, width, height] = numbers[..] else {
+        return Err(CliError::Usage(format!("--rect {text:?}: expected four numbers X,Y,W,H")));
+    };
+    Ok(proto::SealRect { x, y, width, height, unit: proto::Unit::Millimetres as i32, corner: proto::Corner::BottomRight as i32 })
+}
+
+/// utime + stime of `pid`, in seconds (USER_HZ is 100 on Linux).
+fn cpu_seconds(pid: u32) -> Result<f64, CliError> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| CliError::Usage(format!("--server-pid {pid}: {e}")))?;
+    let after = stat.rfind(')').map(|i| &stat[i + 1..]).ok_or_else(|| CliError::Usage(format!("/proc/{pid}/stat unreadable")))?;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // Fields 14 and 15 of stat(5); `after` starts at field 3.
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).ok_or_else(|| CliError::Usage(format!("/proc/{pid}/stat unreadable")));
+    Ok((ticks(11)? + ticks(12)?) as f64 / 100.0)
+}
+
+/// The value at quantile `q` (nearest rank) of sorted microseconds, in milliseconds.
+fn percentile_ms(sorted: &[u64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1] as f64 / 1000.0
+}
+
+fn latency_json(mut us: Vec<u64>) -> serde_json::Value {
+    us.sort_unstable();
+    let mean = if us.is_empty() { 0.0 } else { us.iter().sum::<u64>() as f64 / us.len() as f64 / 1000.0 };
+    serde_json::json!({
+        "count": us.len(),
+        "p50": percentile_ms(&us, 0.50), "p99": percentile_ms(&us, 0.99), "p999": percentile_ms(&us, 0.999),
+        "mean": mean, "max": us.last().map_or(0.0, |m| *m as f64 / 1000.0),
+    })
+}
+
+async fn grant(admin: &mut SealAdminServiceClient<Channel>, shared: &Shared, case: &str) -> Result<String, tonic::Status> {
+    let request = GrantAuthorizationRequest {
+        seal_id: shared.seal.clone(),
+        grantee: shared.grantee.clone(),
+        case_number: case.to_string(),
+        document_sha256: Vec::new(),
+        valid_for_seconds: 0,
+    };
+    Ok(admin.grant_authorization(request).await?.into_inner().id)
+}
+
+/// One SignDocument: the sealed document, checked against its receipt.
+async fn sign_one(signing: &mut SigningServiceClient<Channel>, shared: &Shared, authorization: &str, case: &str, request_id: String) -> Result<Vec<u8>, tonic::Status> {
+    let header = SignHeader {
+        seal_id: shared.seal.clone(),
+        authorization_id: authorization.to_string(),
+        request_id,
+        placement: Some(shared.placement),
+        reason: "bench".into(),
+        case_number: case.to_string(),
+        ..Default::default()
+    };
+    let mut messages = vec![SignDocumentRequest { part: Some(RequestPart::Header(header)) }];
+    messages.extend(shared.document.chunks(1 << 20).map(|c| SignDocumentRequest { part: Some(RequestPart::Chunk(c.to_vec())) }));
+    let mut responses = signing.sign_document(tokio_stream::iter(messages)).await?.into_inner();
+    let receipt = match responses.message().await? {
+        Some(proto::SignDocumentResponse { part: Some(ResponsePart::Receipt(r)) }) => r,
+        _ => return Err(tonic::Status::data_loss("the server answered without a receipt")),
+    };
+    let mut out = Vec::with_capacity(receipt.output_size as usize);
+    while let Some(message) = responses.message().await? {
+        if let Some(ResponsePart::Chunk(chunk)) = message.part {
+            out.extend_from_slice(&chunk);
+        }
+    }
+    if ring::digest::digest(&ring::digest::SHA256, &out).as_ref() != receipt.output_sha256.as_slice() {
+        return Err(tonic::Status::data_loss("the sealed document does not match the receipt's SHA-256"));
+    }
+    if receipt.replayed {
+        return Err(tonic::Status::data_loss("the server replayed an earlier stamping for a fresh request_id"));
+    }
+    Ok(out)
+}
+
+/// Checks the last signature of `sealed`: intact, valid, trusted, covering the entire file.
+fn check(sealed: &[u8], anchors: &TrustAnchors) -> Result<(), String> {
+    let report = verify_document(&sealed, anchors).map_err(|e| e.to_string())?;
+    let last = report.signatures.last().ok_or("no signature")?;
+    if last.intact && last.valid && last.trusted && last.coverage == Coverage::EntireFile {
+        Ok(())
+    } else {
+        Err(format!(
+            "field {}: intact {}, valid {}, trusted {} ({:?}), coverage {:?}, problems {:?}",
+            last.field_name, last.intact, last.valid, last.trusted, last.trust_problem, last.coverage, last.problems
+        ))
+    }
+}
+
+/// One task: takes items until the count or the deadline is reached.
+async fn worker(shared: Arc<Shared>, mut signing: SigningServiceClient<Channel>, mut admin: SealAdminServiceClient<Channel>) {
+    loop {
+        if shared.deadline.is_some_and(|d| Instant::now() >= d) {
+            return;
+        }
+        let i = shared.next.fetch_add(1, Ordering::Relaxed);
+        if i >= shared.limit {
+            return;
+        }
+        let cycle_start = Instant::now();
+        let (authorization, case) = match shared.mode {
+            Mode::Sign => shared.granted[i as usize].clone(),
+            Mode::Cycle => {
+                let case = format!("BENCH-{}-{i}", shared.run_id);
+                match grant(&mut admin, &shared, &case).await {
+                    Ok(id) => (id, case),
+                    Err(s) => {
+                        shared.results.lock().await.error(true, &code_name(s.code()), s.message());
+                        continue;
+                    }
+                }
+            }
+        };
+        let request_id = format!("bench-{}-{i}", shared.run_id);
+        let start = Instant::now();
+        let outcome = sign_one(&mut signing, &shared, &authorization, &case, request_id).await;
+        let end = Instant::now();
+        match outcome {
+            Err(s) => shared.results.lock().await.error(false, &code_name(s.code()), s.message()),
+            Ok(sealed) => {
+                let received = sealed.len() as u64;
+                let n = shared.completed.fetch_add(1, Ordering::Relaxed) + 1;
+                if shared.verify_every > 0 && n % shared.verify_every == 0 {
+                    // Checked off the task, so that the check does not delay the next stamping.
+                    let task_shared = shared.clone();
+                    let check = tokio::task::spawn_blocking(move || check(&sealed, &task_shared.anchors).map_err(|p| format!("stamping {i}: {p}")));
+                    shared.checks.lock().await.push(check);
+                }
+                let mut r = shared.results.lock().await;
+                r.sign_us.push((end - start).as_micros() as u64);
+                if shared.mode == Mode::Cycle {
+                    r.cycle_us.push((end - cycle_start).as_micros() as u64);
+                }
+                r.bytes_out += shared.document.len() as u64;
+                r.bytes_in += received;
+                r.last_completion = Some(r.last_completion.map_or(end, |l| l.max(end)));
+            }
+        }
+    }
+}
+
+/// Runs the benchmark and prints its report.
+pub async fn run(args: BenchArgs) -> Result<(), CliError> {
+    let document = std::fs::read(&args.document).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", args.document.display())))?;
+    let concurrency = args.concurrency.max(1);
+    let connections = args.connections.unwrap_or(1).clamp(1, concurrency);
+    let duration = match &args.duration {
+        Some(text) => Some(Duration::from_secs(parse_duration(text).map_err(CliError::Usage)?.max(1) as u64)),
+        None => None,
+    };
+    let limit = match (args.count, duration) {
+        (Some(n), _) => n,
+        (None, Some(d)) if args.mode == Mode::Sign => args.pregrant.unwrap_or(1000 * d.as_secs()),
+        (None, Some(_)) => u64::MAX,
+        (None, None) => 200,
+    };
+    let trust = args.trust.clone().unwrap_or_else(|| keys_sample().join("root-ca.pem"));
+    let trust_pem = std::fs::read_to_string(&trust).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", trust.display())))?;
+    let anchors = TrustAnchors::from_pem(&trust_pem).map_err(|e| CliError::Usage(format!("{}: {e}", trust.display())))?;
+    let placement = proto::Placement { page: -1, rect: args.rect.as_deref().map(parse_rect).transpose()? };
+
+    let mut custodian = args.client.clone();
+    custodian.cert = Some(args.custodian_cert.clone().unwrap_or_else(|| keys_sample().join("client-custodian.pem")));
+    custodian.key = Some(args.custodian_key.clone().unwrap_or_else(|| keys_sample().join("client-custodian.key")));
+    let mut department_channels = Vec::with_capacity(connections);
+    let mut custodian_channels = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        department_channels.push(args.client.connect("client-department").await?);
+        custodian_channels.push(custodian.connect("client-custodian").await?);
+    }
+    let run_id = format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+
+    // Sign mode: every authorization first, granted concurrently (bounded by --concurrency).
+    let mut granted = Vec::new();
+    let mut grant_errors: BTreeMap<String, u64> = BTreeMap::new();
+    let mut first_errors = Vec::new();
+    let grant_start = Instant::now();
+    if args.mode == Mode::Sign {
+        let next = Arc::new(AtomicU64::new(0));
+        let mut tasks = tokio::task::JoinSet::new();
+        for t in 0..concurrency {
+            let mut admin = SealAdminServiceClient::new(custodian_channels[t % connections].clone());
+            let next = next.clone();
+            let (seal, grantee, run_id) = (args.seal.clone(), args.grantee.clone(), run_id.clone());
+            tasks.spawn(async move {
+                let mut mine = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= limit {
+                        return mine;
+                    }
+                    let case = format!("BENCH-{run_id}-{i}");
+                    let request = GrantAuthorizationRequest { seal_id: seal.clone(), grantee: grantee.clone(), case_number: case.clone(), document_sha256: Vec::new(), valid_for_seconds: 0 };
+                    mine.push(admin.grant_authorization(request).await.map(|a| (a.into_inner().id, case)));
+                }
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            for outcome in done.map_err(|e| CliError::Serve(e.to_string()))? {
+                match outcome {
+                    Ok(pair) => granted.push(pair),
+                    Err(s) => {
+                        *grant_errors.entry(code_name(s.code())).or_default() += 1;
+                        if first_errors.len() < 5 {
+                            first_errors.push(format!("grant {}: {}", code_name(s.code()), s.message()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let grant_seconds = grant_start.elapsed().as_secs_f64();
+    let limit = if args.mode == Mode::Sign { granted.len() as u64 } else { limit };
+
+    let cpu_before = args.server_pid.map(cpu_seconds).transpose()?;
+    let start = Instant::now();
+    let shared = Arc::new(Shared {
+        document,
+        seal: args.seal.clone(),
+        grantee: args.grantee.clone(),
+        placement,
+        run_id,
+        mode: args.mode,
+        next: AtomicU64::new(0),
+        limit,
+        deadline: duration.map(|d| start + d),
+        granted,
+        verify_every: args.verify_every,
+        anchors,
+        results: Mutex::new(Results { grant_errors, first_errors, ..Default::default() }),
+        completed: AtomicU64::new(0),
+        checks: Mutex::new(Vec::new()),
+    });
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in 0..concurrency {
+        let signing = SigningServiceClient::new(department_channels[t % connections].clone()).max_decoding_message_size(usize::MAX);
+        let admin = SealAdminServiceClient::new(custodian_channels[t % connections].clone());
+        tasks.spawn(worker(shared.clone(), signing, admin));
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.map_err(|e| CliError::Serve(format!("a bench task failed: {e}")))?;
+    }
+    let cpu_after = args.server_pid.map(cpu_seconds).transpose()?;
+    let mut results = std::mem::take(&mut *shared.results.lock().await);
+    for check in std::mem::take(&mut *shared.checks.lock().await) {
+        results.verified += 1;
+        if let Err(problem) = check.await.unwrap_or_else(|e| Err(format!("the check failed: {e}"))) {
+            results.verify_failures += 1;
+            if results.verify_problems.len() < 5 {
+                results.verify_problems.push(problem);
+            }
+        }
+    }
+    let completed = results.sign_us.len() as u64;
+    let window = results.last_completion.map_or(start.elapsed(), |l| l - start).as_secs_f64();
+    let throughput = if window > 0.0 { completed as f64 / window } else { 0.0 };
+    let cpu_per_stamping = match (cpu_before, cpu_after) {
+        (Some(b), Some(a)) if completed > 0 => Some((a - b) / completed as f64),
+        _ => None,
+    };
+    let errors: u64 = results.errors.values().sum::<u64>() + results.grant_errors.values().sum::<u64>();
+    let mode = match args.mode {
+        Mode::Sign => "sign",
+        Mode::Cycle => "cycle",
+    };
+    let report = serde_json::json!({
+        "mode": mode,
+        "document": args.document.display().to_string(),
+        "document_bytes": shared.document.len(),
+        "seal": args.seal,
+        "concurrency": concurrency,
+        "connections": connections,
+        "requested": if limit == u64::MAX { serde_json::Value::Null } else { limit.into() },
+        "completed": completed,
+        "errors": errors,
+        "errors_by_code": results.errors,
+        "grant_errors_by_code": results.grant_errors,
+        "first_errors": results.first_errors,
+        "grant_seconds": if args.mode == Mode::Sign { serde_json::json!(grant_seconds) } else { serde_json::Value::Null },
+        "window_seconds": window,
+        "throughput": throughput,
+        "latency_ms": latency_json(results.sign_us),
+        "cycle_latency_ms": if args.mode == Mode::Cycle { latency_json(results.cycle_us) } else { serde_json::Value::Null },
+        "bytes_out": results.bytes_out,
+        "bytes_in": results.bytes_in,
+        "verified": results.verified,
+        "verify_failures": results.verify_failures,
+        "verify_problems": results.verify_problems,
+        "server_cpu_seconds_per_stamping": cpu_per_stamping,
+    });
+    if args.json {
+        println!("{report}");
+    } else {
+        print_report(&report);
+    }
+    if errors > 0 || results.verify_failures > 0 {
+        return Err(CliError::Serve(format!("{errors} error(s), {} failed verification(s)", results.verify_failures)));
+    }
+    Ok(())
+}
+
+fn print_report(r: &serde_json::Value) {
+    let ms = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap_or(0.0);
+    println!(
+        "{} mode, {} concurrent streams over {} connection(s), {} ({} bytes)",
+        r["mode"].as_str().unwrap_or(""),
+        r["concurrency"],
+        r["connections"],
+        r["document"].as_str().unwrap_or(""),
+        r["document_bytes"]
+    );
+    if let Some(g) = r["grant_seconds"].as_f64() {
+        println!("granted beforehand in {g:.2} s");
+    }
+    println!("completed   {} in {:.2} s: {:.1} stampings/s", r["completed"], ms(r, "window_seconds"), ms(r, "throughput"));
+    let l = &r["latency_ms"];
+    println!("SignDocument latency ms  p50 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}", ms(l, "p50"), ms(l, "p99"), ms(l, "p999"), ms(l, "max"));
+    let c = &r["cycle_latency_ms"];
+    if !c.is_null() {
+        println!("cycle latency ms         p50 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}", ms(c, "p50"), ms(c, "p99"), ms(c, "p999"), ms(c, "max"));
+    }
+    println!("bytes out {}  in {}", r["bytes_out"], r["bytes_in"]);
+    println!("errors {}  {}  grants: {}", r["errors"], r["errors_by_code"], r["grant_errors_by_code"]);
+    for e in r["first_errors"].as_array().into_iter().flatten() {
+        println!("  {}", e.as_str().unwrap_or(""));
+    }
+    println!("verified {}  failures {}", r["verified"], r["verify_failures"]);
+    for p in r["verify_problems"].as_array().into_iter().flatten() {
+        println!("  {}", p.as_str().unwrap_or(""));
+    }
+    if let Some(cpu) = r["server_cpu_seconds_per_stamping"].as_f64() {
+        println!("server CPU {:.2} ms per stamping", cpu * 1000.0);
+    }
+}

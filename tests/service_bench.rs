@@ -1,0 +1,64 @@
+//! `eseal bench` against an in-process server: both modes complete every stamping without
+//! error, spot-check a sample with the engine's verifier, and report sane figures as JSON.
+
+mod common;
+
+use common::service::*;
+
+/// Runs `eseal bench ARGS --json` against `server` (off the runtime, which serves it) and
+/// parses the report.
+async fn bench(server: &TestServer, args: &[&str]) -> serde_json::Value {
+    let port = server.address.port();
+    let document = common::corpus("13").to_str().unwrap().to_string();
+    let pid = std::process::id().to_string();
+    let mut all: Vec<String> = ["bench", "--document", &document, "--seal", "approval-ec", "--json", "--server-pid", &pid].iter().map(|s| s.to_string()).collect();
+    all.extend(args.iter().map(|s| s.to_string()));
+    let output = tokio::task::spawn_blocking(move || {
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        eseal(port, &refs)
+    })
+    .await
+    .unwrap();
+    assert!(output.status.success(), "eseal bench {args:?} failed: {}", text(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not one JSON object ({e}): {stdout}"));
+    eprintln!("bench {args:?}: {report}");
+    report
+}
+
+#[track_caller]
+fn assert_sane(report: &serde_json::Value, count: u64) {
+    assert_eq!(report["completed"].as_u64(), Some(count), "{report}");
+    assert_eq!(report["errors"].as_u64(), Some(0), "{report}");
+    assert!(report["errors_by_code"].as_object().unwrap().is_empty(), "{report}");
+    assert!(report["verified"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(report["verify_failures"].as_u64(), Some(0), "{report}");
+    assert!(report["throughput"].as_f64().unwrap() > 0.0, "{report}");
+    let latency = &report["latency_ms"];
+    assert!(latency["p50"].as_f64().unwrap() > 0.0, "{report}");
+    assert!(latency["p50"].as_f64().unwrap() <= latency["p99"].as_f64().unwrap(), "{report}");
+    assert!(latency["p99"].as_f64().unwrap() <= latency["p999"].as_f64().unwrap(), "{report}");
+    let document_bytes = report["document_bytes"].as_u64().unwrap();
+    assert_eq!(report["bytes_out"].as_u64(), Some(document_bytes * count), "{report}");
+    assert!(report["bytes_in"].as_u64().unwrap() > document_bytes * count, "sealed documents are larger: {report}");
+    assert!(report["server_cpu_seconds_per_stamping"].as_f64().unwrap() >= 0.0, "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_sign_and_cycle_modes_complete_and_verify() {
+    let server = TestServer::start().await;
+
+    let sign = bench(&server, &["--concurrency", "4", "--count", "40", "--mode", "sign", "--verify-every", "10", "--rect", "20,20,40,40"]).await;
+    assert_sane(&sign, 40);
+    assert_eq!(sign["verified"].as_u64(), Some(4), "{sign}");
+    assert!(sign["grant_seconds"].as_f64().is_some(), "{sign}");
+
+    let cycle = bench(&server, &["--concurrency", "4", "--count", "20", "--mode", "cycle", "--verify-every", "10", "--connections", "4"]).await;
+    assert_sane(&cycle, 20);
+    let whole = &cycle["cycle_latency_ms"];
+    assert!(whole["p50"].as_f64().unwrap() >= cycle["latency_ms"]["p50"].as_f64().unwrap(), "a cycle includes its stamping: {cycle}");
+
+    // Every stamping of both runs is in the audit trail.
+    let stamped = server.audit().await.iter().filter(|r| r.event.event == Some(eseal::audit::EventKind::DocumentSealed)).count();
+    assert_eq!(stamped, 60);
+}
