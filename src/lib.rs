@@ -15,6 +15,7 @@ pub mod civil_time;
 pub mod cli;
 pub mod cms;
 pub mod config;
+pub mod encoding;
 pub mod keys;
 pub mod pdf;
 pub mod policy;

@@ -65,15 +65,9 @@ pub struct ServiceState {
     loaded: Mutex<HashMap<String, Arc<LoadedSeal>>>,
 }
 
-/// The current time, Unix seconds.
-pub fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
+pub use crate::civil_time::now;
 
-/// Lower-case hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::encoding::hex;
 
 /// At most 256 bytes of `text`, cut at a character boundary.
 fn clip(text: String) -> String {

@@ -90,10 +90,7 @@ impl Hasher {
     }
 }
 
-/// Lowercase hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::encoding::hex;
 
 /// Both digests of a byte string.
 pub fn digests_of(bytes: &[u8]) -> Digests {

@@ -250,15 +250,7 @@ pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
     out
 }
 
-/// Lowercase hex.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use fmt::Write;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
-}
+pub(crate) use crate::encoding::hex;
 
 /// Hex of a DER INTEGER's content bytes, without the 0x00 sign byte a
 /// positive serial with its high bit set carries (as OpenSSL prints serials).

@@ -289,9 +289,7 @@ pub fn check_stamping(
     check_seal_usable(seal, certificate_validity, now)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use crate::encoding::hex;
 
 #[cfg(test)]
 mod tests;

@@ -459,11 +459,5 @@ pub fn certificate_facts(der: &[u8]) -> Option<CertificateFacts> {
     })
 }
 
-/// Lower-case hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
+pub use crate::encoding::hex;
+use crate::civil_time::now;
