@@ -3,7 +3,6 @@
 //! checkpoint rules, the restored-backup guard, the rebuild of a database migrated from before
 //! the tree, and a rough append throughput (printed, not asserted).
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,91 +10,21 @@ use eseal::audit::checkpoint::{Checkpoint, LogSigner};
 use eseal::audit::merkle::{EMPTY_ROOT, MemoryStore, MerkleTree, leaf_hash, verify_consistency, verify_inclusion};
 use eseal::audit::{AuditEvent, AuditRecord, EventKind};
 use eseal::policy::{Authorization, AuthorizationState};
-use eseal::seal::{Seal, SealState};
-use eseal::store::{SqliteStore, StampingRecord, Store, StoreError, StoredCheckpoint};
+use eseal::seal::SealState;
+mod common;
 
-const ORIGIN: &str = "eseal.test/audit";
+use common::store::{ORIGIN, commit, event, open, seal};
+use eseal::store::{SqliteStore, Store, StoreError, StoredCheckpoint};
 
-async fn open(dir: &Path) -> SqliteStore {
-    SqliteStore::open(&dir.join("eseal.db"), ORIGIN).await.expect("open the store")
-}
-
-fn seal(id: &str) -> Seal {
-    Seal {
-        id: id.into(),
-        name: "示例市行政审批局行政审批专用章".into(),
-        organization: "示例市行政审批局".into(),
-        kind: "行政审批专用章".into(),
-        image_png: vec![0x89, b'P', b'N', b'G', 0, 1, 2, 3],
-        certificate_chain: vec![vec![0x30, 0x82, 0x01, 0x0a, 9, 9, 9]],
-        key_reference: format!("{id}.key"),
-        custodians: vec!["wang".into(), "li".into()],
-        valid_from: 1_700_000_000,
-        valid_until: 1_900_000_000,
-        state: SealState::Active,
-        registered_at: 1_750_000_000,
-    }
-}
-
+/// An authorization for the department `dept`, granted at 100.
 fn authorization(id: &str, seal_id: &str, expires_at: i64) -> Authorization {
-    Authorization {
-        id: id.into(),
-        seal_id: seal_id.into(),
-        grantee: "dept".into(),
-        granted_by: "wang".into(),
-        case_number: format!("审批-2026-{id}"),
-        document_sha256: None,
-        granted_at: 100,
-        expires_at,
-        state: AuthorizationState::Active,
-    }
-}
-
-fn sha256(bytes: &[u8]) -> [u8; 32] {
-    let d = ring::digest::digest(&ring::digest::SHA256, bytes);
-    let mut out = [0; 32];
-    out.copy_from_slice(d.as_ref());
-    out
-}
-
-fn stamping(request_id: &str, auth: &Authorization) -> StampingRecord {
-    let cms = format!("cms for {request_id}").into_bytes();
-    StampingRecord {
-        request_id: request_id.into(),
-        principal: auth.grantee.clone(),
-        seal_id: auth.seal_id.clone(),
-        authorization_id: auth.id.clone(),
-        case_number: auth.case_number.clone(),
-        input_sha256: sha256(b"input"),
-        output_sha256: sha256(request_id.as_bytes()),
-        output_size: 1000,
-        signing_time: 1_800_000_100,
-        field_name: "Seal1".into(),
-        cms_sha256: sha256(&cms),
-        cms,
-        options_json: "{}".into(),
-        audit_sequence: 0,
-    }
-}
-
-fn event(kind: EventKind) -> AuditEvent {
-    AuditEvent::new(kind, "tester")
+    common::store::authorization(id, seal_id, "dept", 100, expires_at)
 }
 
 fn refusal(i: usize) -> AuditEvent {
     let mut refusal = event(EventKind::CallRefused);
     refusal.reason = Some(format!("refusal {i}"));
     refusal
-}
-
-async fn commit(store: &SqliteStore, request_id: &str, auth: &Authorization, now: i64) -> Result<StampingRecord, StoreError> {
-    let mut consumed = AuditEvent::new(EventKind::AuthorizationConsumed, "dept");
-    consumed.authorization_id = Some(auth.id.clone());
-    consumed.request_id = Some(request_id.into());
-    let mut sealed = AuditEvent::new(EventKind::DocumentSealed, "dept");
-    sealed.authorization_id = Some(auth.id.clone());
-    sealed.request_id = Some(request_id.into());
-    store.commit_stamping(&stamping(request_id, auth), consumed, sealed, now).await
 }
 
 /// The tree computed here from the stored records' bytes, independently of the store's nodes;

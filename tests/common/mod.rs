@@ -223,3 +223,4 @@ pub fn append_update(
     out
 }
 pub mod service;
+pub mod store;
