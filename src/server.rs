@@ -183,6 +183,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         .add_service(VerificationServiceServer::new(Verification::new(Arc::clone(&state))).max_decoding_message_size(MAX_MESSAGE))
         .add_service(AuditServiceServer::new(Audit::new(Arc::clone(&state))));
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+    let store_at_shutdown = Arc::clone(&state.store);
     let task = tokio::spawn(async move {
         let result = router
             .serve_with_incoming_shutdown(ReceiverStream::new(incoming), async {
@@ -191,6 +192,8 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
             .await
             .map_err(|e| ServerError::Network(e.to_string()));
         checkpoint_task.abort();
+        // Stopped means the database files are no longer held open.
+        store_at_shutdown.close().await;
         result
     });
     tracing::info!(%address, "eseal listening (mTLS)");

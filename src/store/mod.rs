@@ -269,6 +269,9 @@ pub trait Store: Send + Sync + 'static {
     /// The number of records in the log (which is also the last sequence number).
     async fn audit_len(&self) -> Result<u64, StoreError>;
 
+    /// Closes the store's connections once the calls in progress are done (at shutdown).
+    async fn close(&self) {}
+
     /// The RFC 9162 root of the first `size` records (0 gives the empty tree's root).
     /// `Conflict` when `size` is larger than the log.
     async fn tree_root(&self, size: u64) -> Result<[u8; 32], StoreError>;

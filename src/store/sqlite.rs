@@ -896,6 +896,10 @@ impl Store for SqliteStore {
         log_len(&mut conn).await
     }
 
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
     async fn tree_root(&self, size: u64) -> Result<[u8; 32], StoreError> {
         let (mut tx, len) = self.read_log().await?;
         within_log(size, len)?;
