@@ -313,6 +313,12 @@ async fn commit_stamping_consumes_exactly_once() {
     assert_eq!(store.stamping_by_cms(&stored.cms_sha256).await.unwrap(), Some(stored.clone()));
     assert_eq!(store.stamping("req-2").await.unwrap(), None);
     assert_eq!(store.stamping_by_cms(&[0; 32]).await.unwrap(), None);
+    // The read made before an upload: each side found or not, independently.
+    let a1_now = store.authorization("a1").await.unwrap();
+    assert_eq!(store.stamping_and_authorization("req-1", "a1").await.unwrap(), (Some(stored.clone()), a1_now.clone()));
+    assert_eq!(store.stamping_and_authorization("req-2", "a2").await.unwrap(), (None, Some(a2.clone())));
+    assert_eq!(store.stamping_and_authorization("req-1", "ghost").await.unwrap(), (Some(stored.clone()), None));
+    assert_eq!(store.stamping_and_authorization("nope", "ghost").await.unwrap(), (None, None));
     let records = all_records(&store).await;
     assert_eq!(records[5].event.event, Some(EventKind::AuthorizationConsumed));
     assert_eq!(records[6].event.event, Some(EventKind::DocumentSealed));
@@ -452,6 +458,104 @@ async fn concurrent_stampings_consume_each_authorization_once() {
     assert_eq!(store.tree_root(len).await.unwrap(), tree.current_root().unwrap());
     let leaves = store.leaf_hashes(1, u32::MAX).await.unwrap();
     assert_eq!(leaves, rows.iter().map(|(sequence, bytes)| (*sequence, leaf_hash(bytes))).collect::<Vec<_>>());
+}
+
+/// Grants, stampings and appends arriving together share group commits; each keeps its own
+/// outcome and a refused one leaves nothing behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixed_concurrent_writes_keep_each_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(dir.path()).await);
+    store.register_seal(&seal("s1"), event(EventKind::SealRegistered), 1).await.unwrap();
+    store.register_seal(&seal("s2"), event(EventKind::SealRegistered), 1).await.unwrap();
+    let mut pairs = Vec::new();
+    for i in 0..10 {
+        let first = authorization(&format!("x{i}"), "s1", "dept", 100, 10_000);
+        let second = authorization(&format!("y{i}"), "s1", "dept", 100, 10_000);
+        store.grant(&first, event(EventKind::AuthorizationGranted), 100).await.unwrap();
+        store.grant(&second, event(EventKind::AuthorizationGranted), 100).await.unwrap();
+        pairs.push((first, second));
+    }
+    let on_s2 = authorization("z", "s2", "dept", 100, 10_000);
+    store.grant(&on_s2, event(EventKind::AuthorizationGranted), 100).await.unwrap();
+    store.set_seal_state("s2", SealState::Active, SealState::Suspended, event(EventKind::SealSuspended), 150).await.unwrap();
+    let before = store.audit_len().await.unwrap();
+
+    let mut stampings = Vec::new();
+    for (i, (first, second)) in pairs.iter().enumerate() {
+        // Two authorizations, one request id: at most one of them may be used.
+        for a in [first, second] {
+            let (store, a) = (Arc::clone(&store), a.clone());
+            stampings.push(tokio::spawn(async move { (a.id.clone(), commit(&store, &format!("req-{i}"), &a, 1000).await) }));
+        }
+    }
+    let (s2_store, s2_auth) = (Arc::clone(&store), on_s2.clone());
+    let suspended = tokio::spawn(async move { commit(&s2_store, "req-z", &s2_auth, 1000).await });
+    let mut grants = Vec::new();
+    for i in 0..20 {
+        let store = Arc::clone(&store);
+        grants.push(tokio::spawn(async move {
+            let seal_id = if i % 4 == 0 { "s2" } else { "s1" };
+            store.grant(&authorization(&format!("g{i}"), seal_id, "dept", 900, 10_000), event(EventKind::AuthorizationGranted), 900).await
+        }));
+    }
+    let duplicate = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move { store.grant(&authorization("x0", "s1", "dept", 900, 10_000), event(EventKind::AuthorizationGranted), 900).await })
+    };
+    let missing_seal = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move { store.grant(&authorization("n0", "nope", "dept", 900, 10_000), event(EventKind::AuthorizationGranted), 900).await })
+    };
+    let appends: Vec<_> = (0..10).map(|_| { let store = Arc::clone(&store); tokio::spawn(async move { store.append_audit(event(EventKind::CallRefused), 1000).await }) }).collect();
+
+    let mut used = BTreeSet::new();
+    let mut already = 0;
+    for task in stampings {
+        match task.await.unwrap() {
+            (id, Ok(record)) => {
+                assert!(used.insert(record.request_id.clone()), "request id {} stamped twice", record.request_id);
+                assert_eq!(store.authorization(&id).await.unwrap().unwrap().state, AuthorizationState::Consumed { at: 1000, request_id: record.request_id });
+            }
+            (id, Err(StoreError::AlreadyExists { what: "stamping", .. })) => {
+                already += 1;
+                assert_eq!(store.authorization(&id).await.unwrap().unwrap().state, AuthorizationState::Active, "{id} consumed by a refused stamping");
+            }
+            (id, other) => panic!("{id}: unexpected {other:?}"),
+        }
+    }
+    assert_eq!((used.len(), already), (10, 10));
+    match suspended.await.unwrap() {
+        Err(StoreError::Conflict(message)) => assert!(message.contains("suspended"), "{message}"),
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+    assert_eq!(store.authorization("z").await.unwrap().unwrap().state, AuthorizationState::Active);
+    let mut granted = 0;
+    for (i, task) in grants.into_iter().enumerate() {
+        match task.await.unwrap() {
+            Ok(_) => {
+                assert_ne!(i % 4, 0);
+                granted += 1;
+            }
+            Err(StoreError::Conflict(message)) => assert!(i % 4 == 0 && message.contains("s2 is suspended"), "{message}"),
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(granted, 15);
+    assert!(matches!(duplicate.await.unwrap(), Err(StoreError::AlreadyExists { what: "authorization", .. })));
+    assert!(matches!(missing_seal.await.unwrap(), Err(StoreError::NotFound { what: "seal", .. })));
+    for task in appends {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(count(&store, "stampings").await, 10);
+    assert_eq!(count(&store, "authorizations").await, 21 + 15);
+    let records = all_records(&store).await;
+    assert_eq!(records.len() as u64, before + 2 * 10 + 15 + 10, "records of the successes only");
+    let mut tree = MerkleTree::in_memory();
+    for (_, bytes) in store.audit_records(1, u32::MAX).await.unwrap() {
+        tree.append(leaf_hash(&bytes)).unwrap();
+    }
+    assert_eq!(store.tree_root(records.len() as u64).await.unwrap(), tree.current_root().unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

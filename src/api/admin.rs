@@ -124,7 +124,9 @@ async fn transition(state: &ServiceState, principal: &Principal, request: proto:
     let mut event = AuditEvent::new(kind, principal.name.clone());
     event.seal_id = Some(seal.id.clone());
     event.reason = (!request.reason.is_empty()).then(|| request.reason.clone());
-    state.store.set_seal_state(&seal.id, seal.state, next, event, now()).await?;
+    let changed = state.store.set_seal_state(&seal.id, seal.state, next, event, now()).await;
+    state.forget_seal(&seal.id);
+    changed?;
     Ok(seal_message(&Seal { state: next, ..seal }))
 }
 
@@ -221,7 +223,7 @@ impl SealAdminService for Admin {
         let subject = |r: &proto::GrantAuthorizationRequest| Subject { seal_id: Some(r.seal_id.clone()), case_number: Some(r.case_number.clone()), ..Default::default() };
         self.call("GrantAuthorization", request, subject, async |state, principal, r| {
             require(principal, Role::Custodian, Some(&r.seal_id))?;
-            let seal = state.store.seal(&r.seal_id).await?.ok_or_else(|| ApiError::NotFound { what: "seal", id: r.seal_id.clone() })?;
+            let seal = state.recent_seal(&r.seal_id).await?.ok_or_else(|| ApiError::NotFound { what: "seal", id: r.seal_id.clone() })?;
             let grantee = state.auth.principal_named(&r.grantee);
             if !grantee.is_some_and(|g| g.has(Role::Department, Some(&seal.id))) {
                 return Err(ApiError::InvalidArgument(format!("{} is not a department principal of seal {}", r.grantee, seal.id)));

@@ -11,6 +11,7 @@ pub mod verification;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rustls_pki_types::CertificateDer;
 use tonic::{Request, Status};
@@ -63,7 +64,14 @@ pub struct ServiceState {
     /// Signs the audit log's checkpoints.
     pub checkpoints: Arc<crate::checkpoints::Checkpointer>,
     loaded: Mutex<HashMap<String, Arc<LoadedSeal>>>,
+    seals: Mutex<HashMap<String, (Instant, Arc<Seal>)>>,
 }
+
+/// How long a seal read from the store answers [`ServiceState::recent_seal`]. A change made
+/// through this node is seen at once (the entry is dropped); one made through another node
+/// within this time. Whatever the cache says, a stamping commits only while its seal is
+/// active in the store, checked in the committing transaction.
+const SEAL_CACHE_TTL: Duration = Duration::from_secs(1);
 
 pub use crate::civil_time::now;
 
@@ -105,7 +113,29 @@ impl ServiceState {
         anchors: TrustAnchors,
         checkpoints: Arc<crate::checkpoints::Checkpointer>,
     ) -> Self {
-        Self { store, keys, auth, config, anchors, checkpoints, loaded: Mutex::new(HashMap::new()) }
+        Self { store, keys, auth, config, anchors, checkpoints, loaded: Mutex::new(HashMap::new()), seals: Mutex::new(HashMap::new()) }
+    }
+
+    /// The seal as stored at most [`SEAL_CACHE_TTL`] ago: for the checks made before a stamping
+    /// or a grant, which the store's transaction repeats where it matters (the seal's state).
+    /// Saves reading the seal, its picture and its chain for every call.
+    pub async fn recent_seal(&self, id: &str) -> Result<Option<Arc<Seal>>, ApiError> {
+        if let Some((read_at, seal)) = self.seals.lock().unwrap_or_else(|p| p.into_inner()).get(id) {
+            if read_at.elapsed() < SEAL_CACHE_TTL {
+                return Ok(Some(Arc::clone(seal)));
+            }
+        }
+        let Some(seal) = self.store.seal(id).await? else {
+            return Ok(None);
+        };
+        let seal = Arc::new(seal);
+        self.seals.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_string(), (Instant::now(), Arc::clone(&seal)));
+        Ok(Some(seal))
+    }
+
+    /// Drops the cached copy of a seal that this node changed.
+    pub fn forget_seal(&self, id: &str) {
+        self.seals.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
     }
 
     /// Authenticates the caller of `request`; a refusal is audited.

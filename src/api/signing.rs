@@ -14,7 +14,7 @@ use super::proto::sign_document_response::Part as ResponsePart;
 use super::proto::signing_service_server::SigningService;
 use super::proto::{self, SignDocumentRequest, SignDocumentResponse, SignHeader, StampingReceipt};
 use super::spool::{Spool, Spooled};
-use super::{ApiError, LoadedSeal, ServiceState, Subject, certificate_validity, hex, now};
+use super::{ApiError, LoadedSeal, ServiceState, Subject, hex, now};
 use crate::audit::{AuditEvent, EventKind};
 use crate::auth::{Principal, Role};
 use crate::pdf::{Corner, Placement, SealOptions, SealRect, Source, Unit};
@@ -120,7 +120,7 @@ impl StoredOptions {
     }
 }
 
-type ResponseStream = ReceiverStream<Result<SignDocumentResponse, Status>>;
+type ResponseStream = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<SignDocumentResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl SigningService for Signing {
@@ -173,8 +173,10 @@ async fn sign(state: &Arc<ServiceState>, principal: &Principal, header: SignHead
         return Err(ApiError::denied(&principal.name, Role::Department, Some(&header.seal_id)));
     }
 
-    // A retry of a stamping whose answer was lost: the same bytes again, nothing consumed.
-    if let Some(done) = state.store.stamping(&header.request_id).await? {
+    // One read for both: a retry of a stamping whose answer was lost (the same bytes again,
+    // nothing consumed), and the authorization the request names.
+    let (done, authorization) = state.store.stamping_and_authorization(&header.request_id, &header.authorization_id).await?;
+    if let Some(done) = done {
         let same_request = done.principal == principal.name && done.seal_id == header.seal_id && done.authorization_id == header.authorization_id;
         if !same_request {
             return Err(ApiError::RequestIdReused(header.request_id.clone()));
@@ -188,13 +190,10 @@ async fn sign(state: &Arc<ServiceState>, principal: &Principal, header: SignHead
 
     // Every rule but the document binding is checked before the upload: nothing is received
     // for a request that cannot succeed.
-    let authorization = state
-        .store
-        .authorization(&header.authorization_id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound { what: "authorization", id: header.authorization_id.clone() })?;
-    let seal = state.store.seal(&header.seal_id).await?.ok_or_else(|| ApiError::NotFound { what: "seal", id: header.seal_id.clone() })?;
-    let certificate = seal.certificate_chain.first().and_then(|c| certificate_validity(c));
+    let authorization = authorization.ok_or_else(|| ApiError::NotFound { what: "authorization", id: header.authorization_id.clone() })?;
+    let seal = state.recent_seal(&header.seal_id).await?.ok_or_else(|| ApiError::NotFound { what: "seal", id: header.seal_id.clone() })?;
+    let loaded = state.loaded_seal(&seal)?;
+    let certificate = Some(loaded.certificate_validity);
     let request = |digest| StampingRequest { principal: &principal.name, seal_id: &header.seal_id, case_number: &header.case_number, document_sha256: digest };
     policy::check_stamping(&authorization, &seal, certificate, &request(None), now())?;
 
@@ -203,23 +202,20 @@ async fn sign(state: &Arc<ServiceState>, principal: &Principal, header: SignHead
     let signing_time = now();
     if let Err(refusal) = policy::check_stamping(&authorization, &seal, certificate, &request(Some(&input_sha256)), signing_time) {
         // A retry racing its own original finds the authorization used by itself: replay.
-        return match already_done(state, principal, &header.request_id, &input_sha256).await? {
+        return match already_done(state, principal, &header, &input_sha256).await? {
             Some(done) => replay(state, done, document).await,
             None => Err(refusal.into()),
         };
     }
-    let loaded = state.loaded_seal(&seal)?;
 
     let options = StoredOptions::from_header(&header, signing_time)?;
     let options_json = serde_json::to_string(&options).map_err(|e| ApiError::Internal(e.to_string()))?;
     let engine_seal = Arc::clone(&loaded);
-    let (document, update, stamped) = tokio::task::spawn_blocking(move || {
+    let (document, update, stamped) = run_engine(document, move |document| {
         let original = document.hash.clone();
-        let result = stamp::seal_update(&document, original, &options.seal_options(&engine_seal), &engine_seal.chain, engine_seal.signer.as_ref());
-        result.map(|(update, stamped)| (document, update, stamped))
+        stamp::seal_update(document, original, &options.seal_options(&engine_seal), &engine_seal.chain, engine_seal.signer.as_ref())
     })
-    .await
-    .map_err(|e| ApiError::Internal(format!("the sealing task failed: {e}")))??;
+    .await?;
 
     let record = StampingRecord {
         request_id: header.request_id.clone(),
@@ -254,7 +250,7 @@ async fn sign(state: &Arc<ServiceState>, principal: &Principal, header: SignHead
         Ok(record) => record,
         Err(e) => {
             // The same request may have committed meanwhile (a concurrent retry): replay it.
-            return match already_done(state, principal, &header.request_id, &input_sha256).await? {
+            return match already_done(state, principal, &header, &input_sha256).await? {
                 Some(done) => replay(state, done, document).await,
                 None => Err(e.into()),
             };
@@ -289,28 +285,61 @@ pub fn upload_failed(status: Status) -> ApiError {
     }
 }
 
-/// The recorded stamping of `request_id`, when this principal already made it with this
-/// document; a request id used by another caller or for another document is refused.
-async fn already_done(state: &ServiceState, principal: &Principal, request_id: &str, input_sha256: &[u8; 32]) -> Result<Option<StampingRecord>, ApiError> {
+/// The recorded stamping of the header's request id, when this principal already made it with
+/// this seal, authorization and document; a request id used by another caller or for another
+/// request is refused.
+async fn already_done(state: &ServiceState, principal: &Principal, header: &SignHeader, input_sha256: &[u8; 32]) -> Result<Option<StampingRecord>, ApiError> {
+    let request_id = &header.request_id;
     match state.store.stamping(request_id).await? {
-        Some(done) if done.principal != principal.name || done.input_sha256 != *input_sha256 => Err(ApiError::RequestIdReused(request_id.into())),
+        Some(done)
+            if done.principal != principal.name
+                || done.seal_id != header.seal_id
+                || done.authorization_id != header.authorization_id
+                || done.input_sha256 != *input_sha256 =>
+        {
+            Err(ApiError::RequestIdReused(request_id.clone()))
+        }
         other => Ok(other),
     }
 }
 
+/// Documents up to this size are sealed on the calling task (well under a millisecond for a
+/// typical approval document); larger ones on the blocking pool, so that reading a spooled
+/// file never holds up the runtime's workers.
+const INLINE_SEAL_BYTES: u64 = 1 << 20;
+
+/// Runs the engine over `document`: inline when small, on the blocking pool otherwise.
+/// Returns the document with the engine's result.
+async fn run_engine<T, F>(document: Spooled, work: F) -> Result<(Spooled, Vec<u8>, T), ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Spooled) -> Result<(Vec<u8>, T), stamp::StampError> + Send + 'static,
+{
+    if document.len() <= INLINE_SEAL_BYTES {
+        let (update, result) = work(&document)?;
+        return Ok((document, update, result));
+    }
+    let (document, result) = tokio::task::spawn_blocking(move || {
+        let result = work(&document);
+        (document, result)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("the sealing task failed: {e}")))?;
+    let (update, result) = result?;
+    Ok((document, update, result))
+}
+
 async fn replay(state: &Arc<ServiceState>, done: StampingRecord, document: Spooled) -> Result<Response<ResponseStream>, ApiError> {
-    let seal = state.store.seal(&done.seal_id).await?.ok_or_else(|| ApiError::NotFound { what: "seal", id: done.seal_id.clone() })?;
+    let seal = state.recent_seal(&done.seal_id).await?.ok_or_else(|| ApiError::NotFound { what: "seal", id: done.seal_id.clone() })?;
     let loaded = state.loaded_seal(&seal)?;
     let options: StoredOptions = serde_json::from_str(&done.options_json).map_err(|e| ApiError::Internal(format!("stored options unreadable: {e}")))?;
     let engine_seal = Arc::clone(&loaded);
     let cms = done.cms.clone();
-    let (document, update, sealed) = tokio::task::spawn_blocking(move || {
+    let (document, update, sealed) = run_engine(document, move |document| {
         let original = document.hash.clone();
-        let result = stamp::replay_update(&document, original, &options.seal_options(&engine_seal), &engine_seal.chain, &cms);
-        result.map(|(update, sealed)| (document, update, sealed))
+        stamp::replay_update(document, original, &options.seal_options(&engine_seal), &engine_seal.chain, &cms)
     })
-    .await
-    .map_err(|e| ApiError::Internal(format!("the replay task failed: {e}")))??;
+    .await?;
     if sealed.output_sha256 != done.output_sha256 {
         return Err(ApiError::Internal(format!("the replay of request {} does not reproduce the recorded document", done.request_id)));
     }
@@ -399,12 +428,19 @@ fn receipt(record: &StampingRecord, seal: &LoadedSeal, replayed: bool) -> Stampi
     }
 }
 
-/// Streams the receipt, then the original bytes, then the update.
+/// Streams the receipt, then the original bytes, then the update. A document held in memory
+/// is answered from a ready list of messages; a spooled one is read chunk by chunk as the
+/// client takes them, so that at most a few chunks are in memory.
 fn respond(receipt: StampingReceipt, document: Spooled, update: Vec<u8>) -> Response<ResponseStream> {
+    let send = |part| Ok(SignDocumentResponse { part: Some(part) });
+    if let Some(bytes) = document.in_memory() {
+        let mut messages = vec![send(ResponsePart::Receipt(receipt))];
+        messages.extend(bytes.chunks(CHUNK).chain(update.chunks(CHUNK)).map(|chunk| send(ResponsePart::Chunk(chunk.to_vec()))));
+        return Response::new(Box::pin(tokio_stream::iter(messages)));
+    }
     let (tx, rx) = mpsc::channel(4);
     tokio::spawn(async move {
-        let send = |part| SignDocumentResponse { part: Some(part) };
-        if tx.send(Ok(send(ResponsePart::Receipt(receipt)))).await.is_err() {
+        if tx.send(send(ResponsePart::Receipt(receipt))).await.is_err() {
             return;
         }
         let len = document.len();
@@ -420,15 +456,15 @@ fn respond(receipt: StampingReceipt, document: Spooled, update: Vec<u8>) -> Resp
             };
             buf.truncate(read);
             offset += read as u64;
-            if tx.send(Ok(send(ResponsePart::Chunk(buf)))).await.is_err() {
+            if tx.send(send(ResponsePart::Chunk(buf))).await.is_err() {
                 return;
             }
         }
         for chunk in update.chunks(CHUNK) {
-            if tx.send(Ok(send(ResponsePart::Chunk(chunk.to_vec())))).await.is_err() {
+            if tx.send(send(ResponsePart::Chunk(chunk.to_vec()))).await.is_err() {
                 return;
             }
         }
     });
-    Response::new(ReceiverStream::new(rx))
+    Response::new(Box::pin(ReceiverStream::new(rx)))
 }

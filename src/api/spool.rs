@@ -94,6 +94,14 @@ impl Spool {
 }
 
 impl Spooled {
+    /// The document's bytes when it was kept in memory; `None` when it was spooled to a file.
+    pub fn in_memory(&self) -> Option<&[u8]> {
+        match &self.bytes {
+            SpooledBytes::Memory(m) => Some(m),
+            SpooledBytes::File(..) => None,
+        }
+    }
+
     /// The document's SHA-256.
     pub fn sha256(&self) -> [u8; 32] {
         let mut out = [0u8; 32];

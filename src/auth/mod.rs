@@ -8,6 +8,8 @@
 
 pub mod tls;
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use rustls_pki_types::{CertificateDer, TrustAnchor, UnixTime};
@@ -96,7 +98,25 @@ impl Principal {
 pub struct Authenticator {
     client_ca: Vec<CertificateDer<'static>>,
     principals: Vec<PrincipalConfig>,
+    /// Chains accepted before (by SHA-256 of the chain), with the principal and the time window
+    /// within which the same verification gives the same answer: a connection's every call
+    /// shows the same chain, and verifying its signatures again cost a tenth of a stamping.
+    accepted: Mutex<HashMap<[u8; 32], Accepted>>,
 }
+
+/// A chain that was verified, and until when that holds.
+#[derive(Clone)]
+struct Accepted {
+    principal: Principal,
+    /// The latest notBefore and the earliest notAfter of the presented certificates (Unix
+    /// seconds): inside it, every certificate of the chain is within its validity, and nothing
+    /// else the verification depends on changes with time.
+    window: (i64, i64),
+}
+
+/// At most this many accepted chains are remembered (the cache starts afresh when full). Only
+/// accepted chains are kept: certificates that fail are verified, and refused, every time.
+const MAX_ACCEPTED: usize = 4096;
 
 impl Authenticator {
     /// An authenticator trusting the CA certificates of `client_ca_pem` and knowing `principals`.
@@ -111,7 +131,7 @@ impl Authenticator {
         if client_ca.is_empty() {
             return Err("the client CA file holds no certificate".into());
         }
-        Ok(Self { client_ca, principals })
+        Ok(Self { client_ca, principals, accepted: Mutex::new(HashMap::new()) })
     }
 
     /// The client CA certificates (for the TLS layer's hints).
@@ -125,8 +145,31 @@ impl Authenticator {
     }
 
     /// Authenticates the certificate chain a client presented (end entity first) at `now`.
+    ///
+    /// The answer is the same as verifying the chain from scratch at `now`; a chain accepted
+    /// before is recognised without verifying its signatures again while `now` is inside the
+    /// validity of all its certificates.
     pub fn authenticate(&self, chain: Option<&[CertificateDer<'_>]>, now: i64) -> Result<Principal, AuthError> {
         let chain = chain.filter(|c| !c.is_empty()).ok_or(AuthError::NoCertificate)?;
+        let key = chain_key(chain);
+        let accepted = self.accepted.lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned();
+        if let Some(accepted) = accepted.filter(|a| a.window.0 <= now && now <= a.window.1) {
+            return Ok(accepted.principal);
+        }
+        let principal = self.verify(chain, now)?;
+        if let Some(window) = validity_window(chain) {
+            let mut cache = self.accepted.lock().unwrap_or_else(|p| p.into_inner());
+            if cache.len() >= MAX_ACCEPTED {
+                cache.clear();
+            }
+            cache.insert(key, Accepted { principal: principal.clone(), window });
+        }
+        Ok(principal)
+    }
+
+    /// [`Authenticator::authenticate`] from scratch: the chain to the client CA at `now`, the
+    /// clientAuth usage, the SAN URI of a configured principal.
+    fn verify(&self, chain: &[CertificateDer<'_>], now: i64) -> Result<Principal, AuthError> {
         let anchors: Vec<TrustAnchor<'_>> = self.client_ca.iter().filter_map(|c| webpki::anchor_from_trusted_cert(c).ok()).collect();
         let end_entity = webpki::EndEntityCert::try_from(&chain[0]).map_err(|e| AuthError::Rejected(format!("unreadable: {e}")))?;
         let at = UnixTime::since_unix_epoch(Duration::from_secs(u64::try_from(now).unwrap_or(0)));
@@ -172,6 +215,30 @@ impl Authenticator {
     }
 }
 
+/// SHA-256 over each certificate's length and DER: the identity of a presented chain.
+fn chain_key(chain: &[CertificateDer<'_>]) -> [u8; 32] {
+    let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+    for certificate in chain {
+        digest.update(&(certificate.len() as u64).to_be_bytes());
+        digest.update(certificate.as_ref());
+    }
+    let mut key = [0u8; 32];
+    key.copy_from_slice(digest.finish().as_ref());
+    key
+}
+
+/// The latest notBefore and earliest notAfter over the presented certificates; `None` when one
+/// does not parse (then nothing is remembered).
+fn validity_window(chain: &[CertificateDer<'_>]) -> Option<(i64, i64)> {
+    let mut window = (i64::MIN, i64::MAX);
+    for certificate in chain {
+        let (_, cert) = X509Certificate::from_der(certificate.as_ref()).ok()?;
+        window.0 = window.0.max(cert.validity().not_before.timestamp());
+        window.1 = window.1.min(cert.validity().not_after.timestamp());
+    }
+    Some(window)
+}
+
 fn principal_of(config: &PrincipalConfig) -> Principal {
     Principal {
         name: config.name.clone(),
@@ -179,5 +246,44 @@ fn principal_of(config: &PrincipalConfig) -> Principal {
         custodian: config.custodian.clone(),
         seal_admin: config.seal_admin,
         archivist: config.archivist,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sample authenticator and the department's certificate chain (end entity only).
+    fn sample() -> (Authenticator, Vec<CertificateDer<'static>>) {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let config = crate::config::Config::development(root);
+        let ca = std::fs::read_to_string(&config.server.client_ca).unwrap();
+        let authenticator = Authenticator::new(&ca, config.principals.clone()).unwrap();
+        let pem = std::fs::read(root.join("keys-sample/client-department.pem")).unwrap();
+        let chain = x509_parser::pem::Pem::iter_from_buffer(&pem).map(|item| CertificateDer::from(item.unwrap().contents)).collect();
+        (authenticator, chain)
+    }
+
+    #[test]
+    fn a_remembered_chain_is_still_judged_at_each_time() {
+        let (authenticator, chain) = sample();
+        let (not_before, not_after) = validity_window(&chain).unwrap();
+        let principal = authenticator.authenticate(Some(&chain), not_before + 10).unwrap();
+        assert_eq!(authenticator.accepted.lock().unwrap().len(), 1, "remembered");
+        assert_eq!(authenticator.authenticate(Some(&chain), not_before + 20).unwrap(), principal);
+        match authenticator.authenticate(Some(&chain), not_after + 1) {
+            Err(AuthError::Rejected(reason)) => assert!(reason.contains("expired"), "{reason}"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        match authenticator.authenticate(Some(&chain), not_before - 1) {
+            Err(AuthError::Rejected(reason)) => assert!(reason.contains("not valid yet"), "{reason}"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        // Another chain (one byte of the signature changed) is verified, not recognised.
+        let mut forged = chain[0].to_vec();
+        let last = forged.len() - 1;
+        forged[last] ^= 1;
+        assert!(authenticator.authenticate(Some(&[CertificateDer::from(forged)]), not_before + 10).is_err());
+        assert_eq!(authenticator.accepted.lock().unwrap().len(), 1, "refusals are not remembered");
     }
 }

@@ -60,6 +60,11 @@ pub fn build_pades_signed_data(
 /// largest length the key can produce: everything else in it has a size fixed
 /// by the chain, so the bound is tight.
 pub fn signature_size_estimate(chain: &CertificateChain) -> usize {
+    *chain.signature_size.get_or_init(|| assemble_size_estimate(chain))
+}
+
+/// [`signature_size_estimate`] computed.
+fn assemble_size_estimate(chain: &CertificateChain) -> usize {
     let max_sig = chain.key_type().max_signature_len();
     let exact = signed_attributes(&[0u8; 32], chain)
         .and_then(|attrs| assemble(chain, attrs, vec![0xff; max_sig]))

@@ -69,6 +69,10 @@ pub struct CertificateChain {
     parsed: Vec<Certificate>,
     key_type: SealKeyType,
     fingerprint: [u8; 32],
+    /// [`signature_size_estimate`](super::signature_size_estimate), computed on first use:
+    /// it depends on the chain only, and assembling a dummy signature for every seal showed
+    /// in profiles.
+    pub(super) signature_size: std::sync::OnceLock<usize>,
 }
 
 impl CertificateChain {
@@ -102,6 +106,7 @@ impl CertificateChain {
             parsed,
             key_type,
             fingerprint,
+            signature_size: std::sync::OnceLock::new(),
         })
     }
 

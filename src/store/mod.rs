@@ -240,6 +240,15 @@ pub trait Store: Send + Sync + 'static {
     /// The stamping with this request id, if any.
     async fn stamping(&self, request_id: &str) -> Result<Option<StampingRecord>, StoreError>;
 
+    /// The stamping recorded under `request_id` and the authorization `authorization_id`
+    /// (each if any), read together in one snapshot: what a stamping request is checked against
+    /// before its document is received.
+    async fn stamping_and_authorization(
+        &self,
+        request_id: &str,
+        authorization_id: &str,
+    ) -> Result<(Option<StampingRecord>, Option<Authorization>), StoreError>;
+
     /// The stamping whose CMS signature has this SHA-256, if any.
     async fn stamping_by_cms(&self, cms_sha256: &[u8; 32]) -> Result<Option<StampingRecord>, StoreError>;
 

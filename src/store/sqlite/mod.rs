@@ -43,8 +43,8 @@ use crate::seal::{Seal, SealState};
 /// feature. Same effect: versions and SQL (hence checksums) as the macro would read them from
 /// the file names `<version>_<description>.sql`; a unit test checks the list against the folder.
 const MIGRATIONS: &[(i64, &str, &str)] = &[
-    (1, "init", include_str!("../../migrations/sqlite/0001_init.sql")),
-    (2, "merkle", include_str!("../../migrations/sqlite/0002_merkle.sql")),
+    (1, "init", include_str!("../../../migrations/sqlite/0001_init.sql")),
+    (2, "merkle", include_str!("../../../migrations/sqlite/0002_merkle.sql")),
 ];
 
 /// The migrator over [`MIGRATIONS`].
@@ -95,77 +95,15 @@ macro_rules! stamping_columns {
     };
 }
 
+mod batch;
+
 /// The store in one SQLite database file.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
     origin: String,
-    /// The group-commit sequencer of plain appends (see [`run_sequencer`]).
-    sequencer: mpsc::Sender<PendingAppend>,
-}
-
-/// An append waiting for the sequencer's next transaction.
-#[derive(Debug)]
-struct PendingAppend {
-    event: AuditEvent,
-    now: i64,
-    reply: oneshot::Sender<Result<u64, StoreError>>,
-}
-
-/// At most this many waiting appends share one transaction (one fsync).
-const MAX_BATCH: usize = 1024;
-
-/// Group commit: takes the appends that are waiting, writes them all in one transaction and
-/// answers each only after it committed. Runs until every store handle is dropped.
-async fn run_sequencer(pool: SqlitePool, origin: String, mut waiting: mpsc::Receiver<PendingAppend>) {
-    while let Some(first) = waiting.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match waiting.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
-        }
-        let result: Result<Vec<u64>, StoreError> = async {
-            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-            let (len, checkpointed) = log_len_and_latest_checkpoint(&mut tx).await?;
-            if let Some(size) = checkpointed.filter(|&size| size > len) {
-                return Err(restored_backup(len, size));
-            }
-            // The whole batch: its records, then the tree nodes of all its leaves at once.
-            let mut sequences = Vec::with_capacity(batch.len());
-            let mut leaves = Vec::with_capacity(batch.len());
-            for pending in &batch {
-                let sequence = len + 1 + sequences.len() as u64;
-                let record = AuditRecord { sequence, time: pending.now, origin: origin.clone(), event: pending.event.clone() };
-                let bytes = record.to_canonical_json();
-                leaves.push(merkle::leaf_hash(&bytes));
-                sqlx::query("INSERT INTO audit_log (sequence, time, record) VALUES ($1, $2, $3)")
-                    .bind(signed(sequence, "audit sequence")?)
-                    .bind(pending.now)
-                    .bind(bytes)
-                    .execute(&mut *tx)
-                    .await?;
-                sequences.push(sequence);
-            }
-            put_leaves(&mut tx, len, &leaves).await?;
-            tx.commit().await?;
-            Ok(sequences)
-        }
-        .await;
-        match result {
-            Ok(sequences) => {
-                for (pending, sequence) in batch.into_iter().zip(sequences) {
-                    let _ = pending.reply.send(Ok(sequence));
-                }
-            }
-            Err(e) => {
-                for pending in batch {
-                    let _ = pending.reply.send(Err(e.duplicate()));
-                }
-            }
-        }
-    }
+    /// The group-commit writer of appends, grants and stampings ([`batch`]).
+    writer: mpsc::Sender<batch::Pending>,
 }
 
 impl SqliteStore {
@@ -181,13 +119,16 @@ impl SqliteStore {
             .busy_timeout(BUSY_TIMEOUT);
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
+            // A ping before every use costs a round trip to the connection's thread; a local
+            // file has no connection to lose.
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", path.display())))?;
         migrator().run(&pool).await.map_err(|e| StoreError::Database(format!("cannot migrate {}: {e}", path.display())))?;
-        let (sequencer, waiting) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run_sequencer(pool.clone(), origin.to_string(), waiting));
-        let store = SqliteStore { pool, origin: origin.to_string(), sequencer };
+        let (writer, waiting) = mpsc::channel(4 * batch::MAX_BATCH);
+        tokio::spawn(batch::run(pool.clone(), origin.to_string(), waiting));
+        let store = SqliteStore { pool, origin: origin.to_string(), writer };
         store.complete_tree().await?;
         Ok(store)
     }
@@ -244,6 +185,14 @@ impl SqliteStore {
     /// Closes every connection, waiting for those in use to be returned.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// Hands `write` to the group-commit writer and waits until its batch committed.
+    async fn submit(&self, write: batch::Write, now: i64) -> Result<batch::Written, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || StoreError::Database("the store's writer has stopped".into());
+        self.writer.send(batch::Pending { write, now, reply }).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 
     /// Starts a write transaction holding the write lock from the start.
@@ -343,7 +292,7 @@ async fn fetch_nodes(conn: &mut SqliteConnection, wanted: &[(u8, u64)]) -> Resul
 }
 
 /// Appends one audit record within the caller's write transaction: THE append path, which
-/// every state change and the sequencer take. Refuses when the log is shorter than the latest
+/// every state change made outside the writer takes. Refuses when the log is shorter than the latest
 /// checkpoint (see [`restored_backup`]); numbers the record `MAX + 1`, stores its canonical
 /// JSON, and adds its leaf to the stored tree ([`put_leaves`]). Returns the sequence number.
 async fn append_in(conn: &mut SqliteConnection, origin: &str, event: AuditEvent, now: i64) -> Result<u64, StoreError> {
@@ -352,9 +301,7 @@ async fn append_in(conn: &mut SqliteConnection, origin: &str, event: AuditEvent,
         return Err(restored_backup(len, size));
     }
     let sequence = len + 1;
-    let record = AuditRecord { sequence, time: now, origin: origin.to_string(), event };
-    let bytes = record.to_canonical_json();
-    let leaf = merkle::leaf_hash(&bytes);
+    let (bytes, leaf) = append_in_memory(origin, sequence, event, now);
     sqlx::query("INSERT INTO audit_log (sequence, time, record) VALUES ($1, $2, $3)")
         .bind(signed(sequence, "audit sequence")?)
         .bind(now)
@@ -365,6 +312,13 @@ async fn append_in(conn: &mut SqliteConnection, origin: &str, event: AuditEvent,
     Ok(sequence)
 }
 
+/// The canonical JSON of record `sequence` and its leaf hash.
+fn append_in_memory(origin: &str, sequence: u64, event: AuditEvent, now: i64) -> (Vec<u8>, Hash) {
+    let record = AuditRecord { sequence, time: now, origin: origin.to_string(), event };
+    let bytes = record.to_canonical_json();
+    let leaf = merkle::leaf_hash(&bytes);
+    (bytes, leaf)
+}
 
 /// Adds `leaves` to the stored tree of `size` leaves (leaf indices `size..`), within the
 /// caller's write transaction: reads the frontier the appends need, computes in memory, and
@@ -486,53 +440,68 @@ fn seal_from_row(row: &SqliteRow) -> Result<Seal, StoreError> {
 
 /// Reads an authorization row.
 fn authorization_from_row(row: &SqliteRow) -> Result<Authorization, StoreError> {
-    let id: String = row.try_get(0)?;
-    let state: String = row.try_get(8)?;
-    let closed_at: Option<i64> = row.try_get(9)?;
-    let consumed_by: Option<String> = row.try_get(10)?;
-    let revoked_by: Option<String> = row.try_get(11)?;
+    authorization_at(row, 0)
+}
+
+/// Reads an authorization from the columns of `row` starting at `base`.
+fn authorization_at(row: &SqliteRow, base: usize) -> Result<Authorization, StoreError> {
+    let column = |i: usize| base + i;
+    let id: String = row.try_get(column(0))?;
+    let state: String = row.try_get(column(8))?;
+    let closed_at: Option<i64> = row.try_get(column(9))?;
+    let consumed_by: Option<String> = row.try_get(column(10))?;
+    let revoked_by: Option<String> = row.try_get(column(11))?;
     let state = match (state.as_str(), closed_at, consumed_by, revoked_by) {
         ("active", _, _, _) => AuthorizationState::Active,
         ("consumed", Some(at), Some(request_id), _) => AuthorizationState::Consumed { at, request_id },
         ("revoked", Some(at), _, Some(by)) => AuthorizationState::Revoked { at, by },
         (other, ..) => return Err(corrupt(&format!("authorization {id} has state {other:?} without its details"))),
     };
-    let document_sha256 = match row.try_get::<Option<Vec<u8>>, _>(5)? {
+    let document_sha256 = match row.try_get::<Option<Vec<u8>>, _>(column(5))? {
         Some(bytes) => Some(digest(bytes, "authorizations.document_sha256")?),
         None => None,
     };
     Ok(Authorization {
         id,
-        seal_id: row.try_get(1)?,
-        grantee: row.try_get(2)?,
-        granted_by: row.try_get(3)?,
-        case_number: row.try_get(4)?,
+        seal_id: row.try_get(column(1))?,
+        grantee: row.try_get(column(2))?,
+        granted_by: row.try_get(column(3))?,
+        case_number: row.try_get(column(4))?,
         document_sha256,
-        granted_at: row.try_get(6)?,
-        expires_at: row.try_get(7)?,
+        granted_at: row.try_get(column(6))?,
+        expires_at: row.try_get(column(7))?,
         state,
     })
 }
 
 /// Reads a stamping row.
 fn stamping_from_row(row: &SqliteRow) -> Result<StampingRecord, StoreError> {
+    stamping_at(row, 0)
+}
+
+/// Reads a stamping from the columns of `row` starting at `base`.
+fn stamping_at(row: &SqliteRow, base: usize) -> Result<StampingRecord, StoreError> {
+    let column = |i: usize| base + i;
     Ok(StampingRecord {
-        request_id: row.try_get(0)?,
-        principal: row.try_get(1)?,
-        seal_id: row.try_get(2)?,
-        authorization_id: row.try_get(3)?,
-        case_number: row.try_get(4)?,
-        input_sha256: digest(row.try_get(5)?, "stampings.input_sha256")?,
-        output_sha256: digest(row.try_get(6)?, "stampings.output_sha256")?,
-        output_size: unsigned(row.try_get(7)?, "stampings.output_size")?,
-        signing_time: row.try_get(8)?,
-        field_name: row.try_get(9)?,
-        cms: row.try_get(10)?,
-        cms_sha256: digest(row.try_get(11)?, "stampings.cms_sha256")?,
-        options_json: row.try_get(12)?,
-        audit_sequence: unsigned(row.try_get(13)?, "stampings.audit_sequence")?,
+        request_id: row.try_get(column(0))?,
+        principal: row.try_get(column(1))?,
+        seal_id: row.try_get(column(2))?,
+        authorization_id: row.try_get(column(3))?,
+        case_number: row.try_get(column(4))?,
+        input_sha256: digest(row.try_get(column(5))?, "stampings.input_sha256")?,
+        output_sha256: digest(row.try_get(column(6))?, "stampings.output_sha256")?,
+        output_size: unsigned(row.try_get(column(7))?, "stampings.output_size")?,
+        signing_time: row.try_get(column(8))?,
+        field_name: row.try_get(column(9))?,
+        cms: row.try_get(column(10))?,
+        cms_sha256: digest(row.try_get(column(11))?, "stampings.cms_sha256")?,
+        options_json: row.try_get(column(12))?,
+        audit_sequence: unsigned(row.try_get(column(13))?, "stampings.audit_sequence")?,
     })
 }
+
+/// How many columns [`stamping_at`] reads.
+const STAMPING_COLUMNS: usize = 14;
 
 /// The authorization with this id, read within a transaction or from the pool.
 async fn fetch_authorization(conn: &mut SqliteConnection, id: &str) -> Result<Option<Authorization>, StoreError> {
@@ -663,40 +632,10 @@ impl Store for SqliteStore {
     }
 
     async fn grant(&self, authorization: &Authorization, audit: AuditEvent, now: i64) -> Result<u64, StoreError> {
-        let (closed_at, consumed_by, revoked_by) = match &authorization.state {
-            AuthorizationState::Active => (None, None, None),
-            AuthorizationState::Consumed { at, request_id } => (Some(*at), Some(request_id.as_str()), None),
-            AuthorizationState::Revoked { at, by } => (Some(*at), None, Some(by.as_str())),
-        };
-        let mut tx = self.write().await?;
-        sqlx::query(concat!(
-            "INSERT INTO authorizations (",
-            authorization_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-        ))
-        .bind(&authorization.id)
-        .bind(&authorization.seal_id)
-        .bind(&authorization.grantee)
-        .bind(&authorization.granted_by)
-        .bind(&authorization.case_number)
-        .bind(authorization.document_sha256.as_ref().map(|d| &d[..]))
-        .bind(authorization.granted_at)
-        .bind(authorization.expires_at)
-        .bind(authorization.state.as_str())
-        .bind(closed_at)
-        .bind(consumed_by)
-        .bind(revoked_by)
-        .execute(&mut *tx)
-        .await
-        .map_err(|error| match &error {
-            sqlx::Error::Database(e) if e.is_foreign_key_violation() => {
-                StoreError::NotFound { what: "seal", id: authorization.seal_id.clone() }
-            }
-            _ => inserting("authorization", &authorization.id)(error),
-        })?;
-        let sequence = self.append(&mut tx, audit, now).await?;
-        tx.commit().await?;
-        Ok(sequence)
+        match self.submit(batch::Write::Grant(Box::new(authorization.clone()), audit), now).await? {
+            batch::Written::Sequence(sequence) => Ok(sequence),
+            batch::Written::Stamping(_) => Err(StoreError::Database("the writer answered a grant with a stamping".into())),
+        }
     }
 
     async fn authorization(&self, id: &str) -> Result<Option<Authorization>, StoreError> {
@@ -788,6 +727,36 @@ impl Store for SqliteStore {
         row.as_ref().map(stamping_from_row).transpose()
     }
 
+    async fn stamping_and_authorization(
+        &self,
+        request_id: &str,
+        authorization_id: &str,
+    ) -> Result<(Option<StampingRecord>, Option<Authorization>), StoreError> {
+        // One statement, one row: each side is NULL when absent (both key columns are NOT NULL).
+        let row = sqlx::query(concat!(
+            "SELECT s.*, a.* FROM (SELECT 1) AS one",
+            " LEFT JOIN (SELECT ",
+            stamping_columns!(),
+            " FROM stampings WHERE request_id = $1) AS s ON 1 = 1",
+            " LEFT JOIN (SELECT ",
+            authorization_columns!(),
+            " FROM authorizations WHERE id = $2) AS a ON 1 = 1"
+        ))
+        .bind(request_id)
+        .bind(authorization_id)
+        .fetch_one(&self.pool)
+        .await?;
+        let stamping = match row.try_get::<Option<String>, _>(0)? {
+            Some(_) => Some(stamping_at(&row, 0)?),
+            None => None,
+        };
+        let authorization = match row.try_get::<Option<String>, _>(STAMPING_COLUMNS)? {
+            Some(_) => Some(authorization_at(&row, STAMPING_COLUMNS)?),
+            None => None,
+        };
+        Ok((stamping, authorization))
+    }
+
     async fn stamping_by_cms(&self, cms_sha256: &[u8; 32]) -> Result<Option<StampingRecord>, StoreError> {
         let row = sqlx::query(concat!(
             "SELECT ",
@@ -807,75 +776,17 @@ impl Store for SqliteStore {
         sealed: AuditEvent,
         now: i64,
     ) -> Result<StampingRecord, StoreError> {
-        let output_size = signed(stamping.output_size, "output size")?;
-        let mut tx = self.write().await?;
-        // 0. The seal must still be active: it may have been suspended or revoked while the
-        //    document was being sealed (its validity period never changes; the policy checked it).
-        let state: Option<String> = sqlx::query_scalar("SELECT state FROM seals WHERE id = $1").bind(&stamping.seal_id).fetch_optional(&mut *tx).await?;
-        match state.as_deref() {
-            Some("active") => {}
-            Some(other) => {
-                let message = format!("seal {} is {other}: it changed while the document was being sealed; nothing was consumed", stamping.seal_id);
-                tx.rollback().await?;
-                return Err(StoreError::Conflict(message));
-            }
-            None => {
-                tx.rollback().await?;
-                return Err(StoreError::NotFound { what: "seal", id: stamping.seal_id.clone() });
-            }
+        match self.submit(batch::Write::Stamping(Box::new(stamping.clone()), consumed, sealed), now).await? {
+            batch::Written::Stamping(record) => Ok(*record),
+            batch::Written::Sequence(_) => Err(StoreError::Database("the writer answered a stamping with a sequence number".into())),
         }
-        // 1. Consume: only an active, unexpired authorization; the row itself is the lock.
-        let changed = sqlx::query(
-            "UPDATE authorizations SET state = 'consumed', closed_at = $1, consumed_by_request = $2 \
-             WHERE id = $3 AND state = 'active' AND expires_at >= $1",
-        )
-        .bind(now)
-        .bind(&stamping.request_id)
-        .bind(&stamping.authorization_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if changed == 0 {
-            let current = fetch_authorization(&mut tx, &stamping.authorization_id).await?;
-            tx.rollback().await?;
-            return Err(not_active(current, &stamping.authorization_id, Some(now)));
-        }
-        // 2. The two records, in this order.
-        self.append(&mut tx, consumed, now).await?;
-        let sequence = self.append(&mut tx, sealed, now).await?;
-        // 3. The stamping, pointing at its `document_sealed` record.
-        let record = StampingRecord { audit_sequence: sequence, ..stamping.clone() };
-        sqlx::query(concat!(
-            "INSERT INTO stampings (",
-            stamping_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-        ))
-        .bind(&record.request_id)
-        .bind(&record.principal)
-        .bind(&record.seal_id)
-        .bind(&record.authorization_id)
-        .bind(&record.case_number)
-        .bind(&record.input_sha256[..])
-        .bind(&record.output_sha256[..])
-        .bind(output_size)
-        .bind(record.signing_time)
-        .bind(&record.field_name)
-        .bind(&record.cms)
-        .bind(&record.cms_sha256[..])
-        .bind(&record.options_json)
-        .bind(signed(sequence, "audit sequence")?)
-        .execute(&mut *tx)
-        .await
-        .map_err(inserting("stamping", &record.request_id))?;
-        tx.commit().await?;
-        Ok(record)
     }
 
     async fn append_audit(&self, event: AuditEvent, now: i64) -> Result<u64, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        let stopped = || StoreError::Database("the audit sequencer has stopped".into());
-        self.sequencer.send(PendingAppend { event, now, reply }).await.map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        match self.submit(batch::Write::Append(event), now).await? {
+            batch::Written::Sequence(sequence) => Ok(sequence),
+            batch::Written::Stamping(_) => Err(StoreError::Database("the writer answered an append with a stamping".into())),
+        }
     }
 
     async fn audit_records(&self, from_sequence: u64, limit: u32) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
