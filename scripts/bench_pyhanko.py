@@ -19,6 +19,13 @@ Python process, so the interpreter start and the imports are excluded):
   /Contents size is left to pyHanko's own estimate (its default).
 * large: the same visible ECDSA seal on the large file, from an open input file to a newly
   created output file (opening both is timed; removing the previous output is not).
+* counted throughput (--duration N, used by benches/compare.sh): instead of --iterations timed
+  signings, each small row signs back to back for N seconds after its warm-up and reports the
+  number of seals completed divided by the wall time from the window's start to the last
+  completion (`seals_per_s`), beside the usual medians. --start-at T starts that window at the
+  Unix time T, after the warm-up, so that several processes run in parallel measure the same
+  window (their `seals_per_s` add up to the machine's aggregate); `late_s` says how late a
+  process was ready.
 * memory: in a child process (this script with --memory-child), after loading key, chain and
   stamp style, the peak RSS is reset (`5` written to /proc/self/clear_refs) and VmRSS read from
   /proc/self/status; after signing the large file, VmHWM is read: growth = VmHWM - VmRSS before,
@@ -46,6 +53,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KEYS = os.path.join(ROOT, "keys-sample")
 SMALL = "/work/shared/corpus/01_debian_shared-mime-info-spec.pdf"
 MM = 72 / 25.4
+# The rows, in the order they run (--only selects some).
+ROWS = ["small_ec", "small_ec_invisible", "small_rsa", "large_ec", "memory_large_ec"]
 
 
 def load_signer(name: str):
@@ -119,6 +128,42 @@ def bench_small(label: str, pdf_signer, data: bytes, iterations: int) -> dict:
     return {"label": label, "input_bytes": len(data), "output_bytes": out_len, "stats": st}
 
 
+def bench_small_counted(label: str, pdf_signer, data: bytes, seconds: float, start_at) -> dict:
+    """Signs back to back for `seconds` (from `start_at`, a Unix time, when given) and counts."""
+    def once() -> int:
+        out = BytesIO()
+        pdf_signer.sign_pdf(IncrementalPdfFileWriter(BytesIO(data)), output=out)
+        return len(out.getbuffer())
+
+    for _ in range(10):
+        out_len = once()
+    late = 0.0
+    if start_at is not None:
+        wait = start_at - time.time()
+        if wait > 0:
+            time.sleep(wait)
+        late = max(0.0, time.time() - start_at)
+    cpu0 = time.process_time()
+    t0 = time.perf_counter_ns()
+    end = t0 + int(seconds * 1e9)
+    samples = []
+    while True:
+        t = time.perf_counter_ns()
+        out_len = once()
+        done = time.perf_counter_ns()
+        samples.append(done - t)
+        if done >= end:
+            break
+    wall = (done - t0) / 1e9
+    cpu = time.process_time() - cpu0
+    st = stats(samples)
+    rate = len(samples) / wall
+    print(f"pyHanko small, {label} ({len(data)} -> {out_len} bytes), pid {os.getpid()}: {len(samples)} seals in "
+          f"{wall:.2f} s = {rate:.2f} seals/s (CPU {cpu:.2f} s; late {late:.2f} s); {line(st)}", flush=True)
+    return {"label": label, "input_bytes": len(data), "output_bytes": out_len, "stats": st, "count": len(samples),
+            "wall_s": wall, "cpu_s": cpu, "seals_per_s": rate, "start_at": start_at, "late_s": late, "pid": os.getpid()}
+
+
 def sign_file(pdf_signer, path: str, out_path: str) -> None:
     with open(path, "rb") as inp, open(out_path, "wb") as out:
         pdf_signer.sign_pdf(IncrementalPdfFileWriter(inp), output=out)
@@ -189,23 +234,46 @@ def main():
     ap.add_argument("--large", help="the large file (skipped when not given)")
     ap.add_argument("--iterations", type=int, default=201, help="timed signings per small-file row")
     ap.add_argument("--large-runs", type=int, default=5, help="timed signings of the large file")
+    ap.add_argument("--only", help="comma-separated rows to run: " + ", ".join(ROWS) + " (default: all; the large rows need --large)")
+    ap.add_argument("--duration", type=float, help="small rows: sign back to back for this many seconds after the warm-up "
+                    "instead of --iterations, and report the counted seals per second")
+    ap.add_argument("--start-at", type=float, help="with --duration: the Unix time at which the counted window starts "
+                    "(after the warm-up), so that parallel processes measure the same window")
     ap.add_argument("--memory-child", nargs=2, metavar=("IN", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.memory_child:
         memory_child(*args.memory_child)
         return
+    rows = ROWS if args.only is None else [r.strip() for r in args.only.split(",") if r.strip()]
+    unknown = [r for r in rows if r not in ROWS]
+    if unknown or not rows:
+        ap.error(f"--only {args.only!r}: rows are {', '.join(ROWS)}")
+    if args.start_at is not None and args.duration is None:
+        ap.error("--start-at needs --duration")
 
     data = open(SMALL, "rb").read()
     box = last_page_box(BytesIO(data))
     results = {"pyhanko_version": pyhanko_version}
-    results["small_ec"] = bench_small("ECDSA P-256, visible", make_pdf_signer("seal-approval-ec", box), data, args.iterations)
-    results["small_ec_invisible"] = bench_small("ECDSA P-256, invisible", make_pdf_signer("seal-approval-ec", None), data, args.iterations)
-    results["small_rsa"] = bench_small("RSA-3072, visible", make_pdf_signer("seal-housing-rsa", box), data, args.iterations)
-    if args.large:
+
+    def small(row: str, label: str, pdf_signer):
+        if args.duration is not None:
+            results[row] = bench_small_counted(label, pdf_signer, data, args.duration, args.start_at)
+        else:
+            results[row] = bench_small(label, pdf_signer, data, args.iterations)
+
+    if "small_ec" in rows:
+        small("small_ec", "ECDSA P-256, visible", make_pdf_signer("seal-approval-ec", box))
+    if "small_ec_invisible" in rows:
+        small("small_ec_invisible", "ECDSA P-256, invisible", make_pdf_signer("seal-approval-ec", None))
+    if "small_rsa" in rows:
+        small("small_rsa", "RSA-3072, visible", make_pdf_signer("seal-housing-rsa", box))
+    if args.large and ("large_ec" in rows or "memory_large_ec" in rows):
         with open(args.large, "rb") as f:
             large_box = last_page_box(f)
-        results["large_ec"] = bench_large(make_pdf_signer("seal-approval-ec", large_box), args.large, args.large_runs)
-        results["memory_large_ec"] = bench_memory(args.large)
+        if "large_ec" in rows:
+            results["large_ec"] = bench_large(make_pdf_signer("seal-approval-ec", large_box), args.large, args.large_runs)
+        if "memory_large_ec" in rows:
+            results["memory_large_ec"] = bench_memory(args.large)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

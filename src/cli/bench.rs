@@ -1,10 +1,16 @@
 //! `eseal bench`: a load generator that drives a running server over real gRPC with mTLS.
 //!
-//! Two modes: `sign` grants every authorization first (as the custodian, concurrently, bounded)
-//! and then measures only the stampings; `cycle` has each task grant then sign in turn, as a
-//! custodian and a department would, and measures both the stamping and the whole cycle.
+//! Two modes: `sign` measures only the stampings, with authorizations granted as the custodian
+//! (with `--count` or `--pregrant`: all of them first, concurrently, bounded; with `--duration`
+//! alone: `--grant-ahead` of them first, then background tasks that keep at most that many
+//! unused authorizations ahead of the signers, so that a long run needs no huge pregrant);
+//! `cycle` has each task grant then sign in turn, as a custodian and a department would, and
+//! measures both the stamping and the whole cycle. Throughput counts stampings only, and the
+//! latency is that of the SignDocument call alone.
 //! A sample of the sealed documents (every `--verify-every`-th) is checked in-process with the
-//! engine's verifier while the run goes on. Exit 0 only with no error and no failed check.
+//! engine's verifier while the run goes on. With `--server-pid`, the server's CPU time per
+//! stamping and its resident memory (VmRSS, sampled once a second) are reported too.
+//! Exit 0 only with no error and no failed check.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -13,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, mpsc, oneshot};
 use tonic::transport::Channel;
 
 use super::client::keys_sample;
@@ -28,7 +34,7 @@ use crate::verify::{Coverage, TrustAnchors, verify_document};
 /// What each task does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
-    /// Authorizations granted beforehand, then stamped.
+    /// Authorizations granted beforehand (or, with --duration, in the background), then stamped.
     Sign,
     /// Each task grants, then signs, in turn.
     Cycle,
@@ -49,15 +55,20 @@ pub struct BenchArgs {
     /// Number of stampings (default 200 when --duration is not given).
     #[arg(long, conflicts_with = "duration")]
     count: Option<u64>,
-    /// Run for this long instead (e.g. 30s, 2m). In `sign` mode, --pregrant authorizations are
-    /// granted first; the run ends early if they are used up.
+    /// Run for this long instead (e.g. 30s, 10m). In `sign` mode, authorizations are granted in
+    /// the background while the run goes on (see --grant-ahead), unless --pregrant is given.
     #[arg(long)]
     duration: Option<String>,
-    /// Authorizations granted beforehand in `sign` mode with --duration (default: 1000 per
-    /// second of the duration).
+    /// `sign` mode with --duration: grant this many authorizations beforehand and use only
+    /// those (the run ends early if they are used up), instead of granting in the background.
     #[arg(long)]
     pregrant: Option<u64>,
-    /// sign: grant everything first, then stamp; cycle: grant then sign, per task.
+    /// `sign` mode with --duration and no --pregrant: authorizations granted before the clock
+    /// starts, and the most that background granting keeps unused ahead of the signers.
+    #[arg(long, default_value_t = 2000)]
+    grant_ahead: u64,
+    /// sign: authorizations granted beforehand (with --duration: in the background), only the
+    /// stampings measured; cycle: grant then sign, per task.
     #[arg(long, value_enum, default_value_t = Mode::Sign)]
     mode: Mode,
     /// Visible seal X,Y,W,H in mm from the bottom-right corner of the last page; without it
@@ -87,7 +98,8 @@ pub struct BenchArgs {
     #[arg(long)]
     custodian_key: Option<PathBuf>,
     /// The server's process id, when it runs on this machine: reports its CPU seconds per
-    /// stamping (from /proc/PID/stat).
+    /// stamping (from /proc/PID/stat) and its resident memory, sampled once a second (VmRSS
+    /// from /proc/PID/status).
     #[arg(long)]
     server_pid: Option<u32>,
     #[command(flatten)]
@@ -108,14 +120,28 @@ struct Shared {
     limit: u64,
     /// ... or after this instant (duration mode).
     deadline: Option<Instant>,
-    /// Pre-granted authorizations (sign mode): (id, case number).
-    granted: Vec<(String, String)>,
+    /// Where `sign` mode takes its authorizations from.
+    authorizations: Authorizations,
+    /// Authorizations granted while the clock ran (background granting).
+    granted_during_run: AtomicU64,
+    /// Times a signer found no granted authorization waiting (background granting).
+    grant_waits: AtomicU64,
     verify_every: u64,
     anchors: TrustAnchors,
     results: Mutex<Results>,
     completed: AtomicU64,
     /// The in-process verifications under way.
     checks: Mutex<Vec<tokio::task::JoinHandle<Result<(), String>>>>,
+}
+
+/// The authorizations of `sign` mode, each (id, case number).
+enum Authorizations {
+    /// Granted before the clock started; item `i` uses the `i`-th.
+    Pregranted(Vec<(String, String)>),
+    /// Granted by background tasks into a bounded queue (`--duration` without `--pregrant`).
+    Queue(Mutex<mpsc::Receiver<(String, String)>>),
+    /// `cycle` mode: each task grants its own.
+    None,
 }
 
 #[derive(Default)]
@@ -237,6 +263,98 @@ fn check(sealed: &[u8], anchors: &TrustAnchors) -> Result<(), String> {
     }
 }
 
+/// The next authorization granted in the background, waiting for one when none is ready; `None`
+/// once the deadline has passed or every granting task has stopped.
+async fn take_granted(shared: &Shared, queue: &Mutex<mpsc::Receiver<(String, String)>>) -> Option<(String, String)> {
+    let mut queue = queue.lock().await;
+    match queue.try_recv() {
+        Ok(pair) => return Some(pair),
+        Err(mpsc::error::TryRecvError::Disconnected) => return None,
+        Err(mpsc::error::TryRecvError::Empty) => {}
+    }
+    shared.grant_waits.fetch_add(1, Ordering::Relaxed);
+    match shared.deadline {
+        Some(deadline) => tokio::time::timeout_at(deadline.into(), queue.recv()).await.ok().flatten(),
+        None => queue.recv().await,
+    }
+}
+
+/// One background granting task (`sign` mode with `--duration`): grants an authorization only
+/// when the queue has room for it, so that at most the queue's capacity is granted ahead of the
+/// signers. Stops when the queue is closed (the run is over) or after a refused grant (recorded
+/// as a grant error, which fails the run).
+async fn granter(shared: Arc<Shared>, queue: mpsc::Sender<(String, String)>, mut admin: SealAdminServiceClient<Channel>, next: Arc<AtomicU64>) {
+    while let Ok(slot) = queue.reserve().await {
+        if shared.deadline.is_some_and(|d| Instant::now() >= d) {
+            return;
+        }
+        let case = format!("BENCH-{}-{}", shared.run_id, next.fetch_add(1, Ordering::Relaxed));
+        match grant(&mut admin, &shared, &case).await {
+            Ok(id) => {
+                slot.send((id, case));
+                shared.granted_during_run.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(s) => {
+                shared.results.lock().await.error(true, &code_name(s.code()), s.message());
+                return;
+            }
+        }
+    }
+}
+
+/// VmRSS of a `/proc/PID/status` text, in KiB.
+fn vm_rss_kib(status: &str) -> Option<u64> {
+    let value = status.lines().find_map(|line| line.strip_prefix("VmRSS:"))?.trim();
+    value.strip_suffix("kB").unwrap_or(value).trim().parse().ok()
+}
+
+/// The resident memory of process `pid`, in MiB.
+fn rss_mib(pid: u32) -> Result<f64, CliError> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| CliError::Usage(format!("--server-pid {pid}: {e}")))?;
+    vm_rss_kib(&status).map(|kib| kib as f64 / 1024.0).ok_or_else(|| CliError::Usage(format!("/proc/{pid}/status has no VmRSS")))
+}
+
+/// Samples the resident memory of `pid` once a second from `start` until told to stop, then
+/// once more: the series of (seconds since `start`, MiB), and why sampling stopped early, if it
+/// did (the process went away).
+async fn sample_rss(pid: u32, start: Instant, mut stop: oneshot::Receiver<()>) -> (Vec<(f64, f64)>, Option<String>) {
+    let mut series = Vec::new();
+    let mut ticks = tokio::time::interval_at(start.into(), Duration::from_secs(1));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        let stopping = tokio::select! {
+            _ = &mut stop => true,
+            _ = ticks.tick() => false,
+        };
+        match rss_mib(pid) {
+            Ok(mib) => series.push((start.elapsed().as_secs_f64(), mib)),
+            Err(e) => return (series, Some(e.to_string())),
+        }
+        if stopping {
+            return (series, None);
+        }
+    }
+}
+
+/// The JSON summary of an RSS series: the first and last samples, the largest, the first sample
+/// at or after 1, 5 and 10 minutes (null when the run was shorter), and the series itself as
+/// [seconds, MiB] pairs.
+fn rss_json(series: &[(f64, f64)], stopped: Option<&str>) -> serde_json::Value {
+    let round = |v: f64| (v * 10.0).round() / 10.0;
+    let at = |seconds: f64| series.iter().find(|(t, _)| *t >= seconds).map(|(_, mib)| round(*mib));
+    serde_json::json!({
+        "start": series.first().map(|(_, mib)| round(*mib)),
+        "at_1min": at(60.0),
+        "at_5min": at(300.0),
+        "at_10min": at(600.0),
+        "end": series.last().map(|(_, mib)| round(*mib)),
+        "max": series.iter().map(|(_, mib)| *mib).reduce(f64::max).map(round),
+        "samples": series.len(),
+        "sampling_stopped": stopped,
+        "series": series.iter().map(|(t, mib)| [round(*t), round(*mib)]).collect::<Vec<_>>(),
+    })
+}
+
 /// One task: takes items until the count or the deadline is reached.
 async fn worker(shared: Arc<Shared>, mut signing: SigningServiceClient<Channel>, mut admin: SealAdminServiceClient<Channel>) {
     loop {
@@ -248,9 +366,17 @@ async fn worker(shared: Arc<Shared>, mut signing: SigningServiceClient<Channel>,
             return;
         }
         let cycle_start = Instant::now();
-        let (authorization, case) = match shared.mode {
-            Mode::Sign => shared.granted[i as usize].clone(),
-            Mode::Cycle => {
+        let (authorization, case) = match (shared.mode, &shared.authorizations) {
+            (Mode::Sign, Authorizations::Pregranted(granted)) => match granted.get(i as usize) {
+                Some(pair) => pair.clone(),
+                None => return,
+            },
+            (Mode::Sign, Authorizations::Queue(queue)) => match take_granted(&shared, queue).await {
+                Some(pair) => pair,
+                None => return,
+            },
+            (Mode::Sign, Authorizations::None) => return,
+            (Mode::Cycle, _) => {
                 let case = format!("BENCH-{}-{i}", shared.run_id);
                 match grant(&mut admin, &shared, &case).await {
                     Ok(id) => (id, case),
@@ -298,9 +424,13 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
         Some(text) => Some(Duration::from_secs(parse_duration(text).map_err(CliError::Usage)?.max(1) as u64)),
         None => None,
     };
+    // Background granting: sign mode for a duration, unless --pregrant asks for all first.
+    let background = args.mode == Mode::Sign && args.count.is_none() && duration.is_some() && args.pregrant.is_none();
+    let ahead = args.grant_ahead.max(1);
     let limit = match (args.count, duration) {
         (Some(n), _) => n,
-        (None, Some(d)) if args.mode == Mode::Sign => args.pregrant.unwrap_or(1000 * d.as_secs()),
+        (None, Some(_)) if background => ahead,
+        (None, Some(_)) if args.mode == Mode::Sign => args.pregrant.unwrap_or(ahead),
         (None, Some(_)) => u64::MAX,
         (None, None) => 200,
     };
@@ -320,7 +450,8 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
     }
     let run_id = format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
 
-    // Sign mode: every authorization first, granted concurrently (bounded by --concurrency).
+    // Sign mode: every authorization first (or the first --grant-ahead of them), granted
+    // concurrently (bounded by --concurrency).
     let mut granted = Vec::new();
     let mut grant_errors: BTreeMap<String, u64> = BTreeMap::new();
     let mut first_errors = Vec::new();
@@ -360,10 +491,25 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
         }
     }
     let grant_seconds = grant_start.elapsed().as_secs_f64();
-    let limit = if args.mode == Mode::Sign { granted.len() as u64 } else { limit };
+    let pregranted = granted.len() as u64;
+    let (limit, authorizations, queue) = match args.mode {
+        Mode::Cycle => (limit, Authorizations::None, None),
+        Mode::Sign if background => {
+            let (sender, receiver) = mpsc::channel(ahead as usize);
+            for pair in granted {
+                // The queue holds `ahead` and at most that many were granted.
+                sender.try_send(pair).map_err(|e| CliError::Serve(format!("the authorization queue: {e}")))?;
+            }
+            (u64::MAX, Authorizations::Queue(Mutex::new(receiver)), Some(sender))
+        }
+        Mode::Sign => (granted.len() as u64, Authorizations::Pregranted(granted), None),
+    };
 
     let cpu_before = args.server_pid.map(cpu_seconds).transpose()?;
+    let rss_before = args.server_pid.map(rss_mib).transpose()?;
     let start = Instant::now();
+    let (stop_rss, rss_stopped) = oneshot::channel();
+    let rss_sampler = args.server_pid.map(|pid| tokio::spawn(sample_rss(pid, start, rss_stopped)));
     let shared = Arc::new(Shared {
         document,
         seal: args.seal.clone(),
@@ -374,7 +520,9 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
         next: AtomicU64::new(0),
         limit,
         deadline: duration.map(|d| start + d),
-        granted,
+        authorizations,
+        granted_during_run: AtomicU64::new(0),
+        grant_waits: AtomicU64::new(0),
         verify_every: args.verify_every,
         anchors,
         results: Mutex::new(Results { grant_errors, first_errors, ..Default::default() }),
@@ -387,10 +535,35 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
         let admin = SealAdminServiceClient::new(custodian_channels[t % connections].clone());
         tasks.spawn(worker(shared.clone(), signing, admin));
     }
+    let mut granters = tokio::task::JoinSet::new();
+    if let Some(sender) = queue {
+        let next = Arc::new(AtomicU64::new(pregranted));
+        for t in 0..concurrency {
+            let admin = SealAdminServiceClient::new(custodian_channels[t % connections].clone());
+            granters.spawn(granter(shared.clone(), sender.clone(), admin, next.clone()));
+        }
+    }
     while let Some(done) = tasks.join_next().await {
         done.map_err(|e| CliError::Serve(format!("a bench task failed: {e}")))?;
     }
+    if let Authorizations::Queue(queue) = &shared.authorizations {
+        // The signers are done: the granting tasks stop at their next reserve.
+        queue.lock().await.close();
+    }
+    while let Some(done) = granters.join_next().await {
+        done.map_err(|e| CliError::Serve(format!("a granting task failed: {e}")))?;
+    }
     let cpu_after = args.server_pid.map(cpu_seconds).transpose()?;
+    let _ = stop_rss.send(());
+    let rss = match rss_sampler {
+        Some(sampler) => {
+            let (series, stopped) = sampler.await.map_err(|e| CliError::Serve(format!("the RSS sampler failed: {e}")))?;
+            // Sampling starts at the clock's start; a run shorter than a tick still has its start.
+            let series = if series.is_empty() { rss_before.map(|mib| vec![(0.0, mib)]).unwrap_or_default() } else { series };
+            rss_json(&series, stopped.as_deref())
+        }
+        None => serde_json::Value::Null,
+    };
     let mut results = std::mem::take(&mut *shared.results.lock().await);
     for check in std::mem::take(&mut *shared.checks.lock().await) {
         results.verified += 1;
@@ -427,6 +600,9 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
         "grant_errors_by_code": results.grant_errors,
         "first_errors": results.first_errors,
         "grant_seconds": if args.mode == Mode::Sign { serde_json::json!(grant_seconds) } else { serde_json::Value::Null },
+        "pregranted": if args.mode == Mode::Sign { serde_json::json!(pregranted) } else { serde_json::Value::Null },
+        "granted_during_run": if background { serde_json::json!(shared.granted_during_run.load(Ordering::Relaxed)) } else { serde_json::Value::Null },
+        "grant_waits": if background { serde_json::json!(shared.grant_waits.load(Ordering::Relaxed)) } else { serde_json::Value::Null },
         "window_seconds": window,
         "throughput": throughput,
         "latency_ms": latency_json(results.sign_us),
@@ -437,6 +613,7 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
         "verify_failures": results.verify_failures,
         "verify_problems": results.verify_problems,
         "server_cpu_seconds_per_stamping": cpu_per_stamping,
+        "server_rss_mib": rss,
     });
     if args.json {
         println!("{report}");
@@ -460,7 +637,10 @@ fn print_report(r: &serde_json::Value) {
         r["document_bytes"]
     );
     if let Some(g) = r["grant_seconds"].as_f64() {
-        println!("granted beforehand in {g:.2} s");
+        println!("granted {} beforehand in {g:.2} s", r["pregranted"]);
+    }
+    if let Some(n) = r["granted_during_run"].as_u64() {
+        println!("granted {n} more in the background while signing ({} waits for a grant; not timed as stamping latency)", r["grant_waits"]);
     }
     println!("completed   {} in {:.2} s: {:.1} stampings/s", r["completed"], ms(r, "window_seconds"), ms(r, "throughput"));
     let l = &r["latency_ms"];
@@ -479,6 +659,59 @@ fn print_report(r: &serde_json::Value) {
         println!("  {}", p.as_str().unwrap_or(""));
     }
     if let Some(cpu) = r["server_cpu_seconds_per_stamping"].as_f64() {
-        println!("server CPU {:.2} ms per stamping", cpu * 1000.0);
+        let grants = if r["granted_during_run"].as_u64().is_some_and(|n| n > 0) { " (including the background grants)" } else { "" };
+        println!("server CPU {:.2} ms per stamping{grants}", cpu * 1000.0);
+    }
+    let rss = &r["server_rss_mib"];
+    if !rss.is_null() {
+        let points: Vec<String> = [("start", "start"), ("1 min", "at_1min"), ("5 min", "at_5min"), ("10 min", "at_10min"), ("end", "end"), ("max", "max")]
+            .iter()
+            .filter_map(|(label, key)| rss[*key].as_f64().map(|mib| format!("{label} {mib:.1}")))
+            .collect();
+        println!("server RSS MiB: {} ({} samples, one a second)", points.join(", "), rss["samples"]);
+        if let Some(why) = rss["sampling_stopped"].as_str() {
+            println!("  RSS sampling stopped early: {why}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_vm_rss_from_proc_status() {
+        let status = "Name:\teseal\nUmask:\t0022\nState:\tS (sleeping)\nVmPeak:\t 2254744 kB\nVmHWM:\t   61236 kB\nVmRSS:\t   48512 kB\nRssAnon:\t   30000 kB\nThreads:\t5\n";
+        assert_eq!(vm_rss_kib(status), Some(48512));
+        assert_eq!(vm_rss_kib("Name:\tkthreadd\nState:\tS (sleeping)\n"), None, "kernel threads have no VmRSS");
+        assert_eq!(vm_rss_kib("VmRSS:\t   lots kB\n"), None);
+    }
+
+    #[test]
+    fn reads_our_own_rss() {
+        let mib = rss_mib(std::process::id()).expect("our own /proc/PID/status");
+        assert!(mib > 0.5 && mib < 100_000.0, "{mib} MiB");
+    }
+
+    #[test]
+    fn summarises_an_rss_series_by_minute() {
+        let series: Vec<(f64, f64)> = (0..=610).map(|s| (s as f64 + 0.01, 40.0 + (s / 60) as f64)).collect();
+        let j = rss_json(&series, None);
+        assert_eq!(j["start"], 40.0);
+        assert_eq!(j["at_1min"], 41.0);
+        assert_eq!(j["at_5min"], 45.0);
+        assert_eq!(j["at_10min"], 50.0);
+        assert_eq!(j["end"], 50.0);
+        assert_eq!(j["max"], 50.0);
+        assert_eq!(j["series"].as_array().map(Vec::len), Some(611));
+        assert_eq!(j["series"][60], serde_json::json!([60.0, 41.0]));
+
+        let short = rss_json(&[(0.0, 12.34), (1.0, 20.0), (2.0, 15.0)], Some("gone"));
+        assert_eq!(short["start"], 12.3);
+        assert!(short["at_1min"].is_null() && short["at_5min"].is_null() && short["at_10min"].is_null());
+        assert_eq!(short["end"], 15.0);
+        assert_eq!(short["max"], 20.0);
+        assert_eq!(short["sampling_stopped"], "gone");
+        assert!(rss_json(&[], None)["start"].is_null());
     }
 }
