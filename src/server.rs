@@ -34,6 +34,11 @@ use crate::seal::{Seal, SealState};
 use crate::store::{SqliteStore, Store};
 use crate::verify::TrustAnchors;
 
+/// HTTP/2 receive window of each stream, in bytes.
+const STREAM_WINDOW: u32 = 2 << 20;
+/// HTTP/2 receive window of each connection (all its streams together), in bytes.
+const CONNECTION_WINDOW: u32 = 8 << 20;
+
 /// Largest gRPC message accepted (document chunks are 1 MiB).
 const MAX_MESSAGE: usize = 8 * 1024 * 1024;
 /// A TLS handshake that takes longer is dropped.
@@ -176,6 +181,11 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     let health_service = tonic::service::interceptor::InterceptedService::new(health_service, authenticated(Arc::clone(&state), "grpc.health.v1.Health"));
     let reflection = tonic::service::interceptor::InterceptedService::new(reflection, authenticated(Arc::clone(&state), "grpc.reflection.v1.ServerReflection"));
     let router = tonic::transport::Server::builder()
+        // HTTP/2 flow control: the 64 KiB windows of the protocol's defaults make a 100 MB
+        // upload wait for window updates thousands of times. These bound what one stream
+        // and one connection may have in flight (and in memory) before the service reads it.
+        .initial_stream_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
         .add_service(health_service)
         .add_service(reflection)
         .add_service(SigningServiceServer::new(Signing::new(Arc::clone(&state))).max_decoding_message_size(MAX_MESSAGE))
@@ -258,6 +268,11 @@ async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, connections: 
                 continue;
             }
         };
+        // HTTP/2 sends small control frames (window updates, pings) that Nagle's algorithm
+        // would hold back waiting for the peer's delayed acknowledgement.
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(%address, error = %e, "cannot disable Nagle's algorithm");
+        }
         let acceptor = acceptor.clone();
         let sender = connections.clone();
         tokio::spawn(async move {

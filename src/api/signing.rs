@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -13,7 +15,7 @@ use super::proto::sign_document_request::Part as RequestPart;
 use super::proto::sign_document_response::Part as ResponsePart;
 use super::proto::signing_service_server::SigningService;
 use super::proto::{self, SignDocumentRequest, SignDocumentResponse, SignHeader, StampingReceipt};
-use super::spool::{Spool, Spooled};
+use super::spool::{Spool, Spooled, slices};
 use super::{ApiError, LoadedSeal, ServiceState, Subject, hex, now};
 use crate::audit::{AuditEvent, EventKind};
 use crate::auth::{Principal, Role};
@@ -183,7 +185,9 @@ async fn sign(state: &Arc<ServiceState>, principal: &Principal, header: SignHead
         }
         let document = receive(state, stream).await?;
         if document.sha256() != done.input_sha256 {
-            return Err(ApiError::RequestIdReused(header.request_id.clone()));
+            // Same caller, seal and authorization, another document: what stands in the way
+            // is the authorization, used already for the recorded one.
+            return Err(policy::PolicyError::AlreadyUsed { id: done.authorization_id, request_id: done.request_id }.into());
         }
         return replay(state, done, document).await;
     }
@@ -433,11 +437,15 @@ fn receipt(record: &StampingRecord, seal: &LoadedSeal, replayed: bool) -> Stampi
 /// client takes them, so that at most a few chunks are in memory.
 fn respond(receipt: StampingReceipt, document: Spooled, update: Vec<u8>) -> Response<ResponseStream> {
     let send = |part| Ok(SignDocumentResponse { part: Some(part) });
-    if let Some(bytes) = document.in_memory() {
-        let mut messages = vec![send(ResponsePart::Receipt(receipt))];
-        messages.extend(bytes.chunks(CHUNK).chain(update.chunks(CHUNK)).map(|chunk| send(ResponsePart::Chunk(chunk.to_vec()))));
-        return Response::new(Box::pin(tokio_stream::iter(messages)));
-    }
+    let update = Bytes::from(update);
+    let document = match document.into_memory() {
+        Ok(bytes) => {
+            let mut messages = vec![send(ResponsePart::Receipt(receipt))];
+            messages.extend(slices(Bytes::from(bytes), CHUNK).chain(slices(update, CHUNK)).map(|chunk| send(ResponsePart::Chunk(chunk))));
+            return Response::new(Box::pin(tokio_stream::iter(messages)));
+        }
+        Err(spooled) => spooled,
+    };
     let (tx, rx) = mpsc::channel(4);
     tokio::spawn(async move {
         if tx.send(send(ResponsePart::Receipt(receipt))).await.is_err() {
@@ -456,15 +464,16 @@ fn respond(receipt: StampingReceipt, document: Spooled, update: Vec<u8>) -> Resp
             };
             buf.truncate(read);
             offset += read as u64;
-            if tx.send(send(ResponsePart::Chunk(buf))).await.is_err() {
+            if tx.send(send(ResponsePart::Chunk(Bytes::from(buf)))).await.is_err() {
                 return;
             }
         }
-        for chunk in update.chunks(CHUNK) {
-            if tx.send(send(ResponsePart::Chunk(chunk.to_vec()))).await.is_err() {
+        for chunk in slices(update, CHUNK) {
+            if tx.send(send(ResponsePart::Chunk(chunk))).await.is_err() {
                 return;
             }
         }
     });
     Response::new(Box::pin(ReceiverStream::new(rx)))
 }
+

@@ -94,11 +94,12 @@ impl Spool {
 }
 
 impl Spooled {
-    /// The document's bytes when it was kept in memory; `None` when it was spooled to a file.
-    pub fn in_memory(&self) -> Option<&[u8]> {
-        match &self.bytes {
-            SpooledBytes::Memory(m) => Some(m),
-            SpooledBytes::File(..) => None,
+    /// The document's bytes when it was kept in memory; itself back when it was spooled to a
+    /// file.
+    pub fn into_memory(self) -> Result<Vec<u8>, Spooled> {
+        match self.bytes {
+            SpooledBytes::Memory(m) => Ok(m),
+            bytes @ SpooledBytes::File(..) => Err(Spooled { bytes, hash: self.hash }),
         }
     }
 
@@ -124,4 +125,10 @@ impl Source for Spooled {
             SpooledBytes::File(f, _) => f.read_at(offset, buf),
         }
     }
+}
+
+/// `bytes` in slices of at most `size` bytes, sharing its buffer (no copy): the chunks of a
+/// document in transfer.
+pub fn slices(bytes: bytes::Bytes, size: usize) -> impl Iterator<Item = bytes::Bytes> {
+    (0..bytes.len()).step_by(size.max(1)).map(move |start| bytes.slice(start..bytes.len().min(start + size.max(1))))
 }

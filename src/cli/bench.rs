@@ -108,7 +108,7 @@ pub struct BenchArgs {
 
 /// Everything the tasks share.
 struct Shared {
-    document: Vec<u8>,
+    document: bytes::Bytes,
     seal: String,
     grantee: String,
     placement: proto::Placement,
@@ -228,7 +228,7 @@ async fn sign_one(signing: &mut SigningServiceClient<Channel>, shared: &Shared, 
         ..Default::default()
     };
     let mut messages = vec![SignDocumentRequest { part: Some(RequestPart::Header(header)) }];
-    messages.extend(shared.document.chunks(1 << 20).map(|c| SignDocumentRequest { part: Some(RequestPart::Chunk(c.to_vec())) }));
+    messages.extend(crate::api::spool::slices(shared.document.clone(), 1 << 20).map(|c| SignDocumentRequest { part: Some(RequestPart::Chunk(c.to_vec())) }));
     let mut responses = signing.sign_document(tokio_stream::iter(messages)).await?.into_inner();
     let receipt = match responses.message().await? {
         Some(proto::SignDocumentResponse { part: Some(ResponsePart::Receipt(r)) }) => r,
@@ -511,7 +511,7 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
     let (stop_rss, rss_stopped) = oneshot::channel();
     let rss_sampler = args.server_pid.map(|pid| tokio::spawn(sample_rss(pid, start, rss_stopped)));
     let shared = Arc::new(Shared {
-        document,
+        document: bytes::Bytes::from(document),
         seal: args.seal.clone(),
         grantee: args.grantee.clone(),
         placement,

@@ -62,7 +62,12 @@ impl ClientArgs {
         let endpoint = Channel::from_shared(self.server.clone())
             .map_err(|e| CliError::Usage(format!("bad server address {}: {e}", self.server)))?
             .tls_config(tls)
-            .map_err(|e| CliError::Usage(format!("TLS setup: {e}")))?;
+            .map_err(|e| CliError::Usage(format!("TLS setup: {e}")))?
+            // Sealed documents come back as fast as the server sends them (see the server's
+            // windows in src/server.rs).
+            .initial_stream_window_size(2 << 20)
+            .initial_connection_window_size(8 << 20)
+            .tcp_nodelay(true);
         endpoint.connect().await.map_err(|e| CliError::Connect(format!("{}: {e}", self.server)))
     }
 }

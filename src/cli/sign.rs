@@ -47,8 +47,8 @@ pub struct SignArgs {
     /// /Location of the signature.
     #[arg(long, default_value = "")]
     location: String,
-    /// Idempotency key (default: derived from the authorization and the document, so that
-    /// running the same command again replays the same result).
+    /// Idempotency key (default: derived from the authorization, which permits one stamping,
+    /// so that running the same command again replays the same result).
     #[arg(long)]
     request_id: Option<String>,
     #[command(flatten)]
@@ -76,9 +76,65 @@ fn rect(args: &SignArgs) -> Result<Option<proto::SealRect>, CliError> {
     Ok(Some(proto::SealRect { x, y, width, height, unit: unit as i32, corner: corner as i32 }))
 }
 
+/// Bytes per uploaded message.
+const UPLOAD_CHUNK: usize = 1 << 20;
+
+/// A failed read of the document, with the sender of the upload stream: held until the call
+/// is cancelled, so that the server never sees a normal end of a partial document.
+type ReadFailure = (String, tokio::sync::mpsc::Sender<SignDocumentRequest>);
+
+/// The header, then the file's bytes read a chunk at a time on a blocking thread while the
+/// previous chunks are being sent (at most four chunks in memory). A read error, or a file
+/// that changes size while being read, is reported on the returned channel instead of ending
+/// the stream.
+fn upload_stream(
+    header: SignHeader,
+    mut file: std::fs::File,
+    size: u64,
+    bar: indicatif::ProgressBar,
+) -> (impl tokio_stream::Stream<Item = SignDocumentRequest>, tokio::sync::oneshot::Receiver<ReadFailure>) {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let (fail, failed) = tokio::sync::oneshot::channel();
+    let header = SignDocumentRequest { part: Some(RequestPart::Header(header)) };
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        if tx.blocking_send(header).is_err() {
+            return;
+        }
+        let mut sent = 0u64;
+        loop {
+            let mut chunk = vec![0u8; UPLOAD_CHUNK];
+            let read = match file.read(&mut chunk) {
+                Ok(0) if sent == size => return,
+                Ok(0) => {
+                    let _ = fail.send((format!("the document shrank while being read ({sent} of {size} bytes)"), tx));
+                    return;
+                }
+                Ok(n) if sent + n as u64 > size => {
+                    let _ = fail.send((format!("the document grew while being read (more than {size} bytes)"), tx));
+                    return;
+                }
+                Ok(n) => n,
+                Err(e) => {
+                    let _ = fail.send((format!("reading the document failed after {sent} bytes: {e}"), tx));
+                    return;
+                }
+            };
+            chunk.truncate(read);
+            sent += read as u64;
+            bar.inc(read as u64);
+            if tx.blocking_send(SignDocumentRequest { part: Some(RequestPart::Chunk(chunk)) }).is_err() {
+                return;
+            }
+        }
+    });
+    (tokio_stream::wrappers::ReceiverStream::new(rx), failed)
+}
+
 /// Seals the file through the server and writes the result.
 pub async fn run(args: SignArgs) -> Result<(), CliError> {
-    let document = std::fs::read(&args.input).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", args.input.display())))?;
+    let file = std::fs::File::open(&args.input).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", args.input.display())))?;
+    let size = file.metadata().map_err(|e| CliError::Usage(format!("cannot read {}: {e}", args.input.display())))?.len();
     let rect = rect(&args)?;
     let channel = args.client.connect("client-department").await?;
     let case_number = match &args.case {
@@ -88,9 +144,10 @@ pub async fn run(args: SignArgs) -> Result<(), CliError> {
             SealAdminServiceClient::new(channel.clone()).get_authorization(request).await?.into_inner().case_number
         }
     };
-    let digest = ring::digest::digest(&ring::digest::SHA256, &document);
+    // One authorization permits one stamping: an id derived from it alone makes a re-run
+    // replay, without reading the document twice to hash it first.
     let request_id = args.request_id.clone().unwrap_or_else(|| {
-        let seed = [args.authorization.as_bytes(), b":", digest.as_ref()].concat();
+        let seed = [b"eseal sign:".as_slice(), args.authorization.as_bytes()].concat();
         format!("req-{}", &crate::api::hex(ring::digest::digest(&ring::digest::SHA256, &seed).as_ref())[..32])
     });
     let header = SignHeader {
@@ -103,16 +160,21 @@ pub async fn run(args: SignArgs) -> Result<(), CliError> {
         case_number,
         ..Default::default()
     };
-    let upload = progress::bar(document.len() as u64, "upload");
-    let mut messages = vec![SignDocumentRequest { part: Some(RequestPart::Header(header)) }];
-    messages.extend(document.chunks(1 << 20).map(|c| SignDocumentRequest { part: Some(RequestPart::Chunk(c.to_vec())) }));
-    let upload_bar = upload.clone();
-    let outgoing = tokio_stream::iter(messages.into_iter().inspect(move |m| {
-        if let Some(RequestPart::Chunk(c)) = &m.part {
-            upload_bar.inc(c.len() as u64);
+    let upload = progress::bar(size, "upload");
+    let (outgoing, failed) = upload_stream(header, file, size, upload.clone());
+    let mut client = SigningServiceClient::new(channel).max_decoding_message_size(16 << 20);
+    // A failed read cancels the call (the future is dropped): the server discards the upload.
+    let outcome = tokio::select! {
+        answer = client.sign_document(outgoing) => Ok(answer),
+        Ok(failure) = failed => Err(failure),
+    };
+    let mut responses = match outcome {
+        Ok(answer) => answer?.into_inner(),
+        Err((message, upload_sender)) => {
+            drop(upload_sender);
+            return Err(CliError::Usage(format!("{}: {message}; nothing was sealed", args.input.display())));
         }
-    }));
-    let mut responses = SigningServiceClient::new(channel).max_decoding_message_size(16 << 20).sign_document(outgoing).await?.into_inner();
+    };
     upload.finish_and_clear();
     let receipt = match responses.message().await? {
         Some(proto::SignDocumentResponse { part: Some(ResponsePart::Receipt(r)) }) => r,
