@@ -218,7 +218,8 @@ pub trait Store: Send + Sync + 'static {
     async fn set_seal_state(&self, id: &str, from: SealState, to: SealState, audit: AuditEvent, now: i64) -> Result<u64, StoreError>;
 
     /// Stores a new authorization and appends `audit`. `AlreadyExists` on a duplicate id,
-    /// `NotFound` if the seal does not exist. Returns the audit sequence number.
+    /// `NotFound` if the seal does not exist, `Conflict` if it is not active (suspended or
+    /// revoked meanwhile). Returns the audit sequence number.
     async fn grant(&self, authorization: &Authorization, audit: AuditEvent, now: i64) -> Result<u64, StoreError>;
 
     /// The authorization with this id, if any.
