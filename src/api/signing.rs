@@ -476,4 +476,3 @@ fn respond(receipt: StampingReceipt, document: Spooled, update: Vec<u8>) -> Resp
     });
     Response::new(Box::pin(ReceiverStream::new(rx)))
 }
-

@@ -104,23 +104,21 @@ fn upload_stream(
         let mut sent = 0u64;
         loop {
             let mut chunk = vec![0u8; UPLOAD_CHUNK];
-            let read = match file.read(&mut chunk) {
+            let failure = match file.read(&mut chunk) {
                 Ok(0) if sent == size => return,
-                Ok(0) => {
-                    let _ = fail.send((format!("the document shrank while being read ({sent} of {size} bytes)"), tx));
-                    return;
-                }
-                Ok(n) if sent + n as u64 > size => {
-                    let _ = fail.send((format!("the document grew while being read (more than {size} bytes)"), tx));
-                    return;
-                }
-                Ok(n) => n,
-                Err(e) => {
-                    let _ = fail.send((format!("reading the document failed after {sent} bytes: {e}"), tx));
-                    return;
+                Ok(0) => Some(format!("the document shrank while being read ({sent} of {size} bytes)")),
+                Ok(n) if sent + n as u64 > size => Some(format!("the document grew while being read (more than {size} bytes)")),
+                Err(e) => Some(format!("reading the document failed after {sent} bytes: {e}")),
+                Ok(read) => {
+                    chunk.truncate(read);
+                    None
                 }
             };
-            chunk.truncate(read);
+            if let Some(failure) = failure {
+                let _ = fail.send((failure, tx));
+                return;
+            }
+            let read = chunk.len();
             sent += read as u64;
             bar.inc(read as u64);
             if tx.blocking_send(SignDocumentRequest { part: Some(RequestPart::Chunk(chunk)) }).is_err() {

@@ -28,7 +28,7 @@ use sqlx::{AssertSqlSafe, Row};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    append_in_memory, fetch_authorization, inserting, log_len_and_latest_checkpoint, not_active, put_leaves, restored_backup,
+    append_in_memory, fetch_authorization, log_len_and_latest_checkpoint, not_active, put_leaves, restored_backup,
 };
 use crate::audit::AuditEvent;
 use crate::audit::merkle::Hash;
@@ -272,7 +272,7 @@ async fn insert_authorization(conn: &mut SqliteConnection, authorization: &Autho
         Ok(_) => Ok(Ok(())),
         // A constraint failure undoes only its statement: the batch goes on without this grant.
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(Err(StoreError::AlreadyExists { what: "authorization", id: authorization.id.clone() })),
-        Err(error) => Err(inserting("authorization", &authorization.id)(error)),
+        Err(error) => Err(error.into()),
     }
 }
 
