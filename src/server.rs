@@ -39,6 +39,9 @@ const STREAM_WINDOW: u32 = 2 << 20;
 /// HTTP/2 receive window of each connection (all its streams together), in bytes.
 const CONNECTION_WINDOW: u32 = 8 << 20;
 
+/// Largest HTTP/2 frame this server accepts, in bytes (the protocol's default is 16 KiB).
+const MAX_FRAME: u32 = 1 << 20;
+
 /// Largest gRPC message accepted (document chunks are 1 MiB).
 const MAX_MESSAGE: usize = 8 * 1024 * 1024;
 /// A TLS handshake that takes longer is dropped.
@@ -186,6 +189,8 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         // and one connection may have in flight (and in memory) before the service reads it.
         .initial_stream_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
+        // Large frames: a 1 MiB document chunk crosses in one frame instead of 64.
+        .max_frame_size(Some(MAX_FRAME))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(SigningServiceServer::new(Signing::new(Arc::clone(&state))).max_decoding_message_size(MAX_MESSAGE))

@@ -270,7 +270,7 @@ async fn receive(state: &ServiceState, mut stream: Streaming<SignDocumentRequest
     let mut spool = Spool::new(config.spool_threshold_bytes, config.spool_directory.clone());
     while let Some(message) = stream.message().await.map_err(upload_failed)? {
         match message.part {
-            Some(RequestPart::Chunk(chunk)) => spool.write_within(&chunk, config.max_document_bytes)?,
+            Some(RequestPart::Chunk(chunk)) => spool.write_within(chunk, config.max_document_bytes)?,
             _ => return Err(ApiError::InvalidArgument("only document chunks may follow the header".into())),
         }
     }

@@ -49,12 +49,20 @@ impl Spool {
         self.len == 0
     }
 
-    /// Appends a chunk unless the document would exceed `limit` bytes.
-    pub fn write_within(&mut self, chunk: &[u8], limit: u64) -> Result<(), super::ApiError> {
+    /// Appends a received chunk unless the document would exceed `limit` bytes. The first
+    /// chunk of a document kept in memory becomes its buffer as it is (most documents arrive
+    /// in one chunk, and are then never copied).
+    pub fn write_within(&mut self, chunk: Vec<u8>, limit: u64) -> Result<(), super::ApiError> {
         if self.len + chunk.len() as u64 > limit {
             return Err(super::ApiError::TooLarge { limit });
         }
-        self.write(chunk).map_err(|e| super::ApiError::Internal(format!("cannot spool the document: {e}")))
+        if self.len == 0 && self.file.is_none() && chunk.len() as u64 <= self.threshold {
+            self.hash.update(&chunk);
+            self.len = chunk.len() as u64;
+            self.memory = chunk;
+            return Ok(());
+        }
+        self.write(&chunk).map_err(|e| super::ApiError::Internal(format!("cannot spool the document: {e}")))
     }
 
     /// Appends a chunk.

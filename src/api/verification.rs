@@ -45,7 +45,7 @@ async fn verify(state: &Arc<ServiceState>, principal: &Principal, mut stream: St
     let config = &state.config.server;
     let mut spool = Spool::new(config.spool_threshold_bytes, config.spool_directory.clone());
     while let Some(message) = stream.message().await.map_err(super::signing::upload_failed)? {
-        spool.write_within(&message.chunk, config.max_document_bytes)?;
+        spool.write_within(message.chunk, config.max_document_bytes)?;
     }
     let document = spool.finish().map_err(|e| ApiError::Internal(format!("cannot spool the document: {e}")))?;
     let document_sha256 = document.sha256().to_vec();

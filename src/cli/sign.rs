@@ -129,6 +129,50 @@ fn upload_stream(
     (tokio_stream::wrappers::ReceiverStream::new(rx), failed)
 }
 
+/// Bytes written between two requests to start putting the download on disk.
+const SYNC_EVERY: u64 = 16 << 20;
+
+/// A thread that hashes and writes the downloaded chunks sent to it, then syncs the file; it
+/// answers the SHA-256 of everything written. A second thread syncs what is written so far
+/// every [`SYNC_EVERY`] bytes, so that the disk works during the download and the final sync
+/// has little left to do.
+fn download_writer(
+    mut file: std::fs::File,
+    path: PathBuf,
+) -> (tokio::sync::mpsc::Sender<bytes::Bytes>, tokio::task::JoinHandle<Result<ring::digest::Digest, CliError>>) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(4);
+    let writer = tokio::task::spawn_blocking(move || {
+        let cannot_write = |e: std::io::Error| CliError::Usage(format!("cannot write {}: {e}", path.display()));
+        // The early syncs are only a head start: their failures are seen by the final sync.
+        let (sync_now, sync_requests) = std::sync::mpsc::sync_channel::<()>(1);
+        let syncer = file.try_clone().ok().map(|early| {
+            std::thread::spawn(move || {
+                while sync_requests.recv().is_ok() {
+                    let _ = early.sync_data();
+                }
+            })
+        });
+        let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
+        let mut unsynced = 0u64;
+        while let Some(chunk) = rx.blocking_recv() {
+            hash.update(&chunk);
+            file.write_all(&chunk).map_err(cannot_write)?;
+            unsynced += chunk.len() as u64;
+            if unsynced >= SYNC_EVERY {
+                unsynced = 0;
+                let _ = sync_now.try_send(()); // one sync waiting is enough
+            }
+        }
+        drop(sync_now);
+        if let Some(syncer) = syncer {
+            let _ = syncer.join();
+        }
+        file.sync_all().map_err(cannot_write)?;
+        Ok(hash.finish())
+    });
+    (tx, writer)
+}
+
 /// Seals the file through the server and writes the result.
 pub async fn run(args: SignArgs) -> Result<(), CliError> {
     let file = std::fs::File::open(&args.input).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", args.input.display())))?;
@@ -179,22 +223,42 @@ pub async fn run(args: SignArgs) -> Result<(), CliError> {
         _ => return Err(CliError::Serve("the server answered without a receipt".into())),
     };
     let partial = args.output.with_extension("pdf.partial");
-    let mut file = std::fs::File::create(&partial).map_err(|e| CliError::Usage(format!("cannot write {}: {e}", partial.display())))?;
+    let file = std::fs::File::create(&partial).map_err(|e| CliError::Usage(format!("cannot write {}: {e}", partial.display())))?;
     let download = progress::bar(receipt.output_size, "download");
-    let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
-    while let Some(message) = responses.message().await? {
-        if let Some(ResponsePart::Chunk(chunk)) = message.part {
-            hash.update(&chunk);
-            download.inc(chunk.len() as u64);
-            file.write_all(&chunk).map_err(|e| CliError::Usage(format!("cannot write {}: {e}", partial.display())))?;
+    // Hashing and writing run on their own thread while the next chunks are decrypted.
+    let (chunks, writer) = download_writer(file, partial.clone());
+    let mut received = Ok(());
+    loop {
+        match responses.message().await {
+            Ok(Some(proto::SignDocumentResponse { part: Some(ResponsePart::Chunk(chunk)) })) => {
+                download.inc(chunk.len() as u64);
+                if chunks.send(chunk).await.is_err() {
+                    break; // the writer failed; its error is reported below
+                }
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(status) => {
+                received = Err(status);
+                break;
+            }
         }
     }
+    drop(chunks);
+    let written = writer.await.map_err(|e| CliError::Serve(format!("the download's writer failed: {e}")));
     download.finish_and_clear();
-    if hash.finish().as_ref() != receipt.output_sha256.as_slice() {
+    let checked = match (received, written) {
+        (Err(status), _) => Err(CliError::from(status)),
+        (Ok(()), Err(e)) | (Ok(()), Ok(Err(e))) => Err(e),
+        (Ok(()), Ok(Ok(digest))) if digest.as_ref() != receipt.output_sha256.as_slice() => {
+            Err(CliError::Serve("the sealed document received does not match the receipt's SHA-256".into()))
+        }
+        (Ok(()), Ok(Ok(_))) => Ok(()),
+    };
+    if let Err(e) = checked {
         let _ = std::fs::remove_file(&partial);
-        return Err(CliError::Serve("the sealed document received does not match the receipt's SHA-256".into()));
+        return Err(e);
     }
-    file.sync_all().map_err(|e| CliError::Usage(e.to_string()))?;
     std::fs::rename(&partial, &args.output).map_err(|e| CliError::Usage(format!("cannot write {}: {e}", args.output.display())))?;
     println!(
         "sealed {} -> {} ({} bytes), seal {}, field {}, audit record #{}{}",
