@@ -257,8 +257,12 @@ async fn seed(state: &ServiceState, seeds: &[crate::config::SeedSeal]) -> Result
             state: SealState::Active,
             registered_at: 0,
         };
-        admin::register(state, "eseal-bootstrap", seal).await.map_err(|e| fail(e.to_string()))?;
-        tracing::info!(seal = %s.id, "seal registered at first start");
+        match admin::register(state, "eseal-bootstrap", seal).await {
+            Ok(_) => tracing::info!(seal = %s.id, "seal registered at first start"),
+            // Nodes sharing one database start together: another one registered it first.
+            Err(crate::api::ApiError::Store(crate::store::StoreError::AlreadyExists { .. })) => {}
+            Err(e) => return Err(fail(e.to_string())),
+        }
     }
     Ok(())
 }

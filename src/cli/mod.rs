@@ -5,6 +5,7 @@ mod archive;
 mod audit;
 mod bench;
 pub mod client;
+mod health;
 mod progress;
 mod seal;
 mod serve;
@@ -78,6 +79,8 @@ enum Command {
     Audit(audit::AuditArgs),
     /// Archival export of the audit trail as a BagIt bag, and its offline verification (as an archivist).
     Archive(archive::ArchiveArgs),
+    /// The server's health (SERVING or not), for probes; exit code 0 only when serving.
+    Health(health::HealthArgs),
     /// Load generator: drives a running server over gRPC and reports throughput and latency.
     Bench(bench::BenchArgs),
 }
@@ -93,6 +96,7 @@ impl Cli {
             Command::Verify(args) => verify::run(args).await,
             Command::Audit(args) => audit::run(args).await,
             Command::Archive(args) => archive::run(args).await,
+            Command::Health(args) => health::run(args).await,
             Command::Bench(args) => bench::run(args).await,
         }
     }
