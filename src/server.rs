@@ -195,8 +195,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     let address = listener.local_addr().map_err(|e| ServerError::Network(e.to_string()))?;
     let (connections, incoming) = tokio::sync::mpsc::channel::<Result<TlsConnection, std::io::Error>>(64);
     let acceptor = TlsAcceptor::from(Arc::new(tls));
-    // Turns true when shutdown starts: the accept loop, the readiness probe and the metrics
-    // endpoint watch it.
+    // Turns true when shutdown starts: the accept loop and the readiness probe watch it.
     let (stopping, stopping_seen) = tokio::sync::watch::channel(false);
     tokio::spawn(accept_loop(listener, acceptor, connections, stopping_seen.clone()));
 
@@ -205,11 +204,13 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     readiness.set(ServingStatus::Serving).await;
     let probe_task = readiness.clone().spawn_probe(Arc::clone(&state.store), Arc::clone(&state.keys), Arc::clone(&metrics), stopping_seen.clone());
     let metrics_address = metrics_endpoint.as_ref().map(|e| e.address);
+    // The endpoint serves until the server has stopped (the drain can be watched): until this
+    // sender is dropped.
+    let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
     if let Some(endpoint) = metrics_endpoint {
-        let mut stopped = stopping_seen.clone();
         tracing::info!(address = %endpoint.address, "metrics at http://{}/metrics", endpoint.address);
         tokio::spawn(endpoint.serve(Arc::clone(&metrics), crate::api::now, async move {
-            let _ = stopped.wait_for(|s| *s).await;
+            let _ = metrics_stopped.await;
         }));
     }
     let reflection = tonic_reflection::server::Builder::configure()
@@ -249,6 +250,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         probe_task.abort();
         // Stopped means the database files are no longer held open.
         store_at_shutdown.close().await;
+        drop(metrics_stop);
         tracing::info!("stopped");
         result
     });
