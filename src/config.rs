@@ -30,6 +30,24 @@ pub enum ConfigError {
     /// A value is unusable.
     #[error("invalid configuration: {0}")]
     Invalid(String),
+    /// An `ESEAL__<SECTION>__<KEY>` environment variable cannot be applied.
+    #[error("environment variable {variable}: {message}")]
+    Override {
+        /// The variable's name.
+        variable: String,
+        /// Why it cannot be applied (an unknown key, a value of the wrong type).
+        message: String,
+    },
+    /// A file or folder the configuration names does not exist.
+    #[error("{key}: {} does not exist{}", .path.display(), if *.folder { " (a folder is expected)" } else { "" })]
+    Missing {
+        /// The configuration key naming it (e.g. `server.tls_certificate`).
+        key: String,
+        /// The path, as resolved.
+        path: PathBuf,
+        /// Whether a folder is expected.
+        folder: bool,
+    },
 }
 
 /// The whole configuration.
@@ -59,6 +77,12 @@ pub struct Config {
     /// Seals registered at first start when absent (the development seals).
     #[serde(default)]
     pub seed_seals: Vec<SeedSeal>,
+    /// The Prometheus endpoint (`[metrics]`; optional: absent, no endpoint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<MetricsConfig>,
+    /// Log lines (`[log]`; optional).
+    #[serde(default)]
+    pub log: LogConfig,
 }
 
 /// Network, TLS and request limits.
@@ -82,6 +106,14 @@ pub struct ServerConfig {
     /// Folder for spooled documents (default: the system's temporary folder).
     #[serde(default)]
     pub spool_directory: Option<PathBuf>,
+    /// At shutdown, how long calls in progress may take to finish before the store is closed
+    /// under them, in milliseconds (default 30000).
+    #[serde(default = "default_shutdown_grace")]
+    pub shutdown_grace_ms: u64,
+}
+
+fn default_shutdown_grace() -> u64 {
+    30_000
 }
 
 fn default_max_document() -> u64 {
@@ -105,6 +137,38 @@ pub struct StoreConfig {
 
 fn default_origin() -> String {
     "eseal.local/audit".into()
+}
+
+/// The Prometheus endpoint.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Address of the plain-HTTP endpoint serving `GET /metrics`, e.g. `127.0.0.1:9464`.
+    pub listen: String,
+}
+
+/// Log lines, written to standard error.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` (the default) or `json` (one object per line).
+    #[serde(default)]
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `eseal=debug,sqlx=warn` (default `info`); the
+    /// `ESEAL_LOG` environment variable, when set, takes precedence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<String>,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (coloured only when standard error is a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
 }
 
 /// Seal keys.
@@ -238,12 +302,7 @@ pub struct SeedSeal {
 impl Config {
     /// Reads and checks a TOML file. Relative paths in it are taken from the file's folder.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
-        let mut config: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        config.rebase(base);
-        config.check()?;
-        Ok(config)
+        Self::load_with_overrides(Some(path), Path::new("."), std::iter::empty())
     }
 
     /// The development configuration over `keys-sample/` in `root` (the repository).
@@ -269,6 +328,7 @@ impl Config {
                 max_document_bytes: default_max_document(),
                 spool_threshold_bytes: default_spool_threshold(),
                 spool_directory: None,
+                shutdown_grace_ms: default_shutdown_grace(),
             },
             store: StoreConfig { sqlite_path: PathBuf::from("eseal-data/eseal.db"), audit_origin: default_origin() },
             keys: KeysConfig { directory: keys.clone() },
@@ -286,6 +346,10 @@ impl Config {
                 seed("approval-ec", "示例市行政审批局行政审批专用章", "示例市行政审批局", "行政审批专用章", "seal-approval-ec"),
                 seed("housing-rsa", "示例市住房和城乡建设局业务专用章", "示例市住房和城乡建设局", "业务专用章", "seal-housing-rsa"),
             ],
+            // Off in development: a second port on the developer's machine only when asked for
+            // (`ESEAL__METRICS__LISTEN=127.0.0.1:9464`).
+            metrics: None,
+            log: LogConfig::default(),
         }
     }
 
@@ -337,5 +401,268 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Environment overrides and file checks (issue 6, operations).
+// ---------------------------------------------------------------------------------------------
+
+/// The prefix of the environment variables that override configuration keys:
+/// `ESEAL__<SECTION>__<KEY>=value`, e.g. `ESEAL__SERVER__LISTEN=0.0.0.0:50051`.
+pub const OVERRIDE_PREFIX: &str = "ESEAL__";
+
+/// One `ESEAL__<SECTION>__<KEY>` variable, parsed.
+struct Override {
+    variable: String,
+    section: String,
+    key: String,
+    /// The value as TOML when it reads as a TOML value, else as a string.
+    value: toml::Value,
+    /// The value exactly as given, for a second reading as a string.
+    raw: String,
+}
+
+impl Config {
+    /// The configuration of `path` (without one: [`Config::development`] over
+    /// `development_root`) with the `ESEAL__<SECTION>__<KEY>` variables among `environment`
+    /// applied on top, then checked. Other variables are ignored.
+    ///
+    /// A value is read as a TOML value (`30000`, `true`, `["a.pem", "b.pem"]`) when it reads as
+    /// one that the key accepts, else as a string (`0.0.0.0:50051`, `/var/lib/eseal/eseal.db`).
+    /// A variable naming no key of the schema, or a list section (`[[principals]]`,
+    /// `[[seed_seals]]`), fails with the variable's name. Relative paths given this way are
+    /// taken like the file's: from its folder (without a file, from the working directory).
+    pub fn load_with_overrides(
+        path: Option<&Path>,
+        development_root: &Path,
+        environment: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let development = Self::development(development_root);
+        let development_table = Self::table_of(&development)?;
+        let mut overrides = Vec::new();
+        for (variable, raw) in environment {
+            if let Some(parsed) = Override::parse(&variable, &raw)? {
+                overrides.push(parsed.checked_against(&development_table)?);
+            }
+        }
+        let Some(path) = path else {
+            if overrides.is_empty() {
+                return Ok(development);
+            }
+            let mut table = development_table;
+            overrides.iter().try_for_each(|o| o.apply(&mut table))?;
+            let config = Self::from_table(table).map_err(ConfigError::Invalid)?;
+            config.check()?;
+            return Ok(config);
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let parse_error = |message: String| ConfigError::Parse { path: path.into(), message };
+        let mut table: toml::Table = toml::from_str(&text).map_err(|e| parse_error(e.to_string()))?;
+        overrides.iter().try_for_each(|o| o.apply(&mut table))?;
+        let mut config = Self::from_table(table).map_err(|message| {
+            // The file's own mistake is reported with its line and column when it has one.
+            parse_error(toml::from_str::<Config>(&text).err().map(|e| e.to_string()).unwrap_or(message))
+        })?;
+        config.rebase(path.parent().unwrap_or(Path::new(".")));
+        config.check()?;
+        Ok(config)
+    }
+
+    fn table_of(config: &Config) -> Result<toml::Table, ConfigError> {
+        match toml::Value::try_from(config) {
+            Ok(toml::Value::Table(table)) => Ok(table),
+            Ok(_) => Err(ConfigError::Invalid("the configuration does not serialise as a table".into())),
+            Err(e) => Err(ConfigError::Invalid(format!("the configuration does not serialise: {e}"))),
+        }
+    }
+
+    fn from_table(table: toml::Table) -> Result<Config, String> {
+        toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| e.message().to_string())
+    }
+
+    /// Checks that every file and folder the configuration names exists (the store's database
+    /// and the archive folder excepted: they are created). The message names the key.
+    pub fn check_files(&self) -> Result<(), ConfigError> {
+        let file = |key: String, path: &Path| if path.is_file() { Ok(()) } else { Err(ConfigError::Missing { key, path: path.into(), folder: false }) };
+        let folder = |key: String, path: &Path| if path.is_dir() { Ok(()) } else { Err(ConfigError::Missing { key, path: path.into(), folder: true }) };
+        file("server.tls_certificate".into(), &self.server.tls_certificate)?;
+        file("server.tls_key".into(), &self.server.tls_key)?;
+        file("server.client_ca".into(), &self.server.client_ca)?;
+        if let Some(spool) = &self.server.spool_directory {
+            folder("server.spool_directory".into(), spool)?;
+        }
+        folder("keys.directory".into(), &self.keys.directory)?;
+        file("audit.log_key".into(), &self.audit.log_key)?;
+        for anchor in &self.verification.trust_anchors {
+            file("verification.trust_anchors".into(), anchor)?;
+        }
+        for seed in &self.seed_seals {
+            file(format!("seed_seals[{}].image", seed.id), &seed.image)?;
+            file(format!("seed_seals[{}].certificate_chain", seed.id), &seed.certificate_chain)?;
+            file(format!("seed_seals[{}].key_reference (in keys.directory)", seed.id), &self.keys.directory.join(&seed.key_reference))?;
+        }
+        Ok(())
+    }
+}
+
+impl Override {
+    /// `None` for a variable that is not an override.
+    fn parse(variable: &str, raw: &str) -> Result<Option<Override>, ConfigError> {
+        let Some(name) = variable.strip_prefix(OVERRIDE_PREFIX) else { return Ok(None) };
+        let fail = |message: String| ConfigError::Override { variable: variable.into(), message };
+        let parts: Vec<&str> = name.split("__").collect();
+        let [section, key] = parts.as_slice() else {
+            return Err(fail(format!("expected {OVERRIDE_PREFIX}<SECTION>__<KEY> (one section, one key, joined by double underscores)")));
+        };
+        if section.is_empty() || key.is_empty() {
+            return Err(fail(format!("expected {OVERRIDE_PREFIX}<SECTION>__<KEY> with a section and a key")));
+        }
+        // Exactly one `value = ...` line: a value cannot smuggle in other keys.
+        let value = match toml::from_str::<toml::Table>(&format!("value = {raw}")) {
+            Ok(table) if table.len() == 1 => table.get("value").cloned(),
+            _ => None,
+        };
+        Ok(Some(Override {
+            variable: variable.into(),
+            section: section.to_ascii_lowercase(),
+            key: key.to_ascii_lowercase(),
+            value: value.unwrap_or_else(|| toml::Value::String(raw.into())),
+            raw: raw.into(),
+        }))
+    }
+
+    /// Checks the override against the schema by applying it alone to the (valid) development
+    /// configuration: an unknown key or a value of the wrong type is named with its variable.
+    /// A value that reads as TOML but is meant as a string (an origin `2026`) is taken as one.
+    fn checked_against(mut self, development: &toml::Table) -> Result<Override, ConfigError> {
+        let attempt = |candidate: &Override| -> Result<(), ConfigError> {
+            let mut table = development.clone();
+            candidate.apply(&mut table)?;
+            Config::from_table(table).map(drop).map_err(|message| ConfigError::Override {
+                variable: candidate.variable.clone(),
+                message: format!("cannot set {}.{}: {message}", candidate.section, candidate.key),
+            })
+        };
+        match attempt(&self) {
+            Ok(()) => Ok(self),
+            Err(error) if !self.value.is_str() => {
+                let typed = std::mem::replace(&mut self.value, toml::Value::String(self.raw.clone()));
+                match attempt(&self) {
+                    Ok(()) => Ok(self),
+                    Err(_) => {
+                        self.value = typed;
+                        Err(error)
+                    }
+                }
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Sets `section.key` in `table`, creating the section when absent.
+    fn apply(&self, table: &mut toml::Table) -> Result<(), ConfigError> {
+        let section = table.entry(self.section.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let toml::Value::Table(section) = section else {
+            return Err(ConfigError::Override {
+                variable: self.variable.clone(),
+                message: format!("[{}] is not a section of single keys (a list such as [[principals]] is set in the file)", self.section),
+            });
+        };
+        section.insert(self.key.clone(), self.value.clone());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod override_tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn development(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::load_with_overrides(None, Path::new("/repo"), vars(pairs))
+    }
+
+    #[test]
+    fn overrides_apply_on_the_development_configuration() {
+        let config = development(&[
+            ("ESEAL__SERVER__LISTEN", "0.0.0.0:50051"),
+            ("ESEAL__SERVER__SHUTDOWN_GRACE_MS", "1500"),
+            ("ESEAL__METRICS__LISTEN", "127.0.0.1:9464"),
+            ("ESEAL__STORE__SQLITE_PATH", "/var/lib/eseal/eseal.db"),
+            ("ESEAL__STORE__AUDIT_ORIGIN", "2026"),
+            ("ESEAL__LOG__FORMAT", "json"),
+            ("ESEAL__VERIFICATION__TRUST_ANCHORS", r#"["/a.pem", "/b.pem"]"#),
+            ("ESEAL_LOG", "debug"),
+            ("PATH", "/usr/bin"),
+        ])
+        .unwrap();
+        assert_eq!(config.server.listen, "0.0.0.0:50051");
+        assert_eq!(config.server.shutdown_grace_ms, 1500);
+        assert_eq!(config.metrics.as_ref().map(|m| m.listen.as_str()), Some("127.0.0.1:9464"));
+        assert_eq!(config.store.sqlite_path, PathBuf::from("/var/lib/eseal/eseal.db"));
+        assert_eq!(config.store.audit_origin, "2026", "a number meant as a string is taken as one");
+        assert_eq!(config.log.format, LogFormat::Json);
+        assert_eq!(config.verification.trust_anchors, vec![PathBuf::from("/a.pem"), PathBuf::from("/b.pem")]);
+        // Untouched keys keep their development values.
+        assert_eq!(config.server.tls_certificate, PathBuf::from("/repo/keys-sample/server.pem"));
+        assert!(development(&[]).unwrap().metrics.is_none(), "no metrics endpoint in development unless asked for");
+    }
+
+    #[test]
+    fn unknown_or_malformed_overrides_fail_with_the_variable() {
+        for (variable, value, words) in [
+            ("ESEAL__SERVER__LISTN", "x", &["ESEAL__SERVER__LISTN", "unknown field `listn`"][..]),
+            ("ESEAL__SERVR__LISTEN", "x", &["ESEAL__SERVR__LISTEN", "unknown field `servr`"]),
+            ("ESEAL__SERVER__SHUTDOWN_GRACE_MS", "soon", &["ESEAL__SERVER__SHUTDOWN_GRACE_MS", "server.shutdown_grace_ms"]),
+            ("ESEAL__LOG__FORMAT", "xml", &["ESEAL__LOG__FORMAT", "xml"]),
+            ("ESEAL__PRINCIPALS__NAME", "x", &["ESEAL__PRINCIPALS__NAME", "[[principals]]"]),
+            ("ESEAL__SERVER", "x", &["ESEAL__SERVER", "<SECTION>__<KEY>"]),
+            ("ESEAL__SERVER__TLS__KEY", "x", &["ESEAL__SERVER__TLS__KEY", "<SECTION>__<KEY>"]),
+        ] {
+            let error = development(&[(variable, value)]).expect_err(variable).to_string();
+            assert!(words.iter().all(|w| error.contains(w)), "{variable}: {error}");
+        }
+    }
+
+    #[test]
+    fn overrides_apply_on_a_file_and_relative_paths_follow_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("eseal.toml");
+        let mut config = Config::development(Path::new("/repo"));
+        config.server.listen = "127.0.0.1:1".into();
+        std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
+        let loaded = Config::load_with_overrides(
+            Some(&path),
+            Path::new("/elsewhere"),
+            vars(&[("ESEAL__SERVER__LISTEN", "127.0.0.1:2"), ("ESEAL__STORE__SQLITE_PATH", "data/eseal.db")]),
+        )
+        .unwrap();
+        assert_eq!(loaded.server.listen, "127.0.0.1:2");
+        assert_eq!(loaded.store.sqlite_path, dir.path().join("data/eseal.db"));
+        assert_eq!(loaded.server.tls_key, PathBuf::from("/repo/keys-sample/server.key"));
+
+        // An unknown key in the file keeps its line number in the message.
+        std::fs::write(&path, format!("{}\n[server]\nlisten = \"x\"\nbogus = 1\n", "")).unwrap();
+        let error = Config::load_with_overrides(Some(&path), Path::new("/"), vars(&[])).unwrap_err().to_string();
+        assert!(error.contains("bogus") && error.contains(&path.display().to_string()), "{error}");
+    }
+
+    #[test]
+    fn missing_files_are_named_with_their_key() {
+        let mut config = Config::development(&std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+        config.check_files().expect("keys-sample has every file");
+        config.audit.log_key = PathBuf::from("/nowhere/audit-log.pk8");
+        let error = config.check_files().unwrap_err().to_string();
+        assert_eq!(error, "audit.log_key: /nowhere/audit-log.pk8 does not exist");
+        let mut config = Config::development(&std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+        config.seed_seals[1].key_reference = "gone.pk8".into();
+        let error = config.check_files().unwrap_err().to_string();
+        assert!(error.starts_with("seed_seals[housing-rsa].key_reference") && error.contains("gone.pk8"), "{error}");
+        config.keys.directory = PathBuf::from("/nowhere");
+        assert!(config.check_files().unwrap_err().to_string().contains("keys.directory: /nowhere does not exist (a folder is expected)"));
     }
 }

@@ -5,10 +5,7 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("ESEAL_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
-        .init();
+    // Logging is set up by the command: `serve` as its configuration says, others as text.
     let cli = eseal::cli::Cli::parse();
     if let Err(e) = cli.run().await {
         eprintln!("error: {e}");

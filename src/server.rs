@@ -14,7 +14,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::server::NamedService;
 use tonic::transport::server::Connected;
+use tonic_health::ServingStatus;
 
 use crate::api::admin::{self, Admin};
 use crate::api::audit::Audit;
@@ -28,7 +30,10 @@ use crate::api::verification::Verification;
 use crate::api::{PeerInfo, ServiceState, proto};
 use crate::auth::Authenticator;
 use crate::auth::tls::ClientCertificateRecorder;
+use crate::api::timing::TimingLayer;
 use crate::config::Config;
+use crate::health::Readiness;
+use crate::metrics::MetricsEndpoint;
 use crate::keys::FileKeyStore;
 use crate::seal::{Seal, SealState};
 use crate::store::{SqliteStore, Store};
@@ -69,6 +74,19 @@ pub enum ServerError {
     /// The listener cannot be bound or served.
     #[error("network: {0}")]
     Network(String),
+    /// The configuration cannot be used (a file it names is missing, ...).
+    #[error("{0}")]
+    Config(String),
+    /// A certificate does not belong to the key configured with it.
+    #[error("{what}: the certificate {certificate} does not match the key {key}")]
+    KeyMismatch {
+        /// Whose certificate.
+        what: String,
+        /// The certificate file.
+        certificate: String,
+        /// The key file.
+        key: String,
+    },
     /// Seeding a seal failed.
     #[error("registering seal {id} at first start: {message}")]
     Seed {
@@ -102,12 +120,16 @@ fn pem_items(what: &'static str, path: &Path, label: &str) -> Result<Vec<Vec<u8>
 pub struct RunningServer {
     /// The address it listens on.
     pub address: SocketAddr,
+    /// The address of the Prometheus endpoint (`[metrics] listen`), when there is one.
+    pub metrics_address: Option<SocketAddr>,
     shutdown: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<Result<(), ServerError>>,
 }
 
 impl RunningServer {
-    /// Asks the server to stop and waits for it.
+    /// Asks the server to stop and waits for it: the node reports NOT_SERVING, stops taking
+    /// connections and calls, lets the calls in progress finish (up to
+    /// `server.shutdown_grace_ms`), then closes the store.
     pub async fn stop(self) -> Result<(), ServerError> {
         let _ = self.shutdown.send(());
         self.task.await.map_err(|e| ServerError::Network(e.to_string()))?
@@ -125,6 +147,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     // tonic and rustls must agree on one provider: ring, chosen explicitly.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    check_startup(&config)?;
 
     let client_ca = String::from_utf8_lossy(&read("client CA", &config.server.client_ca)?).into_owned();
     let auth = Authenticator::new(&client_ca, config.principals.clone()).map_err(ServerError::Tls)?;
@@ -137,7 +160,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         .map_err(|e| ServerError::Tls(e.to_string()))?
         .with_client_cert_verifier(verifier)
         .with_single_cert(certificates, PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)))
-        .map_err(|e| ServerError::Tls(e.to_string()))?;
+        .map_err(|e| tls_key_error(e, &config))?;
     tls.alpn_protocols = vec![b"h2".to_vec()];
 
     let mut roots = Vec::new();
@@ -163,17 +186,33 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     seed(&state, &seeds).await?;
     let checkpoint_task = checkpoints.spawn_periodic(interval);
 
+    let metrics = Arc::clone(&state.metrics);
+    let metrics_endpoint = match &state.config.metrics {
+        Some(m) => Some(MetricsEndpoint::bind(&m.listen).await.map_err(|e| ServerError::Network(e.to_string()))?),
+        None => None,
+    };
     let listener = TcpListener::bind(&listen).await.map_err(|e| ServerError::Network(format!("cannot listen on {listen}: {e}")))?;
     let address = listener.local_addr().map_err(|e| ServerError::Network(e.to_string()))?;
     let (connections, incoming) = tokio::sync::mpsc::channel::<Result<TlsConnection, std::io::Error>>(64);
     let acceptor = TlsAcceptor::from(Arc::new(tls));
-    tokio::spawn(accept_loop(listener, acceptor, connections));
+    // Turns true when shutdown starts: the accept loop and the readiness probe watch it.
+    let (stopping, stopping_seen) = tokio::sync::watch::channel(false);
+    tokio::spawn(accept_loop(listener, acceptor, connections, stopping_seen.clone()));
 
     let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<SigningServiceServer<Signing>>().await;
-    health.set_serving::<SealAdminServiceServer<Admin>>().await;
-    health.set_serving::<VerificationServiceServer<Verification>>().await;
-    health.set_serving::<AuditServiceServer<Audit>>().await;
+    let readiness = Readiness::new(health, SERVICES);
+    readiness.set(ServingStatus::Serving).await;
+    let probe_task = readiness.clone().spawn_probe(Arc::clone(&state.store), Arc::clone(&state.keys), Arc::clone(&metrics), stopping_seen.clone());
+    let metrics_address = metrics_endpoint.as_ref().map(|e| e.address);
+    // The endpoint serves until the server has stopped (the drain can be watched): until this
+    // sender is dropped.
+    let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    if let Some(endpoint) = metrics_endpoint {
+        tracing::info!(address = %endpoint.address, "metrics at http://{}/metrics", endpoint.address);
+        tokio::spawn(endpoint.serve(Arc::clone(&metrics), crate::api::now, async move {
+            let _ = metrics_stopped.await;
+        }));
+    }
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -191,6 +230,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         .initial_connection_window_size(CONNECTION_WINDOW)
         // Large frames: a 1 MiB document chunk crosses in one frame instead of 64.
         .max_frame_size(Some(MAX_FRAME))
+        .layer(TimingLayer::new(Arc::clone(&metrics)))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(SigningServiceServer::new(Signing::new(Arc::clone(&state))).max_decoding_message_size(MAX_MESSAGE))
@@ -199,20 +239,23 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         .add_service(AuditServiceServer::new(Audit::new(Arc::clone(&state))));
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     let store_at_shutdown = Arc::clone(&state.store);
+    let grace = Duration::from_millis(state.config.server.shutdown_grace_ms);
     let task = tokio::spawn(async move {
-        let result = router
-            .serve_with_incoming_shutdown(ReceiverStream::new(incoming), async {
-                let _ = stopped.await;
-            })
-            .await
-            .map_err(|e| ServerError::Network(e.to_string()));
+        let serving = router.serve_with_incoming_shutdown(ReceiverStream::new(incoming), async move {
+            let _ = stopped.await;
+            begin_shutdown(&readiness, &stopping).await;
+        });
+        let result = drain(serving, stopping_seen, grace).await;
         checkpoint_task.abort();
+        probe_task.abort();
         // Stopped means the database files are no longer held open.
         store_at_shutdown.close().await;
+        drop(metrics_stop);
+        tracing::info!("stopped");
         result
     });
     tracing::info!(%address, "eseal listening (mTLS)");
-    Ok(RunningServer { address, shutdown, task })
+    Ok(RunningServer { address, metrics_address, shutdown, task })
 }
 
 /// An interceptor that admits only callers with a valid client certificate of a known
@@ -267,9 +310,20 @@ async fn seed(state: &ServiceState, seeds: &[crate::config::SeedSeal]) -> Result
     Ok(())
 }
 
-async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, connections: tokio::sync::mpsc::Sender<Result<TlsConnection, std::io::Error>>) {
+/// Accepts TCP connections and hands them over after the TLS handshake, until `stopping`
+/// turns true: then the listener is closed, and new connections are refused.
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    connections: tokio::sync::mpsc::Sender<Result<TlsConnection, std::io::Error>>,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) {
     loop {
-        let (tcp, address) = match listener.accept().await {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stopping.wait_for(|s| *s) => return,
+        };
+        let (tcp, address) = match accepted {
             Ok(pair) => pair,
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
@@ -295,6 +349,85 @@ async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, connections: 
         });
         if connections.is_closed() {
             return;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operations (issue 6): startup checks, shutdown with drain.
+// ---------------------------------------------------------------------------------------------
+
+/// The gRPC services whose health the node reports (besides the node itself, "").
+const SERVICES: &[&str] = &[
+    <SigningServiceServer<Signing> as NamedService>::NAME,
+    <SealAdminServiceServer<Admin> as NamedService>::NAME,
+    <VerificationServiceServer<Verification> as NamedService>::NAME,
+    <AuditServiceServer<Audit> as NamedService>::NAME,
+];
+
+/// What is checked before anything is opened: every file the configuration names exists, and
+/// each seed seal's certificate matches its key (the server's certificate is checked as TLS is
+/// set up, see [`tls_key_error`]).
+fn check_startup(config: &Config) -> Result<(), ServerError> {
+    config.check_files().map_err(|e| ServerError::Config(e.to_string()))?;
+    for seed in &config.seed_seals {
+        let chain = pem_items("seal certificate chain", &seed.certificate_chain, "CERTIFICATE")?;
+        let key_path = config.keys.directory.join(&seed.key_reference);
+        let key = read("seal key", &key_path)?;
+        let mismatch = || ServerError::KeyMismatch {
+            what: format!("seed seal {}", seed.id),
+            certificate: seed.certificate_chain.display().to_string(),
+            key: key_path.display().to_string(),
+        };
+        let signing_key = rustls::crypto::ring::sign::any_supported_type(&PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)))
+            .map_err(|e| ServerError::File { what: "seal key", path: key_path.display().to_string(), message: e.to_string() })?;
+        let end_entity = chain.into_iter().next().map(CertificateDer::from).into_iter().collect();
+        match rustls::sign::CertifiedKey::new(end_entity, signing_key).keys_match() {
+            Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
+            Err(_) => return Err(mismatch()),
+        }
+    }
+    Ok(())
+}
+
+/// The server's TLS setup failure in the configuration's words: a certificate that is not the
+/// key's is named with both paths.
+fn tls_key_error(error: rustls::Error, config: &Config) -> ServerError {
+    match error {
+        rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch) => ServerError::KeyMismatch {
+            what: "the server's TLS certificate".into(),
+            certificate: config.server.tls_certificate.display().to_string(),
+            key: config.server.tls_key.display().to_string(),
+        },
+        e => ServerError::Tls(e.to_string()),
+    }
+}
+
+/// The first steps of shutdown: NOT_SERVING for every service, so that health checkers and
+/// load balancers send nothing new; then the listener closes.
+async fn begin_shutdown(readiness: &Readiness, stopping: &tokio::sync::watch::Sender<bool>) {
+    tracing::info!("shutting down: NOT_SERVING, no new connections, draining the calls in progress");
+    readiness.set(ServingStatus::NotServing).await;
+    let _ = stopping.send(true);
+}
+
+/// Runs `serving` (which, once its shutdown signal fired, waits for every connection to finish
+/// its calls) until it ends, or until `grace` after shutdown began: the calls still running
+/// then are cut off with the store.
+async fn drain(
+    serving: impl std::future::Future<Output = Result<(), tonic::transport::Error>>,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+    grace: Duration,
+) -> Result<(), ServerError> {
+    let deadline = async {
+        let _ = stopping.wait_for(|s| *s).await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        result = serving => result.map_err(|e| ServerError::Network(e.to_string())),
+        () = deadline => {
+            tracing::warn!(grace_ms = grace.as_millis() as u64, "calls still in progress after server.shutdown_grace_ms: closing the store under them");
+            Ok(())
         }
     }
 }

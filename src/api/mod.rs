@@ -7,6 +7,7 @@ pub mod proto;
 pub mod signing;
 pub mod spool;
 pub mod status;
+pub mod timing;
 pub mod verification;
 
 use std::collections::HashMap;
@@ -63,6 +64,8 @@ pub struct ServiceState {
     pub anchors: TrustAnchors,
     /// Signs the audit log's checkpoints.
     pub checkpoints: Arc<crate::checkpoints::Checkpointer>,
+    /// What the calls record for Prometheus.
+    pub metrics: Arc<crate::metrics::Metrics>,
     loaded: Mutex<HashMap<String, Arc<LoadedSeal>>>,
     seals: Mutex<HashMap<String, (Instant, Arc<Seal>)>>,
 }
@@ -113,7 +116,17 @@ impl ServiceState {
         anchors: TrustAnchors,
         checkpoints: Arc<crate::checkpoints::Checkpointer>,
     ) -> Self {
-        Self { store, keys, auth, config, anchors, checkpoints, loaded: Mutex::new(HashMap::new()), seals: Mutex::new(HashMap::new()) }
+        Self {
+            store,
+            keys,
+            auth,
+            config,
+            anchors,
+            checkpoints,
+            metrics: Arc::new(crate::metrics::Metrics::new()),
+            loaded: Mutex::new(HashMap::new()),
+            seals: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The seal as stored at most [`SEAL_CACHE_TTL`] ago: for the checks made before a stamping
@@ -169,6 +182,7 @@ impl ServiceState {
         event.request_id = subject.request_id.map(clip);
         event.case_number = subject.case_number.map(clip);
         tracing::info!(method, principal, outcome = "refused", reason = %error, "call refused");
+        self.metrics.refusal(error.refusal_reason());
         match self.store.append_audit(event, now()).await {
             Ok(_) => error.into(),
             Err(e) => {

@@ -19,6 +19,7 @@ use super::spool::{Spool, Spooled, slices};
 use super::{ApiError, LoadedSeal, ServiceState, Subject, hex, now};
 use crate::audit::{AuditEvent, EventKind};
 use crate::auth::{Principal, Role};
+use crate::metrics::Outcome;
 use crate::pdf::{Corner, Placement, SealOptions, SealRect, Source, Unit};
 use crate::policy::{self, StampingRequest};
 use crate::stamp;
@@ -148,21 +149,33 @@ impl SigningService for Signing {
         };
         let span = tracing::info_span!("SignDocument", request_id = %header.request_id, seal = %header.seal_id, principal = %principal.name, outcome = tracing::field::Empty);
         let result = sign(&state, &principal, header, stream).instrument(span.clone()).await;
+        let seal_id = subject.seal_id.as_deref().unwrap_or_default();
         match result {
-            Ok(response) => {
-                span.record("outcome", "sealed");
+            Ok(Stamped { response, outcome }) => {
+                span.record("outcome", outcome.as_str());
                 tracing::info!(parent: &span, "document sealed");
+                state.metrics.stamping(seal_id, outcome);
                 Ok(response)
             }
             Err(e) => {
-                span.record("outcome", "refused");
+                span.record("outcome", Outcome::Refused.as_str());
+                // Only seals that exist get a series of their own: a caller naming made-up
+                // seals must not grow the metrics.
+                let known = matches!(state.recent_seal(seal_id).await, Ok(Some(_)));
+                state.metrics.stamping(if known { seal_id } else { "unknown" }, Outcome::Refused);
                 Err(state.refuse(&principal.name, METHOD, e, subject).await)
             }
         }
     }
 }
 
-async fn sign(state: &Arc<ServiceState>, principal: &Principal, header: SignHeader, stream: Streaming<SignDocumentRequest>) -> Result<Response<ResponseStream>, ApiError> {
+/// A stamping request that succeeded: the answer to stream, and whether it was new.
+struct Stamped {
+    response: Response<ResponseStream>,
+    outcome: Outcome,
+}
+
+async fn sign(state: &Arc<ServiceState>, principal: &Principal, header: SignHeader, stream: Streaming<SignDocumentRequest>) -> Result<Stamped, ApiError> {
     for (field, value) in [("seal_id", &header.seal_id), ("authorization_id", &header.authorization_id), ("request_id", &header.request_id), ("case_number", &header.case_number)] {
         if value.trim().is_empty() {
             return Err(ApiError::InvalidArgument(format!("the header's {field} is empty")));
@@ -250,7 +263,10 @@ async fn sign(state: &Arc<ServiceState>, principal: &Principal, header: SignHead
     let mut sealed = event(EventKind::DocumentSealed);
     sealed.output_sha256 = Some(hex(&record.output_sha256));
     // The durable step: nothing is sent before it commits.
-    let record = match state.store.commit_stamping(&record, event(EventKind::AuthorizationConsumed), sealed, now()).await {
+    let committing = std::time::Instant::now();
+    let committed = state.store.commit_stamping(&record, event(EventKind::AuthorizationConsumed), sealed, now()).await;
+    state.metrics.store_commit(committing.elapsed());
+    let record = match committed {
         Ok(record) => record,
         Err(e) => {
             // The same request may have committed meanwhile (a concurrent retry): replay it.
@@ -261,7 +277,7 @@ async fn sign(state: &Arc<ServiceState>, principal: &Principal, header: SignHead
         }
     };
     let (document, update) = keep_document(state, document, update, &record.output_sha256, record.audit_sequence).await?;
-    Ok(respond(receipt(&record, &loaded, false), document, update))
+    Ok(Stamped { response: respond(receipt(&record, &loaded, false), document, update), outcome: Outcome::Sealed })
 }
 
 /// Receives the document chunks that follow the header, within the configured limit.
@@ -333,7 +349,7 @@ where
     Ok((document, update, result))
 }
 
-async fn replay(state: &Arc<ServiceState>, done: StampingRecord, document: Spooled) -> Result<Response<ResponseStream>, ApiError> {
+async fn replay(state: &Arc<ServiceState>, done: StampingRecord, document: Spooled) -> Result<Stamped, ApiError> {
     let seal = state.recent_seal(&done.seal_id).await?.ok_or_else(|| ApiError::NotFound { what: "seal", id: done.seal_id.clone() })?;
     let loaded = state.loaded_seal(&seal)?;
     let options: StoredOptions = serde_json::from_str(&done.options_json).map_err(|e| ApiError::Internal(format!("stored options unreadable: {e}")))?;
@@ -349,7 +365,7 @@ async fn replay(state: &Arc<ServiceState>, done: StampingRecord, document: Spool
     }
     tracing::info!(request_id = %done.request_id, "stamping replayed");
     let (document, update) = keep_document(state, document, update, &done.output_sha256, done.audit_sequence).await?;
-    Ok(respond(receipt(&done, &loaded, true), document, update))
+    Ok(Stamped { response: respond(receipt(&done, &loaded, true), document, update), outcome: Outcome::Replayed })
 }
 
 /// Keeps the sealed document (the received bytes, then the update) as `<SHA-256 hex>.pdf` in

@@ -101,9 +101,55 @@ impl ApiError {
         }
     }
 
+    /// The refusal's reason as a metrics label: one word of a small fixed set (never text a
+    /// client chose), finer than the code where operators act differently (an authorization
+    /// used already, a suspended seal).
+    pub fn refusal_reason(&self) -> &'static str {
+        match self {
+            ApiError::Policy(e) => match e {
+                PolicyError::NotCustodian { .. } => "not_custodian",
+                PolicyError::SelfAuthorization { .. } => "self_authorization",
+                PolicyError::BadExpiry { .. } | PolicyError::MissingCaseNumber => "invalid_argument",
+                PolicyError::Expired { .. } => "authorization_expired",
+                PolicyError::Revoked { .. } => "authorization_revoked",
+                PolicyError::AlreadyUsed { .. } => "authorization_used",
+                PolicyError::OtherSeal { .. } => "other_seal",
+                PolicyError::OtherGrantee { .. } => "other_grantee",
+                PolicyError::OtherCase { .. } => "other_case",
+                PolicyError::DocumentMismatch { .. } => "other_document",
+                PolicyError::SealSuspended { .. } => "seal_suspended",
+                PolicyError::SealRevoked { .. } => "seal_revoked",
+                PolicyError::SealOutsideValidity { .. } => "seal_outside_validity",
+                PolicyError::SealCertificateExpired { .. } => "seal_certificate_expired",
+            },
+            ApiError::Lifecycle(_) => "seal_lifecycle",
+            ApiError::TooLarge { .. } => "too_large",
+            ApiError::RequestIdReused(_) => "request_id_reused",
+            ApiError::Store(StoreError::Conflict(_)) => "conflict",
+            _ => code_reason(self.code()),
+        }
+    }
+
     /// A short reason for the audit trail.
     pub fn audit_reason(&self) -> String {
         format!("{:?}: {self}", self.code())
+    }
+}
+
+/// A gRPC code as a refusal reason.
+fn code_reason(code: Code) -> &'static str {
+    match code {
+        Code::Unauthenticated => "unauthenticated",
+        Code::PermissionDenied => "permission_denied",
+        Code::InvalidArgument => "invalid_argument",
+        Code::FailedPrecondition => "failed_precondition",
+        Code::NotFound => "not_found",
+        Code::AlreadyExists => "already_exists",
+        Code::ResourceExhausted => "resource_exhausted",
+        Code::Cancelled => "cancelled",
+        Code::Unavailable => "unavailable",
+        Code::Internal => "internal",
+        _ => "other",
     }
 }
 

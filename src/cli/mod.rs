@@ -88,6 +88,9 @@ enum Command {
 impl Cli {
     /// Runs the command.
     pub async fn run(self) -> Result<(), CliError> {
+        if !matches!(self.command, Command::Serve(_)) {
+            crate::logging::init_default();
+        }
         match self.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Seal(args) => seal::run(args).await,

@@ -16,15 +16,15 @@ pub struct ServeArgs {
     config: Option<PathBuf>,
 }
 
-/// Starts the server, prints how to use it, and runs until Ctrl-C or SIGTERM.
+/// Starts the server (the file's configuration, or the development one, with the
+/// `ESEAL__<SECTION>__<KEY>` environment variables on top), prints how to use it, and runs
+/// until Ctrl-C or SIGTERM, then drains the calls in progress.
 pub async fn run(args: ServeArgs) -> Result<(), CliError> {
-    let config = match &args.config {
-        Some(path) => Config::load(path).map_err(|e| CliError::Usage(e.to_string()))?,
-        None => {
-            let root = keys_sample().parent().map(PathBuf::from).unwrap_or_default();
-            Config::development(&root)
-        }
-    };
+    let root = keys_sample().parent().map(PathBuf::from).unwrap_or_default();
+    // Only the ESEAL__ variables are read; the others may hold anything, valid UTF-8 or not.
+    let environment = std::env::vars_os().map(|(name, value)| (name.to_string_lossy().into_owned(), value.to_string_lossy().into_owned()));
+    let config = Config::load_with_overrides(args.config.as_deref(), &root, environment).map_err(|e| CliError::Usage(e.to_string()))?;
+    crate::logging::init(&config.log).map_err(|e| CliError::Usage(e.to_string()))?;
     let store = config.store.sqlite_path.display().to_string();
     let server = crate::server::start(config).await.map_err(|e| CliError::Serve(e.to_string()))?;
     println!("eseal is listening on {} (mTLS), store {store}", server.address);

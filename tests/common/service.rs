@@ -168,6 +168,8 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
     pub db: PathBuf,
     pub address: SocketAddr,
+    /// The Prometheus endpoint, when the configuration has `[metrics]`.
+    pub metrics_address: Option<SocketAddr>,
     running: Option<RunningServer>,
 }
 
@@ -179,7 +181,7 @@ impl TestServer {
         adjust(&mut config);
         let db = config.store.sqlite_path.clone();
         let running = eseal::server::start(config).await.expect("the server starts");
-        TestServer { dir, db, address: running.address, running: Some(running) }
+        TestServer { dir, db, address: running.address, metrics_address: running.metrics_address, running: Some(running) }
     }
 
     /// Starts the extended development configuration in a fresh tempdir.
