@@ -21,7 +21,6 @@
 //! * an append is always written.
 
 use std::collections::{HashMap, HashSet};
-use std::fmt::Write as _;
 
 use sqlx::sqlite::{SqliteConnection, SqlitePool};
 use sqlx::{AssertSqlSafe, Row};
@@ -34,6 +33,7 @@ use crate::audit::AuditEvent;
 use crate::audit::merkle::Hash;
 use crate::policy::{Authorization, AuthorizationState};
 use crate::seal::SealState;
+use crate::store::sql::{placeholders, rows};
 use crate::store::{StampingRecord, StoreError, signed};
 
 /// At most this many waiting writes share one transaction.
@@ -221,16 +221,6 @@ async fn recorded_requests(conn: &mut SqliteConnection, ids: &[&str]) -> Result<
     Ok(taken)
 }
 
-/// `$1, $2, ..., $n`.
-fn placeholders(n: usize) -> String {
-    let mut text = String::with_capacity(5 * n);
-    for i in 1..=n {
-        let separator = if i == 1 { "" } else { ", " };
-        let _ = write!(text, "{separator}${i}");
-    }
-    text
-}
-
 /// Whether the seal exists and is active, as read at the start of the batch (the batch holds
 /// the write lock: no state changes under it).
 fn seal_usable(states: &HashMap<String, SealState>, id: &str, consequence: &str) -> Result<(), StoreError> {
@@ -335,31 +325,4 @@ async fn insert_stampings(conn: &mut SqliteConnection, stampings: &[StampingReco
         query.execute(&mut *conn).await?;
     }
     Ok(())
-}
-
-/// `($1, ..., $w), ($w+1, ...), ...`: `n` rows of `width` placeholders.
-fn rows(n: usize, width: usize) -> String {
-    let mut text = String::with_capacity(n * width * 5);
-    for row in 0..n {
-        text.push_str(if row == 0 { "(" } else { ", (" });
-        for column in 1..=width {
-            let separator = if column == 1 { "" } else { ", " };
-            let _ = write!(text, "{separator}${}", row * width + column);
-        }
-        text.push(')');
-    }
-    text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn placeholder_lists() {
-        assert_eq!(placeholders(1), "$1");
-        assert_eq!(placeholders(3), "$1, $2, $3");
-        assert_eq!(rows(1, 2), "($1, $2)");
-        assert_eq!(rows(2, 3), "($1, $2, $3), ($4, $5, $6)");
-    }
 }
