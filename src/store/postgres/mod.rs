@@ -180,14 +180,13 @@ async fn fetch_nodes(conn: &mut PgConnection, wanted: &[(u8, u64)]) -> Result<No
     let mut nodes = NodeMap::new();
     for chunk in wanted.chunks(NODES_PER_QUERY) {
         // The wanted pairs as a constant table joined to the primary key: one point lookup
-        // each (`(level, idx) IN (VALUES ...)` would scan the table). The SQL text holds
-        // nothing but placeholders numbered here; every value is bound.
+        // each. The SQL text holds nothing but placeholders numbered here; every value is bound.
         let mut sql = String::from("SELECT n.level, n.idx, n.hash FROM (VALUES ");
         for i in 0..chunk.len() {
             let separator = if i == 0 { "" } else { ", " };
             let _ = write!(sql, "{separator}(${}, ${})", 2 * i + 1, 2 * i + 2);
         }
-        sql.push_str(") AS w CROSS JOIN audit_nodes AS n ON n.level = w.column1 AND n.idx = w.column2");
+        sql.push_str(") AS w JOIN audit_nodes AS n ON n.level = w.column1 AND n.idx = w.column2");
         let mut query = sqlx::query(AssertSqlSafe(sql));
         for &(level, index) in chunk {
             query = query.bind(i64::from(level)).bind(signed(index, "tree node index")?);
