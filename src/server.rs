@@ -270,8 +270,12 @@ async fn seed(state: &ServiceState, seeds: &[crate::config::SeedSeal]) -> Result
             state: SealState::Active,
             registered_at: 0,
         };
-        admin::register(state, "eseal-bootstrap", seal).await.map_err(|e| fail(e.to_string()))?;
-        tracing::info!(seal = %s.id, "seal registered at first start");
+        match admin::register(state, "eseal-bootstrap", seal).await {
+            Ok(_) => tracing::info!(seal = %s.id, "seal registered at first start"),
+            // Another node sharing the database registered it meanwhile.
+            Err(crate::api::status::ApiError::Store(StoreError::AlreadyExists { .. })) => {}
+            Err(e) => return Err(fail(e.to_string())),
+        }
     }
     Ok(())
 }
