@@ -4,6 +4,7 @@
 //! checkpoint rules, the restored-backup guard, the rebuild of a database migrated from before
 //! the tree, and a rough append throughput (printed, not asserted).
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -332,6 +333,31 @@ async fn checkpoints_under_concurrent_appends(fixture: TestStore) {
     }
 }
 
+/// Two stores on one database (two nodes) saving the same checkpoint at once, several times
+/// each: the first save appends its record, every other one is a retry that changes nothing
+/// and answers that record's sequence; a different note for the same size is refused.
+async fn the_same_checkpoint_saved_by_two_nodes_at_once(fixture: TestStore) {
+    let nodes = [fixture.arc(), fixture.reopen().await];
+    for i in 0..5 {
+        nodes[0].append_audit(refusal(i), 10).await.unwrap();
+    }
+    let checkpoint = signed_checkpoint(&*nodes[0], &signer(), 5, 1000).await;
+    let mut saves = Vec::new();
+    for k in 0..8 {
+        let (store, checkpoint) = (Arc::clone(&nodes[k % 2]), checkpoint.clone());
+        saves.push(tokio::spawn(async move { store.save_checkpoint(&checkpoint, event(EventKind::CheckpointSigned), 1000).await }));
+    }
+    let mut sequences = BTreeSet::new();
+    for save in saves {
+        sequences.insert(save.await.unwrap().unwrap());
+    }
+    assert_eq!(sequences.into_iter().collect::<Vec<_>>(), [6], "one record, the others answered with its sequence");
+    assert_eq!(nodes[1].audit_len().await.unwrap(), 6);
+    assert_eq!(nodes[1].checkpoints().await.unwrap(), [checkpoint.clone()]);
+    let other = StoredCheckpoint { note: format!("{}x", checkpoint.note), ..checkpoint };
+    assert!(conflict(nodes[1].save_checkpoint(&other, event(EventKind::CheckpointSigned), 1001).await).contains("another note"));
+}
+
 /// A seal suspended (or revoked) while a document was being sealed: the commit is refused,
 /// the authorization stays unused, and nothing is written.
 async fn a_seal_suspended_during_sealing_consumes_nothing(fixture: TestStore) {
@@ -354,6 +380,7 @@ on_both_backends!(
     appends_are_refused_when_the_log_is_shorter_than_the_latest_checkpoint,
     appends_are_refused_when_the_tree_is_longer_than_the_log,
     checkpoints_under_concurrent_appends,
+    the_same_checkpoint_saved_by_two_nodes_at_once,
     a_seal_suspended_during_sealing_consumes_nothing,
 );
 
