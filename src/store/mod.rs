@@ -1,5 +1,6 @@
 //! Persistence of the service behind one trait, [`Store`], with one backend per database:
-//! [`SqliteStore`] (embedded, the default) and, later, PostgreSQL with the same trait.
+//! [`SqliteStore`] (embedded, the default) and [`PgStore`] (PostgreSQL, shared by several
+//! service nodes).
 //!
 //! Every state change (a seal registered or moved, an authorization granted, revoked or
 //! consumed, a document sealed) appends its audit record in the same transaction as the
@@ -8,8 +9,8 @@
 //! canonical JSON; what they say is the caller's business ([`crate::audit`]).
 //!
 //! The SQL is kept portable (`$1` placeholders, INTEGER/TEXT/BLOB columns, no backend-specific
-//! functions outside connection setup) so the PostgreSQL backend can share it; migrations are
-//! kept per backend under `migrations/<backend>/`.
+//! functions outside connection setup) so that both backends run the same code (module `sql`);
+//! migrations are kept per backend under `migrations/<backend>/`.
 
 #[macro_use]
 mod sql;
@@ -56,8 +57,10 @@ pub enum StoreError {
     #[error("database error: {0}")]
     Database(String),
     /// The database cannot be reached (refused or lost connection, no connection free in
-    /// time, server shutting down): nothing was changed that the caller was told of, and the
-    /// same call may succeed once the database is back. The message says what failed.
+    /// time, server shutting down); the same call may succeed once it is back. A connection
+    /// lost while a change was being committed leaves its outcome unknown to the caller: a
+    /// retry with the same request id finds it stored (and replays it) or makes it. The
+    /// message says what failed.
     #[error("the database is unavailable ({0}); try again when it is back")]
     Unavailable(String),
 }

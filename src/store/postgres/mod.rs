@@ -21,12 +21,11 @@ use std::fmt::Write as _;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
-use sqlx::{AssertSqlSafe, Postgres, Row, SqlSafeStr, Transaction};
+use sqlx::{AssertSqlSafe, Postgres, Row, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use super::sql::{append_in_memory, inserting, not_active, restored_backup, tree_error, within_log};
+use super::sql::{append_in_memory, migrator, inserting, not_active, restored_backup, tree_error, within_log};
 use super::{
     AuthorizationFilter, AuthorizationStateFilter, Page, StampingRecord, Store, StoreError, StoredCheckpoint, corrupt, decode_chain,
     decode_token, digest, encode_chain, encode_token, signed, unsigned,
@@ -40,18 +39,6 @@ use crate::seal::{Seal, SealState};
 /// listed by hand as the SQLite ones are (a unit test checks the list against the folder).
 /// sqlx's migrator holds an advisory lock while it runs: nodes starting together migrate once.
 const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../../../migrations/postgres/0001_init.sql"))];
-
-/// The migrator over [`MIGRATIONS`].
-fn migrator() -> Migrator {
-    Migrator::with_migrations(
-        MIGRATIONS
-            .iter()
-            .map(|&(version, description, sql)| {
-                Migration::new(version, description.into(), MigrationType::Simple, sql.into_sql_str(), false)
-            })
-            .collect(),
-    )
-}
 
 /// The most tree nodes one statement fetches or inserts (two or three bound parameters each;
 /// PostgreSQL allows 65535).
@@ -100,7 +87,7 @@ impl PgStore {
             .connect_with(connect)
             .await
             .map_err(|e| StoreError::Unavailable(format!("cannot connect to {place}: {e}")))?;
-        migrator().run(&pool).await.map_err(|e| StoreError::Database(format!("cannot migrate {place}: {e}")))?;
+        migrator(MIGRATIONS).run(&pool).await.map_err(|e| StoreError::Database(format!("cannot migrate {place}: {e}")))?;
         let (writer, waiting) = mpsc::channel(4 * batch::MAX_BATCH);
         tokio::spawn(batch::run(pool.clone(), origin.to_string(), waiting));
         Ok(PgStore { pool, origin: origin.to_string(), writer })
@@ -153,25 +140,10 @@ include!("../sql/backend.rs");
 
 #[cfg(test)]
 mod tests {
-    use super::MIGRATIONS;
-
-    /// Every file of `migrations/postgres/` is embedded, under the version and description of its
-    /// name, with its current text.
+    /// Every file of `migrations/postgres/` is embedded, under the version and description of
+    /// its name, with its current text.
     #[test]
     fn embedded_migrations_match_the_folder() {
-        let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres");
-        let mut files: Vec<(i64, String, String)> = std::fs::read_dir(&folder)
-            .unwrap()
-            .map(|entry| {
-                let path = entry.unwrap().path();
-                let name = path.file_name().unwrap().to_str().unwrap().to_string();
-                let stem = name.strip_suffix(".sql").unwrap();
-                let (version, description) = stem.split_once('_').unwrap();
-                (version.parse().unwrap(), description.replace('_', " "), std::fs::read_to_string(&path).unwrap())
-            })
-            .collect();
-        files.sort();
-        let embedded: Vec<(i64, String, String)> = MIGRATIONS.iter().map(|&(v, d, s)| (v, d.to_string(), s.to_string())).collect();
-        assert_eq!(embedded, files);
+        crate::store::sql::assert_embedded_migrations_match("migrations/postgres", super::MIGRATIONS);
     }
 }

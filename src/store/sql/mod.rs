@@ -43,6 +43,9 @@ use crate::policy::{Authorization, AuthorizationState, PolicyError};
 
 use std::fmt::Write as _;
 
+use sqlx::SqlSafeStr;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+
 use super::{StoreError, corrupt};
 
 /// The refusal of every append when the log is shorter than the latest checkpoint.
@@ -125,6 +128,39 @@ pub(super) fn rows(n: usize, width: usize) -> String {
         text.push(')');
     }
     text
+}
+
+/// The migrator over a backend's embedded migrations: (version, description, SQL) as
+/// `sqlx::migrate!` would read them from the files `<version>_<description>.sql`.
+pub(super) fn migrator(migrations: &[(i64, &'static str, &'static str)]) -> Migrator {
+    Migrator::with_migrations(
+        migrations
+            .iter()
+            .map(|&(version, description, sql)| {
+                Migration::new(version, description.into(), MigrationType::Simple, sql.into_sql_str(), false)
+            })
+            .collect(),
+    )
+}
+
+/// Checks that `migrations` embeds every file of `folder` (relative to the crate), under the
+/// version and description of its name, with its current text.
+#[cfg(test)]
+pub(super) fn assert_embedded_migrations_match(folder: &str, migrations: &[(i64, &str, &str)]) {
+    let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(folder);
+    let mut files: Vec<(i64, String, String)> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|entry| {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_str().unwrap().to_string();
+            let stem = name.strip_suffix(".sql").unwrap();
+            let (version, description) = stem.split_once('_').unwrap();
+            (version.parse().unwrap(), description.replace('_', " "), std::fs::read_to_string(&path).unwrap())
+        })
+        .collect();
+    files.sort();
+    let embedded: Vec<(i64, String, String)> = migrations.iter().map(|&(v, d, s)| (v, d.to_string(), s.to_string())).collect();
+    assert_eq!(embedded, files);
 }
 
 #[cfg(test)]

@@ -22,13 +22,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
-use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{AssertSqlSafe, Row, SqlSafeStr, Sqlite, Transaction};
+use sqlx::{AssertSqlSafe, Row, Sqlite, Transaction};
 
-use super::sql::{append_in_memory, inserting, not_active, restored_backup, tree_error, within_log};
+use super::sql::{append_in_memory, migrator, inserting, not_active, restored_backup, tree_error, within_log};
 use super::{
     AuthorizationFilter, AuthorizationStateFilter, Page, StampingRecord, Store, StoreError, StoredCheckpoint, corrupt, decode_chain,
     decode_token, digest, encode_chain, encode_token, signed, unsigned,
@@ -47,18 +46,6 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../../migrations/sqlite/0001_init.sql")),
     (2, "merkle", include_str!("../../../migrations/sqlite/0002_merkle.sql")),
 ];
-
-/// The migrator over [`MIGRATIONS`].
-fn migrator() -> Migrator {
-    Migrator::with_migrations(
-        MIGRATIONS
-            .iter()
-            .map(|&(version, description, sql)| {
-                Migration::new(version, description.into(), MigrationType::Simple, sql.into_sql_str(), false)
-            })
-            .collect(),
-    )
-}
 
 /// How long a connection waits for the write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -106,7 +93,7 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", path.display())))?;
-        migrator().run(&pool).await.map_err(|e| StoreError::Database(format!("cannot migrate {}: {e}", path.display())))?;
+        migrator(MIGRATIONS).run(&pool).await.map_err(|e| StoreError::Database(format!("cannot migrate {}: {e}", path.display())))?;
         let (writer, waiting) = mpsc::channel(4 * batch::MAX_BATCH);
         tokio::spawn(batch::run(pool.clone(), origin.to_string(), waiting));
         let store = SqliteStore { pool, origin: origin.to_string(), writer };
@@ -217,25 +204,10 @@ include!("../sql/backend.rs");
 
 #[cfg(test)]
 mod tests {
-    use super::MIGRATIONS;
-
-    /// Every file of `migrations/sqlite/` is embedded, under the version and description of its
-    /// name, with its current text.
+    /// Every file of `migrations/sqlite/` is embedded, under the version and description of
+    /// its name, with its current text.
     #[test]
     fn embedded_migrations_match_the_folder() {
-        let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
-        let mut files: Vec<(i64, String, String)> = std::fs::read_dir(&folder)
-            .unwrap()
-            .map(|entry| {
-                let path = entry.unwrap().path();
-                let name = path.file_name().unwrap().to_str().unwrap().to_string();
-                let stem = name.strip_suffix(".sql").unwrap();
-                let (version, description) = stem.split_once('_').unwrap();
-                (version.parse().unwrap(), description.replace('_', " "), std::fs::read_to_string(&path).unwrap())
-            })
-            .collect();
-        files.sort();
-        let embedded: Vec<(i64, String, String)> = MIGRATIONS.iter().map(|&(v, d, s)| (v, d.to_string(), s.to_string())).collect();
-        assert_eq!(embedded, files);
+        crate::store::sql::assert_embedded_migrations_match("migrations/sqlite", super::MIGRATIONS);
     }
 }
