@@ -82,6 +82,8 @@ impl PgStore {
             .application_name("eseal");
         let place = format!("PostgreSQL at {}:{}/{}", connect.get_host(), connect.get_port(), connect.get_database().unwrap_or("(default database)"));
         let pool = PgPoolOptions::new()
+            // At least two: the group-commit writer holds one for each batch, and the reads of
+            // a call must not wait for it.
             .max_connections(options.max_connections.max(2))
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect)
