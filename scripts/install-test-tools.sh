@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs when it is missing: Debian packages (qpdf, poppler-utils,
-# protobuf-compiler) and a Python venv with pyHanko (and its CLI). Idempotent: a second run
+# protobuf-compiler, postgresql) and a Python venv with pyHanko (and its CLI). Idempotent: a second run
 # installs nothing. Used by scripts/test.sh; safe to run by hand.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -11,6 +11,8 @@ command -v qpdf >/dev/null || need_apt+=(qpdf)
 command -v pdfsig >/dev/null || need_apt+=(poppler-utils)
 command -v pdftoppm >/dev/null || need_apt+=(poppler-utils)
 command -v protoc >/dev/null || need_apt+=(protobuf-compiler)
+# A private PostgreSQL per test binary (tests/common/postgres.rs): initdb and pg_ctl.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || need_apt+=(postgresql)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "install-test-tools: apt-get install ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -128,11 +128,33 @@ fn default_spool_threshold() -> u64 {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
-    /// The SQLite database file of the embedded store.
+    /// The SQLite database file of the embedded store, used when `url` is not set. With `url`,
+    /// only its folder is used: this node's checkpoint witness file is written beside it.
     pub sqlite_path: PathBuf,
+    /// A PostgreSQL database shared by every node of the service
+    /// (`postgres://user:password@host:port/database`); when set, it is the store instead of
+    /// `sqlite_path`. `eseal serve --store` (or `ESEAL_STORE`) overrides it.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// PostgreSQL only: how many connections this node opens at most (default 16).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+    /// PostgreSQL only: how long a call waits for a database connection before it fails with
+    /// UNAVAILABLE, in milliseconds (default 3000): how fast clients hear that the database is
+    /// down.
+    #[serde(default = "default_acquire_timeout")]
+    pub acquire_timeout_ms: u64,
     /// The audit log's origin line (its name in checkpoints).
     #[serde(default = "default_origin")]
     pub audit_origin: String,
+}
+
+fn default_max_connections() -> u32 {
+    16
+}
+
+fn default_acquire_timeout() -> u64 {
+    3000
 }
 
 fn default_origin() -> String {
@@ -330,7 +352,13 @@ impl Config {
                 spool_directory: None,
                 shutdown_grace_ms: default_shutdown_grace(),
             },
-            store: StoreConfig { sqlite_path: PathBuf::from("eseal-data/eseal.db"), audit_origin: default_origin() },
+            store: StoreConfig {
+                sqlite_path: PathBuf::from("eseal-data/eseal.db"),
+                url: None,
+                max_connections: default_max_connections(),
+                acquire_timeout_ms: default_acquire_timeout(),
+                audit_origin: default_origin(),
+            },
             keys: KeysConfig { directory: keys.clone() },
             authorizations: AuthorizationConfig::default(),
             audit: AuditConfig { log_key: keys.join("audit-log.pk8"), checkpoint_interval_ms: default_checkpoint_interval() },
@@ -383,6 +411,14 @@ impl Config {
         let invalid = |m: String| Err(ConfigError::Invalid(m));
         if self.audit.checkpoint_interval_ms == 0 {
             return invalid("audit.checkpoint_interval_ms must be positive".into());
+        }
+        if self.store.max_connections == 0 || self.store.acquire_timeout_ms == 0 {
+            return invalid("store.max_connections and store.acquire_timeout_ms must be positive".into());
+        }
+        if let Some(url) = &self.store.url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return invalid("store.url must be a PostgreSQL URL (postgres://user:password@host:port/database)".into());
         }
         if self.server.max_document_bytes == 0 {
             return invalid("server.max_document_bytes must be positive".into());

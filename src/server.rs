@@ -31,12 +31,12 @@ use crate::api::{PeerInfo, ServiceState, proto};
 use crate::auth::Authenticator;
 use crate::auth::tls::ClientCertificateRecorder;
 use crate::api::timing::TimingLayer;
-use crate::config::Config;
+use crate::config::{Config, StoreConfig};
 use crate::health::Readiness;
 use crate::metrics::MetricsEndpoint;
 use crate::keys::FileKeyStore;
 use crate::seal::{Seal, SealState};
-use crate::store::{SqliteStore, Store};
+use crate::store::{PgOptions, PgStore, SqliteStore, Store, StoreError};
 use crate::verify::TrustAnchors;
 
 /// HTTP/2 receive window of each stream, in bytes.
@@ -142,6 +142,23 @@ impl RunningServer {
     }
 }
 
+/// Opens the configured store: PostgreSQL when `store.url` is set, else the embedded SQLite
+/// file (whose folder is created, as is the folder of the checkpoint witness beside it).
+async fn open_store(config: &StoreConfig) -> Result<Arc<dyn Store>, ServerError> {
+    if let Some(dir) = config.sqlite_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| ServerError::Store(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let failed = |e: StoreError| ServerError::Store(e.to_string());
+    Ok(match &config.url {
+        Some(url) => {
+            let options =
+                PgOptions { max_connections: config.max_connections, acquire_timeout: Duration::from_millis(config.acquire_timeout_ms) };
+            Arc::new(PgStore::open(url, &config.audit_origin, options).await.map_err(failed)?)
+        }
+        None => Arc::new(SqliteStore::open(&config.sqlite_path, &config.audit_origin).await.map_err(failed)?),
+    })
+}
+
 /// Opens the store, registers the seed seals, binds the listener and starts serving.
 pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     // tonic and rustls must agree on one provider: ring, chosen explicitly.
@@ -167,11 +184,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     for path in &config.verification.trust_anchors {
         roots.extend(pem_items("trust anchor", path, "CERTIFICATE")?);
     }
-    if let Some(dir) = config.store.sqlite_path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| ServerError::Store(format!("cannot create {}: {e}", dir.display())))?;
-    }
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&config.store.sqlite_path, &config.store.audit_origin).await.map_err(|e| ServerError::Store(e.to_string()))?);
+    let store = open_store(&config.store).await?;
     let keys = Arc::new(FileKeyStore::new(config.keys.directory.clone()));
     let log_key = read("audit log key", &config.audit.log_key)?;
     let signer = crate::audit::LogSigner::from_pkcs8(&config.store.audit_origin, &log_key)
@@ -303,7 +316,7 @@ async fn seed(state: &ServiceState, seeds: &[crate::config::SeedSeal]) -> Result
         match admin::register(state, "eseal-bootstrap", seal).await {
             Ok(_) => tracing::info!(seal = %s.id, "seal registered at first start"),
             // Nodes sharing one database start together: another one registered it first.
-            Err(crate::api::ApiError::Store(crate::store::StoreError::AlreadyExists { .. })) => {}
+            Err(crate::api::ApiError::Store(StoreError::AlreadyExists { .. })) => {}
             Err(e) => return Err(fail(e.to_string())),
         }
     }

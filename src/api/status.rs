@@ -97,7 +97,7 @@ impl ApiError {
             ApiError::Store(StoreError::NotFound { .. }) => Code::NotFound,
             ApiError::Store(StoreError::AlreadyExists { .. }) => Code::AlreadyExists,
             ApiError::Store(StoreError::Conflict(_)) => Code::FailedPrecondition,
-            ApiError::Store(StoreError::Database(_)) => Code::Unavailable,
+            ApiError::Store(StoreError::Database(_) | StoreError::Unavailable(_)) => Code::Unavailable,
         }
     }
 

@@ -1,5 +1,6 @@
 //! Persistence of the service behind one trait, [`Store`], with one backend per database:
-//! [`SqliteStore`] (embedded, the default) and, later, PostgreSQL with the same trait.
+//! [`SqliteStore`] (embedded, the default) and [`PgStore`] (PostgreSQL, shared by several
+//! service nodes).
 //!
 //! Every state change (a seal registered or moved, an authorization granted, revoked or
 //! consumed, a document sealed) appends its audit record in the same transaction as the
@@ -8,12 +9,16 @@
 //! canonical JSON; what they say is the caller's business ([`crate::audit`]).
 //!
 //! The SQL is kept portable (`$1` placeholders, INTEGER/TEXT/BLOB columns, no backend-specific
-//! functions outside connection setup) so the PostgreSQL backend can share it; migrations are
-//! kept per backend under `migrations/<backend>/`.
+//! functions outside connection setup) so that both backends run the same code (module `sql`);
+//! migrations are kept per backend under `migrations/<backend>/`.
 
+#[macro_use]
+mod sql;
+mod postgres;
 mod sqlite;
 
 pub mod offline;
+pub use postgres::{PgOptions, PgStore};
 pub use sqlite::SqliteStore;
 
 use thiserror::Error;
@@ -51,6 +56,13 @@ pub enum StoreError {
     /// The database failed; the message is the driver's.
     #[error("database error: {0}")]
     Database(String),
+    /// The database cannot be reached (refused or lost connection, no connection free in
+    /// time, server shutting down); the same call may succeed once it is back. A connection
+    /// lost while a change was being committed leaves its outcome unknown to the caller: a
+    /// retry with the same request id finds it stored (and replays it) or makes it. The
+    /// message says what failed.
+    #[error("the database is unavailable ({0}); try again when it is back")]
+    Unavailable(String),
 }
 
 impl StoreError {
@@ -61,13 +73,31 @@ impl StoreError {
             StoreError::AlreadyExists { what, id } => StoreError::AlreadyExists { what, id: id.clone() },
             StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
             StoreError::Database(m) => StoreError::Database(m.clone()),
+            StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
         }
     }
 }
 
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
-        StoreError::Database(error.to_string())
+        if connection_lost(&error) {
+            StoreError::Unavailable(error.to_string())
+        } else {
+            StoreError::Database(error.to_string())
+        }
+    }
+}
+
+/// Whether `error` means the database could not be reached or the connection was lost, as
+/// opposed to a statement it refused: the pool found no working connection in time, the
+/// socket failed, or the server says it cannot take connections or is shutting down
+/// (SQLSTATE class 08, connection exception, and 57P01..57P03, admin or crash shutdown and
+/// cannot connect now).
+fn connection_lost(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(e) => e.code().is_some_and(|code| code.starts_with("08") || code.starts_with("57P0")),
+        _ => false,
     }
 }
 

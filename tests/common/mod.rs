@@ -224,3 +224,4 @@ pub fn append_update(
 }
 pub mod service;
 pub mod store;
+pub mod postgres;

@@ -1,4 +1,6 @@
-//! The SQLite store against a real database file in a temporary directory.
+//! The behaviour of the store, written once over `dyn Store` and run on each backend: a real
+//! SQLite file in a temporary directory, and a database of its own on a private PostgreSQL
+//! (tests/common/postgres.rs). Settings of one backend alone are tested at the end.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -10,11 +12,11 @@ use eseal::seal::SealState;
 mod common;
 
 use common::store::*;
-use eseal::store::{AuthorizationFilter, AuthorizationStateFilter, Page, SqliteStore, StampingRecord, Store, StoreError};
+use eseal::store::{AuthorizationFilter, AuthorizationStateFilter, Page, StampingRecord, Store, StoreError};
 
 /// Every record of the log, checked: sequences 1..=N without gaps, each record's JSON reads
 /// back with its own sequence and the store's origin.
-async fn all_records(store: &SqliteStore) -> Vec<AuditRecord> {
+async fn all_records(store: &dyn Store) -> Vec<AuditRecord> {
     let len = store.audit_len().await.unwrap();
     let rows = store.audit_records(1, u32::MAX).await.unwrap();
     assert_eq!(rows.len() as u64, len);
@@ -31,26 +33,24 @@ async fn all_records(store: &SqliteStore) -> Vec<AuditRecord> {
         .collect()
 }
 
-async fn count(store: &SqliteStore, table: &str) -> i64 {
+async fn count(store: &TestStore, table: &str) -> i64 {
     let sql = match table {
         "stampings" => "SELECT COUNT(*) FROM stampings",
         "authorizations" => "SELECT COUNT(*) FROM authorizations",
         "seals" => "SELECT COUNT(*) FROM seals",
         _ => panic!("unknown table {table}"),
     };
-    sqlx::query_scalar(sql).fetch_one(store.pool()).await.unwrap()
+    store.scalar(sql).await
 }
 
-async fn ids(store: &SqliteStore, filter: &AuthorizationFilter) -> Vec<String> {
+async fn ids(store: &dyn Store, filter: &AuthorizationFilter) -> Vec<String> {
     let (items, next) = store.list_authorizations(filter, &Page::first(100)).await.unwrap();
     assert_eq!(next, None);
     items.into_iter().map(|a| a.id).collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn seals_register_get_list_and_change_state() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path()).await;
+async fn seals_register_get_list_and_change_state(fixture: TestStore) {
+    let store = &*fixture;
     assert_eq!(store.seal("approval-ec").await.unwrap(), None);
     assert_eq!(store.list_seals().await.unwrap(), vec![]);
 
@@ -115,7 +115,7 @@ async fn seals_register_get_list_and_change_state() {
     assert_eq!(store.seal("b-seal").await.unwrap().unwrap().state, SealState::Revoked);
     assert_eq!(store.seal("a-seal").await.unwrap().unwrap().state, SealState::Active, "only the named seal moved");
 
-    let records = all_records(&store).await;
+    let records = all_records(store).await;
     let kinds: Vec<_> = records.iter().map(|r| r.event.event.unwrap()).collect();
     assert_eq!(
         kinds,
@@ -124,10 +124,8 @@ async fn seals_register_get_list_and_change_state() {
     assert_eq!(records.iter().map(|r| r.time).collect::<Vec<_>>(), [10, 11, 20, 22, 23]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn authorizations_grant_get_and_revoke() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path()).await;
+async fn authorizations_grant_get_and_revoke(fixture: TestStore) {
+    let store = &*fixture;
     store.register_seal(&seal("s1"), event(EventKind::SealRegistered), 1).await.unwrap();
 
     let plain = authorization("a1", "s1", "dept", 100, 1000);
@@ -160,7 +158,7 @@ async fn authorizations_grant_get_and_revoke() {
         other => panic!("expected Conflict, got {other:?}"),
     }
     // Consumed: cannot be revoked.
-    commit(&store, "req-1", &bound, 300).await.unwrap();
+    commit(store, "req-1", &bound, 300).await.unwrap();
     match store.revoke_authorization("a2", "wang", event(EventKind::AuthorizationRevoked), 301).await {
         Err(StoreError::Conflict(message)) => assert!(message.contains("already used") && message.contains("req-1"), "{message}"),
         other => panic!("expected Conflict, got {other:?}"),
@@ -174,13 +172,11 @@ async fn authorizations_grant_get_and_revoke() {
         Err(StoreError::NotFound { what: "authorization", .. })
     ));
     assert_eq!(store.audit_len().await.unwrap(), 6, "grant x2, seal, revoke, consume + sealed");
-    all_records(&store).await;
+    all_records(store).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn authorizations_list_filters() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path()).await;
+async fn authorizations_list_filters(fixture: TestStore) {
+    let store = &*fixture;
     store.register_seal(&seal("s1"), event(EventKind::SealRegistered), 1).await.unwrap();
     store.register_seal(&seal("s2"), event(EventKind::SealRegistered), 1).await.unwrap();
     let all = [
@@ -194,26 +190,26 @@ async fn authorizations_list_filters() {
         store.grant(a, event(EventKind::AuthorizationGranted), a.granted_at).await.unwrap();
     }
     store.revoke_authorization("a3", "wang", event(EventKind::AuthorizationRevoked), 450).await.unwrap();
-    commit(&store, "r4", &all[3], 450).await.unwrap();
+    commit(store, "r4", &all[3], 450).await.unwrap();
 
     let f = AuthorizationFilter::default;
     let state = |s| AuthorizationFilter { state: Some(s), ..f() };
-    assert_eq!(ids(&store, &f()).await, ["a5", "a4", "a3", "a2", "a1"]);
-    assert_eq!(ids(&store, &AuthorizationFilter { seal_id: Some("s1".into()), ..f() }).await, ["a5", "a2", "a1"]);
-    assert_eq!(ids(&store, &AuthorizationFilter { seal_id: Some("s3".into()), ..f() }).await, Vec::<String>::new());
-    assert_eq!(ids(&store, &AuthorizationFilter { grantee: Some("g1".into()), ..f() }).await, ["a5", "a3", "a1"]);
-    assert_eq!(ids(&store, &AuthorizationFilter { granted_after: Some(200), ..f() }).await, ["a5", "a4", "a3", "a2"], "inclusive");
-    assert_eq!(ids(&store, &AuthorizationFilter { granted_before: Some(300), ..f() }).await, ["a2", "a1"], "exclusive");
-    assert_eq!(ids(&store, &AuthorizationFilter { granted_after: Some(200), granted_before: Some(500), ..f() }).await, ["a4", "a3", "a2"]);
+    assert_eq!(ids(store, &f()).await, ["a5", "a4", "a3", "a2", "a1"]);
+    assert_eq!(ids(store, &AuthorizationFilter { seal_id: Some("s1".into()), ..f() }).await, ["a5", "a2", "a1"]);
+    assert_eq!(ids(store, &AuthorizationFilter { seal_id: Some("s3".into()), ..f() }).await, Vec::<String>::new());
+    assert_eq!(ids(store, &AuthorizationFilter { grantee: Some("g1".into()), ..f() }).await, ["a5", "a3", "a1"]);
+    assert_eq!(ids(store, &AuthorizationFilter { granted_after: Some(200), ..f() }).await, ["a5", "a4", "a3", "a2"], "inclusive");
+    assert_eq!(ids(store, &AuthorizationFilter { granted_before: Some(300), ..f() }).await, ["a2", "a1"], "exclusive");
+    assert_eq!(ids(store, &AuthorizationFilter { granted_after: Some(200), granted_before: Some(500), ..f() }).await, ["a4", "a3", "a2"]);
     // At 500: a5 expires exactly now and is still usable (policy: expired when now > expires_at).
-    assert_eq!(ids(&store, &state(AuthorizationStateFilter::Active { now: 500 })).await, ["a5", "a1"]);
-    assert_eq!(ids(&store, &state(AuthorizationStateFilter::Expired { now: 500 })).await, ["a2"]);
-    assert_eq!(ids(&store, &state(AuthorizationStateFilter::Active { now: 501 })).await, ["a1"]);
-    assert_eq!(ids(&store, &state(AuthorizationStateFilter::Expired { now: 501 })).await, ["a5", "a2"]);
-    assert_eq!(ids(&store, &state(AuthorizationStateFilter::Active { now: 250 })).await, ["a5", "a2", "a1"]);
-    assert_eq!(ids(&store, &state(AuthorizationStateFilter::Expired { now: 250 })).await, Vec::<String>::new());
-    assert_eq!(ids(&store, &state(AuthorizationStateFilter::Consumed)).await, ["a4"]);
-    assert_eq!(ids(&store, &state(AuthorizationStateFilter::Revoked)).await, ["a3"]);
+    assert_eq!(ids(store, &state(AuthorizationStateFilter::Active { now: 500 })).await, ["a5", "a1"]);
+    assert_eq!(ids(store, &state(AuthorizationStateFilter::Expired { now: 500 })).await, ["a2"]);
+    assert_eq!(ids(store, &state(AuthorizationStateFilter::Active { now: 501 })).await, ["a1"]);
+    assert_eq!(ids(store, &state(AuthorizationStateFilter::Expired { now: 501 })).await, ["a5", "a2"]);
+    assert_eq!(ids(store, &state(AuthorizationStateFilter::Active { now: 250 })).await, ["a5", "a2", "a1"]);
+    assert_eq!(ids(store, &state(AuthorizationStateFilter::Expired { now: 250 })).await, Vec::<String>::new());
+    assert_eq!(ids(store, &state(AuthorizationStateFilter::Consumed)).await, ["a4"]);
+    assert_eq!(ids(store, &state(AuthorizationStateFilter::Revoked)).await, ["a3"]);
     let combined = AuthorizationFilter {
         seal_id: Some("s1".into()),
         grantee: Some("g1".into()),
@@ -221,8 +217,8 @@ async fn authorizations_list_filters() {
         granted_after: Some(100),
         granted_before: Some(501),
     };
-    assert_eq!(ids(&store, &combined).await, ["a5", "a1"]);
-    assert_eq!(ids(&store, &AuthorizationFilter { granted_after: Some(101), ..combined }).await, ["a5"]);
+    assert_eq!(ids(store, &combined).await, ["a5", "a1"]);
+    assert_eq!(ids(store, &AuthorizationFilter { granted_after: Some(101), ..combined }).await, ["a5"]);
 
     // A token the store did not issue.
     let bad = Page { size: 3, token: Some("not-a-token".into()) };
@@ -230,10 +226,8 @@ async fn authorizations_list_filters() {
     assert!(matches!(store.list_authorizations(&f(), &bad).await, Err(StoreError::Conflict(_))));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn authorizations_pagination_is_stable() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path()).await;
+async fn authorizations_pagination_is_stable(fixture: TestStore) {
+    let store = &*fixture;
     store.register_seal(&seal("s1"), event(EventKind::SealRegistered), 1).await.unwrap();
     // Ten, two per second, so the id breaks ties.
     let mut expected = Vec::new();
@@ -288,10 +282,8 @@ async fn authorizations_pagination_is_stable() {
     assert_eq!((all.len(), next), (13, None));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn commit_stamping_consumes_exactly_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path()).await;
+async fn commit_stamping_consumes_exactly_once(fixture: TestStore) {
+    let store = &*fixture;
     store.register_seal(&seal("s1"), event(EventKind::SealRegistered), 1).await.unwrap();
     let a1 = authorization("a1", "s1", "dept", 100, 1000);
     let a2 = authorization("a2", "s1", "dept", 100, 1000);
@@ -302,7 +294,7 @@ async fn commit_stamping_consumes_exactly_once() {
     }
     assert_eq!(store.audit_len().await.unwrap(), 5);
 
-    let stored = commit(&store, "req-1", &a1, 500).await.unwrap();
+    let stored = commit(store, "req-1", &a1, 500).await.unwrap();
     assert_eq!(stored.audit_sequence, 7);
     assert_eq!(stored, StampingRecord { audit_sequence: 7, ..stamping("req-1", &a1) });
     assert_eq!(
@@ -319,54 +311,52 @@ async fn commit_stamping_consumes_exactly_once() {
     assert_eq!(store.stamping_and_authorization("req-2", "a2").await.unwrap(), (None, Some(a2.clone())));
     assert_eq!(store.stamping_and_authorization("req-1", "ghost").await.unwrap(), (Some(stored.clone()), None));
     assert_eq!(store.stamping_and_authorization("nope", "ghost").await.unwrap(), (None, None));
-    let records = all_records(&store).await;
+    let records = all_records(store).await;
     assert_eq!(records[5].event.event, Some(EventKind::AuthorizationConsumed));
     assert_eq!(records[6].event.event, Some(EventKind::DocumentSealed));
     assert_eq!(records[6].event.request_id.as_deref(), Some("req-1"));
     assert_eq!(records[6].time, 500);
 
     // The same authorization again.
-    match commit(&store, "req-2", &a1, 501).await {
+    match commit(store, "req-2", &a1, 501).await {
         Err(StoreError::Conflict(message)) => assert!(message.contains("already used") && message.contains("req-1"), "{message}"),
         other => panic!("expected Conflict, got {other:?}"),
     }
     // A revoked one.
     store.revoke_authorization("a2", "wang", event(EventKind::AuthorizationRevoked), 502).await.unwrap();
-    match commit(&store, "req-3", &a2, 503).await {
+    match commit(store, "req-3", &a2, 503).await {
         Err(StoreError::Conflict(message)) => assert!(message.contains("revoked"), "{message}"),
         other => panic!("expected Conflict, got {other:?}"),
     }
     // An expired one (400 < 503).
-    match commit(&store, "req-4", &a4, 503).await {
+    match commit(store, "req-4", &a4, 503).await {
         Err(StoreError::Conflict(message)) => assert!(message.contains("expired"), "{message}"),
         other => panic!("expected Conflict, got {other:?}"),
     }
     assert_eq!(store.authorization("a4").await.unwrap().unwrap().state, AuthorizationState::Active);
     // An unknown one.
     let ghost = authorization("ghost", "s1", "dept", 100, 1000);
-    assert!(matches!(commit(&store, "req-5", &ghost, 503).await, Err(StoreError::NotFound { what: "authorization", .. })));
+    assert!(matches!(commit(store, "req-5", &ghost, 503).await, Err(StoreError::NotFound { what: "authorization", .. })));
 
     // A request id already taken, with a fresh authorization: nothing half-done.
     let len = store.audit_len().await.unwrap();
-    match commit(&store, "req-1", &a3, 504).await {
+    match commit(store, "req-1", &a3, 504).await {
         Err(StoreError::AlreadyExists { what: "stamping", id }) => assert_eq!(id, "req-1"),
         other => panic!("expected AlreadyExists, got {other:?}"),
     }
     assert_eq!(store.authorization("a3").await.unwrap().unwrap().state, AuthorizationState::Active, "not consumed");
     assert_eq!(store.audit_len().await.unwrap(), len, "no record appended");
-    assert_eq!(count(&store, "stampings").await, 1);
+    assert_eq!(count(&fixture, "stampings").await, 1);
     assert_eq!(store.stamping("req-1").await.unwrap(), Some(stored), "the first stamping is untouched");
     // And it can still be used afterwards.
-    let later = commit(&store, "req-6", &a3, 505).await.unwrap();
+    let later = commit(store, "req-6", &a3, 505).await.unwrap();
     assert_eq!(later.audit_sequence, len + 2);
-    assert_eq!(count(&store, "stampings").await, 2);
-    all_records(&store).await;
+    assert_eq!(count(&fixture, "stampings").await, 2);
+    all_records(store).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_stampings_consume_each_authorization_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(open(dir.path()).await);
+async fn concurrent_stampings_consume_each_authorization_once(fixture: TestStore) {
+    let store = fixture.arc();
     store.register_seal(&seal("s1"), event(EventKind::SealRegistered), 1).await.unwrap();
     let mut auths = Vec::new();
     for i in 0..10 {
@@ -384,7 +374,7 @@ async fn concurrent_stampings_consume_each_authorization_once() {
             let a = a.clone();
             let request_id = format!("req-{}-{round}", a.id);
             tasks.push(tokio::spawn(async move {
-                let result = commit(&store, &request_id, &a, 1000).await;
+                let result = commit(&*store, &request_id, &a, 1000).await;
                 (a.id, request_id, result)
             }));
         }
@@ -422,9 +412,9 @@ async fn concurrent_stampings_consume_each_authorization_once() {
     }
     assert_eq!(winners.len(), 10, "one success per authorization");
     assert_eq!(conflicts, 90);
-    assert_eq!(count(&store, "stampings").await, 10);
+    assert_eq!(count(&fixture, "stampings").await, 10);
 
-    let records = all_records(&store).await;
+    let records = all_records(&*store).await;
     assert_eq!(records.len() as u64, before + 20 + 30, "two records per success, none for a conflict, one per refusal");
     assert_eq!(records.iter().filter(|r| r.event.event == Some(EventKind::CallRefused)).count(), 30);
     for sequence in &refusal_sequences {
@@ -462,10 +452,8 @@ async fn concurrent_stampings_consume_each_authorization_once() {
 
 /// Grants, stampings and appends arriving together share group commits; each keeps its own
 /// outcome and a refused one leaves nothing behind.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mixed_concurrent_writes_keep_each_outcome() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(open(dir.path()).await);
+async fn mixed_concurrent_writes_keep_each_outcome(fixture: TestStore) {
+    let store = fixture.arc();
     store.register_seal(&seal("s1"), event(EventKind::SealRegistered), 1).await.unwrap();
     store.register_seal(&seal("s2"), event(EventKind::SealRegistered), 1).await.unwrap();
     let mut pairs = Vec::new();
@@ -486,11 +474,11 @@ async fn mixed_concurrent_writes_keep_each_outcome() {
         // Two authorizations, one request id: at most one of them may be used.
         for a in [first, second] {
             let (store, a) = (Arc::clone(&store), a.clone());
-            stampings.push(tokio::spawn(async move { (a.id.clone(), commit(&store, &format!("req-{i}"), &a, 1000).await) }));
+            stampings.push(tokio::spawn(async move { (a.id.clone(), commit(&*store, &format!("req-{i}"), &a, 1000).await) }));
         }
     }
     let (s2_store, s2_auth) = (Arc::clone(&store), on_s2.clone());
-    let suspended = tokio::spawn(async move { commit(&s2_store, "req-z", &s2_auth, 1000).await });
+    let suspended = tokio::spawn(async move { commit(&*s2_store, "req-z", &s2_auth, 1000).await });
     let mut grants = Vec::new();
     for i in 0..20 {
         let store = Arc::clone(&store);
@@ -547,9 +535,9 @@ async fn mixed_concurrent_writes_keep_each_outcome() {
     for task in appends {
         task.await.unwrap().unwrap();
     }
-    assert_eq!(count(&store, "stampings").await, 10);
-    assert_eq!(count(&store, "authorizations").await, 21 + 15);
-    let records = all_records(&store).await;
+    assert_eq!(count(&fixture, "stampings").await, 10);
+    assert_eq!(count(&fixture, "authorizations").await, 21 + 15);
+    let records = all_records(&*store).await;
     assert_eq!(records.len() as u64, before + 2 * 10 + 15 + 10, "records of the successes only");
     let mut tree = MerkleTree::in_memory();
     for (_, bytes) in store.audit_records(1, u32::MAX).await.unwrap() {
@@ -558,8 +546,53 @@ async fn mixed_concurrent_writes_keep_each_outcome() {
     assert_eq!(store.tree_root(records.len() as u64).await.unwrap(), tree.current_root().unwrap());
 }
 
+async fn data_survives_reopening(fixture: TestStore) {
+    let s1 = seal("s1");
+    let a1 = authorization("a1", "s1", "dept", 100, 1000);
+    let a2 = authorization("a2", "s1", "dept", 100, 1000);
+    let stored;
+    {
+        let store = &*fixture;
+        store.register_seal(&s1, event(EventKind::SealRegistered), 1).await.unwrap();
+        store.grant(&a1, event(EventKind::AuthorizationGranted), 100).await.unwrap();
+        store.grant(&a2, event(EventKind::AuthorizationGranted), 100).await.unwrap();
+        stored = commit(store, "req-1", &a1, 200).await.unwrap();
+        store.append_audit(event(EventKind::CallRefused), 201).await.unwrap();
+        store.close().await;
+    }
+    let reopened = fixture.reopen().await;
+    let store = &*reopened;
+    assert_eq!(store.seal("s1").await.unwrap(), Some(s1));
+    assert_eq!(store.authorization("a2").await.unwrap(), Some(a2.clone()));
+    assert_eq!(
+        store.authorization("a1").await.unwrap().unwrap().state,
+        AuthorizationState::Consumed { at: 200, request_id: "req-1".into() }
+    );
+    assert_eq!(store.stamping("req-1").await.unwrap(), Some(stored));
+    assert_eq!(store.audit_len().await.unwrap(), 6);
+    // The log continues where it stopped; the consumed authorization stays consumed.
+    assert!(matches!(commit(store, "req-2", &a1, 300).await, Err(StoreError::Conflict(_))));
+    assert_eq!(commit(store, "req-2", &a2, 300).await.unwrap().audit_sequence, 8);
+    let records = all_records(store).await;
+    assert_eq!(records[5].event.event, Some(EventKind::CallRefused));
+    assert_eq!(store.audit_records(7, 10).await.unwrap().iter().map(|r| r.0).collect::<Vec<_>>(), [7, 8]);
+    assert_eq!(store.audit_records(2, 2).await.unwrap().iter().map(|r| r.0).collect::<Vec<_>>(), [2, 3]);
+    assert!(store.audit_records(9, 10).await.unwrap().is_empty());
+}
+
+on_both_backends!(
+    seals_register_get_list_and_change_state,
+    authorizations_grant_get_and_revoke,
+    authorizations_list_filters,
+    authorizations_pagination_is_stable,
+    commit_stamping_consumes_exactly_once,
+    concurrent_stampings_consume_each_authorization_once,
+    mixed_concurrent_writes_keep_each_outcome,
+    data_survives_reopening,
+);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn durability_settings_on_every_pooled_connection() {
+async fn sqlite_durability_settings_on_every_pooled_connection() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path()).await;
     // Hold several connections at once so that more than one is checked.
@@ -579,37 +612,3 @@ async fn durability_settings_on_every_pooled_connection() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn data_survives_reopening() {
-    let dir = tempfile::tempdir().unwrap();
-    let s1 = seal("s1");
-    let a1 = authorization("a1", "s1", "dept", 100, 1000);
-    let a2 = authorization("a2", "s1", "dept", 100, 1000);
-    let stored;
-    {
-        let store = open(dir.path()).await;
-        store.register_seal(&s1, event(EventKind::SealRegistered), 1).await.unwrap();
-        store.grant(&a1, event(EventKind::AuthorizationGranted), 100).await.unwrap();
-        store.grant(&a2, event(EventKind::AuthorizationGranted), 100).await.unwrap();
-        stored = commit(&store, "req-1", &a1, 200).await.unwrap();
-        store.append_audit(event(EventKind::CallRefused), 201).await.unwrap();
-        store.close().await;
-    }
-    let store = open(dir.path()).await;
-    assert_eq!(store.seal("s1").await.unwrap(), Some(s1));
-    assert_eq!(store.authorization("a2").await.unwrap(), Some(a2.clone()));
-    assert_eq!(
-        store.authorization("a1").await.unwrap().unwrap().state,
-        AuthorizationState::Consumed { at: 200, request_id: "req-1".into() }
-    );
-    assert_eq!(store.stamping("req-1").await.unwrap(), Some(stored));
-    assert_eq!(store.audit_len().await.unwrap(), 6);
-    // The log continues where it stopped; the consumed authorization stays consumed.
-    assert!(matches!(commit(&store, "req-2", &a1, 300).await, Err(StoreError::Conflict(_))));
-    assert_eq!(commit(&store, "req-2", &a2, 300).await.unwrap().audit_sequence, 8);
-    let records = all_records(&store).await;
-    assert_eq!(records[5].event.event, Some(EventKind::CallRefused));
-    assert_eq!(store.audit_records(7, 10).await.unwrap().iter().map(|r| r.0).collect::<Vec<_>>(), [7, 8]);
-    assert_eq!(store.audit_records(2, 2).await.unwrap().iter().map(|r| r.0).collect::<Vec<_>>(), [2, 3]);
-    assert!(store.audit_records(9, 10).await.unwrap().is_empty());
-}
