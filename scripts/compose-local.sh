@@ -11,7 +11,12 @@
 #   3. each node's /metrics counts its stampings;
 #   4. the audit log, read through either node, verifies as one contiguous log.
 #
-#   scripts/compose-local.sh [--eseal PATH]     (default: target/release/eseal, built if absent)
+#   scripts/compose-local.sh [--eseal PATH] [--bench COUNT]
+#
+# --eseal: the binary (default target/release/eseal, built if absent; the test suite passes
+# its debug build). --bench COUNT: after the checks, measure throughput on this PostgreSQL
+# (BENCHMARKS.md): `eseal bench --mode sign` with COUNT stampings through node 1 alone, then
+# COUNT through each node at once (two load generators), 32 streams each, corpus file 01.
 #
 # Needs the PostgreSQL server packages (scripts/install-test-tools.sh installs them) and the
 # test venv's Python (for PyYAML). Exits non-zero with a message on the first failure.
@@ -20,9 +25,11 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 eseal="$root/target/release/eseal"
+bench_count=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --eseal) eseal=$2; shift 2 ;;
+    --bench) bench_count=$2; shift 2 ;;
     *) echo "compose-local: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -175,3 +182,28 @@ cmp -s <(grep -v -i "time\|checkpoint" "$work/audit-1.txt") <(grep -v -i "time\|
   || echo "compose-local: note: the two nodes' verification reports differ (a checkpoint signed in between)"
 echo "compose-local: the audit log verifies through both nodes: $(head -1 "$work/audit-1.txt")"
 echo "compose-local: OK"
+
+# ---- throughput: one node, then two, on the same PostgreSQL ---------------------------------
+[ "$bench_count" -gt 0 ] || exit 0
+bench() { # bench NODE OUTPUT
+  "$eseal" bench --server "https://localhost:${grpc_port[$1]}" --document "$document" --seal approval-ec --rect 20,20,40,40 \
+    --concurrency 32 --count "$bench_count" --mode sign --server-pid "${pids[$(( $1 - 1 ))]}" --json >"$2" 2>"$2.log" \
+    || fail "eseal bench through node $1 (see $2.log)"
+}
+figure() { "$python" -c 'import json, sys; r = json.load(open(sys.argv[1])); print(round(r[sys.argv[2]], 1))' "$@"; }
+echo "== one node (node 1), $bench_count stampings, 32 streams; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+bench 1 "$work/bench-one.json"
+echo "   $(figure "$work/bench-one.json" throughput) stampings/s"
+echo "== two nodes at once, $bench_count stampings through each, 32 streams each"
+started=$(date +%s.%N)
+bench 1 "$work/bench-two-1.json" & first=$!
+bench 2 "$work/bench-two-2.json" & second=$!
+wait "$first" || fail "bench through node 1"
+wait "$second" || fail "bench through node 2"
+ended=$(date +%s.%N)
+total=$("$python" -c "print(round(2 * $bench_count / ($ended - $started), 1))")
+echo "   node 1 $(figure "$work/bench-two-1.json" throughput)/s, node 2 $(figure "$work/bench-two-2.json" throughput)/s; together $total stampings/s (all stampings / wall time)"
+for n in 1 2; do
+  as archivist "$n" audit verify --log-key "$log_key" >/dev/null || fail "the audit log does not verify after the benchmark (node $n)"
+done
+echo "compose-local: the audit log verifies after the benchmark"
