@@ -36,6 +36,7 @@ done
 if [ ! -x "$eseal" ]; then
   cargo build --release --locked --bin eseal
 fi
+eseal=$(realpath "$eseal") # the nodes run from their own folders
 python="${ESEAL_TEST_VENV:-$root/target/test-venv}/bin/python"
 [ -x "$python" ] || { echo "compose-local: $python missing (run scripts/install-test-tools.sh)" >&2; exit 1; }
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
@@ -132,6 +133,7 @@ done
 probe=(--cert "$root/keys-sample/client-archivist.pem" --key "$root/keys-sample/client-archivist.key" --ca "$ca")
 for n in 1 2; do
   for _ in $(seq 150); do
+    kill -0 "${pids[$(( n - 1 ))]}" 2>/dev/null || fail "node $n exited"
     "$eseal" health --server "https://localhost:${grpc_port[$n]}" "${probe[@]}" >/dev/null 2>&1 && break
     sleep 0.2
   done
@@ -152,9 +154,10 @@ stamp() { # stamp GRANT_NODE SIGN_NODE
   # The same authorization through the other node: already used (one seal, one authorization).
   local other=$(( 3 - $2 ))
   if as department "$other" sign "$document" --seal approval-ec --authorization "$authorization" --case "$case_number" \
-      --request-id "again-$case_number" -o "$work/again.pdf" >/dev/null 2>&1; then
+      --request-id "again-$case_number" -o "$work/again.pdf" >/dev/null 2>"$work/again.err"; then
     fail "node $other stamped again with authorization $authorization, already used through node $2"
   fi
+  grep -q "FAILED_PRECONDITION" "$work/again.err" || fail "node $other refused the used authorization for another reason: $(cat "$work/again.err")"
   echo "compose-local: granted through node $1, sealed and verified through node $2; node $other refused the used authorization"
 }
 stamp 1 1

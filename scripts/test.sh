@@ -18,3 +18,9 @@ fi
 
 # Benchmarks are not tests: scripts/bench.sh runs them.
 cargo test --locked --lib --bins --tests --examples "$@"
+
+# deploy/docker-compose.yml's processes on loopback (PostgreSQL and two nodes; no Docker engine
+# here), with the binary the tests just built.
+if [ $# -eq 0 ]; then
+  bash scripts/compose-local.sh --eseal target/debug/eseal
+fi
