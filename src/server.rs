@@ -29,7 +29,7 @@ use crate::api::{PeerInfo, ServiceState, proto};
 use crate::auth::Authenticator;
 use crate::auth::tls::ClientCertificateRecorder;
 use crate::config::Config;
-use crate::keys::FileKeyStore;
+use crate::keys::KeyRing;
 use crate::seal::{Seal, SealState};
 use crate::store::{SqliteStore, Store};
 use crate::verify::TrustAnchors;
@@ -69,6 +69,9 @@ pub enum ServerError {
     /// The listener cannot be bound or served.
     #[error("network: {0}")]
     Network(String),
+    /// The seal key store cannot be set up (KEK or PIN unreadable).
+    #[error("seal keys: {0}")]
+    Keys(String),
     /// Seeding a seal failed.
     #[error("registering seal {id} at first start: {message}")]
     Seed {
@@ -149,7 +152,12 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     }
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open(&config.store.sqlite_path, &config.store.audit_origin).await.map_err(|e| ServerError::Store(e.to_string()))?);
-    let keys = Arc::new(FileKeyStore::new(config.keys.directory.clone()));
+    if config.development {
+        crate::keys::warn_development();
+    }
+    let limits = crate::store::StampingLimits { default: config.keys.max_stampings_per_key, per_seal: config.keys.max_stampings_per_seal.clone() };
+    store.set_stamping_limits(limits).map_err(|e| ServerError::Store(e.to_string()))?;
+    let keys = Arc::new(KeyRing::from_config(&config.keys, config.development).map_err(|e| ServerError::Keys(e.to_string()))?);
     let log_key = read("audit log key", &config.audit.log_key)?;
     let signer = crate::audit::LogSigner::from_pkcs8(&config.store.audit_origin, &log_key)
         .map_err(|e| ServerError::File { what: "audit log key", path: config.audit.log_key.display().to_string(), message: e.to_string() })?;
@@ -174,6 +182,12 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     health.set_serving::<SealAdminServiceServer<Admin>>().await;
     health.set_serving::<VerificationServiceServer<Verification>>().await;
     health.set_serving::<AuditServiceServer<Audit>>().await;
+    // Issue 7: each active seal reports as `eseal.seal.<id>`, NOT_SERVING when its key
+    // cannot be used (logged above each as SEAL UNAVAILABLE); the other seals keep serving.
+    for seal in state.seal_readiness().await.map_err(|e| ServerError::Store(e.to_string()))? {
+        let status = if seal.unavailable.is_none() { tonic_health::ServingStatus::Serving } else { tonic_health::ServingStatus::NotServing };
+        health.set_service_status(crate::api::seal_keys::health_name(&seal.seal_id), status).await;
+    }
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -241,6 +255,12 @@ async fn seed(state: &ServiceState, seeds: &[crate::config::SeedSeal]) -> Result
     for s in seeds {
         let fail = |message: String| ServerError::Seed { id: s.id.clone(), message };
         if state.store.seal(&s.id).await.map_err(|e| fail(e.to_string()))?.is_some() {
+            continue;
+        }
+        // A seed whose key cannot be used (wrong KEK or PIN) is left out, loudly; the others
+        // are registered and serve.
+        if let Err(e) = state.keys.signer(&s.key_reference) {
+            tracing::error!(seal = %s.id, error = %e, "SEAL UNAVAILABLE: not registered at first start, its key cannot be used");
             continue;
         }
         let seal = Seal {

@@ -222,5 +222,6 @@ pub fn append_update(
     out.extend_from_slice(&update);
     out
 }
+pub mod keys;
 pub mod service;
 pub mod store;

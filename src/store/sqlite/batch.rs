@@ -34,7 +34,7 @@ use crate::audit::AuditEvent;
 use crate::audit::merkle::Hash;
 use crate::policy::{Authorization, AuthorizationState};
 use crate::seal::SealState;
-use crate::store::{StampingRecord, StoreError, signed};
+use crate::store::{StampingLimits, StampingRecord, StoreError, signed, unsigned};
 
 /// At most this many waiting writes share one transaction.
 pub(super) const MAX_BATCH: usize = 1024;
@@ -75,7 +75,7 @@ pub(super) struct Pending {
 }
 
 /// The writer: runs until every sender is dropped.
-pub(super) async fn run(pool: SqlitePool, origin: String, mut waiting: mpsc::Receiver<Pending>) {
+pub(super) async fn run(pool: SqlitePool, origin: String, mut waiting: mpsc::Receiver<Pending>, limits: std::sync::Arc<std::sync::RwLock<StampingLimits>>) {
     while let Some(first) = waiting.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -84,7 +84,8 @@ pub(super) async fn run(pool: SqlitePool, origin: String, mut waiting: mpsc::Rec
                 Err(_) => break,
             }
         }
-        match commit(&pool, &origin, &batch).await {
+        let limits = limits.read().unwrap_or_else(|p| p.into_inner()).clone();
+        match commit(&pool, &origin, &batch, &limits).await {
             Ok(outcomes) => {
                 for (pending, outcome) in batch.into_iter().zip(outcomes) {
                     let _ = pending.reply.send(outcome);
@@ -122,7 +123,7 @@ impl Log {
 }
 
 /// Applies `batch` in one transaction; `Err` when the transaction as a whole failed.
-async fn commit(pool: &SqlitePool, origin: &str, batch: &[Pending]) -> Result<Vec<Result<Written, StoreError>>, StoreError> {
+async fn commit(pool: &SqlitePool, origin: &str, batch: &[Pending], limits: &StampingLimits) -> Result<Vec<Result<Written, StoreError>>, StoreError> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let (len, checkpointed) = log_len_and_latest_checkpoint(&mut tx).await?;
     if let Some(size) = checkpointed.filter(|&size| size > len) {
@@ -161,7 +162,10 @@ async fn commit(pool: &SqlitePool, origin: &str, batch: &[Pending]) -> Result<Ve
                     Ok(()) if taken_requests.contains(&stamping.request_id) => {
                         Some(StoreError::AlreadyExists { what: "stamping", id: stamping.request_id.clone() })
                     }
-                    Ok(()) => consume(&mut tx, stamping, now).await?.err(),
+                    Ok(()) => match limit_reached(&mut tx, limits, &stamping.seal_id, &stampings).await? {
+                        Some(refusal) => Some(refusal),
+                        None => consume(&mut tx, stamping, now).await?.err(),
+                    },
                 };
                 match refusal {
                     Some(refusal) => Err(refusal),
@@ -274,6 +278,18 @@ async fn insert_authorization(conn: &mut SqliteConnection, authorization: &Autho
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(Err(StoreError::AlreadyExists { what: "authorization", id: authorization.id.clone() })),
         Err(error) => Err(error.into()),
     }
+}
+
+/// Issue 7: the refusal of a stamping with a seal that has made as many stampings as its limit
+/// allows: those committed, and those of this batch before it (`batch`), counted under the
+/// write lock, so concurrent stampings cannot overshoot.
+async fn limit_reached(conn: &mut SqliteConnection, limits: &StampingLimits, seal_id: &str, batch: &[StampingRecord]) -> Result<Option<StoreError>, StoreError> {
+    let Some(max) = limits.limit(seal_id) else {
+        return Ok(None);
+    };
+    let committed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM stampings WHERE seal_id = $1").bind(seal_id).fetch_one(&mut *conn).await?;
+    let made = unsigned(committed, "stamping count")? + batch.iter().filter(|s| s.seal_id == seal_id).count() as u64;
+    Ok((made >= max).then(|| StoreError::Conflict(StampingLimits::refusal(seal_id, max))))
 }
 
 /// Consumes the stamping's authorization: only an active one, unexpired at `now`. The inner
