@@ -269,3 +269,27 @@ async fn a_seal_stops_at_its_stamping_limit_even_under_concurrency() {
     let mut signing = server.signing(&ClientIdentity::department()).await;
     sign(&mut signing, header("housing-rsa", &authorization, "limit-rsa", "LIMIT-RSA"), &document).await.expect("housing-rsa has no limit");
 }
+
+#[test]
+fn seal_keygen_writes_an_encrypted_key_and_a_csr_the_service_can_use() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("kek-a"), format!("{KEK_A}\n")).unwrap();
+    let mut config = dev_config(dir.path());
+    config.development = false;
+    config.keys.directory = dir.path().to_path_buf();
+    config.keys.kek_file = Some(dir.path().join("kek-a"));
+    let config_path = dir.path().join("eseal.toml");
+    std::fs::write(&config_path, config_toml(&config)).unwrap();
+    let csr = dir.path().join("new.csr");
+    let args = ["seal", "keygen", "--config", config_path.to_str().unwrap(), "--store", "file", "--name", "new-seal.key.enc", "--subject", "CN=新章,O=示例市测试局,C=CN", "--csr", csr.to_str().unwrap()];
+    let out = eseal(0, &args);
+    assert!(out.status.success(), "eseal seal keygen: {}", text(&out));
+    assert!(text(&out).contains("key reference: new-seal.key.enc"), "{}", text(&out));
+    assert!(std::fs::read_to_string(&csr).unwrap().starts_with("-----BEGIN CERTIFICATE REQUEST-----"));
+    let file = std::fs::read(dir.path().join("new-seal.key.enc")).unwrap();
+    assert_eq!(envelope::kek_id_of(&file), Some(Kek::parse(KEK_A.as_bytes(), "a").unwrap().id_hex()));
+    // Again: the file exists, nothing is overwritten.
+    let again = eseal(0, &args);
+    assert!(!again.status.success() && text(&again).contains("exists already"), "{}", text(&again));
+    assert_eq!(std::fs::read(dir.path().join("new-seal.key.enc")).unwrap(), file);
+}

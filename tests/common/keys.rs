@@ -82,18 +82,38 @@ impl rcgen::PublicKeyData for Spki {
     }
 }
 
+/// `C=CN, O=organization, CN=common_name`, written as keys-sample writes names (C a
+/// PrintableString, O and CN UTF8String, in that order).
+fn name(organization: &str, common_name: &str) -> rcgen::DistinguishedName {
+    let mut name = rcgen::DistinguishedName::new();
+    name.push(rcgen::DnType::CountryName, rcgen::DnValue::PrintableString(rcgen::string::PrintableString::try_from("CN").unwrap()));
+    name.push(rcgen::DnType::OrganizationName, organization);
+    name.push(rcgen::DnType::CommonName, common_name);
+    name
+}
+
+/// The subject key identifier of keys-sample/seal-ca.pem.
+fn seal_ca_key_id() -> Vec<u8> {
+    use x509_parser::prelude::{FromDer, ParsedExtension, X509Certificate};
+    let der = x509_parser::pem::parse_x509_pem(&std::fs::read(keys().join("seal-ca.pem")).unwrap()).unwrap().1.contents;
+    let (_, ca) = X509Certificate::from_der(&der).unwrap();
+    ca.extensions()
+        .iter()
+        .find_map(|e| if let ParsedExtension::SubjectKeyIdentifier(id) = e.parsed_extension() { Some(id.0.to_vec()) } else { None })
+        .expect("seal-ca.pem has a subject key identifier")
+}
+
 /// The development seal CA (keys-sample/seal-ca.*) as an rcgen issuer, its subject written
 /// exactly as in seal-ca.pem.
 fn seal_ca() -> rcgen::Issuer<'static, rcgen::KeyPair> {
     let key = rcgen::KeyPair::from_pem(&std::fs::read_to_string(keys().join("seal-ca.key")).unwrap()).unwrap();
     let mut params = rcgen::CertificateParams::default();
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CountryName, rcgen::DnValue::PrintableString(rcgen::string::PrintableString::try_from("CN").unwrap()));
-    params.distinguished_name.push(rcgen::DnType::OrganizationName, "eseal Development");
-    params.distinguished_name.push(rcgen::DnType::CommonName, "eseal Development Seal Issuing CA");
+    params.distinguished_name = name("eseal Development", "eseal Development Seal Issuing CA");
     params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
+    // The authority key identifier of what it issues must be seal-ca.pem's own subject key
+    // identifier (OpenSSL's SHA-1), not rcgen's default: path builders such as pyHanko's
+    // match on it.
+    params.key_identifier_method = rcgen::KeyIdMethod::PreSpecified(seal_ca_key_id());
     params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
     rcgen::Issuer::new(params, key)
 }
@@ -107,12 +127,7 @@ pub fn seal_chain_for(spki: &[u8], common_name: &str, usages: Vec<rcgen::KeyUsag
     let algorithm = if info.algorithm.algorithm.to_id_string() == "1.2.840.10045.2.1" { &rcgen::PKCS_ECDSA_P256_SHA256 } else { &rcgen::PKCS_RSA_SHA256 };
     let key = Spki { key: info.subject_public_key.data.to_vec(), algorithm };
     let mut params = rcgen::CertificateParams::default();
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CountryName, rcgen::DnValue::PrintableString(rcgen::string::PrintableString::try_from("CN").unwrap()));
-    params.distinguished_name.push(rcgen::DnType::OrganizationName, "示例市测试局");
-    params.distinguished_name.push(rcgen::DnType::CommonName, common_name);
+    params.distinguished_name = name("示例市测试局", common_name);
     params.is_ca = rcgen::IsCa::ExplicitNoCa;
     params.key_usages = usages;
     params.use_authority_key_identifier_extension = true;
