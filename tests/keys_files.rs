@@ -293,3 +293,30 @@ fn seal_keygen_writes_an_encrypted_key_and_a_csr_the_service_can_use() {
     assert!(!again.status.success() && text(&again).contains("exists already"), "{}", text(&again));
     assert_eq!(std::fs::read(dir.path().join("new-seal.key.enc")).unwrap(), file);
 }
+
+#[test]
+fn keys_encrypt_reads_the_kek_from_an_environment_variable_and_refuses_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_eseal")).args(args).env("TEST_ESEAL_KEK", KEK_B).env("ESEAL_LOG", "warn").output().expect("run eseal")
+    };
+    let output = dir.path().join("rsa.key.enc");
+    let input = keys().join("seal-housing-rsa.pk8");
+    let out = run(&["keys", "encrypt", input.to_str().unwrap(), "-o", output.to_str().unwrap(), "--kek-env", "TEST_ESEAL_KEK"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let ring = KeyRing::files(dir.path(), vec![Kek::parse(KEK_B.as_bytes(), "b").unwrap()], false);
+    assert!(ring.signer("rsa.key.enc").is_ok(), "the key encrypted under the KEK of the environment opens");
+    // Not a key, an already encrypted file, an unset variable: refused, nothing written.
+    let certificate = keys().join("seal-ca.pem");
+    for (args, words) in [
+        (vec![certificate.to_str().unwrap(), "-o", "x.enc", "--kek-env", "TEST_ESEAL_KEK"], "not a PKCS#8"),
+        (vec![output.to_str().unwrap(), "-o", "y.enc", "--kek-env", "TEST_ESEAL_KEK"], "already encrypted"),
+        (vec![input.to_str().unwrap(), "-o", "z.enc", "--kek-env", "NO_SUCH_ESEAL_VARIABLE"], "is not set"),
+    ] {
+        let mut full = vec!["keys", "encrypt"];
+        full.extend(args);
+        let out = run(&full);
+        assert_eq!(out.status.code(), Some(2), "{full:?}: {}", text(&out));
+        assert!(text(&out).contains(words), "{full:?}: {}", text(&out));
+    }
+}

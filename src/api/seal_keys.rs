@@ -62,3 +62,18 @@ impl ServiceState {
         Ok(report)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_warning_threshold() {
+        let at = |days| SealReadiness { seal_id: "s".into(), unavailable: None, days_until_expiry: days };
+        assert!(at(Some(29)).expires_soon());
+        assert!(at(Some(-1)).expires_soon(), "expired already");
+        assert!(!at(Some(30)).expires_soon());
+        assert!(!at(None).expires_soon(), "an unavailable seal is reported as such, not as expiring");
+        assert_eq!(health_name("approval-ec"), "eseal.seal.approval-ec");
+    }
+}
