@@ -129,7 +129,7 @@ impl StampingLimits {
     pub fn refusal(seal_id: &str, max: u64) -> String {
         format!(
             "seal {seal_id} has made all {max} stampings its key is permitted (keys.max_stampings_per_key / max_stampings_per_seal); \
-             nothing was consumed: the seal needs a new key and certificate"
+             nothing was consumed: register a new seal (new key and certificate) or raise the limit"
         )
     }
 }
