@@ -223,8 +223,16 @@ async fn registering_a_seal_whose_certificate_does_not_fit_its_key_is_refused() 
     let no_usage = seal_chain_for(&spki, "无签名用途", vec![rcgen::KeyUsagePurpose::KeyAgreement], in_a_year());
     let refused = admin.register_seal(request("no-usage", &no_usage, "seal-approval-ec.pk8")).await;
     assert_refused(refused, Code::InvalidArgument, &["digitalSignature"]);
-    // Nothing was registered.
-    for id in ["mismatch", "no-usage"] {
+    // The right key and usages, but a chain to no configured seal CA.
+    let impostor = impostor_chain_for(&spki, "冒名专用章");
+    let refused = admin.register_seal(request("impostor", &impostor, "seal-approval-ec.pk8")).await;
+    assert_refused(refused, Code::InvalidArgument, &["not usable for seals"]);
+    // The same key with a certificate of the real seal CA is accepted: the refusals were about
+    // the certificates.
+    let fitting = seal_chain_for(&spki, "正确专用章", seal_usages(), in_a_year());
+    admin.register_seal(request("fitting", &fitting, "seal-approval-ec.pk8")).await.expect("a fitting certificate registers");
+    // Nothing was registered by the refused calls.
+    for id in ["mismatch", "no-usage", "impostor"] {
         assert_eq!(admin.get_seal(eseal::api::proto::GetSealRequest { id: id.into() }).await.unwrap_err().code(), Code::NotFound);
     }
 }

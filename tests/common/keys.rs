@@ -122,6 +122,25 @@ fn seal_ca() -> rcgen::Issuer<'static, rcgen::KeyPair> {
 /// `spki` (DER SubjectPublicKeyInfo), issued by the development seal CA with `usages`, valid
 /// from a day ago until `not_after`.
 pub fn seal_chain_for(spki: &[u8], common_name: &str, usages: Vec<rcgen::KeyUsagePurpose>, not_after: SystemTime) -> String {
+    let certificate = issue(spki, common_name, usages, not_after, &seal_ca());
+    format!("{certificate}{}", std::fs::read_to_string(keys().join("seal-ca.pem")).unwrap())
+}
+
+/// Like [`seal_chain_for`] with the seal usages, but from an impostor CA made up now that bears
+/// the development seal CA's name: only a signature check tells it apart.
+pub fn impostor_chain_for(spki: &[u8], common_name: &str) -> String {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut params = rcgen::CertificateParams::default();
+    params.distinguished_name = name("eseal Development", "eseal Development Seal Issuing CA");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
+    params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+    let ca = params.self_signed(&key).unwrap();
+    let certificate = issue(spki, common_name, seal_usages(), in_a_year(), &rcgen::Issuer::new(params, key));
+    format!("{certificate}{}", ca.pem())
+}
+
+/// A seal certificate (PEM) for `spki`, issued by `issuer`.
+fn issue(spki: &[u8], common_name: &str, usages: Vec<rcgen::KeyUsagePurpose>, not_after: SystemTime, issuer: &rcgen::Issuer<'_, rcgen::KeyPair>) -> String {
     use x509_parser::prelude::FromDer;
     let (_, info) = x509_parser::x509::SubjectPublicKeyInfo::from_der(spki).unwrap();
     let algorithm = if info.algorithm.algorithm.to_id_string() == "1.2.840.10045.2.1" { &rcgen::PKCS_ECDSA_P256_SHA256 } else { &rcgen::PKCS_RSA_SHA256 };
@@ -133,8 +152,7 @@ pub fn seal_chain_for(spki: &[u8], common_name: &str, usages: Vec<rcgen::KeyUsag
     params.use_authority_key_identifier_extension = true;
     params.not_before = (SystemTime::now() - DAY).into();
     params.not_after = not_after.into();
-    let certificate = params.signed_by(&key, &seal_ca()).unwrap();
-    format!("{}{}", certificate.pem(), std::fs::read_to_string(keys().join("seal-ca.pem")).unwrap())
+    params.signed_by(&key, issuer).unwrap().pem()
 }
 
 /// The usual seal key usages: digitalSignature and nonRepudiation.
