@@ -13,6 +13,8 @@ command -v pdftoppm >/dev/null || need_apt+=(poppler-utils)
 command -v protoc >/dev/null || need_apt+=(protobuf-compiler)
 # A private PostgreSQL per test binary (tests/common/postgres.rs): initdb and pg_ctl.
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || need_apt+=(postgresql)
+# Seal keys in a PKCS#11 token (tests/keys_pkcs11.rs): SoftHSM2's module and softhsm2-util.
+{ command -v softhsm2-util >/dev/null && [ -f /usr/lib/softhsm/libsofthsm2.so ]; } || need_apt+=(softhsm2)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "install-test-tools: apt-get install ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive

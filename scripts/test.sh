@@ -16,6 +16,14 @@ if [ ! -d "$ESEAL_CORPUS" ]; then
   exit 1
 fi
 
+# SoftHSM2 for the PKCS#11 tests: a fresh token folder for this run, named by a generated
+# configuration file (SoftHSM2 reads SOFTHSM2_CONF when the module is initialised).
+softhsm_dir=$(mktemp -d "${TMPDIR:-/tmp}/eseal-softhsm.XXXXXX")
+trap 'rm -rf "$softhsm_dir"' EXIT
+mkdir -p "$softhsm_dir/tokens"
+printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n' "$softhsm_dir" > "$softhsm_dir/softhsm2.conf"
+export SOFTHSM2_CONF="$softhsm_dir/softhsm2.conf"
+
 # Benchmarks are not tests: scripts/bench.sh runs them.
 cargo test --locked --lib --bins --tests --examples "$@"
 

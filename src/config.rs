@@ -54,6 +54,11 @@ pub enum ConfigError {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// Development mode (top-level `development = true`): plaintext PKCS#8 seal keys are
+    /// accepted, and the server says so loudly at start. Off by default: seal keys must then be
+    /// encrypted key files or PKCS#11 token keys. The built-in development setup turns it on.
+    #[serde(default)]
+    pub development: bool,
     /// Network and TLS.
     pub server: ServerConfig,
     /// Where state lives.
@@ -193,12 +198,64 @@ pub enum LogFormat {
     Json,
 }
 
-/// Seal keys.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+/// Seal keys (`[keys]`). A seal's key reference is a file name in `directory`, or
+/// `pkcs11:label=NAME` for a key in the `[keys.pkcs11]` token.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeysConfig {
-    /// Folder of PKCS#8 DER key files; a seal's key reference is a file name in it.
+    /// Folder of key files: encrypted key files (`eseal keys encrypt`), or plaintext PKCS#8 DER
+    /// files when `development = true`.
     pub directory: PathBuf,
+    // --- issue 7: encrypted key files, PKCS#11, per-key limits ---
+    /// File holding the key-encryption key (32 bytes: 64 hex digits, base64, or raw), read at
+    /// start. Encrypted key files are opened with it. At most one of `kek_file` and `kek_env`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kek_file: Option<PathBuf>,
+    /// Name of the environment variable holding the key-encryption key (hex or base64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kek_env: Option<String>,
+    /// The previous KEK's file, kept configured during a rotation (`eseal keys rotate-kek`) so
+    /// that files not yet re-sealed still open. At most one of this and `previous_kek_env`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_kek_file: Option<PathBuf>,
+    /// The previous KEK's environment variable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_kek_env: Option<String>,
+    /// The PKCS#11 token holding seal keys (`[keys.pkcs11]`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pkcs11: Option<Pkcs11Config>,
+    /// Most stampings one seal key may make, over its whole life (counted in the store with each
+    /// stamping); unset: no limit. Per seal in `max_stampings_per_seal`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_stampings_per_key: Option<u64>,
+    /// Per-seal limits that override `max_stampings_per_key`: seal id = most stampings.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub max_stampings_per_seal: std::collections::BTreeMap<String, u64>,
+}
+
+/// A PKCS#11 token (`[keys.pkcs11]`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pkcs11Config {
+    /// The PKCS#11 module, e.g. `/usr/lib/softhsm/libsofthsm2.so`.
+    pub module: PathBuf,
+    /// The label of the token holding the seal keys.
+    pub token_label: String,
+    /// File holding the user PIN (trailing white space ignored). At most one of `pin_file`
+    /// and `pin_env`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin_file: Option<PathBuf>,
+    /// Name of the environment variable holding the user PIN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin_env: Option<String>,
+    /// Sessions kept open and logged in, so that concurrent stampings do not wait for one
+    /// another (default 8).
+    #[serde(default = "default_token_sessions")]
+    pub sessions: usize,
+}
+
+fn default_token_sessions() -> usize {
+    8
 }
 
 /// Checkpoints of the audit log.
@@ -342,6 +399,7 @@ impl Config {
             custodians: vec!["custodian-wang".into()],
         };
         Config {
+            development: true,
             server: ServerConfig {
                 listen: "127.0.0.1:50051".into(),
                 tls_certificate: keys.join("server.pem"),
@@ -359,7 +417,7 @@ impl Config {
                 acquire_timeout_ms: default_acquire_timeout(),
                 audit_origin: default_origin(),
             },
-            keys: KeysConfig { directory: keys.clone() },
+            keys: KeysConfig { directory: keys.clone(), ..KeysConfig::default() },
             authorizations: AuthorizationConfig::default(),
             audit: AuditConfig { log_key: keys.join("audit-log.pk8"), checkpoint_interval_ms: default_checkpoint_interval() },
             verification: VerificationConfig { trust_anchors: vec![keys.join("root-ca.pem")] },
@@ -395,6 +453,14 @@ impl Config {
         }
         fix(&mut self.store.sqlite_path);
         fix(&mut self.keys.directory);
+        for file in [&mut self.keys.kek_file, &mut self.keys.previous_kek_file] {
+            if let Some(f) = file.as_mut() {
+                fix(f);
+            }
+        }
+        if let Some(f) = self.keys.pkcs11.as_mut().and_then(|p| p.pin_file.as_mut()) {
+            fix(f);
+        }
         fix(&mut self.audit.log_key);
         self.verification.trust_anchors.iter_mut().for_each(fix);
         if let Some(d) = self.archive.keep_documents_dir.as_mut() {
@@ -426,6 +492,18 @@ impl Config {
         let a = &self.authorizations;
         if a.default_validity_seconds <= 0 || a.max_validity_seconds < a.default_validity_seconds {
             return invalid("authorizations: 0 < default_validity_seconds <= max_validity_seconds is required".into());
+        }
+        let k = &self.keys;
+        if k.kek_file.is_some() && k.kek_env.is_some() || k.previous_kek_file.is_some() && k.previous_kek_env.is_some() {
+            return invalid("keys: give the KEK as a file or an environment variable, not both".into());
+        }
+        if let Some(p) = &k.pkcs11 {
+            if p.pin_file.is_some() == p.pin_env.is_some() {
+                return invalid("keys.pkcs11: exactly one of pin_file and pin_env is required".into());
+            }
+            if p.sessions == 0 {
+                return invalid("keys.pkcs11.sessions must be positive".into());
+            }
         }
         let mut names = std::collections::HashSet::new();
         for p in &self.principals {

@@ -119,6 +119,8 @@ pub struct Metrics {
     audit_log_size: AtomicU64,
     /// When the latest checkpoint was signed (Unix seconds), or [`NEVER`].
     checkpoint_signed_at: AtomicI64,
+    /// Each active seal's certificate notAfter (Unix seconds), set by the readiness probe.
+    seal_certificates_not_after: RwLock<std::collections::BTreeMap<String, i64>>,
 }
 
 impl Default for Metrics {
@@ -137,6 +139,7 @@ impl Metrics {
             store_commits: Histogram::new(COMMIT_BUCKETS),
             audit_log_size: AtomicU64::new(0),
             checkpoint_signed_at: AtomicI64::new(NEVER),
+            seal_certificates_not_after: RwLock::new(std::collections::BTreeMap::new()),
         }
     }
 
@@ -183,6 +186,14 @@ impl Metrics {
     /// Sets when the latest checkpoint was signed (Unix seconds).
     pub fn set_checkpoint_signed_at(&self, signed_at: i64) {
         self.checkpoint_signed_at.store(signed_at, Ordering::Relaxed);
+    }
+
+    /// Sets when the certificate of seal `seal` expires (its notAfter, Unix seconds).
+    pub fn set_seal_certificate_not_after(&self, seal: &str, not_after: i64) {
+        let mut seals = self.seal_certificates_not_after.write().unwrap_or_else(|p| p.into_inner());
+        if seals.len() < MAX_SEALS || seals.contains_key(seal) {
+            seals.insert(seal.to_string(), not_after);
+        }
     }
 
     /// Everything in the Prometheus text format, series in a stable order; the checkpoint's
@@ -232,6 +243,16 @@ impl Metrics {
         let signed_at = self.checkpoint_signed_at.load(Ordering::Relaxed);
         if signed_at != NEVER {
             let _ = writeln!(out, "eseal_checkpoint_age_seconds {}", now.saturating_sub(signed_at).max(0));
+        }
+        let seals = self.seal_certificates_not_after.read().unwrap_or_else(|p| p.into_inner());
+        header(&mut out, "eseal_seal_certificate_expiry_seconds", "gauge", "Seconds until each active seal's certificate expires (negative: expired).");
+        for (seal, not_after) in seals.iter() {
+            let _ = writeln!(out, "eseal_seal_certificate_expiry_seconds{{seal=\"{}\"}} {}", escape(seal), not_after.saturating_sub(now));
+        }
+        let warning = crate::seal::CERTIFICATE_EXPIRY_WARNING_DAYS * 86_400;
+        header(&mut out, "eseal_seal_certificate_expiring", "gauge", "1 when the seal's certificate expires within 30 days (renew it), else 0.");
+        for (seal, not_after) in seals.iter() {
+            let _ = writeln!(out, "eseal_seal_certificate_expiring{{seal=\"{}\"}} {}", escape(seal), u8::from(not_after.saturating_sub(now) < warning));
         }
         out
     }

@@ -33,8 +33,8 @@ use crate::auth::tls::ClientCertificateRecorder;
 use crate::api::timing::TimingLayer;
 use crate::config::{Config, StoreConfig};
 use crate::health::Readiness;
+use crate::keys::KeyRing;
 use crate::metrics::MetricsEndpoint;
-use crate::keys::FileKeyStore;
 use crate::seal::{Seal, SealState};
 use crate::store::{PgOptions, PgStore, SqliteStore, Store, StoreError};
 use crate::verify::TrustAnchors;
@@ -87,6 +87,9 @@ pub enum ServerError {
         /// The key file.
         key: String,
     },
+    /// The seal key store cannot be set up (KEK or PIN unreadable).
+    #[error("seal keys: {0}")]
+    Keys(String),
     /// Seeding a seal failed.
     #[error("registering seal {id} at first start: {message}")]
     Seed {
@@ -185,7 +188,12 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         roots.extend(pem_items("trust anchor", path, "CERTIFICATE")?);
     }
     let store = open_store(&config.store).await?;
-    let keys = Arc::new(FileKeyStore::new(config.keys.directory.clone()));
+    if config.development {
+        crate::keys::warn_development();
+    }
+    let limits = crate::store::StampingLimits { default: config.keys.max_stampings_per_key, per_seal: config.keys.max_stampings_per_seal.clone() };
+    store.set_stamping_limits(limits).map_err(|e| ServerError::Store(e.to_string()))?;
+    let keys = Arc::new(KeyRing::from_config(&config.keys, config.development).map_err(|e| ServerError::Keys(e.to_string()))?);
     let log_key = read("audit log key", &config.audit.log_key)?;
     let signer = crate::audit::LogSigner::from_pkcs8(&config.store.audit_origin, &log_key)
         .map_err(|e| ServerError::File { what: "audit log key", path: config.audit.log_key.display().to_string(), message: e.to_string() })?;
@@ -215,7 +223,17 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     let (health, health_service) = tonic_health::server::health_reporter();
     let readiness = Readiness::new(health, SERVICES);
     readiness.set(ServingStatus::Serving).await;
-    let probe_task = readiness.clone().spawn_probe(Arc::clone(&state.store), Arc::clone(&state.keys), Arc::clone(&metrics), stopping_seen.clone());
+    // Each active seal also reports as `eseal.seal.<id>`: NOT_SERVING when its key cannot be
+    // used (logged here as SEAL UNAVAILABLE), while the other seals keep serving. The probe
+    // keeps these current.
+    let mut initial_seals = Vec::new();
+    for seal in state.seal_readiness().await.map_err(|e| ServerError::Store(e.to_string()))? {
+        let usable = seal.unavailable.is_none();
+        readiness.set_seal(&seal.seal_id, if usable { ServingStatus::Serving } else { ServingStatus::NotServing }).await;
+        initial_seals.push((seal.seal_id, usable));
+    }
+    let probe_task =
+        readiness.clone().spawn_probe(Arc::clone(&state.store), Arc::clone(&state.keys), Arc::clone(&metrics), initial_seals, stopping_seen.clone());
     let metrics_address = metrics_endpoint.as_ref().map(|e| e.address);
     // The endpoint serves until the server has stopped (the drain can be watched): until this
     // sender is dropped.
@@ -297,6 +315,12 @@ async fn seed(state: &ServiceState, seeds: &[crate::config::SeedSeal]) -> Result
     for s in seeds {
         let fail = |message: String| ServerError::Seed { id: s.id.clone(), message };
         if state.store.seal(&s.id).await.map_err(|e| fail(e.to_string()))?.is_some() {
+            continue;
+        }
+        // A seed whose key cannot be used (wrong KEK or PIN) is left out, loudly; the others
+        // are registered and serve.
+        if let Err(e) = state.keys.signer(&s.key_reference) {
+            tracing::error!(seal = %s.id, error = %e, "SEAL UNAVAILABLE: not registered at first start, its key cannot be used");
             continue;
         }
         let seal = Seal {

@@ -130,7 +130,10 @@ fn check_variable(name: &str, value: &str, config_file: &Path, what: &str) {
         Config::load_with_overrides(Some(config_file), &repo(), [(name.to_string(), value.to_string())])
             .unwrap_or_else(|e| panic!("{what}: {name}={value}: {e}"));
     } else if name.starts_with("ESEAL") {
-        assert!(variable_is_read_by_the_code(name), "{what}: {name} is not read anywhere in src/");
+        // A variable the configuration names (the KEK's, the PIN's) or one the code reads.
+        let config = Config::load_with_overrides(Some(config_file), &repo(), []).unwrap_or_else(|e| panic!("{what}: {e}"));
+        let named = [config.keys.kek_env.as_deref(), config.keys.pkcs11.as_ref().and_then(|p| p.pin_env.as_deref())];
+        assert!(named.contains(&Some(name)) || variable_is_read_by_the_code(name), "{what}: {name} is neither named by the configuration nor read in src/");
     }
 }
 
@@ -180,6 +183,14 @@ fn configuration_files_are_valid_configurations() {
             assert!(path.is_absolute(), "{what}: {} should be absolute in a deployment", path.display());
         }
     }
+    // Production manifests never accept plaintext seal keys; only the compose sample over
+    // keys-sample/ does, and says so.
+    for (config, what) in [(k8s_config(), "kubernetes"), (systemd_config(), "systemd")] {
+        assert!(!config.development, "{what}: development = true in a production manifest");
+        let k = &config.keys;
+        assert!(k.kek_file.is_some() || k.kek_env.is_some() || k.pkcs11.is_some(), "{what}: seal keys need a KEK or a PKCS#11 token");
+    }
+    assert!(compose_config().development && read("deploy/eseal.toml").contains("NOT FOR PRODUCTION"));
     // Both nodes of one deployment name the same audit log.
     assert_eq!(compose_config().store.audit_origin, "eseal.example/audit");
 }

@@ -98,6 +98,18 @@ async fn metrics_count_stampings_refusals_and_latencies() {
     let text = scrape_until(metrics, "the checkpoint age", |t| sample(t, "eseal_checkpoint_age_seconds").is_some()).await;
     assert!(sample(&text, "eseal_checkpoint_age_seconds").is_some_and(|age| (0.0..5.0).contains(&age)), "{text}");
 
+    // Each active seal's certificate: how long it has left (the sample seal certificate's
+    // notAfter, read here with openssl-independent x509 parsing), and not expiring soon.
+    let pem = std::fs::read(keys().join("seal-approval-ec.pem")).unwrap();
+    let (_, der) = x509_parser::pem::parse_x509_pem(&pem).unwrap();
+    let not_after = der.parse_x509().unwrap().validity().not_after.timestamp() as f64;
+    let series = "eseal_seal_certificate_expiry_seconds{seal=\"approval-ec\"}";
+    let text = scrape_until(metrics, "the seal certificate's expiry", |t| sample(t, series).is_some()).await;
+    let left = sample(&text, series).unwrap();
+    let expected = not_after - eseal::api::now() as f64;
+    assert!((left - expected).abs() < 60.0, "{series} = {left}, expected about {expected}");
+    assert_eq!(sample(&text, "eseal_seal_certificate_expiring{seal=\"approval-ec\"}"), Some(0.0), "{text}");
+
     let (status, _) = http_get(metrics, "/other").await;
     assert!(status.contains("404"), "{status}");
 }
@@ -125,6 +137,25 @@ async fn wait_health(server: &TestServer, wanted: ServingStatus, why: &str) {
     }
 }
 
+/// The health of one seal (`eseal.seal.<id>`).
+async fn seal_health(server: &TestServer, seal: &str) -> i32 {
+    let mut client = HealthClient::new(server.channel(Some(&ClientIdentity::archivist())).await);
+    client.check(HealthCheckRequest { service: format!("eseal.seal.{seal}") }).await.expect("health answers for the seal").into_inner().status
+}
+
+/// Waits until the seal's health is `wanted`.
+async fn wait_seal_health(server: &TestServer, seal: &str, wanted: ServingStatus, why: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = seal_health(server, seal).await;
+        if status == wanted as i32 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "seal {seal}, {why}: still {status} after 10 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A connection of its own to the server's database, for breaking it behind its back.
 async fn database(db: &Path) -> sqlx::SqliteConnection {
     use sqlx::ConnectOptions;
@@ -145,13 +176,17 @@ async fn health_follows_the_store_and_the_seal_keys() {
     let server = TestServer::start_with(move |c| c.keys.directory = directory).await;
     wait_health(&server, ServingStatus::Serving, "serving at start").await;
 
-    // A key of an active seal goes missing: NOT_SERVING; back: SERVING.
+    // A key of an active seal goes missing: that seal NOT_SERVING, while the node and the
+    // other seal keep serving; back: SERVING.
     let key = key_folder.path().join("seal-approval-ec.pk8");
     let saved = std::fs::read(&key).unwrap();
+    wait_seal_health(&server, "approval-ec", ServingStatus::Serving, "serving at start").await;
     std::fs::remove_file(&key).unwrap();
-    wait_health(&server, ServingStatus::NotServing, "a seal key is missing").await;
+    wait_seal_health(&server, "approval-ec", ServingStatus::NotServing, "its key is missing").await;
+    assert_eq!(health(&server).await, (ServingStatus::Serving as i32, ServingStatus::Serving as i32), "one seal's key does not stop the node");
+    assert_eq!(seal_health(&server, "housing-rsa").await, ServingStatus::Serving as i32, "the other seal keeps serving");
     std::fs::write(&key, &saved).unwrap();
-    wait_health(&server, ServingStatus::Serving, "the key is back").await;
+    wait_seal_health(&server, "approval-ec", ServingStatus::Serving, "the key is back").await;
 
     // The store fails (its audit log table is gone): NOT_SERVING; repaired: SERVING.
     use sqlx::Executor;

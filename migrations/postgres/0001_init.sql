@@ -84,6 +84,9 @@ CREATE TABLE stampings (
 );
 
 CREATE INDEX stampings_by_cms ON stampings (cms_sha256);
+-- A seal with a stamping limit (keys.max_stampings_per_key) has its stampings counted in each
+-- stamping's transaction.
+CREATE INDEX stampings_by_seal ON stampings (seal_id);
 
 -- The RFC 9162 tree over audit_log as its complete subtrees (see migrations/sqlite/0002).
 CREATE TABLE audit_nodes (

@@ -146,9 +146,20 @@ pub async fn register(state: &ServiceState, principal: &str, mut seal: Seal) -> 
         .anchors
         .check(chain.end_entity_der(), chain.certificates(), now(), crate::verify::Purpose::DocumentSigning)
         .map_err(|e| ApiError::InvalidArgument(format!("the seal certificate is not usable for seals: {e}")))?;
+    // The extension itself is required of a seal certificate (the check above only reads it
+    // when present).
+    if !has_key_usage(chain.end_entity_der()) {
+        return Err(ApiError::InvalidArgument("the seal certificate has no keyUsage extension; a seal certificate needs digitalSignature or nonRepudiation".into()));
+    }
     let signer = state.keys.signer(&seal.key_reference).map_err(|e| ApiError::InvalidArgument(e.to_string()))?;
-    // One test signature: the key must belong to the seal certificate.
-    build_pades_signed_data(&[0u8; 32], &chain, signer.as_ref()).map_err(|e| ApiError::InvalidArgument(format!("the key does not fit the seal certificate: {e}")))?;
+    // One test signature, checked against the certificate: the key must be the certificate's.
+    build_pades_signed_data(&[0u8; 32], &chain, signer.as_ref()).map_err(|e| match e {
+        crate::cms::CmsError::KeyCertificateMismatch => ApiError::InvalidArgument(format!(
+            "the seal certificate's public key does not match key {}: refused (register the certificate issued for this key's CSR)",
+            seal.key_reference
+        )),
+        e => ApiError::InvalidArgument(format!("key {} cannot sign for the seal certificate: {e}", seal.key_reference)),
+    })?;
     let (not_before, not_after) = certificate_validity(chain.end_entity_der()).ok_or_else(|| ApiError::InvalidArgument("unreadable seal certificate".into()))?;
     if seal.valid_from == 0 {
         seal.valid_from = not_before;
@@ -166,6 +177,12 @@ pub async fn register(state: &ServiceState, principal: &str, mut seal: Seal) -> 
     event.seal_certificate_sha256 = Some(chain.fingerprint_hex());
     state.store.register_seal(&seal, event, now()).await?;
     Ok(seal)
+}
+
+/// Whether a DER certificate carries a keyUsage extension.
+fn has_key_usage(der: &[u8]) -> bool {
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    X509Certificate::from_der(der).is_ok_and(|(_, c)| matches!(c.key_usage(), Ok(Some(_))))
 }
 
 #[tonic::async_trait]

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod audit;
 pub mod proto;
+pub mod seal_keys;
 pub mod signing;
 pub mod spool;
 pub mod status;
@@ -200,7 +201,7 @@ impl ServiceState {
         }
         let chain = CertificateChain::from_der(seal.certificate_chain.clone()).map_err(|e| ApiError::Internal(format!("seal {}: {e}", seal.id)))?;
         let image = SealImage::from_png(&seal.image_png).map_err(|e| ApiError::Internal(format!("seal {}: {e}", seal.id)))?;
-        let signer = self.keys.signer(&seal.key_reference)?;
+        let signer = self.keys.signer(&seal.key_reference).map_err(|source| ApiError::SealUnavailable { seal: seal.id.clone(), source })?;
         let certificate_validity = certificate_validity(chain.end_entity_der()).ok_or_else(|| ApiError::Internal(format!("seal {}: unreadable certificate", seal.id)))?;
         let loaded = Arc::new(LoadedSeal { chain, image, signer, certificate_validity });
         self.loaded.lock().unwrap_or_else(|p| p.into_inner()).insert(key, Arc::clone(&loaded));

@@ -64,6 +64,14 @@ pub enum ApiError {
     /// A seal's key is unavailable.
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// A seal cannot stamp because its key cannot be used (wrong KEK or PIN, missing token).
+    #[error("seal {seal} is unavailable: {source}")]
+    SealUnavailable {
+        /// The seal.
+        seal: String,
+        /// Why its key cannot be used.
+        source: KeyError,
+    },
     /// The client cancelled the call.
     #[error("the call was cancelled by the client")]
     Cancelled,
@@ -91,6 +99,7 @@ impl ApiError {
             ApiError::Policy(_) | ApiError::Lifecycle(_) => Code::FailedPrecondition,
             ApiError::Stamp(StampError::Pdf(e)) => pdf_code(e),
             ApiError::Stamp(StampError::Cms(_)) | ApiError::Key(_) | ApiError::Internal(_) => Code::Internal,
+            ApiError::SealUnavailable { .. } => Code::Unavailable,
             ApiError::TooLarge { .. } => Code::ResourceExhausted,
             ApiError::Cancelled => Code::Cancelled,
             ApiError::RequestIdReused(_) => Code::AlreadyExists,

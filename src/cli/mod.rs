@@ -6,6 +6,7 @@ mod audit;
 mod bench;
 pub mod client;
 mod health;
+mod keys;
 mod progress;
 mod seal;
 mod serve;
@@ -83,6 +84,8 @@ enum Command {
     Health(health::HealthArgs),
     /// Load generator: drives a running server over gRPC and reports throughput and latency.
     Bench(bench::BenchArgs),
+    /// Encrypted seal key files: generate-kek, encrypt, rotate-kek (local files, no server).
+    Keys(keys::KeysArgs),
 }
 
 impl Cli {
@@ -101,6 +104,7 @@ impl Cli {
             Command::Archive(args) => archive::run(args).await,
             Command::Health(args) => health::run(args).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::Keys(args) => keys::run(args),
         }
     }
 }

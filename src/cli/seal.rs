@@ -23,6 +23,9 @@ pub struct SealArgs {
 
 #[derive(Subcommand, Debug)]
 enum SealAction {
+    /// Makes a new seal key (in the PKCS#11 token or an encrypted file) and a certificate
+    /// request for it; local, no server.
+    Keygen(super::keys::KeygenArgs),
     /// Lists the seals.
     List,
     /// Shows one seal.
@@ -149,6 +152,9 @@ fn read(path: &PathBuf) -> Result<Vec<u8>, CliError> {
 
 /// Runs `eseal seal ...`.
 pub async fn run(args: SealArgs) -> Result<(), CliError> {
+    if let SealAction::Keygen(keygen) = args.action {
+        return super::keys::keygen(keygen);
+    }
     let mut admin = client(&args.client, "client-seal-admin").await?;
     let transition = |id: String, reason: String| proto::SealTransitionRequest { id, reason };
     match args.action {
@@ -185,6 +191,7 @@ pub async fn run(args: SealArgs) -> Result<(), CliError> {
         SealAction::Suspend { id, reason } => print_seal(&admin.suspend_seal(transition(id, reason)).await?.into_inner(), args.json),
         SealAction::Resume { id, reason } => print_seal(&admin.resume_seal(transition(id, reason)).await?.into_inner(), args.json),
         SealAction::Revoke { id, reason } => print_seal(&admin.revoke_seal(transition(id, reason)).await?.into_inner(), args.json),
+        SealAction::Keygen(_) => {}
     }
     Ok(())
 }

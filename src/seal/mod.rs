@@ -7,6 +7,10 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+/// Seal certificates expiring within this many days are warned about (log at start, the
+/// `eseal_seal_certificate_expiring` metric): time to renew them.
+pub const CERTIFICATE_EXPIRY_WARNING_DAYS: i64 = 30;
+
 /// The state of a seal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

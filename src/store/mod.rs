@@ -135,6 +135,35 @@ pub struct StampingRecord {
     pub audit_sequence: u64,
 }
 
+/// The most stampings a seal (its key) may make (`[keys] max_stampings_per_key`, `max_stampings_per_seal`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StampingLimits {
+    /// For every seal without its own limit.
+    pub default: Option<u64>,
+    /// Per seal id.
+    pub per_seal: std::collections::BTreeMap<String, u64>,
+}
+
+impl StampingLimits {
+    /// No limit at all.
+    pub fn is_empty(&self) -> bool {
+        self.default.is_none() && self.per_seal.is_empty()
+    }
+
+    /// The limit of `seal_id`, if any.
+    pub fn limit(&self, seal_id: &str) -> Option<u64> {
+        self.per_seal.get(seal_id).copied().or(self.default)
+    }
+
+    /// The refusal of a stamping over the limit: what happened and what to do.
+    pub fn refusal(seal_id: &str, max: u64) -> String {
+        format!(
+            "seal {seal_id} has made all {max} stampings its key is permitted (keys.max_stampings_per_key / max_stampings_per_seal); \
+             nothing was consumed: register a new seal (new key and certificate) or raise the limit"
+        )
+    }
+}
+
 /// A signed checkpoint as stored: the tree head at `size` and the signed note over it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredCheckpoint {
@@ -311,6 +340,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Closes the store's connections once the calls in progress are done (at shutdown).
     async fn close(&self) {}
+
+    /// Sets the most stampings each seal may make, enforced by [`Store::commit_stamping`]
+    /// in its transaction (`Conflict` saying so, nothing consumed). A backend that cannot
+    /// enforce limits refuses any (the default), rather than ignoring them.
+    fn set_stamping_limits(&self, limits: StampingLimits) -> Result<(), StoreError> {
+        if limits.is_empty() { Ok(()) } else { Err(StoreError::Conflict("this store backend does not enforce stamping limits".into())) }
+    }
 
     /// The RFC 9162 root of the first `size` records (0 gives the empty tree's root).
     /// `Conflict` when `size` is larger than the log.

@@ -222,6 +222,7 @@ pub fn append_update(
     out.extend_from_slice(&update);
     out
 }
+pub mod keys;
 pub mod service;
 pub mod store;
 pub mod postgres;

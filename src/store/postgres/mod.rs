@@ -69,6 +69,8 @@ pub struct PgStore {
     origin: String,
     /// The group-commit writer of appends, grants and stampings ([`batch`]).
     writer: mpsc::Sender<batch::Pending>,
+    /// Most stampings per seal, enforced by the writer.
+    limits: std::sync::Arc<std::sync::RwLock<super::StampingLimits>>,
 }
 
 impl PgStore {
@@ -91,8 +93,9 @@ impl PgStore {
             .map_err(|e| StoreError::Unavailable(format!("cannot connect to {place}: {e}")))?;
         migrator(MIGRATIONS).run(&pool).await.map_err(|e| StoreError::Database(format!("cannot migrate {place}: {e}")))?;
         let (writer, waiting) = mpsc::channel(4 * batch::MAX_BATCH);
-        tokio::spawn(batch::run(pool.clone(), origin.to_string(), waiting));
-        Ok(PgStore { pool, origin: origin.to_string(), writer })
+        let limits = std::sync::Arc::default();
+        tokio::spawn(batch::run(pool.clone(), origin.to_string(), waiting, std::sync::Arc::clone(&limits)));
+        Ok(PgStore { pool, origin: origin.to_string(), writer, limits })
     }
 
     /// The connection pool, for diagnostics and tests.

@@ -543,6 +543,11 @@ impl Store for ThisStore {
         self.pool.close().await;
     }
 
+    fn set_stamping_limits(&self, limits: super::StampingLimits) -> Result<(), StoreError> {
+        *self.limits.write().unwrap_or_else(|p| p.into_inner()) = limits;
+        Ok(())
+    }
+
     async fn tree_root(&self, size: u64) -> Result<[u8; 32], StoreError> {
         let (mut tx, len) = self.read_log().await?;
         within_log(size, len)?;

@@ -16,7 +16,7 @@ use crate::audit::merkle::Hash;
 use crate::policy::{Authorization, AuthorizationState};
 use crate::seal::SealState;
 use crate::store::sql::{placeholders, rows};
-use crate::store::{StampingRecord, StoreError, signed};
+use crate::store::{StampingLimits, StampingRecord, StoreError, signed, unsigned};
 
 /// At most this many waiting writes share one transaction.
 pub(super) const MAX_BATCH: usize = 1024;
@@ -56,8 +56,9 @@ pub(super) struct Pending {
     pub(super) reply: oneshot::Sender<Result<Written, StoreError>>,
 }
 
-/// The writer: runs until every sender is dropped.
-pub(super) async fn run(pool: DbPool, origin: String, mut waiting: mpsc::Receiver<Pending>) {
+/// The writer: runs until every sender is dropped. `limits` are read for each batch (they
+/// are set at start, after the writer is running).
+pub(super) async fn run(pool: DbPool, origin: String, mut waiting: mpsc::Receiver<Pending>, limits: std::sync::Arc<std::sync::RwLock<StampingLimits>>) {
     while let Some(first) = waiting.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -66,7 +67,8 @@ pub(super) async fn run(pool: DbPool, origin: String, mut waiting: mpsc::Receive
                 Err(_) => break,
             }
         }
-        match commit(&pool, &origin, &batch).await {
+        let limits = limits.read().unwrap_or_else(|p| p.into_inner()).clone();
+        match commit(&pool, &origin, &batch, &limits).await {
             Ok(outcomes) => {
                 for (pending, outcome) in batch.into_iter().zip(outcomes) {
                     let _ = pending.reply.send(outcome);
@@ -104,7 +106,7 @@ impl Log {
 }
 
 /// Applies `batch` in one transaction; `Err` when the transaction as a whole failed.
-async fn commit(pool: &DbPool, origin: &str, batch: &[Pending]) -> Result<Vec<Result<Written, StoreError>>, StoreError> {
+async fn commit(pool: &DbPool, origin: &str, batch: &[Pending], limits: &StampingLimits) -> Result<Vec<Result<Written, StoreError>>, StoreError> {
     let mut tx = begin_write(pool).await?;
     let (len, checkpointed) = log_len_and_latest_checkpoint(&mut tx).await?;
     if let Some(size) = checkpointed.filter(|&size| size > len) {
@@ -143,7 +145,10 @@ async fn commit(pool: &DbPool, origin: &str, batch: &[Pending]) -> Result<Vec<Re
                     Ok(()) if taken_requests.contains(&stamping.request_id) => {
                         Some(StoreError::AlreadyExists { what: "stamping", id: stamping.request_id.clone() })
                     }
-                    Ok(()) => consume(&mut tx, stamping, now).await?.err(),
+                    Ok(()) => match limit_reached(&mut tx, limits, &stamping.seal_id, &stampings).await? {
+                        Some(refusal) => Some(refusal),
+                        None => consume(&mut tx, stamping, now).await?.err(),
+                    },
                 };
                 match refusal {
                     Some(refusal) => Err(refusal),
@@ -246,6 +251,19 @@ async fn insert_authorization(conn: &mut Conn, authorization: &Authorization) ->
         return Ok(Err(StoreError::AlreadyExists { what: "authorization", id: authorization.id.clone() }));
     }
     Ok(Ok(()))
+}
+
+/// The refusal of a stamping with a seal that has made as many stampings as its limit allows:
+/// those committed and those of this batch before it (`batch`), counted under the write lock
+/// (SQLite's, or the log head row's on PostgreSQL), so concurrent stampings on any node cannot
+/// overshoot.
+async fn limit_reached(conn: &mut Conn, limits: &StampingLimits, seal_id: &str, batch: &[StampingRecord]) -> Result<Option<StoreError>, StoreError> {
+    let Some(max) = limits.limit(seal_id) else {
+        return Ok(None);
+    };
+    let committed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM stampings WHERE seal_id = $1").bind(seal_id).fetch_one(&mut *conn).await?;
+    let made = unsigned(committed, "stamping count")? + batch.iter().filter(|s| s.seal_id == seal_id).count() as u64;
+    Ok((made >= max).then(|| StoreError::Conflict(StampingLimits::refusal(seal_id, max))))
 }
 
 /// Consumes the stamping's authorization: only an active one, unexpired at `now`. The inner

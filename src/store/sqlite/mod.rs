@@ -45,6 +45,7 @@ use crate::seal::{Seal, SealState};
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../../migrations/sqlite/0001_init.sql")),
     (2, "merkle", include_str!("../../../migrations/sqlite/0002_merkle.sql")),
+    (3, "stampings by seal", include_str!("../../../migrations/sqlite/0003_stampings_by_seal.sql")),
 ];
 
 /// How long a connection waits for the write lock before giving up.
@@ -72,6 +73,8 @@ pub struct SqliteStore {
     origin: String,
     /// The group-commit writer of appends, grants and stampings ([`batch`]).
     writer: mpsc::Sender<batch::Pending>,
+    /// Most stampings per seal, enforced by the writer.
+    limits: std::sync::Arc<std::sync::RwLock<super::StampingLimits>>,
 }
 
 impl SqliteStore {
@@ -95,8 +98,9 @@ impl SqliteStore {
             .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", path.display())))?;
         migrator(MIGRATIONS).run(&pool).await.map_err(|e| StoreError::Database(format!("cannot migrate {}: {e}", path.display())))?;
         let (writer, waiting) = mpsc::channel(4 * batch::MAX_BATCH);
-        tokio::spawn(batch::run(pool.clone(), origin.to_string(), waiting));
-        let store = SqliteStore { pool, origin: origin.to_string(), writer };
+        let limits = std::sync::Arc::default();
+        tokio::spawn(batch::run(pool.clone(), origin.to_string(), waiting, std::sync::Arc::clone(&limits)));
+        let store = SqliteStore { pool, origin: origin.to_string(), writer, limits };
         store.complete_tree().await?;
         Ok(store)
     }
