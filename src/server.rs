@@ -408,9 +408,17 @@ const SERVICES: &[&str] = &[
 fn check_startup(config: &Config) -> Result<(), ServerError> {
     config.check_files().map_err(|e| ServerError::Config(e.to_string()))?;
     for seed in &config.seed_seals {
-        let chain = pem_items("seal certificate chain", &seed.certificate_chain, "CERTIFICATE")?;
-        let key_path = config.keys.directory.join(&seed.key_reference);
+        // Plaintext key files only: an encrypted file or a token key is compared with its
+        // certificate through the key ring when the seal is registered (admin::register).
+        let Ok(crate::keys::KeyLocation::File(file)) = crate::keys::KeyLocation::parse(&seed.key_reference) else {
+            continue;
+        };
+        let key_path = config.keys.directory.join(file);
         let key = read("seal key", &key_path)?;
+        if crate::keys::envelope::is_encrypted(&key) {
+            continue;
+        }
+        let chain = pem_items("seal certificate chain", &seed.certificate_chain, "CERTIFICATE")?;
         let mismatch = || ServerError::KeyMismatch {
             what: format!("seed seal {}", seed.id),
             certificate: seed.certificate_chain.display().to_string(),
