@@ -614,7 +614,20 @@ impl Config {
         for seed in &self.seed_seals {
             file(format!("seed_seals[{}].image", seed.id), &seed.image)?;
             file(format!("seed_seals[{}].certificate_chain", seed.id), &seed.certificate_chain)?;
-            file(format!("seed_seals[{}].key_reference (in keys.directory)", seed.id), &self.keys.directory.join(&seed.key_reference))?;
+            if !seed.key_reference.starts_with("pkcs11:") {
+                file(format!("seed_seals[{}].key_reference (in keys.directory)", seed.id), &self.keys.directory.join(&seed.key_reference))?;
+            }
+        }
+        for (key, path) in [("keys.kek_file", &self.keys.kek_file), ("keys.previous_kek_file", &self.keys.previous_kek_file)] {
+            if let Some(path) = path {
+                file(key.into(), path)?;
+            }
+        }
+        if let Some(token) = &self.keys.pkcs11 {
+            file("keys.pkcs11.module".into(), &token.module)?;
+            if let Some(pin) = &token.pin_file {
+                file("keys.pkcs11.pin_file".into(), pin)?;
+            }
         }
         Ok(())
     }
