@@ -12,7 +12,7 @@ use eseal::seal::SealState;
 mod common;
 
 use common::store::*;
-use eseal::store::{AuthorizationFilter, AuthorizationStateFilter, Page, StampingRecord, Store, StoreError};
+use eseal::store::{AuthorizationFilter, AuthorizationStateFilter, Page, StampingLimits, StampingRecord, Store, StoreError};
 
 /// Every record of the log, checked: sequences 1..=N without gaps, each record's JSON reads
 /// back with its own sequence and the store's origin.
@@ -580,6 +580,46 @@ async fn data_survives_reopening(fixture: TestStore) {
     assert!(store.audit_records(9, 10).await.unwrap().is_empty());
 }
 
+/// A seal's stamping limit holds under concurrency, and across two stores on one database (two
+/// nodes): of 12 stampings attempted at once with a limit of 5, exactly 5 commit; the others are
+/// refused with the limit's message and consume nothing.
+async fn stamping_limits_hold_across_concurrent_writers(fixture: TestStore) {
+    let first = fixture.arc();
+    let second = fixture.reopen().await;
+    first.register_seal(&seal("limited"), event(EventKind::SealRegistered), 1).await.unwrap();
+    let limits = StampingLimits { default: None, per_seal: [("limited".to_string(), 5)].into() };
+    first.set_stamping_limits(limits.clone()).unwrap();
+    second.set_stamping_limits(limits).unwrap();
+    let mut auths = Vec::new();
+    for i in 0..12 {
+        let a = authorization(&format!("lim-{i}"), "limited", "dept", 100, 10_000);
+        first.grant(&a, event(EventKind::AuthorizationGranted), 100).await.unwrap();
+        auths.push(a);
+    }
+    let tasks: Vec<_> = auths
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let store = Arc::clone(if i % 2 == 0 { &first } else { &second });
+            let a = a.clone();
+            tokio::spawn(async move { commit(&*store, &format!("req-{}", a.id), &a, 1000).await.map(|_| a.id) })
+        })
+        .collect();
+    let mut committed = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(id) => committed.push(id),
+            Err(StoreError::Conflict(message)) => assert!(message.contains("limited") && message.contains('5'), "{message}"),
+            Err(other) => panic!("unexpected refusal: {other}"),
+        }
+    }
+    assert_eq!(committed.len(), 5, "exactly the limit commits: {committed:?}");
+    for a in &auths {
+        let state = first.authorization(&a.id).await.unwrap().unwrap().state;
+        assert_eq!(matches!(state, AuthorizationState::Consumed { .. }), committed.contains(&a.id), "{}: {state:?}", a.id);
+    }
+}
+
 on_both_backends!(
     seals_register_get_list_and_change_state,
     authorizations_grant_get_and_revoke,
@@ -589,6 +629,7 @@ on_both_backends!(
     concurrent_stampings_consume_each_authorization_once,
     mixed_concurrent_writes_keep_each_outcome,
     data_survives_reopening,
+    stamping_limits_hold_across_concurrent_writers,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
