@@ -29,6 +29,9 @@ use eseal::store::Store;
 use tokio::sync::Semaphore;
 use tonic::Code;
 use tonic::transport::Channel;
+use tonic_health::ServingStatus;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
 
 const SEAL: &str = "approval-ec";
 
@@ -376,6 +379,20 @@ async fn a_node_killed_under_load_loses_nothing_and_the_other_keeps_serving() {
     drop(survivor);
 }
 
+/// Waits (up to 10 s) until the node on `port` reports `wanted` for itself (health service "").
+async fn wait_node_health(port: u16, wanted: ServingStatus, why: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut client = HealthClient::new(connect(port, Some(&ClientIdentity::archivist())).await);
+    loop {
+        let status = client.check(HealthCheckRequest { service: String::new() }).await.map(|r| r.into_inner().status);
+        if status.as_ref().is_ok_and(|&s| s == wanted as i32) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{why}: health still {status:?} after 10 s, expected {wanted:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_restarted_under_load_means_unavailable_then_success() {
     const WORKERS: usize = 4;
@@ -401,11 +418,15 @@ async fn postgres_restarted_under_load_means_unavailable_then_success() {
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
     assert!(status.message().contains("database is unavailable"), "{}", status.message());
     assert!(asked.elapsed() < Duration::from_secs(5), "failed fast: {:?}", asked.elapsed());
+    // Health turns NOT_SERVING (the readiness probe reads the store about once a second)...
+    wait_node_health(ports[0], ServingStatus::NotServing, "the database is down").await;
     tokio::time::sleep(Duration::from_millis(1500).saturating_sub(paused.elapsed())).await;
     let c = Arc::clone(&cluster);
     tokio::task::spawn_blocking(move || c.resume()).await.unwrap();
     let resumed = Instant::now();
     recovered.store(true, Ordering::SeqCst);
+    // ... and back to SERVING by itself once it returns.
+    wait_node_health(ports[0], ServingStatus::Serving, "the database is back").await;
     tokio::time::sleep(Duration::from_millis(2000)).await;
     stop.store(true, Ordering::SeqCst);
     let seen = workers.join_all().await;
