@@ -54,29 +54,61 @@ pub fn seal_service(seal_id: &str) -> String {
     format!("eseal.seal.{seal_id}")
 }
 
-/// Sets the status of every service of the node (and of the node as a whole, the empty name).
+/// Sets the status of every service of the node (and of the node as a whole, the empty name)
+/// and of each seal. Once [`Readiness::shut_down`] ran, nothing is reported SERVING again:
+/// every change goes through one lock that also holds whether shutdown began, so a probe that
+/// finished just before cannot overwrite NOT_SERVING.
 #[derive(Clone)]
 pub struct Readiness {
     reporter: HealthReporter,
     services: Arc<[&'static str]>,
+    state: Arc<tokio::sync::Mutex<Reported>>,
+}
+
+/// What was reported: whether shutdown began, and the seals named so far.
+#[derive(Default)]
+struct Reported {
+    shut_down: bool,
+    seals: std::collections::BTreeSet<String>,
 }
 
 impl Readiness {
     /// Over `reporter`, for the services named (their gRPC full names).
     pub fn new(reporter: HealthReporter, services: &[&'static str]) -> Self {
-        Self { reporter, services: services.iter().copied().chain([""]).collect() }
+        Self { reporter, services: services.iter().copied().chain([""]).collect(), state: Arc::default() }
     }
 
-    /// Reports every service as `status`.
+    /// Reports every service as `status` (nothing once shutdown began).
     pub async fn set(&self, status: ServingStatus) {
+        let state = self.state.lock().await;
+        if !state.shut_down {
+            self.set_services(status).await;
+        }
+    }
+
+    async fn set_services(&self, status: ServingStatus) {
         for service in self.services.iter() {
             self.reporter.set_service_status(*service, status).await;
         }
     }
 
-    /// Reports the seal `seal_id` ([`seal_service`]) as `status`.
+    /// Reports the seal `seal_id` ([`seal_service`]) as `status` (nothing once shutdown began).
     pub async fn set_seal(&self, seal_id: &str, status: ServingStatus) {
-        self.reporter.set_service_status(seal_service(seal_id), status).await;
+        let mut state = self.state.lock().await;
+        if !state.shut_down {
+            state.seals.insert(seal_id.to_string());
+            self.reporter.set_service_status(seal_service(seal_id), status).await;
+        }
+    }
+
+    /// Shutdown begins: every service and every seal reported so far NOT_SERVING, for good.
+    pub async fn shut_down(&self) {
+        let mut state = self.state.lock().await;
+        state.shut_down = true;
+        self.set_services(ServingStatus::NotServing).await;
+        for seal in &state.seals {
+            self.reporter.set_service_status(seal_service(seal), ServingStatus::NotServing).await;
+        }
     }
 
     /// Checks the node every [`PROBE_INTERVAL`] until `stopping` turns true, reporting the
@@ -101,7 +133,7 @@ impl Readiness {
                     _ = ticker.tick() => {}
                     _ = stopping.wait_for(|s| *s) => return,
                 }
-                let result = probe(store.as_ref(), keys.as_ref()).await;
+                let result = probe(store.as_ref(), &keys).await;
                 // Shutdown may have begun during the probe: never report SERVING after it.
                 if *stopping.borrow() {
                     return;
@@ -116,6 +148,14 @@ impl Readiness {
                             tracing::info!("the store answers again: SERVING");
                             self.set(ServingStatus::Serving).await;
                             ready = true;
+                        }
+                        // A seal no longer active (suspended, revoked) stamps nothing.
+                        let active: std::collections::HashSet<&str> = observed.seals.iter().map(|s| s.id.as_str()).collect();
+                        let gone: Vec<String> = seals_usable.keys().filter(|id| !active.contains(id.as_str())).cloned().collect();
+                        for id in gone {
+                            seals_usable.remove(&id);
+                            tracing::info!(seal = %id, "the seal is no longer active: {} NOT_SERVING", seal_service(&id));
+                            self.set_seal(&id, ServingStatus::NotServing).await;
                         }
                         for seal in observed.seals {
                             if let Some(not_after) = seal.not_after {
@@ -147,20 +187,29 @@ impl Readiness {
 
 /// One check of the store (its log's length and latest checkpoint, within [`PROBE_TIMEOUT`])
 /// and of the keys of the active seals, loaded afresh from where they live.
-async fn probe(store: &dyn Store, keys: &dyn KeyStore) -> Result<Observed, Unready> {
+async fn probe(store: &dyn Store, keys: &Arc<dyn KeyStore>) -> Result<Observed, Unready> {
     let audit_log_size = answered(store.audit_len()).await?;
     let checkpoint_signed_at = answered(store.latest_checkpoint()).await?.map(|c| c.signed_at);
     let seals = answered(store.list_seals())
         .await?
         .into_iter()
         .filter(|s| s.state == SealState::Active)
-        .map(|seal| SealObserved {
-            key_unavailable: keys.check(&seal.key_reference).err().map(|e| e.to_string()),
-            not_after: seal.certificate_chain.first().and_then(|der| not_after(der)),
-            id: seal.id,
-        })
-        .collect();
-    Ok(Observed { audit_log_size, checkpoint_signed_at, seals })
+        .collect::<Vec<_>>();
+    let mut observed = Vec::with_capacity(seals.len());
+    for seal in seals {
+        // File reads, decryption and token calls: on the blocking pool, within the probe's
+        // timeout, so that a hung HSM neither holds a runtime worker nor stops the store's
+        // part of the probe (a key that does not answer in time counts as unavailable).
+        let (keys, reference) = (Arc::clone(&keys), seal.key_reference.clone());
+        let key_unavailable = match tokio::time::timeout(PROBE_TIMEOUT, tokio::task::spawn_blocking(move || keys.check(&reference))).await {
+            Ok(Ok(Ok(()))) => None,
+            Ok(Ok(Err(e))) => Some(e.to_string()),
+            Ok(Err(e)) => Some(format!("the key check failed: {e}")),
+            Err(_) => Some(format!("the key store did not answer within {PROBE_TIMEOUT:?}")),
+        };
+        observed.push(SealObserved { key_unavailable, not_after: seal.certificate_chain.first().and_then(|der| not_after(der)), id: seal.id });
+    }
+    Ok(Observed { audit_log_size, checkpoint_signed_at, seals: observed })
 }
 
 /// A DER certificate's notAfter, Unix seconds.

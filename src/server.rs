@@ -452,7 +452,7 @@ fn tls_key_error(error: rustls::Error, config: &Config) -> ServerError {
 /// load balancers send nothing new; then the listener closes.
 async fn begin_shutdown(readiness: &Readiness, stopping: &tokio::sync::watch::Sender<bool>) {
     tracing::info!("shutting down: NOT_SERVING, no new connections, draining the calls in progress");
-    readiness.set(ServingStatus::NotServing).await;
+    readiness.shut_down().await;
     let _ = stopping.send(true);
 }
 

@@ -83,6 +83,12 @@ fn config_paths(config: &Config) -> Vec<PathBuf> {
         config.audit.log_key.clone(),
     ];
     paths.extend(config.server.spool_directory.clone());
+    paths.extend(config.keys.kek_file.clone());
+    paths.extend(config.keys.previous_kek_file.clone());
+    if let Some(token) = &config.keys.pkcs11 {
+        paths.push(token.module.clone());
+        paths.extend(token.pin_file.clone());
+    }
     paths.extend(config.verification.trust_anchors.iter().cloned());
     for seed in &config.seed_seals {
         paths.push(seed.image.clone());
@@ -425,6 +431,18 @@ fn kubernetes_manifests_refer_to_what_exists() {
     for path in config_paths(&config) {
         check_file(&path, "configuration");
     }
+    // What the node writes (the checkpoint witness beside `sqlite_path`, spooled uploads) is
+    // on writable volumes: the root file system is read-only.
+    let mut written = vec![config.store.sqlite_path.with_extension("checkpoint")];
+    written.extend(config.server.spool_directory.iter().map(|d| d.join("upload")));
+    for path in written {
+        let (_, volume, _) = mounts
+            .iter()
+            .filter(|(m, _, _)| path.starts_with(m))
+            .max_by_key(|(m, _, _)| m.as_os_str().len())
+            .unwrap_or_else(|| panic!("{} is written by the node but not on a volume", path.display()));
+        assert!(volumes[volume]["emptyDir"].is_mapping(), "{} is written by the node: volume {volume} must be writable (emptyDir)", path.display());
+    }
     for probe in ["readinessProbe", "livenessProbe"] {
         let command = strings(&container[probe]["exec"]["command"], probe);
         assert_eq!(parses_as_eseal(&command, probe), "health");
@@ -498,11 +516,29 @@ fn systemd_unit_runs_eseal_hardened() {
     }
     let config = systemd_config();
     let writable: Vec<PathBuf> = directives.iter().filter(|(k, _)| k == "ReadWritePaths").flat_map(|(_, v)| v.split_whitespace().map(PathBuf::from)).collect();
-    let state = PathBuf::from("/var/lib").join(get("StateDirectory").expect("StateDirectory"));
+    // StateDirectory= creates each folder it names (the spool must exist at start).
+    let state_dirs: Vec<PathBuf> = get("StateDirectory").expect("StateDirectory").split_whitespace().map(|d| PathBuf::from("/var/lib").join(d)).collect();
+    let state = state_dirs[0].clone();
+    if let Some(spool) = &config.server.spool_directory {
+        assert!(state_dirs.contains(spool), "{} must exist at start: name it in StateDirectory=", spool.display());
+    }
     let mut needs_writing = vec![config.store.sqlite_path.parent().expect("sqlite folder").to_path_buf()];
     needs_writing.extend(config.server.spool_directory.clone());
     for path in needs_writing {
         assert!(covered(&path, &writable) || path.starts_with(&state), "{} must be writable under ProtectSystem=strict", path.display());
+    }
+    // A dynamic user owns nothing in /etc: every secret reaches it as a credential, and every
+    // credential the configuration reads is one the unit loads.
+    let credentials: BTreeSet<String> =
+        directives.iter().filter(|(k, _)| k == "LoadCredential").map(|(_, v)| v.split(':').next().unwrap_or("").to_string()).collect();
+    let credential_dir = Path::new("/run/credentials/eseal.service");
+    let secrets = [Some(&config.server.tls_key), Some(&config.audit.log_key), config.keys.kek_file.as_ref()];
+    for secret in secrets.into_iter().flatten() {
+        assert!(secret.starts_with(credential_dir), "{} is a secret: it must be a LoadCredential= credential", secret.display());
+    }
+    for path in config_paths(&config).iter().filter(|p| p.starts_with(credential_dir)) {
+        let name = path.strip_prefix(credential_dir).expect("under the credentials").to_string_lossy().to_string();
+        assert!(credentials.contains(&name), "{} is read but the unit loads no credential {name} ({credentials:?})", path.display());
     }
     for (key, value) in directives.iter().filter(|(k, _)| k == "Environment") {
         let (name, v) = value.split_once('=').unwrap_or_else(|| panic!("{key}={value}"));

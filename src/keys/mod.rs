@@ -238,10 +238,19 @@ impl KeyStore for KeyRing {
         Ok(Arc::clone(loaded.entry(reference.into()).or_insert(signer)))
     }
 
-    /// Loads the key again from where it lives (file or token): a key file deleted, damaged or
-    /// re-sealed under a KEK this node does not hold is reported, though stampings would go on
-    /// with the signer in memory.
+    /// Checks the key where it lives: a key file deleted, damaged or re-sealed under a KEK this
+    /// node does not hold is reported, though stampings would go on with the signer in memory.
+    /// An encrypted file is only opened (its AES-GCM tag proves it whole and under our KEK;
+    /// the plaintext is wiped at once): no key object is built, so none is left in freed
+    /// memory each time the readiness probe asks. Token and plaintext keys are loaded again.
     fn check(&self, reference: &str) -> Result<(), KeyError> {
+        if let KeyLocation::File(name) = KeyLocation::parse(reference)? {
+            let unreadable = |message: String| KeyError::Unreadable { reference: reference.into(), message };
+            let bytes = Zeroizing::new(std::fs::read(self.directory.join(name)).map_err(|e| unreadable(e.to_string()))?);
+            if envelope::is_encrypted(&bytes) {
+                return envelope::open(&bytes, &self.keks, reference).map(drop);
+            }
+        }
         self.load(reference).map(drop)
     }
 }
