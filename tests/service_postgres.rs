@@ -222,8 +222,15 @@ impl NodeProcess {
             .expect("start eseal serve");
         let node = NodeProcess { child: Some(child), port, log };
         wait_serving(port, Duration::from_secs(30)).await;
-        let text = std::fs::read_to_string(&node.log).unwrap_or_default();
-        assert!(text.contains("store PostgreSQL postgres://eseal@127.0.0.1"), "eseal serve names its store:\n{text}");
+        // The line is printed once the server has started, which may be just after it answers.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let named = "store PostgreSQL postgres://eseal@127.0.0.1";
+        let mut text = std::fs::read_to_string(&node.log).unwrap_or_default();
+        while !text.contains(named) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            text = std::fs::read_to_string(&node.log).unwrap_or_default();
+        }
+        assert!(text.contains(named), "eseal serve names its store:\n{text}");
         node
     }
 
