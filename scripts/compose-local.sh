@@ -116,8 +116,6 @@ for n in 1 2; do
   mkdir -p "$node_dir/spool"
   # The container's paths, moved under this node's root.
   sed -e "s#\"/etc/eseal/#\"$rootfs/etc/eseal/#g" -e "s#\"/var/lib/eseal/#\"$node_dir/#g" "$rootfs/etc/eseal/eseal.toml" >"$node_dir/eseal.toml"
-  grpc_port[$n]=$(free_port)
-  metrics_port[$n]=$(free_port)
   # The compose environment, with the database host moved to loopback.
   environment=()
   for assignment in ${!env_var}; do
@@ -126,12 +124,23 @@ for n in 1 2; do
   read -r -a command <<<"${!command_var}"
   for i in "${!command[@]}"; do [ "${command[$i]}" = /etc/eseal/eseal.toml ] && command[$i]="$node_dir/eseal.toml"; done
   (cd "$node_dir" && exec env "${environment[@]}" \
-      ESEAL__SERVER__LISTEN="127.0.0.1:${grpc_port[$n]}" ESEAL__METRICS__LISTEN="127.0.0.1:${metrics_port[$n]}" \
+      ESEAL__SERVER__LISTEN="127.0.0.1:0" ESEAL__METRICS__LISTEN="127.0.0.1:0" \
       "$eseal" "${command[@]}" >"$node_dir/serve.log" 2>&1) &
   pids+=($!)
 done
 probe=(--cert "$root/keys-sample/client-archivist.pem" --key "$root/keys-sample/client-archivist.key" --ca "$ca")
 for n in 1 2; do
+  # Each node binds ports the system picks (no race for a port chosen beforehand) and says
+  # which in its log: "eseal is listening on 127.0.0.1:P" and "metrics at http://127.0.0.1:M/".
+  log="$work/node-$n/serve.log"
+  for _ in $(seq 150); do
+    kill -0 "${pids[$(( n - 1 ))]}" 2>/dev/null || fail "node $n exited"
+    grpc_port[$n]=$(sed -n 's/^eseal is listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$log" | head -1)
+    metrics_port[$n]=$(sed -n 's#.*metrics at http://127\.0\.0\.1:\([0-9]*\)/metrics.*#\1#p' "$log" | head -1)
+    [ -n "${grpc_port[$n]}" ] && [ -n "${metrics_port[$n]}" ] && break
+    sleep 0.2
+  done
+  [ -n "${grpc_port[$n]}" ] && [ -n "${metrics_port[$n]}" ] || fail "node $n did not say where it listens"
   for _ in $(seq 150); do
     kill -0 "${pids[$(( n - 1 ))]}" 2>/dev/null || fail "node $n exited"
     "$eseal" health --server "https://localhost:${grpc_port[$n]}" "${probe[@]}" >/dev/null 2>&1 && break
