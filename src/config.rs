@@ -640,7 +640,14 @@ impl Override {
         let fail = |message: String| ConfigError::Override { variable: variable.into(), message };
         let parts: Vec<&str> = name.split("__").collect();
         let [section, key] = parts.as_slice() else {
-            return Err(fail(format!("expected {OVERRIDE_PREFIX}<SECTION>__<KEY> (one section, one key, joined by double underscores)")));
+            // A nested table ([keys.pkcs11]) is set whole, as an inline table.
+            let hint = match parts.as_slice() {
+                [section, table, ..] if parts.len() > 2 => format!(
+                    "; a nested table is set whole: {OVERRIDE_PREFIX}{section}__{table}='{{ key = \"value\", ... }}'"
+                ),
+                _ => String::new(),
+            };
+            return Err(fail(format!("expected {OVERRIDE_PREFIX}<SECTION>__<KEY> (one section, one key, joined by double underscores){hint}")));
         };
         if section.is_empty() || key.is_empty() {
             return Err(fail(format!("expected {OVERRIDE_PREFIX}<SECTION>__<KEY> with a section and a key")));
@@ -749,10 +756,15 @@ mod override_tests {
             ("ESEAL__PRINCIPALS__NAME", "x", &["ESEAL__PRINCIPALS__NAME", "[[principals]]"]),
             ("ESEAL__SERVER", "x", &["ESEAL__SERVER", "<SECTION>__<KEY>"]),
             ("ESEAL__SERVER__TLS__KEY", "x", &["ESEAL__SERVER__TLS__KEY", "<SECTION>__<KEY>"]),
+            ("ESEAL__KEYS__PKCS11__MODULE", "x", &["ESEAL__KEYS__PKCS11__MODULE", "ESEAL__KEYS__PKCS11='{ key"]),
         ] {
             let error = development(&[(variable, value)]).expect_err(variable).to_string();
             assert!(words.iter().all(|w| error.contains(w)), "{variable}: {error}");
         }
+        // The form the hint gives is one that works.
+        let token = "{ module = \"/usr/lib/softhsm/libsofthsm2.so\", token_label = \"seals\", pin_env = \"PIN\" }";
+        let config = development(&[("ESEAL__KEYS__PKCS11", token)]).expect("a nested table set whole");
+        assert_eq!(config.keys.pkcs11.map(|p| p.token_label), Some("seals".to_string()));
     }
 
     #[test]
