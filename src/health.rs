@@ -207,15 +207,9 @@ async fn probe(store: &dyn Store, keys: &Arc<dyn KeyStore>) -> Result<Observed, 
             Ok(Err(e)) => Some(format!("the key check failed: {e}")),
             Err(_) => Some(format!("the key store did not answer within {PROBE_TIMEOUT:?}")),
         };
-        observed.push(SealObserved { key_unavailable, not_after: seal.certificate_chain.first().and_then(|der| not_after(der)), id: seal.id });
+        observed.push(SealObserved { key_unavailable, not_after: seal.certificate_chain.first().and_then(|der| crate::api::certificate_validity(der)).map(|(_, not_after)| not_after), id: seal.id });
     }
     Ok(Observed { audit_log_size, checkpoint_signed_at, seals: observed })
-}
-
-/// A DER certificate's notAfter, Unix seconds.
-fn not_after(der: &[u8]) -> Option<i64> {
-    use x509_parser::prelude::{FromDer, X509Certificate};
-    X509Certificate::from_der(der).ok().map(|(_, c)| c.validity().not_after.timestamp())
 }
 
 /// The store's answer within [`PROBE_TIMEOUT`].

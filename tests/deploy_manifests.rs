@@ -409,12 +409,10 @@ fn kubernetes_manifests_refer_to_what_exists() {
             (PathBuf::from(str_of(&m["mountPath"], "mountPath")), name, m["subPath"].as_str().map(String::from))
         })
         .collect();
+    // The innermost mount holding `path` (Path::starts_with also matches the mount itself).
+    let mount_of = |path: &Path| mounts.iter().filter(|(m, _, _)| path.starts_with(m)).max_by_key(|(m, _, _)| m.as_os_str().len());
     let check_file = |path: &Path, what: &str| {
-        let (mount, volume, sub_path) = mounts
-            .iter()
-            .filter(|(m, _, _)| path == m || path.starts_with(m))
-            .max_by_key(|(m, _, _)| m.as_os_str().len())
-            .unwrap_or_else(|| panic!("{what}: {} is not mounted", path.display()));
+        let (mount, volume, sub_path) = mount_of(path).unwrap_or_else(|| panic!("{what}: {} is not mounted", path.display()));
         let volume = &volumes[volume];
         if let Some(secret) = volume["secret"]["secretName"].as_str() {
             let keys = secrets.get(secret).unwrap_or_else(|| panic!("{what}: secret {secret} is not in secrets.yaml"));
@@ -436,11 +434,7 @@ fn kubernetes_manifests_refer_to_what_exists() {
     let mut written = vec![config.store.sqlite_path.with_extension("checkpoint")];
     written.extend(config.server.spool_directory.iter().map(|d| d.join("upload")));
     for path in written {
-        let (_, volume, _) = mounts
-            .iter()
-            .filter(|(m, _, _)| path.starts_with(m))
-            .max_by_key(|(m, _, _)| m.as_os_str().len())
-            .unwrap_or_else(|| panic!("{} is written by the node but not on a volume", path.display()));
+        let (_, volume, _) = mount_of(&path).unwrap_or_else(|| panic!("{} is written by the node but not on a volume", path.display()));
         assert!(volumes[volume]["emptyDir"].is_mapping(), "{} is written by the node: volume {volume} must be writable (emptyDir)", path.display());
     }
     for probe in ["readinessProbe", "livenessProbe"] {
