@@ -29,14 +29,22 @@ pub struct Stamped {
     pub cms: Vec<u8>,
 }
 
-/// Bytes to reserve in /Contents for signatures of `chain`: the CMS size bound plus room for a
-/// later RFC 3161 signature timestamp.
+/// Bytes to reserve in /Contents for signatures of `chain`: the CMS size bound, exact for the
+/// chain with the longest signature its key can make. Nothing more: a seal carries no
+/// timestamp, and PAdES upgrades (document timestamps, /DSS) are later incremental updates
+/// that need no room in this signature.
 pub fn contents_size(chain: &CertificateChain) -> usize {
+    signature_size_estimate(chain)
+}
+
+/// What [`contents_size`] was before it stopped keeping [`TIMESTAMP_RESERVE`] free for an
+/// RFC 3161 token: replaying a stamping recorded then needs the same reserve to reproduce it.
+pub fn contents_size_with_timestamp_room(chain: &CertificateChain) -> usize {
     signature_size_estimate(chain) + TIMESTAMP_RESERVE
 }
 
-/// Seals the PDF in `source`, writing the sealed document to `out`. `options.contents_size`
-/// is ignored: it is sized from the chain.
+/// Seals the PDF in `source`, writing the sealed document to `out`. An `options.contents_size`
+/// of 0 reserves [`contents_size`] of the chain.
 pub fn seal<S: Source, W: Write>(
     source: &S,
     out: &mut W,
@@ -115,7 +123,8 @@ fn stamp_with<S: Source, W: Write>(
     signature_for: impl FnOnce(&[u8; 32]) -> Result<Vec<u8>, StampError>,
 ) -> Result<SealedDocument, StampError> {
     let doc = Document::open(source)?;
-    let options = SealOptions { contents_size: contents_size(chain), ..options.clone() };
+    let contents_size = if options.contents_size == 0 { contents_size(chain) } else { options.contents_size };
+    let options = SealOptions { contents_size, ..options.clone() };
     let prepared = crate::pdf::prepare(&doc, &options)?;
     let hashed = match original {
         Original::Copy => prepared.copy_original(source, out)?,

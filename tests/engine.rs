@@ -120,17 +120,39 @@ impl Signer for CountingSigner<'_> {
     }
 }
 
+/// One private-key operation per seal, and /Contents sized to the signature: the reserve is
+/// the chain's CMS bound (no room kept for a timestamp the service never adds), and the CMS fits
+/// it with at most the few bytes a shorter ECDSA signature leaves.
 #[test]
-fn one_private_key_operation_per_seal_and_room_for_a_timestamp() {
+fn one_private_key_operation_per_seal_and_contents_sized_to_the_signature() {
     let input = std::fs::read(corpus("01")).unwrap();
     for seal in [Seal::ec(), Seal::rsa()] {
         let counting = CountingSigner { inner: &seal.signer, calls: AtomicUsize::new(0) };
         let mut out = Vec::new();
         let stamped = stamp::seal(&input, &mut out, &seal.options(1, 10.0, 20.0), &seal.chain, &counting).unwrap();
         assert_eq!(counting.calls.load(Ordering::SeqCst), 1, "{}", seal.name);
-        let reserved = (stamped.document.byte_range[2] - stamped.document.byte_range[1] - 2) / 2;
-        assert!(reserved as usize >= stamped.cms.len() + 16 * 1024, "{}: /Contents leaves no room for a timestamp token", seal.name);
+        let reserved = ((stamped.document.byte_range[2] - stamped.document.byte_range[1] - 2) / 2) as usize;
+        assert_eq!(reserved, stamp::contents_size(&seal.chain), "{}", seal.name);
+        assert!(reserved >= stamped.cms.len() && reserved - stamped.cms.len() <= 8, "{}: {} bytes reserved for a {}-byte CMS", seal.name, reserved, stamped.cms.len());
     }
+}
+
+/// A stamping recorded while seals kept 16 KiB free for a timestamp replays byte for byte when
+/// given that reserve again (the service records the reserve of each stamping).
+#[test]
+fn a_stamping_with_the_old_timestamp_room_replays_identically() {
+    let input = std::fs::read(corpus("01")).unwrap();
+    let seal = Seal::ec();
+    let options = SealOptions { contents_size: stamp::contents_size_with_timestamp_room(&seal.chain), ..seal.options(-1, 10.0, 20.0) };
+    let (first, stamped) = seal.seal(&input, &options);
+    let reserved = ((stamped.document.byte_range[2] - stamped.document.byte_range[1] - 2) / 2) as usize;
+    assert_eq!(reserved, stamp::contents_size(&seal.chain) + 16 * 1024);
+    let mut again = Vec::new();
+    stamp::replay(&input, &mut again, &options, &seal.chain, &stamped.cms).unwrap();
+    assert_eq!(first, again);
+    let mut smaller = Vec::new();
+    stamp::replay(&input, &mut smaller, &seal.options(-1, 10.0, 20.0), &seal.chain, &stamped.cms).unwrap();
+    assert_ne!(first, smaller, "the reserve is part of the output");
 }
 
 /// A certification (DocMDP P=2) permits later seals into existing signature fields: the

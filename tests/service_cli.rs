@@ -52,9 +52,14 @@ async fn quickstart_grant_sign_verify_through_the_command_line() {
     assert_eq!(report["signatures"][0]["intact"], true);
     assert_eq!(report["signatures"][0]["trusted"], true);
 
-    // The same command again: replayed, byte-identical.
+    // The same command again, downloading the whole sealed document this time (the first
+    // downloaded only the update): replayed, byte-identical.
     let again = dir.path().join("again.pdf");
-    let replay = eseal(&server, dir.path(), &["sign", input, "--seal", "approval-ec", "--authorization", &authorization, "--rect", "20,20,40,40", "-o", again.to_str().unwrap()]);
+    let replay = eseal(
+        &server,
+        dir.path(),
+        &["sign", input, "--seal", "approval-ec", "--authorization", &authorization, "--rect", "20,20,40,40", "--whole-document", "-o", again.to_str().unwrap()],
+    );
     assert!(replay.status.success() && text(&replay.stdout).contains("replayed"), "{}", text(&replay.stderr));
     assert_eq!(std::fs::read(&again).unwrap(), bytes);
 

@@ -53,10 +53,14 @@ struct StoredOptions {
     certify: bool,
     field_name: String,
     signing_time: i64,
+    /// Bytes reserved in /Contents. Absent in records made while every seal kept room for a
+    /// timestamp: their replays reserve that again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    contents_size: Option<usize>,
 }
 
 impl StoredOptions {
-    fn from_header(header: &SignHeader, signing_time: i64) -> Result<Self, ApiError> {
+    fn from_header(header: &SignHeader, signing_time: i64, contents_size: usize) -> Result<Self, ApiError> {
         let placement = header.placement.clone().unwrap_or_default();
         let rect = match &placement.rect {
             None => None,
@@ -90,6 +94,7 @@ impl StoredOptions {
             certify: header.certify,
             field_name: header.field_name.clone(),
             signing_time,
+            contents_size: Some(contents_size),
         })
     }
 
@@ -117,7 +122,7 @@ impl StoredOptions {
             location: optional(&self.location),
             contact_info: optional(&self.contact_info),
             certify: self.certify,
-            contents_size: 0,
+            contents_size: self.contents_size.unwrap_or_else(|| stamp::contents_size_with_timestamp_room(&seal.chain)),
             reserve_fields: Vec::new(),
         }
     }
@@ -184,6 +189,8 @@ async fn sign(state: &Arc<ServiceState>, principal: &Principal, header: SignHead
     if header.request_id.len() > MAX_REQUEST_ID {
         return Err(ApiError::InvalidArgument(format!("request_id is longer than {MAX_REQUEST_ID} bytes")));
     }
+    let returned = proto::ReturnedBytes::try_from(header.returned_bytes)
+        .map_err(|_| ApiError::InvalidArgument(format!("unknown returned_bytes {}", header.returned_bytes)))?;
     if !principal.has(Role::Department, Some(&header.seal_id)) {
         return Err(ApiError::denied(&principal.name, Role::Department, Some(&header.seal_id)));
     }
@@ -202,7 +209,7 @@ async fn sign(state: &Arc<ServiceState>, principal: &Principal, header: SignHead
             // is the authorization, used already for the recorded one.
             return Err(policy::PolicyError::AlreadyUsed { id: done.authorization_id, request_id: done.request_id }.into());
         }
-        return replay(state, done, document).await;
+        return replay(state, done, document, returned).await;
     }
 
     // Every rule but the document binding is checked before the upload: nothing is received
@@ -220,12 +227,12 @@ async fn sign(state: &Arc<ServiceState>, principal: &Principal, header: SignHead
     if let Err(refusal) = policy::check_stamping(&authorization, &seal, certificate, &request(Some(&input_sha256)), signing_time) {
         // A retry racing its own original finds the authorization used by itself: replay.
         return match already_done(state, principal, &header, &input_sha256).await? {
-            Some(done) => replay(state, done, document).await,
+            Some(done) => replay(state, done, document, returned).await,
             None => Err(refusal.into()),
         };
     }
 
-    let options = StoredOptions::from_header(&header, signing_time)?;
+    let options = StoredOptions::from_header(&header, signing_time, stamp::contents_size(&loaded.chain))?;
     let options_json = serde_json::to_string(&options).map_err(|e| ApiError::Internal(e.to_string()))?;
     let engine_seal = Arc::clone(&loaded);
     let (document, update, stamped) = run_engine(document, move |document| {
@@ -271,13 +278,13 @@ async fn sign(state: &Arc<ServiceState>, principal: &Principal, header: SignHead
         Err(e) => {
             // The same request may have committed meanwhile (a concurrent retry): replay it.
             return match already_done(state, principal, &header, &input_sha256).await? {
-                Some(done) => replay(state, done, document).await,
+                Some(done) => replay(state, done, document, returned).await,
                 None => Err(e.into()),
             };
         }
     };
     let (document, update) = keep_document(state, document, update, &record.output_sha256, record.audit_sequence).await?;
-    Ok(Stamped { response: respond(receipt(&record, &loaded, false), document, update), outcome: Outcome::Sealed })
+    Ok(Stamped { response: respond(receipt(&record, &loaded, false, document.len()), document, update, returned), outcome: Outcome::Sealed })
 }
 
 /// Receives the document chunks that follow the header, within the configured limit.
@@ -349,7 +356,7 @@ where
     Ok((document, update, result))
 }
 
-async fn replay(state: &Arc<ServiceState>, done: StampingRecord, document: Spooled) -> Result<Stamped, ApiError> {
+async fn replay(state: &Arc<ServiceState>, done: StampingRecord, document: Spooled, returned: proto::ReturnedBytes) -> Result<Stamped, ApiError> {
     let seal = state.recent_seal(&done.seal_id).await?.ok_or_else(|| ApiError::NotFound { what: "seal", id: done.seal_id.clone() })?;
     let loaded = state.loaded_seal(&seal)?;
     let options: StoredOptions = serde_json::from_str(&done.options_json).map_err(|e| ApiError::Internal(format!("stored options unreadable: {e}")))?;
@@ -365,7 +372,7 @@ async fn replay(state: &Arc<ServiceState>, done: StampingRecord, document: Spool
     }
     tracing::info!(request_id = %done.request_id, "stamping replayed");
     let (document, update) = keep_document(state, document, update, &done.output_sha256, done.audit_sequence).await?;
-    Ok(Stamped { response: respond(receipt(&done, &loaded, true), document, update), outcome: Outcome::Replayed })
+    Ok(Stamped { response: respond(receipt(&done, &loaded, true, document.len()), document, update, returned), outcome: Outcome::Replayed })
 }
 
 /// Keeps the sealed document (the received bytes, then the update) as `<SHA-256 hex>.pdf` in
@@ -433,7 +440,7 @@ fn sha256(bytes: &[u8]) -> [u8; 32] {
     out
 }
 
-fn receipt(record: &StampingRecord, seal: &LoadedSeal, replayed: bool) -> StampingReceipt {
+fn receipt(record: &StampingRecord, seal: &LoadedSeal, replayed: bool, input_size: u64) -> StampingReceipt {
     StampingReceipt {
         audit_sequence: record.audit_sequence,
         input_sha256: record.input_sha256.to_vec(),
@@ -445,15 +452,21 @@ fn receipt(record: &StampingRecord, seal: &LoadedSeal, replayed: bool) -> Stampi
         field_name: record.field_name.clone(),
         replayed,
         request_id: record.request_id.clone(),
+        input_size,
     }
 }
 
-/// Streams the receipt, then the original bytes, then the update. A document held in memory
-/// is answered from a ready list of messages; a spooled one is read chunk by chunk as the
-/// client takes them, so that at most a few chunks are in memory.
-fn respond(receipt: StampingReceipt, document: Spooled, update: Vec<u8>) -> Response<ResponseStream> {
+/// Streams the receipt, then the original bytes (unless the client asked for the update only),
+/// then the update. A document held in memory is answered from a ready list of messages; a
+/// spooled one is read chunk by chunk as the client takes them, so that at most a few chunks
+/// are in memory.
+fn respond(receipt: StampingReceipt, document: Spooled, update: Vec<u8>, returned: proto::ReturnedBytes) -> Response<ResponseStream> {
     let send = |part| Ok(SignDocumentResponse { part: Some(part) });
     let update = Bytes::from(update);
+    if returned == proto::ReturnedBytes::UpdateOnly {
+        let messages: Vec<_> = std::iter::once(send(ResponsePart::Receipt(receipt))).chain(slices(update, CHUNK).map(|chunk| send(ResponsePart::Chunk(chunk)))).collect();
+        return Response::new(Box::pin(tokio_stream::iter(messages)));
+    }
     let document = match document.into_memory() {
         Ok(bytes) => {
             let mut messages = vec![send(ResponsePart::Receipt(receipt))];
@@ -491,4 +504,23 @@ fn respond(receipt: StampingReceipt, document: Spooled, update: Vec<u8>) -> Resp
         }
     });
     Response::new(Box::pin(ReceiverStream::new(rx)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records written before the reserve was stored read as "no reserve recorded" (replayed
+    /// with the old timestamp room); new ones keep theirs.
+    #[test]
+    fn stored_options_read_old_records_and_keep_the_reserve() {
+        let old = r#"{"page":-1,"rect":null,"reason":"","location":"","contact_info":"","certify":false,"field_name":"","signing_time":1795000000}"#;
+        let parsed: StoredOptions = serde_json::from_str(old).unwrap();
+        assert_eq!(parsed.contents_size, None);
+        let header = SignHeader { seal_id: "s".into(), ..Default::default() };
+        let new = StoredOptions::from_header(&header, 1_795_000_000, 2_345).unwrap();
+        let json = serde_json::to_string(&new).unwrap();
+        assert!(json.contains(r#""contents_size":2345"#), "{json}");
+        assert_eq!(serde_json::from_str::<StoredOptions>(&json).unwrap(), new);
+    }
 }

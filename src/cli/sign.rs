@@ -51,6 +51,11 @@ pub struct SignArgs {
     /// so that running the same command again replays the same result).
     #[arg(long)]
     request_id: Option<String>,
+    /// Download the whole sealed document. By default only the update the server appends is
+    /// downloaded: the output is written from the bytes sent, as they are sent, followed by the
+    /// update, and checked against the receipt's SHA-256 either way.
+    #[arg(long)]
+    whole_document: bool,
     #[command(flatten)]
     client: ClientArgs,
 }
@@ -84,14 +89,15 @@ const UPLOAD_CHUNK: usize = 1 << 20;
 type ReadFailure = (String, tokio::sync::mpsc::Sender<SignDocumentRequest>);
 
 /// The header, then the file's bytes read a chunk at a time on a blocking thread while the
-/// previous chunks are being sent (at most four chunks in memory). A read error, or a file
-/// that changes size while being read, is reported on the returned channel instead of ending
-/// the stream.
+/// previous chunks are being sent (at most four chunks in memory). Each chunk also goes to
+/// `copy`, when given, before it is sent. A read error, or a file that changes size while being
+/// read, is reported on the returned channel instead of ending the stream.
 fn upload_stream(
     header: SignHeader,
     mut file: std::fs::File,
     size: u64,
     bar: indicatif::ProgressBar,
+    copy: Option<tokio::sync::mpsc::Sender<bytes::Bytes>>,
 ) -> (impl tokio_stream::Stream<Item = SignDocumentRequest>, tokio::sync::oneshot::Receiver<ReadFailure>) {
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     let (fail, failed) = tokio::sync::oneshot::channel();
@@ -114,6 +120,11 @@ fn upload_stream(
                     None
                 }
             };
+            // A copy that stops taking chunks failed to write the output: nothing may be sealed.
+            let failure = failure.or_else(|| {
+                let copy = copy.as_ref()?;
+                copy.blocking_send(bytes::Bytes::copy_from_slice(&chunk)).err().map(|_| "the output file could not be written".to_string())
+            });
             if let Some(failure) = failure {
                 let _ = fail.send((failure, tx));
                 return;
@@ -132,14 +143,14 @@ fn upload_stream(
 /// Bytes written between two requests to start putting the download on disk.
 const SYNC_EVERY: u64 = 16 << 20;
 
-/// A thread that hashes and writes the downloaded chunks sent to it, then syncs the file; it
-/// answers the SHA-256 of everything written. A second thread syncs what is written so far
+/// A thread that hashes and writes the chunks sent to it, then syncs the file; it answers the
+/// SHA-256 and the length of everything written. A second thread syncs what is written so far
 /// every [`SYNC_EVERY`] bytes, so that the disk works during the download and the final sync
 /// has little left to do.
 fn download_writer(
     mut file: std::fs::File,
     path: PathBuf,
-) -> (tokio::sync::mpsc::Sender<bytes::Bytes>, tokio::task::JoinHandle<Result<ring::digest::Digest, CliError>>) {
+) -> (tokio::sync::mpsc::Sender<bytes::Bytes>, tokio::task::JoinHandle<Result<(ring::digest::Digest, u64), CliError>>) {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(4);
     let writer = tokio::task::spawn_blocking(move || {
         let cannot_write = |e: std::io::Error| CliError::Usage(format!("cannot write {}: {e}", path.display()));
@@ -154,9 +165,11 @@ fn download_writer(
         });
         let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
         let mut unsynced = 0u64;
+        let mut written = 0u64;
         while let Some(chunk) = rx.blocking_recv() {
             hash.update(&chunk);
             file.write_all(&chunk).map_err(cannot_write)?;
+            written += chunk.len() as u64;
             unsynced += chunk.len() as u64;
             if unsynced >= SYNC_EVERY {
                 unsynced = 0;
@@ -168,7 +181,7 @@ fn download_writer(
             let _ = syncer.join();
         }
         file.sync_all().map_err(cannot_write)?;
-        Ok(hash.finish())
+        Ok((hash.finish(), written))
     });
     (tx, writer)
 }
@@ -192,6 +205,7 @@ pub async fn run(args: SignArgs) -> Result<(), CliError> {
         let seed = [b"eseal sign:".as_slice(), args.authorization.as_bytes()].concat();
         format!("req-{}", &crate::api::hex(ring::digest::digest(&ring::digest::SHA256, &seed).as_ref())[..32])
     });
+    let returned = if args.whole_document { proto::ReturnedBytes::SealedDocument } else { proto::ReturnedBytes::UpdateOnly };
     let header = SignHeader {
         seal_id: args.seal.clone(),
         authorization_id: args.authorization.clone(),
@@ -200,10 +214,56 @@ pub async fn run(args: SignArgs) -> Result<(), CliError> {
         reason: args.reason.clone(),
         location: args.location.clone(),
         case_number,
+        returned_bytes: returned as i32,
         ..Default::default()
     };
+    let partial = args.output.with_extension("pdf.partial");
+    let output = std::fs::File::create(&partial).map_err(|e| CliError::Usage(format!("cannot write {}: {e}", partial.display())))?;
+    // Hashing and writing run on their own thread, fed with the bytes sent (update only) and
+    // the bytes received.
+    let (chunks, writer) = download_writer(output, partial.clone());
+    let sealed = seal_into(&args, channel, header, file, size, chunks, writer).await;
+    let checked = match sealed {
+        Ok(receipt) => std::fs::rename(&partial, &args.output)
+            .map(|()| receipt)
+            .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", args.output.display()))),
+        Err(e) => Err(e),
+    };
+    let receipt = match checked {
+        Ok(receipt) => receipt,
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e);
+        }
+    };
+    println!(
+        "sealed {} -> {} ({} bytes), seal {}, field {}, audit record #{}{}",
+        args.input.display(),
+        args.output.display(),
+        receipt.output_size,
+        receipt.seal_id,
+        receipt.field_name,
+        receipt.audit_sequence,
+        if receipt.replayed { " (replayed: this stamping was already done)" } else { "" }
+    );
+    Ok(())
+}
+
+/// Sends the document and writes the sealed one through `chunks`: the bytes sent as they are
+/// sent unless the whole document is asked for, then what the server answers. The receipt once
+/// everything written hashes to its SHA-256 and is synced.
+async fn seal_into(
+    args: &SignArgs,
+    channel: tonic::transport::Channel,
+    header: SignHeader,
+    file: std::fs::File,
+    size: u64,
+    chunks: tokio::sync::mpsc::Sender<bytes::Bytes>,
+    writer: tokio::task::JoinHandle<Result<(ring::digest::Digest, u64), CliError>>,
+) -> Result<proto::StampingReceipt, CliError> {
+    let update_only = header.returned_bytes == proto::ReturnedBytes::UpdateOnly as i32;
     let upload = progress::bar(size, "upload");
-    let (outgoing, failed) = upload_stream(header, file, size, upload.clone());
+    let (outgoing, failed) = upload_stream(header, file, size, upload.clone(), update_only.then(|| chunks.clone()));
     let mut client = SigningServiceClient::new(channel).max_decoding_message_size(16 << 20);
     // A failed read cancels the call (the future is dropped): the server discards the upload.
     let outcome = tokio::select! {
@@ -222,11 +282,10 @@ pub async fn run(args: SignArgs) -> Result<(), CliError> {
         Some(proto::SignDocumentResponse { part: Some(ResponsePart::Receipt(r)) }) => r,
         _ => return Err(CliError::Serve("the server answered without a receipt".into())),
     };
-    let partial = args.output.with_extension("pdf.partial");
-    let file = std::fs::File::create(&partial).map_err(|e| CliError::Usage(format!("cannot write {}: {e}", partial.display())))?;
-    let download = progress::bar(receipt.output_size, "download");
-    // Hashing and writing run on their own thread while the next chunks are decrypted.
-    let (chunks, writer) = download_writer(file, partial.clone());
+    if receipt.input_size != size {
+        return Err(CliError::Serve(format!("the server received {} bytes of the {size} sent", receipt.input_size)));
+    }
+    let download = progress::bar(if update_only { receipt.output_size - size.min(receipt.output_size) } else { receipt.output_size }, "download");
     let mut received = Ok(());
     loop {
         match responses.message().await {
@@ -245,30 +304,14 @@ pub async fn run(args: SignArgs) -> Result<(), CliError> {
         }
     }
     drop(chunks);
-    let written = writer.await.map_err(|e| CliError::Serve(format!("the download's writer failed: {e}")));
+    let written = writer.await.map_err(|e| CliError::Serve(format!("the output's writer failed: {e}")));
     download.finish_and_clear();
-    let checked = match (received, written) {
+    match (received, written) {
         (Err(status), _) => Err(CliError::from(status)),
         (Ok(()), Err(e)) | (Ok(()), Ok(Err(e))) => Err(e),
-        (Ok(()), Ok(Ok(digest))) if digest.as_ref() != receipt.output_sha256.as_slice() => {
-            Err(CliError::Serve("the sealed document received does not match the receipt's SHA-256".into()))
+        (Ok(()), Ok(Ok((digest, len)))) if len != receipt.output_size || digest.as_ref() != receipt.output_sha256.as_slice() => {
+            Err(CliError::Serve("the sealed document written does not match the receipt's size and SHA-256".into()))
         }
-        (Ok(()), Ok(Ok(_))) => Ok(()),
-    };
-    if let Err(e) = checked {
-        let _ = std::fs::remove_file(&partial);
-        return Err(e);
+        (Ok(()), Ok(Ok(_))) => Ok(receipt),
     }
-    std::fs::rename(&partial, &args.output).map_err(|e| CliError::Usage(format!("cannot write {}: {e}", args.output.display())))?;
-    println!(
-        "sealed {} -> {} ({} bytes), seal {}, field {}, audit record #{}{}",
-        args.input.display(),
-        args.output.display(),
-        receipt.output_size,
-        receipt.seal_id,
-        receipt.field_name,
-        receipt.audit_sequence,
-        if receipt.replayed { " (replayed: this stamping was already done)" } else { "" }
-    );
-    Ok(())
 }

@@ -48,6 +48,7 @@ pub struct SealOptions<'a> {
     /// Make this a certification signature (DocMDP, P=2: form filling and signing allowed).
     pub certify: bool,
     /// Bytes reserved for the DER signature in /Contents (written as twice as many hex digits).
+    /// `stamp` reads 0 as "what the certificate chain's signatures need".
     pub contents_size: usize,
     /// Empty signature fields to create in the same update, for later seals.
     pub reserve_fields: Vec<ReservedField>,

@@ -298,7 +298,13 @@ pub fn header(seal: &str, authorization: &str, request_id: &str, case: &str) -> 
         contact_info: String::new(),
         certify: false,
         field_name: String::new(),
+        returned_bytes: 0,
     }
+}
+
+/// [`header`] asking for the update alone instead of the whole sealed document.
+pub fn update_only(header: SignHeader) -> SignHeader {
+    SignHeader { returned_bytes: proto::ReturnedBytes::UpdateOnly as i32, ..header }
 }
 
 /// What a successful SignDocument returned: the receipt and every byte of the sealed document.
@@ -309,10 +315,11 @@ pub struct Sealed {
 }
 
 /// Streams `header` then `document` in 256 KiB chunks, and collects the answer: the receipt,
-/// then every chunk. A broken answer (no receipt first, a chunk before it, a document whose size
+/// then every chunk (appended to `document` when the header asks for the update only). A broken answer (no receipt first, a chunk before it, a document whose size
 /// or SHA-256 is not the receipt's) is an error of code DATA_LOSS; nothing counts as received
 /// unless all of it arrived and matches the receipt.
 pub async fn try_sign(client: &mut SigningServiceClient<Channel>, header: SignHeader, document: &[u8]) -> Result<Sealed, Status> {
+    let header_returned_update_only = header.returned_bytes == proto::ReturnedBytes::UpdateOnly as i32;
     let mut messages = vec![SignDocumentRequest { part: Some(RequestPart::Header(header)) }];
     messages.extend(document.chunks(256 * 1024).map(|c| SignDocumentRequest { part: Some(RequestPart::Chunk(c.to_vec())) }));
     let mut stream = client.sign_document(tokio_stream::iter(messages)).await?.into_inner();
@@ -320,7 +327,11 @@ pub async fn try_sign(client: &mut SigningServiceClient<Channel>, header: SignHe
         Some(proto::SignDocumentResponse { part: Some(ResponsePart::Receipt(r)) }) => r,
         other => return Err(Status::data_loss(format!("the first answer must be the receipt, not {other:?}"))),
     };
-    let mut out = Vec::new();
+    if receipt.input_size != document.len() as u64 {
+        return Err(Status::data_loss(format!("the receipt says {} bytes were received, not {}", receipt.input_size, document.len())));
+    }
+    // Asked for the update alone: the sealed document is the document sent followed by it.
+    let mut out = if header_returned_update_only { document.to_vec() } else { Vec::new() };
     while let Some(message) = stream.message().await? {
         match message.part {
             Some(ResponsePart::Chunk(c)) => out.extend_from_slice(&c),

@@ -8,7 +8,7 @@ use sqlx::{AssertSqlSafe, Row};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    Conn, DbPool, append_in_memory, begin_write, fetch_authorization, log_len_and_latest_checkpoint, not_active, put_leaves,
+    Conn, DbPool, append_in_memory, authorization_from_row, begin_write, log_len_and_latest_checkpoint, not_active, put_leaves,
     restored_backup,
 };
 use crate::audit::AuditEvent;
@@ -124,6 +124,12 @@ async fn commit(pool: &DbPool, origin: &str, batch: &[Pending], limits: &Stampin
     let request_ids: Vec<&str> =
         batch.iter().filter_map(|p| if let Write::Stamping(s, _, _) = &p.write { Some(s.request_id.as_str()) } else { None }).collect();
     let mut taken_requests = recorded_requests(&mut tx, &request_ids).await?;
+    let authorization_ids: Vec<&str> =
+        batch.iter().filter_map(|p| if let Write::Stamping(s, _, _) = &p.write { Some(s.authorization_id.as_str()) } else { None }).collect();
+    // Read once under the write lock and consumed in memory, in batch order: nothing else can
+    // change them until the commit, and one UPDATE at the end writes every consumption.
+    let mut authorizations = authorizations_by_id(&mut tx, &authorization_ids).await?;
+    let mut consumptions = Vec::new();
 
     let mut log = Log { origin: origin.to_string(), start: len, records: Vec::new(), leaves: Vec::new() };
     let mut stampings = Vec::new();
@@ -136,7 +142,10 @@ async fn commit(pool: &DbPool, origin: &str, batch: &[Pending], limits: &Stampin
                 Err(refusal) => Err(refusal),
                 Ok(()) => match insert_authorization(&mut tx, authorization).await? {
                     Err(refusal) => Err(refusal),
-                    Ok(()) => Ok(Written::Sequence(log.append(audit.clone(), now))),
+                    Ok(()) => {
+                        authorizations.insert(authorization.id.clone(), (**authorization).clone());
+                        Ok(Written::Sequence(log.append(audit.clone(), now)))
+                    }
                 },
             },
             Write::Stamping(stamping, consumed, sealed) => {
@@ -147,13 +156,14 @@ async fn commit(pool: &DbPool, origin: &str, batch: &[Pending], limits: &Stampin
                     }
                     Ok(()) => match limit_reached(&mut tx, limits, &stamping.seal_id, &stampings).await? {
                         Some(refusal) => Some(refusal),
-                        None => consume(&mut tx, stamping, now).await?.err(),
+                        None => consume(&mut authorizations, stamping, now).err(),
                     },
                 };
                 match refusal {
                     Some(refusal) => Err(refusal),
                     None => {
                         taken_requests.insert(stamping.request_id.clone());
+                        consumptions.push((stamping.authorization_id.as_str(), now, stamping.request_id.as_str()));
                         log.append(consumed.clone(), now);
                         let audit_sequence = log.append(sealed.clone(), now);
                         let record = StampingRecord { audit_sequence, ..(**stamping).clone() };
@@ -165,6 +175,7 @@ async fn commit(pool: &DbPool, origin: &str, batch: &[Pending], limits: &Stampin
         };
         outcomes.push(outcome);
     }
+    write_consumptions(&mut tx, &consumptions).await?;
     // The records first: each stamping row refers to its record.
     insert_records(&mut tx, &log.records).await?;
     insert_stampings(&mut tx, &stampings).await?;
@@ -266,24 +277,65 @@ async fn limit_reached(conn: &mut Conn, limits: &StampingLimits, seal_id: &str, 
     Ok((made >= max).then(|| StoreError::Conflict(StampingLimits::refusal(seal_id, max))))
 }
 
-/// Consumes the stamping's authorization: only an active one, unexpired at `now`. The inner
-/// `Err` says why it cannot be consumed; the outer one is a failure of the database.
-async fn consume(conn: &mut Conn, stamping: &StampingRecord, now: i64) -> Result<Result<(), StoreError>, StoreError> {
-    let changed = sqlx::query(
-        "UPDATE authorizations SET state = 'consumed', closed_at = $1, consumed_by_request = $2 \
-         WHERE id = $3 AND state = 'active' AND expires_at >= $1",
-    )
-    .bind(now)
-    .bind(&stamping.request_id)
-    .bind(&stamping.authorization_id)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if changed == 1 {
-        return Ok(Ok(()));
+/// The authorizations among `ids` that exist, by id.
+async fn authorizations_by_id(conn: &mut Conn, ids: &[&str]) -> Result<HashMap<String, Authorization>, StoreError> {
+    let mut unique: Vec<&str> = ids.to_vec();
+    unique.sort_unstable();
+    unique.dedup();
+    let mut found = HashMap::with_capacity(unique.len());
+    for chunk in unique.chunks(IDS_PER_QUERY) {
+        let sql = format!("SELECT {} FROM authorizations WHERE id IN ({})", authorization_columns!(), placeholders(chunk.len()));
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            let authorization = authorization_from_row(&row)?;
+            found.insert(authorization.id.clone(), authorization);
+        }
     }
-    let current = fetch_authorization(conn, &stamping.authorization_id).await?;
-    Ok(Err(not_active(current, &stamping.authorization_id, Some(now))))
+    Ok(found)
+}
+
+/// Consumes the stamping's authorization in `authorizations` (the batch's view of them): only
+/// an active one, unexpired at `now`. `Err` says why it cannot be consumed.
+fn consume(authorizations: &mut HashMap<String, Authorization>, stamping: &StampingRecord, now: i64) -> Result<(), StoreError> {
+    let id = &stamping.authorization_id;
+    match authorizations.get_mut(id) {
+        Some(authorization) if authorization.state == AuthorizationState::Active && authorization.expires_at >= now => {
+            authorization.state = AuthorizationState::Consumed { at: now, request_id: stamping.request_id.clone() };
+            Ok(())
+        }
+        other => Err(not_active(other.cloned(), id, Some(now))),
+    }
+}
+
+/// Writes the batch's consumptions (authorization id, time, request id), many per statement.
+/// Each was decided under the write lock from the rows read at the batch's start, so each
+/// must change exactly one row; anything else fails the whole batch.
+async fn write_consumptions(conn: &mut Conn, consumptions: &[(&str, i64, &str)]) -> Result<(), StoreError> {
+    for chunk in consumptions.chunks(RECORDS_PER_INSERT) {
+        // VALUES columns are named column1.. by both SQLite and PostgreSQL.
+        let sql = format!(
+            "UPDATE authorizations SET state = 'consumed', closed_at = c.column2, consumed_by_request = c.column3 \
+             FROM (VALUES {}) AS c \
+             WHERE authorizations.id = c.column1 AND authorizations.state = 'active' AND authorizations.expires_at >= c.column2",
+            rows(chunk.len(), 3)
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (id, now, request_id) in chunk {
+            query = query.bind(*id).bind(*now).bind(*request_id);
+        }
+        let changed = query.execute(&mut *conn).await?.rows_affected();
+        if changed != chunk.len() as u64 {
+            return Err(StoreError::Conflict(format!(
+                "{} of {} authorizations consumed in one batch changed meanwhile; nothing was consumed, try again",
+                chunk.len() as u64 - changed.min(chunk.len() as u64),
+                chunk.len()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Inserts the batch's audit records, several rows per statement.
