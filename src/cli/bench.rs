@@ -78,6 +78,10 @@ pub struct BenchArgs {
     /// the seal is invisible.
     #[arg(long)]
     rect: Option<String>,
+    /// Ask for the update alone (ReturnedBytes UPDATE_ONLY), as a client that keeps the
+    /// document it sent would; the sampled answers are checked as that document followed by it.
+    #[arg(long)]
+    update_only: bool,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -113,6 +117,7 @@ pub struct BenchArgs {
 /// Everything the tasks share.
 struct Shared {
     document: bytes::Bytes,
+    update_only: bool,
     seal: String,
     grantee: String,
     placement: proto::Placement,
@@ -237,6 +242,7 @@ async fn sign_one(signing: &mut SigningServiceClient<Channel>, shared: &Shared, 
         placement: Some(shared.placement),
         reason: "bench".into(),
         case_number: case.to_string(),
+        returned_bytes: if shared.update_only { proto::ReturnedBytes::UpdateOnly } else { proto::ReturnedBytes::SealedDocument } as i32,
         ..Default::default()
     };
     let mut messages = vec![SignDocumentRequest { part: Some(RequestPart::Header(header)) }];
@@ -249,8 +255,19 @@ async fn sign_one(signing: &mut SigningServiceClient<Channel>, shared: &Shared, 
     if receipt.replayed {
         return Err(tonic::Status::data_loss("the server replayed an earlier stamping for a fresh request_id"));
     }
+    if receipt.input_size != shared.document.len() as u64 {
+        return Err(tonic::Status::data_loss(format!("the receipt says {} bytes were received, not {}", receipt.input_size, shared.document.len())));
+    }
+    // With the update alone, the sealed document is the document sent followed by it.
+    let expected = if shared.update_only { receipt.output_size.saturating_sub(receipt.input_size) } else { receipt.output_size };
     let mut len = 0u64;
-    let mut kept = keep.then(|| Vec::with_capacity(receipt.output_size as usize));
+    let mut kept = keep.then(|| {
+        let mut document = Vec::with_capacity(receipt.output_size as usize);
+        if shared.update_only {
+            document.extend_from_slice(&shared.document);
+        }
+        document
+    });
     while let Some(message) = responses.message().await? {
         if let Some(ResponsePart::Chunk(chunk)) = message.part {
             len += chunk.len() as u64;
@@ -259,8 +276,8 @@ async fn sign_one(signing: &mut SigningServiceClient<Channel>, shared: &Shared, 
             }
         }
     }
-    if len != receipt.output_size {
-        return Err(tonic::Status::data_loss(format!("the answer has {len} bytes, its receipt says {}", receipt.output_size)));
+    if len != expected {
+        return Err(tonic::Status::data_loss(format!("the answer has {len} bytes, its receipt says {expected}")));
     }
     Ok(Answer { len, kept: kept.map(|document| (document, receipt.output_sha256)) })
 }
@@ -532,6 +549,7 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
     let rss_sampler = args.server_pid.map(|pid| tokio::spawn(sample_rss(pid, start, rss_stopped)));
     let shared = Arc::new(Shared {
         document: bytes::Bytes::from(document),
+        update_only: args.update_only,
         seal: args.seal.clone(),
         grantee: args.grantee.clone(),
         placement,
@@ -610,6 +628,7 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
         "mode": mode,
         "document": args.document.display().to_string(),
         "document_bytes": shared.document.len(),
+        "returned_bytes": if args.update_only { "update_only" } else { "sealed_document" },
         "seal": args.seal,
         "concurrency": concurrency,
         "connections": connections,
@@ -649,12 +668,13 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
 fn print_report(r: &serde_json::Value) {
     let ms = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap_or(0.0);
     println!(
-        "{} mode, {} concurrent streams over {} connection(s), {} ({} bytes)",
+        "{} mode, {} concurrent streams over {} connection(s), {} ({} bytes), answers: {}",
         r["mode"].as_str().unwrap_or(""),
         r["concurrency"],
         r["connections"],
         r["document"].as_str().unwrap_or(""),
-        r["document_bytes"]
+        r["document_bytes"],
+        r["returned_bytes"].as_str().unwrap_or("")
     );
     if let Some(g) = r["grant_seconds"].as_f64() {
         println!("granted {} beforehand in {g:.2} s", r["pregranted"]);

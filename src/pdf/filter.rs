@@ -3,8 +3,6 @@
 //! Only structural streams (cross-reference and object streams) are decoded, and their decoded
 //! size is capped so that a small hostile stream cannot exhaust memory.
 
-use std::io::Read;
-
 use super::error::{PdfError, Result};
 use super::object::{Dictionary, Object};
 
@@ -44,21 +42,39 @@ pub fn decode(dict: &Dictionary, data: &[u8]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+thread_local! {
+    /// One zlib inflater per thread, reset for each stream: a new one allocates and clears
+    /// tens of kilobytes of tables, and a document's structure takes several streams.
+    static INFLATER: std::cell::RefCell<flate2::Decompress> = std::cell::RefCell::new(flate2::Decompress::new(true));
+}
+
 fn inflate(data: &[u8]) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut decoder = flate2::read::ZlibDecoder::new(data).take(MAX_DECODED + 1);
-    if let Err(e) = decoder.read_to_end(&mut out) {
-        // Many writers end streams without a proper checksum; keep what inflated cleanly.
-        if out.is_empty() {
-            return Err(PdfError::Malformed(format!("a compressed stream does not inflate: {e}")));
+    INFLATER.with_borrow_mut(|inflater| {
+        inflater.reset(true);
+        let mut out = Vec::with_capacity(data.len().saturating_mul(4).clamp(4096, 1 << 20));
+        loop {
+            if out.len() == out.capacity() {
+                // Doubling, but never far past the limit checked below.
+                out.reserve(out.capacity().min((MAX_DECODED as usize + 1).saturating_sub(out.len())).max(1));
+            }
+            let (before_in, before_out) = (inflater.total_in(), inflater.total_out());
+            let rest = &data[(before_in as usize).min(data.len())..];
+            // Not `Finish`: miniz then wants the whole output in one buffer.
+            match inflater.decompress_vec(rest, &mut out, flate2::FlushDecompress::None) {
+                Ok(flate2::Status::StreamEnd) => break,
+                // No progress with room to write: the input ended before the stream did.
+                Ok(_) if inflater.total_in() == before_in && inflater.total_out() == before_out => break,
+                Ok(_) => {}
+                // Many writers end streams without a proper checksum; keep what inflated cleanly.
+                Err(e) if out.is_empty() => return Err(PdfError::Malformed(format!("a compressed stream does not inflate: {e}"))),
+                Err(_) => break,
+            }
+            if out.len() as u64 > MAX_DECODED {
+                return Err(PdfError::Unsupported(format!("a structural stream inflates to more than {MAX_DECODED} bytes")));
+            }
         }
-    }
-    if out.len() as u64 > MAX_DECODED {
-        return Err(PdfError::Unsupported(format!(
-            "a structural stream inflates to more than {MAX_DECODED} bytes"
-        )));
-    }
-    Ok(out)
+        Ok(out)
+    })
 }
 
 /// Compresses `data` with zlib (deterministic for a given input and level).
@@ -140,5 +156,30 @@ fn paeth(a: u8, b: u8, c: u8) -> u8 {
         b
     } else {
         c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flate_dict() -> Dictionary {
+        [(b"Filter".to_vec(), Object::name("FlateDecode"))].into_iter().collect()
+    }
+
+    /// The thread's one inflater, reset between streams: each stream decodes alone, whatever
+    /// came before it (a finished stream, a broken one, a truncated one).
+    #[test]
+    fn streams_inflate_one_after_another_on_one_thread() {
+        let big: Vec<u8> = (0..300_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
+        let small = b"1 0 obj << /Type /Catalog >> endobj".to_vec();
+        let (big_z, small_z) = (deflate(&big), deflate(&small));
+        assert_eq!(decode(&flate_dict(), &big_z).unwrap(), big, "larger than the first buffer");
+        assert_eq!(decode(&flate_dict(), &small_z).unwrap(), small);
+        assert!(matches!(decode(&flate_dict(), b"not zlib at all"), Err(PdfError::Malformed(_))));
+        // A stream cut short keeps what inflated cleanly.
+        let cut = decode(&flate_dict(), &big_z[..big_z.len() / 2]).unwrap();
+        assert!(!cut.is_empty() && big.starts_with(&cut), "{} bytes kept", cut.len());
+        assert_eq!(decode(&flate_dict(), &small_z).unwrap(), small, "after a broken and a cut stream");
     }
 }

@@ -115,7 +115,8 @@ impl Xref {
         }) {
             return Err(PdfError::BrokenXref(format!("object {} is listed at offset {}, past the end of the file", bad.0, bad.1)));
         }
-        let mut entries = HashMap::new();
+        // Sized once: growing it entry by entry rehashed it several times per document.
+        let mut entries = HashMap::with_capacity(sections.first().map_or(0, |s| s.entries.len()));
         // Oldest first, so that newer sections overwrite older ones.
         for section in sections.iter().rev() {
             for (number, entry) in &section.entries {
