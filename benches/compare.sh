@@ -12,10 +12,13 @@
 #      aggregate seals/s = the sum of each process's counted seals / its wall time;
 #   3. the service end to end (release build, `eseal serve` in a fresh temporary directory, its
 #      development setup over keys-sample/, durable audit): `eseal bench` over gRPC and mTLS,
-#      32 concurrent streams, `--mode sign` (SIGN_COUNT stampings) and `--mode cycle`
+#      32 concurrent streams, `--mode sign` (SIGN_COUNT stampings; answered with the whole sealed
+#      document, then again with `--update-only`) and `--mode cycle`
 #      (CYCLE_COUNT grant-and-sign cycles), with the server's CPU and RSS;
 #   4. the 100 MB scanned file through the service: `eseal sign` (one client) from start to the
-#      complete output file, median of LARGE_RUNS, against `openssl dgst -sha256 FILE` (median
+#      complete output file, downloading the update only (its default) and the whole sealed
+#      document (--whole-document), alternating, median of LARGE_RUNS each, against
+#      `openssl dgst -sha256 FILE` (median
 #      of OPENSSL_RUNS after one warm-up), and the server's peak RSS growth during each stamping
 #      (5 written to /proc/PID/clear_refs, VmRSS before, VmHWM after);
 #   5. with --long (or COMPARE_LONG=1): a LONG_DURATION (10m) `sign` run reporting the server RSS
@@ -281,6 +284,7 @@ PY
 }
 
 run_bench sign --mode sign --count "$sign_count"
+run_bench sign-update-only --mode sign --count "$sign_count" --update-only
 run_bench cycle --mode cycle --count "$cycle_count"
 
 # ---- 5. The 100 MB scanned file: the service against openssl ----------------------------------
@@ -298,20 +302,26 @@ echo "openssl dgst -sha256, $openssl_runs runs after one warm-up (ms): $(printf 
 sealed="$steps/large-sealed-service.pdf"
 large_lines=()
 for n in $(seq "$large_runs"); do
-  case_number="COMPARE-LARGE-$$-$n"
-  auth=$("$eseal" grant --seal approval-ec --to approval-system --case "$case_number") || fail "eseal grant for the large file"
-  rm -f "$sealed"
-  server_alive "before the large stamping"
-  echo 5 >"/proc/$server_pid/clear_refs" || fail "cannot reset the server's peak RSS (/proc/$server_pid/clear_refs)"
-  rss_before=$(kib VmRSS "$server_pid")
-  t0=$(now_us)
-  "$eseal" sign "$large" --seal approval-ec --authorization "$auth" --case "$case_number" --rect 20,20,40,40 -o "$sealed" \
-    || fail "eseal sign of the large file"
-  elapsed=$(( $(now_us) - t0 ))
-  hwm_after=$(kib VmHWM "$server_pid")
-  [ -s "$sealed" ] || fail "eseal sign wrote no $sealed"
-  large_lines+=("{\"us\": $elapsed, \"rss_before_kib\": $rss_before, \"hwm_after_kib\": $hwm_after, \"growth_kib\": $(( hwm_after - rss_before )), \"output_bytes\": $(stat -c %s "$sealed")}")
-  echo "  run $n: $(awk -v u="$elapsed" 'BEGIN { printf "%.1f", u / 1000 }') ms; server VmRSS before $rss_before KiB, VmHWM after $hwm_after KiB: growth $(( (hwm_after - rss_before) / 1024 )) MiB"
+  # Both answer modes, alternating: the update only (eseal sign's default), the whole document.
+  for answer in update_only sealed_document; do
+    case_number="COMPARE-LARGE-$$-$n-$answer"
+    whole=()
+    [ "$answer" = sealed_document ] && whole=(--whole-document)
+    auth=$("$eseal" grant --seal approval-ec --to approval-system --case "$case_number") || fail "eseal grant for the large file"
+    rm -f "$sealed"
+    server_alive "before the large stamping"
+    echo 5 >"/proc/$server_pid/clear_refs" || fail "cannot reset the server's peak RSS (/proc/$server_pid/clear_refs)"
+    rss_before=$(kib VmRSS "$server_pid")
+    t0=$(now_us)
+    "$eseal" sign "$large" --seal approval-ec --authorization "$auth" --case "$case_number" --rect 20,20,40,40 "${whole[@]}" -o "$sealed" \
+      || fail "eseal sign of the large file ($answer)"
+    elapsed=$(( $(now_us) - t0 ))
+    hwm_after=$(kib VmHWM "$server_pid")
+    [ -s "$sealed" ] || fail "eseal sign wrote no $sealed"
+    cmp -n "$(stat -c %s "$large")" "$large" "$sealed" || fail "the sealed large file does not begin with the original bytes ($answer)"
+    large_lines+=("{\"answer\": \"$answer\", \"us\": $elapsed, \"rss_before_kib\": $rss_before, \"hwm_after_kib\": $hwm_after, \"growth_kib\": $(( hwm_after - rss_before )), \"output_bytes\": $(stat -c %s "$sealed")}")
+    echo "  run $n, $answer: $(awk -v u="$elapsed" 'BEGIN { printf "%.1f", u / 1000 }') ms; server VmRSS before $rss_before KiB, VmHWM after $hwm_after KiB: growth $(( (hwm_after - rss_before) / 1024 )) MiB"
+  done
 done
 "$eseal" verify "$sealed" >/dev/null || fail "the large file sealed by the service does not verify"
 echo "  the last sealed file verifies (eseal verify: all signatures valid)"

@@ -5,8 +5,8 @@
 
 STEPS_DIR holds what compare.sh measured in one run: machine.json, engine.json (benches/seal.rs,
 ESEAL_BENCH_JSON), pyhanko-1.json and pyhanko-2.json (scripts/bench_pyhanko.py --duration),
-sign.json and cycle.json (eseal bench --json), large.json (openssl and `eseal sign` of the large
-file, with the server's RSS), and long.json when the 10-minute run was made. Every ratio is
+sign.json, sign-update-only.json and cycle.json (eseal bench --json), large.json (openssl and
+`eseal sign` of the large file in both answer modes, with the server's RSS), and long.json when the 10-minute run was made. Every ratio is
 computed from these files only. A step whose file is missing is reported as not measured.
 """
 
@@ -92,30 +92,33 @@ def main():
         "pyHanko in-process, one process (mean of the two)", f"{fmt(py_median_ms, ' ms', 1)} median, {fmt(py_one, '/s')} counted",
         ratio(engine_per_s, py_one))
 
-    # The service, sign mode.
-    if sign:
+    # The service, sign mode: answering with the whole sealed document, then with the update only.
+    for name, answer, prefix in (("sign", "answers: the whole sealed document", "sign"),
+                                 ("sign-update-only", "answers: the update only", "sign_update_only")):
+        sign = load(args.steps, name)
+        if not sign:
+            row(f"Service, sign mode ({answer})", "not measured", target=">= 1,000/s, p99 < 50 ms, >= 15x pyHanko", ok=False)
+            continue
         t, p99 = sign["throughput"], sign["latency_ms"]["p99"]
-        figures.update(sign_throughput=t, sign_p50_ms=sign["latency_ms"]["p50"], sign_p99_ms=p99,
-                       sign_server_cpu_ms=(sign.get("server_cpu_seconds_per_stamping") or 0) * 1000,
-                       sign_server_rss_mib={k: v for k, v in (sign.get("server_rss_mib") or {}).items() if k != "series"})
+        figures.update({f"{prefix}_throughput": t, f"{prefix}_p50_ms": sign["latency_ms"]["p50"], f"{prefix}_p99_ms": p99,
+                        f"{prefix}_server_cpu_ms": (sign.get("server_cpu_seconds_per_stamping") or 0) * 1000,
+                        f"{prefix}_server_rss_mib": {k: v for k, v in (sign.get("server_rss_mib") or {}).items() if k != "series"}})
         r = ratio(t, py_total)
-        row(f"Service, sign mode, {sign['concurrency']} streams, {sign['completed']} stampings, durable audit (stampings/s)",
+        row(f"Service, sign mode, {sign['concurrency']} streams, {sign['completed']} stampings, durable audit, {answer} (stampings/s)",
             fmt(t, "/s"), py_desc, fmt(py_total, "/s"), r,
             ">= 1,000/s and >= 15x pyHanko (2 cores)",
             t >= 1000 and r is not None and r >= 15, [("1,000/s", t >= 1000), ("15x", r is not None and r >= 15)])
-        row("Service, sign mode: SignDocument latency p99 (p50)", f"{fmt(p99, ' ms')} ({fmt(sign['latency_ms']['p50'], ' ms')})",
+        row(f"Service, sign mode, {answer}: SignDocument latency p99 (p50)", f"{fmt(p99, ' ms')} ({fmt(sign['latency_ms']['p50'], ' ms')})",
             target="p99 < 50 ms", ok=p99 < 50)
         ceiling = 2 * engine_per_s if engine_per_s else None
-        row("Service, sign mode, against the engine's two-core ceiling (2 x 1000/median)", fmt(t, "/s"),
+        row(f"Service, sign mode, {answer}, against the engine's two-core ceiling (2 x 1000/median)", fmt(t, "/s"),
             "engine in-process x 2 cores", fmt(ceiling, "/s"), ratio(t, ceiling))
         cpu = sign.get("server_cpu_seconds_per_stamping")
-        row("Service, sign mode: server CPU per stamping", fmt(cpu * 1000 if cpu is not None else None, " ms", 2),
+        row(f"Service, sign mode, {answer}: server CPU per stamping", fmt(cpu * 1000 if cpu is not None else None, " ms", 2),
             "engine in-process, one seal", fmt(engine_ms, " ms", 3), ratio(cpu * 1000 if cpu is not None else None, engine_ms))
         rss = sign.get("server_rss_mib") or {}
-        row("Service, sign mode: server RSS (start / end / max)",
+        row(f"Service, sign mode, {answer}: server RSS (start / end / max)",
             f"{fmt(rss.get('start'), '')} / {fmt(rss.get('end'), '')} / {fmt(rss.get('max'), ' MiB')}")
-    else:
-        row("Service, sign mode", "not measured", target=">= 1,000/s, p99 < 50 ms, >= 15x pyHanko", ok=False)
 
     # The service, cycle mode.
     if cycle:
@@ -128,21 +131,27 @@ def main():
     else:
         row("Service, cycle mode", "not measured", target=">= 500/s", ok=False)
 
-    # The large file.
+    # The large file: `eseal sign` downloading the update only (its default), then the whole
+    # sealed document (--whole-document), alternating run by run.
     if large:
         mb = large["bytes"] / 1e6
         openssl_ms = statistics.median(large["openssl_us"]) / 1000
-        service_ms = statistics.median(r["us"] for r in large["service_runs"]) / 1000
-        growth = max(r["growth_kib"] for r in large["service_runs"]) / 1024
-        figures.update(large_bytes=large["bytes"], openssl_ms=openssl_ms, large_service_ms=service_ms,
-                       large_service_runs_ms=[r["us"] / 1000 for r in large["service_runs"]],
-                       large_server_rss_growth_mib=[round(r["growth_kib"] / 1024, 1) for r in large["service_runs"]])
-        r = ratio(service_ms, openssl_ms)
-        row(f"Large scanned file ({mb:.1f} MB) through the service, one client, `eseal sign` to a file (median of {len(large['service_runs'])})",
-            fmt(service_ms, " ms"), f"`openssl dgst -sha256` (median of {len(large['openssl_us'])})", fmt(openssl_ms, " ms"), r,
-            "<= 4x openssl", r is not None and r <= 4)
-        row("Large file through the service: server peak RSS growth (largest of the runs)",
-            fmt(growth, " MiB"), "", "", None, "< 64 MiB", growth < 64)
+        figures.update(large_bytes=large["bytes"], openssl_ms=openssl_ms)
+        for answer, label in (("update_only", "downloading the update only (default)"),
+                              ("sealed_document", "downloading the whole sealed document (--whole-document)")):
+            runs = [r for r in large["service_runs"] if r.get("answer", "sealed_document") == answer]
+            if not runs:
+                continue
+            service_ms = statistics.median(r["us"] for r in runs) / 1000
+            growth = max(r["growth_kib"] for r in runs) / 1024
+            figures.update({f"large_{answer}_service_ms": service_ms, f"large_{answer}_runs_ms": [r["us"] / 1000 for r in runs],
+                            f"large_{answer}_server_rss_growth_mib": [round(r["growth_kib"] / 1024, 1) for r in runs]})
+            r = ratio(service_ms, openssl_ms)
+            row(f"Large scanned file ({mb:.1f} MB) through the service, `eseal sign` to a file, {label} (median of {len(runs)})",
+                fmt(service_ms, " ms"), f"`openssl dgst -sha256` (median of {len(large['openssl_us'])})", fmt(openssl_ms, " ms"), r,
+                "<= 4x openssl", r is not None and r <= 4)
+            row(f"Large file through the service, {label}: server peak RSS growth (largest of the runs)",
+                fmt(growth, " MiB"), "", "", None, "< 64 MiB", growth < 64)
     else:
         row("Large file through the service", "not measured", target="<= 4x openssl, RSS growth < 64 MiB", ok=False)
     large_ec = engine.get("large_ec")
@@ -189,7 +198,7 @@ def main():
           "back over the same window after its warm-up; seals/s = seals completed / wall time, summed over the 2 processes.")
     summary = {"machine": dict(machine, load_end=args.load_end), "rows": rows, "figures": figures,
                "steps": {n: os.path.join(args.steps, f"{n}.json") for n in
-                         ("machine", "engine", "pyhanko-1", "pyhanko-2", "sign", "cycle", "large", "long")
+                         ("machine", "engine", "pyhanko-1", "pyhanko-2", "sign", "sign-update-only", "cycle", "large", "long")
                          if os.path.exists(os.path.join(args.steps, f"{n}.json"))}}
     with open(args.out, "w") as f:
         json.dump(summary, f, indent=1)
