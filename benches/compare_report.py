@@ -52,7 +52,6 @@ def main():
     machine = load(args.steps, "machine") or {}
     engine = load(args.steps, "engine") or {}
     pys = [p for p in (load(args.steps, "pyhanko-1"), load(args.steps, "pyhanko-2")) if p]
-    sign = load(args.steps, "sign")
     cycle = load(args.steps, "cycle")
     large = load(args.steps, "large")
     long_run = load(args.steps, "long")

@@ -12,7 +12,7 @@ use eseal::api::proto::seal_admin_service_client::SealAdminServiceClient;
 use eseal::api::proto::signing_service_client::SigningServiceClient;
 use eseal::api::proto::{
     AuthorizationState, GetAuthorizationRequest, GetSealRequest, GrantAuthorizationRequest, ListSealsRequest, RevokeAuthorizationRequest, SealState,
-    SealTransitionRequest, SignDocumentRequest, sign_document_request::Part,
+    SealTransitionRequest, SignDocumentRequest, SignHeader, sign_document_request::Part,
 };
 use eseal::audit::EventKind;
 use tonic::Code;
@@ -483,6 +483,9 @@ async fn bad_documents_are_invalid_arguments_and_consume_nothing() {
     assert_refused(sign(&mut f.department, off_page, &corpus_bytes("13")).await, Code::InvalidArgument, &[]);
     // An empty request id.
     assert_refused(sign(&mut f.department, header(SEAL, &id, " ", case), &corpus_bytes("13")).await, Code::InvalidArgument, &["request_id"]);
+    // An answer form this server does not know.
+    let unknown_answer = SignHeader { returned_bytes: 7, ..header(SEAL, &id, "bad-1", case) };
+    assert_refused(sign(&mut f.department, unknown_answer, &corpus_bytes("13")).await, Code::InvalidArgument, &["returned_bytes 7", "the update only"]);
 
     // Nothing consumed, no stamping recorded for "bad-1": the same request id and authorization
     // now seal a good document.
@@ -497,10 +500,10 @@ async fn bad_documents_are_invalid_arguments_and_consume_nothing() {
         .into_iter()
         .filter(|r| r.event.method.as_deref() == Some("SignDocument") && r.event.reason.as_deref().is_some_and(|s| s.starts_with("InvalidArgument")))
         .collect();
-    assert_eq!(refusals.len(), 6, "each bad request is recorded: {refusals:#?}");
+    assert_eq!(refusals.len(), 7, "each bad request is recorded: {refusals:#?}");
     assert_refusal_recorded(&records, DEPARTMENT, "SignDocument", &["InvalidArgument", "no document was sent"]);
     assert_refusal_recorded(&records, DEPARTMENT, "SignDocument", &["InvalidArgument", "the first message must be the header"]);
-    assert_refusal_count(&records, 6);
+    assert_refusal_count(&records, 7);
     assert_eq!(of_kind(&records, EventKind::AuthorizationConsumed).len(), 1);
     f.server.stop().await;
 }

@@ -190,7 +190,7 @@ async fn sign(state: &Arc<ServiceState>, principal: &Principal, header: SignHead
         return Err(ApiError::InvalidArgument(format!("request_id is longer than {MAX_REQUEST_ID} bytes")));
     }
     let returned = proto::ReturnedBytes::try_from(header.returned_bytes)
-        .map_err(|_| ApiError::InvalidArgument(format!("unknown returned_bytes {}", header.returned_bytes)))?;
+        .map_err(|_| ApiError::InvalidArgument(format!("unknown returned_bytes {}: use 0 (the sealed document) or 1 (the update only)", header.returned_bytes)))?;
     if !principal.has(Role::Department, Some(&header.seal_id)) {
         return Err(ApiError::denied(&principal.name, Role::Department, Some(&header.seal_id)));
     }
@@ -463,11 +463,9 @@ fn receipt(record: &StampingRecord, seal: &LoadedSeal, replayed: bool, input_siz
 fn respond(receipt: StampingReceipt, document: Spooled, update: Vec<u8>, returned: proto::ReturnedBytes) -> Response<ResponseStream> {
     let send = |part| Ok(SignDocumentResponse { part: Some(part) });
     let update = Bytes::from(update);
-    if returned == proto::ReturnedBytes::UpdateOnly {
-        let messages: Vec<_> = std::iter::once(send(ResponsePart::Receipt(receipt))).chain(slices(update, CHUNK).map(|chunk| send(ResponsePart::Chunk(chunk)))).collect();
-        return Response::new(Box::pin(tokio_stream::iter(messages)));
-    }
-    let document = match document.into_memory() {
+    // The update alone is answered as a document held in memory with no bytes of its own.
+    let document = if returned == proto::ReturnedBytes::UpdateOnly { Ok(Vec::new()) } else { document.into_memory() };
+    let document = match document {
         Ok(bytes) => {
             let mut messages = vec![send(ResponsePart::Receipt(receipt))];
             messages.extend(slices(Bytes::from(bytes), CHUNK).chain(slices(update, CHUNK)).map(|chunk| send(ResponsePart::Chunk(chunk))));

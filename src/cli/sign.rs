@@ -89,8 +89,8 @@ const UPLOAD_CHUNK: usize = 1 << 20;
 type ReadFailure = (String, tokio::sync::mpsc::Sender<SignDocumentRequest>);
 
 /// The header, then the file's bytes read a chunk at a time on a blocking thread while the
-/// previous chunks are being sent (at most four chunks in memory). Each chunk also goes to
-/// `copy`, when given, before it is sent. A read error, or a file that changes size while being
+/// previous chunks are being sent (at most four chunks queued, and four more for `copy`). Each
+/// chunk also goes to `copy`, when given, before it is sent. A read error, or a file that changes size while being
 /// read, is reported on the returned channel instead of ending the stream.
 fn upload_stream(
     header: SignHeader,
@@ -140,14 +140,14 @@ fn upload_stream(
     (tokio_stream::wrappers::ReceiverStream::new(rx), failed)
 }
 
-/// Bytes written between two requests to start putting the download on disk.
+/// Bytes written between two requests to start putting the output on disk.
 const SYNC_EVERY: u64 = 16 << 20;
 
 /// A thread that hashes and writes the chunks sent to it, then syncs the file; it answers the
 /// SHA-256 and the length of everything written. A second thread syncs what is written so far
-/// every [`SYNC_EVERY`] bytes, so that the disk works during the download and the final sync
+/// every [`SYNC_EVERY`] bytes, so that the disk works during the transfer and the final sync
 /// has little left to do.
-fn download_writer(
+fn output_writer(
     mut file: std::fs::File,
     path: PathBuf,
 ) -> (tokio::sync::mpsc::Sender<bytes::Bytes>, tokio::task::JoinHandle<Result<(ring::digest::Digest, u64), CliError>>) {
@@ -221,15 +221,11 @@ pub async fn run(args: SignArgs) -> Result<(), CliError> {
     let output = std::fs::File::create(&partial).map_err(|e| CliError::Usage(format!("cannot write {}: {e}", partial.display())))?;
     // Hashing and writing run on their own thread, fed with the bytes sent (update only) and
     // the bytes received.
-    let (chunks, writer) = download_writer(output, partial.clone());
-    let sealed = seal_into(&args, channel, header, file, size, chunks, writer).await;
-    let checked = match sealed {
-        Ok(receipt) => std::fs::rename(&partial, &args.output)
-            .map(|()| receipt)
-            .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", args.output.display()))),
-        Err(e) => Err(e),
-    };
-    let receipt = match checked {
+    let (chunks, writer) = output_writer(output, partial.clone());
+    let sealed = seal_into(&args, channel, header, file, size, chunks, writer).await.and_then(|receipt| {
+        std::fs::rename(&partial, &args.output).map(|()| receipt).map_err(|e| CliError::Usage(format!("cannot write {}: {e}", args.output.display())))
+    });
+    let receipt = match sealed {
         Ok(receipt) => receipt,
         Err(e) => {
             let _ = std::fs::remove_file(&partial);
@@ -249,9 +245,10 @@ pub async fn run(args: SignArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Sends the document and writes the sealed one through `chunks`: the bytes sent as they are
-/// sent unless the whole document is asked for, then what the server answers. The receipt once
-/// everything written hashes to its SHA-256 and is synced.
+/// Sends the document and writes the sealed one through `chunks` (the bytes sent as they are
+/// sent unless the whole document is asked for, then what the server answers) to the thread
+/// `writer`. The receipt once everything written hashes to its SHA-256 and is synced. When
+/// writing failed, the writer's error is the one reported.
 async fn seal_into(
     args: &SignArgs,
     channel: tonic::transport::Channel,
@@ -260,6 +257,36 @@ async fn seal_into(
     size: u64,
     chunks: tokio::sync::mpsc::Sender<bytes::Bytes>,
     writer: tokio::task::JoinHandle<Result<(ring::digest::Digest, u64), CliError>>,
+) -> Result<proto::StampingReceipt, CliError> {
+    // `exchange` drops its sender when it returns: the writer then finishes what it was given.
+    let exchanged = exchange(args, channel, header, file, size, chunks).await;
+    let written = writer.await.map_err(|e| CliError::Serve(format!("the output's writer failed: {e}")));
+    match (exchanged, written) {
+        (Ok(receipt), Ok(Ok((digest, len)))) => {
+            if len != receipt.output_size || digest.as_ref() != receipt.output_sha256.as_slice() {
+                return Err(CliError::Serve("the sealed document written does not match the receipt's size and SHA-256".into()));
+            }
+            Ok(receipt)
+        }
+        (Ok(receipt), Ok(Err(e)) | Err(e)) => Err(CliError::Usage(format!(
+            "{e}; the stamping is recorded (audit record #{}): run the same command again to write it",
+            receipt.audit_sequence
+        ))),
+        // A write that failed during the upload cancelled the call: the writer's error says why.
+        (Err(_), Ok(Err(e))) => Err(CliError::Usage(format!("{e}; nothing was sealed"))),
+        (Err(e), _) => Err(e),
+    }
+}
+
+/// The call itself: the upload (copied to `chunks` in update-only mode), the receipt, then the
+/// answer's chunks to `chunks`.
+async fn exchange(
+    args: &SignArgs,
+    channel: tonic::transport::Channel,
+    header: SignHeader,
+    file: std::fs::File,
+    size: u64,
+    chunks: tokio::sync::mpsc::Sender<bytes::Bytes>,
 ) -> Result<proto::StampingReceipt, CliError> {
     let update_only = header.returned_bytes == proto::ReturnedBytes::UpdateOnly as i32;
     let upload = progress::bar(size, "upload");
@@ -282,36 +309,29 @@ async fn seal_into(
         Some(proto::SignDocumentResponse { part: Some(ResponsePart::Receipt(r)) }) => r,
         _ => return Err(CliError::Serve("the server answered without a receipt".into())),
     };
-    if receipt.input_size != size {
-        return Err(CliError::Serve(format!("the server received {} bytes of the {size} sent", receipt.input_size)));
-    }
-    let download = progress::bar(if update_only { receipt.output_size - size.min(receipt.output_size) } else { receipt.output_size }, "download");
-    let mut received = Ok(());
+    // A server older than ReturnedBytes leaves input_size at 0 and sends the whole document:
+    // the bytes already written from the upload are then skipped in the answer.
+    let mut skip = match receipt.input_size {
+        0 if update_only && size > 0 => size,
+        0 => 0,
+        received if received == size => 0,
+        received => return Err(CliError::Serve(format!("the server received {received} bytes of the {size} sent"))),
+    };
+    let download = progress::bar(if update_only { receipt.output_size.saturating_sub(size) } else { receipt.output_size }, "download");
     loop {
-        match responses.message().await {
-            Ok(Some(proto::SignDocumentResponse { part: Some(ResponsePart::Chunk(chunk)) })) => {
-                download.inc(chunk.len() as u64);
-                if chunks.send(chunk).await.is_err() {
-                    break; // the writer failed; its error is reported below
-                }
-            }
-            Ok(Some(_)) => {}
-            Ok(None) => break,
-            Err(status) => {
-                received = Err(status);
-                break;
-            }
+        let chunk = match responses.message().await? {
+            Some(proto::SignDocumentResponse { part: Some(ResponsePart::Chunk(chunk)) }) => chunk,
+            Some(_) => continue,
+            None => break,
+        };
+        let skipped = skip.min(chunk.len() as u64);
+        skip -= skipped;
+        let chunk = chunk.slice(skipped as usize..);
+        download.inc(chunk.len() as u64);
+        if !chunk.is_empty() && chunks.send(chunk).await.is_err() {
+            break; // the writer failed; its error is reported by the caller
         }
     }
-    drop(chunks);
-    let written = writer.await.map_err(|e| CliError::Serve(format!("the output's writer failed: {e}")));
     download.finish_and_clear();
-    match (received, written) {
-        (Err(status), _) => Err(CliError::from(status)),
-        (Ok(()), Err(e)) | (Ok(()), Ok(Err(e))) => Err(e),
-        (Ok(()), Ok(Ok((digest, len)))) if len != receipt.output_size || digest.as_ref() != receipt.output_sha256.as_slice() => {
-            Err(CliError::Serve("the sealed document written does not match the receipt's size and SHA-256".into()))
-        }
-        (Ok(()), Ok(Ok(_))) => Ok(receipt),
-    }
+    Ok(receipt)
 }

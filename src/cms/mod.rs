@@ -8,8 +8,8 @@
 //! - [`build_pades_signed_data`] makes a PAdES B-B signature (content-type,
 //!   message-digest and signing-certificate-v2 signed attributes, no
 //!   signing-time) with a [`Signer`] over a [`CertificateChain`];
-//!   [`signature_size_estimate`] (+ [`TIMESTAMP_RESERVE`]) sizes the PDF
-//!   `/Contents` placeholder beforehand.
+//!   [`signature_size_estimate`] sizes the PDF `/Contents` placeholder beforehand (plus
+//!   [`TIMESTAMP_RESERVE`] for a signature that will get a timestamp token).
 //! - [`SignedDataInfo::parse`] reads a `/Contents` value (zero padding
 //!   allowed) and [`SignedDataInfo::verify_signature`] checks its signature.
 

@@ -43,37 +43,48 @@ pub fn decode(dict: &Dictionary, data: &[u8]) -> Result<Vec<u8>> {
 }
 
 thread_local! {
-    /// One zlib inflater per thread, reset for each stream: a new one allocates and clears
-    /// tens of kilobytes of tables, and a document's structure takes several streams.
+    /// One zlib inflater per thread, reset for each stream: a new one is a heap allocation of
+    /// tens of kilobytes per stream, and a document's structure takes several streams.
     static INFLATER: std::cell::RefCell<flate2::Decompress> = std::cell::RefCell::new(flate2::Decompress::new(true));
 }
 
 fn inflate(data: &[u8]) -> Result<Vec<u8>> {
+    inflate_within(data, MAX_DECODED as usize)
+}
+
+/// Inflates `data`, refusing output longer than `limit` bytes (never holding more than
+/// `limit + 1`). A stream that stops early, or whose end or checksum is damaged, gives what
+/// inflated before the damage; one that inflates to nothing is refused.
+fn inflate_within(data: &[u8], limit: usize) -> Result<Vec<u8>> {
     INFLATER.with_borrow_mut(|inflater| {
         inflater.reset(true);
-        let mut out = Vec::with_capacity(data.len().saturating_mul(4).clamp(4096, 1 << 20));
-        loop {
+        let cap = limit.saturating_add(1);
+        let mut out = Vec::with_capacity(data.len().saturating_mul(4).clamp(4096, 1 << 20).min(cap));
+        let finished = loop {
             if out.len() == out.capacity() {
-                // Doubling, but never far past the limit checked below.
-                out.reserve(out.capacity().min((MAX_DECODED as usize + 1).saturating_sub(out.len())).max(1));
+                // Doubling, up to one byte past the limit: enough to tell that it was passed.
+                out.reserve_exact(out.capacity().min(cap - out.len()).max(1));
             }
             let (before_in, before_out) = (inflater.total_in(), inflater.total_out());
-            let rest = &data[(before_in as usize).min(data.len())..];
+            let rest = &data[usize::try_from(before_in).unwrap_or(usize::MAX).min(data.len())..];
             // Not `Finish`: miniz then wants the whole output in one buffer.
-            match inflater.decompress_vec(rest, &mut out, flate2::FlushDecompress::None) {
-                Ok(flate2::Status::StreamEnd) => break,
+            let status = inflater.decompress_vec(rest, &mut out, flate2::FlushDecompress::None);
+            if out.len() > limit {
+                return Err(PdfError::Unsupported(format!("a structural stream inflates to more than {limit} bytes")));
+            }
+            match status {
+                Ok(flate2::Status::StreamEnd) => break Ok(()),
                 // No progress with room to write: the input ended before the stream did.
-                Ok(_) if inflater.total_in() == before_in && inflater.total_out() == before_out => break,
+                Ok(_) if inflater.total_in() == before_in && inflater.total_out() == before_out => break Err("it ends early".to_string()),
                 Ok(_) => {}
                 // Many writers end streams without a proper checksum; keep what inflated cleanly.
-                Err(e) if out.is_empty() => return Err(PdfError::Malformed(format!("a compressed stream does not inflate: {e}"))),
-                Err(_) => break,
+                Err(e) => break Err(e.to_string()),
             }
-            if out.len() as u64 > MAX_DECODED {
-                return Err(PdfError::Unsupported(format!("a structural stream inflates to more than {MAX_DECODED} bytes")));
-            }
+        };
+        match finished {
+            Err(why) if out.is_empty() => Err(PdfError::Malformed(format!("a compressed stream does not inflate: {why}"))),
+            _ => Ok(out),
         }
-        Ok(out)
     })
 }
 
@@ -177,9 +188,27 @@ mod tests {
         assert_eq!(decode(&flate_dict(), &big_z).unwrap(), big, "larger than the first buffer");
         assert_eq!(decode(&flate_dict(), &small_z).unwrap(), small);
         assert!(matches!(decode(&flate_dict(), b"not zlib at all"), Err(PdfError::Malformed(_))));
+        assert!(matches!(decode(&flate_dict(), &big_z[..2]), Err(PdfError::Malformed(_))), "a header alone inflates to nothing");
         // A stream cut short keeps what inflated cleanly.
         let cut = decode(&flate_dict(), &big_z[..big_z.len() / 2]).unwrap();
         assert!(!cut.is_empty() && big.starts_with(&cut), "{} bytes kept", cut.len());
         assert_eq!(decode(&flate_dict(), &small_z).unwrap(), small, "after a broken and a cut stream");
+    }
+
+    /// The limit holds at, just past and far past it, and memory never goes past it by more
+    /// than a byte (the output's capacity).
+    #[test]
+    fn inflating_stops_one_byte_past_the_limit() {
+        let zeros = deflate(&vec![0u8; 1 << 20]);
+        assert_eq!(inflate_within(&zeros, 1 << 20).unwrap().len(), 1 << 20, "exactly at the limit");
+        for limit in [(1 << 20) - 1, 100_000, 4095, 10] {
+            match inflate_within(&zeros, limit) {
+                Err(PdfError::Unsupported(m)) => assert!(m.contains(&limit.to_string()), "{m}"),
+                other => panic!("limit {limit}: {other:?}"),
+            }
+        }
+        // A stream whose output fits stops growing its buffer at the limit + 1.
+        let out = inflate_within(&deflate(&[7u8; 5000]), 6000).unwrap();
+        assert!(out.len() == 5000 && out.capacity() <= 6001, "capacity {}", out.capacity());
     }
 }

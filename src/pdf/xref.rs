@@ -115,8 +115,9 @@ impl Xref {
         }) {
             return Err(PdfError::BrokenXref(format!("object {} is listed at offset {}, past the end of the file", bad.0, bad.1)));
         }
-        // Sized once: growing it entry by entry rehashed it several times per document.
-        let mut entries = HashMap::with_capacity(sections.first().map_or(0, |s| s.entries.len()));
+        // Sized once for the largest section: growing it entry by entry rehashed it several
+        // times per document.
+        let mut entries = HashMap::with_capacity(sections.iter().map(|s| s.entries.len()).max().unwrap_or(0));
         // Oldest first, so that newer sections overwrite older ones.
         for section in sections.iter().rev() {
             for (number, entry) in &section.entries {

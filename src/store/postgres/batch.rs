@@ -11,15 +11,15 @@
 //!
 //! PostgreSQL aborts the whole transaction on the first failed statement, so a refused write
 //! must never be a failed statement: authorizations are inserted with `ON CONFLICT DO NOTHING`,
-//! authorizations consumed with a conditional `UPDATE`, and seals and request ids checked with
-//! reads under the lock. A failed batch (the database lost, say) is answered to every caller
+//! and seals, request ids and the authorizations to consume are checked with reads under the
+//! lock, then consumed with one conditional `UPDATE ... FROM (VALUES ...)`. A failed batch (the database lost, say) is answered to every caller
 //! with the error and the writer goes on with the next one: it never stops while the store is
 //! open.
 //!
 //! Why: a stamping made in its own transaction holds the log head lock for about fifteen round
 //! trips to the database and one WAL flush, and every node's writes queue on that lock. In a
-//! batch, a stamping costs one conditional `UPDATE` of its own; the checks of the seals and request ids, the audit records, the
-//! stampings and the Merkle tree nodes are written with a few statements for the whole batch.
+//! batch, a stamping costs no statement of its own: the reads, the consumptions, the audit
+//! records, the stampings and the Merkle tree nodes take a few statements for the whole batch.
 //!
 //! Each write is applied with the rules of its [`Store`](super::super::Store) method:
 //! * a stamping consumes its authorization only if it is active and unexpired, and only while

@@ -27,6 +27,8 @@ const RECORDS_PER_INSERT: usize = 256;
 const STAMPINGS_PER_INSERT: usize = 64;
 /// Identifiers per `IN (...)` lookup.
 const IDS_PER_QUERY: usize = 256;
+/// Consumptions per `UPDATE` (3 parameters each).
+const CONSUMPTIONS_PER_UPDATE: usize = 256;
 
 /// A write waiting for the next group commit.
 #[derive(Debug)]
@@ -143,7 +145,12 @@ async fn commit(pool: &DbPool, origin: &str, batch: &[Pending], limits: &Stampin
                 Ok(()) => match insert_authorization(&mut tx, authorization).await? {
                     Err(refusal) => Err(refusal),
                     Ok(()) => {
-                        authorizations.insert(authorization.id.clone(), (**authorization).clone());
+                        // Only a stamping of the same batch could name it (one that started
+                        // before the grant was answered, so it will be refused as unknown
+                        // or find it here, as it would have found the row).
+                        if authorization_ids.contains(&authorization.id.as_str()) {
+                            authorizations.insert(authorization.id.clone(), (**authorization).clone());
+                        }
                         Ok(Written::Sequence(log.append(audit.clone(), now)))
                     }
                 },
@@ -312,9 +319,9 @@ fn consume(authorizations: &mut HashMap<String, Authorization>, stamping: &Stamp
 
 /// Writes the batch's consumptions (authorization id, time, request id), many per statement.
 /// Each was decided under the write lock from the rows read at the batch's start, so each
-/// must change exactly one row; anything else fails the whole batch.
+/// must change exactly one row; anything else is a broken invariant and fails the whole batch.
 async fn write_consumptions(conn: &mut Conn, consumptions: &[(&str, i64, &str)]) -> Result<(), StoreError> {
-    for chunk in consumptions.chunks(RECORDS_PER_INSERT) {
+    for chunk in consumptions.chunks(CONSUMPTIONS_PER_UPDATE) {
         // VALUES columns are named column1.. by both SQLite and PostgreSQL.
         let sql = format!(
             "UPDATE authorizations SET state = 'consumed', closed_at = c.column2, consumed_by_request = c.column3 \
@@ -328,9 +335,10 @@ async fn write_consumptions(conn: &mut Conn, consumptions: &[(&str, i64, &str)])
         }
         let changed = query.execute(&mut *conn).await?.rows_affected();
         if changed != chunk.len() as u64 {
-            return Err(StoreError::Conflict(format!(
-                "{} of {} authorizations consumed in one batch changed meanwhile; nothing was consumed, try again",
-                chunk.len() as u64 - changed.min(chunk.len() as u64),
+            let ids: Vec<&str> = chunk.iter().map(|(id, ..)| *id).collect();
+            return Err(super::corrupt(&format!(
+                "consuming authorizations {} changed {changed} rows instead of {} although the batch held the write lock",
+                ids.join(", "),
                 chunk.len()
             )));
         }

@@ -10,9 +10,10 @@
 //!
 //! Why: a stamping made in its own transaction takes the write lock for about fifteen round
 //! trips to SQLite's worker thread and one fsync; under load the service spent more time
-//! handing work between threads than sealing. In a batch, a stamping costs one conditional
-//! `UPDATE` of its own; the checks of the seals and request ids, the audit records, the
-//! stampings and the Merkle tree nodes are written with a few statements for the whole batch.
+//! handing work between threads than sealing. In a batch, a stamping costs no statement of its
+//! own: the batch reads the seals, request ids and authorizations it names once, decides each
+//! stamping in memory in batch order under the write lock, and writes the consumptions, the
+//! audit records, the stampings and the Merkle tree nodes with a few statements.
 //!
 //! Each write is applied with the rules of its [`Store`](super::super::Store) method:
 //! * a stamping consumes its authorization only if it is active and unexpired, and only while
