@@ -222,7 +222,9 @@ pub async fn run(args: SignArgs) -> Result<(), CliError> {
     // Hashing and writing run on their own thread, fed with the bytes sent (update only) and
     // the bytes received.
     let (chunks, writer) = output_writer(output, partial.clone());
-    let sealed = seal_into(&args, channel, header, file, size, chunks, writer).await.and_then(|receipt| {
+    // `exchange` drops its sender when it returns: the writer then finishes what it was given.
+    let exchanged = exchange(&args, channel, header, file, size, chunks).await;
+    let sealed = check_written(exchanged, writer).await.and_then(|receipt| {
         std::fs::rename(&partial, &args.output).map(|()| receipt).map_err(|e| CliError::Usage(format!("cannot write {}: {e}", args.output.display())))
     });
     let receipt = match sealed {
@@ -245,21 +247,13 @@ pub async fn run(args: SignArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Sends the document and writes the sealed one through `chunks` (the bytes sent as they are
-/// sent unless the whole document is asked for, then what the server answers) to the thread
-/// `writer`. The receipt once everything written hashes to its SHA-256 and is synced. When
-/// writing failed, the writer's error is the one reported.
-async fn seal_into(
-    args: &SignArgs,
-    channel: tonic::transport::Channel,
-    header: SignHeader,
-    file: std::fs::File,
-    size: u64,
-    chunks: tokio::sync::mpsc::Sender<bytes::Bytes>,
+/// The outcome of `exchanged` (the call, which fed `writer`) once `writer` has finished: the
+/// receipt when everything written hashes to its SHA-256 and is synced. When writing failed,
+/// the writer's error is the one reported.
+async fn check_written(
+    exchanged: Result<proto::StampingReceipt, CliError>,
     writer: tokio::task::JoinHandle<Result<(ring::digest::Digest, u64), CliError>>,
 ) -> Result<proto::StampingReceipt, CliError> {
-    // `exchange` drops its sender when it returns: the writer then finishes what it was given.
-    let exchanged = exchange(args, channel, header, file, size, chunks).await;
     let written = writer.await.map_err(|e| CliError::Serve(format!("the output's writer failed: {e}")));
     match (exchanged, written) {
         (Ok(receipt), Ok(Ok((digest, len)))) => {
