@@ -41,6 +41,12 @@ async fn quickstart_grant_sign_verify_through_the_command_line() {
     assert!(text(&sign.stdout).contains("audit record #"), "{}", text(&sign.stdout));
     let bytes = std::fs::read(&sealed).unwrap();
     assert!(bytes.starts_with(&std::fs::read(input).unwrap()), "the original bytes come back first");
+    // Written from the bytes sent plus the update alone: the outside validators accept it.
+    let (valid, total, pdfsig_text) = common::pdfsig(&sealed);
+    assert!(valid.last() == Some(&true) && total, "pdfsig does not validate the seal:\n{pdfsig_text}");
+    let (verdicts, pyhanko_text) = common::pyhanko_validate(&sealed, true);
+    let ours = verdicts.last().unwrap_or_else(|| panic!("pyHanko reports no signature:\n{pyhanko_text}"));
+    assert!(ours.intact() && ours.trusted() && ours.untouched(), "pyHanko: {}\n{pyhanko_text}", ours.line);
 
     let verify = eseal(&server, dir.path(), &["verify", sealed.to_str().unwrap()]);
     let table = text(&verify.stdout);

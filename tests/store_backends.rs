@@ -334,6 +334,10 @@ async fn commit_stamping_consumes_exactly_once(fixture: TestStore) {
         other => panic!("expected Conflict, got {other:?}"),
     }
     assert_eq!(store.authorization("a4").await.unwrap().unwrap().state, AuthorizationState::Active);
+    // One expiring at the very second of the stamping is still valid then.
+    let a5 = authorization("a5", "s1", "dept", 100, 503);
+    store.grant(&a5, event(EventKind::AuthorizationGranted), 100).await.unwrap();
+    commit(store, "req-at-expiry", &a5, 503).await.expect("valid until its expiry second included");
     // An unknown one.
     let ghost = authorization("ghost", "s1", "dept", 100, 1000);
     assert!(matches!(commit(store, "req-5", &ghost, 503).await, Err(StoreError::NotFound { what: "authorization", .. })));
@@ -346,12 +350,12 @@ async fn commit_stamping_consumes_exactly_once(fixture: TestStore) {
     }
     assert_eq!(store.authorization("a3").await.unwrap().unwrap().state, AuthorizationState::Active, "not consumed");
     assert_eq!(store.audit_len().await.unwrap(), len, "no record appended");
-    assert_eq!(count(&fixture, "stampings").await, 1);
+    assert_eq!(count(&fixture, "stampings").await, 2, "req-1 and req-at-expiry");
     assert_eq!(store.stamping("req-1").await.unwrap(), Some(stored), "the first stamping is untouched");
     // And it can still be used afterwards.
     let later = commit(store, "req-6", &a3, 505).await.unwrap();
     assert_eq!(later.audit_sequence, len + 2);
-    assert_eq!(count(&fixture, "stampings").await, 2);
+    assert_eq!(count(&fixture, "stampings").await, 3);
     all_records(store).await;
 }
 
@@ -620,6 +624,40 @@ async fn stamping_limits_hold_across_concurrent_writers(fixture: TestStore) {
     }
 }
 
+/// More stampings than one consuming statement takes (256), arriving together: they share
+/// batches, and every authorization is consumed by its own request, once.
+async fn a_large_batch_consumes_every_authorization(fixture: TestStore) {
+    let store = fixture.arc();
+    store.register_seal(&seal("s1"), event(EventKind::SealRegistered), 1).await.unwrap();
+    let grants: Vec<_> = (0..600)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            let a = authorization(&format!("bulk-{i}"), "s1", "dept", 100, 10_000);
+            tokio::spawn(async move { store.grant(&a, event(EventKind::AuthorizationGranted), 100).await.map(|_| a) })
+        })
+        .collect();
+    let mut auths = Vec::new();
+    for grant in grants {
+        auths.push(grant.await.unwrap().unwrap());
+    }
+    let stampings: Vec<_> = auths
+        .iter()
+        .map(|a| {
+            let (store, a) = (Arc::clone(&store), a.clone());
+            tokio::spawn(async move { commit(&*store, &format!("req-{}", a.id), &a, 1000).await })
+        })
+        .collect();
+    for stamping in stampings {
+        stamping.await.unwrap().expect("every stamping of a fresh authorization commits");
+    }
+    for a in &auths {
+        let state = store.authorization(&a.id).await.unwrap().unwrap().state;
+        assert_eq!(state, AuthorizationState::Consumed { at: 1000, request_id: format!("req-{}", a.id) });
+    }
+    assert_eq!(count(&fixture, "stampings").await, 600);
+    assert_eq!(store.audit_len().await.unwrap(), 1 + 600 + 2 * 600);
+}
+
 on_both_backends!(
     seals_register_get_list_and_change_state,
     authorizations_grant_get_and_revoke,
@@ -630,6 +668,7 @@ on_both_backends!(
     mixed_concurrent_writes_keep_each_outcome,
     data_survives_reopening,
     stamping_limits_hold_across_concurrent_writers,
+    a_large_batch_consumes_every_authorization,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
