@@ -90,8 +90,9 @@ type ReadFailure = (String, tokio::sync::mpsc::Sender<SignDocumentRequest>);
 
 /// The header, then the file's bytes read a chunk at a time on a blocking thread while the
 /// previous chunks are being sent (at most four chunks queued, and four more for `copy`). Each
-/// chunk also goes to `copy`, when given, before it is sent. A read error, or a file that changes size while being
-/// read, is reported on the returned channel instead of ending the stream.
+/// chunk also goes to `copy`, when given, before it is sent. A read error, or a file that
+/// changes size while being read, is reported on the returned channel instead of ending the
+/// stream.
 fn upload_stream(
     header: SignHeader,
     mut file: std::fs::File,
