@@ -511,14 +511,15 @@ mod tests {
     /// Records written before the reserve was stored read as "no reserve recorded" (replayed
     /// with the old timestamp room); new ones keep theirs.
     #[test]
-    fn stored_options_read_old_records_and_keep_the_reserve() {
+    fn stored_options_read_old_records_and_keep_the_reserve() -> Result<(), Box<dyn std::error::Error>> {
         let old = r#"{"page":-1,"rect":null,"reason":"","location":"","contact_info":"","certify":false,"field_name":"","signing_time":1795000000}"#;
-        let parsed: StoredOptions = serde_json::from_str(old).unwrap();
+        let parsed: StoredOptions = serde_json::from_str(old)?;
         assert_eq!(parsed.contents_size, None);
         let header = SignHeader { seal_id: "s".into(), ..Default::default() };
-        let new = StoredOptions::from_header(&header, 1_795_000_000, 2_345).unwrap();
-        let json = serde_json::to_string(&new).unwrap();
+        let new = StoredOptions::from_header(&header, 1_795_000_000, 2_345).map_err(|e| e.to_string())?;
+        let json = serde_json::to_string(&new)?;
         assert!(json.contains(r#""contents_size":2345"#), "{json}");
-        assert_eq!(serde_json::from_str::<StoredOptions>(&json).unwrap(), new);
+        assert_eq!(serde_json::from_str::<StoredOptions>(&json)?, new);
+        Ok(())
     }
 }
