@@ -11,8 +11,9 @@
 //! of the sealed documents (every `--verify-every`-th) is checked in full while the run goes
 //! on: SHA-256 against the receipt, then the engine's verifier (intact, valid, trusted, whole
 //! file). The other answers are checked by size only: the load generator shares the machine
-//! with the server, and hashing every answer would take CPU from the server it measures. With `--server-pid`, the server's CPU time per
-//! stamping and its resident memory (VmRSS, sampled once a second) are reported too.
+//! with the server, and hashing every answer would take CPU from the server it measures.
+//! With `--server-pid`, the server's CPU time per stamping and its resident memory (VmRSS,
+//! sampled once a second) are reported too.
 //! Exit 0 only with no error and no failed check.
 
 use std::collections::BTreeMap;
@@ -138,7 +139,6 @@ struct Shared {
     verify_every: u64,
     anchors: TrustAnchors,
     results: Mutex<Results>,
-    completed: AtomicU64,
     /// The in-process verifications under way.
     checks: Mutex<Vec<tokio::task::JoinHandle<Result<(), String>>>>,
 }
@@ -432,7 +432,6 @@ async fn worker(shared: Arc<Shared>, mut signing: SigningServiceClient<Channel>,
         match outcome {
             Err(s) => shared.results.lock().await.error(false, &code_name(s.code()), s.message()),
             Ok(Answer { len: received, kept }) => {
-                shared.completed.fetch_add(1, Ordering::Relaxed);
                 if let Some((sealed, receipt_sha256)) = kept {
                     // Checked off the task, so that the check does not delay the next stamping.
                     let task_shared = shared.clone();
@@ -564,7 +563,6 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
         verify_every: args.verify_every,
         anchors,
         results: Mutex::new(Results { grant_errors, first_errors, ..Default::default() }),
-        completed: AtomicU64::new(0),
         checks: Mutex::new(Vec::new()),
     });
     let mut tasks = tokio::task::JoinSet::new();

@@ -126,7 +126,7 @@ async fn commit(pool: &DbPool, origin: &str, batch: &[Pending], limits: &Stampin
     let request_ids: Vec<&str> =
         batch.iter().filter_map(|p| if let Write::Stamping(s, _, _) = &p.write { Some(s.request_id.as_str()) } else { None }).collect();
     let mut taken_requests = recorded_requests(&mut tx, &request_ids).await?;
-    let authorization_ids: Vec<&str> =
+    let authorization_ids: HashSet<&str> =
         batch.iter().filter_map(|p| if let Write::Stamping(s, _, _) = &p.write { Some(s.authorization_id.as_str()) } else { None }).collect();
     // Read once under the write lock and consumed in memory, in batch order: nothing else can
     // change them until the commit, and one UPDATE at the end writes every consumption.
@@ -285,10 +285,9 @@ async fn limit_reached(conn: &mut Conn, limits: &StampingLimits, seal_id: &str, 
 }
 
 /// The authorizations among `ids` that exist, by id.
-async fn authorizations_by_id(conn: &mut Conn, ids: &[&str]) -> Result<HashMap<String, Authorization>, StoreError> {
-    let mut unique: Vec<&str> = ids.to_vec();
+async fn authorizations_by_id(conn: &mut Conn, ids: &HashSet<&str>) -> Result<HashMap<String, Authorization>, StoreError> {
+    let mut unique: Vec<&str> = ids.iter().copied().collect();
     unique.sort_unstable();
-    unique.dedup();
     let mut found = HashMap::with_capacity(unique.len());
     for chunk in unique.chunks(IDS_PER_QUERY) {
         let sql = format!("SELECT {} FROM authorizations WHERE id IN ({})", authorization_columns!(), placeholders(chunk.len()));
