@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The service side by side with its peers, in one run on this machine (issue 5):
+# The service side by side with its peers, in one run on this machine:
 #
 #   benches/compare.sh [--long]
 #
@@ -51,7 +51,7 @@ done
 data="$root/target/bench-data"
 steps="$data/compare"
 venv="${ESEAL_TEST_VENV:-$root/target/test-venv}"
-small=/work/shared/corpus/01_debian_shared-mime-info-spec.pdf
+small="${ESEAL_CORPUS:-$root/tests/corpus}/01_debian_shared-mime-info-spec.pdf"
 large="${COMPARE_LARGE:-$data/scanned-100mb.pdf}"
 eseal="$root/target/release/eseal"
 sign_count=${SIGN_COUNT:-5000}

@@ -25,7 +25,8 @@ use eseal::pdf::{Corner, Placement, SealImage, SealOptions, SealRect, Unit};
 
 type BoxError = Box<dyn std::error::Error>;
 
-const CORPUS_01: &str = "/work/shared/corpus/01_debian_shared-mime-info-spec.pdf";
+#[path = "../tests/common/corpus.rs"]
+mod corpus;
 
 fn root() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -113,7 +114,7 @@ fn main() -> Result<(), BoxError> {
     // `cargo bench` passes --bench; nothing else is read from the command line.
     let iterations: usize = std::env::var("ESEAL_BENCH_KEYS_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(400);
     let dir = root().join("keys-sample");
-    let document = Arc::new(std::fs::read(CORPUS_01)?);
+    let document = Arc::new(std::fs::read(corpus::corpus("01"))?);
     let image = Arc::new(SealImage::from_png(&std::fs::read(dir.join("seal-approval-ec.png"))?)?);
     let sample_chain = Arc::new(CertificateChain::from_pem(&std::fs::read_to_string(dir.join("seal-approval-ec-chain.pem"))?)?);
     let pkcs8 = std::fs::read(dir.join("seal-approval-ec.pk8"))?;

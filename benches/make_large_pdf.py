@@ -3,7 +3,7 @@
 
 What it makes: a PDF of full-page JPEG images, one per page, like the output of a document
 scanner. The images are real content: the pages of the corpus PDFs
-(/work/shared/corpus/01_*, 13_*, 04_*) rendered by poppler's `pdftoppm` at 300 dpi, colour,
+(tests/corpus/01_*, 13_*, 04_*) rendered by poppler's `pdftoppm` at 300 dpi, colour,
 JPEG quality 90 (about 0.5-1 MB per page). Pages are appended in that order, cycling through
 the corpus again if needed, until the file reaches --min-bytes (67,000,000 by default, the
 size of the "67 MB scanned PDF" in docs/DOMAIN.md section 5).
@@ -132,7 +132,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out")
     ap.add_argument("--min-bytes", type=int, default=67_000_000)
-    ap.add_argument("--corpus", default="/work/shared/corpus")
+    ap.add_argument("--corpus", default=os.environ.get("ESEAL_CORPUS") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "corpus"))
     args = ap.parse_args()
     if shutil.which("pdftoppm") is None:
         sys.exit("make_large_pdf: pdftoppm (poppler-utils) is required")

@@ -5,7 +5,7 @@
 //!
 //! What it measures (every figure is the median of individually timed runs, wall clock):
 //!
-//! * **small**: `eseal::stamp::seal` on /work/shared/corpus/01_debian_shared-mime-info-spec.pdf
+//! * **small**: `eseal::stamp::seal` on tests/corpus/01_debian_shared-mime-info-spec.pdf
 //!   (140 KB, 17 pages) held in a `Vec<u8>`, to a fresh `Vec<u8>` (the complete output), visible
 //!   seal (30 mm x 30 mm, 10 mm from the bottom-right corner of the last page), with the ECDSA
 //!   P-256 seal and, as a second row, the RSA-3072 seal of keys-sample/. The seal image is
@@ -43,7 +43,13 @@ use eseal::cms::{CertificateChain, RingSigner, build_pades_signed_data};
 use eseal::pdf::{Corner, Document, FileSource, Placement, SealImage, SealOptions, SealRect, Source, Unit};
 use serde_json::{Value, json};
 
-const SMALL: &str = "/work/shared/corpus/01_debian_shared-mime-info-spec.pdf";
+#[path = "../tests/common/corpus.rs"]
+mod corpus;
+
+/// The small document: corpus file 01.
+fn small() -> PathBuf {
+    corpus::corpus("01")
+}
 const EC: &str = "seal-approval-ec";
 const RSA: &str = "seal-housing-rsa";
 
@@ -226,7 +232,7 @@ fn bench_small(seal: &Seal, data: &Vec<u8>, iters: usize) -> Result<Value, BoxEr
         seal.seal_phased(data, &mut Vec::new(), &mut phases)?;
     }
     let phases = phases.report(&format!("small, {}", seal.name));
-    Ok(json!({ "seal": seal.name, "file": SMALL, "input_bytes": data.len(), "output_bytes": output_len, "stats": stats.json(), "phases_median_ns": phases }))
+    Ok(json!({ "seal": seal.name, "file": small().display().to_string(), "input_bytes": data.len(), "output_bytes": output_len, "stats": stats.json(), "phases_median_ns": phases }))
 }
 
 /// Reads the whole file (into the page cache) and returns its SHA-256 computed with `ring`.
@@ -384,7 +390,7 @@ fn main() -> Result<(), BoxError> {
 
     let ec = Seal::load(EC)?;
     let rsa = Seal::load(RSA)?;
-    let small = std::fs::read(SMALL)?;
+    let small = std::fs::read(small())?;
     let mut results = serde_json::Map::new();
     if wanted("small_ec") {
         results.insert("small_ec".into(), bench_small(&ec, &small, small_iters)?);

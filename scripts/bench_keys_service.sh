@@ -10,7 +10,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 count=${1:-400}
 concurrency=${2:-8}
-document=${ESEAL_CORPUS:-$root/../shared/corpus}/01_debian_shared-mime-info-spec.pdf
+document=${ESEAL_CORPUS:-$root/tests/corpus}/01_debian_shared-mime-info-spec.pdf
 bash scripts/install-test-tools.sh >/dev/null
 cargo build --release --quiet --bin eseal
 eseal=$root/target/release/eseal

@@ -8,7 +8,7 @@ Run with the test venv's interpreter (scripts/bench.sh does this):
 What it measures (medians of individually timed runs, `time.perf_counter_ns`, inside one
 Python process, so the interpreter start and the imports are excluded):
 
-* small: /work/shared/corpus/01_debian_shared-mime-info-spec.pdf, held in memory as bytes, signed
+* small: tests/corpus/01_debian_shared-mime-info-spec.pdf, held in memory as bytes, signed
   to a fresh `BytesIO` (the complete output). Timed: `IncrementalPdfFileWriter(BytesIO(data))`
   (pyHanko's parse of the input, as `Document::open` is in ours) and `PdfSigner.sign_pdf`.
   Rows: ECDSA P-256 with a visible field on the last page (30 mm square, 10 mm from the
@@ -51,7 +51,7 @@ from pyhanko.stamp import StaticStampStyle
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KEYS = os.path.join(ROOT, "keys-sample")
-SMALL = "/work/shared/corpus/01_debian_shared-mime-info-spec.pdf"
+SMALL = os.path.join(os.environ.get("ESEAL_CORPUS") or os.path.join(ROOT, "tests", "corpus"), "01_debian_shared-mime-info-spec.pdf")
 MM = 72 / 25.4
 # The rows, in the order they run (--only selects some).
 ROWS = ["small_ec", "small_ec_invisible", "small_rsa", "large_ec", "memory_large_ec"]

@@ -41,7 +41,7 @@ python="${ESEAL_TEST_VENV:-$root/target/test-venv}/bin/python"
 [ -x "$python" ] || { echo "compose-local: $python missing (run scripts/install-test-tools.sh)" >&2; exit 1; }
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 [ -n "$pg_bin" ] && [ -x "$pg_bin/initdb" ] || { echo "compose-local: PostgreSQL server binaries not found (apt install postgresql)" >&2; exit 1; }
-corpus="${ESEAL_CORPUS:-$root/../shared/corpus}"
+corpus="${ESEAL_CORPUS:-$root/tests/corpus}"
 document="$corpus/01_debian_shared-mime-info-spec.pdf"
 [ -f "$document" ] || { echo "compose-local: $document not found (set ESEAL_CORPUS)" >&2; exit 1; }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs when it is missing: Debian packages (qpdf, poppler-utils,
-# protobuf-compiler, postgresql) and a Python venv with pyHanko (and its CLI). Idempotent: a second run
+# postgresql, softhsm2) and a Python venv with pyHanko (and its CLI). Idempotent: a second run
 # installs nothing. Used by scripts/test.sh; safe to run by hand.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -10,7 +10,6 @@ need_apt=()
 command -v qpdf >/dev/null || need_apt+=(qpdf)
 command -v pdfsig >/dev/null || need_apt+=(poppler-utils)
 command -v pdftoppm >/dev/null || need_apt+=(poppler-utils)
-command -v protoc >/dev/null || need_apt+=(protobuf-compiler)
 # A private PostgreSQL per test binary (tests/common/postgres.rs): initdb and pg_ctl.
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || need_apt+=(postgresql)
 # Seal keys in a PKCS#11 token (tests/keys_pkcs11.rs): SoftHSM2's module and softhsm2-util.

@@ -7,12 +7,12 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 bash scripts/install-test-tools.sh
-export ESEAL_PYHANKO="$root/target/test-venv/bin/pyhanko"
+export ESEAL_PYHANKO="${ESEAL_TEST_VENV:-$root/target/test-venv}/bin/pyhanko"
 
-# The corpus lives beside the repository (../shared/corpus) unless told otherwise.
-export ESEAL_CORPUS="${ESEAL_CORPUS:-$root/../shared/corpus}"
-if [ ! -d "$ESEAL_CORPUS" ]; then
-  echo "test.sh: corpus folder $ESEAL_CORPUS not found (set ESEAL_CORPUS)" >&2
+# The repository stands alone: no file of it may name a path of one machine (a home or work
+# folder, a sibling checkout). Such a path builds and tests on that machine only.
+if git -C "$root" grep -nIE '(^|[^.[:alnum:]_])/(work|farm|home|root|Users)/|\.\./shared' -- . ':!scripts/test.sh' >&2; then
+  echo "test.sh: the lines above name a path of one machine; use a path relative to the repository" >&2
   exit 1
 fi
 

@@ -206,7 +206,6 @@ pub struct KeysConfig {
     /// Folder of key files: encrypted key files (`eseal keys encrypt`), or plaintext PKCS#8 DER
     /// files when `development = true`.
     pub directory: PathBuf,
-    // --- issue 7: encrypted key files, PKCS#11, per-key limits ---
     /// File holding the key-encryption key (32 bytes: 64 hex digits, base64, or raw), read at
     /// start. Encrypted key files are opened with it. At most one of `kek_file` and `kek_env`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -519,7 +518,7 @@ impl Config {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Environment overrides and file checks (issue 6, operations).
+// Environment overrides and file checks.
 // ---------------------------------------------------------------------------------------------
 
 /// The prefix of the environment variables that override configuration keys:

@@ -391,7 +391,7 @@ async fn accept_loop(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Operations (issue 6): startup checks, shutdown with drain.
+// Startup checks, and shutdown with drain.
 // ---------------------------------------------------------------------------------------------
 
 /// The gRPC services whose health the node reports (besides the node itself, "").

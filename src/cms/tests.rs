@@ -6,6 +6,9 @@
 //! rcgen; RSA keys (and the Ed25519 key) come from `openssl genpkey`, since
 //! rcgen on ring cannot generate RSA keys.
 
+#[path = "../../tests/common/corpus.rs"]
+mod corpus;
+
 mod building;
 mod hostile;
 mod interop;

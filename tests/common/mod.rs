@@ -12,25 +12,12 @@ use eseal::cms::{CertificateChain, RingSigner};
 use eseal::pdf::{Corner, Placement, SealImage, SealOptions, SealRect, Unit};
 use eseal::stamp::{self, Stamped};
 
+mod corpus;
+pub use corpus::corpus;
+
 /// The repository root.
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The shared corpus folder (`ESEAL_CORPUS` or ../shared/corpus).
-pub fn corpus_dir() -> PathBuf {
-    std::env::var_os("ESEAL_CORPUS").map(PathBuf::from).unwrap_or_else(|| repo().join("../shared/corpus"))
-}
-
-/// The corpus file whose name starts with `prefix` (e.g. "01").
-pub fn corpus(prefix: &str) -> PathBuf {
-    let dir = corpus_dir();
-    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("corpus folder {} unreadable: {e}", dir.display()));
-    entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(prefix) && n.ends_with(".pdf")))
-        .unwrap_or_else(|| panic!("no corpus file {prefix}_*.pdf in {}", dir.display()))
 }
 
 /// The valid corpus files (every one but the malformed 9x ones).

@@ -14,6 +14,7 @@ use rcgen::{
 use tempfile::TempDir;
 
 use super::super::*;
+use super::corpus;
 
 pub(super) const OPENSSL: &str = "/usr/bin/openssl";
 pub(super) const PYHANKO_PDF: &str = "06_pyhanko_signed_pades_lta_dss.pdf";
@@ -277,9 +278,7 @@ pub(super) struct PdfSignature {
 }
 
 pub(super) fn corpus_file(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/corpus")
-        .join(name);
+    let path = corpus::corpus(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("corpus file {}: {e}", path.display()))
 }
 
