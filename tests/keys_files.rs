@@ -155,6 +155,14 @@ async fn a_seal_whose_file_needs_another_kek_is_unavailable_and_the_others_stamp
 async fn the_service_keeps_stamping_while_rotate_kek_reseals_the_folder() {
     let dir = tempfile::tempdir().unwrap();
     encrypted_folder(dir.path(), "kek-a", "kek-a");
+    // More key files (copies of the EC seal's), so that the rotation takes a while file by file.
+    const EXTRA: usize = 60;
+    let ec = std::fs::read(dir.path().join("seal-approval-ec.key.enc")).unwrap();
+    let names: Vec<String> =
+        ["seal-approval-ec.key.enc".to_string(), "seal-housing-rsa.key.enc".to_string()].into_iter().chain((0..EXTRA).map(|i| format!("extra-{i:03}.key.enc"))).collect();
+    for name in &names[2..] {
+        std::fs::write(dir.path().join(name), &ec).unwrap();
+    }
     let server = start(encrypted_config(dir.path(), "kek-a", None)).await;
     let port = server.address.port();
     let rotating = Arc::new(AtomicBool::new(true));
@@ -171,13 +179,31 @@ async fn the_service_keeps_stamping_while_rotate_kek_reseals_the_folder() {
     };
     let folder = dir.path().to_str().unwrap().to_string();
     let (old, new) = (dir.path().join("kek-a"), dir.path().join("kek-b"));
-    let out = tokio::task::spawn_blocking(move || {
+    let rotation = tokio::task::spawn_blocking(move || {
         eseal(0, &["keys", "rotate-kek", "--directory", &folder, "--old-kek-file", old.to_str().unwrap(), "--new-kek-file", new.to_str().unwrap()])
-    })
-    .await
-    .unwrap();
+    });
+    // The server's key ring keeps the keys it has loaded; a fresh key ring (as a node starting
+    // now has) reads every file while the rotation rewrites them: each one opens, under the
+    // old KEK or the new one, and some reads see the folder half rotated.
+    let keks = || vec![Kek::parse(KEK_B.as_bytes(), "b").unwrap(), Kek::parse(KEK_A.as_bytes(), "a").unwrap()];
+    let (a_id, b_id) = (Kek::parse(KEK_A.as_bytes(), "a").unwrap().id_hex(), Kek::parse(KEK_B.as_bytes(), "b").unwrap().id_hex());
+    let mut half_rotated = 0;
+    while !rotation.is_finished() {
+        let ring = KeyRing::files(dir.path(), keks(), false);
+        let (mut under_a, mut under_b) = (0, 0);
+        for name in &names {
+            let kek = envelope::kek_id_of(&std::fs::read(dir.path().join(name)).unwrap());
+            under_a += usize::from(kek.as_ref() == Some(&a_id));
+            under_b += usize::from(kek.as_ref() == Some(&b_id));
+            ring.signer(name).unwrap_or_else(|e| panic!("{name} read during the rotation: {e}"));
+        }
+        half_rotated += usize::from(under_a > 0 && under_b > 0);
+        tokio::task::yield_now().await;
+    }
+    let out = rotation.await.unwrap();
     assert!(out.status.success(), "rotate-kek: {}", text(&out));
-    assert!(text(&out).contains("2 key file(s)"), "{}", text(&out));
+    assert!(text(&out).contains(&format!("{} key file(s)", names.len())), "{}", text(&out));
+    assert!(half_rotated > 0, "no read saw the folder half rotated");
     rotating.store(false, Ordering::SeqCst);
     assert!(stamper.await.unwrap() >= 3);
     server.stop().await.unwrap();

@@ -204,18 +204,21 @@ async fn health_follows_the_store_and_the_seal_keys() {
 async fn shutdown_drains_the_call_in_progress_and_refuses_new_ones() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = extended_config(dir.path());
-    config.server.shutdown_grace_ms = 20_000;
+    // A grace period far longer than the test's patience: a drain that waited for it instead
+    // of ending with the call fails the test.
+    config.server.shutdown_grace_ms = 3_600_000;
     let running = eseal::server::start(config).await.expect("the server starts");
     let port = running.address.port();
     let channel = connect(port, Some(&ClientIdentity::custodian())).await;
     let authorization = grant(&mut SealAdminServiceClient::new(channel), grant_request(SEAL, DEPARTMENT, "CASE-D-1")).await.id;
 
-    // A stamping whose upload is held open half way.
+    // A stamping whose upload is held open half way. The channel holds one message: each send
+    // returns only once the transport has taken the one before, so the header and the first
+    // quarter are on their way to the server before shutdown begins.
     let document = corpus_bytes("13");
     let (half, rest) = document.split_at(document.len() / 2);
-    let (upload, uploaded) = tokio::sync::mpsc::channel::<SignDocumentRequest>(8);
-    upload.send(SignDocumentRequest { part: Some(Part::Header(header(SEAL, &authorization, "req-d-1", "CASE-D-1"))) }).await.unwrap();
-    upload.send(SignDocumentRequest { part: Some(Part::Chunk(half.to_vec())) }).await.unwrap();
+    let (first, second) = half.split_at(half.len() / 2);
+    let (upload, uploaded) = tokio::sync::mpsc::channel::<SignDocumentRequest>(1);
     let signing_channel = connect(port, Some(&ClientIdentity::department())).await;
     let mut department = eseal::api::proto::signing_service_client::SigningServiceClient::new(signing_channel.clone());
     let in_flight = tokio::spawn(async move {
@@ -230,21 +233,21 @@ async fn shutdown_drains_the_call_in_progress_and_refuses_new_ones() {
         }
         Ok::<_, tonic::Status>((receipt, messages))
     });
-    // The call reaches the handler, which waits for the rest of the document.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(!in_flight.is_finished());
+    for part in [Part::Header(header(SEAL, &authorization, "req-d-1", "CASE-D-1")), Part::Chunk(first.to_vec()), Part::Chunk(second.to_vec())] {
+        upload.send(SignDocumentRequest { part: Some(part) }).await.unwrap();
+    }
+    assert!(!in_flight.is_finished(), "the call waits for the rest of the document");
 
-    let stopping_at = Instant::now();
     let stop = tokio::spawn(running.stop());
     // New connections are refused once shutdown has begun.
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while try_connect(port, Some(&ClientIdentity::archivist())).await.is_ok() {
-        assert!(Instant::now() < deadline, "the server still accepts connections 5 s after shutdown began");
+        assert!(Instant::now() < deadline, "the server still accepts connections 60 s after shutdown began");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // A new call on the connection in progress is refused (GOAWAY), or at the very least
-    // told that the node is not serving.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // told that the node is not serving (readiness turns NOT_SERVING before the listener
+    // closes).
     let mut health = HealthClient::new(signing_channel);
     match health.check(HealthCheckRequest { service: String::new() }).await {
         // Refused by the client's HTTP/2 layer: the connection is closing.
@@ -259,8 +262,9 @@ async fn shutdown_drains_the_call_in_progress_and_refuses_new_ones() {
     let (receipt, messages) = in_flight.await.unwrap().expect("the call in progress completes");
     let receipt = receipt.expect("a receipt");
     assert!(!receipt.replayed && receipt.output_size > document.len() as u64 && messages >= 2, "{receipt:?}");
-    stop.await.unwrap().expect("the server stops cleanly");
-    assert!(stopping_at.elapsed() < Duration::from_secs(15), "the drain ended with the call, not at the grace period");
+    // The drain ends with the call, not at the (hour-long) grace period.
+    let stopped = tokio::time::timeout(Duration::from_secs(120), stop).await.expect("the drain ended with the call, not at the grace period");
+    stopped.unwrap().expect("the server stops cleanly");
 
     // The stamping was committed before the store closed.
     let records = audit_records(&dir.path().join("eseal.db")).await;
@@ -316,21 +320,23 @@ async fn environment_overrides_configure_serve_and_unknown_keys_fail() {
     assert_eq!(unknown.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("ESEAL__SERVER__LISTN") && stderr.contains("unknown field `listn`"), "{stderr}");
 
-    let (port, metrics_port) = (free_port(), free_port());
     let db = dir.path().join("store/eseal.db");
-    let log = dir.path().join("serve.log");
+    let (log, printed) = (dir.path().join("serve.log"), dir.path().join("serve.out"));
+    // Port 0 for both: the server binds free ports itself and prints them.
     let mut child = serve_with(&[
-            ("ESEAL__SERVER__LISTEN", format!("127.0.0.1:{port}")),
-            ("ESEAL__METRICS__LISTEN", format!("127.0.0.1:{metrics_port}")),
+            ("ESEAL__SERVER__LISTEN", "127.0.0.1:0".into()),
+            ("ESEAL__METRICS__LISTEN", "127.0.0.1:0".into()),
             ("ESEAL__STORE__SQLITE_PATH", db.display().to_string()),
             ("ESEAL__LOG__FORMAT", "json".into()),
             ("ESEAL__SERVER__SHUTDOWN_GRACE_MS", "5000".into()),
         ],
     )
-    .stdout(Stdio::null())
+    .stdout(std::fs::File::create(&printed).unwrap())
     .stderr(std::fs::File::create(&log).unwrap())
     .spawn()
     .unwrap();
+    let port = logged_address(&printed, LISTENING, &mut child, Duration::from_secs(120)).await.port();
+    let metrics_port = logged_address(&log, METRICS_AT, &mut child, Duration::from_secs(120)).await.port();
     let serving = tokio::time::timeout(Duration::from_secs(30), wait_serving(port, Duration::from_secs(30))).await;
     let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
     if serving.is_err() {
@@ -342,12 +348,12 @@ async fn environment_overrides_configure_serve_and_unknown_keys_fail() {
     assert!(status.contains("200") && text.contains("# TYPE eseal_stampings_total counter"), "{status}\n{text}");
 
     assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
-    let deadline = Instant::now() + Duration::from_secs(15);
+    let deadline = Instant::now() + Duration::from_secs(120);
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        assert!(Instant::now() < deadline, "no exit 15 s after SIGTERM:\n{}", log_text());
+        assert!(Instant::now() < deadline, "no exit 120 s after SIGTERM:\n{}", log_text());
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let text = log_text();

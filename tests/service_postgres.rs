@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::postgres::{Cluster, shared};
@@ -34,6 +34,8 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
 
 const SEAL: &str = "approval-ec";
+/// Generous bound on waiting for something the test can observe; fails loudly when exceeded.
+const PATIENCE: Duration = Duration::from_secs(120);
 
 /// An in-process node on the database at `url`, signing checkpoints often so that the nodes
 /// race to save them.
@@ -198,19 +200,20 @@ struct NodeProcess {
 }
 
 impl NodeProcess {
+    /// Starts `eseal serve` on port 0 (it binds a free port itself and prints it).
     async fn start(dir: &Path, name: &str, url: &str) -> NodeProcess {
-        let port = free_port();
         let data = dir.join(name);
         std::fs::create_dir_all(&data).unwrap();
-        let mut config = dev_config(&data);
-        config.server.listen = format!("127.0.0.1:{port}");
+        let config = dev_config(&data);
+        assert_eq!(config.server.listen, "127.0.0.1:0");
+        let mut config = config;
         config.audit.checkpoint_interval_ms = 200;
         config.store.acquire_timeout_ms = 1000;
         let file = data.join("eseal.toml");
         std::fs::write(&file, config_toml(&config)).unwrap();
         let log = data.join("serve.log");
         let out = std::fs::File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_eseal"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_eseal"))
             .args(["serve", "--config", file.to_str().unwrap(), "--store", url])
             .env_remove("ESEAL_CONFIG")
             .env_remove("ESEAL_STORE")
@@ -220,17 +223,13 @@ impl NodeProcess {
             .stderr(out)
             .spawn()
             .expect("start eseal serve");
+        let port = logged_address(&log, LISTENING, &mut child, PATIENCE).await.port();
         let node = NodeProcess { child: Some(child), port, log };
-        wait_serving(port, Duration::from_secs(30)).await;
-        // The line is printed once the server has started, which may be just after it answers.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let named = "store PostgreSQL postgres://eseal@127.0.0.1";
-        let mut text = std::fs::read_to_string(&node.log).unwrap_or_default();
-        while !text.contains(named) && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            text = std::fs::read_to_string(&node.log).unwrap_or_default();
-        }
-        assert!(text.contains(named), "eseal serve names its store:\n{text}");
+        wait_serving(port, PATIENCE).await;
+        // The listening line names the store.
+        let text = std::fs::read_to_string(&node.log).unwrap_or_default();
+        let named = format!("store PostgreSQL {url}");
+        assert!(text.lines().any(|l| l.starts_with(LISTENING) && l.ends_with(&named)), "eseal serve names its store:\n{text}");
         node
     }
 
@@ -282,6 +281,28 @@ struct Seen {
     after_counting: usize,
 }
 
+/// What all the workers of a load have seen so far, for the test to wait on.
+#[derive(Default)]
+struct Progress {
+    /// Stampings received in full.
+    received: AtomicUsize,
+    /// Of those, received after `counting` was set.
+    after_counting: AtomicUsize,
+    /// Failed calls.
+    failures: AtomicUsize,
+}
+
+impl Progress {
+    /// Waits until `what` (read from self) reaches `at_least`; fails after [`PATIENCE`].
+    async fn wait(&self, what: fn(&Progress) -> &AtomicUsize, at_least: usize, why: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        while what(self).load(Ordering::SeqCst) < at_least {
+            assert!(Instant::now() < deadline, "{why}: {} of {at_least} after {PATIENCE:?}", what(self).load(Ordering::SeqCst));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
 /// One worker: grants and seals in a loop until `stop`, preferring node `worker % nodes`;
 /// a failed call is retried (the same request id, so a stamping committed before the failure
 /// replays) on the next node after a short pause, for at most `patience`.
@@ -292,6 +313,7 @@ async fn worker(
     stop: Arc<AtomicBool>,
     patience: Duration,
     document: Arc<Vec<u8>>,
+    progress: Arc<Progress>,
 ) -> Seen {
     let mut clients = Clients::to(&ports).await;
     let mut seen = Seen::default();
@@ -309,6 +331,7 @@ async fn worker(
                     assert!(retryable(&status), "worker {worker}: grant refused: {status:?}");
                     assert!(Instant::now() < deadline, "worker {worker}: no grant within {patience:?}: {status:?}");
                     seen.failures.push((target, status));
+                    progress.failures.fetch_add(1, Ordering::SeqCst);
                     target = (target + 1) % ports.len();
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
@@ -318,8 +341,10 @@ async fn worker(
             match try_sign(&mut clients.signers[target], small_header(&authorization, &request_id, &case), &document).await {
                 Ok(sealed) => {
                     seen.received.push((request_id.clone(), sealed.receipt.output_sha256));
+                    progress.received.fetch_add(1, Ordering::SeqCst);
                     if counting.load(Ordering::SeqCst) {
                         seen.after_counting += 1;
+                        progress.after_counting.fetch_add(1, Ordering::SeqCst);
                     }
                     break;
                 }
@@ -327,6 +352,7 @@ async fn worker(
                     assert!(Instant::now() < deadline, "worker {worker}: {request_id} not sealed within {patience:?}: {status:?}");
                     assert!(retryable(&status), "worker {worker}: {request_id} refused: {status:?}");
                     seen.failures.push((target, status));
+                    progress.failures.fetch_add(1, Ordering::SeqCst);
                     target = (target + 1) % ports.len();
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
@@ -364,14 +390,34 @@ async fn a_node_killed_under_load_loses_nothing_and_the_other_keeps_serving() {
     let ports = vec![doomed.port, survivor.port];
     let (killed, stop) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
     let document = Arc::new(corpus_bytes("08"));
+    let progress = Arc::new(Progress::default());
     let mut workers = tokio::task::JoinSet::new();
     for w in 0..WORKERS {
-        workers.spawn(worker(w, ports.clone(), Arc::clone(&killed), Arc::clone(&stop), Duration::from_secs(20), Arc::clone(&document)));
+        workers.spawn(worker(w, ports.clone(), Arc::clone(&killed), Arc::clone(&stop), PATIENCE, Arc::clone(&document), Arc::clone(&progress)));
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // A stamping held open on the doomed node at the kill: its header and the start of its
+    // document sent (each send into the one-message channel returns once the transport took
+    // the one before), the rest never.
+    let mut custodian = SealAdminServiceClient::new(connect(doomed.port, Some(&ClientIdentity::custodian())).await);
+    let held = grant(&mut custodian, grant_request(SEAL, "approval-system", "负载-held")).await.id;
+    let large = corpus_bytes("01");
+    let (upload, uploaded) = tokio::sync::mpsc::channel(1);
+    let mut signer = SigningServiceClient::new(connect(doomed.port, Some(&ClientIdentity::department())).await);
+    let held_call = tokio::spawn(async move { signer.sign_document(tokio_stream::wrappers::ReceiverStream::new(uploaded)).await?.into_inner().message().await });
+    let mut parts = vec![eseal::api::proto::sign_document_request::Part::Header(small_header(&held, "load-held", "负载-held"))];
+    parts.extend(large.chunks(32 * 1024).take(3).map(|c| eseal::api::proto::sign_document_request::Part::Chunk(c.to_vec())));
+    for part in parts {
+        upload.send(eseal::api::proto::SignDocumentRequest { part: Some(part) }).await.unwrap();
+    }
+    // Kill once the load is under way: every worker could have received a stamping.
+    progress.wait(|p| &p.received, WORKERS, "stampings before the kill").await;
     killed.store(true, Ordering::SeqCst);
     doomed.kill9();
-    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let held_outcome = tokio::time::timeout(PATIENCE, held_call).await.expect("the held call notices the kill").unwrap();
+    assert!(held_outcome.as_ref().is_err_and(retryable), "the call in flight at the kill fails (retryably): {held_outcome:?}");
+    drop(upload);
+    // The survivor serves the load: every worker could have been answered by it.
+    progress.wait(|p| &p.after_counting, WORKERS, "stampings after the kill").await;
     stop.store(true, Ordering::SeqCst);
     let seen = workers.join_all().await;
     sign_checkpoint(survivor.port).await;
@@ -382,20 +428,25 @@ async fn a_node_killed_under_load_loses_nothing_and_the_other_keeps_serving() {
         assert_eq!(*node, 0, "only calls to the killed node fail: {status:?}");
     }
     let total = assert_nothing_lost_or_doubled(&url, &seen).await;
+    // The held stamping was cut before the server had its document: nothing stored.
+    let store = open_pg(&url).await;
+    assert!(store.stamping("load-held").await.unwrap().is_none(), "the half upload stored no stamping");
+    store.close().await;
     eprintln!("node killed: {total} stampings, {after} after the kill, {} failed calls retried", seen.iter().map(|s| s.failures.len()).sum::<usize>());
     drop(survivor);
 }
 
-/// Waits (up to 10 s) until the node on `port` reports `wanted` for itself (health service "").
+/// Waits (up to [`PATIENCE`]) until the node on `port` reports `wanted` for itself (health
+/// service "").
 async fn wait_node_health(port: u16, wanted: ServingStatus, why: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + PATIENCE;
     let mut client = HealthClient::new(connect(port, Some(&ClientIdentity::archivist())).await);
     loop {
         let status = client.check(HealthCheckRequest { service: String::new() }).await.map(|r| r.into_inner().status);
         if status.as_ref().is_ok_and(|&s| s == wanted as i32) {
             return;
         }
-        assert!(Instant::now() < deadline, "{why}: health still {status:?} after 10 s, expected {wanted:?}");
+        assert!(Instant::now() < deadline, "{why}: health still {status:?} after {PATIENCE:?}, expected {wanted:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -410,31 +461,33 @@ async fn postgres_restarted_under_load_means_unavailable_then_success() {
     let ports: Vec<u16> = nodes.iter().map(|n| n.address.port()).collect();
     let (recovered, stop) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
     let document = Arc::new(corpus_bytes("08"));
+    let progress = Arc::new(Progress::default());
     let mut workers = tokio::task::JoinSet::new();
     for w in 0..WORKERS {
-        workers.spawn(worker(w, ports.clone(), Arc::clone(&recovered), Arc::clone(&stop), Duration::from_secs(30), Arc::clone(&document)));
+        workers.spawn(worker(w, ports.clone(), Arc::clone(&recovered), Arc::clone(&stop), PATIENCE, Arc::clone(&document), Arc::clone(&progress)));
     }
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    let paused = Instant::now();
+    progress.wait(|p| &p.received, WORKERS, "stampings before the outage").await;
     let c = Arc::clone(&cluster);
     tokio::task::spawn_blocking(move || c.pause()).await.unwrap();
     // While it is down, a call fails fast and says why.
     let mut admin = SealAdminServiceClient::new(connect(ports[0], Some(&ClientIdentity::custodian())).await);
-    let asked = Instant::now();
-    let status = admin.grant_authorization(grant_request(SEAL, "approval-system", "停机-1")).await.unwrap_err();
+    // (The database stays down until this answer arrives: a call that waited for it would
+    // never end.)
+    let answer = tokio::time::timeout(PATIENCE, admin.grant_authorization(grant_request(SEAL, "approval-system", "停机-1"))).await;
+    let status = answer.expect("the call fails instead of waiting for the database").unwrap_err();
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
     assert!(status.message().contains("database is unavailable"), "{}", status.message());
-    assert!(asked.elapsed() < Duration::from_secs(5), "failed fast: {:?}", asked.elapsed());
     // Health turns NOT_SERVING (the readiness probe reads the store about once a second)...
     wait_node_health(ports[0], ServingStatus::NotServing, "the database is down").await;
-    tokio::time::sleep(Duration::from_millis(1500).saturating_sub(paused.elapsed())).await;
+    // The workers see the outage before the database returns.
+    progress.wait(|p| &p.failures, 1, "failed calls during the outage").await;
     let c = Arc::clone(&cluster);
     tokio::task::spawn_blocking(move || c.resume()).await.unwrap();
     let resumed = Instant::now();
     recovered.store(true, Ordering::SeqCst);
     // ... and back to SERVING by itself once it returns.
     wait_node_health(ports[0], ServingStatus::Serving, "the database is back").await;
-    tokio::time::sleep(Duration::from_millis(2000)).await;
+    progress.wait(|p| &p.after_counting, WORKERS, "stampings after the outage").await;
     stop.store(true, Ordering::SeqCst);
     let seen = workers.join_all().await;
     sign_checkpoint(ports[1]).await;

@@ -6,7 +6,8 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use eseal::audit::checkpoint::{Checkpoint, LogSigner};
 use eseal::audit::merkle::{EMPTY_ROOT, MemoryStore, MerkleTree, leaf_hash, verify_consistency, verify_inclusion};
@@ -292,39 +293,51 @@ async fn appends_are_refused_when_the_tree_is_longer_than_the_log(fixture: TestS
 }
 
 /// Checkpoints saved while appends run concurrently: each is accepted, each covers a prefix of
-/// the final log, consecutive ones are provably consistent.
+/// the final log, consecutive ones are provably consistent. The overlap is made to happen and
+/// shown: each checkpoint is saved only once the log has grown past the size it signs, and its
+/// record lands after those appends.
 async fn checkpoints_under_concurrent_appends(fixture: TestStore) {
     let store = fixture.arc();
     let signer = signer();
+    let appended = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for t in 0..16 {
-        let store = Arc::clone(&store);
+        let (store, appended, stop) = (Arc::clone(&store), Arc::clone(&appended), Arc::clone(&stop));
         tasks.push(tokio::spawn(async move {
-            for i in 0..10 {
-                store.append_audit(refusal(t * 100 + i), 10).await.unwrap();
+            let mut i = 0;
+            while !stop.load(Ordering::SeqCst) {
+                store.append_audit(refusal(t * 1_000_000 + i), 10).await.unwrap();
+                appended.fetch_add(1, Ordering::SeqCst);
+                i += 1;
             }
         }));
     }
+    let deadline = Instant::now() + Duration::from_secs(120);
     let mut saved = Vec::new();
     for i in 0..10 {
         let size = store.audit_len().await.unwrap();
-        if saved.last().is_some_and(|c: &StoredCheckpoint| c.size == size) {
-            continue;
-        }
         let checkpoint = signed_checkpoint(&*store, &signer, size, 1000 + i).await;
-        store.save_checkpoint(&checkpoint, event(EventKind::CheckpointSigned), 1000 + i).await.unwrap();
+        // Appends complete between the checkpoint's reading of the log and its save.
+        while store.audit_len().await.unwrap() <= size {
+            assert!(Instant::now() < deadline, "no append completed while checkpoint {i} (size {size}) was pending");
+            tokio::task::yield_now().await;
+        }
+        let sequence = store.save_checkpoint(&checkpoint, event(EventKind::CheckpointSigned), 1000 + i).await.unwrap();
+        assert!(sequence > size + 1, "checkpoint {i} of size {size}: its record ({sequence}) follows appends made meanwhile");
         saved.push(checkpoint);
-        tokio::task::yield_now().await;
     }
+    stop.store(true, Ordering::SeqCst);
     for task in tasks {
         task.await.unwrap();
     }
     assert_eq!(store.checkpoints().await.unwrap(), saved);
     let (reference, records) = independent_tree(&*store).await;
-    assert_eq!(reference.size(), 160 + saved.len() as u64);
+    assert_eq!(reference.size(), (appended.load(Ordering::SeqCst) + saved.len()) as u64);
     let kinds = records.iter().filter(|r| AuditRecord::from_json(r).unwrap().event.event == Some(EventKind::CheckpointSigned)).count();
     assert_eq!(kinds, saved.len());
     for pair in saved.windows(2) {
+        assert!(pair[0].size < pair[1].size);
         let proof = store.consistency_proof(pair[0].size, pair[1].size).await.unwrap();
         assert!(verify_consistency(pair[0].size, pair[1].size, &pair[0].root, &pair[1].root, &proof));
     }

@@ -115,31 +115,58 @@ pub fn pyhanko() -> PathBuf {
 }
 
 /// pyHanko's verdict on one signature, from `pyhanko sign validate` without --pretty-print:
-/// `field:fingerprint:STATUS[:...]` lines.
+/// `field:fingerprint:STATUS` lines, where the fingerprint is the SHA-256 of the signer's
+/// certificate and STATUS is `INVALID` (the signed bytes or the signature do not check) or
+/// `INTACT:` then comma-separated fields (TRUSTED or UNTRUSTED, coverage, modifications).
 #[derive(Debug, Clone)]
 pub struct PyHankoVerdict {
     pub field: String,
+    pub fingerprint: String,
+    pub status: String,
     pub line: String,
 }
 
 impl PyHankoVerdict {
+    /// Parses a verdict line; None for any other line.
+    fn parse(line: &str) -> Option<PyHankoVerdict> {
+        let mut parts = line.splitn(3, ':');
+        let (field, fingerprint, status) = (parts.next()?, parts.next()?, parts.next()?);
+        let well_formed = !field.is_empty() && fingerprint.len() == 64 && fingerprint.bytes().all(|b| b.is_ascii_hexdigit());
+        well_formed.then(|| PyHankoVerdict { field: field.into(), fingerprint: fingerprint.into(), status: status.into(), line: line.into() })
+    }
+    /// The comma-separated fields after `INTACT:` (none when INVALID).
+    fn fields(&self) -> Vec<&str> {
+        self.status.strip_prefix("INTACT:").map(|f| f.split(',').collect()).unwrap_or_default()
+    }
     pub fn intact(&self) -> bool {
-        self.line.contains(":INTACT:")
+        self.status.starts_with("INTACT:")
     }
     pub fn trusted(&self) -> bool {
-        self.line.contains(":TRUSTED")
+        self.fields().contains(&"TRUSTED")
     }
     pub fn untouched(&self) -> bool {
-        self.line.contains("UNTOUCHED")
+        self.fields().contains(&"UNTOUCHED")
     }
+    /// Intact, but a later revision made changes the signature does not allow.
     pub fn illegal_modifications(&self) -> bool {
-        self.line.contains("ILLEGAL_MODIFICATIONS") || self.line.contains("INVALID")
+        self.fields().contains(&"ILLEGAL_MODIFICATIONS")
     }
+}
+
+/// What `pyhanko sign validate` answered: its verdict lines, exit status, and all it printed.
+#[derive(Debug)]
+pub struct PyHankoRun {
+    pub verdicts: Vec<PyHankoVerdict>,
+    /// The exit status: 0 when every signature is intact, trusted and without illegal
+    /// modifications; 1 otherwise (and on errors); None when killed by a signal.
+    pub code: Option<i32>,
+    /// stdout then stderr, for failure messages.
+    pub text: String,
 }
 
 /// Runs pyHanko's validator on `file` with the sample root as the only trust anchor.
 /// `strict`: hybrid-reference files need `--no-strict-syntax` (pyHanko refuses them otherwise).
-pub fn pyhanko_validate(file: &Path, strict: bool) -> (Vec<PyHankoVerdict>, String) {
+pub fn pyhanko_run(file: &Path, strict: bool) -> PyHankoRun {
     let root = root_pem();
     let mut args = vec!["sign", "validate"];
     if !strict {
@@ -148,13 +175,36 @@ pub fn pyhanko_validate(file: &Path, strict: bool) -> (Vec<PyHankoVerdict>, Stri
     args.extend(["--trust", root.to_str().unwrap(), "--trust-replace", file.to_str().unwrap()]);
     let out = run(&pyhanko(), &args);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let all = format!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    let verdicts = stdout
-        .lines()
-        .filter(|l| l.matches(':').count() >= 2 && !l.starts_with(' '))
-        .map(|l| PyHankoVerdict { field: l.split(':').next().unwrap_or_default().to_string(), line: l.to_string() })
-        .collect();
-    (verdicts, all)
+    let text = format!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let verdicts = stdout.lines().filter_map(PyHankoVerdict::parse).collect();
+    PyHankoRun { verdicts, code: out.status.code(), text }
+}
+
+/// [`pyhanko_run`], failing the test unless pyHanko gave at least one verdict and exited as
+/// its verdicts say (0 when all are INTACT:TRUSTED without ILLEGAL_MODIFICATIONS, else 1):
+/// a crash or an error before any verdict never passes for a judgement.
+pub fn pyhanko_validate(file: &Path, strict: bool) -> (Vec<PyHankoVerdict>, String) {
+    let run = pyhanko_run(file, strict);
+    assert!(!run.verdicts.is_empty(), "pyHanko gave no verdict on {} (exit {:?}):\n{}", file.display(), run.code, run.text);
+    let all_good = run.verdicts.iter().all(|v| v.intact() && v.trusted() && !v.illegal_modifications());
+    assert_eq!(run.code, Some(if all_good { 0 } else { 1 }), "pyHanko's exit status disagrees with its verdicts on {}:\n{}", file.display(), run.text);
+    (run.verdicts, run.text)
+}
+
+/// The SHA-256 of a seal's certificate in hex: the fingerprint pyHanko prints.
+pub fn fingerprint(chain: &CertificateChain) -> String {
+    ring::digest::digest(&ring::digest::SHA256, chain.end_entity_der()).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Asserts that pyHanko prints exactly the verdict lines `expected` (`(field, signer
+/// fingerprint, status)`, in the file's order) and exits with `code`.
+#[track_caller]
+pub fn assert_pyhanko(file: &Path, strict: bool, expected: &[(&str, &str, &str)], code: i32) {
+    let run = pyhanko_run(file, strict);
+    let got: Vec<&str> = run.verdicts.iter().map(|v| v.line.as_str()).collect();
+    let wanted: Vec<String> = expected.iter().map(|(field, fp, status)| format!("{field}:{fp}:{status}")).collect();
+    assert_eq!(got, wanted, "pyHanko's verdicts on {}:\n{}", file.display(), run.text);
+    assert_eq!(run.code, Some(code), "pyHanko's exit status on {}:\n{}", file.display(), run.text);
 }
 
 /// pdfsig's report: for each signature, whether it says "Signature is Valid", and whether the

@@ -1,5 +1,8 @@
 //! A private PostgreSQL for the tests: `initdb` and `pg_ctl` into a temporary folder, listening
-//! on a free loopback port, with nothing shared with any other PostgreSQL on the machine.
+//! only on a Unix socket in that folder, with nothing shared with any other PostgreSQL on the
+//! machine. No TCP port: PostgreSQL cannot bind port 0 and report it, and a port found free
+//! beforehand may be taken by someone else before the server binds it; a socket in a folder
+//! of our own cannot collide.
 //!
 //! The binaries are PostgreSQL's (`/usr/lib/postgresql/<version>/bin`, or PATH); scripts/test.sh
 //! installs the `postgresql` package when they are missing. PostgreSQL refuses to run as root,
@@ -11,7 +14,6 @@
 //! the process ends, the pipe closes and the guardian stops the server and removes its folder.
 
 use std::io::Write as _;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,8 +28,6 @@ pub struct Cluster {
     data: PathBuf,
     /// The temporary folder holding everything (kept; the guardian removes it).
     root: PathBuf,
-    /// The loopback port it listens on.
-    pub port: u16,
     /// The guardian; dropping its stdin stops the server.
     guardian: Mutex<Option<Child>>,
 }
@@ -63,11 +63,6 @@ fn nobody() -> (u32, u32) {
     (fields[2].parse().unwrap(), fields[3].parse().unwrap())
 }
 
-/// A free loopback port (free when asked; the server binds it right after).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 impl Cluster {
     /// Creates and starts a new cluster; panics with PostgreSQL's own words when it cannot.
     pub fn start() -> Cluster {
@@ -78,7 +73,7 @@ impl Cluster {
             let (uid, gid) = nobody();
             std::os::unix::fs::chown(&root, Some(uid), Some(gid)).unwrap();
         }
-        let cluster = Cluster { bin, data, root, port: free_port(), guardian: Mutex::new(None) };
+        let cluster = Cluster { bin, data, root, guardian: Mutex::new(None) };
         cluster.spawn_guardian();
         let out = cluster
             .command("initdb")
@@ -114,8 +109,7 @@ impl Cluster {
     /// Starts (or starts again) the server; waits until it accepts connections.
     pub fn resume(&self) {
         let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=400 -c shared_buffers=32MB",
-            self.port,
+            "-k {} -c listen_addresses='' -c fsync=off -c full_page_writes=off -c max_connections=400 -c shared_buffers=32MB",
             self.root.display()
         );
         let log = self.root.join("server.log");
@@ -139,9 +133,10 @@ impl Cluster {
         assert!(out.status.success(), "pg_ctl stop failed: {}", String::from_utf8_lossy(&out.stderr));
     }
 
-    /// The URL of `database` on this server.
+    /// The URL of `database` on this server: its socket folder as the `host` parameter (the
+    /// host name is then not used).
     pub fn url(&self, database: &str) -> String {
-        format!("postgres://eseal@127.0.0.1:{}/{database}", self.port)
+        format!("postgres://eseal@localhost/{database}?host={}", self.root.display())
     }
 
     /// A new empty database of its own; returns its URL.

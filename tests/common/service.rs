@@ -228,18 +228,21 @@ pub async fn connect(port: u16, identity: Option<&ClientIdentity>) -> Channel {
 
 /// Like [`connect`], returning the error.
 pub async fn try_connect(port: u16, identity: Option<&ClientIdentity>) -> Result<Channel, tonic::transport::Error> {
+    try_connect_with(port, identity, |endpoint| endpoint).await
+}
+
+/// Like [`try_connect`], with the endpoint's settings changed by `adjust`.
+pub async fn try_connect_with(
+    port: u16,
+    identity: Option<&ClientIdentity>,
+    adjust: impl FnOnce(tonic::transport::Endpoint) -> tonic::transport::Endpoint,
+) -> Result<Channel, tonic::transport::Error> {
     install_provider();
     let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(std::fs::read(keys().join("tls-ca.pem")).unwrap())).domain_name("localhost");
     if let Some(id) = identity {
         tls = tls.identity(Identity::from_pem(&id.cert_pem, &id.key_pem));
     }
-    Channel::from_shared(format!("https://127.0.0.1:{port}"))
-        .unwrap()
-        .tls_config(tls)
-        .unwrap()
-        .connect_timeout(Duration::from_secs(5))
-        .connect()
-        .await
+    adjust(Channel::from_shared(format!("https://127.0.0.1:{port}")).unwrap().tls_config(tls).unwrap().connect_timeout(Duration::from_secs(5))).connect().await
 }
 
 /// SHA-256.
@@ -424,9 +427,28 @@ pub fn assert_refusal_recorded(records: &[AuditRecord], principal: &str, method:
     }
 }
 
-/// A TCP port that was free a moment ago on 127.0.0.1.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// What `eseal serve` prints once it listens: `eseal is listening on ADDR (mTLS), ...`.
+pub const LISTENING: &str = "eseal is listening on ";
+/// What it logs (info) when it serves metrics: `metrics at http://ADDR/metrics`.
+pub const METRICS_AT: &str = "metrics at http://";
+
+/// The address that `log` (the output of a child `eseal serve` told to listen on port 0)
+/// shows after `prefix`: the port the child bound itself, so no other process can take it
+/// between choice and use. Fails when the child exits first or after `within`.
+pub async fn logged_address(log: &Path, prefix: &str, child: &mut std::process::Child, within: Duration) -> SocketAddr {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let address = text.lines().filter_map(|l| l.split_once(prefix)).find_map(|(_, rest)| rest.split(|c: char| c.is_whitespace() || c == '/' || c == '"').next()?.parse().ok());
+        if let Some(address) = address {
+            return address;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("eseal serve exited ({status}) before printing {prefix:?}:\n{text}");
+        }
+        assert!(tokio::time::Instant::now() < deadline, "eseal serve printed no {prefix:?} within {within:?}:\n{text}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Waits until the gRPC health service at `port` answers SERVING over mTLS (archivist identity).
