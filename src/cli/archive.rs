@@ -90,7 +90,7 @@ pub async fn run(args: ArchiveArgs) -> Result<(), CliError> {
     match args.action {
         ArchiveAction::Verify { bag, log_key, trust, previous, json } => {
             let verifier = verifier(&log_key)?;
-            let roots = if trust.is_empty() { vec![super::client::keys_sample().join("root-ca.pem")] } else { trust };
+            let roots = if trust.is_empty() { vec![super::client::sample_default("root-ca.pem", "--trust", None)?] } else { trust };
             let mut pem = String::new();
             for root in &roots {
                 pem.push_str(&std::fs::read_to_string(root).map_err(|e| CliError::Usage(format!("--trust: cannot read {}: {e}", root.display())))?);
