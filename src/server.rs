@@ -331,7 +331,7 @@ fn log_signer(config: &Config, keys: &KeyRing) -> Result<crate::audit::LogSigner
     let origin = &config.store.audit_origin;
     match (&config.audit.log_key, &config.audit.log_key_reference) {
         (_, Some(reference)) => {
-            let fail = |message: String| ServerError::Keys(format!("audit log key (audit.log_key_reference = {reference}): {message}"));
+            let fail = |message: String| ServerError::Config(format!("audit log key (audit.log_key_reference = {reference}): {message}"));
             let pkcs8 = keys.file_pkcs8(reference).map_err(|e| fail(e.to_string()))?;
             crate::audit::LogSigner::from_pkcs8(origin, &pkcs8).map_err(|e| fail(format!("not an Ed25519 PKCS#8 key: {e}")))
         }
@@ -439,10 +439,12 @@ const SERVICES: &[&str] = &[
     <AuditServiceServer<Audit> as NamedService>::NAME,
 ];
 
-/// What is checked before anything is opened: every file the configuration names exists, and
+/// What is checked before anything is opened: the values (a configuration built in code has
+/// not been through [`Config::check`]), every file the configuration names exists, and
 /// each seed seal's certificate matches its key (the server's certificate is checked as TLS is
 /// set up, see [`tls_key_error`]).
 fn check_startup(config: &Config) -> Result<(), ServerError> {
+    config.check().map_err(|e| ServerError::Config(e.to_string()))?;
     config.check_files().map_err(|e| ServerError::Config(e.to_string()))?;
     for seed in &config.seed_seals {
         // Plaintext key files only: an encrypted file or a token key is compared with its
