@@ -196,6 +196,9 @@ fn configuration_files_are_valid_configurations() {
         assert!(!config.development, "{what}: development = true in a production manifest");
         let k = &config.keys;
         assert!(k.kek_file.is_some() || k.kek_env.is_some() || k.pkcs11.is_some(), "{what}: seal keys need a KEK or a PKCS#11 token");
+        // The audit log's key is kept like the seal keys: an encrypted file of the key folder.
+        assert!(config.audit.log_key.is_none(), "{what}: a plaintext audit log key in a production manifest");
+        assert_eq!(config.audit.log_key_reference.as_deref(), Some("audit-log.key"), "{what}");
     }
     assert!(compose_config().development && read("deploy/eseal.toml").contains("NOT FOR PRODUCTION"));
     // Both nodes of one deployment name the same audit log.
