@@ -268,7 +268,7 @@ pub struct AuditConfig {
     pub log_key: Option<PathBuf>,
     /// The key as a key reference resolved like seal keys: the name of a file in
     /// `[keys] directory` encrypted under the KEK by `eseal keys encrypt` (e.g.
-    /// `audit-log.key`).
+    /// `audit-log.key`), or `pkcs11:label=NAME`, an Ed25519 key in the `[keys.pkcs11]` token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_key_reference: Option<String>,
     /// How often a new checkpoint is signed when the log grew, in milliseconds (default 1000).

@@ -212,6 +212,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     store.set_stamping_limits(limits).map_err(|e| ServerError::Store(e.to_string()))?;
     let keys = Arc::new(KeyRing::from_config(&config.keys, config.development).map_err(|e| ServerError::Keys(e.to_string()))?);
     let signer = log_signer(&config, &keys)?;
+    tracing::info!(verifier_key = %signer.verifier_key(), "audit log checkpoints are signed by this key");
     let witness = config.store.sqlite_path.with_extension("checkpoint");
     let checkpoints = Arc::new(Checkpointer::new(Arc::clone(&store), signer, Some(witness)));
     checkpoints.check_witness().await.map_err(|e| ServerError::Store(e.to_string()))?;
@@ -325,15 +326,14 @@ fn authenticated(state: Arc<ServiceState>, service: &'static str) -> impl tonic:
     }
 }
 
-/// The audit log's checkpoint signer: the plaintext `audit.log_key` file, or the key file
-/// `audit.log_key_reference` of the key folder, opened with the KEK like seal keys.
+/// The audit log's checkpoint signer: the plaintext `audit.log_key` file, or the key of
+/// `audit.log_key_reference`, found like seal keys (an encrypted file of the key folder opened
+/// with the KEK, or a PKCS#11 token key).
 fn log_signer(config: &Config, keys: &KeyRing) -> Result<crate::audit::LogSigner, ServerError> {
     let origin = &config.store.audit_origin;
     match (&config.audit.log_key, &config.audit.log_key_reference) {
         (_, Some(reference)) => {
-            let fail = |message: String| ServerError::Config(format!("audit log key (audit.log_key_reference = {reference}): {message}"));
-            let pkcs8 = keys.file_pkcs8(reference).map_err(|e| fail(e.to_string()))?;
-            crate::audit::LogSigner::from_pkcs8(origin, &pkcs8).map_err(|e| fail(format!("not an Ed25519 PKCS#8 key: {e}")))
+            keys.log_signer(reference, origin).map_err(|e| ServerError::Config(format!("audit log key (audit.log_key_reference = {reference}): {e}")))
         }
         (Some(path), None) => {
             let pkcs8 = zeroize::Zeroizing::new(read("audit log key", path)?);

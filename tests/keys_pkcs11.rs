@@ -171,3 +171,37 @@ async fn a_wrong_pin_makes_only_the_token_seals_unavailable() {
 
 type SealAdminClient = eseal::api::proto::seal_admin_service_client::SealAdminServiceClient<tonic::transport::Channel>;
 type SigningClient = eseal::api::proto::signing_service_client::SigningServiceClient<tonic::transport::Channel>;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_log_key_in_the_token_signs_checkpoints_its_verifier_key_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (reference, chain) = token_key(dir.path(), "logkey-seal", KeyAlgorithm::EcdsaP256);
+    let mut config = token_config(dir.path(), vec![seed(dir.path(), "logkey-seal", &chain, &reference)]);
+    // An Ed25519 key made in the token (CKM_EC_EDWARDS_KEY_PAIR_GEN), sensitive and
+    // non-extractable like the seal keys.
+    let settings = eseal::keys::token_settings(&config.keys).unwrap().expect("a token is configured");
+    let token = eseal::keys::Token::open(&settings).expect("the test token opens");
+    let public_key = token.generate_ed25519("audit-log").expect("an Ed25519 key in SoftHSM2");
+    let vkey = eseal::audit::LogVerifier::new(&config.store.audit_origin, public_key).unwrap().verifier_key();
+    assert_ne!(vkey, common::service::vkey(), "not the sample key");
+
+    // A seal key is not a log key: the start fails and says why.
+    config.audit.log_key = None;
+    config.audit.log_key_reference = Some(reference.clone());
+    let error = eseal::server::start(config.clone()).await.err().expect("an EC key refused as the log key").to_string();
+    assert!(error.starts_with(&format!("audit log key (audit.log_key_reference = {reference}): ")) && error.contains("not an Ed25519"), "{error}");
+
+    config.audit.log_key_reference = Some("pkcs11:label=audit-log".into());
+    let server = start(config.clone()).await;
+    let port = server.address.port();
+    let mut custodian = SealAdminClient::new(connect(port, Some(&ClientIdentity::custodian())).await);
+    grant(&mut custodian, grant_request("logkey-seal", "approval-system", "CASE-LOGKEY-HSM")).await;
+    let mut audit = eseal::api::proto::audit_service_client::AuditServiceClient::new(archivist(port).await);
+    let checkpoint = audit.get_checkpoint(eseal::api::proto::GetCheckpointRequest { sign_now: true }).await.unwrap().into_inner();
+    assert!(checkpoint.size >= 2, "{checkpoint:?}");
+    let verify = eseal(port, &["audit", "verify", "--log-key", &vkey]);
+    assert!(verify.status.success() && text(&verify).contains("the log verifies"), "{}", text(&verify));
+    let wrong = eseal(port, &["audit", "verify", "--log-key", &common::service::vkey()]);
+    assert!(!wrong.status.success(), "the sample key does not verify the token's checkpoints: {}", text(&wrong));
+    server.stop().await.unwrap();
+}

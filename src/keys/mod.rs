@@ -206,7 +206,7 @@ impl KeyRing {
     /// The plaintext PKCS#8 of the key file `reference` in the key folder: opened with the
     /// configured KEK when encrypted; a plaintext file only in development. For keys that are
     /// not seal keys (the audit log's Ed25519 key), which the caller turns into its own signer.
-    pub fn file_pkcs8(&self, reference: &str) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    fn file_pkcs8(&self, reference: &str) -> Result<Zeroizing<Vec<u8>>, KeyError> {
         let name = match KeyLocation::parse(reference)? {
             KeyLocation::File(name) => name,
             KeyLocation::Token(_) => {
@@ -221,6 +221,24 @@ impl KeyRing {
             Ok(bytes)
         } else {
             Err(KeyError::PlaintextRefused { reference: reference.into() })
+        }
+    }
+
+    /// The audit log's checkpoint signer named `name`, over the Ed25519 key of `reference`: a
+    /// key file of the key folder (encrypted, or plaintext in development), or a token key
+    /// (`pkcs11:label=NAME`), which signs in the token.
+    pub fn log_signer(&self, reference: &str, name: &str) -> Result<crate::audit::LogSigner, KeyError> {
+        let invalid = |e: crate::audit::AuditError| KeyError::Invalid { reference: reference.into(), message: format!("not a usable Ed25519 log key: {e}") };
+        match KeyLocation::parse(reference)? {
+            KeyLocation::File(_) => crate::audit::LogSigner::from_pkcs8(name, &self.file_pkcs8(reference)?).map_err(invalid),
+            KeyLocation::Token(label) => match &self.token {
+                None => Err(KeyError::NoToken(reference.into())),
+                Some(Err(e)) => Err(KeyError::Token(e.clone())),
+                Some(Ok(token)) => {
+                    let (public_key, sign) = token.ed25519(label)?;
+                    crate::audit::LogSigner::from_external(name, public_key, sign).map_err(invalid)
+                }
+            },
         }
     }
 
