@@ -439,3 +439,69 @@ fn the_development_setup_refuses_to_listen_beyond_loopback() {
         assert!(!dir.path().join("eseal-data").exists(), "{variable}={address}: nothing was opened");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_options_place_and_describe_the_seal() {
+    let server = TestServer::start().await;
+    let dir = workdir();
+    let input = common::corpus("13");
+    let grant = eseal(&server, dir.path(), &["grant", "--seal", "approval-ec", "--to", "approval-system", "--case", "CASE-SIGN-OPT"]);
+    let authorization = text(&grant.stdout).trim().to_string();
+    let sealed = dir.path().join("sealed.pdf");
+    let args = [
+        "sign", input.to_str().unwrap(), "--seal", "approval-ec", "--authorization", &authorization, "--page", "1", "--unit", "pt", "--corner", "top-left",
+        "--rect", "10,10,60,60", "--reason", "准予行政许可", "--location", "示例市政务服务中心", "--case", "CASE-SIGN-OPT", "--request-id", "cli-request-7",
+        "-o", sealed.to_str().unwrap(),
+    ];
+    let sign = eseal(&server, dir.path(), &args);
+    assert!(sign.status.success(), "{}", both(&sign));
+
+    // The widget: on page 1 (595.3 x 841.9 pt, per pdfinfo), 60 pt square, 10 pt from the top-left corner.
+    let original_length = std::fs::read(&input).unwrap().len();
+    let bytes = std::fs::read(&sealed).unwrap();
+    let update = String::from_utf8_lossy(&bytes[original_length..]).into_owned();
+    let at = update.find("/Rect").expect("a widget /Rect in the update") + "/Rect".len();
+    let numbers: Vec<f64> = update[at..update[at..].find(']').map(|end| at + end).unwrap()]
+        .trim_start_matches([' ', '['])
+        .split_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let expected = [10.0, 841.89 - 70.0, 70.0, 841.89 - 10.0];
+    assert!(numbers.len() == 4 && numbers.iter().zip(expected).all(|(n, e)| (n - e).abs() < 0.01), "/Rect {numbers:?}, expected {expected:?}");
+    let pdfinfo = Command::new("pdfinfo").args(["-f", "1", "-l", "1", "-box", input.to_str().unwrap()]).output().unwrap();
+    assert!(text(&pdfinfo.stdout).contains("Page    1 MediaBox:      0.00     0.00   595.30   841.89"), "{}", text(&pdfinfo.stdout));
+
+    // /Reason and /Location as given, read back by the server's verifier.
+    let json = eseal(&server, dir.path(), &["verify", "--json", sealed.to_str().unwrap()]);
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    assert_eq!(report["signatures"][0]["reason"], "准予行政许可", "{report}");
+    assert_eq!(report["signatures"][0]["location"], "示例市政务服务中心", "{report}");
+
+    // The request id given is the one recorded; the same one again replays, another one is
+    // refused (the authorization permits one stamping).
+    let records = server.audit().await;
+    let sealed_records = of_kind(&records, eseal::audit::EventKind::DocumentSealed);
+    assert_eq!(sealed_records.len(), 1);
+    assert_eq!(sealed_records[0].event.request_id.as_deref(), Some("cli-request-7"));
+    assert_eq!(sealed_records[0].event.case_number.as_deref(), Some("CASE-SIGN-OPT"));
+    let replay = eseal(&server, dir.path(), &args);
+    assert!(replay.status.success() && text(&replay.stdout).contains("replayed"), "{}", both(&replay));
+    let other_id: Vec<&str> = args.iter().map(|a| if *a == "cli-request-7" { "cli-request-8" } else { a }).collect();
+    let refused = eseal(&server, dir.path(), &other_id);
+    assert_eq!(refused.status.code(), Some(4), "{}", both(&refused));
+
+    // --tls-name: the name the server certificate must carry, instead of the host of --server.
+    let port = server.address.port();
+    let named = |name: &str| {
+        Command::new(env!("CARGO_BIN_EXE_eseal"))
+            .args(["seal", "list", "--server", &format!("https://127.0.0.1:{port}"), "--tls-name", name])
+            .env("ESEAL_LOG", "warn")
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let right = named("localhost");
+    assert!(right.status.success() && text(&right.stdout).contains("approval-ec"), "{}", both(&right));
+    let wrong = named("other.example");
+    assert_eq!(wrong.status.code(), Some(3), "a certificate not naming other.example is refused: {}", both(&wrong));
+}
