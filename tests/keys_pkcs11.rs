@@ -205,3 +205,32 @@ async fn the_audit_log_key_in_the_token_signs_checkpoints_its_verifier_key_accep
     assert!(!wrong.status.success(), "the sample key does not verify the token's checkpoints: {}", text(&wrong));
     server.stop().await.unwrap();
 }
+
+#[test]
+fn seal_keygen_through_the_command_line_makes_a_token_key_and_its_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = token_config(dir.path(), vec![]);
+    let config_path = dir.path().join("eseal.toml");
+    std::fs::write(&config_path, config_toml(&config)).unwrap();
+    let csr = dir.path().join("cli-rsa.csr");
+    let args = [
+        "seal", "keygen", "--config", config_path.to_str().unwrap(), "--store", "pkcs11", "--name", "cli-rsa", "--algorithm", "rsa3072",
+        "--subject", "CN=命令行专用章,O=示例市测试局,C=CN", "--csr", csr.to_str().unwrap(),
+    ];
+    // SOFTHSM2_CONF is inherited: the same test tokens.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_eseal")).args(args).env("ESEAL_LOG", "warn").output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("key reference: pkcs11:label=cli-rsa"), "{}", text(&out));
+    let der = x509_parser::pem::parse_x509_pem(&std::fs::read(&csr).unwrap()).unwrap().1.contents;
+    use x509_parser::prelude::FromDer;
+    let (_, request) = x509_parser::certification_request::X509CertificationRequest::from_der(&der).expect("a PKCS#10 request");
+    let spki = &request.certification_request_info.subject_pki;
+    assert_eq!(spki.algorithm.algorithm.to_id_string(), "1.2.840.113549.1.1.1", "an RSA key");
+    assert!(matches!(spki.parsed(), Ok(x509_parser::public_key::PublicKey::RSA(rsa)) if rsa.key_size() == 3072));
+    let openssl = std::process::Command::new("openssl").args(["req", "-in", csr.to_str().unwrap(), "-noout", "-verify"]).output().unwrap();
+    assert!(openssl.status.success(), "openssl: the request's self-signature does not verify: {}", text(&openssl));
+    // The label is taken now: a second run refuses, naming it.
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_eseal")).args(args).env("ESEAL_LOG", "warn").output().unwrap();
+    assert_eq!(again.status.code(), Some(2), "{}", text(&again));
+    assert!(text(&again).contains("already holds an object labelled \"cli-rsa\""), "{}", text(&again));
+}

@@ -352,6 +352,32 @@ async fn audit_checkpoint_and_log_key_through_the_command_line() {
     let latest = eseal(&server, dir.path(), &["audit", "checkpoint"]);
     assert_eq!(text(&latest.stdout), note);
 
+    // A second checkpoint; a proof against each size (--size picks an older one).
+    let grant = eseal(&server, dir.path(), &["grant", "--seal", "approval-ec", "--to", "approval-system", "--case", "CASE-AUDIT-1"]);
+    assert!(grant.status.success(), "{}", both(&grant));
+    let second = text(&eseal(&server, dir.path(), &["audit", "checkpoint", "--sign"]).stdout);
+    let second_size: u64 = second.lines().nth(1).unwrap().parse().unwrap();
+    assert!(second_size > size, "{second}");
+    for (extra, expected) in [(vec![], second_size), (vec!["--size".to_string(), size.to_string()], size)] {
+        let proof = dir.path().join(format!("proof-{expected}.json"));
+        let mut args = vec!["audit".to_string(), "prove".into(), "1".into(), "-o".into(), proof.display().to_string()];
+        args.extend(extra);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let prove = eseal(&server, dir.path(), &args);
+        assert_eq!(text(&prove.stdout).trim(), format!("proof of record 1 in the log of {expected} records written to {}", proof.display()), "{}", both(&prove));
+        let check = eseal(&server, dir.path(), &["audit", "check-proof", proof.to_str().unwrap(), "--log-key", &vkey()]);
+        assert!(check.status.success(), "{}", both(&check));
+    }
+    // verify --json: the report as JSON.
+    let verify = eseal(&server, dir.path(), &["audit", "verify", "--json", "--log-key", &vkey()]);
+    assert!(verify.status.success(), "{}", both(&verify));
+    let report: serde_json::Value = serde_json::from_slice(&verify.stdout).expect("audit verify --json prints JSON");
+    assert_eq!(report["records"].as_u64(), Some(server.audit().await.len() as u64), "{report}");
+    assert_eq!(report["checkpoints_verified"].as_u64(), Some(2), "{report}");
+    assert_eq!(report["problems"], serde_json::json!([]), "{report}");
+    let not_checkpointed = eseal(&server, dir.path(), &["audit", "prove", "1", "--size", &(size + 1).to_string(), "-o", dir.path().join("x.json").to_str().unwrap()]);
+    assert_eq!(not_checkpointed.status.code(), Some(4), "a size no checkpoint covers: {}", both(&not_checkpointed));
+
     // The verifier key of the sample log key is the published one.
     let log_key = eseal(&server, dir.path(), &["audit", "log-key", "keys-sample/audit-log.pk8"]);
     assert!(log_key.status.success(), "{}", both(&log_key));

@@ -111,6 +111,21 @@ fn kek_and_key_files_are_owner_only() {
     let out = run(&["keys", "encrypt", seal_key.to_str().unwrap(), "-o", encrypted.to_str().unwrap(), "--kek-file", kek.to_str().unwrap()]);
     assert!(out.status.success(), "{}", both(&out));
     assert_eq!(mode(&encrypted), 0o600);
+
+    // rotate-kek with both KEKs from environment variables: the file re-sealed, still 0600.
+    let new_kek = "0f0e0d0c0b0a09080706050403020100f0e0d0c0b0a090807060504030201000";
+    let rotate = Command::new(env!("CARGO_BIN_EXE_eseal"))
+        .args(["keys", "rotate-kek", "--directory", dir.path().to_str().unwrap(), "--old-kek-env", "TEST_OLD_KEK", "--new-kek-env", "TEST_NEW_KEK"])
+        .env("TEST_OLD_KEK", hex)
+        .env("TEST_NEW_KEK", new_kek)
+        .env("ESEAL_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(rotate.status.success(), "{}", both(&rotate));
+    assert!(String::from_utf8_lossy(&rotate.stdout).contains("re-sealed approval.key.enc"), "{}", both(&rotate));
+    let new_id = eseal::keys::Kek::parse(new_kek.as_bytes(), "new").unwrap().id_hex();
+    assert_eq!(eseal::keys::envelope::kek_id_of(&std::fs::read(&encrypted).unwrap()), Some(new_id));
+    assert_eq!(mode(&encrypted), 0o600);
 }
 
 /// A key folder with the sample seal keys, a new KEK, and the sample log key encrypted under
