@@ -531,3 +531,47 @@ async fn sign_options_place_and_describe_the_seal() {
     let wrong = named("other.example");
     assert_eq!(wrong.status.code(), Some(3), "a certificate not naming other.example is refused: {}", both(&wrong));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_runs_with_every_identity_given_and_pregranted_authorizations() {
+    let server = TestServer::start().await;
+    // No keys-sample here: every file is named on the command line.
+    let empty = tempfile::tempdir().unwrap();
+    let sample = keys();
+    let path = |name: &str| sample.join(name).display().to_string();
+    let document = common::corpus("13").display().to_string();
+    let args: Vec<String> = [
+        "bench", "--document", &document, "--seal", "approval-ec", "--mode", "sign", "--pregrant", "6", "--duration", "10m", "--concurrency", "2",
+        "--grantee", "approval-system", "--verify-every", "3", "--json",
+        "--cert", &path("client-department.pem"), "--key", &path("client-department.key"), "--ca", &path("tls-ca.pem"),
+        "--custodian-cert", &path("client-custodian.pem"), "--custodian-key", &path("client-custodian.key"), "--trust", &path("root-ca.pem"),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let port = server.address.port();
+    let cwd = empty.path().to_path_buf();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_eseal"))
+            .args(&args)
+            .env("ESEAL_SERVER", format!("https://localhost:{port}"))
+            .env("ESEAL_LOG", "warn")
+            .current_dir(cwd)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(output.status.success(), "{}", both(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {}", both(&output)));
+    // The six pregranted authorizations end the run long before its duration.
+    assert_eq!(report["completed"].as_u64(), Some(6), "{report}");
+    assert_eq!(report["errors"].as_u64(), Some(0), "{report}");
+    assert_eq!(report["verified"].as_u64(), Some(2), "{report}");
+    assert_eq!(report["verify_failures"].as_u64(), Some(0), "{report}");
+    let records = server.audit().await;
+    assert_eq!(of_kind(&records, eseal::audit::EventKind::AuthorizationGranted).len(), 6);
+    let sealed = of_kind(&records, eseal::audit::EventKind::DocumentSealed);
+    assert_eq!(sealed.len(), 6);
+    assert!(sealed.iter().all(|r| r.event.principal == "approval-system"), "stamped as the department given by --cert");
+}
