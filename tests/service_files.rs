@@ -203,3 +203,36 @@ async fn an_encrypted_log_key_signs_checkpoints_its_verifier_key_accepts() {
     let error = eseal::server::start(config).await.err().expect("refused").to_string();
     assert!(error.contains("exactly one of log_key") && error.contains("log_key_reference"), "{error}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spooled_documents_are_owner_only() {
+    use eseal::api::proto::sign_document_request::Part;
+    use eseal::api::proto::SignDocumentRequest;
+    let spool = tempfile::tempdir().unwrap();
+    let spool_dir = spool.path().to_path_buf();
+    let server = TestServer::start_with(move |c| {
+        c.server.spool_threshold_bytes = 1024;
+        c.server.spool_directory = Some(spool_dir);
+    })
+    .await;
+    let mut custodian = server.admin(&ClientIdentity::custodian()).await;
+    let authorization = grant(&mut custodian, grant_request("approval-ec", "approval-system", "CASE-SPOOL-1")).await.id;
+    // An upload held open after its first 64 KiB: spooled, not finished.
+    let document = corpus_bytes("13");
+    let (sender, receiver) = tokio::sync::mpsc::channel(4);
+    sender.send(SignDocumentRequest { part: Some(Part::Header(header("approval-ec", &authorization, "spool-1", "CASE-SPOOL-1"))) }).await.unwrap();
+    sender.send(SignDocumentRequest { part: Some(Part::Chunk(document[..64 * 1024].to_vec())) }).await.unwrap();
+    let mut signing = server.signing(&ClientIdentity::department()).await;
+    let call = tokio::spawn(async move { signing.sign_document(tokio_stream::wrappers::ReceiverStream::new(receiver)).await.map(drop) });
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let file = loop {
+        if let Some(entry) = std::fs::read_dir(spool.path()).unwrap().next() {
+            break entry.unwrap().path();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "nothing spooled");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(mode(&file), 0o600, "{}", file.display());
+    drop(sender);
+    let _ = call.await;
+}
