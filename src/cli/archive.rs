@@ -173,6 +173,12 @@ pub async fn run(args: ArchiveArgs) -> Result<(), CliError> {
             if output.exists() {
                 std::fs::remove_dir(&output).map_err(|e| CliError::Usage(format!("cannot replace {}: {e}", output.display())))?;
             }
+            // The bag holds case numbers, principals and (when kept) the sealed documents: its
+            // folder is its owner's until an archivist hands it over.
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&bag_dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| CliError::Usage(format!("cannot restrict {}: {e}", bag_dir.display())))?;
+            }
             std::fs::rename(&bag_dir, &output).map_err(|e| CliError::Usage(format!("cannot move the bag to {}: {e}", output.display())))?;
             let field = |label: &str| bag::info_value(&info, label).unwrap_or("?").to_string();
             println!(
