@@ -107,7 +107,7 @@ impl Checkpointer {
         if let Some(path) = &self.witness {
             // Written beside, then renamed: the witness is never half a note.
             let temporary = path.with_extension("checkpoint.tmp");
-            let written = std::fs::write(&temporary, &stored.note).and_then(|()| std::fs::rename(&temporary, path));
+            let written = write_owner_only(&temporary, stored.note.as_bytes()).and_then(|()| std::fs::rename(&temporary, path));
             if let Err(e) = written {
                 tracing::error!(error = %e, path = %path.display(), "cannot write the checkpoint witness");
             }
@@ -130,4 +130,13 @@ impl Checkpointer {
             }
         })
     }
+}
+
+/// Writes `bytes` to `path` (replacing it) with mode 0600, set explicitly whatever the umask.
+fn write_owner_only(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(bytes)
 }

@@ -257,12 +257,20 @@ fn default_token_sessions() -> usize {
     8
 }
 
-/// Checkpoints of the audit log.
+/// Checkpoints of the audit log. The Ed25519 key that signs them (its name is
+/// `store.audit_origin`) is given by exactly one of `log_key` and `log_key_reference`.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditConfig {
-    /// The Ed25519 key (PKCS#8 DER) that signs checkpoints; its name is `store.audit_origin`.
-    pub log_key: PathBuf,
+    /// A plaintext PKCS#8 DER file holding the key (the development setup; a production
+    /// service is warned at start and should use `log_key_reference`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_key: Option<PathBuf>,
+    /// The key as a key reference resolved like seal keys: the name of a file in
+    /// `[keys] directory` encrypted under the KEK by `eseal keys encrypt` (e.g.
+    /// `audit-log.key`), or `pkcs11:label=NAME`, an Ed25519 key in the `[keys.pkcs11]` token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_key_reference: Option<String>,
     /// How often a new checkpoint is signed when the log grew, in milliseconds (default 1000).
     #[serde(default = "default_checkpoint_interval")]
     pub checkpoint_interval_ms: u64,
@@ -418,7 +426,7 @@ impl Config {
             },
             keys: KeysConfig { directory: keys.clone(), ..KeysConfig::default() },
             authorizations: AuthorizationConfig::default(),
-            audit: AuditConfig { log_key: keys.join("audit-log.pk8"), checkpoint_interval_ms: default_checkpoint_interval() },
+            audit: AuditConfig { log_key: Some(keys.join("audit-log.pk8")), log_key_reference: None, checkpoint_interval_ms: default_checkpoint_interval() },
             verification: VerificationConfig { trust_anchors: vec![keys.join("root-ca.pem")] },
             archive: ArchiveConfig::default(),
             principals: vec![
@@ -460,7 +468,9 @@ impl Config {
         if let Some(f) = self.keys.pkcs11.as_mut().and_then(|p| p.pin_file.as_mut()) {
             fix(f);
         }
-        fix(&mut self.audit.log_key);
+        if let Some(f) = self.audit.log_key.as_mut() {
+            fix(f);
+        }
         self.verification.trust_anchors.iter_mut().for_each(fix);
         if let Some(d) = self.archive.keep_documents_dir.as_mut() {
             fix(d);
@@ -474,6 +484,9 @@ impl Config {
     /// Checks values that TOML types cannot.
     pub fn check(&self) -> Result<(), ConfigError> {
         let invalid = |m: String| Err(ConfigError::Invalid(m));
+        if self.audit.log_key.is_some() == self.audit.log_key_reference.is_some() {
+            return invalid("audit: exactly one of log_key (a plaintext PKCS#8 file) and log_key_reference (an encrypted key file in keys.directory) is required".into());
+        }
         if self.audit.checkpoint_interval_ms == 0 {
             return invalid("audit.checkpoint_interval_ms must be positive".into());
         }
@@ -515,6 +528,14 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Whether a listen address (`IP:PORT` or `HOST:PORT`) is on the loopback interface only.
+fn is_loopback(address: &str) -> bool {
+    if let Ok(socket) = address.parse::<std::net::SocketAddr>() {
+        return socket.ip().is_loopback();
+    }
+    address.rsplit_once(':').is_some_and(|(host, port)| host.eq_ignore_ascii_case("localhost") && port.parse::<u16>().is_ok())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -567,6 +588,7 @@ impl Config {
             overrides.iter().try_for_each(|o| o.apply(&mut table))?;
             let config = Self::from_table(table).map_err(ConfigError::Invalid)?;
             config.check()?;
+            config.check_development_listen()?;
             return Ok(config);
         };
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
@@ -580,6 +602,23 @@ impl Config {
         config.rebase(path.parent().unwrap_or(Path::new(".")));
         config.check()?;
         Ok(config)
+    }
+
+    /// The development setup trusts the public keys-sample CA and client keys: anyone holding a
+    /// copy of the repository can call it. Without a configuration file it therefore listens
+    /// on a loopback address only (the gRPC port and the metrics endpoint alike).
+    fn check_development_listen(&self) -> Result<(), ConfigError> {
+        let listeners = std::iter::once(("server.listen", &self.server.listen)).chain(self.metrics.as_ref().map(|m| ("metrics.listen", &m.listen)));
+        for (key, address) in listeners {
+            if !is_loopback(address) {
+                return Err(ConfigError::Invalid(format!(
+                    "{key} = {address}: without a configuration file, eseal serve runs the development setup, whose keys-sample CA and \
+                     client keys are public, so it listens only on a loopback address (127.0.0.1, [::1] or localhost); to serve other \
+                     hosts, write a configuration file with your own keys and pass it with --config (see deploy/eseal.toml)"
+                )));
+            }
+        }
+        Ok(())
     }
 
     fn table_of(config: &Config) -> Result<toml::Table, ConfigError> {
@@ -606,7 +645,14 @@ impl Config {
             folder("server.spool_directory".into(), spool)?;
         }
         folder("keys.directory".into(), &self.keys.directory)?;
-        file("audit.log_key".into(), &self.audit.log_key)?;
+        if let Some(log_key) = &self.audit.log_key {
+            file("audit.log_key".into(), log_key)?;
+        }
+        if let Some(reference) = &self.audit.log_key_reference
+            && !reference.starts_with("pkcs11:")
+        {
+            file("audit.log_key_reference (in keys.directory)".into(), &self.keys.directory.join(reference))?;
+        }
         for anchor in &self.verification.trust_anchors {
             file("verification.trust_anchors".into(), anchor)?;
         }
@@ -722,7 +768,7 @@ mod override_tests {
     #[test]
     fn overrides_apply_on_the_development_configuration() {
         let config = development(&[
-            ("ESEAL__SERVER__LISTEN", "0.0.0.0:50051"),
+            ("ESEAL__SERVER__LISTEN", "[::1]:50051"),
             ("ESEAL__SERVER__SHUTDOWN_GRACE_MS", "1500"),
             ("ESEAL__METRICS__LISTEN", "127.0.0.1:9464"),
             ("ESEAL__STORE__SQLITE_PATH", "/var/lib/eseal/eseal.db"),
@@ -733,7 +779,7 @@ mod override_tests {
             ("PATH", "/usr/bin"),
         ])
         .unwrap();
-        assert_eq!(config.server.listen, "0.0.0.0:50051");
+        assert_eq!(config.server.listen, "[::1]:50051");
         assert_eq!(config.server.shutdown_grace_ms, 1500);
         assert_eq!(config.metrics.as_ref().map(|m| m.listen.as_str()), Some("127.0.0.1:9464"));
         assert_eq!(config.store.sqlite_path, PathBuf::from("/var/lib/eseal/eseal.db"));
@@ -743,6 +789,32 @@ mod override_tests {
         // Untouched keys keep their development values.
         assert_eq!(config.server.tls_certificate, PathBuf::from("/repo/keys-sample/server.pem"));
         assert!(development(&[]).unwrap().metrics.is_none(), "no metrics endpoint in development unless asked for");
+    }
+
+    #[test]
+    fn the_development_setup_listens_on_loopback_only() {
+        for (variable, address) in [
+            ("ESEAL__SERVER__LISTEN", "0.0.0.0:50051"),
+            ("ESEAL__SERVER__LISTEN", "[::]:50051"),
+            ("ESEAL__SERVER__LISTEN", "192.0.2.7:50051"),
+            ("ESEAL__SERVER__LISTEN", "eseal.example:50051"),
+            ("ESEAL__METRICS__LISTEN", "0.0.0.0:9464"),
+        ] {
+            let error = development(&[(variable, address)]).expect_err(address).to_string();
+            let key = if variable.contains("METRICS") { "metrics.listen" } else { "server.listen" };
+            for words in [key, address, "loopback", "keys-sample", "--config"] {
+                assert!(error.contains(words), "{variable}={address}: {error}");
+            }
+        }
+        for address in ["127.0.0.1:0", "127.0.0.2:50051", "[::1]:50051", "localhost:50051", "LOCALHOST:1"] {
+            development(&[("ESEAL__SERVER__LISTEN", address), ("ESEAL__METRICS__LISTEN", address)]).expect(address);
+        }
+        // A configuration file may listen anywhere: its keys are the operator's own.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("eseal.toml");
+        std::fs::write(&path, toml::to_string(&Config::development(Path::new("/repo"))).unwrap()).unwrap();
+        let loaded = Config::load_with_overrides(Some(&path), Path::new("/"), vars(&[("ESEAL__SERVER__LISTEN", "0.0.0.0:50051")])).unwrap();
+        assert_eq!(loaded.server.listen, "0.0.0.0:50051");
     }
 
     #[test]
@@ -793,7 +865,7 @@ mod override_tests {
     fn missing_files_are_named_with_their_key() {
         let mut config = Config::development(&std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")));
         config.check_files().expect("keys-sample has every file");
-        config.audit.log_key = PathBuf::from("/nowhere/audit-log.pk8");
+        config.audit.log_key = Some(PathBuf::from("/nowhere/audit-log.pk8"));
         let error = config.check_files().unwrap_err().to_string();
         assert_eq!(error, "audit.log_key: /nowhere/audit-log.pk8 does not exist");
         let mut config = Config::development(&std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")));

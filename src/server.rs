@@ -149,7 +149,7 @@ impl RunningServer {
 /// file (whose folder is created, as is the folder of the checkpoint witness beside it).
 async fn open_store(config: &StoreConfig) -> Result<Arc<dyn Store>, ServerError> {
     if let Some(dir) = config.sqlite_path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| ServerError::Store(format!("cannot create {}: {e}", dir.display())))?;
+        private_folder(dir)?;
     }
     let failed = |e: StoreError| ServerError::Store(e.to_string());
     Ok(match &config.url {
@@ -160,6 +160,23 @@ async fn open_store(config: &StoreConfig) -> Result<Arc<dyn Store>, ServerError>
         }
         None => Arc::new(SqliteStore::open(&config.sqlite_path, &config.audit_origin).await.map_err(failed)?),
     })
+}
+
+/// Creates the store's folder with mode 0700 (set explicitly: the umask does not matter). A
+/// folder that exists is left as it is, with a warning when others may enter it: it may be
+/// shared (the working directory, /var/lib), and the files eseal writes in it are 0600.
+fn private_folder(dir: &Path) -> Result<(), ServerError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let failed = |e: std::io::Error| ServerError::Store(format!("cannot create {}: {e}", dir.display()));
+    if let Ok(metadata) = std::fs::metadata(dir) {
+        let mode = metadata.permissions().mode() & 0o777;
+        if metadata.is_dir() && mode & 0o077 != 0 {
+            tracing::warn!(folder = %dir.display(), mode = format!("{mode:o}"), "the store's folder is open to other users (its files are 0600); chmod 700 it unless it is shared on purpose");
+        }
+        return Ok(());
+    }
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(failed)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(failed)
 }
 
 /// Opens the store, registers the seed seals, binds the listener and starts serving.
@@ -194,9 +211,8 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     let limits = crate::store::StampingLimits { default: config.keys.max_stampings_per_key, per_seal: config.keys.max_stampings_per_seal.clone() };
     store.set_stamping_limits(limits).map_err(|e| ServerError::Store(e.to_string()))?;
     let keys = Arc::new(KeyRing::from_config(&config.keys, config.development).map_err(|e| ServerError::Keys(e.to_string()))?);
-    let log_key = read("audit log key", &config.audit.log_key)?;
-    let signer = crate::audit::LogSigner::from_pkcs8(&config.store.audit_origin, &log_key)
-        .map_err(|e| ServerError::File { what: "audit log key", path: config.audit.log_key.display().to_string(), message: e.to_string() })?;
+    let signer = log_signer(&config, &keys)?;
+    tracing::info!(verifier_key = %signer.verifier_key(), "audit log checkpoints are signed by this key");
     let witness = config.store.sqlite_path.with_extension("checkpoint");
     let checkpoints = Arc::new(Checkpointer::new(Arc::clone(&store), signer, Some(witness)));
     checkpoints.check_witness().await.map_err(|e| ServerError::Store(e.to_string()))?;
@@ -310,6 +326,27 @@ fn authenticated(state: Arc<ServiceState>, service: &'static str) -> impl tonic:
     }
 }
 
+/// The audit log's checkpoint signer: the plaintext `audit.log_key` file, or the key of
+/// `audit.log_key_reference`, found like seal keys (an encrypted file of the key folder opened
+/// with the KEK, or a PKCS#11 token key).
+fn log_signer(config: &Config, keys: &KeyRing) -> Result<crate::audit::LogSigner, ServerError> {
+    let origin = &config.store.audit_origin;
+    match (&config.audit.log_key, &config.audit.log_key_reference) {
+        (_, Some(reference)) => {
+            keys.log_signer(reference, origin).map_err(|e| ServerError::Config(format!("audit log key (audit.log_key_reference = {reference}): {e}")))
+        }
+        (Some(path), None) => {
+            let pkcs8 = zeroize::Zeroizing::new(read("audit log key", path)?);
+            if !config.development {
+                tracing::warn!(file = %path.display(), "the audit log key is a plaintext file (audit.log_key): encrypt it with `eseal keys encrypt` into keys.directory and name it as audit.log_key_reference");
+            }
+            crate::audit::LogSigner::from_pkcs8(origin, &pkcs8)
+                .map_err(|e| ServerError::File { what: "audit log key", path: path.display().to_string(), message: e.to_string() })
+        }
+        (None, None) => Err(ServerError::Config("audit: no log_key nor log_key_reference".into())),
+    }
+}
+
 /// Registers the configured seed seals that the store does not hold yet.
 async fn seed(state: &ServiceState, seeds: &[crate::config::SeedSeal]) -> Result<(), ServerError> {
     for s in seeds {
@@ -402,10 +439,12 @@ const SERVICES: &[&str] = &[
     <AuditServiceServer<Audit> as NamedService>::NAME,
 ];
 
-/// What is checked before anything is opened: every file the configuration names exists, and
+/// What is checked before anything is opened: the values (a configuration built in code has
+/// not been through [`Config::check`]), every file the configuration names exists, and
 /// each seed seal's certificate matches its key (the server's certificate is checked as TLS is
 /// set up, see [`tls_key_error`]).
 fn check_startup(config: &Config) -> Result<(), ServerError> {
+    config.check().map_err(|e| ServerError::Config(e.to_string()))?;
     config.check_files().map_err(|e| ServerError::Config(e.to_string()))?;
     for seed in &config.seed_seals {
         // Plaintext key files only: an encrypted file or a token key is compared with its

@@ -80,8 +80,9 @@ fn config_paths(config: &Config) -> Vec<PathBuf> {
         config.server.tls_key.clone(),
         config.server.client_ca.clone(),
         config.keys.directory.clone(),
-        config.audit.log_key.clone(),
     ];
+    paths.extend(config.audit.log_key.clone());
+    paths.extend(config.audit.log_key_reference.iter().map(|r| config.keys.directory.join(r)));
     paths.extend(config.server.spool_directory.clone());
     paths.extend(config.keys.kek_file.clone());
     paths.extend(config.keys.previous_kek_file.clone());
@@ -195,6 +196,9 @@ fn configuration_files_are_valid_configurations() {
         assert!(!config.development, "{what}: development = true in a production manifest");
         let k = &config.keys;
         assert!(k.kek_file.is_some() || k.kek_env.is_some() || k.pkcs11.is_some(), "{what}: seal keys need a KEK or a PKCS#11 token");
+        // The audit log's key is kept like the seal keys: an encrypted file of the key folder.
+        assert!(config.audit.log_key.is_none(), "{what}: a plaintext audit log key in a production manifest");
+        assert_eq!(config.audit.log_key_reference.as_deref(), Some("audit-log.key"), "{what}");
     }
     assert!(compose_config().development && read("deploy/eseal.toml").contains("NOT FOR PRODUCTION"));
     // Both nodes of one deployment name the same audit log.
@@ -526,7 +530,7 @@ fn systemd_unit_runs_eseal_hardened() {
     let credentials: BTreeSet<String> =
         directives.iter().filter(|(k, _)| k == "LoadCredential").map(|(_, v)| v.split(':').next().unwrap_or("").to_string()).collect();
     let credential_dir = Path::new("/run/credentials/eseal.service");
-    let secrets = [Some(&config.server.tls_key), Some(&config.audit.log_key), config.keys.kek_file.as_ref()];
+    let secrets = [Some(&config.server.tls_key), config.audit.log_key.as_ref(), config.keys.kek_file.as_ref()];
     for secret in secrets.into_iter().flatten() {
         assert!(secret.starts_with(credential_dir), "{} is a secret: it must be a LoadCredential= credential", secret.display());
     }

@@ -171,3 +171,66 @@ async fn a_wrong_pin_makes_only_the_token_seals_unavailable() {
 
 type SealAdminClient = eseal::api::proto::seal_admin_service_client::SealAdminServiceClient<tonic::transport::Channel>;
 type SigningClient = eseal::api::proto::signing_service_client::SigningServiceClient<tonic::transport::Channel>;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_log_key_in_the_token_signs_checkpoints_its_verifier_key_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (reference, chain) = token_key(dir.path(), "logkey-seal", KeyAlgorithm::EcdsaP256);
+    let mut config = token_config(dir.path(), vec![seed(dir.path(), "logkey-seal", &chain, &reference)]);
+    // An Ed25519 key made in the token (CKM_EC_EDWARDS_KEY_PAIR_GEN), sensitive and
+    // non-extractable like the seal keys.
+    let settings = eseal::keys::token_settings(&config.keys).unwrap().expect("a token is configured");
+    let token = eseal::keys::Token::open(&settings).expect("the test token opens");
+    let public_key = token.generate_ed25519("audit-log").expect("an Ed25519 key in SoftHSM2");
+    let vkey = eseal::audit::LogVerifier::new(&config.store.audit_origin, public_key).unwrap().verifier_key();
+    assert_ne!(vkey, common::service::vkey(), "not the sample key");
+
+    // A seal key is not a log key: the start fails and says why.
+    config.audit.log_key = None;
+    config.audit.log_key_reference = Some(reference.clone());
+    let error = eseal::server::start(config.clone()).await.err().expect("an EC key refused as the log key").to_string();
+    assert!(error.starts_with(&format!("audit log key (audit.log_key_reference = {reference}): ")) && error.contains("not an Ed25519"), "{error}");
+
+    config.audit.log_key_reference = Some("pkcs11:label=audit-log".into());
+    let server = start(config.clone()).await;
+    let port = server.address.port();
+    let mut custodian = SealAdminClient::new(connect(port, Some(&ClientIdentity::custodian())).await);
+    grant(&mut custodian, grant_request("logkey-seal", "approval-system", "CASE-LOGKEY-HSM")).await;
+    let mut audit = eseal::api::proto::audit_service_client::AuditServiceClient::new(archivist(port).await);
+    let checkpoint = audit.get_checkpoint(eseal::api::proto::GetCheckpointRequest { sign_now: true }).await.unwrap().into_inner();
+    assert!(checkpoint.size >= 2, "{checkpoint:?}");
+    let verify = eseal(port, &["audit", "verify", "--log-key", &vkey]);
+    assert!(verify.status.success() && text(&verify).contains("the log verifies"), "{}", text(&verify));
+    let wrong = eseal(port, &["audit", "verify", "--log-key", &common::service::vkey()]);
+    assert!(!wrong.status.success(), "the sample key does not verify the token's checkpoints: {}", text(&wrong));
+    server.stop().await.unwrap();
+}
+
+#[test]
+fn seal_keygen_through_the_command_line_makes_a_token_key_and_its_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = token_config(dir.path(), vec![]);
+    let config_path = dir.path().join("eseal.toml");
+    std::fs::write(&config_path, config_toml(&config)).unwrap();
+    let csr = dir.path().join("cli-rsa.csr");
+    let args = [
+        "seal", "keygen", "--config", config_path.to_str().unwrap(), "--store", "pkcs11", "--name", "cli-rsa", "--algorithm", "rsa3072",
+        "--subject", "CN=命令行专用章,O=示例市测试局,C=CN", "--csr", csr.to_str().unwrap(),
+    ];
+    // SOFTHSM2_CONF is inherited: the same test tokens.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_eseal")).args(args).env("ESEAL_LOG", "warn").output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("key reference: pkcs11:label=cli-rsa"), "{}", text(&out));
+    let der = x509_parser::pem::parse_x509_pem(&std::fs::read(&csr).unwrap()).unwrap().1.contents;
+    use x509_parser::prelude::FromDer;
+    let (_, request) = x509_parser::certification_request::X509CertificationRequest::from_der(&der).expect("a PKCS#10 request");
+    let spki = &request.certification_request_info.subject_pki;
+    assert_eq!(spki.algorithm.algorithm.to_id_string(), "1.2.840.113549.1.1.1", "an RSA key");
+    assert!(matches!(spki.parsed(), Ok(x509_parser::public_key::PublicKey::RSA(rsa)) if rsa.key_size() == 3072));
+    let openssl = std::process::Command::new("openssl").args(["req", "-in", csr.to_str().unwrap(), "-noout", "-verify"]).output().unwrap();
+    assert!(openssl.status.success(), "openssl: the request's self-signature does not verify: {}", text(&openssl));
+    // The label is taken now: a second run refuses, naming it.
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_eseal")).args(args).env("ESEAL_LOG", "warn").output().unwrap();
+    assert_eq!(again.status.code(), Some(2), "{}", text(&again));
+    assert!(text(&again).contains("already holds an object labelled \"cli-rsa\""), "{}", text(&again));
+}

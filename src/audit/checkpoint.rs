@@ -142,10 +142,22 @@ fn check_origin(origin: &str) -> Result<(), AuditError> {
     Ok(())
 }
 
+/// Signs a message with an Ed25519 key held elsewhere (a PKCS#11 token): the 64-byte signature,
+/// or why it could not sign.
+pub type ExternalEd25519 = Box<dyn Fn(&[u8]) -> Result<Vec<u8>, String> + Send + Sync>;
+
+/// Where the private key is.
+enum SigningKey {
+    /// In memory.
+    InMemory(Ed25519KeyPair),
+    /// Elsewhere; each signature is checked against the public key before it is used.
+    External(ExternalEd25519),
+}
+
 /// The log's signing key: an Ed25519 key pair and the key name its signature lines carry.
 pub struct LogSigner {
     name: String,
-    key: Ed25519KeyPair,
+    key: SigningKey,
     public_key: [u8; 32],
     key_id: [u8; 4],
 }
@@ -161,7 +173,31 @@ impl LogSigner {
         check_key_name(name)?;
         let public_key: [u8; 32] =
             key.public_key().as_ref().try_into().map_err(|_| AuditError::BadSigningKey("public key is not 32 bytes".into()))?;
-        Ok(LogSigner { name: name.to_string(), key_id: key_id(name, &public_key), public_key, key })
+        Ok(LogSigner { name: name.to_string(), key_id: key_id(name, &public_key), public_key, key: SigningKey::InMemory(key) })
+    }
+
+    /// A signer whose private key is held elsewhere (a PKCS#11 token), given its public key.
+    /// A first signature is made and checked now: a public key that is not the private key's
+    /// fails here, not at the first checkpoint.
+    pub fn from_external(name: &str, public_key: [u8; 32], sign: ExternalEd25519) -> Result<Self, AuditError> {
+        check_key_name(name)?;
+        let signer = LogSigner { name: name.to_string(), key_id: key_id(name, &public_key), public_key, key: SigningKey::External(sign) };
+        signer.signature(b"eseal log key check")?;
+        Ok(signer)
+    }
+
+    /// The signature of `message`; an external one only once it verifies under the public key.
+    fn signature(&self, message: &[u8]) -> Result<Vec<u8>, AuditError> {
+        match &self.key {
+            SigningKey::InMemory(key) => Ok(key.sign(message).as_ref().to_vec()),
+            SigningKey::External(sign) => {
+                let signature = sign(message).map_err(AuditError::BadSigningKey)?;
+                UnparsedPublicKey::new(&ED25519, self.public_key)
+                    .verify(message, &signature)
+                    .map_err(|_| AuditError::BadSigningKey("the key's signature does not verify under its public key".into()))?;
+                Ok(signature)
+            }
+        }
     }
 
     /// A signer from an Ed25519 private key in PKCS#8 DER (v1, as OpenSSL writes it, or v2
@@ -240,10 +276,10 @@ impl LogSigner {
             return Err(AuditError::MalformedNote("the text does not end with a newline".into()));
         }
         check_note_characters(text)?;
-        let signature = self.key.sign(text.as_bytes());
+        let signature = self.signature(text.as_bytes())?;
         let mut blob = Vec::with_capacity(4 + 64);
         blob.extend_from_slice(&self.key_id);
-        blob.extend_from_slice(signature.as_ref());
+        blob.extend_from_slice(&signature);
         Ok(format!("{text}\n{SIGNATURE_PREFIX}{} {}\n", self.name, base64::encode(&blob)))
     }
 

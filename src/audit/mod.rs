@@ -16,7 +16,7 @@ pub mod merkle;
 pub mod proof;
 
 pub use canonical::canonical_json;
-pub use checkpoint::{Checkpoint, LogSigner, LogVerifier};
+pub use checkpoint::{Checkpoint, ExternalEd25519, LogSigner, LogVerifier};
 pub use error::AuditError;
 pub use merkle::{Hash, HashStore, MemoryStore, MerkleTree, NodeMap, leaf_hash, verify_consistency, verify_inclusion};
 pub use proof::{CheckedProof, ProofFile};

@@ -90,7 +90,7 @@ pub async fn run(args: ArchiveArgs) -> Result<(), CliError> {
     match args.action {
         ArchiveAction::Verify { bag, log_key, trust, previous, json } => {
             let verifier = verifier(&log_key)?;
-            let roots = if trust.is_empty() { vec![super::client::keys_sample().join("root-ca.pem")] } else { trust };
+            let roots = if trust.is_empty() { vec![super::client::sample_default("root-ca.pem", "--trust", None)?] } else { trust };
             let mut pem = String::new();
             for root in &roots {
                 pem.push_str(&std::fs::read_to_string(root).map_err(|e| CliError::Usage(format!("--trust: cannot read {}: {e}", root.display())))?);
@@ -172,6 +172,12 @@ pub async fn run(args: ArchiveArgs) -> Result<(), CliError> {
             let summary = writer.finish(&info).map_err(|e| CliError::Usage(e.to_string()))?;
             if output.exists() {
                 std::fs::remove_dir(&output).map_err(|e| CliError::Usage(format!("cannot replace {}: {e}", output.display())))?;
+            }
+            // The bag holds case numbers, principals and (when kept) the sealed documents: its
+            // folder is its owner's until an archivist hands it over.
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&bag_dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| CliError::Usage(format!("cannot restrict {}: {e}", bag_dir.display())))?;
             }
             std::fs::rename(&bag_dir, &output).map_err(|e| CliError::Usage(format!("cannot move the bag to {}: {e}", output.display())))?;
             let field = |label: &str| bag::info_value(&info, label).unwrap_or("?").to_string();

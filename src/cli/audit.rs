@@ -60,11 +60,15 @@ enum AuditAction {
     },
     /// Prints the verifier key of a log signing key (PKCS#8 DER).
     LogKey {
-        /// The Ed25519 key file.
-        key: PathBuf,
+        /// The Ed25519 key file: PKCS#8 DER, or encrypted by `eseal keys encrypt` (then give
+        /// its KEK).
+        #[arg(value_name = "KEY_FILE")]
+        file: PathBuf,
         /// The log's name (its origin).
         #[arg(long, default_value = "eseal.local/audit")]
         name: String,
+        #[command(flatten)]
+        kek: super::keys::KekSource,
     },
 }
 
@@ -97,9 +101,9 @@ fn print_report(report: &LogReport, json: bool) -> Result<(), CliError> {
 /// Runs `eseal audit ...`.
 pub async fn run(args: AuditArgs) -> Result<(), CliError> {
     match args.action {
-        AuditAction::LogKey { key, name } => {
-            let der = std::fs::read(&key).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", key.display())))?;
-            let signer = LogSigner::from_pkcs8(&name, &der).map_err(|e| CliError::Usage(e.to_string()))?;
+        AuditAction::LogKey { file, name, kek } => {
+            let der = super::keys::plaintext_key(&file, &kek)?;
+            let signer = LogSigner::from_pkcs8(&name, &der).map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?;
             println!("{}", signer.verifier_key());
             Ok(())
         }

@@ -26,7 +26,7 @@ use clap::{Args, ValueEnum};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tonic::transport::Channel;
 
-use super::client::keys_sample;
+use super::client::sample_default;
 use super::{ClientArgs, CliError, code_name, parse_duration};
 use crate::api::proto::seal_admin_service_client::SealAdminServiceClient;
 use crate::api::proto::sign_document_request::Part as RequestPart;
@@ -470,14 +470,23 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
         (None, Some(_)) => u64::MAX,
         (None, None) => 200,
     };
-    let trust = args.trust.clone().unwrap_or_else(|| keys_sample().join("root-ca.pem"));
+    let trust = match &args.trust {
+        Some(path) => path.clone(),
+        None => sample_default("root-ca.pem", "--trust", None)?,
+    };
     let trust_pem = std::fs::read_to_string(&trust).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", trust.display())))?;
     let anchors = TrustAnchors::from_pem(&trust_pem).map_err(|e| CliError::Usage(format!("{}: {e}", trust.display())))?;
     let placement = proto::Placement { page: -1, rect: args.rect.as_deref().map(parse_rect).transpose()? };
 
     let mut custodian = args.client.clone();
-    custodian.cert = Some(args.custodian_cert.clone().unwrap_or_else(|| keys_sample().join("client-custodian.pem")));
-    custodian.key = Some(args.custodian_key.clone().unwrap_or_else(|| keys_sample().join("client-custodian.key")));
+    custodian.cert = Some(match &args.custodian_cert {
+        Some(path) => path.clone(),
+        None => sample_default("client-custodian.pem", "--custodian-cert", None)?,
+    });
+    custodian.key = Some(match &args.custodian_key {
+        Some(path) => path.clone(),
+        None => sample_default("client-custodian.key", "--custodian-key", None)?,
+    });
     let mut department_channels = Vec::with_capacity(connections);
     let mut custodian_channels = Vec::with_capacity(connections);
     for _ in 0..connections {

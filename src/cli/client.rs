@@ -27,10 +27,23 @@ pub struct ClientArgs {
     pub tls_name: Option<String>,
 }
 
-/// The keys-sample folder: ./keys-sample when present, else the one of the source tree.
+/// The keys-sample folder of the working directory (the development setup's keys): the
+/// defaults of the client commands are read from there, never from a path built into the
+/// binary.
 pub fn keys_sample() -> PathBuf {
-    let local = PathBuf::from("keys-sample");
-    if local.is_dir() { local } else { Path::new(env!("CARGO_MANIFEST_DIR")).join("keys-sample") }
+    PathBuf::from("keys-sample")
+}
+
+/// `file` of ./keys-sample, the default of `flag` (set by the environment variable `env`), or
+/// why it cannot be used.
+pub fn sample_default(file: &str, flag: &str, env: Option<&str>) -> Result<PathBuf, CliError> {
+    let path = keys_sample().join(file);
+    if path.is_file() {
+        return Ok(path);
+    }
+    let folder = if keys_sample().is_dir() { String::new() } else { " (there is no ./keys-sample folder here)".to_string() };
+    let env = env.map(|e| format!(" (or the environment variable {e})")).unwrap_or_default();
+    Err(CliError::Usage(format!("{flag} not given and its default {} does not exist{folder}: pass {flag}{env}, or run from the source tree", path.display())))
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, CliError> {
@@ -50,10 +63,13 @@ impl ClientArgs {
     /// Connects, using `default_identity` (a keys-sample client name such as
     /// `client-department`) when no certificate and key are given.
     pub async fn connect(&self, default_identity: &str) -> Result<Channel, CliError> {
-        let sample = keys_sample();
-        let cert = self.cert.clone().unwrap_or_else(|| sample.join(format!("{default_identity}.pem")));
-        let key = self.key.clone().unwrap_or_else(|| sample.join(format!("{default_identity}.key")));
-        let ca = self.ca.clone().unwrap_or_else(|| sample.join("tls-ca.pem"));
+        let default = |given: &Option<PathBuf>, file: String, flag: &str, env: &str| match given {
+            Some(path) => Ok(path.clone()),
+            None => sample_default(&file, flag, Some(env)),
+        };
+        let cert = default(&self.cert, format!("{default_identity}.pem"), "--cert", "ESEAL_CERT")?;
+        let key = default(&self.key, format!("{default_identity}.key"), "--key", "ESEAL_KEY")?;
+        let ca = default(&self.ca, "tls-ca.pem".into(), "--ca", "ESEAL_CA")?;
         let _ = rustls::crypto::ring::default_provider().install_default();
         let tls = ClientTlsConfig::new()
             .ca_certificate(Certificate::from_pem(read(&ca)?))

@@ -18,7 +18,8 @@ pub struct KeysArgs {
     action: KeysAction,
 }
 
-/// Where a KEK comes from on the command line.
+/// Where a KEK comes from on the command line (for `keys encrypt`, and for `audit log-key` on
+/// an encrypted key file).
 #[derive(Args, Debug, Clone)]
 pub struct KekSource {
     /// File holding the KEK (64 hex digits, base64 or 32 raw bytes).
@@ -37,7 +38,8 @@ enum KeysAction {
         #[arg(short, long)]
         output: PathBuf,
     },
-    /// Encrypts a plaintext PKCS#8 key (DER, or PEM `PRIVATE KEY`) under a KEK.
+    /// Encrypts a plaintext PKCS#8 key (DER, or PEM `PRIVATE KEY`) under a KEK: a seal key
+    /// (ECDSA P-256, RSA) or the audit log's Ed25519 signing key.
     Encrypt {
         /// The plaintext key.
         input: PathBuf,
@@ -129,7 +131,11 @@ pub fn run(args: KeysArgs) -> Result<(), CliError> {
                 return Err(CliError::Usage(format!("{} is already encrypted", input.display())));
             }
             // Only keys the service can use: a typo must not produce a file that fails at start.
-            crate::cms::RingSigner::from_pkcs8(&pkcs8).map_err(|e| CliError::Usage(format!("{}: {e}", input.display())))?;
+            if let Err(e) = crate::cms::RingSigner::from_pkcs8(&pkcs8) {
+                if ring::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(&pkcs8).is_err() {
+                    return Err(CliError::Usage(format!("{}: neither a seal key ({e}) nor an Ed25519 audit-log key", input.display())));
+                }
+            }
             write_atomically(&output, &envelope::seal(&pkcs8, &kek).map_err(usage)?).map_err(|e| CliError::Usage(format!("cannot write {}: {e}", output.display())))?;
             println!("{} encrypted under KEK {} into {}; remove the plaintext key", input.display(), kek.id_hex(), output.display());
         }
@@ -144,6 +150,20 @@ pub fn run(args: KeysArgs) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+/// The plaintext PKCS#8 of a key file: the file itself, or, when `eseal keys encrypt` made it,
+/// the key opened with the KEK of `kek` (required then).
+pub fn plaintext_key(path: &Path, kek_source: &KekSource) -> Result<zeroize::Zeroizing<Vec<u8>>, CliError> {
+    let bytes = zeroize::Zeroizing::new(std::fs::read(path).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))?);
+    if !envelope::is_encrypted(&bytes) {
+        return Ok(bytes);
+    }
+    if kek_source.kek_file.is_none() && kek_source.kek_env.is_none() {
+        return Err(CliError::Usage(format!("{} is an encrypted key file: give its KEK with --kek-file or --kek-env", path.display())));
+    }
+    let kek = kek(kek_source.kek_file.as_deref(), kek_source.kek_env.as_deref(), "--kek-file / --kek-env")?;
+    envelope::open(&bytes, std::slice::from_ref(&kek), &path.display().to_string()).map_err(|e| CliError::Usage(e.to_string()))
 }
 
 /// Runs `eseal seal keygen`: prints the key reference to register the seal with.

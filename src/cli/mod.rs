@@ -122,3 +122,43 @@ pub fn parse_duration(text: &str) -> Result<i64, String> {
     };
     n.checked_mul(scale).ok_or_else(|| format!("{text:?} is too long"))
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap's own checks of the whole command tree.
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+
+    /// A global argument (the client's `--server`, `--cert`, `--key`, ...) reaches every
+    /// subcommand below it; a subcommand defining an argument of the same id or flag takes its
+    /// place and the value is read back with the wrong type: a panic on every call (clap's
+    /// debug_assert does not see it).
+    #[test]
+    fn no_subcommand_redefines_a_global_argument() {
+        fn walk(command: &clap::Command, path: &str, globals: &[(String, Option<String>)], clashes: &mut Vec<String>) {
+            let mut inherited = globals.to_vec();
+            for arg in command.get_arguments() {
+                let id = arg.get_id().to_string();
+                let long = arg.get_long().map(str::to_string);
+                for (global_id, global_long) in globals {
+                    if *global_id == id || (long.is_some() && *global_long == long) {
+                        clashes.push(format!("{path}: {id} (--{}) redefines the global {global_id}", long.clone().unwrap_or_default()));
+                    }
+                }
+                if arg.is_global_set() {
+                    inherited.push((id, long));
+                }
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), &inherited, clashes);
+            }
+        }
+        let mut clashes = Vec::new();
+        walk(&super::Cli::command(), "eseal", &[], &mut clashes);
+        assert!(clashes.is_empty(), "{clashes:#?}");
+    }
+}

@@ -53,9 +53,10 @@ enum SealAction {
         /// PEM chain, seal certificate first.
         #[arg(long)]
         chain: PathBuf,
-        /// Key reference (file name in the server's key folder).
+        /// Key reference: a file name in the server's key folder, or `pkcs11:label=NAME`.
+        /// (Not `--key`: that is the client's own private key.)
         #[arg(long)]
-        key: String,
+        key_reference: String,
         /// Custodians (repeat).
         #[arg(long = "custodian", required = true)]
         custodians: Vec<String>,
@@ -167,7 +168,7 @@ pub async fn run(args: SealArgs) -> Result<(), CliError> {
             }
         }
         SealAction::Show { id } => print_seal(&admin.get_seal(proto::GetSealRequest { id }).await?.into_inner(), args.json),
-        SealAction::Register { id, name, organization, kind, image, chain, key, custodians } => {
+        SealAction::Register { id, name, organization, kind, image, chain, key_reference, custodians } => {
             let pem = read(&chain)?;
             let certificate_chain = x509_parser::pem::Pem::iter_from_buffer(&pem)
                 .filter_map(Result::ok)
@@ -181,7 +182,7 @@ pub async fn run(args: SealArgs) -> Result<(), CliError> {
                 kind,
                 image_png: read(&image)?,
                 certificate_chain,
-                key_reference: key,
+                key_reference,
                 custodians,
                 valid_from: 0,
                 valid_until: 0,

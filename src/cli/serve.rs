@@ -25,7 +25,13 @@ pub struct ServeArgs {
 /// `ESEAL__<SECTION>__<KEY>` environment variables on top), prints how to use it, and runs
 /// until Ctrl-C or SIGTERM, then drains the calls in progress.
 pub async fn run(args: ServeArgs) -> Result<(), CliError> {
-    let root = keys_sample().parent().map(PathBuf::from).unwrap_or_default();
+    // Without a file, the development setup over ./keys-sample: never a folder found elsewhere.
+    if args.config.is_none() && !keys_sample().is_dir() {
+        return Err(CliError::Usage(
+            "no configuration given and no ./keys-sample folder here: run from the source tree or pass --config (or ESEAL_CONFIG)".into(),
+        ));
+    }
+    let root = PathBuf::new();
     // Only the ESEAL__ variables are read; the others may hold anything, valid UTF-8 or not.
     let environment = std::env::vars_os().map(|(name, value)| (name.to_string_lossy().into_owned(), value.to_string_lossy().into_owned()));
     let mut config = Config::load_with_overrides(args.config.as_deref(), &root, environment).map_err(|e| CliError::Usage(e.to_string()))?;

@@ -203,6 +203,45 @@ impl KeyRing {
         KeyRing { directory: directory.into(), keks, development, token: None, loaded: Mutex::new(HashMap::new()) }
     }
 
+    /// The plaintext PKCS#8 of the key file `reference` in the key folder: opened with the
+    /// configured KEK when encrypted; a plaintext file only in development. For keys that are
+    /// not seal keys (the audit log's Ed25519 key), which the caller turns into its own signer.
+    fn file_pkcs8(&self, reference: &str) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        let name = match KeyLocation::parse(reference)? {
+            KeyLocation::File(name) => name,
+            KeyLocation::Token(_) => {
+                return Err(KeyError::Token(format!("{reference}: only a key file in the key folder can be read here, not a token key")));
+            }
+        };
+        let unreadable = |message: String| KeyError::Unreadable { reference: reference.into(), message };
+        let bytes = Zeroizing::new(std::fs::read(self.directory.join(name)).map_err(|e| unreadable(e.to_string()))?);
+        if envelope::is_encrypted(&bytes) {
+            envelope::open(&bytes, &self.keks, reference)
+        } else if self.development {
+            Ok(bytes)
+        } else {
+            Err(KeyError::PlaintextRefused { reference: reference.into() })
+        }
+    }
+
+    /// The audit log's checkpoint signer named `name`, over the Ed25519 key of `reference`: a
+    /// key file of the key folder (encrypted, or plaintext in development), or a token key
+    /// (`pkcs11:label=NAME`), which signs in the token.
+    pub fn log_signer(&self, reference: &str, name: &str) -> Result<crate::audit::LogSigner, KeyError> {
+        let invalid = |e: crate::audit::AuditError| KeyError::Invalid { reference: reference.into(), message: format!("not a usable Ed25519 log key: {e}") };
+        match KeyLocation::parse(reference)? {
+            KeyLocation::File(_) => crate::audit::LogSigner::from_pkcs8(name, &self.file_pkcs8(reference)?).map_err(invalid),
+            KeyLocation::Token(label) => match &self.token {
+                None => Err(KeyError::NoToken(reference.into())),
+                Some(Err(e)) => Err(KeyError::Token(e.clone())),
+                Some(Ok(token)) => {
+                    let (public_key, sign) = token.ed25519(label)?;
+                    crate::audit::LogSigner::from_external(name, public_key, sign).map_err(invalid)
+                }
+            },
+        }
+    }
+
     fn load(&self, reference: &str) -> Result<Arc<dyn Signer>, KeyError> {
         match KeyLocation::parse(reference)? {
             KeyLocation::Token(label) => match &self.token {
@@ -210,16 +249,8 @@ impl KeyRing {
                 Some(Err(e)) => Err(KeyError::Token(e.clone())),
                 Some(Ok(token)) => token.signer(label),
             },
-            KeyLocation::File(name) => {
-                let unreadable = |message: String| KeyError::Unreadable { reference: reference.into(), message };
-                let bytes = Zeroizing::new(std::fs::read(self.directory.join(name)).map_err(|e| unreadable(e.to_string()))?);
-                let pkcs8 = if envelope::is_encrypted(&bytes) {
-                    envelope::open(&bytes, &self.keks, reference)?
-                } else if self.development {
-                    bytes
-                } else {
-                    return Err(KeyError::PlaintextRefused { reference: reference.into() });
-                };
+            KeyLocation::File(_) => {
+                let pkcs8 = self.file_pkcs8(reference)?;
                 let signer = RingSigner::from_pkcs8(&pkcs8).map_err(|e| KeyError::Invalid { reference: reference.into(), message: e.to_string() })?;
                 Ok(Arc::new(signer))
             }

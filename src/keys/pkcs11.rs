@@ -215,6 +215,55 @@ impl Token {
         Ok(Arc::new(TokenSigner { token: Arc::clone(self), key, scheme, label: label.into() }))
     }
 
+    /// The Ed25519 key labelled `label` (the audit log's key): its 32-byte public key, and a
+    /// function signing with it (`CKM_EDDSA`, pure Ed25519) in the token.
+    pub fn ed25519(self: &Arc<Self>, label: &str) -> Result<([u8; 32], crate::audit::ExternalEd25519), KeyError> {
+        let (key, key_type) = self.private_key(label)?;
+        if key_type != KeyType::EC_EDWARDS {
+            return Err(KeyError::Token(format!("key {label:?} is of type {key_type}, not an Ed25519 (CKK_EC_EDWARDS) key")));
+        }
+        let template = [Attribute::Class(ObjectClass::PUBLIC_KEY), Attribute::Label(label.as_bytes().to_vec())];
+        let found = self.with_session(|s| s.find_objects(&template))?;
+        let [handle] = found.as_slice() else {
+            return Err(KeyError::Token(format!("token {:?}: expected one public key labelled {label:?}, found {}", self.label, found.len())));
+        };
+        let attributes = self.with_session(|s| s.get_attributes(*handle, &[AttributeType::EcPoint]))?;
+        let point = attributes.into_iter().find_map(|a| if let Attribute::EcPoint(p) = a { Some(p) } else { None });
+        let point = point.ok_or_else(|| KeyError::Token(format!("public key {label:?}: no CKA_EC_POINT")))?;
+        // CKA_EC_POINT is the key in a DER OCTET STRING (PKCS#11 3.0), or the raw 32 bytes.
+        let raw = match <OctetStringRef<'_> as der::Decode>::from_der(&point) {
+            Ok(octets) => octets.as_bytes().to_vec(),
+            Err(_) => point,
+        };
+        let public_key: [u8; 32] = raw.as_slice().try_into().map_err(|_| KeyError::Token(format!("public key {label:?} is not 32 bytes")))?;
+        let token = Arc::clone(self);
+        let sign = move |message: &[u8]| {
+            let mechanism = Mechanism::Eddsa(cryptoki::mechanism::eddsa::EddsaParams::new(cryptoki::mechanism::eddsa::EddsaSignatureScheme::Pure));
+            token.with_session(|s| s.sign(&mechanism, key, message)).map_err(|e| e.to_string())
+        };
+        Ok((public_key, Box::new(sign)))
+    }
+
+    /// Generates an Ed25519 key pair labelled `label` in the token (for the audit log: sensitive,
+    /// non-extractable, signing only); returns its 32-byte public key.
+    pub fn generate_ed25519(self: &Arc<Self>, label: &str) -> Result<[u8; 32], KeyError> {
+        let existing = [Attribute::Label(label.as_bytes().to_vec())];
+        if !self.with_session(|s| s.find_objects(&existing))?.is_empty() {
+            return Err(KeyError::Token(format!("token {:?} already holds an object labelled {label:?}", self.label)));
+        }
+        let id = ring::digest::digest(&ring::digest::SHA256, label.as_bytes()).as_ref()[..16].to_vec();
+        let common = |private: bool| {
+            vec![Attribute::Token(true), Attribute::Label(label.as_bytes().to_vec()), Attribute::Id(id.clone()), Attribute::Private(private)]
+        };
+        let mut public = common(false);
+        // The curve by its OID, id-Ed25519 (1.3.101.112).
+        public.extend([Attribute::Verify(true), Attribute::EcParams(vec![0x06, 0x03, 0x2b, 0x65, 0x70])]);
+        let mut private = common(true);
+        private.extend([Attribute::Sensitive(true), Attribute::Extractable(false), Attribute::Sign(true)]);
+        self.with_session(|s| s.generate_key_pair(&Mechanism::EccEdwardsKeyPairGen, &public, &private))?;
+        self.ed25519(label).map(|(public_key, _)| public_key)
+    }
+
     /// Generates a key pair labelled `label` in the token: the private key sensitive,
     /// non-extractable, for signing only. Refuses a label already in use. Returns the public
     /// key as a DER SubjectPublicKeyInfo.

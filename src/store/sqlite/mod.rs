@@ -66,6 +66,32 @@ const REBUILD_BATCH: u32 = 4096;
 mod batch;
 
 
+/// Creates the database file at `path` with mode 0600 when it does not exist, and sets 0600 on
+/// it and on its `-wal` and `-shm` files when they do (an existing file with wider modes is
+/// tightened, with a warning). SQLite creates the WAL and shared-memory files with the
+/// database file's mode, so all three stay readable by the owner only, whatever the umask.
+fn owner_only_files(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    // create_new: an existing database is never truncated nor replaced.
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+        let Ok(metadata) = std::fs::metadata(&file) else { continue };
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode != 0o600 {
+            if mode & 0o077 != 0 {
+                tracing::warn!(file = %file.display(), mode = format!("{mode:o}"), "the store file was readable by others: set to 0600");
+            }
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(())
+}
+
 /// The store in one SQLite database file.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
@@ -80,7 +106,9 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating it if missing) the database at `path` and brings its schema up to date.
     /// `origin` is the audit log's name, written into every record (e.g. `eseal.local/audit`).
+    /// The database file is readable by its owner only (see [`owner_only_files`]).
     pub async fn open(path: &Path, origin: &str) -> Result<SqliteStore, StoreError> {
+        owner_only_files(path).map_err(|e| StoreError::Database(format!("cannot create {} readable by its owner only: {e}", path.display())))?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
