@@ -301,16 +301,16 @@ async fn commit_stamping_consumes_exactly_once(fixture: TestStore) {
         store.authorization("a1").await.unwrap().unwrap().state,
         AuthorizationState::Consumed { at: 500, request_id: "req-1".into() }
     );
-    assert_eq!(store.stamping("req-1").await.unwrap(), Some(stored.clone()));
+    assert_eq!(store.stamping("dept", "req-1").await.unwrap(), Some(stored.clone()));
     assert_eq!(store.stamping_by_cms(&stored.cms_sha256).await.unwrap(), Some(stored.clone()));
-    assert_eq!(store.stamping("req-2").await.unwrap(), None);
+    assert_eq!(store.stamping("dept", "req-2").await.unwrap(), None);
     assert_eq!(store.stamping_by_cms(&[0; 32]).await.unwrap(), None);
     // The read made before an upload: each side found or not, independently.
     let a1_now = store.authorization("a1").await.unwrap();
-    assert_eq!(store.stamping_and_authorization("req-1", "a1").await.unwrap(), (Some(stored.clone()), a1_now.clone()));
-    assert_eq!(store.stamping_and_authorization("req-2", "a2").await.unwrap(), (None, Some(a2.clone())));
-    assert_eq!(store.stamping_and_authorization("req-1", "ghost").await.unwrap(), (Some(stored.clone()), None));
-    assert_eq!(store.stamping_and_authorization("nope", "ghost").await.unwrap(), (None, None));
+    assert_eq!(store.stamping_and_authorization("dept", "req-1", "a1").await.unwrap(), (Some(stored.clone()), a1_now.clone()));
+    assert_eq!(store.stamping_and_authorization("dept", "req-2", "a2").await.unwrap(), (None, Some(a2.clone())));
+    assert_eq!(store.stamping_and_authorization("dept", "req-1", "ghost").await.unwrap(), (Some(stored.clone()), None));
+    assert_eq!(store.stamping_and_authorization("dept", "nope", "ghost").await.unwrap(), (None, None));
     let records = all_records(store).await;
     assert_eq!(records[5].event.event, Some(EventKind::AuthorizationConsumed));
     assert_eq!(records[6].event.event, Some(EventKind::DocumentSealed));
@@ -351,7 +351,7 @@ async fn commit_stamping_consumes_exactly_once(fixture: TestStore) {
     assert_eq!(store.authorization("a3").await.unwrap().unwrap().state, AuthorizationState::Active, "not consumed");
     assert_eq!(store.audit_len().await.unwrap(), len, "no record appended");
     assert_eq!(count(&fixture, "stampings").await, 2, "req-1 and req-at-expiry");
-    assert_eq!(store.stamping("req-1").await.unwrap(), Some(stored), "the first stamping is untouched");
+    assert_eq!(store.stamping("dept", "req-1").await.unwrap(), Some(stored), "the first stamping is untouched");
     // And it can still be used afterwards.
     let later = commit(store, "req-6", &a3, 505).await.unwrap();
     assert_eq!(later.audit_sequence, len + 2);
@@ -427,7 +427,7 @@ async fn concurrent_stampings_consume_each_authorization_once(fixture: TestStore
     for (auth_id, record) in &winners {
         let stored = store.authorization(auth_id).await.unwrap().unwrap();
         assert_eq!(stored.state, AuthorizationState::Consumed { at: 1000, request_id: record.request_id.clone() });
-        assert_eq!(store.stamping(&record.request_id).await.unwrap().as_ref(), Some(record));
+        assert_eq!(store.stamping(&record.principal, &record.request_id).await.unwrap().as_ref(), Some(record));
         // The sealed record and, just before it, its consumed record.
         let sealed = &records[record.audit_sequence as usize - 1];
         let consumed = &records[record.audit_sequence as usize - 2];
@@ -572,7 +572,7 @@ async fn data_survives_reopening(fixture: TestStore) {
         store.authorization("a1").await.unwrap().unwrap().state,
         AuthorizationState::Consumed { at: 200, request_id: "req-1".into() }
     );
-    assert_eq!(store.stamping("req-1").await.unwrap(), Some(stored));
+    assert_eq!(store.stamping("dept", "req-1").await.unwrap(), Some(stored));
     assert_eq!(store.audit_len().await.unwrap(), 6);
     // The log continues where it stopped; the consumed authorization stays consumed.
     assert!(matches!(commit(store, "req-2", &a1, 300).await, Err(StoreError::Conflict(_))));

@@ -2,6 +2,7 @@
 
 use tonic::{Code, Status};
 
+use super::limits::{MAX_MESSAGE, clip_to, shown};
 use crate::auth::{AuthError, Role};
 use crate::keys::KeyError;
 use crate::pdf::PdfError;
@@ -17,7 +18,7 @@ pub enum ApiError {
     #[error(transparent)]
     Unauthenticated(#[from] AuthError),
     /// The caller lacks a role.
-    #[error("{principal} does not have the {role} role{}", .seal.as_ref().map(|s| format!(" for seal {s}")).unwrap_or_default())]
+    #[error("{} does not have the {role} role{}", shown(.principal), .seal.as_ref().map(|s| format!(" for seal {}", shown(s))).unwrap_or_default())]
     PermissionDenied {
         /// The caller.
         principal: String,
@@ -27,13 +28,13 @@ pub enum ApiError {
         seal: Option<String>,
     },
     /// The request itself is malformed.
-    #[error("{0}")]
+    #[error("{}", clip_to(.0, MAX_MESSAGE))]
     InvalidArgument(String),
     /// The state of things does not allow the request (e.g. nothing checkpointed yet).
-    #[error("{0}")]
+    #[error("{}", clip_to(.0, MAX_MESSAGE))]
     FailedPrecondition(String),
     /// Something named does not exist.
-    #[error("{what} {id} does not exist")]
+    #[error("{what} {} does not exist", shown(.id))]
     NotFound {
         /// What kind of thing.
         what: &'static str,
@@ -56,7 +57,7 @@ pub enum ApiError {
         limit: u64,
     },
     /// A request id was reused for a different stamping.
-    #[error("request_id {0} was already used for another document or caller; choose a new request_id")]
+    #[error("request_id {} was already used by you for another stamping (seal, authorization or document); choose a new request_id", shown(.0))]
     RequestIdReused(String),
     /// Storage failed, or a concurrent change won.
     #[error(transparent)]
@@ -65,7 +66,7 @@ pub enum ApiError {
     #[error(transparent)]
     Key(#[from] KeyError),
     /// A seal cannot stamp because its key cannot be used (wrong KEK or PIN, missing token).
-    #[error("seal {seal} is unavailable: {source}")]
+    #[error("seal {} is unavailable: {source}", shown(.seal))]
     SealUnavailable {
         /// The seal.
         seal: String,
@@ -76,7 +77,7 @@ pub enum ApiError {
     #[error("the call was cancelled by the client")]
     Cancelled,
     /// Something the caller cannot fix.
-    #[error("internal error: {0}")]
+    #[error("internal error: {}", clip_to(.0, MAX_MESSAGE))]
     Internal(String),
 }
 
@@ -105,7 +106,7 @@ impl ApiError {
             ApiError::RequestIdReused(_) => Code::AlreadyExists,
             ApiError::Store(StoreError::NotFound { .. }) => Code::NotFound,
             ApiError::Store(StoreError::AlreadyExists { .. }) => Code::AlreadyExists,
-            ApiError::Store(StoreError::Conflict(_)) => Code::FailedPrecondition,
+            ApiError::Store(StoreError::Conflict(_) | StoreError::KeyInUse { .. }) => Code::FailedPrecondition,
             ApiError::Store(StoreError::Database(_) | StoreError::Unavailable(_)) => Code::Unavailable,
         }
     }
@@ -135,13 +136,21 @@ impl ApiError {
             ApiError::TooLarge { .. } => "too_large",
             ApiError::RequestIdReused(_) => "request_id_reused",
             ApiError::Store(StoreError::Conflict(_)) => "conflict",
+            ApiError::Store(StoreError::KeyInUse { .. }) => "key_in_use",
             _ => code_reason(self.code()),
         }
     }
 
-    /// A short reason for the audit trail.
+    /// A short reason for the audit trail: at most [`MAX_MESSAGE`] bytes, whatever the
+    /// error quotes.
     pub fn audit_reason(&self) -> String {
-        format!("{:?}: {self}", self.code())
+        clip_to(&format!("{:?}: {self}", self.code()), MAX_MESSAGE)
+    }
+
+    /// The message the caller reads: at most [`MAX_MESSAGE`] bytes (grpc-message travels in
+    /// a header, which clients cap).
+    pub fn message(&self) -> String {
+        clip_to(&self.to_string(), MAX_MESSAGE)
     }
 }
 
@@ -175,6 +184,6 @@ fn pdf_code(e: &PdfError) -> Code {
 
 impl From<ApiError> for Status {
     fn from(e: ApiError) -> Status {
-        Status::new(e.code(), e.to_string())
+        Status::new(e.code(), e.message())
     }
 }
