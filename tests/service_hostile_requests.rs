@@ -390,6 +390,6 @@ async fn verify_document_refusals() {
     }
     assert_refusal_recorded(&records, ARCHIVIST, "VerifyDocument", &["ResourceExhausted", "max_document_bytes"]);
     assert_refusal_recorded(&records, ARCHIVIST, "VerifyDocument", &["InvalidArgument", "cannot be verified"]);
-    assert_eq!(refusals(&records).len(), 6);
+    assert_eq!(refusals(&records).len(), 5);
     server.stop().await;
 }
