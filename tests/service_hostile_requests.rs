@@ -338,7 +338,7 @@ async fn audit_reads_are_for_archivists() {
     audit.get_records(GetRecordsRequest { from_sequence: 1, limit: 0 }).await.expect("archivist: GetRecords");
     audit.get_inclusion_proof(GetInclusionProofRequest { sequence: 1, tree_size: 0 }).await.expect("archivist: GetInclusionProof");
     let consistency = GetConsistencyProofRequest { old_size: checkpoint.size, new_size: 0 };
-    audit.get_consistency_proof(consistency.clone()).await.expect("archivist: GetConsistencyProof");
+    audit.get_consistency_proof(consistency).await.expect("archivist: GetConsistencyProof");
 
     let others = [(DEPARTMENT, ClientIdentity::department()), (CUSTODIAN, ClientIdentity::custodian()), (SEAL_ADMIN, ClientIdentity::seal_admin())];
     for (name, identity) in &others {
@@ -347,7 +347,7 @@ async fn audit_reads_are_for_archivists() {
         assert_refused(client.get_checkpoint(GetCheckpointRequest { sign_now: true }).await, Code::PermissionDenied, words);
         assert_refused(client.get_records(GetRecordsRequest { from_sequence: 1, limit: 0 }).await, Code::PermissionDenied, words);
         assert_refused(client.get_inclusion_proof(GetInclusionProofRequest { sequence: 1, tree_size: 0 }).await, Code::PermissionDenied, words);
-        assert_refused(client.get_consistency_proof(consistency.clone()).await, Code::PermissionDenied, words);
+        assert_refused(client.get_consistency_proof(consistency).await, Code::PermissionDenied, words);
         let export = ExportArchiveRequest { from_time: 0, to_time: i64::MAX, previous_tree_size: 0 };
         assert_refused(client.export_archive(export).await.map(|_| ()), Code::PermissionDenied, words);
         let records = server.audit().await;
