@@ -221,7 +221,8 @@ async fn the_service_keeps_stamping_while_rotate_kek_reseals_the_folder() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registering_a_seal_whose_certificate_does_not_fit_its_key_is_refused() {
-    let server = TestServer::start().await;
+    // approval-ec's key serves no seal yet: a key serves one seal only.
+    let server = TestServer::start_with(|c| c.seed_seals.retain(|s| s.id != "approval-ec")).await;
     let mut admin = server.admin(&ClientIdentity::seal_admin()).await;
     let request = |id: &str, chain: &str, key: &str| RegisterSealRequest {
         id: id.into(),
@@ -257,8 +258,13 @@ async fn registering_a_seal_whose_certificate_does_not_fit_its_key_is_refused() 
     // the certificates.
     let fitting = seal_chain_for(&spki, "正确专用章", seal_usages(), in_a_year());
     admin.register_seal(request("fitting", &fitting, "seal-approval-ec.pk8")).await.expect("a fitting certificate registers");
+    // The key is now fitting's, for good: another fitting certificate of it registers no
+    // second seal.
+    let again = seal_chain_for(&spki, "再次专用章", seal_usages(), in_a_year());
+    let refused = admin.register_seal(request("fitting-2", &again, "seal-approval-ec.pk8")).await;
+    assert_refused(refused, Code::FailedPrecondition, &["key reference is already registered to seal fitting"]);
     // Nothing was registered by the refused calls.
-    for id in ["mismatch", "no-usage", "impostor"] {
+    for id in ["mismatch", "no-usage", "impostor", "fitting-2"] {
         assert_eq!(admin.get_seal(eseal::api::proto::GetSealRequest { id: id.into() }).await.unwrap_err().code(), Code::NotFound);
     }
 }

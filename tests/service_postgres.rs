@@ -181,7 +181,7 @@ async fn two_nodes_consume_each_of_1000_authorizations_once() {
     assert_eq!(sealed, winners.values().map(|(request_id, _)| request_id.clone()).collect::<BTreeSet<_>>());
     let store = open_pg(&url).await;
     for (request_id, received) in winners.values() {
-        let stored = store.stamping(request_id).await.unwrap().unwrap_or_else(|| panic!("{request_id} has no stamping"));
+        let stored = store.stamping("approval-system", request_id).await.unwrap().unwrap_or_else(|| panic!("{request_id} has no stamping"));
         assert_eq!(stored.output_sha256.to_vec(), received.receipt.output_sha256);
     }
     eprintln!(
@@ -369,7 +369,7 @@ async fn assert_nothing_lost_or_doubled(url: &str, seen: &[Seen]) -> usize {
     let mut received = BTreeSet::new();
     for (request_id, sha256) in seen.iter().flat_map(|s| &s.received) {
         assert!(received.insert(request_id.clone()), "{request_id} received twice by its worker");
-        let stored = store.stamping(request_id).await.unwrap().unwrap_or_else(|| panic!("{request_id} was received but is not stored"));
+        let stored = store.stamping("approval-system", request_id).await.unwrap().unwrap_or_else(|| panic!("{request_id} was received but is not stored"));
         assert_eq!(&stored.output_sha256.to_vec(), sha256, "{request_id}: the stored stamping is the one received");
     }
     store.close().await;

@@ -532,32 +532,37 @@ async fn oversized_document_is_resource_exhausted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn request_id_reused_for_another_document_or_caller_is_already_exists() {
+async fn request_ids_are_each_callers_own() {
     let mut f = Fixture::start().await;
     let first = f.grant("审批-2026-0080").await;
     let second = f.grant("审批-2026-0081").await;
     let document = corpus_bytes("13");
-    sign(&mut f.department, header(SEAL, &first, "rid-1", "审批-2026-0080"), &document).await.expect("first stamping");
+    let sealed = sign(&mut f.department, header(SEAL, &first, "rid-1", "审批-2026-0080"), &document).await.expect("first stamping");
     assert_refused(
         sign(&mut f.department, header(SEAL, &second, "rid-1", "审批-2026-0081"), &corpus_bytes("10")).await,
         Code::AlreadyExists,
-        &["request_id rid-1 was already used"],
+        &["request_id rid-1 was already used by you"],
     );
-    // The same document under the same request id, but by another caller.
+    // Another caller's request ids are its own: the same id, even with the same document,
+    // is a stamping of its own, and tells nothing of the first caller's.
     let permit_grant = grant(&mut f.custodian, grant_request(SEAL, SECOND_DEPARTMENT, "审批-2026-0082")).await.id;
     let mut permit = f.server.signing(&valid_from_tls_ca(SECOND_DEPARTMENT, SECOND_DEPARTMENT_URI)).await;
-    assert_refused(
-        sign(&mut permit, header(SEAL, &permit_grant, "rid-1", "审批-2026-0082"), &document).await,
-        Code::AlreadyExists,
-        &["request_id rid-1 was already used"],
-    );
+    let theirs = sign(&mut permit, header(SEAL, &permit_grant, "rid-1", "审批-2026-0082"), &document).await.expect("another caller's rid-1");
+    assert!(!theirs.receipt.replayed);
+    assert_ne!(theirs.receipt.output_sha256, sealed.receipt.output_sha256, "a stamping of its own, not the first caller's");
+    // Each replays its own, byte for byte.
+    let again = sign(&mut f.department, header(SEAL, &first, "rid-1", "审批-2026-0080"), &document).await.expect("replay");
+    assert!(again.receipt.replayed);
+    assert_eq!(again.document, sealed.document);
+    let theirs_again = sign(&mut permit, header(SEAL, &permit_grant, "rid-1", "审批-2026-0082"), &document).await.expect("their replay");
+    assert!(theirs_again.receipt.replayed);
+    assert_eq!(theirs_again.document, theirs.document);
     assert_eq!(f.state_of(&second).await.0, AuthorizationState::Active);
-    assert_eq!(f.state_of(&permit_grant).await.0, AuthorizationState::Active);
+    assert_eq!(f.state_of(&permit_grant).await.0, AuthorizationState::Consumed);
     let records = f.audit().await;
     assert_refusal_recorded(&records, DEPARTMENT, "SignDocument", &["AlreadyExists", "rid-1"]);
-    assert_refusal_recorded(&records, SECOND_DEPARTMENT, "SignDocument", &["AlreadyExists", "rid-1"]);
-    assert_refusal_count(&records, 2);
-    assert_eq!(of_kind(&records, EventKind::DocumentSealed).len(), 1);
+    assert_refusal_count(&records, 1);
+    assert_eq!(of_kind(&records, EventKind::DocumentSealed).len(), 2);
     f.server.stop().await;
 }
 

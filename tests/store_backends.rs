@@ -301,16 +301,16 @@ async fn commit_stamping_consumes_exactly_once(fixture: TestStore) {
         store.authorization("a1").await.unwrap().unwrap().state,
         AuthorizationState::Consumed { at: 500, request_id: "req-1".into() }
     );
-    assert_eq!(store.stamping("req-1").await.unwrap(), Some(stored.clone()));
+    assert_eq!(store.stamping("dept", "req-1").await.unwrap(), Some(stored.clone()));
     assert_eq!(store.stamping_by_cms(&stored.cms_sha256).await.unwrap(), Some(stored.clone()));
-    assert_eq!(store.stamping("req-2").await.unwrap(), None);
+    assert_eq!(store.stamping("dept", "req-2").await.unwrap(), None);
     assert_eq!(store.stamping_by_cms(&[0; 32]).await.unwrap(), None);
     // The read made before an upload: each side found or not, independently.
     let a1_now = store.authorization("a1").await.unwrap();
-    assert_eq!(store.stamping_and_authorization("req-1", "a1").await.unwrap(), (Some(stored.clone()), a1_now.clone()));
-    assert_eq!(store.stamping_and_authorization("req-2", "a2").await.unwrap(), (None, Some(a2.clone())));
-    assert_eq!(store.stamping_and_authorization("req-1", "ghost").await.unwrap(), (Some(stored.clone()), None));
-    assert_eq!(store.stamping_and_authorization("nope", "ghost").await.unwrap(), (None, None));
+    assert_eq!(store.stamping_and_authorization("dept", "req-1", "a1").await.unwrap(), (Some(stored.clone()), a1_now.clone()));
+    assert_eq!(store.stamping_and_authorization("dept", "req-2", "a2").await.unwrap(), (None, Some(a2.clone())));
+    assert_eq!(store.stamping_and_authorization("dept", "req-1", "ghost").await.unwrap(), (Some(stored.clone()), None));
+    assert_eq!(store.stamping_and_authorization("dept", "nope", "ghost").await.unwrap(), (None, None));
     let records = all_records(store).await;
     assert_eq!(records[5].event.event, Some(EventKind::AuthorizationConsumed));
     assert_eq!(records[6].event.event, Some(EventKind::DocumentSealed));
@@ -351,7 +351,7 @@ async fn commit_stamping_consumes_exactly_once(fixture: TestStore) {
     assert_eq!(store.authorization("a3").await.unwrap().unwrap().state, AuthorizationState::Active, "not consumed");
     assert_eq!(store.audit_len().await.unwrap(), len, "no record appended");
     assert_eq!(count(&fixture, "stampings").await, 2, "req-1 and req-at-expiry");
-    assert_eq!(store.stamping("req-1").await.unwrap(), Some(stored), "the first stamping is untouched");
+    assert_eq!(store.stamping("dept", "req-1").await.unwrap(), Some(stored), "the first stamping is untouched");
     // And it can still be used afterwards.
     let later = commit(store, "req-6", &a3, 505).await.unwrap();
     assert_eq!(later.audit_sequence, len + 2);
@@ -427,7 +427,7 @@ async fn concurrent_stampings_consume_each_authorization_once(fixture: TestStore
     for (auth_id, record) in &winners {
         let stored = store.authorization(auth_id).await.unwrap().unwrap();
         assert_eq!(stored.state, AuthorizationState::Consumed { at: 1000, request_id: record.request_id.clone() });
-        assert_eq!(store.stamping(&record.request_id).await.unwrap().as_ref(), Some(record));
+        assert_eq!(store.stamping(&record.principal, &record.request_id).await.unwrap().as_ref(), Some(record));
         // The sealed record and, just before it, its consumed record.
         let sealed = &records[record.audit_sequence as usize - 1];
         let consumed = &records[record.audit_sequence as usize - 2];
@@ -572,7 +572,7 @@ async fn data_survives_reopening(fixture: TestStore) {
         store.authorization("a1").await.unwrap().unwrap().state,
         AuthorizationState::Consumed { at: 200, request_id: "req-1".into() }
     );
-    assert_eq!(store.stamping("req-1").await.unwrap(), Some(stored));
+    assert_eq!(store.stamping("dept", "req-1").await.unwrap(), Some(stored));
     assert_eq!(store.audit_len().await.unwrap(), 6);
     // The log continues where it stopped; the consumed authorization stays consumed.
     assert!(matches!(commit(store, "req-2", &a1, 300).await, Err(StoreError::Conflict(_))));
@@ -658,7 +658,101 @@ async fn a_large_batch_consumes_every_authorization(fixture: TestStore) {
     assert_eq!(store.audit_len().await.unwrap(), 1 + 600 + 2 * 600);
 }
 
+/// A key reference, a certificate or a public key registered to a seal is never registered to
+/// another seal, revoked or not, also when the holder was registered before fingerprints were
+/// stored; the refusals change nothing.
+async fn a_key_serves_one_seal_for_good(fixture: TestStore) {
+    let store = &*fixture;
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let certificate = |name: &str| rcgen::CertificateParams::new(vec![name.to_string()]).unwrap().self_signed(&key).unwrap().der().to_vec();
+    let mut s1 = seal("s1");
+    s1.certificate_chain = vec![certificate("one.example"), vec![0x30; 40]];
+    store.register_seal(&s1, event(EventKind::SealRegistered), 1).await.unwrap();
+    store.set_seal_state("s1", SealState::Active, SealState::Revoked, event(EventKind::SealRevoked), 2).await.unwrap();
+    // As a seal registered before the fingerprints were kept.
+    fixture.execute("UPDATE seals SET certificate_sha256 = NULL, public_key_sha256 = NULL").await;
+    let before = (store.list_seals().await.unwrap(), store.audit_len().await.unwrap());
+
+    let refused = |what: &'static str| move |result: Result<u64, StoreError>| match result {
+        Err(StoreError::KeyInUse { what: w, seal }) => assert_eq!((w, seal.as_str()), (what, "s1")),
+        other => panic!("{what}: expected KeyInUse, got {other:?}"),
+    };
+    let mut same_reference = seal("s2");
+    same_reference.key_reference = s1.key_reference.clone();
+    refused("key reference")(store.register_seal(&same_reference, event(EventKind::SealRegistered), 3).await);
+    let mut same_certificate = seal("s3");
+    same_certificate.certificate_chain = s1.certificate_chain.clone();
+    refused("certificate")(store.register_seal(&same_certificate, event(EventKind::SealRegistered), 3).await);
+    let mut same_public_key = seal("s4");
+    same_public_key.certificate_chain = vec![certificate("two.example")];
+    refused("public key")(store.register_seal(&same_public_key, event(EventKind::SealRegistered), 3).await);
+    assert_eq!((store.list_seals().await.unwrap(), store.audit_len().await.unwrap()), before, "nothing registered, nothing recorded");
+    // The id is checked first: the same seal again is AlreadyExists, as before.
+    assert!(matches!(store.register_seal(&s1, event(EventKind::SealRegistered), 3).await, Err(StoreError::AlreadyExists { what: "seal", .. })));
+    // Unrelated keys still register.
+    store.register_seal(&seal("s5"), event(EventKind::SealRegistered), 4).await.unwrap();
+    assert_eq!(store.audit_len().await.unwrap(), before.1 + 1);
+}
+
+/// Registrations of one key arriving together: exactly one seal holds it.
+async fn concurrent_registrations_of_one_key_register_one_seal(fixture: TestStore) {
+    let store = fixture.arc();
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            let mut s = seal(&format!("c{i}"));
+            s.key_reference = "shared.key".into();
+            tokio::spawn(async move { (s.id.clone(), store.register_seal(&s, event(EventKind::SealRegistered), 1).await) })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    let mut holders = BTreeSet::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            (id, Ok(_)) => winners.push(id),
+            (_, Err(StoreError::KeyInUse { what: "key reference", seal })) => {
+                holders.insert(seal);
+            }
+            (id, Err(e)) => panic!("{id}: {e:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    assert!(holders.iter().all(|h| *h == winners[0]), "every refusal names the winner: {holders:?}");
+    assert_eq!(store.list_seals().await.unwrap().len(), 1);
+    assert_eq!(store.audit_len().await.unwrap(), 1);
+}
+
+/// Request ids are each principal's own: the same id by two principals makes two stampings
+/// (also within one batch); the same principal again is refused and consumes nothing.
+async fn request_ids_are_each_principals_own(fixture: TestStore) {
+    let store = fixture.arc();
+    store.register_seal(&seal("s1"), event(EventKind::SealRegistered), 1).await.unwrap();
+    let a1 = authorization("a1", "s1", "dept", 100, 1000);
+    let a2 = authorization("a2", "s1", "dept2", 100, 1000);
+    let a3 = authorization("a3", "s1", "dept", 100, 1000);
+    for a in [&a1, &a2, &a3] {
+        store.grant(a, event(EventKind::AuthorizationGranted), 100).await.unwrap();
+    }
+    let (first, second) = tokio::join!(commit(&*store, "req-1", &a1, 500), commit(&*store, "req-1", &a2, 500));
+    let (first, second) = (first.unwrap(), second.unwrap());
+    assert_eq!(store.stamping("dept", "req-1").await.unwrap(), Some(first.clone()));
+    assert_eq!(store.stamping("dept2", "req-1").await.unwrap(), Some(second.clone()));
+    assert_eq!((first.authorization_id.as_str(), second.authorization_id.as_str()), ("a1", "a2"));
+    assert_eq!(store.stamping("someone-else", "req-1").await.unwrap(), None);
+    assert_eq!(store.stamping_and_authorization("dept2", "req-1", "a3").await.unwrap().0, Some(second));
+    match commit(&*store, "req-1", &a3, 600).await {
+        Err(StoreError::AlreadyExists { what: "stamping", id }) => assert_eq!(id, "req-1"),
+        other => panic!("expected AlreadyExists, got {other:?}"),
+    }
+    assert_eq!(store.authorization("a3").await.unwrap().unwrap().state, AuthorizationState::Active);
+    assert_eq!(count(&fixture, "stampings").await, 2);
+    assert_eq!(store.audit_len().await.unwrap(), 1 + 3 + 2 * 2);
+}
+
 on_both_backends!(
+    a_key_serves_one_seal_for_good,
+    concurrent_registrations_of_one_key_register_one_seal,
+    request_ids_are_each_principals_own,
     seals_register_get_list_and_change_state,
     authorizations_grant_get_and_revoke,
     authorizations_list_filters,
@@ -692,3 +786,52 @@ async fn sqlite_durability_settings_on_every_pooled_connection() {
     }
 }
 
+
+/// A database of the schema before request ids were per principal (migrations 1 to 3) keeps
+/// its stampings through the migrations, under their principal, and its seals' keys count for
+/// the registry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_migrations_keep_old_stampings_and_seals() {
+    use sqlx::SqlSafeStr;
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("eseal.db");
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&path).create_if_missing(true);
+    let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect_with(options).await.unwrap();
+    let old = [
+        (1, "init", include_str!("../migrations/sqlite/0001_init.sql")),
+        (2, "merkle", include_str!("../migrations/sqlite/0002_merkle.sql")),
+        (3, "stampings by seal", include_str!("../migrations/sqlite/0003_stampings_by_seal.sql")),
+    ];
+    let migrations = old.iter().map(|&(v, d, sql)| Migration::new(v, d.into(), MigrationType::Simple, sql.into_sql_str(), false)).collect();
+    Migrator::with_migrations(migrations).run(&pool).await.unwrap();
+    for sql in [
+        "INSERT INTO audit_log (sequence, time, record) VALUES (1, 10, X'7B7D')",
+        "INSERT INTO seals (id, name, organization, kind, image_png, certificate_chain, key_reference, valid_from, valid_until, state, registered_at) \
+         VALUES ('old', 'n', 'o', 'k', X'00', X'0000000330010A', 'old.key', 0, 10, 'revoked', 1)",
+        "INSERT INTO authorizations (id, seal_id, grantee, granted_by, case_number, document_sha256, granted_at, expires_at, state, closed_at, consumed_by_request, revoked_by) \
+         VALUES ('a-old', 'old', 'dept', 'wang', 'c', NULL, 1, 100, 'consumed', 5, 'req-old', NULL)",
+        "INSERT INTO stampings (request_id, principal, seal_id, authorization_id, case_number, input_sha256, output_sha256, output_size, signing_time, field_name, cms, cms_sha256, options_json, audit_sequence) \
+         VALUES ('req-old', 'dept', 'old', 'a-old', 'c', zeroblob(32), zeroblob(32), 7, 5, 'Seal1', X'3003', zeroblob(32), '{}', 1)",
+    ] {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+
+    let store = open(dir.path()).await;
+    let kept = store.stamping("dept", "req-old").await.unwrap().expect("the old stamping, under its principal");
+    assert_eq!((kept.authorization_id.as_str(), kept.output_size, kept.cms.as_slice(), kept.audit_sequence), ("a-old", 7, &[0x30, 0x03][..], 1));
+    assert_eq!(store.stamping("dept2", "req-old").await.unwrap(), None);
+    let mut again = seal("new");
+    again.key_reference = "old.key".into();
+    match store.register_seal(&again, event(EventKind::SealRegistered), 20).await {
+        Err(StoreError::KeyInUse { what: "key reference", seal }) => assert_eq!(seal, "old"),
+        other => panic!("expected KeyInUse, got {other:?}"),
+    }
+    let mut same_certificate = seal("new");
+    same_certificate.certificate_chain = vec![vec![0x30, 0x01, 0x0a]];
+    match store.register_seal(&same_certificate, event(EventKind::SealRegistered), 20).await {
+        Err(StoreError::KeyInUse { what: "certificate", seal }) => assert_eq!(seal, "old"),
+        other => panic!("expected KeyInUse, got {other:?}"),
+    }
+}

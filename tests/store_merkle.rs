@@ -264,7 +264,7 @@ async fn appends_are_refused_when_the_log_is_shorter_than_the_latest_checkpoint(
     assert_eq!(store.seal("s1").await.unwrap().unwrap().state, SealState::Active);
     assert_eq!(store.authorization("a1").await.unwrap().unwrap().state, AuthorizationState::Active);
     assert_eq!(store.authorization("a2").await.unwrap(), None);
-    assert_eq!(store.stamping("req-1").await.unwrap(), None);
+    assert_eq!(store.stamping("dept", "req-1").await.unwrap(), None);
     // Proofs against the checkpointed size cannot be produced; the remaining log still reads.
     assert!(conflict(store.tree_root(8).await).contains("larger than the audit log"));
     assert!(conflict(store.inclusion_proof(1, 8).await).contains("larger than the audit log"));
@@ -384,7 +384,7 @@ async fn a_seal_suspended_during_sealing_consumes_nothing(fixture: TestStore) {
     assert!(message.contains("seal s1 is suspended") && message.contains("nothing was consumed"), "{message}");
     assert_eq!(store.authorization("a1").await.unwrap().unwrap().state, eseal::policy::AuthorizationState::Active);
     assert_eq!(store.audit_len().await.unwrap(), before);
-    assert!(store.stamping("req-1").await.unwrap().is_none());
+    assert!(store.stamping("dept", "req-1").await.unwrap().is_none());
 }
 
 on_both_backends!(
@@ -416,7 +416,7 @@ async fn opening_adds_the_nodes_of_records_that_have_none() {
     let store = open(dir.path()).await;
     let versions: Vec<i64> =
         sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version").fetch_all(store.pool()).await.unwrap();
-    assert_eq!(versions, [1, 2, 3], "every migration applied, 0002 again");
+    assert_eq!(versions, [1, 2, 3, 4, 5], "every migration applied, 0002 again");
     for size in 0..=n {
         assert_eq!(store.tree_root(size).await.unwrap(), reference.root(size).unwrap(), "root at {size}");
     }

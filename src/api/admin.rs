@@ -7,6 +7,7 @@ use tracing::Instrument;
 
 use super::proto::seal_admin_service_server::SealAdminService;
 use super::proto::{self, AuthorizationState as ProtoAuthState, SealState as ProtoSealState};
+use super::limits::{Bounded, quote, shown};
 use super::{ApiError, ServiceState, Subject, certificate_validity, hex, now};
 use crate::audit::{AuditEvent, EventKind};
 use crate::auth::{Principal, Role};
@@ -27,14 +28,18 @@ impl Admin {
         Self { state }
     }
 
-    /// Runs `body` for an authenticated caller; any error is audited as a refusal.
-    async fn call<T, R, F>(&self, method: &'static str, request: Request<T>, subject: impl FnOnce(&T) -> Subject, body: F) -> Result<Response<R>, Status>
+    /// Runs `body` for an authenticated caller whose request is within the field bounds
+    /// ([`super::limits`]); any error is audited as a refusal.
+    async fn call<T: Bounded, R, F>(&self, method: &'static str, request: Request<T>, subject: impl FnOnce(&T) -> Subject, body: F) -> Result<Response<R>, Status>
     where
         F: AsyncFnOnce(&ServiceState, &Principal, T) -> Result<R, ApiError>,
     {
         let principal = self.state.caller(&request, method).await?;
         let message = request.into_inner();
         let subject = subject(&message);
+        if let Err(e) = message.check_bounds() {
+            return Err(self.state.refuse(&principal.name, method, e, subject).await);
+        }
         let span = tracing::info_span!("rpc", method, principal = %principal.name, seal = ?subject.seal_id);
         match body(&self.state, &principal, message).instrument(span.clone()).await {
             Ok(reply) => {
@@ -52,6 +57,19 @@ fn seal_subject(id: &str) -> Subject {
 
 fn require(principal: &Principal, role: Role, seal: Option<&str>) -> Result<(), ApiError> {
     if principal.has(role, seal) { Ok(()) } else { Err(ApiError::denied(&principal.name, role, seal)) }
+}
+
+/// Whether `principal` may read the whole of seal `id` (its key reference and custodians):
+/// seal administrators, and principals with a role for that seal.
+fn may_read_seal(principal: &Principal, id: &str) -> bool {
+    principal.has(Role::SealAdmin, None) || principal.has(Role::Department, Some(id)) || principal.has(Role::Custodian, Some(id))
+}
+
+/// The seal as a principal without a role for it sees it in a listing: what any relying party
+/// may know (names, picture, chain, validity, state), without where its key lives or who
+/// guards it.
+fn public_seal_message(seal: &Seal) -> proto::Seal {
+    proto::Seal { key_reference: String::new(), custodians: Vec::new(), ..seal_message(seal) }
 }
 
 fn seal_message(seal: &Seal) -> proto::Seal {
@@ -133,7 +151,7 @@ async fn transition(state: &ServiceState, principal: &Principal, request: proto:
 /// Registers `seal` after checking its picture, chain and key; shared with the first-start seeding.
 pub async fn register(state: &ServiceState, principal: &str, mut seal: Seal) -> Result<Seal, ApiError> {
     if !valid_seal_id(&seal.id) {
-        return Err(ApiError::InvalidArgument(format!("seal id {:?} must be 1-64 letters, digits, '-' or '_'", seal.id)));
+        return Err(ApiError::InvalidArgument(format!("seal id {} must be 1-64 letters, digits, '-' or '_'", quote(&seal.id))));
     }
     if seal.custodians.is_empty() {
         return Err(ApiError::InvalidArgument("a seal needs at least one custodian".into()));
@@ -156,9 +174,9 @@ pub async fn register(state: &ServiceState, principal: &str, mut seal: Seal) -> 
     build_pades_signed_data(&[0u8; 32], &chain, signer.as_ref()).map_err(|e| match e {
         crate::cms::CmsError::KeyCertificateMismatch => ApiError::InvalidArgument(format!(
             "the seal certificate's public key does not match key {}: refused (register the certificate issued for this key's CSR)",
-            seal.key_reference
+            shown(&seal.key_reference)
         )),
-        e => ApiError::InvalidArgument(format!("key {} cannot sign for the seal certificate: {e}", seal.key_reference)),
+        e => ApiError::InvalidArgument(format!("key {} cannot sign for the seal certificate: {e}", shown(&seal.key_reference))),
     })?;
     let (not_before, not_after) = certificate_validity(chain.end_entity_der()).ok_or_else(|| ApiError::InvalidArgument("unreadable seal certificate".into()))?;
     if seal.valid_from == 0 {
@@ -210,7 +228,12 @@ impl SealAdminService for Admin {
     }
 
     async fn get_seal(&self, request: Request<proto::GetSealRequest>) -> Result<Response<proto::Seal>, Status> {
-        self.call("GetSeal", request, |r| seal_subject(&r.id), async |state, _principal, r| {
+        self.call("GetSeal", request, |r| seal_subject(&r.id), async |state, principal, r| {
+            // Checked before the lookup: a principal without a role learns nothing of which
+            // seals exist beyond what ListSeals shows.
+            if !may_read_seal(principal, &r.id) {
+                return Err(ApiError::PermissionDenied { principal: principal.name.clone(), role: "department or custodian (or seal-admin)", seal: Some(r.id) });
+            }
             let seal = state.store.seal(&r.id).await?.ok_or_else(|| ApiError::NotFound { what: "seal", id: r.id.clone() })?;
             Ok(seal_message(&seal))
         })
@@ -218,8 +241,9 @@ impl SealAdminService for Admin {
     }
 
     async fn list_seals(&self, request: Request<proto::ListSealsRequest>) -> Result<Response<proto::ListSealsResponse>, Status> {
-        self.call("ListSeals", request, |_| Subject::default(), async |state, _principal, _r| {
-            Ok(proto::ListSealsResponse { seals: state.store.list_seals().await?.iter().map(seal_message).collect() })
+        self.call("ListSeals", request, |_| Subject::default(), async |state, principal, _r| {
+            let shown = |seal: &Seal| if may_read_seal(principal, &seal.id) { seal_message(seal) } else { public_seal_message(seal) };
+            Ok(proto::ListSealsResponse { seals: state.store.list_seals().await?.iter().map(shown).collect() })
         })
         .await
     }
@@ -243,7 +267,7 @@ impl SealAdminService for Admin {
             let seal = state.recent_seal(&r.seal_id).await?.ok_or_else(|| ApiError::NotFound { what: "seal", id: r.seal_id.clone() })?;
             let grantee = state.auth.principal_named(&r.grantee);
             if !grantee.is_some_and(|g| g.has(Role::Department, Some(&seal.id))) {
-                return Err(ApiError::InvalidArgument(format!("{} is not a department principal of seal {}", r.grantee, seal.id)));
+                return Err(ApiError::InvalidArgument(format!("{} is not a department principal of seal {}", shown(&r.grantee), seal.id)));
             }
             let document_sha256 = match r.document_sha256.len() {
                 0 => None,

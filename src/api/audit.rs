@@ -11,6 +11,7 @@ use super::proto::{
     AuditRecordBytes, CheckpointResponse, ConsistencyProofResponse, GetCheckpointRequest, GetConsistencyProofRequest, GetInclusionProofRequest,
     GetRecordsRequest, GetRecordsResponse, InclusionProofResponse,
 };
+use super::limits::Bounded;
 use super::{ApiError, ServiceState, Subject, now};
 use crate::audit::ProofFile;
 use crate::auth::{Principal, Role};
@@ -28,9 +29,12 @@ impl Audit {
     }
 
     /// Authenticates, requires the archivist role, runs `body`; refusals are audited.
-    async fn call<T, R>(&self, method: &'static str, request: Request<T>, body: impl AsyncFnOnce(&ServiceState, T) -> Result<R, ApiError>) -> Result<Response<R>, Status> {
+    async fn call<T: Bounded, R>(&self, method: &'static str, request: Request<T>, body: impl AsyncFnOnce(&ServiceState, T) -> Result<R, ApiError>) -> Result<Response<R>, Status> {
         let principal: Principal = self.state.caller(&request, method).await?;
         self.state.require(&principal, Role::Archivist, None, method).await?;
+        if let Err(e) = request.get_ref().check_bounds() {
+            return Err(self.state.refuse(&principal.name, method, e, Subject::default()).await);
+        }
         let span = tracing::info_span!("rpc", method, principal = %principal.name);
         match body(&self.state, request.into_inner()).instrument(span).await {
             Ok(reply) => Ok(Response::new(reply)),
@@ -38,6 +42,10 @@ impl Audit {
         }
     }
 }
+
+/// Record bytes in one GetRecords answer (beyond its first record): the answer stays under
+/// gRPC's default 4 MiB message limit whatever the records hold.
+pub const GET_RECORDS_MAX_BYTES: u64 = 3 << 20;
 
 /// The checkpoint of exactly `size`, or of the latest when `size` is 0.
 async fn checkpointed(state: &ServiceState, size: u64) -> Result<StoredCheckpoint, ApiError> {
@@ -88,7 +96,7 @@ impl AuditService for Audit {
                 n if n <= 10_000 => n,
                 n => return Err(ApiError::InvalidArgument(format!("limit {n} is over 10000"))),
             };
-            let records = state.store.audit_records(r.from_sequence.max(1), limit).await?;
+            let records = state.store.audit_records_within(r.from_sequence.max(1), limit, GET_RECORDS_MAX_BYTES).await?;
             Ok(GetRecordsResponse {
                 records: records.into_iter().map(|(sequence, record)| AuditRecordBytes { sequence, record }).collect(),
                 log_size: state.store.audit_len().await?,

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod limits;
 pub mod proto;
 pub mod seal_keys;
 pub mod signing;

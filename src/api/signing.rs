@@ -16,6 +16,7 @@ use super::proto::sign_document_response::Part as ResponsePart;
 use super::proto::signing_service_server::SigningService;
 use super::proto::{self, SignDocumentRequest, SignDocumentResponse, SignHeader, StampingReceipt};
 use super::spool::{Spool, Spooled, slices};
+use super::limits::Bounded;
 use super::{ApiError, LoadedSeal, ServiceState, Subject, hex, now};
 use crate::audit::{AuditEvent, EventKind};
 use crate::auth::{Principal, Role};
@@ -27,8 +28,6 @@ use crate::store::StampingRecord;
 
 /// Bytes per response chunk.
 const CHUNK: usize = 1 << 20;
-/// Longest accepted request id, in bytes.
-const MAX_REQUEST_ID: usize = 128;
 
 /// The signing service.
 pub struct Signing {
@@ -181,13 +180,11 @@ struct Stamped {
 }
 
 async fn sign(state: &Arc<ServiceState>, principal: &Principal, header: SignHeader, stream: Streaming<SignDocumentRequest>) -> Result<Stamped, ApiError> {
+    header.check_bounds()?;
     for (field, value) in [("seal_id", &header.seal_id), ("authorization_id", &header.authorization_id), ("request_id", &header.request_id), ("case_number", &header.case_number)] {
         if value.trim().is_empty() {
             return Err(ApiError::InvalidArgument(format!("the header's {field} is empty")));
         }
-    }
-    if header.request_id.len() > MAX_REQUEST_ID {
-        return Err(ApiError::InvalidArgument(format!("request_id is longer than {MAX_REQUEST_ID} bytes")));
     }
     let returned = proto::ReturnedBytes::try_from(header.returned_bytes)
         .map_err(|_| ApiError::InvalidArgument(format!("unknown returned_bytes {}: use 0 (the sealed document) or 1 (the update only)", header.returned_bytes)))?;
@@ -196,10 +193,11 @@ async fn sign(state: &Arc<ServiceState>, principal: &Principal, header: SignHead
     }
 
     // One read for both: a retry of a stamping whose answer was lost (the same bytes again,
-    // nothing consumed), and the authorization the request names.
-    let (done, authorization) = state.store.stamping_and_authorization(&header.request_id, &header.authorization_id).await?;
+    // nothing consumed), and the authorization the request names. Request ids are the
+    // caller's own: another principal's never answers here.
+    let (done, authorization) = state.store.stamping_and_authorization(&principal.name, &header.request_id, &header.authorization_id).await?;
     if let Some(done) = done {
-        let same_request = done.principal == principal.name && done.seal_id == header.seal_id && done.authorization_id == header.authorization_id;
+        let same_request = done.seal_id == header.seal_id && done.authorization_id == header.authorization_id;
         if !same_request {
             return Err(ApiError::RequestIdReused(header.request_id.clone()));
         }
@@ -313,14 +311,13 @@ pub fn upload_failed(status: Status) -> ApiError {
 }
 
 /// The recorded stamping of the header's request id, when this principal already made it with
-/// this seal, authorization and document; a request id used by another caller or for another
+/// this seal, authorization and document; a request id this principal used for another
 /// request is refused.
 async fn already_done(state: &ServiceState, principal: &Principal, header: &SignHeader, input_sha256: &[u8; 32]) -> Result<Option<StampingRecord>, ApiError> {
     let request_id = &header.request_id;
-    match state.store.stamping(request_id).await? {
+    match state.store.stamping(&principal.name, request_id).await? {
         Some(done)
-            if done.principal != principal.name
-                || done.seal_id != header.seal_id
+            if done.seal_id != header.seal_id
                 || done.authorization_id != header.authorization_id
                 || done.input_sha256 != *input_sha256 =>
         {

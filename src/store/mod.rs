@@ -53,6 +53,15 @@ pub enum StoreError {
     /// tokens first with [`Page::is_valid_token`] to answer those as bad arguments).
     #[error("{0}")]
     Conflict(String),
+    /// The seal's key reference, certificate or public key is registered to another seal
+    /// (revoked or not): a key serves one seal, for good.
+    #[error("the {what} is already registered to seal {seal}; a key and its certificate serve one seal only, for good: register a new key and certificate")]
+    KeyInUse {
+        /// `"key reference"`, `"certificate"` or `"public key"`.
+        what: &'static str,
+        /// The seal that holds it.
+        seal: String,
+    },
     /// The database failed; the message is the driver's.
     #[error("database error: {0}")]
     Database(String),
@@ -72,6 +81,7 @@ impl StoreError {
             StoreError::NotFound { what, id } => StoreError::NotFound { what, id: id.clone() },
             StoreError::AlreadyExists { what, id } => StoreError::AlreadyExists { what, id: id.clone() },
             StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
+            StoreError::KeyInUse { what, seal } => StoreError::KeyInUse { what, seal: seal.clone() },
             StoreError::Database(m) => StoreError::Database(m.clone()),
             StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
         }
@@ -104,7 +114,7 @@ fn connection_lost(error: &sqlx::Error) -> bool {
 /// A stamping as recorded: enough to prove it and to replay it byte for byte.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StampingRecord {
-    /// The client's request id (unique).
+    /// The client's request id (unique per principal).
     pub request_id: String,
     /// The principal that asked for the stamping.
     pub principal: String,
@@ -297,14 +307,16 @@ pub trait Store: Send + Sync + 'static {
     /// now stored and the audit sequence number.
     async fn revoke_authorization(&self, id: &str, by: &str, audit: AuditEvent, now: i64) -> Result<(Authorization, u64), StoreError>;
 
-    /// The stamping with this request id, if any.
-    async fn stamping(&self, request_id: &str) -> Result<Option<StampingRecord>, StoreError>;
+    /// The stamping `principal` made under this request id, if any (request ids are each
+    /// principal's own).
+    async fn stamping(&self, principal: &str, request_id: &str) -> Result<Option<StampingRecord>, StoreError>;
 
-    /// The stamping recorded under `request_id` and the authorization `authorization_id`
-    /// (each if any), read together in one snapshot: what a stamping request is checked against
-    /// before its document is received.
+    /// The stamping `principal` recorded under `request_id` and the authorization
+    /// `authorization_id` (each if any), read together in one snapshot: what a stamping request
+    /// is checked against before its document is received.
     async fn stamping_and_authorization(
         &self,
+        principal: &str,
         request_id: &str,
         authorization_id: &str,
     ) -> Result<(Option<StampingRecord>, Option<Authorization>), StoreError>;
@@ -317,7 +329,7 @@ pub trait Store: Send + Sync + 'static {
     ///    otherwise `Conflict` saying why (already used, revoked, expired), or `NotFound`;
     /// 2. append the audit records `consumed` and then `sealed`;
     /// 3. insert the stamping with `audit_sequence` = the `sealed` record's sequence
-    ///    (`AlreadyExists` if the request id is taken).
+    ///    (`AlreadyExists` if the principal used the request id already).
     ///
     /// Nothing of it is visible if any step fails. Returns the stored record.
     async fn commit_stamping(
@@ -334,6 +346,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// At most `limit` records from `from_sequence` on, ascending: (sequence, canonical JSON).
     async fn audit_records(&self, from_sequence: u64, limit: u32) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
+
+    /// Like [`Store::audit_records`], and no more records than fit in `max_bytes` of record
+    /// bytes in all; the first record is returned whatever its size, so that paging always
+    /// moves on.
+    async fn audit_records_within(&self, from_sequence: u64, limit: u32, max_bytes: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
 
     /// The number of records in the log (which is also the last sequence number).
     async fn audit_len(&self) -> Result<u64, StoreError>;
@@ -434,6 +451,23 @@ fn decode_token(token: &str) -> Result<(i64, String), StoreError> {
     let text = String::from_utf8(bytes).map_err(|_| bad())?;
     let (granted_at, id) = text.split_once(':').ok_or_else(bad)?;
     Ok((granted_at.parse().map_err(|_| bad())?, id.to_string()))
+}
+
+/// SHA-256 of a seal's certificate (the chain's first, DER) and of its public key
+/// (SubjectPublicKeyInfo, DER): how the registry knows a key whatever reference names it.
+/// `None` for what cannot be read.
+fn key_fingerprints(chain: &[Vec<u8>]) -> (Option<[u8; 32]>, Option<[u8; 32]>) {
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    let sha256 = |bytes: &[u8]| {
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref());
+        out
+    };
+    let Some(certificate) = chain.first() else {
+        return (None, None);
+    };
+    let public_key = X509Certificate::from_der(certificate).ok().map(|(_, c)| sha256(c.public_key().raw));
+    (Some(sha256(certificate)), public_key)
 }
 
 /// A stored value that cannot be read back.

@@ -215,8 +215,10 @@ pub async fn preregister(config: &Config, id: &str, key_reference: &str) {
     use eseal::audit::{AuditEvent, EventKind};
     use eseal::seal::{Seal, SealState};
     use eseal::store::Store;
-    let chain = std::fs::read_to_string(keys().join("seal-housing-rsa-chain.pem")).unwrap();
-    let certificate_chain = x509_parser::pem::Pem::iter_from_buffer(chain.as_bytes()).map(|p| p.unwrap().contents).collect();
+    // A certificate of its own (made here, never used to sign): a certificate serves one seal
+    // only, and the seeds hold the sample ones.
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let certificate_chain = vec![rcgen::CertificateParams::new(vec![format!("{id}.test")]).unwrap().self_signed(&key).unwrap().der().to_vec()];
     let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() as i64;
     let seal = Seal {
         id: id.into(),

@@ -28,7 +28,8 @@ pub fn seal(id: &str) -> Seal {
         organization: "示例市行政审批局".into(),
         kind: "行政审批专用章".into(),
         image_png: vec![0x89, b'P', b'N', b'G', 0, 1, 2, 3],
-        certificate_chain: vec![vec![0x30, 0x82, 0x01, 0x0a, 9, 9, 9], vec![0x30; 700], vec![]],
+        // The first certificate differs per seal: a certificate serves one seal only.
+        certificate_chain: vec![[&[0x30, 0x82, 0x01, 0x0a, 9, 9, 9][..], id.as_bytes()].concat(), vec![0x30; 700], vec![]],
         key_reference: format!("{id}.key"),
         custodians: vec!["wang".into(), "li".into(), "zhao".into()],
         valid_from: 1_700_000_000,

@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::sql::{append_in_memory, migrator, inserting, not_active, restored_backup, tree_error, within_log};
 use super::{
-    AuthorizationFilter, AuthorizationStateFilter, Page, StampingRecord, Store, StoreError, StoredCheckpoint, corrupt, decode_chain,
+    AuthorizationFilter, AuthorizationStateFilter, Page, StampingRecord, Store, StoreError, StoredCheckpoint, corrupt, decode_chain, key_fingerprints,
     decode_token, digest, encode_chain, encode_token, signed, unsigned,
 };
 use crate::audit::merkle::{self, Hash, HashStore, MerkleTree, NodeMap};
@@ -38,7 +38,11 @@ use crate::seal::{Seal, SealState};
 /// The migrations of the PostgreSQL backend (`migrations/postgres/`), embedded in the binary,
 /// listed by hand as the SQLite ones are (a unit test checks the list against the folder).
 /// sqlx's migrator holds an advisory lock while it runs: nodes starting together migrate once.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../../../migrations/postgres/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../../../migrations/postgres/0001_init.sql")),
+    (2, "request ids per principal", include_str!("../../../migrations/postgres/0002_request_ids_per_principal.sql")),
+    (3, "seal keys", include_str!("../../../migrations/postgres/0003_seal_keys.sql")),
+];
 
 /// The most tree nodes one statement fetches or inserts (two or three bound parameters each;
 /// PostgreSQL allows 65535).

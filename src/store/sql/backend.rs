@@ -253,6 +253,45 @@ async fn root_at(conn: &mut Conn, size: u64) -> Result<Hash, StoreError> {
     MerkleTree::assume_size(nodes, size).root(size).map_err(tree_error)
 }
 
+/// The refusal of a key reference, certificate or public key that a registered seal holds
+/// already, naming that seal; `None` when all three are free. Fills in first the fingerprints
+/// of seals registered before they were stored, within the caller's write transaction.
+async fn key_holder(conn: &mut Conn, key_reference: &str, certificate: Option<[u8; 32]>, public_key: Option<[u8; 32]>) -> Result<Option<StoreError>, StoreError> {
+    let unfilled = sqlx::query("SELECT id, certificate_chain FROM seals WHERE certificate_sha256 IS NULL").fetch_all(&mut *conn).await?;
+    for row in &unfilled {
+        let id: String = row.try_get(0)?;
+        let (c, p) = key_fingerprints(&decode_chain(&row.try_get::<Vec<u8>, _>(1)?)?);
+        sqlx::query("UPDATE seals SET certificate_sha256 = $1, public_key_sha256 = $2 WHERE id = $3")
+            .bind(c.as_ref().map(|d| &d[..]))
+            .bind(p.as_ref().map(|d| &d[..]))
+            .bind(&id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let rows = sqlx::query(
+        "SELECT id, key_reference, certificate_sha256, public_key_sha256 FROM seals \
+         WHERE key_reference = $1 OR certificate_sha256 = $2 OR public_key_sha256 = $3 ORDER BY registered_at, id",
+    )
+    .bind(key_reference)
+    .bind(certificate.as_ref().map(|d| &d[..]))
+    .bind(public_key.as_ref().map(|d| &d[..]))
+    .fetch_all(&mut *conn)
+    .await?;
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    let seal: String = row.try_get(0)?;
+    let held: String = row.try_get(1)?;
+    let what = if held == key_reference {
+        "key reference"
+    } else if certificate.is_some() && row.try_get::<Option<Vec<u8>>, _>(2)?.as_deref() == certificate.as_ref().map(|d| &d[..]) {
+        "certificate"
+    } else {
+        "public key"
+    };
+    Ok(Some(StoreError::KeyInUse { what, seal }))
+}
+
 /// The authorization with this id, read within a transaction or from the pool.
 async fn fetch_authorization(conn: &mut Conn, id: &str) -> Result<Option<Authorization>, StoreError> {
     let row = sqlx::query(concat!("SELECT ", authorization_columns!(), " FROM authorizations WHERE id = $1"))
@@ -271,8 +310,24 @@ impl Store for ThisStore {
             }
         }
         let chain = encode_chain(&seal.certificate_chain)?;
+        let (certificate_sha256, public_key_sha256) = key_fingerprints(&seal.certificate_chain);
+        // Under the write lock (every registration takes it), so that of two registrations of
+        // one key the second sees the first.
         let mut tx = self.write().await?;
-        sqlx::query(concat!("INSERT INTO seals (", seal_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"))
+        let taken: Option<String> = sqlx::query_scalar("SELECT id FROM seals WHERE id = $1").bind(&seal.id).fetch_optional(&mut *tx).await?;
+        if taken.is_some() {
+            tx.rollback().await?;
+            return Err(StoreError::AlreadyExists { what: "seal", id: seal.id.clone() });
+        }
+        if let Some(refusal) = key_holder(&mut tx, &seal.key_reference, certificate_sha256, public_key_sha256).await? {
+            tx.rollback().await?;
+            return Err(refusal);
+        }
+        sqlx::query(concat!(
+            "INSERT INTO seals (",
+            seal_columns!(),
+            ", certificate_sha256, public_key_sha256) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        ))
             .bind(&seal.id)
             .bind(&seal.name)
             .bind(&seal.organization)
@@ -284,6 +339,8 @@ impl Store for ThisStore {
             .bind(seal.valid_until)
             .bind(seal.state.as_str())
             .bind(seal.registered_at)
+            .bind(certificate_sha256.as_ref().map(|d| &d[..]))
+            .bind(public_key_sha256.as_ref().map(|d| &d[..]))
             .execute(&mut *tx)
             .await
             .map_err(inserting("seal", &seal.id))?;
@@ -451,8 +508,9 @@ impl Store for ThisStore {
         Ok((authorization, sequence))
     }
 
-    async fn stamping(&self, request_id: &str) -> Result<Option<StampingRecord>, StoreError> {
-        let row = sqlx::query(concat!("SELECT ", stamping_columns!(), " FROM stampings WHERE request_id = $1"))
+    async fn stamping(&self, principal: &str, request_id: &str) -> Result<Option<StampingRecord>, StoreError> {
+        let row = sqlx::query(concat!("SELECT ", stamping_columns!(), " FROM stampings WHERE principal = $1 AND request_id = $2"))
+            .bind(principal)
             .bind(request_id)
             .fetch_optional(&self.pool)
             .await?;
@@ -461,6 +519,7 @@ impl Store for ThisStore {
 
     async fn stamping_and_authorization(
         &self,
+        principal: &str,
         request_id: &str,
         authorization_id: &str,
     ) -> Result<(Option<StampingRecord>, Option<Authorization>), StoreError> {
@@ -469,11 +528,12 @@ impl Store for ThisStore {
             "SELECT s.*, a.* FROM (SELECT 1) AS one",
             " LEFT JOIN (SELECT ",
             stamping_columns!(),
-            " FROM stampings WHERE request_id = $1) AS s ON 1 = 1",
+            " FROM stampings WHERE principal = $1 AND request_id = $2) AS s ON 1 = 1",
             " LEFT JOIN (SELECT ",
             authorization_columns!(),
-            " FROM authorizations WHERE id = $2) AS a ON 1 = 1"
+            " FROM authorizations WHERE id = $3) AS a ON 1 = 1"
         ))
+        .bind(principal)
         .bind(request_id)
         .bind(authorization_id)
         .fetch_one(&self.pool)
@@ -532,6 +592,33 @@ impl Store for ThisStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(|row| Ok((unsigned(row.try_get(0)?, "audit_log.sequence")?, row.try_get(1)?))).collect()
+    }
+
+    async fn audit_records_within(&self, from_sequence: u64, limit: u32, max_bytes: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let Ok(from) = i64::try_from(from_sequence) else {
+            return Ok(Vec::new());
+        };
+        // The sizes first (without reading the records), then only the records that fit.
+        // Records never change once written, so the two reads agree.
+        let sizes: Vec<i64> =
+            sqlx::query_scalar("SELECT CAST(length(record) AS BIGINT) FROM audit_log WHERE sequence >= $1 ORDER BY sequence LIMIT $2")
+                .bind(from)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+        let mut total = 0u64;
+        let mut count = 0u32;
+        for size in sizes {
+            total = total.saturating_add(unsigned(size, "audit_log.record length")?);
+            if count > 0 && total > max_bytes {
+                break;
+            }
+            count += 1;
+        }
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        self.audit_records(from_sequence, count).await
     }
 
     async fn audit_len(&self) -> Result<u64, StoreError> {

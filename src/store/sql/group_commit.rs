@@ -158,7 +158,7 @@ async fn commit(pool: &DbPool, origin: &str, batch: &[Pending], limits: &Stampin
             Write::Stamping(stamping, consumed, sealed) => {
                 let refusal = match seal_usable(&seal_states, &stamping.seal_id, "it changed while the document was being sealed; nothing was consumed") {
                     Err(refusal) => Some(refusal),
-                    Ok(()) if taken_requests.contains(&stamping.request_id) => {
+                    Ok(()) if taken_requests.contains(&(stamping.principal.clone(), stamping.request_id.clone())) => {
                         Some(StoreError::AlreadyExists { what: "stamping", id: stamping.request_id.clone() })
                     }
                     Ok(()) => match limit_reached(&mut tx, limits, &stamping.seal_id, &stampings).await? {
@@ -169,7 +169,7 @@ async fn commit(pool: &DbPool, origin: &str, batch: &[Pending], limits: &Stampin
                 match refusal {
                     Some(refusal) => Err(refusal),
                     None => {
-                        taken_requests.insert(stamping.request_id.clone());
+                        taken_requests.insert((stamping.principal.clone(), stamping.request_id.clone()));
                         consumptions.push((stamping.authorization_id.as_str(), now, stamping.request_id.as_str()));
                         log.append(consumed.clone(), now);
                         let audit_sequence = log.append(sealed.clone(), now);
@@ -212,16 +212,19 @@ async fn seal_states(conn: &mut Conn, ids: &[&str]) -> Result<HashMap<String, Se
     Ok(states)
 }
 
-/// The request ids among `ids` that already have a stamping.
-async fn recorded_requests(conn: &mut Conn, ids: &[&str]) -> Result<HashSet<String>, StoreError> {
+/// The (principal, request id) pairs of stampings recorded under any of `ids` (request ids
+/// are each principal's own: the caller matches the pair).
+async fn recorded_requests(conn: &mut Conn, ids: &[&str]) -> Result<HashSet<(String, String)>, StoreError> {
     let mut taken = HashSet::new();
     for chunk in ids.chunks(IDS_PER_QUERY) {
-        let sql = format!("SELECT request_id FROM stampings WHERE request_id IN ({})", placeholders(chunk.len()));
-        let mut query = sqlx::query_scalar(AssertSqlSafe(sql));
+        let sql = format!("SELECT principal, request_id FROM stampings WHERE request_id IN ({})", placeholders(chunk.len()));
+        let mut query = sqlx::query(AssertSqlSafe(sql));
         for id in chunk {
             query = query.bind(*id);
         }
-        taken.extend(query.fetch_all(&mut *conn).await?);
+        for row in query.fetch_all(&mut *conn).await? {
+            taken.insert((row.try_get(0)?, row.try_get(1)?));
+        }
     }
     Ok(taken)
 }

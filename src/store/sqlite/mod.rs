@@ -29,7 +29,7 @@ use sqlx::{AssertSqlSafe, Row, Sqlite, Transaction};
 
 use super::sql::{append_in_memory, migrator, inserting, not_active, restored_backup, tree_error, within_log};
 use super::{
-    AuthorizationFilter, AuthorizationStateFilter, Page, StampingRecord, Store, StoreError, StoredCheckpoint, corrupt, decode_chain,
+    AuthorizationFilter, AuthorizationStateFilter, Page, StampingRecord, Store, StoreError, StoredCheckpoint, corrupt, decode_chain, key_fingerprints,
     decode_token, digest, encode_chain, encode_token, signed, unsigned,
 };
 use crate::audit::merkle::{self, Hash, HashStore, MerkleTree, NodeMap};
@@ -46,6 +46,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../../migrations/sqlite/0001_init.sql")),
     (2, "merkle", include_str!("../../../migrations/sqlite/0002_merkle.sql")),
     (3, "stampings by seal", include_str!("../../../migrations/sqlite/0003_stampings_by_seal.sql")),
+    (4, "request ids per principal", include_str!("../../../migrations/sqlite/0004_request_ids_per_principal.sql")),
+    (5, "seal keys", include_str!("../../../migrations/sqlite/0005_seal_keys.sql")),
 ];
 
 /// How long a connection waits for the write lock before giving up.
