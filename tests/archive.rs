@@ -181,9 +181,13 @@ async fn an_exported_bag_validates_verifies_and_every_tampering_is_detected() {
 
     // The service kept every sealed document, content-addressed; a replay whose kept copy was
     // lost writes it again before answering.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&documents), 0o700, "the kept documents' folder is the service's own");
     for s in sealed.iter().chain(&later) {
         let path = documents.join(format!("{}.pdf", hex(&s.receipt.output_sha256)));
         assert_eq!(std::fs::read(&path).expect("the sealed document is kept"), s.document);
+        assert_eq!(mode(&path), 0o600, "a kept document is the service's own");
     }
     let lost = documents.join(format!("{}.pdf", hex(&later[0].receipt.output_sha256)));
     std::fs::remove_file(&lost).unwrap();

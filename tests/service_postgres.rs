@@ -430,7 +430,7 @@ async fn a_node_killed_under_load_loses_nothing_and_the_other_keeps_serving() {
     let total = assert_nothing_lost_or_doubled(&url, &seen).await;
     // The held stamping was cut before the server had its document: nothing stored.
     let store = open_pg(&url).await;
-    assert!(store.stamping("load-held").await.unwrap().is_none(), "the half upload stored no stamping");
+    assert!(store.stamping("approval-system", "load-held").await.unwrap().is_none(), "the half upload stored no stamping");
     store.close().await;
     eprintln!("node killed: {total} stampings, {after} after the kill, {} failed calls retried", seen.iter().map(|s| s.failures.len()).sum::<usize>());
     drop(survivor);

@@ -405,7 +405,9 @@ fn write_kept(dir: &std::path::Path, document: &Spooled, update: &[u8], expected
     if std::fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() == len) {
         return Ok(());
     }
-    std::fs::create_dir_all(dir)?;
+    // Sealed documents are the service's own: the folder is created 0700, the files 0600
+    // (NamedTempFile's mode, kept by the rename).
+    std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700).create(dir)?;
     let mut file = tempfile::NamedTempFile::new_in(dir)?;
     let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
     let mut buffer = vec![0u8; CHUNK];
