@@ -262,6 +262,8 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         // Large frames: a 1 MiB document chunk crosses in one frame instead of 64.
         .max_frame_size(Some(MAX_FRAME))
         .layer(TimingLayer::new(Arc::clone(&metrics)))
+        // The caller's address, for the refusal records of the call.
+        .layer(crate::auth::peer::PeerLayer)
         .add_service(health_service)
         .add_service(reflection)
         .add_service(SigningServiceServer::new(Signing::new(Arc::clone(&state))).max_decoding_message_size(MAX_MESSAGE))
@@ -270,6 +272,9 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         .add_service(AuditServiceServer::new(Audit::new(Arc::clone(&state))));
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     let store_at_shutdown = Arc::clone(&state.store);
+    let (summaries_stop, summaries_stopped) = tokio::sync::watch::channel(false);
+    let summaries_task = spawn_refusal_summaries(Arc::clone(&state), summaries_stopped);
+    let state_at_shutdown = Arc::clone(&state);
     let grace = Duration::from_millis(state.config.server.shutdown_grace_ms);
     let task = tokio::spawn(async move {
         let serving = router.serve_with_incoming_shutdown(ReceiverStream::new(incoming), async move {
@@ -279,6 +284,11 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         let result = drain(serving, stopping_seen, grace).await;
         checkpoint_task.abort();
         probe_task.abort();
+        // The summary being written is finished, then the refusals counted since are recorded
+        // before the store closes.
+        let _ = summaries_stop.send(true);
+        let _ = summaries_task.await;
+        state_at_shutdown.write_refusal_summaries().await;
         // Stopped means the database files are no longer held open.
         store_at_shutdown.close().await;
         drop(metrics_stop);
@@ -293,6 +303,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
 /// principal (any role), recording refusals in the audit trail.
 fn authenticated(state: Arc<ServiceState>, service: &'static str) -> impl tonic::service::Interceptor + Clone {
     move |request: tonic::Request<()>| {
+        let peer = request.extensions().get::<PeerInfo>().and_then(|p| p.address);
         let certificates = request.extensions().get::<PeerInfo>().and_then(|p| p.certificates.clone());
         match state.auth.authenticate(certificates.as_deref().map(Vec::as_slice), crate::api::now()) {
             Ok(_) => Ok(request),
@@ -302,12 +313,30 @@ fn authenticated(state: Arc<ServiceState>, service: &'static str) -> impl tonic:
                 let state = Arc::clone(&state);
                 // Interceptors are synchronous: the audit record is written on the side.
                 tokio::spawn(async move {
-                    let _ = state.refuse("anonymous", service, error, crate::api::Subject::default()).await;
+                    let _ = state.refuse_from(peer, "anonymous", service, error, crate::api::Subject::default()).await;
                 });
                 Err(status)
             }
         }
     }
+}
+
+/// Writes the summary records of refusals beyond the rate limit every
+/// `server.refusal_summary_interval_ms`, whether or not further refusals arrive.
+/// Ends when `stop` turns true (never in the middle of a write).
+fn spawn_refusal_summaries(state: Arc<ServiceState>, mut stop: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    let period = Duration::from_millis(state.config.server.refusal_summary_interval_ms);
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => state.write_refusal_summaries().await,
+                // A change is only ever to true; a dropped sender ends the task too.
+                _ = stop.changed() => return,
+            }
+        }
+    })
 }
 
 /// Registers the configured seed seals that the store does not hold yet.

@@ -19,6 +19,7 @@ use rustls_pki_types::CertificateDer;
 use tonic::{Request, Status};
 
 use crate::audit::{AuditEvent, EventKind};
+use crate::auth::refusal_limit::RefusalKey;
 use crate::auth::{Authenticator, Principal, Role};
 use crate::cms::{CertificateChain, Signer};
 use crate::config::Config;
@@ -67,6 +68,8 @@ pub struct ServiceState {
     pub checkpoints: Arc<crate::checkpoints::Checkpointer>,
     /// What the calls record for Prometheus.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The rate limit of audited refusals.
+    pub refusal_limit: crate::auth::refusal_limit::RefusalLimiter,
     loaded: Mutex<HashMap<String, Arc<LoadedSeal>>>,
     seals: Mutex<HashMap<String, (Instant, Arc<Seal>)>>,
 }
@@ -117,10 +120,12 @@ impl ServiceState {
         anchors: TrustAnchors,
         checkpoints: Arc<crate::checkpoints::Checkpointer>,
     ) -> Self {
+        let refusal_limit = crate::auth::refusal_limit::RefusalLimiter::new(config.server.refusal_burst, config.server.refusal_refill_per_second);
         Self {
             store,
             keys,
             auth,
+            refusal_limit,
             config,
             anchors,
             checkpoints,
@@ -154,10 +159,11 @@ impl ServiceState {
 
     /// Authenticates the caller of `request`; a refusal is audited.
     pub async fn caller<T>(&self, request: &Request<T>, method: &str) -> Result<Principal, Status> {
-        let certificates = request.extensions().get::<PeerInfo>().and_then(|p| p.certificates.clone());
+        let peer = request.extensions().get::<PeerInfo>();
+        let certificates = peer.and_then(|p| p.certificates.clone());
         match self.auth.authenticate(certificates.as_deref().map(Vec::as_slice), now()) {
             Ok(principal) => Ok(principal),
-            Err(e) => Err(self.refuse("anonymous", method, ApiError::Unauthenticated(e), Subject::default()).await),
+            Err(e) => Err(self.refuse_from(peer.and_then(|p| p.address), "anonymous", method, ApiError::Unauthenticated(e), Subject::default()).await),
         }
     }
 
@@ -172,8 +178,16 @@ impl ServiceState {
 
     /// Records a refused call in the audit trail and returns its status. If the audit trail
     /// itself cannot be written, the caller gets UNAVAILABLE: a refusal is never silent.
+    /// Beyond the rate limit of audited refusals, the refusal is answered and counted in a
+    /// summary record instead ([`ServiceState::write_refusal_summaries`]).
     pub async fn refuse(&self, principal: &str, method: &str, error: ApiError, subject: Subject) -> Status {
+        self.refuse_from(crate::auth::peer::current(), principal, method, error, subject).await
+    }
+
+    /// [`ServiceState::refuse`] of a call from `peer`.
+    pub async fn refuse_from(&self, peer: Option<std::net::SocketAddr>, principal: &str, method: &str, error: ApiError, subject: Subject) -> Status {
         let mut event = AuditEvent::new(EventKind::CallRefused, principal);
+        event.peer = peer.map(|p| p.to_string());
         event.method = Some(method.into());
         event.reason = Some(error.audit_reason());
         // Client-chosen strings are clipped: a refusal must not let a caller write megabytes
@@ -182,13 +196,33 @@ impl ServiceState {
         event.authorization_id = subject.authorization_id.map(clip);
         event.request_id = subject.request_id.map(clip);
         event.case_number = subject.case_number.map(clip);
-        tracing::info!(method, principal, outcome = "refused", reason = %error, "call refused");
+        tracing::info!(method, principal, peer = ?peer, outcome = "refused", reason = %error, "call refused");
         self.metrics.refusal(error.refusal_reason());
+        // A caller that is not authenticated is known by its address only; the others by name.
+        let key = match (&error, peer) {
+            (ApiError::Unauthenticated(_), Some(peer)) => RefusalKey::Peer(peer.ip()),
+            _ => RefusalKey::Principal(principal.to_string()),
+        };
+        if !self.refusal_limit.admit(key, method, error.refusal_reason(), peer.map(|p| p.ip()), Instant::now(), now()) {
+            self.metrics.refusal_summarized();
+            return error.into();
+        }
         match self.store.append_audit(event, now()).await {
             Ok(_) => error.into(),
             Err(e) => {
                 tracing::error!(method, error = %e, "cannot record a refusal in the audit trail");
                 Status::unavailable(format!("the audit trail cannot be written ({e}); nothing was done"))
+            }
+        }
+    }
+
+    /// Writes one summary record for each principal or peer whose refusals went beyond the
+    /// rate limit since the last time. A summary that cannot be written is kept for the next.
+    pub async fn write_refusal_summaries(&self) {
+        for summary in self.refusal_limit.take_summaries() {
+            if let Err(e) = self.store.append_audit(summary.to_event(), now()).await {
+                tracing::error!(error = %e, count = summary.pending.count, "cannot record a summary of refusals in the audit trail; kept for the next attempt");
+                self.refusal_limit.restore(summary, Instant::now());
             }
         }
     }

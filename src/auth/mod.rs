@@ -1,11 +1,14 @@
 //! Who is calling: the TLS client certificate, checked against the client CA, names a
 //! principal of the configuration, whose roles say what it may do with which seal.
 //!
-//! The TLS layer ([`tls::ClientCertificateRecorder`]) only requires that the client holds the
-//! key of the certificate it shows; judging the certificate happens here, per call, so that a
-//! missing, foreign or expired certificate becomes an UNAUTHENTICATED answer that is recorded in
-//! the audit trail rather than a failed handshake nobody sees.
+//! The TLS layer ([`tls::ClientCertificateRecorder`]) refuses a connection without a client
+//! certificate, and otherwise only requires that the client holds the key of the certificate
+//! it shows; judging the certificate happens here, per call, so that a foreign, expired or
+//! revoked certificate becomes an UNAUTHENTICATED answer that is recorded in the audit trail
+//! rather than a failed handshake nobody sees.
 
+pub mod peer;
+pub mod refusal_limit;
 pub mod tls;
 
 use std::collections::HashMap;
