@@ -170,7 +170,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     check_startup(&config)?;
 
     let client_ca = String::from_utf8_lossy(&read("client CA", &config.server.client_ca)?).into_owned();
-    let auth = Authenticator::new(&client_ca, config.principals.clone()).map_err(ServerError::Tls)?;
+    let auth = Authenticator::new(&client_ca, config.principals.clone()).and_then(|a| a.with_crls(&config.server.client_crls)).map_err(ServerError::Tls)?;
     let certificates: Vec<CertificateDer<'static>> =
         pem_items("server certificate", &config.server.tls_certificate, "CERTIFICATE")?.into_iter().map(CertificateDer::from).collect();
     let key = pem_items("server key", &config.server.tls_key, "PRIVATE KEY")?.remove(0);
@@ -206,6 +206,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     let state = Arc::new(ServiceState::new(store, keys, auth, config, TrustAnchors::from_der(roots), Arc::clone(&checkpoints)));
     seed(&state, &seeds).await?;
     let checkpoint_task = checkpoints.spawn_periodic(interval);
+    let crl_task = spawn_crl_reloads(Arc::clone(&state));
 
     let metrics = Arc::clone(&state.metrics);
     let metrics_endpoint = match &state.config.metrics {
@@ -284,6 +285,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         let result = drain(serving, stopping_seen, grace).await;
         checkpoint_task.abort();
         probe_task.abort();
+        crl_task.abort();
         // The summary being written is finished, then the refusals counted since are recorded
         // before the store closes.
         let _ = summaries_stop.send(true);
@@ -337,6 +339,67 @@ fn spawn_refusal_summaries(state: Arc<ServiceState>, mut stop: tokio::sync::watc
             }
         }
     })
+}
+
+/// Keeps the client CRLs current: the files are checked every `server.client_crl_check_ms` and
+/// read again when they changed, and all of them are read again on SIGHUP. (With no CRL
+/// configured, SIGHUP is logged and ignored rather than ending the process.)
+fn spawn_crl_reloads(state: Arc<ServiceState>) -> tokio::task::JoinHandle<()> {
+    let period = Duration::from_millis(state.config.server.client_crl_check_ms);
+    let polling = !state.config.server.client_crls.is_empty();
+    let metrics = Arc::clone(&state.metrics);
+    let mut expired_before = report_crls(&state.auth.reload_crls(false, crate::api::now()), &metrics, usize::MAX);
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        let mut hangups = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(signal) => Some(signal),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP: client CRLs are reloaded only when their files change");
+                None
+            }
+        };
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            #[cfg(unix)]
+            let hangup = async {
+                match hangups.as_mut() {
+                    Some(signal) => signal.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            #[cfg(not(unix))]
+            let hangup = std::future::pending::<Option<()>>();
+            let forced = tokio::select! {
+                _ = ticks.tick(), if polling => false,
+                _ = hangup => true,
+            };
+            if forced {
+                tracing::info!(files = state.config.server.client_crls.len(), "SIGHUP: reading the client CRLs again");
+            }
+            let report = state.auth.reload_crls(forced, crate::api::now());
+            expired_before = report_crls(&report, &metrics, if forced { usize::MAX } else { expired_before });
+        }
+    })
+}
+
+/// Logs what a check of the client CRLs found and updates the metrics; returns how many are
+/// past their nextUpdate. Those are logged when their number changes from `expired_before`.
+fn report_crls(report: &crate::auth::CrlReport, metrics: &crate::metrics::Metrics, expired_before: usize) -> usize {
+    for (path, revoked) in &report.reloaded {
+        tracing::info!(file = %path.display(), revoked, "client CRL loaded");
+    }
+    for (path, error) in &report.failed {
+        tracing::error!(file = %path.display(), error = %error, "client CRL NOT RELOADED: the list read before stays in use");
+        metrics.crl_reload_failure();
+    }
+    if report.expired.len() != expired_before {
+        for (path, next_update) in &report.expired {
+            tracing::error!(file = %path.display(), next_update, "client CRL PAST ITS nextUpdate: still used; publish a fresh one");
+        }
+    }
+    metrics.set_crls_expired(report.expired.len() as u64);
+    report.expired.len()
 }
 
 /// Registers the configured seed seals that the store does not hold yet.
