@@ -243,24 +243,23 @@ pub async fn try_connect(port: u16, identity: Option<&ClientIdentity>) -> Result
 }
 
 /// Asserts that a client without a certificate is not served at `port`: the TLS handshake
-/// fails (in TLS 1.3 the client may finish its side first and see the server's alert on its
-/// first call), and no call gets an answer of the service. Returns what the client saw.
+/// fails (in TLS 1.3 the client may finish its side first and see the server's alert, or the
+/// closed connection, on its first call), and no call gets an answer of the service. Returns
+/// what the client saw. (tests/service_hostile_auth.rs checks the alert itself.)
 pub async fn assert_refused_without_certificate(port: u16) -> String {
-    let seen = match try_connect(port, None).await {
+    match try_connect(port, None).await {
         Err(e) => format!("{e:?}"),
         Ok(channel) => match SealAdminServiceClient::new(channel).list_seals(proto::ListSealsRequest {}).await {
             Ok(answer) => panic!("a client without a certificate was answered: {answer:?}"),
             Err(status) => {
                 assert!(
-                    matches!(status.code(), Code::Unavailable | Code::Unknown),
+                    matches!(status.code(), Code::Unavailable | Code::Unknown | Code::Cancelled) && std::error::Error::source(&status).is_some(),
                     "a transport failure, not an answer of the service: {status:?}"
                 );
                 format!("{status:?}")
             }
         },
-    };
-    assert!(seen.contains("CertificateRequired"), "the server's alert says a certificate is required: {seen}");
-    seen
+    }
 }
 
 /// SHA-256.
