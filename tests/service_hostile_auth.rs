@@ -249,7 +249,14 @@ impl OpensslCa {
 
     /// A CRL of what was revoked so far, written (atomically) to `to` as PEM or DER.
     fn publish(&self, to: &Path, der: bool) {
-        self.openssl(&["ca", "-batch", "-config", "openssl.cnf", "-gencrl", "-out", "crl.pem"]);
+        self.publish_with(to, der, &[]);
+    }
+
+    /// [`OpensslCa::publish`] with more `openssl ca -gencrl` options.
+    fn publish_with(&self, to: &Path, der: bool, options: &[&str]) {
+        let mut args = vec!["ca", "-batch", "-config", "openssl.cnf", "-gencrl", "-out", "crl.pem"];
+        args.extend_from_slice(options);
+        self.openssl(&args);
         let staged = to.with_extension("staged");
         if der {
             self.openssl(&["crl", "-in", "crl.pem", "-outform", "DER", "-out", staged.to_str().unwrap()]);
@@ -326,6 +333,32 @@ async fn a_revoked_client_certificate_is_refused_after_the_crl_changes() {
     }
     assert_refused(list_seals(&server, &revoked).await, Code::Unauthenticated, &["revoked"]);
     assert_eq!(list_seals(&server, &other).await.unwrap(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crl_past_its_next_update_is_still_used_and_reported() {
+    let ca = OpensslCa::new();
+    let revoked = ca.issue("dept-old", DEPARTMENT_URI);
+    let other = ca.issue("dept-new", DEPARTMENT_URI);
+    ca.revoke("dept-old");
+    let crl_dir = tempfile::tempdir().unwrap();
+    let crl = crl_dir.path().join("client-ca.crl");
+    // Published long ago, due again long ago.
+    ca.publish_with(&crl, false, &["-crl_lastupdate", "20200101000000Z", "-crl_nextupdate", "20200108000000Z"]);
+    let crl_for_config = crl.clone();
+    let server = TestServer::start_with(move |c| {
+        c.server.client_crls = vec![crl_for_config];
+        c.metrics = Some(eseal::config::MetricsConfig { listen: "127.0.0.1:0".into() });
+    })
+    .await;
+    // Not an outage: the clients it does not list are served; the ones it lists stay refused.
+    assert_eq!(list_seals(&server, &other).await.unwrap(), 2);
+    assert_refused(list_seals(&server, &revoked).await, Code::Unauthenticated, &["revoked"]);
+    let mut stream = tokio::net::TcpStream::connect(server.metrics_address.unwrap()).await.unwrap();
+    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).await.unwrap();
+    assert!(text.lines().any(|l| l == "eseal_client_crls_expired 1"), "{text}");
 }
 
 #[test]
