@@ -123,11 +123,11 @@ pub struct ServerConfig {
     #[serde(default = "default_client_crl_check")]
     pub client_crl_check_ms: u64,
     /// Refusals recorded one by one per principal (per peer address for callers not
-    /// authenticated) before the rate limit applies: the bucket's size (default 20).
+    /// authenticated) before the rate limit applies: the bucket's size (default 50).
     #[serde(default = "default_refusal_burst")]
     pub refusal_burst: u32,
     /// Refusals recorded one by one per second and principal (or peer) once the burst is spent
-    /// (default 1); the others are counted in one summary record per interval.
+    /// (default 2); the others are counted in one summary record per interval.
     #[serde(default = "default_refusal_refill")]
     pub refusal_refill_per_second: f64,
     /// How often summary records of the refusals beyond the rate limit are written, in
@@ -145,11 +145,11 @@ fn default_client_crl_check() -> u64 {
 }
 
 fn default_refusal_burst() -> u32 {
-    20
+    50
 }
 
 fn default_refusal_refill() -> f64 {
-    1.0
+    2.0
 }
 
 fn default_refusal_summary_interval() -> u64 {

@@ -290,7 +290,12 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         // before the store closes.
         let _ = summaries_stop.send(true);
         let _ = summaries_task.await;
-        state_at_shutdown.write_refusal_summaries().await;
+        // A checkpoint covers them, as it covers what was written before the shutdown.
+        if state_at_shutdown.write_refusal_summaries().await > 0 {
+            if let Err(e) = state_at_shutdown.checkpoints.sign_if_grown(crate::api::now()).await {
+                tracing::error!(error = %e, "checkpoint of the last refusal summaries not signed");
+            }
+        }
         // Stopped means the database files are no longer held open.
         store_at_shutdown.close().await;
         drop(metrics_stop);
@@ -333,7 +338,9 @@ fn spawn_refusal_summaries(state: Arc<ServiceState>, mut stop: tokio::sync::watc
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = ticks.tick() => state.write_refusal_summaries().await,
+                _ = ticks.tick() => {
+                    state.write_refusal_summaries().await;
+                }
                 // A change is only ever to true; a dropped sender ends the task too.
                 _ = stop.changed() => return,
             }

@@ -193,6 +193,10 @@ async fn refusals_counted_at_shutdown_are_summarized_before_the_store_closes() {
     assert_eq!(refusals_of(&records, DEPARTMENT).len(), 2);
     let (summaries, counted) = summaries_of(&records, DEPARTMENT);
     assert_eq!((summaries.len(), counted), (1, 10));
+    // And a checkpoint signed after it covers it.
+    let last = records.last().unwrap();
+    assert_eq!(last.event.event, Some(EventKind::CheckpointSigned));
+    assert!(last.sequence > summaries[0].sequence);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -218,13 +218,19 @@ impl ServiceState {
 
     /// Writes one summary record for each principal or peer whose refusals went beyond the
     /// rate limit since the last time. A summary that cannot be written is kept for the next.
-    pub async fn write_refusal_summaries(&self) {
+    /// Returns how many were written.
+    pub async fn write_refusal_summaries(&self) -> usize {
+        let mut written = 0;
         for summary in self.refusal_limit.take_summaries() {
-            if let Err(e) = self.store.append_audit(summary.to_event(), now()).await {
-                tracing::error!(error = %e, count = summary.pending.count, "cannot record a summary of refusals in the audit trail; kept for the next attempt");
-                self.refusal_limit.restore(summary, Instant::now());
+            match self.store.append_audit(summary.to_event(), now()).await {
+                Ok(_) => written += 1,
+                Err(e) => {
+                    tracing::error!(error = %e, count = summary.pending.count, "cannot record a summary of refusals in the audit trail; kept for the next attempt");
+                    self.refusal_limit.restore(summary, Instant::now());
+                }
             }
         }
+        written
     }
 
     /// The seal ready to stamp with, built on first use and kept (per seal and certificate).
