@@ -115,10 +115,45 @@ pub struct ServerConfig {
     /// under them, in milliseconds (default 30000).
     #[serde(default = "default_shutdown_grace")]
     pub shutdown_grace_ms: u64,
+    /// Certificate revocation lists of the client CA (PEM or DER files). Reloaded when a file
+    /// changes and on SIGHUP; a revoked client certificate is refused.
+    #[serde(default)]
+    pub client_crls: Vec<PathBuf>,
+    /// How often the `client_crls` files are checked for a change, in milliseconds (default 5000).
+    #[serde(default = "default_client_crl_check")]
+    pub client_crl_check_ms: u64,
+    /// Refusals recorded one by one per principal (per peer address for callers not
+    /// authenticated) before the rate limit applies: the bucket's size (default 50).
+    #[serde(default = "default_refusal_burst")]
+    pub refusal_burst: u32,
+    /// Refusals recorded one by one per second and principal (or peer) once the burst is spent
+    /// (default 2); the others are counted in one summary record per interval.
+    #[serde(default = "default_refusal_refill")]
+    pub refusal_refill_per_second: f64,
+    /// How often summary records of the refusals beyond the rate limit are written, in
+    /// milliseconds (default 60000).
+    #[serde(default = "default_refusal_summary_interval")]
+    pub refusal_summary_interval_ms: u64,
 }
 
 fn default_shutdown_grace() -> u64 {
     30_000
+}
+
+fn default_client_crl_check() -> u64 {
+    5_000
+}
+
+fn default_refusal_burst() -> u32 {
+    50
+}
+
+fn default_refusal_refill() -> f64 {
+    2.0
+}
+
+fn default_refusal_summary_interval() -> u64 {
+    60_000
 }
 
 fn default_max_document() -> u64 {
@@ -416,6 +451,11 @@ impl Config {
                 spool_threshold_bytes: default_spool_threshold(),
                 spool_directory: None,
                 shutdown_grace_ms: default_shutdown_grace(),
+                client_crls: Vec::new(),
+                client_crl_check_ms: default_client_crl_check(),
+                refusal_burst: default_refusal_burst(),
+                refusal_refill_per_second: default_refusal_refill(),
+                refusal_summary_interval_ms: default_refusal_summary_interval(),
             },
             store: StoreConfig {
                 sqlite_path: PathBuf::from("eseal-data/eseal.db"),
@@ -455,6 +495,7 @@ impl Config {
         fix(&mut self.server.tls_certificate);
         fix(&mut self.server.tls_key);
         fix(&mut self.server.client_ca);
+        self.server.client_crls.iter_mut().for_each(fix);
         if let Some(d) = self.server.spool_directory.as_mut() {
             fix(d);
         }
@@ -500,6 +541,13 @@ impl Config {
         }
         if self.server.max_document_bytes == 0 {
             return invalid("server.max_document_bytes must be positive".into());
+        }
+        let server = &self.server;
+        if server.refusal_burst == 0 || !(server.refusal_refill_per_second.is_finite() && server.refusal_refill_per_second > 0.0) {
+            return invalid("server.refusal_burst and server.refusal_refill_per_second must be positive".into());
+        }
+        if server.refusal_summary_interval_ms == 0 || server.client_crl_check_ms == 0 {
+            return invalid("server.refusal_summary_interval_ms and server.client_crl_check_ms must be positive".into());
         }
         let a = &self.authorizations;
         if a.default_validity_seconds <= 0 || a.max_validity_seconds < a.default_validity_seconds {
@@ -641,6 +689,9 @@ impl Config {
         file("server.tls_certificate".into(), &self.server.tls_certificate)?;
         file("server.tls_key".into(), &self.server.tls_key)?;
         file("server.client_ca".into(), &self.server.client_ca)?;
+        for crl in &self.server.client_crls {
+            file("server.client_crls".into(), crl)?;
+        }
         if let Some(spool) = &self.server.spool_directory {
             folder("server.spool_directory".into(), spool)?;
         }

@@ -14,6 +14,9 @@
 //! | `eseal_store_commit_duration_seconds` | histogram | |
 //! | `eseal_audit_log_size` | gauge | |
 //! | `eseal_checkpoint_age_seconds` | gauge | |
+//! | `eseal_refusals_summarized_total` | counter | |
+//! | `eseal_client_crl_reload_failures_total` | counter | |
+//! | `eseal_client_crls_expired` | gauge | |
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -121,6 +124,12 @@ pub struct Metrics {
     checkpoint_signed_at: AtomicI64,
     /// Each active seal's certificate notAfter (Unix seconds), set by the readiness probe.
     seal_certificates_not_after: RwLock<std::collections::BTreeMap<String, i64>>,
+    /// Refusals beyond the audit rate limit: answered, counted in summary records.
+    refusals_summarized: AtomicU64,
+    /// Client CRL files that changed but could not be used (the previous one stays).
+    crl_reload_failures: AtomicU64,
+    /// Client CRLs in use whose nextUpdate has passed.
+    crls_expired: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -140,6 +149,9 @@ impl Metrics {
             audit_log_size: AtomicU64::new(0),
             checkpoint_signed_at: AtomicI64::new(NEVER),
             seal_certificates_not_after: RwLock::new(std::collections::BTreeMap::new()),
+            refusals_summarized: AtomicU64::new(0),
+            crl_reload_failures: AtomicU64::new(0),
+            crls_expired: AtomicU64::new(0),
         }
     }
 
@@ -162,6 +174,21 @@ impl Metrics {
             return;
         }
         self.refusals.write().unwrap_or_else(|p| p.into_inner()).entry(reason).or_default().fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one refusal beyond the audit rate limit (recorded in a summary, not alone).
+    pub fn refusal_summarized(&self) {
+        self.refusals_summarized.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one client CRL file that could not be reloaded.
+    pub fn crl_reload_failure(&self) {
+        self.crl_reload_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sets how many client CRLs in use are past their nextUpdate.
+    pub fn set_crls_expired(&self, count: u64) {
+        self.crls_expired.store(count, Ordering::Relaxed);
     }
 
     /// Records how long a call of `method` took.
@@ -226,6 +253,12 @@ impl Metrics {
                 let _ = writeln!(out, "eseal_refusals_total{{reason=\"{}\"}} {}", escape(reason), count.load(Ordering::Relaxed));
             }
         }
+        header(&mut out, "eseal_refusals_summarized_total", "counter", "Refused calls beyond the audit rate limit, recorded in summary records instead of one by one.");
+        let _ = writeln!(out, "eseal_refusals_summarized_total {}", self.refusals_summarized.load(Ordering::Relaxed));
+        header(&mut out, "eseal_client_crl_reload_failures_total", "counter", "Client CRL files that changed but could not be used (unreadable, or not signed by the client CA): the previous list stays.");
+        let _ = writeln!(out, "eseal_client_crl_reload_failures_total {}", self.crl_reload_failures.load(Ordering::Relaxed));
+        header(&mut out, "eseal_client_crls_expired", "gauge", "Client CRLs in use whose nextUpdate has passed (still used: publish a fresh one).");
+        let _ = writeln!(out, "eseal_client_crls_expired {}", self.crls_expired.load(Ordering::Relaxed));
         header(&mut out, "eseal_request_duration_seconds", "histogram", "Duration of gRPC calls until their response starts, by method.");
         {
             let requests = self.requests.read().unwrap_or_else(|p| p.into_inner());
@@ -344,6 +377,10 @@ mod tests {
         metrics.request("SignDocument", Duration::from_secs(100));
         metrics.store_commit(Duration::from_micros(700));
         metrics.set_audit_log_size(42);
+        metrics.refusal_summarized();
+        metrics.refusal_summarized();
+        metrics.crl_reload_failure();
+        metrics.set_crls_expired(1);
         let text = metrics.encode(1_000);
         for line in [
             "# TYPE eseal_stampings_total counter",
@@ -363,6 +400,9 @@ mod tests {
             "eseal_store_commit_duration_seconds_sum 0.0007",
             "eseal_store_commit_duration_seconds_count 1",
             "eseal_audit_log_size 42",
+            "eseal_refusals_summarized_total 2",
+            "eseal_client_crl_reload_failures_total 1",
+            "eseal_client_crls_expired 1",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
         }

@@ -187,7 +187,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     check_startup(&config)?;
 
     let client_ca = String::from_utf8_lossy(&read("client CA", &config.server.client_ca)?).into_owned();
-    let auth = Authenticator::new(&client_ca, config.principals.clone()).map_err(ServerError::Tls)?;
+    let auth = Authenticator::new(&client_ca, config.principals.clone()).and_then(|a| a.with_crls(&config.server.client_crls)).map_err(ServerError::Tls)?;
     let certificates: Vec<CertificateDer<'static>> =
         pem_items("server certificate", &config.server.tls_certificate, "CERTIFICATE")?.into_iter().map(CertificateDer::from).collect();
     let key = pem_items("server key", &config.server.tls_key, "PRIVATE KEY")?.remove(0);
@@ -222,6 +222,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     let state = Arc::new(ServiceState::new(store, keys, auth, config, TrustAnchors::from_der(roots), Arc::clone(&checkpoints)));
     seed(&state, &seeds).await?;
     let checkpoint_task = checkpoints.spawn_periodic(interval);
+    let crl_task = spawn_crl_reloads(Arc::clone(&state));
 
     let metrics = Arc::clone(&state.metrics);
     let metrics_endpoint = match &state.config.metrics {
@@ -278,6 +279,8 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         // Large frames: a 1 MiB document chunk crosses in one frame instead of 64.
         .max_frame_size(Some(MAX_FRAME))
         .layer(TimingLayer::new(Arc::clone(&metrics)))
+        // The caller's address, for the refusal records of the call.
+        .layer(crate::auth::peer::PeerLayer)
         .add_service(health_service)
         .add_service(reflection)
         .add_service(SigningServiceServer::new(Signing::new(Arc::clone(&state))).max_decoding_message_size(MAX_MESSAGE))
@@ -286,6 +289,9 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         .add_service(AuditServiceServer::new(Audit::new(Arc::clone(&state))));
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     let store_at_shutdown = Arc::clone(&state.store);
+    let (summaries_stop, summaries_stopped) = tokio::sync::watch::channel(false);
+    let summaries_task = spawn_refusal_summaries(Arc::clone(&state), summaries_stopped);
+    let state_at_shutdown = Arc::clone(&state);
     let grace = Duration::from_millis(state.config.server.shutdown_grace_ms);
     let task = tokio::spawn(async move {
         let serving = router.serve_with_incoming_shutdown(ReceiverStream::new(incoming), async move {
@@ -295,6 +301,17 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         let result = drain(serving, stopping_seen, grace).await;
         checkpoint_task.abort();
         probe_task.abort();
+        crl_task.abort();
+        // The summary being written is finished, then the refusals counted since are recorded
+        // before the store closes.
+        let _ = summaries_stop.send(true);
+        let _ = summaries_task.await;
+        // A checkpoint covers them, as it covers what was written before the shutdown.
+        if state_at_shutdown.write_refusal_summaries().await > 0 {
+            if let Err(e) = state_at_shutdown.checkpoints.sign_if_grown(crate::api::now()).await {
+                tracing::error!(error = %e, "checkpoint of the last refusal summaries not signed");
+            }
+        }
         // Stopped means the database files are no longer held open.
         store_at_shutdown.close().await;
         drop(metrics_stop);
@@ -309,6 +326,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
 /// principal (any role), recording refusals in the audit trail.
 fn authenticated(state: Arc<ServiceState>, service: &'static str) -> impl tonic::service::Interceptor + Clone {
     move |request: tonic::Request<()>| {
+        let peer = request.extensions().get::<PeerInfo>().and_then(|p| p.address);
         let certificates = request.extensions().get::<PeerInfo>().and_then(|p| p.certificates.clone());
         match state.auth.authenticate(certificates.as_deref().map(Vec::as_slice), crate::api::now()) {
             Ok(_) => Ok(request),
@@ -318,7 +336,7 @@ fn authenticated(state: Arc<ServiceState>, service: &'static str) -> impl tonic:
                 let state = Arc::clone(&state);
                 // Interceptors are synchronous: the audit record is written on the side.
                 tokio::spawn(async move {
-                    let _ = state.refuse("anonymous", service, error, crate::api::Subject::default()).await;
+                    let _ = state.refuse_from(peer, "anonymous", service, error, crate::api::Subject::default()).await;
                 });
                 Err(status)
             }
@@ -345,6 +363,87 @@ fn log_signer(config: &Config, keys: &KeyRing) -> Result<crate::audit::LogSigner
         }
         (None, None) => Err(ServerError::Config("audit: no log_key nor log_key_reference".into())),
     }
+}
+
+/// Writes the summary records of refusals beyond the rate limit every
+/// `server.refusal_summary_interval_ms`, whether or not further refusals arrive.
+/// Ends when `stop` turns true (never in the middle of a write).
+fn spawn_refusal_summaries(state: Arc<ServiceState>, mut stop: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    let period = Duration::from_millis(state.config.server.refusal_summary_interval_ms);
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {
+                    state.write_refusal_summaries().await;
+                }
+                // A change is only ever to true; a dropped sender ends the task too.
+                _ = stop.changed() => return,
+            }
+        }
+    })
+}
+
+/// Keeps the client CRLs current: the files are checked every `server.client_crl_check_ms` and
+/// read again when they changed, and all of them are read again on SIGHUP. (With no CRL
+/// configured, SIGHUP is logged and ignored rather than ending the process.)
+fn spawn_crl_reloads(state: Arc<ServiceState>) -> tokio::task::JoinHandle<()> {
+    let period = Duration::from_millis(state.config.server.client_crl_check_ms);
+    let polling = !state.config.server.client_crls.is_empty();
+    let metrics = Arc::clone(&state.metrics);
+    let mut expired_before = report_crls(&state.auth.reload_crls(false, crate::api::now()), &metrics, usize::MAX);
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        let mut hangups = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(signal) => Some(signal),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP: client CRLs are reloaded only when their files change");
+                None
+            }
+        };
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            #[cfg(unix)]
+            let hangup = async {
+                match hangups.as_mut() {
+                    Some(signal) => signal.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            #[cfg(not(unix))]
+            let hangup = std::future::pending::<Option<()>>();
+            let forced = tokio::select! {
+                _ = ticks.tick(), if polling => false,
+                _ = hangup => true,
+            };
+            if forced {
+                tracing::info!(files = state.config.server.client_crls.len(), "SIGHUP: reading the client CRLs again");
+            }
+            let report = state.auth.reload_crls(forced, crate::api::now());
+            expired_before = report_crls(&report, &metrics, if forced { usize::MAX } else { expired_before });
+        }
+    })
+}
+
+/// Logs what a check of the client CRLs found and updates the metrics; returns how many are
+/// past their nextUpdate. Those are logged when their number changes from `expired_before`.
+fn report_crls(report: &crate::auth::CrlReport, metrics: &crate::metrics::Metrics, expired_before: usize) -> usize {
+    for (path, revoked) in &report.reloaded {
+        tracing::info!(file = %path.display(), revoked, "client CRL loaded");
+    }
+    for (path, error) in &report.failed {
+        tracing::error!(file = %path.display(), error = %error, "client CRL NOT RELOADED: the list read before stays in use");
+        metrics.crl_reload_failure();
+    }
+    if report.expired.len() != expired_before {
+        for (path, next_update) in &report.expired {
+            tracing::error!(file = %path.display(), next_update, "client CRL PAST ITS nextUpdate: still used; publish a fresh one");
+        }
+    }
+    metrics.set_crls_expired(report.expired.len() as u64);
+    report.expired.len()
 }
 
 /// Registers the configured seed seals that the store does not hold yet.

@@ -21,7 +21,9 @@ const PER_AUTHORIZATION: usize = 10;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hundred_concurrent_stampings_over_ten_authorizations() {
-    let mut server = TestServer::start().await;
+    // 90 refusals of one principal at once: above the default rate limit of audited refusals,
+    // raised here so that each one is recorded on its own.
+    let mut server = TestServer::start_with(|c| c.server.refusal_burst = 1000).await;
     let mut custodian = server.admin(&ClientIdentity::custodian()).await;
     let mut authorizations = Vec::new();
     for i in 0..AUTHORIZATIONS {

@@ -20,6 +20,7 @@ use rustls_pki_types::CertificateDer;
 use tonic::{Request, Status};
 
 use crate::audit::{AuditEvent, EventKind};
+use crate::auth::refusal_limit::RefusalKey;
 use crate::auth::{Authenticator, Principal, Role};
 use crate::cms::{CertificateChain, Signer};
 use crate::config::Config;
@@ -68,6 +69,8 @@ pub struct ServiceState {
     pub checkpoints: Arc<crate::checkpoints::Checkpointer>,
     /// What the calls record for Prometheus.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The rate limit of audited refusals.
+    pub refusal_limit: crate::auth::refusal_limit::RefusalLimiter,
     loaded: Mutex<HashMap<String, Arc<LoadedSeal>>>,
     seals: Mutex<HashMap<String, (Instant, Arc<Seal>)>>,
 }
@@ -118,10 +121,12 @@ impl ServiceState {
         anchors: TrustAnchors,
         checkpoints: Arc<crate::checkpoints::Checkpointer>,
     ) -> Self {
+        let refusal_limit = crate::auth::refusal_limit::RefusalLimiter::new(config.server.refusal_burst, config.server.refusal_refill_per_second);
         Self {
             store,
             keys,
             auth,
+            refusal_limit,
             config,
             anchors,
             checkpoints,
@@ -155,10 +160,11 @@ impl ServiceState {
 
     /// Authenticates the caller of `request`; a refusal is audited.
     pub async fn caller<T>(&self, request: &Request<T>, method: &str) -> Result<Principal, Status> {
-        let certificates = request.extensions().get::<PeerInfo>().and_then(|p| p.certificates.clone());
+        let peer = request.extensions().get::<PeerInfo>();
+        let certificates = peer.and_then(|p| p.certificates.clone());
         match self.auth.authenticate(certificates.as_deref().map(Vec::as_slice), now()) {
             Ok(principal) => Ok(principal),
-            Err(e) => Err(self.refuse("anonymous", method, ApiError::Unauthenticated(e), Subject::default()).await),
+            Err(e) => Err(self.refuse_from(peer.and_then(|p| p.address), "anonymous", method, ApiError::Unauthenticated(e), Subject::default()).await),
         }
     }
 
@@ -173,8 +179,16 @@ impl ServiceState {
 
     /// Records a refused call in the audit trail and returns its status. If the audit trail
     /// itself cannot be written, the caller gets UNAVAILABLE: a refusal is never silent.
+    /// Beyond the rate limit of audited refusals, the refusal is answered and counted in a
+    /// summary record instead ([`ServiceState::write_refusal_summaries`]).
     pub async fn refuse(&self, principal: &str, method: &str, error: ApiError, subject: Subject) -> Status {
+        self.refuse_from(crate::auth::peer::current(), principal, method, error, subject).await
+    }
+
+    /// [`ServiceState::refuse`] of a call from `peer`.
+    pub async fn refuse_from(&self, peer: Option<std::net::SocketAddr>, principal: &str, method: &str, error: ApiError, subject: Subject) -> Status {
         let mut event = AuditEvent::new(EventKind::CallRefused, principal);
+        event.peer = peer.map(|p| p.to_string());
         event.method = Some(method.into());
         event.reason = Some(error.audit_reason());
         // Client-chosen strings are clipped: a refusal must not let a caller write megabytes
@@ -183,8 +197,17 @@ impl ServiceState {
         event.authorization_id = subject.authorization_id.map(clip);
         event.request_id = subject.request_id.map(clip);
         event.case_number = subject.case_number.map(clip);
-        tracing::info!(method, principal, outcome = "refused", reason = %error, "call refused");
+        tracing::info!(method, principal, peer = ?peer, outcome = "refused", reason = %error, "call refused");
         self.metrics.refusal(error.refusal_reason());
+        // A caller that is not authenticated is known by its address only; the others by name.
+        let key = match (&error, peer) {
+            (ApiError::Unauthenticated(_), Some(peer)) => RefusalKey::Peer(peer.ip()),
+            _ => RefusalKey::Principal(principal.to_string()),
+        };
+        if !self.refusal_limit.admit(key, method, error.refusal_reason(), peer.map(|p| p.ip()), Instant::now(), now()) {
+            self.metrics.refusal_summarized();
+            return error.into();
+        }
         match self.store.append_audit(event, now()).await {
             Ok(_) => error.into(),
             Err(e) => {
@@ -192,6 +215,23 @@ impl ServiceState {
                 Status::unavailable(format!("the audit trail cannot be written ({e}); nothing was done"))
             }
         }
+    }
+
+    /// Writes one summary record for each principal or peer whose refusals went beyond the
+    /// rate limit since the last time. A summary that cannot be written is kept for the next.
+    /// Returns how many were written.
+    pub async fn write_refusal_summaries(&self) -> usize {
+        let mut written = 0;
+        for summary in self.refusal_limit.take_summaries() {
+            match self.store.append_audit(summary.to_event(), now()).await {
+                Ok(_) => written += 1,
+                Err(e) => {
+                    tracing::error!(error = %e, count = summary.pending.count, "cannot record a summary of refusals in the audit trail; kept for the next attempt");
+                    self.refusal_limit.restore(summary, Instant::now());
+                }
+            }
+        }
+        written
     }
 
     /// The seal ready to stamp with, built on first use and kept (per seal and certificate).

@@ -48,6 +48,9 @@ pub enum EventKind {
     DocumentSealed,
     /// A call was refused; `reason` says why.
     CallRefused,
+    /// Refusals beyond the audit rate limit, counted instead of recorded one by one: `count`
+    /// of them between `interval_start` and `interval_end`, by `principal` (or from `peer`).
+    RefusalsSummarized,
     /// A checkpoint of the log was signed.
     CheckpointSigned,
 }
@@ -65,6 +68,7 @@ impl EventKind {
             EventKind::AuthorizationConsumed => "authorization_consumed",
             EventKind::DocumentSealed => "document_sealed",
             EventKind::CallRefused => "call_refused",
+            EventKind::RefusalsSummarized => "refusals_summarized",
             EventKind::CheckpointSigned => "checkpoint_signed",
         }
     }
@@ -96,6 +100,20 @@ pub struct AuditEvent {
     pub method: Option<String>,
     /// Why a call was refused, or why a state changed.
     pub reason: Option<String>,
+    /// The caller's network address, for refusals (`ip:port`; an IP alone in summaries).
+    /// Absent from records written before it existed: a field that is `None` is not written,
+    /// so those records read back and hash as they were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
+    /// How many refusals a summary stands for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
+    /// A summary's first refusal (Unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_start: Option<i64>,
+    /// A summary's last refusal (Unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_end: Option<i64>,
 }
 
 impl AuditEvent {
@@ -163,6 +181,28 @@ mod tests {
         assert_eq!(
             text,
             r#"{"case_number":"审批-2026-001","event":"document_sealed","origin":"eseal.example/log","principal":"approval-system","seal_id":"approval-ec","sequence":7,"time":1800000000,"version":1}"#
+        );
+        assert_eq!(AuditRecord::from_json(&json).unwrap(), record);
+    }
+
+    #[test]
+    fn records_without_the_peer_fields_read_back_byte_for_byte() {
+        // A refusal as written before `peer`, `count` and the interval existed.
+        let old = br#"{"event":"call_refused","method":"ListSeals","origin":"eseal.local/audit","principal":"anonymous","reason":"Unauthenticated: no client certificate","sequence":3,"time":1800000000,"version":1}"#;
+        let record = AuditRecord::from_json(old).unwrap();
+        assert_eq!(record.event.peer, None);
+        assert_eq!(record.to_canonical_json(), old.to_vec(), "the same bytes, so the same hash");
+
+        let mut event = AuditEvent::new(EventKind::RefusalsSummarized, "anonymous");
+        event.peer = Some("192.0.2.7".into());
+        event.count = Some(280);
+        event.interval_start = Some(1_800_000_000);
+        event.interval_end = Some(1_800_000_009);
+        let record = AuditRecord { sequence: 4, time: 1_800_000_010, origin: "eseal.local/audit".into(), event };
+        let json = record.to_canonical_json();
+        assert_eq!(
+            String::from_utf8(json.clone()).unwrap(),
+            r#"{"count":280,"event":"refusals_summarized","interval_end":1800000009,"interval_start":1800000000,"origin":"eseal.local/audit","peer":"192.0.2.7","principal":"anonymous","sequence":4,"time":1800000010,"version":1}"#
         );
         assert_eq!(AuditRecord::from_json(&json).unwrap(), record);
     }

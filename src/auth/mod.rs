@@ -1,15 +1,20 @@
 //! Who is calling: the TLS client certificate, checked against the client CA, names a
 //! principal of the configuration, whose roles say what it may do with which seal.
 //!
-//! The TLS layer ([`tls::ClientCertificateRecorder`]) only requires that the client holds the
-//! key of the certificate it shows; judging the certificate happens here, per call, so that a
-//! missing, foreign or expired certificate becomes an UNAUTHENTICATED answer that is recorded in
-//! the audit trail rather than a failed handshake nobody sees.
+//! The TLS layer ([`tls::ClientCertificateRecorder`]) refuses a connection without a client
+//! certificate, and otherwise only requires that the client holds the key of the certificate
+//! it shows; judging the certificate happens here, per call, so that a foreign, expired or
+//! revoked certificate becomes an UNAUTHENTICATED answer that is recorded in the audit trail
+//! rather than a failed handshake nobody sees.
 
+pub mod crl;
+pub mod peer;
+pub mod refusal_limit;
 pub mod tls;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use rustls_pki_types::{CertificateDer, TrustAnchor, UnixTime};
@@ -101,7 +106,32 @@ pub struct Authenticator {
     /// Chains accepted before (by SHA-256 of the chain), with the principal and the time window
     /// within which the same verification gives the same answer: a connection's every call
     /// shows the same chain, and verifying its signatures again cost a tenth of a stamping.
+    /// Entries hold the generation of the CRLs they were checked with: a reload makes them
+    /// stale, so a certificate revoked since is checked again (and refused).
     accepted: Mutex<HashMap<[u8; 32], Accepted>>,
+    /// The client CRLs in use.
+    revocation: RwLock<Arc<Revocation>>,
+    /// The configured CRL files, as last read.
+    crl_files: Mutex<Vec<crl::CrlFile>>,
+}
+
+/// The client CRLs in use, and a number that changes whenever they do.
+#[derive(Default)]
+struct Revocation {
+    generation: u64,
+    files: Vec<Arc<Vec<crl::LoadedCrl>>>,
+}
+
+/// What a check of the CRL files found.
+#[derive(Debug, Default)]
+pub struct CrlReport {
+    /// Files read again and now in use, with how many certificates they list.
+    pub reloaded: Vec<(PathBuf, usize)>,
+    /// Files that changed (or went missing) but cannot be used, and why: the list read from
+    /// them before stays in use.
+    pub failed: Vec<(PathBuf, String)>,
+    /// Files whose CRL in use is past its nextUpdate, with the nextUpdate (Unix seconds).
+    pub expired: Vec<(PathBuf, i64)>,
 }
 
 /// A chain that was verified, and until when that holds.
@@ -112,6 +142,8 @@ struct Accepted {
     /// seconds): inside it, every certificate of the chain is within its validity, and nothing
     /// else the verification depends on changes with time.
     window: (i64, i64),
+    /// The generation of the CRLs it was checked with.
+    generation: u64,
 }
 
 /// At most this many accepted chains are remembered (the cache starts afresh when full). Only
@@ -131,7 +163,76 @@ impl Authenticator {
         if client_ca.is_empty() {
             return Err("the client CA file holds no certificate".into());
         }
-        Ok(Self { client_ca, principals, accepted: Mutex::new(HashMap::new()) })
+        Ok(Self {
+            client_ca,
+            principals,
+            accepted: Mutex::new(HashMap::new()),
+            revocation: RwLock::new(Arc::new(Revocation::default())),
+            crl_files: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The authenticator checking client certificates against the CRLs of `paths` too. Every
+    /// file must be readable and hold CRLs signed by the client CA.
+    pub fn with_crls(self, paths: &[PathBuf]) -> Result<Self, String> {
+        let mut files = Vec::new();
+        for path in paths {
+            let stamp = crl::FileStamp::of(path).ok();
+            let crls = crl::read_crls(path, &self.client_ca).map_err(|e| format!("client CRL {}: {e}", path.display()))?;
+            files.push(crl::CrlFile { path: path.clone(), stamp, crls: Arc::new(crls), missing_reported: false });
+        }
+        let revocation = Revocation { generation: 0, files: files.iter().map(|f| Arc::clone(&f.crls)).collect() };
+        *self.revocation.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(revocation);
+        *self.crl_files.lock().unwrap_or_else(|p| p.into_inner()) = files;
+        Ok(self)
+    }
+
+    /// Reads again the CRL files that changed since they were last read (every file when
+    /// `force`), and puts the ones that can be used in use at once. `now` (Unix seconds) says
+    /// which lists are past their nextUpdate.
+    pub fn reload_crls(&self, force: bool, now: i64) -> CrlReport {
+        let mut report = CrlReport::default();
+        let mut files = self.crl_files.lock().unwrap_or_else(|p| p.into_inner());
+        for file in files.iter_mut() {
+            match crl::FileStamp::of(&file.path) {
+                Err(e) => {
+                    if force || !file.missing_reported {
+                        report.failed.push((file.path.clone(), format!("cannot read it: {e}")));
+                    }
+                    file.missing_reported = true;
+                    file.stamp = None;
+                }
+                Ok(stamp) if !force && file.stamp == Some(stamp) => {}
+                Ok(stamp) => {
+                    file.stamp = Some(stamp);
+                    file.missing_reported = false;
+                    match crl::read_crls(&file.path, &self.client_ca) {
+                        Ok(crls) => {
+                            report.reloaded.push((file.path.clone(), crls.iter().map(|c| c.revoked).sum()));
+                            file.crls = Arc::new(crls);
+                        }
+                        Err(e) => report.failed.push((file.path.clone(), e)),
+                    }
+                }
+            }
+            for loaded in file.crls.iter().filter(|c| c.next_update <= now) {
+                report.expired.push((file.path.clone(), loaded.next_update));
+            }
+        }
+        if !report.reloaded.is_empty() {
+            let mut revocation = self.revocation.write().unwrap_or_else(|p| p.into_inner());
+            let generation = revocation.generation + 1;
+            *revocation = Arc::new(Revocation { generation, files: files.iter().map(|f| Arc::clone(&f.crls)).collect() });
+            drop(revocation);
+            // Entries of the previous generation are never used again: free them now.
+            self.accepted.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        }
+        report
+    }
+
+    /// The configured CRL files.
+    pub fn crl_paths(&self) -> Vec<PathBuf> {
+        self.crl_files.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|f| f.path.clone()).collect()
     }
 
     /// The client CA certificates (for the TLS layer's hints).
@@ -152,31 +253,43 @@ impl Authenticator {
     pub fn authenticate(&self, chain: Option<&[CertificateDer<'_>]>, now: i64) -> Result<Principal, AuthError> {
         let chain = chain.filter(|c| !c.is_empty()).ok_or(AuthError::NoCertificate)?;
         let key = chain_key(chain);
+        let revocation = Arc::clone(&self.revocation.read().unwrap_or_else(|p| p.into_inner()));
         let accepted = self.accepted.lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned();
-        if let Some(accepted) = accepted.filter(|a| a.window.0 <= now && now <= a.window.1) {
+        if let Some(accepted) = accepted.filter(|a| a.window.0 <= now && now <= a.window.1 && a.generation == revocation.generation) {
             return Ok(accepted.principal);
         }
-        let principal = self.verify(chain, now)?;
+        let principal = self.verify(chain, now, &revocation)?;
         if let Some(window) = validity_window(chain) {
             let mut cache = self.accepted.lock().unwrap_or_else(|p| p.into_inner());
             if cache.len() >= MAX_ACCEPTED {
                 cache.clear();
             }
-            cache.insert(key, Accepted { principal: principal.clone(), window });
+            cache.insert(key, Accepted { principal: principal.clone(), window, generation: revocation.generation });
         }
         Ok(principal)
     }
 
     /// [`Authenticator::authenticate`] from scratch: the chain to the client CA at `now`, the
     /// clientAuth usage, the SAN URI of a configured principal.
-    fn verify(&self, chain: &[CertificateDer<'_>], now: i64) -> Result<Principal, AuthError> {
+    fn verify(&self, chain: &[CertificateDer<'_>], now: i64, revocation: &Revocation) -> Result<Principal, AuthError> {
         let anchors: Vec<TrustAnchor<'_>> = self.client_ca.iter().filter_map(|c| webpki::anchor_from_trusted_cert(c).ok()).collect();
         let end_entity = webpki::EndEntityCert::try_from(&chain[0]).map_err(|e| AuthError::Rejected(format!("unreadable: {e}")))?;
         let at = UnixTime::since_unix_epoch(Duration::from_secs(u64::try_from(now).unwrap_or(0)));
+        // Every certificate of the chain is looked up in the CRL of its issuer, when one is
+        // configured; a CRL past its nextUpdate is still used (see the crl module).
+        let crls: Vec<&webpki::CertRevocationList<'static>> = revocation.files.iter().flat_map(|f| f.iter().map(|c| &c.crl)).collect();
+        let revocation = webpki::RevocationOptionsBuilder::new(&crls).ok().map(|options| {
+            options
+                .with_depth(webpki::RevocationCheckDepth::Chain)
+                .with_status_policy(webpki::UnknownStatusPolicy::Allow)
+                .with_expiration_policy(webpki::ExpirationPolicy::Ignore)
+                .build()
+        });
         end_entity
-            .verify_for_usage(webpki::ALL_VERIFICATION_ALGS, &anchors, &chain[1..], at, webpki::KeyUsage::required(CLIENT_AUTH), None, None)
+            .verify_for_usage(webpki::ALL_VERIFICATION_ALGS, &anchors, &chain[1..], at, webpki::KeyUsage::required(CLIENT_AUTH), revocation, None)
             .map_err(|e| {
                 AuthError::Rejected(match e {
+                    webpki::Error::CertRevoked => "it is revoked (listed in the client CA's revocation list)".into(),
                     webpki::Error::UnknownIssuer => "it is not issued by the service's client CA".into(),
                     webpki::Error::CertExpired { .. } => "it has expired".into(),
                     webpki::Error::CertNotValidYet { .. } => "it is not valid yet".into(),

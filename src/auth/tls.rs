@@ -1,6 +1,6 @@
-//! The TLS side of client authentication: a rustls verifier that asks every client for a
-//! certificate, checks that the client holds its key, and leaves judging the certificate to
-//! the [`super::Authenticator`] of each call.
+//! The TLS side of client authentication: a rustls verifier that requires every client to
+//! present a certificate, checks that the client holds its key, and leaves judging the
+//! certificate to the [`super::Authenticator`] of each call.
 
 use std::sync::Arc;
 
@@ -11,8 +11,10 @@ use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
-/// Accepts any client certificate whose key the client proves to hold, and no certificate at
-/// all; the certificate is judged per call, where a refusal can be answered and audited.
+/// Accepts any client certificate whose key the client proves to hold; the certificate is
+/// judged per call, where a refusal can be answered and audited. A client without a
+/// certificate fails the handshake: it has no identity to answer or to rate-limit by, and
+/// refusing it there costs the service no audit record.
 #[derive(Debug)]
 pub struct ClientCertificateRecorder {
     provider: Arc<CryptoProvider>,
@@ -37,7 +39,7 @@ impl ClientCertVerifier for ClientCertificateRecorder {
     }
 
     fn client_auth_mandatory(&self) -> bool {
-        false
+        true
     }
 
     fn root_hint_subjects(&self) -> &[DistinguishedName] {

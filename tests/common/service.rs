@@ -245,6 +245,26 @@ pub async fn try_connect_with(
     adjust(Channel::from_shared(format!("https://127.0.0.1:{port}")).unwrap().tls_config(tls).unwrap().connect_timeout(Duration::from_secs(5))).connect().await
 }
 
+/// Asserts that a client without a certificate is not served at `port`: the TLS handshake
+/// fails (in TLS 1.3 the client may finish its side first and see the server's alert, or the
+/// closed connection, on its first call), and no call gets an answer of the service. Returns
+/// what the client saw. (tests/service_hostile_auth.rs checks the alert itself.)
+pub async fn assert_refused_without_certificate(port: u16) -> String {
+    match try_connect(port, None).await {
+        Err(e) => format!("{e:?}"),
+        Ok(channel) => match SealAdminServiceClient::new(channel).list_seals(proto::ListSealsRequest {}).await {
+            Ok(answer) => panic!("a client without a certificate was answered: {answer:?}"),
+            Err(status) => {
+                assert!(
+                    matches!(status.code(), Code::Unavailable | Code::Unknown | Code::Cancelled) && std::error::Error::source(&status).is_some(),
+                    "a transport failure, not an answer of the service: {status:?}"
+                );
+                format!("{status:?}")
+            }
+        },
+    }
+}
+
 /// SHA-256.
 pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
