@@ -30,6 +30,9 @@ pub const MAX_IMAGE_BYTES: usize = 1 << 20;
 pub const MAX_CHAIN_CERTIFICATES: usize = 8;
 /// One certificate of a seal's chain (DER).
 pub const MAX_CERTIFICATE_BYTES: usize = 64 << 10;
+/// A client string (seal, authorization or request id, case number) kept in a refusal record,
+/// in bytes: the refusal of an oversized field records this much of it.
+pub const MAX_AUDITED_TEXT: usize = 256;
 /// An error message (and an audit reason), in bytes: the last bound, whatever a message holds.
 pub const MAX_MESSAGE: usize = 1024;
 /// Page tokens (the service issues hex of "<time>:<id>", well under this).

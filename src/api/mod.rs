@@ -85,17 +85,9 @@ pub use crate::civil_time::now;
 
 pub use crate::encoding::hex;
 
-/// At most 256 bytes of `text`, cut at a character boundary.
+/// A client string as a refusal record keeps it: at most [`limits::MAX_AUDITED_TEXT`] bytes.
 fn clip(text: String) -> String {
-    const MAX: usize = 256;
-    if text.len() <= MAX {
-        return text;
-    }
-    let mut end = MAX;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
+    limits::clip_to(&text, limits::MAX_AUDITED_TEXT)
 }
 
 /// What a refusal was about, for its audit record.
