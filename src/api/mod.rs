@@ -193,7 +193,7 @@ impl ServiceState {
         self.metrics.refusal(error.refusal_reason());
         // A caller that is not authenticated is known by its address only; the others by name.
         let key = match (&error, peer) {
-            (ApiError::Unauthenticated(_), Some(peer)) => RefusalKey::Peer(peer.ip()),
+            (ApiError::Unauthenticated(_), Some(peer)) => RefusalKey::peer(peer.ip()),
             _ => RefusalKey::Principal(principal.to_string()),
         };
         if !self.refusal_limit.admit(key, method, error.refusal_reason(), peer.map(|p| p.ip()), Instant::now(), now()) {

@@ -4,10 +4,16 @@
 //! one; beyond it, the refusal is still answered, and counted in a pending summary that the
 //! service writes as one record per key and interval.
 //!
-//! Memory is bounded: at most [`MAX_KEYS`] keys are tracked. Principals come from the
-//! configuration, but peer addresses come from the network: when the table is full, buckets
-//! that hold nothing (full again, no pending summary) are dropped, and if none can be, further
-//! peers share one overflow bucket.
+//! Callers that are not authenticated also share one bucket between them all
+//! ([`UNAUTHENTICATED_SHARE`] times a key's): a refusal of theirs is recorded one by one only
+//! while both its address's bucket and the shared one hold a token, so that many addresses
+//! (an IPv6 prefix counts as one: [`RefusalKey::peer`]) add no more records than a few.
+//!
+//! Memory is bounded: at most [`MAX_KEYS`] peer addresses are tracked. Principals come from the
+//! configuration and always keep their own bucket (a flood of addresses can neither evict nor
+//! hide them); when the table of addresses is full, buckets that hold nothing (full again, no
+//! pending summary) are dropped, and if none can be, further addresses share one overflow
+//! bucket.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -15,8 +21,12 @@ use std::time::{Duration, Instant};
 
 use crate::audit::{AuditEvent, EventKind};
 
-/// At most this many keys (principals and peer addresses) have a bucket of their own.
+/// At most this many peer addresses have a bucket of their own.
 pub const MAX_KEYS: usize = 10_000;
+
+/// The bucket that all callers that are not authenticated share is this many times a key's
+/// (its burst and its refill rate).
+pub const UNAUTHENTICATED_SHARE: f64 = 2.0;
 
 /// At most this many distinct methods are named in one summary; further ones count as `other`.
 const MAX_METHODS: usize = 16;
@@ -30,10 +40,24 @@ const PRUNE_EVERY: Duration = Duration::from_secs(1);
 pub enum RefusalKey {
     /// An authenticated principal, by name.
     Principal(String),
-    /// A caller that is not authenticated, by its IP address.
+    /// A caller that is not authenticated, by its IP address (see [`RefusalKey::peer`]).
     Peer(IpAddr),
     /// Every peer address beyond the [`MAX_KEYS`] tracked.
     Overflow,
+}
+
+impl RefusalKey {
+    /// The key of a caller that is not authenticated, from `ip`: an IPv4 address itself, an
+    /// IPv6 address by its /64 prefix (one host is commonly given a whole /64).
+    pub fn peer(ip: IpAddr) -> RefusalKey {
+        match ip {
+            IpAddr::V4(_) => RefusalKey::Peer(ip),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => RefusalKey::Peer(IpAddr::V4(v4)),
+                None => RefusalKey::Peer(IpAddr::V6(std::net::Ipv6Addr::from(v6.to_bits() & !u128::from(u64::MAX)))),
+            },
+        }
+    }
 }
 
 /// Refusals counted instead of recorded, for one key.
@@ -144,6 +168,10 @@ impl Bucket {
 
 struct Table {
     buckets: HashMap<RefusalKey, Bucket>,
+    /// How many of `buckets` are peer addresses (or the overflow).
+    peers: usize,
+    /// Shared by every caller that is not authenticated.
+    unauthenticated: Bucket,
     last_prune: Option<Instant>,
 }
 
@@ -166,7 +194,12 @@ impl RefusalLimiter {
             burst: f64::from(burst.max(1)),
             refill: refill_per_second.max(0.0),
             max_keys,
-            table: std::sync::Mutex::new(Table { buckets: HashMap::new(), last_prune: None }),
+            table: std::sync::Mutex::new(Table {
+                buckets: HashMap::new(),
+                peers: 0,
+                unauthenticated: Bucket { tokens: f64::INFINITY, updated: Instant::now(), pending: Pending::default() },
+                last_prune: None,
+            }),
         }
     }
 
@@ -174,33 +207,50 @@ impl RefusalLimiter {
     /// (`false`). `at` drives the buckets, `now` (Unix seconds) is what summaries report.
     pub fn admit(&self, key: RefusalKey, method: &str, reason: &'static str, peer: Option<IpAddr>, at: Instant, now: i64) -> bool {
         let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
-        let key = self.tracked_key(&mut table, key, at);
+        let authenticated = matches!(key, RefusalKey::Principal(_));
+        let key = if authenticated { key } else { self.tracked_key(&mut table, key, at) };
         let (burst, refill) = (self.burst, self.refill);
+        let table = &mut *table;
+        if !authenticated && !table.buckets.contains_key(&key) {
+            table.peers += 1;
+        }
         let bucket = table.buckets.entry(key).or_insert_with(|| Bucket { tokens: burst, updated: at, pending: Pending::default() });
         bucket.refill(at, burst, refill);
-        if bucket.tokens >= 1.0 {
+        let shared = &mut table.unauthenticated;
+        if !authenticated {
+            shared.refill(at, burst * UNAUTHENTICATED_SHARE, refill * UNAUTHENTICATED_SHARE);
+        }
+        if bucket.tokens >= 1.0 && (authenticated || shared.tokens >= 1.0) {
             bucket.tokens -= 1.0;
+            if !authenticated {
+                shared.tokens -= 1.0;
+            }
             return true;
         }
         bucket.pending.add(method, reason, peer, now);
         false
     }
 
-    /// `key` itself when it has a bucket or one can be made for it, else [`RefusalKey::Overflow`].
+    /// The peer `key` itself when it has a bucket or one can be made for it, else
+    /// [`RefusalKey::Overflow`].
     fn tracked_key(&self, table: &mut Table, key: RefusalKey, at: Instant) -> RefusalKey {
-        if table.buckets.contains_key(&key) || table.buckets.len() < self.max_keys {
+        if table.buckets.contains_key(&key) || table.peers < self.max_keys {
             return key;
         }
         if table.last_prune.is_none_or(|last| at.saturating_duration_since(last) >= PRUNE_EVERY) {
             table.last_prune = Some(at);
             let (burst, refill) = (self.burst, self.refill);
             // A bucket that is full again and has nothing pending is the same as no bucket.
+            let mut dropped = 0;
             table.buckets.retain(|k, b| {
                 b.refill(at, burst, refill);
-                *k == RefusalKey::Overflow || b.tokens < burst || b.pending.count > 0
+                let keep = matches!(k, RefusalKey::Principal(_) | RefusalKey::Overflow) || b.tokens < burst || b.pending.count > 0;
+                dropped += usize::from(!keep);
+                keep
             });
+            table.peers -= dropped;
         }
-        if table.buckets.len() < self.max_keys { key } else { RefusalKey::Overflow }
+        if table.peers < self.max_keys { key } else { RefusalKey::Overflow }
     }
 
     /// Takes every pending summary (leaving the buckets' tokens as they are).
@@ -220,6 +270,9 @@ impl RefusalLimiter {
     pub fn restore(&self, summary: Summary, at: Instant) {
         let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
         let burst = self.burst;
+        if !matches!(summary.key, RefusalKey::Principal(_)) && !table.buckets.contains_key(&summary.key) {
+            table.peers += 1;
+        }
         let bucket = table.buckets.entry(summary.key).or_insert_with(|| Bucket { tokens: burst, updated: at, pending: Pending::default() });
         bucket.pending.merge(summary.pending);
     }
@@ -287,13 +340,50 @@ mod tests {
         assert!(overflowed > 0);
         let summaries = limiter.take_summaries();
         let total: u64 = summaries.iter().map(|s| s.pending.count).sum();
-        // Every refusal is either recorded (2 per tracked peer, 2 for the overflow) or counted.
-        assert_eq!(total, 30_000 - 2 * 100 - 2);
+        // Every refusal is either recorded or counted; all the addresses together are recorded
+        // no more than the shared bucket holds (2 x a burst of 2).
+        assert_eq!(total, 30_000 - 4);
         assert!(summaries.iter().any(|s| s.key == RefusalKey::Overflow && s.to_event().peer.is_none()));
 
         // Buckets that are full again and hold nothing are dropped to make room.
         let later = t0 + Duration::from_secs(10_000);
         assert!(limiter.admit(RefusalKey::Peer(peer(50_000)), "ListSeals", "unauthenticated", None, later, 20_000));
         assert!(limiter.tracked() <= 3, "{}", limiter.tracked());
+    }
+
+    #[test]
+    fn many_addresses_share_one_budget_and_an_ipv6_prefix_is_one_address() {
+        let limiter = RefusalLimiter::new(5, 1.0);
+        let t0 = Instant::now();
+        let recorded = (0..1000).filter(|i| limiter.admit(RefusalKey::peer(peer(*i)), "GetSeal", "unauthenticated", Some(peer(*i)), t0, 1000)).count();
+        assert_eq!(recorded, 10, "a thousand addresses, one refusal each: the shared bucket (2 x 5) is the bound");
+        let total: u64 = limiter.take_summaries().iter().map(|s| s.pending.count).sum();
+        assert_eq!(total, 990, "the others are counted, each under its address");
+
+        let v6 = |text: &str| RefusalKey::peer(text.parse().unwrap());
+        assert_eq!(v6("2001:db8:1:2:aaaa::1"), v6("2001:db8:1:2:ffff:ffff:ffff:ffff"), "one /64");
+        assert_ne!(v6("2001:db8:1:2::1"), v6("2001:db8:1:3::1"), "another /64");
+        assert_eq!(v6("::ffff:192.0.2.7"), RefusalKey::Peer("192.0.2.7".parse().unwrap()), "an IPv4 address seen over IPv6");
+        assert_ne!(RefusalKey::peer(peer(1)), RefusalKey::peer(peer(2)), "IPv4 addresses are their own");
+    }
+
+    #[test]
+    fn a_flood_of_addresses_neither_evicts_nor_hides_a_principal() {
+        let limiter = RefusalLimiter::with_capacity(2, 0.001, 10);
+        let t0 = Instant::now();
+        for i in 0..100 {
+            for _ in 0..3 {
+                limiter.admit(RefusalKey::peer(peer(i)), "ListSeals", "unauthenticated", Some(peer(i)), t0, 1000);
+            }
+        }
+        // The shared bucket of callers not authenticated is empty; a principal's is its own.
+        let insider = || RefusalKey::Principal("approval-system".into());
+        assert!(limiter.admit(insider(), "GetSeal", "permission_denied", None, t0, 1000), "recorded one by one");
+        assert!(limiter.admit(insider(), "GetSeal", "permission_denied", None, t0, 1000));
+        assert!(!limiter.admit(insider(), "GetSeal", "permission_denied", None, t0, 1000), "its own burst of 2");
+        let summaries = limiter.take_summaries();
+        let insider_summary = summaries.iter().find(|s| s.key == insider()).expect("the principal's own summary");
+        assert_eq!((insider_summary.pending.count, insider_summary.to_event().principal.as_str()), (1, "approval-system"));
+        assert_eq!(limiter.tracked(), 10 + 1 + 1, "10 addresses, the overflow and the principal");
     }
 }
