@@ -834,4 +834,25 @@ async fn sqlite_migrations_keep_old_stampings_and_seals() {
         Err(StoreError::KeyInUse { what: "certificate", seal }) => assert_eq!(seal, "old"),
         other => panic!("expected KeyInUse, got {other:?}"),
     }
+    store.close().await;
+
+    // The rebuilt table keeps its constraints and indexes, and the group commit's lookup of
+    // request ids uses one.
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(dir.path().join("eseal.db"));
+    let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect_with(options).await.unwrap();
+    let key: Vec<(String, i64)> = sqlx::query_as("SELECT name, pk FROM pragma_table_info('stampings') WHERE pk > 0 ORDER BY pk").fetch_all(&pool).await.unwrap();
+    assert_eq!(key, [("principal".to_string(), 1), ("request_id".to_string(), 2)]);
+    let mut indexes: Vec<(String, i64)> = sqlx::query_as("SELECT name, \"unique\" FROM pragma_index_list('stampings')").fetch_all(&pool).await.unwrap();
+    indexes.sort();
+    let names: Vec<&str> = indexes.iter().map(|(n, _)| n.as_str()).collect();
+    for wanted in ["stampings_by_cms", "stampings_by_request_id", "stampings_by_seal"] {
+        assert!(names.contains(&wanted), "{wanted} in {names:?}");
+    }
+    assert_eq!(indexes.iter().filter(|(_, unique)| *unique == 1).count(), 2, "the primary key and UNIQUE (authorization_id): {indexes:?}");
+    let plan: Vec<(i64, i64, i64, String)> =
+        sqlx::query_as("EXPLAIN QUERY PLAN SELECT principal, request_id FROM stampings WHERE request_id IN (?, ?)").bind("a").bind("b").fetch_all(&pool).await.unwrap();
+    assert!(plan.iter().any(|(_, _, _, detail)| detail.contains("stampings_by_request_id")), "{plan:?}");
+    let broken: Vec<(String,)> = sqlx::query_as("SELECT \"table\" FROM pragma_foreign_key_check").fetch_all(&pool).await.unwrap();
+    assert!(broken.is_empty(), "{broken:?}");
+    pool.close().await;
 }

@@ -33,3 +33,5 @@ ALTER TABLE stampings_by_principal RENAME TO stampings;
 
 CREATE INDEX stampings_by_cms ON stampings (cms_sha256);
 CREATE INDEX stampings_by_seal ON stampings (seal_id);
+-- The group commit looks up a batch's request ids (of any principal) in one query.
+CREATE INDEX stampings_by_request_id ON stampings (request_id);
