@@ -393,15 +393,17 @@ fn spawn_crl_reloads(state: Arc<ServiceState>) -> tokio::task::JoinHandle<()> {
     let polling = !state.config.server.client_crls.is_empty();
     let metrics = Arc::clone(&state.metrics);
     let mut expired_before = report_crls(&state.auth.reload_crls(false, crate::api::now()), &metrics, usize::MAX);
+    // Listening for SIGHUP starts here, before the server answers, not when the task first
+    // runs: a SIGHUP in between would end the process (its default action).
+    #[cfg(unix)]
+    let mut hangups = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(signal) => Some(signal),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGHUP: client CRLs are reloaded only when their files change");
+            None
+        }
+    };
     tokio::spawn(async move {
-        #[cfg(unix)]
-        let mut hangups = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-            Ok(signal) => Some(signal),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGHUP: client CRLs are reloaded only when their files change");
-                None
-            }
-        };
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

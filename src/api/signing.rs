@@ -151,6 +151,11 @@ impl SigningService for Signing {
             request_id: Some(header.request_id.clone()),
             case_number: Some(header.case_number.clone()),
         };
+        // Oversized fields are refused before anything else sees them (a log span, a lookup).
+        if let Err(e) = header.check_bounds() {
+            state.metrics.stamping("unknown", Outcome::Refused);
+            return Err(state.refuse(&principal.name, METHOD, e, subject).await);
+        }
         let span = tracing::info_span!("SignDocument", request_id = %header.request_id, seal = %header.seal_id, principal = %principal.name, outcome = tracing::field::Empty);
         let result = sign(&state, &principal, header, stream).instrument(span.clone()).await;
         let seal_id = subject.seal_id.as_deref().unwrap_or_default();
@@ -180,7 +185,6 @@ struct Stamped {
 }
 
 async fn sign(state: &Arc<ServiceState>, principal: &Principal, header: SignHeader, stream: Streaming<SignDocumentRequest>) -> Result<Stamped, ApiError> {
-    header.check_bounds()?;
     for (field, value) in [("seal_id", &header.seal_id), ("authorization_id", &header.authorization_id), ("request_id", &header.request_id), ("case_number", &header.case_number)] {
         if value.trim().is_empty() {
             return Err(ApiError::InvalidArgument(format!("the header's {field} is empty")));
