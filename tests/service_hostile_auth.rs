@@ -317,7 +317,10 @@ async fn a_revoked_client_certificate_is_refused_after_the_crl_changes() {
     assert_eq!(list_seals(&server, &other).await.unwrap(), 2, "another client of the same principal still works");
     assert_eq!(list_seals(&server, &ClientIdentity::department()).await.unwrap(), 2);
     let records = server.audit().await;
-    assert_refusal_recorded(&records, "anonymous", "ListSeals", &["Unauthenticated", "revoked"]);
+    // The record names the certificate: its SHA-256 (of the DER in the PEM openssl wrote).
+    let der = x509_parser::pem::parse_x509_pem(&revoked.cert_pem).unwrap().1.contents;
+    let fingerprint: String = sha256(&der).iter().map(|b| format!("{b:02x}")).collect();
+    assert_refusal_recorded(&records, "anonymous", "ListSeals", &["Unauthenticated", "revoked", &format!("SHA-256 {fingerprint}")]);
 
     // A broken file keeps the list in use: still refused, and the failure counted.
     std::fs::write(&crl_garbage, b"-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n").unwrap();

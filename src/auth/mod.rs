@@ -288,7 +288,7 @@ impl Authenticator {
         end_entity
             .verify_for_usage(webpki::ALL_VERIFICATION_ALGS, &anchors, &chain[1..], at, webpki::KeyUsage::required(CLIENT_AUTH), revocation, None)
             .map_err(|e| {
-                AuthError::Rejected(match e {
+                let reason: String = match e {
                     webpki::Error::CertRevoked => "it is revoked (listed in the client CA's revocation list)".into(),
                     webpki::Error::UnknownIssuer => "it is not issued by the service's client CA".into(),
                     webpki::Error::CertExpired { .. } => "it has expired".into(),
@@ -298,7 +298,9 @@ impl Authenticator {
                         "its signature does not verify with the client CA's key".into()
                     }
                     other => format!("it does not validate ({other:?})"),
-                })
+                };
+                // Which certificate: a refusal record must let an investigator find it.
+                AuthError::Rejected(format!("{reason} (certificate {})", identify(&chain[0])))
             })?;
         let (_, cert) = X509Certificate::from_der(chain[0].as_ref()).map_err(|e| AuthError::Rejected(format!("unreadable: {e}")))?;
         let subject = cert.subject().to_string();
@@ -325,6 +327,18 @@ impl Authenticator {
             .find(|p| uris.contains(&p.san_uri))
             .ok_or_else(|| AuthError::UnknownPrincipal(uris.first().cloned().unwrap_or(subject)))?;
         Ok(principal_of(config))
+    }
+}
+
+/// A presented certificate, for refusal records: its serial number (when it parses) and the
+/// SHA-256 of its DER.
+fn identify(certificate: &CertificateDer<'_>) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, certificate.as_ref());
+    let fingerprint = crate::encoding::hex(digest.as_ref());
+    match X509Certificate::from_der(certificate.as_ref()) {
+        // A serial is at most 20 bytes (RFC 5280); a longer one is cut.
+        Ok((_, cert)) => format!("serial {}, SHA-256 {fingerprint}", cert.raw_serial_as_string().chars().take(64).collect::<String>()),
+        Err(_) => format!("SHA-256 {fingerprint}"),
     }
 }
 
