@@ -120,7 +120,7 @@ async fn main() {
         records.extend(page);
     }
     let read = started.elapsed();
-    let report = check_log(&records, &[checkpoint.note.clone()], &verifier);
+    let report = check_log(&records, std::slice::from_ref(&checkpoint.note), &verifier);
     assert!(report.ok(), "{:?}", report.problems);
     println!(
         "verify {} records from scratch: {:.2} s (read {:.2} s, check {:.2} s)  (target < 10 s)",

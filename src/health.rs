@@ -200,7 +200,7 @@ async fn probe(store: &dyn Store, keys: &Arc<dyn KeyStore>) -> Result<Observed, 
         // File reads, decryption and token calls: on the blocking pool, within the probe's
         // timeout, so that a hung HSM neither holds a runtime worker nor stops the store's
         // part of the probe (a key that does not answer in time counts as unavailable).
-        let (keys, reference) = (Arc::clone(&keys), seal.key_reference.clone());
+        let (keys, reference) = (Arc::clone(keys), seal.key_reference.clone());
         let key_unavailable = match tokio::time::timeout(PROBE_TIMEOUT, tokio::task::spawn_blocking(move || keys.check(&reference))).await {
             Ok(Ok(Ok(()))) => None,
             Ok(Ok(Err(e))) => Some(e.to_string()),

@@ -106,7 +106,8 @@ pub fn replay_update<S: Source>(
 }
 
 /// How the original bytes reach the digest: copied to the output while hashing, or hashed
-/// already by the caller (who sends them itself).
+/// already by the caller (who sends them itself). One value per stamping, on the stack.
+#[allow(clippy::large_enum_variant)]
 enum Original {
     Copy,
     Hashed(ring::digest::Context),

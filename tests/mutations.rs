@@ -97,7 +97,7 @@ fn mutate(rng: &mut Rng, original: &[u8], digits: &[(usize, usize)]) -> (String,
         }
         _ => {
             let start = rng.below(len);
-            let cut = 1 + rng.below((len - start).min(512).max(1));
+            let cut = 1 + rng.below((len - start).clamp(1, 512));
             data.drain(start..(start + cut).min(len));
             (format!("{cut} bytes cut at {start}"), data)
         }

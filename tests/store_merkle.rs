@@ -366,7 +366,7 @@ async fn the_same_checkpoint_saved_by_two_nodes_at_once(fixture: TestStore) {
     }
     assert_eq!(sequences.into_iter().collect::<Vec<_>>(), [6], "one record, the others answered with its sequence");
     assert_eq!(nodes[1].audit_len().await.unwrap(), 6);
-    assert_eq!(nodes[1].checkpoints().await.unwrap(), [checkpoint.clone()]);
+    assert_eq!(nodes[1].checkpoints().await.unwrap(), std::slice::from_ref(&checkpoint));
     let other = StoredCheckpoint { note: format!("{}x", checkpoint.note), ..checkpoint };
     assert!(conflict(nodes[1].save_checkpoint(&other, event(EventKind::CheckpointSigned), 1001).await).contains("another note"));
 }

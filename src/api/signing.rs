@@ -60,7 +60,7 @@ struct StoredOptions {
 
 impl StoredOptions {
     fn from_header(header: &SignHeader, signing_time: i64, contents_size: usize) -> Result<Self, ApiError> {
-        let placement = header.placement.clone().unwrap_or_default();
+        let placement = header.placement.unwrap_or_default();
         let rect = match &placement.rect {
             None => None,
             Some(r) => {

@@ -104,6 +104,7 @@ impl Spool {
 impl Spooled {
     /// The document's bytes when it was kept in memory; itself back when it was spooled to a
     /// file.
+    #[allow(clippy::result_large_err)] // the Err is the caller's own value, given back
     pub fn into_memory(self) -> Result<Vec<u8>, Spooled> {
         match self.bytes {
             SpooledBytes::Memory(m) => Ok(m),

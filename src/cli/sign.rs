@@ -88,6 +88,9 @@ const UPLOAD_CHUNK: usize = 1 << 20;
 /// is cancelled, so that the server never sees a normal end of a partial document.
 type ReadFailure = (String, tokio::sync::mpsc::Sender<SignDocumentRequest>);
 
+/// The output writer's task (see [`output_writer`]).
+type WriterTask = tokio::task::JoinHandle<Result<(ring::digest::Digest, u64), CliError>>;
+
 /// The header, then the file's bytes read a chunk at a time on a blocking thread while the
 /// previous chunks are being sent (at most four chunks queued, and four more for `copy`). Each
 /// chunk also goes to `copy`, when given, before it is sent. A read error, or a file that
@@ -148,10 +151,9 @@ const SYNC_EVERY: u64 = 16 << 20;
 /// SHA-256 and the length of everything written. A second thread syncs what is written so far
 /// every [`SYNC_EVERY`] bytes, so that the disk works during the transfer and the final sync
 /// has little left to do.
-fn output_writer(
-    mut file: std::fs::File,
-    path: PathBuf,
-) -> (tokio::sync::mpsc::Sender<bytes::Bytes>, tokio::task::JoinHandle<Result<(ring::digest::Digest, u64), CliError>>) {
+///
+/// The task ends with the SHA-256 and the length of what it wrote.
+fn output_writer(mut file: std::fs::File, path: PathBuf) -> (tokio::sync::mpsc::Sender<bytes::Bytes>, WriterTask) {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(4);
     let writer = tokio::task::spawn_blocking(move || {
         let cannot_write = |e: std::io::Error| CliError::Usage(format!("cannot write {}: {e}", path.display()));

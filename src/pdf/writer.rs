@@ -171,7 +171,7 @@ impl UpdateWriter {
     /// Writes `id` as an indirect object (already encrypted, if the file is).
     pub fn add(&mut self, id: ObjectId, object: &Object) {
         self.offsets.push((id, self.position()));
-        let _ = write!(self.buf, "{} {} obj\n", id.number, id.generation);
+        let _ = writeln!(self.buf, "{} {} obj", id.number, id.generation);
         write_object(&mut self.buf, object);
         self.buf.extend_from_slice(b"\nendobj\n");
     }
@@ -180,7 +180,7 @@ impl UpdateWriter {
     /// (used for the signature dictionary, whose placeholders are patched later).
     pub fn add_raw(&mut self, id: ObjectId, body: &[u8]) -> u64 {
         self.offsets.push((id, self.position()));
-        let _ = write!(self.buf, "{} {} obj\n", id.number, id.generation);
+        let _ = writeln!(self.buf, "{} {} obj", id.number, id.generation);
         let body_at = self.position();
         self.buf.extend_from_slice(body);
         self.buf.extend_from_slice(b"\nendobj\n");
@@ -199,7 +199,7 @@ impl UpdateWriter {
                 trailer.set(b"Size".to_vec(), Object::Integer(i64::from(size)));
                 self.buf.extend_from_slice(b"xref\n");
                 for run in runs(&self.offsets) {
-                    let _ = write!(self.buf, "{} {}\n", run[0].0.number, run.len());
+                    let _ = writeln!(self.buf, "{} {}", run[0].0.number, run.len());
                     for (id, offset) in run {
                         let _ = write!(self.buf, "{offset:010} {:05} n\r\n", id.generation);
                     }
@@ -234,7 +234,7 @@ impl UpdateWriter {
                     dict.set(k.to_vec(), v.clone());
                 }
                 let stream = Object::Stream(super::object::Stream { dict, data: rows });
-                let _ = write!(self.buf, "{} {} obj\n", xref_stream_id.number, xref_stream_id.generation);
+                let _ = writeln!(self.buf, "{} {} obj", xref_stream_id.number, xref_stream_id.generation);
                 write_object(&mut self.buf, &stream);
                 self.buf.extend_from_slice(b"\nendobj\n");
             }

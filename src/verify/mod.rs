@@ -399,7 +399,7 @@ fn ends_revision<S: Source>(source: &S, end: u64) -> bool {
 /// The gap of the byte range must be exactly `<hex digits>` decoding to `contents`.
 fn gap_is_contents<S: Source>(source: &S, start: u64, end: u64, contents: &[u8]) -> bool {
     let len = end - start;
-    if len < 2 || len > 64 * 1024 * 1024 {
+    if !(2..=64 * 1024 * 1024).contains(&len) {
         return false;
     }
     let Ok(gap) = source.read_range(start, len as usize) else { return false };

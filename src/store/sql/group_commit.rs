@@ -30,8 +30,10 @@ const IDS_PER_QUERY: usize = 256;
 /// Consumptions per `UPDATE` (3 parameters each).
 const CONSUMPTIONS_PER_UPDATE: usize = 256;
 
-/// A write waiting for the next group commit.
+/// A write waiting for the next group commit. (An `Append` is the most frequent write: its
+/// event stays unboxed, one allocation fewer per record.)
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Write {
     /// An audit record for an event without a state change.
     Append(AuditEvent),
