@@ -15,7 +15,7 @@ use crate::cms::{CertificateChain, build_pades_signed_data};
 use crate::pdf::SealImage;
 use crate::policy::{self, Authorization, AuthorizationState, GrantRequest};
 use crate::seal::{Seal, SealState, Transition};
-use crate::store::{AuthorizationFilter, AuthorizationStateFilter, Page};
+use crate::store::{AuthorizationFilter, AuthorizationStateFilter, Page, StoreError};
 
 /// The administration service.
 pub struct Admin {
@@ -168,6 +168,13 @@ pub async fn register(state: &ServiceState, principal: &str, mut seal: Seal) -> 
     // when present).
     if !has_key_usage(chain.end_entity_der()) {
         return Err(ApiError::InvalidArgument("the seal certificate has no keyUsage extension; a seal certificate needs digitalSignature or nonRepudiation".into()));
+    }
+    // A key that another seal holds is refused before it is used: the key of a revoked seal
+    // may be gone from the key store, and must not be touched again. (The store checks the key
+    // reference again, the certificate and the public key too, under its write lock.)
+    let holder = state.store.list_seals().await?.into_iter().find(|s| s.id != seal.id && s.key_reference == seal.key_reference);
+    if let Some(holder) = holder {
+        return Err(StoreError::KeyInUse { what: "key reference", seal: holder.id }.into());
     }
     let signer = state.keys.signer(&seal.key_reference).map_err(|e| ApiError::InvalidArgument(e.to_string()))?;
     // One test signature, checked against the certificate: the key must be the certificate's.
