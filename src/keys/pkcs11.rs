@@ -244,30 +244,10 @@ impl Token {
         Ok((public_key, Box::new(sign)))
     }
 
-    /// Generates an Ed25519 key pair labelled `label` in the token (for the audit log: sensitive,
-    /// non-extractable, signing only); returns its 32-byte public key.
-    pub fn generate_ed25519(self: &Arc<Self>, label: &str) -> Result<[u8; 32], KeyError> {
-        let existing = [Attribute::Label(label.as_bytes().to_vec())];
-        if !self.with_session(|s| s.find_objects(&existing))?.is_empty() {
-            return Err(KeyError::Token(format!("token {:?} already holds an object labelled {label:?}", self.label)));
-        }
-        let id = ring::digest::digest(&ring::digest::SHA256, label.as_bytes()).as_ref()[..16].to_vec();
-        let common = |private: bool| {
-            vec![Attribute::Token(true), Attribute::Label(label.as_bytes().to_vec()), Attribute::Id(id.clone()), Attribute::Private(private)]
-        };
-        let mut public = common(false);
-        // The curve by its OID, id-Ed25519 (1.3.101.112).
-        public.extend([Attribute::Verify(true), Attribute::EcParams(vec![0x06, 0x03, 0x2b, 0x65, 0x70])]);
-        let mut private = common(true);
-        private.extend([Attribute::Sensitive(true), Attribute::Extractable(false), Attribute::Sign(true)]);
-        self.with_session(|s| s.generate_key_pair(&Mechanism::EccEdwardsKeyPairGen, &public, &private))?;
-        self.ed25519(label).map(|(public_key, _)| public_key)
-    }
-
-    /// Generates a key pair labelled `label` in the token: the private key sensitive,
-    /// non-extractable, for signing only. Refuses a label already in use. Returns the public
-    /// key as a DER SubjectPublicKeyInfo.
-    pub fn generate(&self, label: &str, algorithm: KeyAlgorithm) -> Result<Vec<u8>, KeyError> {
+    /// The templates of a new key pair labelled `label` (public, private): in the token, an id
+    /// derived from the label, the public key for verifying, the private key sensitive,
+    /// non-extractable and for signing only. Refuses a label already in use.
+    fn new_key_pair_templates(&self, label: &str) -> Result<(Vec<Attribute>, Vec<Attribute>), KeyError> {
         let existing = [Attribute::Label(label.as_bytes().to_vec())];
         if !self.with_session(|s| s.find_objects(&existing))?.is_empty() {
             return Err(KeyError::Token(format!("token {:?} already holds an object labelled {label:?}", self.label)));
@@ -280,6 +260,24 @@ impl Token {
         public.push(Attribute::Verify(true));
         let mut private = common(true);
         private.extend([Attribute::Sensitive(true), Attribute::Extractable(false), Attribute::Sign(true)]);
+        Ok((public, private))
+    }
+
+    /// Generates an Ed25519 key pair labelled `label` in the token (for the audit log: sensitive,
+    /// non-extractable, signing only); returns its 32-byte public key.
+    pub fn generate_ed25519(self: &Arc<Self>, label: &str) -> Result<[u8; 32], KeyError> {
+        let (mut public, private) = self.new_key_pair_templates(label)?;
+        // The curve by its OID, id-Ed25519 (1.3.101.112).
+        public.push(Attribute::EcParams(vec![0x06, 0x03, 0x2b, 0x65, 0x70]));
+        self.with_session(|s| s.generate_key_pair(&Mechanism::EccEdwardsKeyPairGen, &public, &private))?;
+        self.ed25519(label).map(|(public_key, _)| public_key)
+    }
+
+    /// Generates a key pair labelled `label` in the token: the private key sensitive,
+    /// non-extractable, for signing only. Refuses a label already in use. Returns the public
+    /// key as a DER SubjectPublicKeyInfo.
+    pub fn generate(&self, label: &str, algorithm: KeyAlgorithm) -> Result<Vec<u8>, KeyError> {
+        let (mut public, private) = self.new_key_pair_templates(label)?;
         let mechanism = match algorithm {
             KeyAlgorithm::EcdsaP256 => {
                 public.push(Attribute::EcParams(P256_PARAMS.to_vec()));
