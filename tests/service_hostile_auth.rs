@@ -393,6 +393,20 @@ fn a_crl_not_signed_by_the_client_ca_is_refused_at_start() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let error = runtime.block_on(eseal::server::start(config)).err().expect("the server refuses to start").to_string();
     assert!(error.contains("foreign.crl") && error.contains("signature does not verify with the client CA's key"), "{error}");
+
+    // A client CA file holding two certificates of that name (a re-keyed CA), the other key's
+    // first: a CRL is checked against each, and the real CA's is used.
+    let both = d.join("client-cas.pem");
+    std::fs::write(&both, [std::fs::read(d.join("ca.pem")).unwrap(), std::fs::read(keys().join("tls-ca.pem")).unwrap()].concat()).unwrap();
+    let real_crl = d.join("real.crl");
+    OpensslCa::new().publish(&real_crl, false);
+    let store = d.join("second");
+    std::fs::create_dir(&store).unwrap();
+    let mut config = dev_config(&store);
+    config.server.client_ca = both;
+    config.server.client_crls = vec![real_crl];
+    let server = runtime.block_on(eseal::server::start(config)).expect("the real CA's CRL is used");
+    runtime.block_on(server.stop()).unwrap();
 }
 
 /// `eseal serve --config` as a child process, its log in a file.

@@ -88,19 +88,29 @@ fn checked(der: &[u8], client_ca: &[CertificateDer<'static>]) -> Result<LoadedCr
     let owned = OwnedCertRevocationList::from_der(der).map_err(|e| format!("not a usable CRL: {e:?}"))?;
     let (_, parsed) = CertificateRevocationList::from_der(der).map_err(|e| format!("not a CRL: {e}"))?;
     let next_update = parsed.next_update().ok_or("the CRL has no nextUpdate")?.timestamp();
-    let issuer = client_ca
+    // Every client CA certificate of the CRL's issuer name is tried: a re-keyed CA keeps its
+    // name, and the CRL is good when one of them may sign CRLs and its key verifies it.
+    let mut refusal = format!("it is not issued by the client CA (its issuer is {})", parsed.issuer());
+    let issuers = client_ca
         .iter()
         .filter_map(|c| X509Certificate::from_der(c.as_ref()).ok().map(|(_, cert)| cert))
-        .find(|cert| cert.subject().as_raw() == parsed.issuer().as_raw())
-        .ok_or_else(|| format!("it is not issued by the client CA (its issuer is {})", parsed.issuer()))?;
-    if let Ok(Some(usage)) = issuer.key_usage() {
-        if !usage.value.crl_sign() {
-            return Err(format!("its issuer {} may not sign CRLs (no cRLSign key usage)", issuer.subject()));
+        .filter(|cert| cert.subject().as_raw() == parsed.issuer().as_raw());
+    for issuer in issuers {
+        if let Ok(Some(usage)) = issuer.key_usage()
+            && !usage.value.crl_sign()
+        {
+            refusal = format!("its issuer {} may not sign CRLs (no cRLSign key usage)", issuer.subject());
+            continue;
+        }
+        match verify_signature(der, issuer.public_key().raw) {
+            Ok(()) => {
+                let revoked = parsed.iter_revoked_certificates().count();
+                return Ok(LoadedCrl { crl: CertRevocationList::Owned(owned), next_update, revoked });
+            }
+            Err(e) => refusal = format!("its signature does not verify with the client CA's key: {e}"),
         }
     }
-    verify_signature(der, issuer.public_key().raw).map_err(|e| format!("its signature does not verify with the client CA's key: {e}"))?;
-    let revoked = parsed.iter_revoked_certificates().count();
-    Ok(LoadedCrl { crl: CertRevocationList::Owned(owned), next_update, revoked })
+    Err(refusal)
 }
 
 /// Verifies the signature of the DER CRL `der` with the DER SubjectPublicKeyInfo `spki`, with
