@@ -423,7 +423,15 @@ fn spawn_crl_reloads(state: Arc<ServiceState>) -> tokio::task::JoinHandle<()> {
             if forced {
                 tracing::info!(files = state.config.server.client_crls.len(), "SIGHUP: reading the client CRLs again");
             }
-            let report = state.auth.reload_crls(forced, crate::api::now());
+            // Reading files and verifying signatures: off the runtime's worker threads.
+            let reloading = Arc::clone(&state);
+            let report = match tokio::task::spawn_blocking(move || reloading.auth.reload_crls(forced, crate::api::now())).await {
+                Ok(report) => report,
+                Err(e) => {
+                    tracing::error!(error = %e, "the client CRL check failed; the lists read before stay in use");
+                    continue;
+                }
+            };
             expired_before = report_crls(&report, &metrics, if forced { usize::MAX } else { expired_before });
         }
     })

@@ -85,12 +85,18 @@ impl Pending {
         self.count += 1;
         self.first = self.first.min(now);
         self.last = self.last.max(now);
-        let method = if self.methods.len() < MAX_METHODS || self.methods.contains_key(method) { method } else { "other" };
-        *self.methods.entry(method.to_string()).or_default() += 1;
+        self.count_method(method, 1);
         *self.reasons.entry(reason).or_default() += 1;
         if peer.is_some() {
             self.peer = peer;
         }
+    }
+
+    /// Counts `n` refusals of `method`: under its own name among the first [`MAX_METHODS`],
+    /// else under `other`.
+    fn count_method(&mut self, method: &str, n: u64) {
+        let method = if self.methods.len() < MAX_METHODS || self.methods.contains_key(method) { method } else { "other" };
+        *self.methods.entry(method.to_string()).or_default() += n;
     }
 
     fn merge(&mut self, other: Pending) {
@@ -101,8 +107,7 @@ impl Pending {
         self.last = self.last.max(other.last);
         self.count += other.count;
         for (method, n) in other.methods {
-            let method = if self.methods.len() < MAX_METHODS || self.methods.contains_key(&method) { method } else { "other".into() };
-            *self.methods.entry(method).or_default() += n;
+            self.count_method(&method, n);
         }
         for (reason, n) in other.reasons {
             *self.reasons.entry(reason).or_default() += n;
