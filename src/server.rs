@@ -326,11 +326,9 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
 /// principal (any role), recording refusals in the audit trail.
 fn authenticated(state: Arc<ServiceState>, service: &'static str) -> impl tonic::service::Interceptor + Clone {
     move |request: tonic::Request<()>| {
-        let peer = request.extensions().get::<PeerInfo>().and_then(|p| p.address);
-        let certificates = request.extensions().get::<PeerInfo>().and_then(|p| p.certificates.clone());
-        match state.auth.authenticate(certificates.as_deref().map(Vec::as_slice), crate::api::now()) {
+        match state.authenticate(&request) {
             Ok(_) => Ok(request),
-            Err(e) => {
+            Err((peer, e)) => {
                 let error = crate::api::ApiError::Unauthenticated(e);
                 let status = tonic::Status::unauthenticated(error.to_string());
                 let state = Arc::clone(&state);

@@ -152,12 +152,18 @@ impl ServiceState {
 
     /// Authenticates the caller of `request`; a refusal is audited.
     pub async fn caller<T>(&self, request: &Request<T>, method: &str) -> Result<Principal, Status> {
-        let peer = request.extensions().get::<PeerInfo>();
-        let certificates = peer.and_then(|p| p.certificates.clone());
-        match self.auth.authenticate(certificates.as_deref().map(Vec::as_slice), now()) {
+        match self.authenticate(request) {
             Ok(principal) => Ok(principal),
-            Err(e) => Err(self.refuse_from(peer.and_then(|p| p.address), "anonymous", method, ApiError::Unauthenticated(e), Subject::default()).await),
+            Err((peer, e)) => Err(self.refuse_from(peer, "anonymous", method, ApiError::Unauthenticated(e), Subject::default()).await),
         }
+    }
+
+    /// The principal of the client certificate `request` came with, or why there is none and
+    /// the caller's address (for the refusal record, which this does not write).
+    pub fn authenticate<T>(&self, request: &Request<T>) -> Result<Principal, (Option<std::net::SocketAddr>, crate::auth::AuthError)> {
+        let peer = request.extensions().get::<PeerInfo>();
+        let certificates = peer.and_then(|p| p.certificates.as_deref()).map(Vec::as_slice);
+        self.auth.authenticate(certificates, now()).map_err(|e| (peer.and_then(|p| p.address), e))
     }
 
     /// Requires `role` (for `seal` when per seal); a refusal is audited.
