@@ -77,9 +77,25 @@ async fn bench_sign_and_cycle_modes_complete_and_verify() {
     assert!(sign["grant_seconds"].as_f64().is_some(), "{sign}");
 
     // Answered with the update alone: the sampled documents (sent bytes + update) still verify.
-    let updates = bench(&server, &["--concurrency", "4", "--count", "20", "--mode", "sign", "--verify-every", "5", "--update-only"]).await;
+    // --save-to keeps every sealed document (sent bytes + update), each a distinct stamping.
+    let saved = tempfile::tempdir().unwrap();
+    let save_to = saved.path().join("sealed");
+    let updates = bench(&server, &["--concurrency", "4", "--count", "20", "--mode", "sign", "--verify-every", "5", "--update-only", "--save-to", save_to.to_str().unwrap()]).await;
     assert_sane(&updates, 20);
     assert_eq!(updates["verified"].as_u64(), Some(4), "{updates}");
+    let original = std::fs::read(common::corpus("13")).unwrap();
+    let anchors = eseal::verify::TrustAnchors::from_pem(&std::fs::read_to_string(common::root_pem()).unwrap()).unwrap();
+    let mut digests = std::collections::HashSet::new();
+    let files: Vec<_> = std::fs::read_dir(&save_to).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(files.len(), 20, "{files:?}");
+    for file in files {
+        let sealed = std::fs::read(&file).unwrap();
+        assert!(sealed.starts_with(&original) && sealed.len() > original.len(), "{} is not the document sent followed by an update", file.display());
+        let report = eseal::verify::verify_document(&sealed, &anchors).unwrap();
+        let seal = report.signatures.last().unwrap();
+        assert!(seal.intact && seal.valid && seal.trusted, "{}: {seal:?}", file.display());
+        assert!(digests.insert(seal.signature_sha256.clone()), "{} repeats another stamping's signature", file.display());
+    }
 
     let cycle = bench(&server, &["--concurrency", "4", "--count", "20", "--mode", "cycle", "--verify-every", "10", "--connections", "4"]).await;
     assert_sane(&cycle, 20);

@@ -111,6 +111,10 @@ pub struct BenchArgs {
     /// from /proc/PID/status).
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Also write every sealed document to this directory (as RUN-N.pdf), for instance to build
+    /// the document set of a verification benchmark; the directory is created when missing.
+    #[arg(long)]
+    save_to: Option<PathBuf>,
     #[command(flatten)]
     client: ClientArgs,
 }
@@ -137,6 +141,7 @@ struct Shared {
     /// Times a signer found no granted authorization waiting (background granting).
     grant_waits: AtomicU64,
     verify_every: u64,
+    save_to: Option<PathBuf>,
     anchors: TrustAnchors,
     results: Mutex<Results>,
     /// The in-process verifications under way.
@@ -427,12 +432,18 @@ async fn worker(shared: Arc<Shared>, mut signing: SigningServiceClient<Channel>,
         let request_id = format!("bench-{}-{i}", shared.run_id);
         let start = Instant::now();
         let sampled = shared.verify_every > 0 && (i + 1) % shared.verify_every == 0;
-        let outcome = sign_one(&mut signing, &shared, &authorization, &case, request_id, sampled).await;
+        let outcome = sign_one(&mut signing, &shared, &authorization, &case, request_id, sampled || shared.save_to.is_some()).await;
         let end = Instant::now();
         match outcome {
             Err(s) => shared.results.lock().await.error(false, &code_name(s.code()), s.message()),
             Ok(Answer { len: received, kept }) => {
-                if let Some((sealed, receipt_sha256)) = kept {
+                if let (Some(dir), Some((sealed, _))) = (&shared.save_to, &kept) {
+                    let path = dir.join(format!("{}-{i:06}.pdf", shared.run_id));
+                    if let Err(e) = tokio::fs::write(&path, sealed).await {
+                        shared.results.lock().await.error(false, "save", &format!("cannot write {}: {e}", path.display()));
+                    }
+                }
+                if let Some((sealed, receipt_sha256)) = kept.filter(|_| sampled) {
                     // Checked off the task, so that the check does not delay the next stamping.
                     let task_shared = shared.clone();
                     let check = tokio::task::spawn_blocking(move || check(&sealed, &receipt_sha256, &task_shared.anchors).map_err(|p| format!("stamping {i}: {p}")));
@@ -454,6 +465,9 @@ async fn worker(shared: Arc<Shared>, mut signing: SigningServiceClient<Channel>,
 /// Runs the benchmark and prints its report.
 pub async fn run(args: BenchArgs) -> Result<(), CliError> {
     let document = std::fs::read(&args.document).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", args.document.display())))?;
+    if let Some(dir) = &args.save_to {
+        std::fs::create_dir_all(dir).map_err(|e| CliError::Usage(format!("cannot create {}: {e}", dir.display())))?;
+    }
     let concurrency = args.concurrency.max(1);
     let connections = args.connections.unwrap_or(1).clamp(1, concurrency);
     let duration = match &args.duration {
@@ -570,6 +584,7 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
         granted_during_run: AtomicU64::new(0),
         grant_waits: AtomicU64::new(0),
         verify_every: args.verify_every,
+        save_to: args.save_to.clone(),
         anchors,
         results: Mutex::new(Results { grant_errors, first_errors, ..Default::default() }),
         checks: Mutex::new(Vec::new()),
