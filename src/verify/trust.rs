@@ -1,4 +1,4 @@
-//! Certificate path validation for signing certificates, at the time of signing.
+//! Certificate path validation for signing certificates, at a given validation time.
 
 use std::time::Duration;
 
@@ -64,15 +64,25 @@ impl TrustAnchors {
     /// seconds), and checks that the end entity may sign (digitalSignature or
     /// nonRepudiation). Returns a reason when it is not trusted.
     pub fn check(&self, end_entity: &[u8], intermediates: &[Vec<u8>], time: i64, purpose: Purpose) -> Result<(), String> {
-        key_usage_permits_signing(end_entity)?;
+        self.validate(end_entity, intermediates, time, purpose).map_err(|f| f.reason)
+    }
+
+    /// Like [`TrustAnchors::check`], with the class of the failure: what a verdict needs to
+    /// tell "no chain" from "expired" from "not allowed to sign".
+    pub fn validate(&self, end_entity: &[u8], intermediates: &[Vec<u8>], time: i64, purpose: Purpose) -> Result<(), TrustFailure> {
+        key_usage_permits_signing(end_entity).map_err(|reason| {
+            let kind = if reason.contains("does not parse") { TrustFailureKind::Other } else { TrustFailureKind::Usage };
+            TrustFailure { kind, reason }
+        })?;
         if self.roots.is_empty() {
-            return Err("no trust anchors are configured".into());
+            return Err(TrustFailure { kind: TrustFailureKind::NoChain, reason: "no trust anchors are configured".into() });
         }
         let root_ders: Vec<CertificateDer<'_>> = self.roots.iter().map(|der| CertificateDer::from(der.as_slice())).collect();
         let anchors: Vec<TrustAnchor<'_>> =
             root_ders.iter().filter_map(|der| webpki::anchor_from_trusted_cert(der).ok()).collect();
         let ee_der = CertificateDer::from(end_entity);
-        let ee = webpki::EndEntityCert::try_from(&ee_der).map_err(|e| format!("the signer certificate is unusable: {e}"))?;
+        let ee = webpki::EndEntityCert::try_from(&ee_der)
+            .map_err(|e| TrustFailure { kind: TrustFailureKind::Other, reason: format!("the signer certificate is unusable: {e}") })?;
         let intermediates: Vec<CertificateDer<'_>> = intermediates.iter().map(|c| CertificateDer::from(c.as_slice())).collect();
         let at = UnixTime::since_unix_epoch(Duration::from_secs(u64::try_from(time).unwrap_or(0)));
         let mut last = String::new();
@@ -101,21 +111,46 @@ impl TrustAnchors {
                 Err(e) => return Err(describe(e)),
             }
         }
-        Err(last)
+        Err(TrustFailure { kind: TrustFailureKind::Usage, reason: last })
     }
 }
 
-fn describe(e: webpki::Error) -> String {
-    match e {
-        webpki::Error::UnknownIssuer => "the chain does not lead to a trusted root".into(),
-        webpki::Error::CertExpired { .. } => {
-            "a certificate of the chain had expired at the signing time".into()
+/// Why a chain is not trusted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrustFailure {
+    /// The class of the failure.
+    pub kind: TrustFailureKind,
+    /// The reason, in plain words.
+    pub reason: String,
+}
+
+/// The classes of chain failures a verdict tells apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrustFailureKind {
+    /// No path to a configured trust anchor (unknown issuer, an issuer's signature that does
+    /// not verify, no anchors at all).
+    NoChain,
+    /// A certificate of the chain had expired at the validation time.
+    Expired,
+    /// A certificate of the chain was not yet valid at the validation time.
+    NotYetValid,
+    /// The signer's (extended) key usage does not allow this use.
+    Usage,
+    /// Anything else (unparsable certificate, constraints, unsupported algorithm).
+    Other,
+}
+
+fn describe(e: webpki::Error) -> TrustFailure {
+    let (kind, reason) = match e {
+        webpki::Error::UnknownIssuer => (TrustFailureKind::NoChain, "the chain does not lead to a trusted root".into()),
+        webpki::Error::InvalidSignatureForPublicKey => {
+            (TrustFailureKind::NoChain, "the chain does not lead to a trusted root (an issuer's signature does not verify)".into())
         }
-        webpki::Error::CertNotValidYet { .. } => {
-            "a certificate of the chain was not yet valid at the signing time".into()
-        }
-        other => format!("the chain does not validate: {other}"),
-    }
+        webpki::Error::CertExpired { .. } => (TrustFailureKind::Expired, "a certificate of the chain had expired at the validation time".into()),
+        webpki::Error::CertNotValidYet { .. } => (TrustFailureKind::NotYetValid, "a certificate of the chain was not yet valid at the validation time".into()),
+        other => (TrustFailureKind::Other, format!("the chain does not validate: {other}")),
+    };
+    TrustFailure { kind, reason }
 }
 
 /// Checks the end entity's KeyUsage extension (webpki does not): digitalSignature or
