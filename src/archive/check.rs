@@ -508,12 +508,15 @@ pub fn check_bag(root: &Path, verifier: &LogVerifier, options: &CheckOptions) ->
             match report_of {
                 Ok(verification) => {
                     let mut fine = true;
-                    if verification.verdict != DocumentVerdict::Passed {
+                    // Signatures other than the seal's (an earlier signer's, under anchors
+                    // this verifier lacks) may be INDETERMINATE; none may fail, and nothing may
+                    // have changed after signing.
+                    if matches!(verification.verdict, DocumentVerdict::Failed | DocumentVerdict::ChangedAfterSigning) {
                         fine = false;
                         let details: Vec<String> = verification
                             .signatures
                             .iter()
-                            .filter(|s| s.indication != Indication::TotalPassed || s.modified_after_signing)
+                            .filter(|s| s.indication == Indication::TotalFailed || s.modified_after_signing)
                             .map(|s| format!("{} {}{}: {}", s.field_name, s.indication.as_str(), s.sub_indication.map(|i| format!(" {}", i.as_str())).unwrap_or_default(), s.problems.join("; ")))
                             .collect();
                         authenticity.problem(format!("{path} (record {sequence}): the verdict is {}: {}", verification.verdict.as_str(), details.join(" | ")));
@@ -527,8 +530,11 @@ pub fn check_bag(root: &Path, verifier: &LogVerifier, options: &CheckOptions) ->
                         Some(s) => {
                             fine = false;
                             authenticity.problem(format!(
-                                "{path} (record {sequence}): the seal's signature {} is not trusted: {}",
+                                "{path} (record {sequence}): the seal's signature {} {} ({}{}): {}",
                                 s.field_name,
+                                if s.trusted { "does not pass" } else { "is not trusted" },
+                                s.indication.as_str(),
+                                s.sub_indication.map(|i| format!(" {}", i.as_str())).unwrap_or_default(),
                                 s.trust_problem.clone().unwrap_or_else(|| s.problems.join("; "))
                             ));
                         }

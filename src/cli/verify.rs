@@ -91,9 +91,6 @@ fn print_table(reply: &VerifyDocumentResponse) {
         if !s.trust_problem.is_empty() {
             println!("    - not trusted: {}", s.trust_problem);
         }
-        if !s.audit_record_found {
-            println!("    - this service has no stamping record of this signature");
-        }
         // Changes a signature does not permit, and visual ones even when permitted (a seal's
         // appearance, an annotation painting over signed content).
         for c in s.later_changes.iter().filter(|c| !c.allowed || c.description.to_lowercase().contains("visual")) {
