@@ -83,6 +83,16 @@ fn a_self_made_certificate_copying_the_seal_subject_is_indeterminate_no_chain() 
     assert_eq!((seal.indication, seal.sub_indication), (Indication::Indeterminate, Some(SubIndication::NoCertificateChainFound)), "{seal:#?}");
     assert_eq!(report.verdict, DocumentVerdict::Indeterminate);
     assert!(!report.all_valid(), "an untrusted signature does not pass");
+
+    // The same with openssl's default extensions (a CA certificate) and with a key usage that
+    // does not allow signing: still no chain, whatever else is wrong with the certificate.
+    for extensions in [&[][..], &["-addext", "keyUsage=critical,keyCertSign"][..]] {
+        let dir = temp();
+        let (signer, chain) = openssl_self_signed_with(dir.path(), EC_SEAL_SUBJECT, extensions);
+        let report = verify(&seal_with(&chain, &signer, now() - 60));
+        let seal = seal1(&report);
+        assert_eq!((seal.indication, seal.sub_indication), (Indication::Indeterminate, Some(SubIndication::NoCertificateChainFound)), "{extensions:?}: {seal:#?}");
+    }
 }
 
 #[test]
@@ -118,4 +128,14 @@ fn a_disallowed_change_after_signing_makes_the_document_changed_after_signing() 
     assert_eq!(seal.indication, Indication::TotalPassed, "{seal:#?}");
     assert!(seal.modified_after_signing);
     assert_eq!(report.verdict, DocumentVerdict::ChangedAfterSigning);
+}
+
+#[test]
+fn a_chain_from_an_impostor_ca_bearing_the_seal_ca_name_is_indeterminate_no_chain() {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let pem = keys::impostor_chain_for(&rcgen::PublicKeyData::subject_public_key_info(&key), "冒名专用章");
+    let signer = RingSigner::from_pkcs8(&key.serialize_der()).unwrap();
+    let report = verify(&seal_with(&CertificateChain::from_pem(&pem).unwrap(), &signer, now() - 60));
+    let seal = seal1(&report);
+    assert_eq!((seal.indication, seal.sub_indication), (Indication::Indeterminate, Some(SubIndication::NoCertificateChainFound)), "{seal:#?}");
 }

@@ -70,6 +70,11 @@ impl TrustAnchors {
     /// Like [`TrustAnchors::check`], with the class of the failure: what a verdict needs to
     /// tell "no chain" from "expired" from "not allowed to sign".
     pub fn validate(&self, end_entity: &[u8], intermediates: &[Vec<u8>], time: i64, purpose: Purpose) -> Result<(), TrustFailure> {
+        // No certificate at hand names the signer's issuer (a self-made certificate, whatever
+        // its extensions say): no chain, before any other property of the certificate.
+        if !self.issuer_in_reach(end_entity, intermediates) {
+            return Err(TrustFailure { kind: TrustFailureKind::NoChain, reason: "the chain does not lead to a trusted root (no trusted or supplied certificate is its issuer)".into() });
+        }
         key_usage_permits_signing(end_entity).map_err(|reason| {
             let kind = if reason.contains("does not parse") { TrustFailureKind::Other } else { TrustFailureKind::Usage };
             TrustFailure { kind, reason }
@@ -112,6 +117,19 @@ impl TrustAnchors {
             }
         }
         Err(TrustFailure { kind: TrustFailureKind::Usage, reason: last })
+    }
+}
+
+impl TrustAnchors {
+    /// Whether a root or another supplied certificate bears the end entity's issuer name (as
+    /// path building compares names: byte for byte), or the end entity is itself a root. An
+    /// unparsable end entity is left to the path validation to describe.
+    fn issuer_in_reach(&self, end_entity: &[u8], intermediates: &[Vec<u8>]) -> bool {
+        let Ok((_, ee)) = X509Certificate::from_der(end_entity) else { return true };
+        let issuer = ee.issuer().as_raw();
+        let subject_is_issuer = |der: &Vec<u8>| X509Certificate::from_der(der).is_ok_and(|(_, c)| c.subject().as_raw() == issuer);
+        self.roots.iter().any(|r| r.as_slice() == end_entity || subject_is_issuer(r))
+            || intermediates.iter().filter(|c| c.as_slice() != end_entity).any(subject_is_issuer)
     }
 }
 

@@ -32,6 +32,12 @@ pub const EC_SEAL_SUBJECT: &str = "/C=CN/O=示例市行政审批局/CN=示例市
 /// A P-256 key and a self-signed certificate with `subject` (openssl -subj form), a seal's key
 /// usages and no CA flag, made by openssl in `dir`.
 pub fn openssl_self_signed(dir: &std::path::Path, subject: &str) -> (RingSigner, CertificateChain) {
+    openssl_self_signed_with(dir, subject, &["-addext", "basicConstraints=critical,CA:FALSE", "-addext", "keyUsage=critical,digitalSignature,nonRepudiation"])
+}
+
+/// Like [`openssl_self_signed`], with `extensions` (openssl req arguments) instead of the
+/// seal's; none: openssl's defaults (a CA certificate).
+pub fn openssl_self_signed_with(dir: &std::path::Path, subject: &str, extensions: &[&str]) -> (RingSigner, CertificateChain) {
     let key = dir.join("impostor-key.pem");
     let pk8 = dir.join("impostor.pk8");
     let cert = dir.join("impostor.pem");
@@ -40,14 +46,9 @@ pub fn openssl_self_signed(dir: &std::path::Path, subject: &str) -> (RingSigner,
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = run(&openssl, &["pkcs8", "-topk8", "-nocrypt", "-in", key.to_str().unwrap(), "-outform", "DER", "-out", pk8.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = run(
-        &openssl,
-        &[
-            "req", "-x509", "-new", "-utf8", "-days", "365", "-key", key.to_str().unwrap(), "-subj", subject,
-            "-addext", "basicConstraints=critical,CA:FALSE", "-addext", "keyUsage=critical,digitalSignature,nonRepudiation",
-            "-out", cert.to_str().unwrap(),
-        ],
-    );
+    let mut args = vec!["req", "-x509", "-new", "-utf8", "-days", "365", "-key", key.to_str().unwrap(), "-subj", subject, "-out", cert.to_str().unwrap()];
+    args.extend_from_slice(extensions);
+    let out = run(&openssl, &args);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let signer = RingSigner::from_pkcs8(&std::fs::read(&pk8).unwrap()).unwrap();
     (signer, CertificateChain::from_pem(&std::fs::read_to_string(&cert).unwrap()).unwrap())
