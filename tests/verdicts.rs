@@ -139,3 +139,27 @@ fn a_chain_from_an_impostor_ca_bearing_the_seal_ca_name_is_indeterminate_no_chai
     let seal = seal1(&report);
     assert_eq!((seal.indication, seal.sub_indication), (Indication::Indeterminate, Some(SubIndication::NoCertificateChainFound)), "{seal:#?}");
 }
+
+#[test]
+fn a_document_timestamp_before_the_expiry_proves_the_expired_seal_existed() {
+    let sealed = sealed_with_expired_certificate();
+    // The seal claims two hours ago; its certificate expired an hour ago.
+    let dir = temp();
+    let proven = with_document_timestamp(&sealed, dir.path(), now() - 90 * 60);
+    let report = verify(&proven);
+    let seal = seal1(&report);
+    let timestamp = report.signatures.iter().find(|s| s.kind == eseal::verify::SignatureKind::DocumentTimestamp).expect("the document timestamp");
+    assert_eq!(timestamp.indication, Indication::TotalPassed, "{timestamp:#?}");
+    assert_eq!((seal.indication, seal.sub_indication), (Indication::TotalPassed, None), "{seal:#?}");
+    assert_eq!(seal.trust_time_source.as_deref(), Some("document timestamp"));
+    assert_eq!(seal.trust_time, timestamp.signing_time);
+    assert_eq!(report.verdict, DocumentVerdict::Passed, "{report:#?}");
+
+    // A document timestamp made after the expiry proves nothing about the seal.
+    let dir = temp();
+    let late = with_document_timestamp(&sealed, dir.path(), now() - 30 * 60);
+    let report = verify(&late);
+    let seal = seal1(&report);
+    assert_eq!((seal.indication, seal.sub_indication), (Indication::Indeterminate, Some(SubIndication::OutOfBoundsNoPoe)), "{seal:#?}");
+    assert_eq!(report.verdict, DocumentVerdict::Indeterminate);
+}

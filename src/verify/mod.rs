@@ -103,8 +103,9 @@ pub struct SignatureReport {
     pub trust_problem: Option<String>,
     /// The time (Unix seconds) at which the chain was validated.
     pub trust_time: Option<i64>,
-    /// Where that time comes from: "signature timestamp" (a trusted TSA proves the signature
-    /// existed then) or "verification time" (no such proof: the signer's claimed /M is not one).
+    /// Where that time comes from: "signature timestamp" or "document timestamp" (a trusted TSA
+    /// proves the signature existed then), or "verification time" (no such proof: the signer's
+    /// claimed /M is not one).
     pub trust_time_source: Option<String>,
     /// The ETSI EN 319 102-1 indication: TOTAL-PASSED, TOTAL-FAILED or INDETERMINATE.
     /// Changes after signing are not part of it (see `modified_after_signing`).
@@ -156,7 +157,8 @@ pub fn verify_document<S: Source>(source: &S, anchors: &TrustAnchors) -> Result<
     let doc = Document::open(source)?;
     let fields = crate::pdf::signature_fields(&doc)?;
     let file_size = source.len();
-    let signatures: Vec<SignatureReport> = fields.iter().map(|f| verify_one(&doc, f, anchors)).collect();
+    let mut signatures: Vec<SignatureReport> = fields.iter().map(|f| verify_one(&doc, f, anchors)).collect();
+    proofs_from_document_timestamps(&fields, &mut signatures, anchors);
     let verdict = DocumentVerdict::of(signatures.iter().map(|s| (s.indication, s.modified_after_signing)));
     Ok(VerificationReport { file_size, verdict, signatures })
 }
@@ -324,7 +326,8 @@ fn verify_one<S: Source>(doc: &Document<&S>, field: &crate::pdf::SignatureField,
                 SignatureKind::Signature => Purpose::DocumentSigning,
                 SignatureKind::DocumentTimestamp => Purpose::Timestamping,
             };
-            let (finding, at, source_of_time, problem) = chain_finding(anchors, cert, cms.certificates(), purpose, report.timestamp_time, report.signing_time, now);
+            let proven = report.timestamp_time.map(|t| (t, "signature timestamp"));
+            let (finding, at, source_of_time, problem) = chain_finding(anchors, cert, cms.certificates(), purpose, proven, report.signing_time, now);
             report.trust_time = Some(at);
             report.trust_time_source = Some(source_of_time.into());
             report.trust_problem = problem;
@@ -373,16 +376,61 @@ fn verify_one<S: Source>(doc: &Document<&S>, field: &crate::pdf::SignatureField,
     report
 }
 
-/// Validates the signer's chain: at the proven time when there is one, else now; when it fails
-/// now only for being outside its validity, the claimed time tells whether the chain is
-/// otherwise sound (OUT_OF_BOUNDS_NO_POE) or fails for another reason (that reason).
-/// Returns the finding, the validation time, where that time comes from, and the problem.
+/// A document timestamp that passes proves that the revision it covers, and every signature
+/// in it, existed at its genTime: a proof of existence for a signature whose certificate is
+/// out of its validity now. Latest revisions first, so that a document timestamp proven by a
+/// later one proves earlier signatures in turn (PAdES-LTA).
+fn proofs_from_document_timestamps(fields: &[crate::pdf::SignatureField], reports: &mut [SignatureReport], anchors: &TrustAnchors) {
+    let mut order: Vec<usize> = (0..reports.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(reports[i].signed_revision_end));
+    for i in order {
+        if reports[i].sub_indication != Some(SubIndication::OutOfBoundsNoPoe) {
+            continue;
+        }
+        let end = reports[i].signed_revision_end;
+        let proof = reports
+            .iter()
+            .enumerate()
+            .filter(|(j, t)| *j != i && t.kind == SignatureKind::DocumentTimestamp && t.indication == Indication::TotalPassed && t.signed_revision_end >= end)
+            .filter_map(|(_, t)| t.signing_time)
+            .min();
+        let (Some(at), Some(field)) = (proof, fields.get(i)) else { continue };
+        let Some(Object::String(contents, _)) = field.dict.get(b"Contents") else { continue };
+        let Ok(cms) = SignedDataInfo::parse(contents) else { continue };
+        let Some(cert) = cms.signer_certificate() else { continue };
+        let report = &mut reports[i];
+        let purpose = match report.kind {
+            SignatureKind::Signature => Purpose::DocumentSigning,
+            SignatureKind::DocumentTimestamp => Purpose::Timestamping,
+        };
+        let (chain, at, source_of_time, problem) = chain_finding(anchors, cert, cms.certificates(), purpose, Some((at, "document timestamp")), report.signing_time, now());
+        report.trusted = chain == ChainFinding::Trusted;
+        report.trust_time = Some(at);
+        report.trust_time_source = Some(source_of_time.into());
+        report.trust_problem = problem;
+        // Out of bounds is reached only when the signature is well-formed, intact and verifies.
+        let facts = SignatureFacts {
+            well_formed: true,
+            digest_matches: true,
+            signature_verifies: true,
+            weak_digest: cms.digest_algorithm() == crate::cms::DigestAlgorithm::Sha1,
+            chain,
+        };
+        (report.indication, report.sub_indication) = signature_verdict(&facts);
+    }
+}
+
+/// Validates the signer's chain: at the proven time (and where its proof comes from) when
+/// there is one, else now; when it fails now only for being outside its validity, the claimed
+/// time tells whether the chain is otherwise sound (OUT_OF_BOUNDS_NO_POE) or fails for another
+/// reason (that reason). Returns the finding, the validation time, where that time comes from,
+/// and the problem.
 fn chain_finding(
     anchors: &TrustAnchors,
     cert: &[u8],
     intermediates: &[Vec<u8>],
     purpose: Purpose,
-    proven: Option<i64>,
+    proven: Option<(i64, &'static str)>,
     claimed: Option<i64>,
     now: i64,
 ) -> (ChainFinding, i64, &'static str, Option<String>) {
@@ -391,16 +439,16 @@ fn chain_finding(
         TrustFailureKind::Usage => ChainFinding::UsageNotAllowed,
         _ => ChainFinding::GeneralFailure,
     };
-    if let Some(at) = proven {
+    if let Some((at, proof)) = proven {
         return match anchors.validate(cert, intermediates, at, purpose) {
-            Ok(()) => (ChainFinding::Trusted, at, "signature timestamp", None),
+            Ok(()) => (ChainFinding::Trusted, at, proof, None),
             Err(f) => {
-                let finding = match f.kind {
-                    TrustFailureKind::Expired => ChainFinding::ExpiredAtProvenTime,
-                    TrustFailureKind::NotYetValid => ChainFinding::NotYetValidAtProvenTime,
-                    kind => other(kind),
+                let (finding, reason) = match f.kind {
+                    TrustFailureKind::Expired => (ChainFinding::OutOfBoundsNoProof, format!("{} (the {proof}'s time); nothing proves the signature existed before", f.reason)),
+                    TrustFailureKind::NotYetValid => (ChainFinding::NotYetValidAtProvenTime, format!("{} (the {proof}'s time): the signature existed before its certificate was valid", f.reason)),
+                    kind => (other(kind), f.reason),
                 };
-                (finding, at, "signature timestamp", Some(f.reason))
+                (finding, at, proof, Some(reason))
             }
         };
     }

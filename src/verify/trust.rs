@@ -93,8 +93,13 @@ impl TrustAnchors {
         let mut last = String::new();
         let usages = match purpose {
             Purpose::DocumentSigning => [DOCUMENT_SIGNING, EMAIL_PROTECTION, ANY_EKU].map(webpki::KeyUsage::required_if_present).to_vec(),
-            Purpose::Timestamping => vec![webpki::KeyUsage::required(TIME_STAMPING)],
+            // webpki applies the usage to every certificate of the path, and a CA certificate
+            // rarely lists timeStamping: the end entity's is required separately, below.
+            Purpose::Timestamping => vec![webpki::KeyUsage::required_if_present(TIME_STAMPING)],
         };
+        if purpose == Purpose::Timestamping && !has_time_stamping_usage(end_entity) {
+            return Err(TrustFailure { kind: TrustFailureKind::Usage, reason: "the timestamping certificate lacks the timeStamping extended key usage".into() });
+        }
         for usage in usages {
             match ee.verify_for_usage(
                 webpki::ALL_VERIFICATION_ALGS,
@@ -169,6 +174,11 @@ fn describe(e: webpki::Error) -> TrustFailure {
         other => (TrustFailureKind::Other, format!("the chain does not validate: {other}")),
     };
     TrustFailure { kind, reason }
+}
+
+/// Whether the certificate's extended key usage lists timeStamping.
+fn has_time_stamping_usage(der: &[u8]) -> bool {
+    X509Certificate::from_der(der).is_ok_and(|(_, cert)| matches!(cert.extended_key_usage(), Ok(Some(eku)) if eku.value.time_stamping))
 }
 
 /// Checks the end entity's KeyUsage extension (webpki does not): digitalSignature or

@@ -47,11 +47,10 @@ pub enum SubIndication {
     /// TOTAL-FAILED: the signer's certificate is revoked (reserved: no revocation data is
     /// checked yet).
     Revoked,
-    /// TOTAL-FAILED: a trusted timestamp proves the signature was made after the certificate
-    /// expired.
-    Expired,
-    /// TOTAL-FAILED: a trusted timestamp proves the signature was made before the certificate
-    /// was valid.
+    /// TOTAL-FAILED: a trusted timestamp proves the signature existed before the certificate
+    /// was valid. (EXPIRED, its counterpart, needs a lower bound of the signing time, such as a
+    /// content timestamp, which this verifier does not read: a timestamp after the expiry only
+    /// leaves the signing time unproven, OUT_OF_BOUNDS_NO_POE.)
     NotYetValid,
     /// INDETERMINATE: the signer's certificate is not in the signature.
     NoSigningCertificateFound,
@@ -76,7 +75,6 @@ impl SubIndication {
             SubIndication::HashFailure => "HASH_FAILURE",
             SubIndication::SigCryptoFailure => "SIG_CRYPTO_FAILURE",
             SubIndication::Revoked => "REVOKED",
-            SubIndication::Expired => "EXPIRED",
             SubIndication::NotYetValid => "NOT_YET_VALID",
             SubIndication::NoSigningCertificateFound => "NO_SIGNING_CERTIFICATE_FOUND",
             SubIndication::NoCertificateChainFound => "NO_CERTIFICATE_CHAIN_FOUND",
@@ -101,12 +99,11 @@ pub enum ChainFinding {
     UsageNotAllowed,
     /// Another chain failure.
     GeneralFailure,
-    /// A trusted timestamp (a proof of existence) lies after the certificate's validity.
-    ExpiredAtProvenTime,
-    /// A trusted timestamp lies before the certificate's validity.
+    /// A trusted timestamp (a proof of existence) lies before the certificate's validity.
     NotYetValidAtProvenTime,
-    /// Without a proof of existence the chain was checked now and is outside its validity
-    /// (it may be valid at the claimed signing time, which proves nothing).
+    /// The certificate is outside its validity at the validation time: now, without a proof
+    /// of existence (it may be valid at the claimed signing time, which proves nothing), or a
+    /// proof of existence after it expired (the signature may be older, but nothing shows it).
     OutOfBoundsNoProof,
     /// The certificate is revoked (not produced yet: no revocation data is checked).
     Revoked,
@@ -144,7 +141,6 @@ pub fn signature_verdict(facts: &SignatureFacts) -> (Indication, Option<SubIndic
     } else {
         match facts.chain {
             ChainFinding::Revoked => Revoked,
-            ChainFinding::ExpiredAtProvenTime => Expired,
             ChainFinding::NotYetValidAtProvenTime => NotYetValid,
             ChainFinding::NoSignerCertificate => NoSigningCertificateFound,
             ChainFinding::NoChain => NoCertificateChainFound,
@@ -156,7 +152,7 @@ pub fn signature_verdict(facts: &SignatureFacts) -> (Indication, Option<SubIndic
         }
     };
     let indication = match sub {
-        FormatFailure | HashFailure | SigCryptoFailure | Revoked | Expired | NotYetValid => TotalFailed,
+        FormatFailure | HashFailure | SigCryptoFailure | Revoked | NotYetValid => TotalFailed,
         _ => Indeterminate,
     };
     (indication, Some(sub))
@@ -230,7 +226,6 @@ mod tests {
             (facts(true, true, false, false, C::Trusted), TotalFailed, Some(SigCryptoFailure)),
             (facts(true, true, false, false, C::OutOfBoundsNoProof), TotalFailed, Some(SigCryptoFailure)),
             (facts(true, true, true, false, C::Revoked), TotalFailed, Some(Revoked)),
-            (facts(true, true, true, false, C::ExpiredAtProvenTime), TotalFailed, Some(Expired)),
             (facts(true, true, true, false, C::NotYetValidAtProvenTime), TotalFailed, Some(NotYetValid)),
             (facts(true, true, true, false, C::NoSignerCertificate), Indeterminate, Some(NoSigningCertificateFound)),
             (facts(true, true, true, false, C::NoChain), Indeterminate, Some(NoCertificateChainFound)),
@@ -270,7 +265,7 @@ mod tests {
         assert_eq!(serde_json::to_value(OutOfBoundsNoPoe).unwrap(), "OUT_OF_BOUNDS_NO_POE");
         assert_eq!(serde_json::to_value(CryptoConstraintsFailureNoPoe).unwrap(), "CRYPTO_CONSTRAINTS_FAILURE_NO_POE");
         assert_eq!(serde_json::to_value(DocumentVerdict::ChangedAfterSigning).unwrap(), "changed_after_signing");
-        for sub in [FormatFailure, HashFailure, SigCryptoFailure, Revoked, Expired, NotYetValid, NoSigningCertificateFound, NoCertificateChainFound, CertificateChainGeneralFailure, SigConstraintsFailure, OutOfBoundsNoPoe, CryptoConstraintsFailureNoPoe] {
+        for sub in [FormatFailure, HashFailure, SigCryptoFailure, Revoked, NotYetValid, NoSigningCertificateFound, NoCertificateChainFound, CertificateChainGeneralFailure, SigConstraintsFailure, OutOfBoundsNoPoe, CryptoConstraintsFailureNoPoe] {
             assert_eq!(serde_json::to_value(sub).unwrap(), sub.as_str());
         }
         for indication in [TotalPassed, TotalFailed, Indeterminate] {

@@ -103,3 +103,47 @@ pub fn rewrite_page_content(pdf: &[u8]) -> Vec<u8> {
     let content = Object::Stream(Stream { dict: Dictionary::new(), data: b"0 g 50 700 400 40 re f".to_vec() });
     append_update(pdf, &[(page.id, Object::Dictionary(page_dict)), (content_id, content)], None)
 }
+
+/// A timestamping authority's certificate (PEM, from the development seal CA, valid from a day
+/// ago for a year, timeStamping usage) and RSA key (PKCS#8 DER, made by openssl: pyHanko's
+/// test TSA signs with RSA only), written to `dir`.
+pub fn tsa(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let pem = dir.join("tsa-key.pem");
+    let out = run(&tool("openssl"), &["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", pem.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let key = rcgen::KeyPair::from_pem(&std::fs::read_to_string(&pem).unwrap()).unwrap();
+    let mut params = rcgen::CertificateParams::default();
+    params.distinguished_name.push(rcgen::DnType::OrganizationName, "eseal Development");
+    params.distinguished_name.push(rcgen::DnType::CommonName, "eseal Test TSA");
+    params.is_ca = rcgen::IsCa::ExplicitNoCa;
+    params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::TimeStamping];
+    params.use_authority_key_identifier_extension = true;
+    params.not_before = (std::time::SystemTime::now() - service::DAY).into();
+    params.not_after = keys::in_a_year().into();
+    let certificate = params.signed_by(&key, &keys::seal_ca()).unwrap();
+    let (cert_path, key_path) = (dir.join("tsa.pem"), dir.join("tsa.pk8"));
+    std::fs::write(&cert_path, certificate.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_der()).unwrap();
+    (cert_path, key_path)
+}
+
+/// `pdf` with a document timestamp added by pyHanko (tests/python/document_timestamp.py) from
+/// the TSA of [`tsa`], at `gen_time`.
+pub fn with_document_timestamp(pdf: &[u8], dir: &std::path::Path, gen_time: i64) -> Vec<u8> {
+    let (cert, key) = tsa(dir);
+    let (input, output) = (dir.join("to-timestamp.pdf"), dir.join("timestamped.pdf"));
+    std::fs::write(&input, pdf).unwrap();
+    let python = pyhanko().with_file_name("python");
+    let script = repo().join("tests/python/document_timestamp.py");
+    let issuer = service::keys().join("seal-ca.pem");
+    let out = run(
+        &python,
+        &[
+            script.to_str().unwrap(), input.to_str().unwrap(), output.to_str().unwrap(), cert.to_str().unwrap(), key.to_str().unwrap(),
+            issuer.to_str().unwrap(), &gen_time.to_string(),
+        ],
+    );
+    assert!(out.status.success(), "pyHanko's document timestamp: {}", String::from_utf8_lossy(&out.stderr));
+    std::fs::read(&output).unwrap()
+}
