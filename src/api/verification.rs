@@ -7,7 +7,7 @@ use tonic::{Request, Response, Status, Streaming};
 use tracing::Instrument;
 
 use super::proto::verification_service_server::VerificationService;
-use super::proto::{SignatureVerification, VerifyDocumentRequest, VerifyDocumentResponse};
+use super::proto::{LaterChange, SignatureVerification, VerifyDocumentRequest, VerifyDocumentResponse};
 use super::spool::Spool;
 use super::{ApiError, ServiceState, Subject};
 use crate::auth::{Principal, Role};
@@ -61,11 +61,13 @@ async fn verify(state: &Arc<ServiceState>, principal: &Principal, mut stream: St
     .map_err(|e| ApiError::Internal(format!("the verification task failed: {e}")))?
     .map_err(|e| ApiError::InvalidArgument(format!("the document cannot be verified: {e}")))?;
     let mut signatures = Vec::new();
+    let mut records = Vec::new();
     for (s, revision) in report.signatures.iter().zip(&revision_digests) {
         let record = match s.signature_sha256.as_deref().and_then(unhex32) {
             Some(digest) => state.store.stamping_by_cms(&digest).await?.filter(|r| Some(r.output_sha256) == *revision),
             None => None,
         };
+        records.push(record.as_ref().map(|r| r.audit_sequence));
         signatures.push(SignatureVerification {
             field_name: s.field_name.clone(),
             kind: match s.kind {
@@ -90,14 +92,43 @@ async fn verify(state: &Arc<ServiceState>, principal: &Principal, mut stream: St
             audit_record_found: record.is_some(),
             audit_sequence: record.map(|r| r.audit_sequence).unwrap_or(0),
             problems: s.problems.clone(),
+            indication: s.indication.as_str().into(),
+            sub_indication: s.sub_indication.map(|i| i.as_str()).unwrap_or_default().into(),
+            trust_problem: s.trust_problem.clone().unwrap_or_default(),
+            later_changes: s
+                .later_changes
+                .iter()
+                .map(|c| LaterChange { object: c.object, role: c.role.clone(), description: c.description.clone(), allowed: c.allowed })
+                .collect(),
         });
     }
+    let unrecorded_signatures: Vec<String> = report.signatures.iter().zip(&records).filter(|(_, r)| r.is_none()).map(|(s, _)| s.field_name.clone()).collect();
     Ok(VerifyDocumentResponse {
         all_valid: report.all_valid(),
-        report_json: serde_json::to_string(&report).map_err(|e| ApiError::Internal(e.to_string()))?,
+        report_json: report_json(&report, &records, &unrecorded_signatures).map_err(|e| ApiError::Internal(e.to_string()))?,
         signatures,
         document_sha256,
+        verdict: report.verdict.as_str().into(),
+        unrecorded_signatures,
     })
+}
+
+/// The engine's report as JSON with this service's record match added: each signature's
+/// "stamping_record" ({"audit_sequence": N}, or null) and the document's "unrecorded_signatures".
+fn report_json(report: &crate::verify::VerificationReport, records: &[Option<u64>], unrecorded: &[String]) -> Result<String, serde_json::Error> {
+    let mut json = serde_json::to_value(report)?;
+    if let Some(signatures) = json.get_mut("signatures").and_then(serde_json::Value::as_array_mut) {
+        for (signature, record) in signatures.iter_mut().zip(records) {
+            if let Some(object) = signature.as_object_mut() {
+                let record = record.map(|sequence| serde_json::json!({ "audit_sequence": sequence }));
+                object.insert("stamping_record".into(), record.unwrap_or(serde_json::Value::Null));
+            }
+        }
+    }
+    if let Some(object) = json.as_object_mut() {
+        object.insert("unrecorded_signatures".into(), serde_json::json!(unrecorded));
+    }
+    serde_json::to_string(&json)
 }
 
 /// SHA-256 of the first `len` bytes of `source`.

@@ -23,7 +23,7 @@ use super::bag::{check_fixity, digests_of_file, info_value};
 use super::layout::{self, ConsistencyFile, is_sha256_hex, sequence_of};
 use super::time::{format_rfc3339, parse_time};
 use crate::audit::{AuditRecord, Checkpoint, EventKind, LogVerifier, ProofFile};
-use crate::verify::{TrustAnchors, verify_document};
+use crate::verify::{DocumentVerdict, Indication, TrustAnchors, verify_document};
 
 /// At most this many problems are listed per property; the rest are counted.
 const MAX_PROBLEMS: usize = 200;
@@ -508,27 +508,33 @@ pub fn check_bag(root: &Path, verifier: &LogVerifier, options: &CheckOptions) ->
             match report_of {
                 Ok(verification) => {
                     let mut fine = true;
-                    if !verification.all_valid() {
+                    // Signatures other than the seal's (an earlier signer's, under anchors
+                    // this verifier lacks) may be INDETERMINATE; none may fail, and nothing may
+                    // have changed after signing.
+                    if matches!(verification.verdict, DocumentVerdict::Failed | DocumentVerdict::ChangedAfterSigning) {
                         fine = false;
                         let details: Vec<String> = verification
                             .signatures
                             .iter()
-                            .filter(|s| !(s.intact && s.valid) || s.modified_after_signing)
-                            .map(|s| format!("{}: {}", s.field_name, s.problems.join("; ")))
+                            .filter(|s| s.indication == Indication::TotalFailed || s.modified_after_signing)
+                            .map(|s| format!("{} {}{}: {}", s.field_name, s.indication.as_str(), s.sub_indication.map(|i| format!(" {}", i.as_str())).unwrap_or_default(), s.problems.join("; ")))
                             .collect();
-                        authenticity.problem(format!("{path} (record {sequence}): not every signature verifies: {}", details.join(" | ")));
+                        authenticity.problem(format!("{path} (record {sequence}): the verdict is {}: {}", verification.verdict.as_str(), details.join(" | ")));
                     }
                     let seal_signature = match &seal_fingerprint {
                         Some(f) => verification.signatures.iter().find(|s| s.signer.as_ref().is_some_and(|c| &c.sha256_fingerprint == f)),
                         None => verification.signatures.last(),
                     };
                     match seal_signature {
-                        Some(s) if s.trusted && s.intact && s.valid => {}
+                        Some(s) if s.indication == Indication::TotalPassed => {}
                         Some(s) => {
                             fine = false;
                             authenticity.problem(format!(
-                                "{path} (record {sequence}): the seal's signature {} is not trusted: {}",
+                                "{path} (record {sequence}): the seal's signature {} {} ({}{}): {}",
                                 s.field_name,
+                                if s.trusted { "does not pass" } else { "is not trusted" },
+                                s.indication.as_str(),
+                                s.sub_indication.map(|i| format!(" {}", i.as_str())).unwrap_or_default(),
                                 s.trust_problem.clone().unwrap_or_else(|| s.problems.join("; "))
                             ));
                         }

@@ -33,7 +33,7 @@ use crate::api::proto::sign_document_request::Part as RequestPart;
 use crate::api::proto::sign_document_response::Part as ResponsePart;
 use crate::api::proto::signing_service_client::SigningServiceClient;
 use crate::api::proto::{self, GrantAuthorizationRequest, SignDocumentRequest, SignHeader};
-use crate::verify::{Coverage, TrustAnchors, verify_document};
+use crate::verify::{Coverage, DocumentVerdict, Indication, TrustAnchors, verify_document};
 
 /// What each task does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -287,20 +287,21 @@ async fn sign_one(signing: &mut SigningServiceClient<Channel>, shared: &Shared, 
     Ok(Answer { len, kept: kept.map(|document| (document, receipt.output_sha256)) })
 }
 
-/// Checks a sampled answer: its bytes hash to the receipt's SHA-256, and its last signature is
-/// intact, valid, trusted and covers the entire file.
+/// Checks a sampled answer: its bytes hash to the receipt's SHA-256, its last signature (the
+/// seal) is TOTAL-PASSED and covers the entire file, and no signature failed (an earlier
+/// signer's may be INDETERMINATE under this verifier's anchors).
 fn check(sealed: &[u8], receipt_sha256: &[u8], anchors: &TrustAnchors) -> Result<(), String> {
     if ring::digest::digest(&ring::digest::SHA256, sealed).as_ref() != receipt_sha256 {
         return Err("the sealed document does not match the receipt's SHA-256".into());
     }
     let report = verify_document(&sealed, anchors).map_err(|e| e.to_string())?;
     let last = report.signatures.last().ok_or("no signature")?;
-    if last.intact && last.valid && last.trusted && last.coverage == Coverage::EntireFile {
+    if last.indication == Indication::TotalPassed && last.coverage == Coverage::EntireFile && !matches!(report.verdict, DocumentVerdict::Failed | DocumentVerdict::ChangedAfterSigning) {
         Ok(())
     } else {
         Err(format!(
-            "field {}: intact {}, valid {}, trusted {} ({:?}), coverage {:?}, problems {:?}",
-            last.field_name, last.intact, last.valid, last.trusted, last.trust_problem, last.coverage, last.problems
+            "verdict {}; field {}: {} {:?}, trusted {} ({:?}), coverage {:?}, problems {:?}",
+            report.verdict.as_str(), last.field_name, last.indication.as_str(), last.sub_indication, last.trusted, last.trust_problem, last.coverage, last.problems
         ))
     }
 }

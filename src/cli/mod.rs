@@ -32,6 +32,14 @@ pub enum CliError {
     /// The service could not start or stopped with an error.
     #[error("{0}")]
     Serve(String),
+    /// A finding with its own exit code (a verification verdict).
+    #[error("{message}")]
+    Finding {
+        /// The exit code.
+        code: i32,
+        /// What was found.
+        message: String,
+    },
 }
 
 fn code_name(code: tonic::Code) -> String {
@@ -45,9 +53,11 @@ fn code_name(code: tonic::Code) -> String {
 }
 
 impl CliError {
-    /// The process exit code: 2 for usage, 3 for connection, 4 for refusals, 1 otherwise.
+    /// The process exit code: 2 for usage, 3 for connection, 4 for refusals, a finding's own
+    /// code, 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
+            CliError::Finding { code, .. } => *code,
             CliError::Usage(_) => 2,
             CliError::Connect(_) => 3,
             CliError::Status(_) => 4,

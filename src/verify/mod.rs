@@ -6,6 +6,7 @@
 
 mod diff;
 mod trust;
+mod verdict;
 
 use serde::Serialize;
 use thiserror::Error;
@@ -16,7 +17,8 @@ use crate::pdf::xref::XrefEntry;
 use crate::pdf::{Document, Object, PdfError, Prefix, Source};
 
 pub use diff::Change;
-pub use trust::{Purpose, TrustAnchors, key_usage_permits_signing};
+pub use trust::{Purpose, TrustAnchors, TrustFailure, TrustFailureKind, key_usage_permits_signing};
+pub use verdict::{ChainFinding, DocumentVerdict, Indication, SignatureFacts, SubIndication, signature_verdict};
 
 /// Why a document could not be verified at all (individual signature problems are reported,
 /// not raised).
@@ -94,16 +96,22 @@ pub struct SignatureReport {
     pub intact: bool,
     /// The CMS signature verifies (and the signature is intact).
     pub valid: bool,
-    /// The signer's chain leads to a configured trust anchor at the signing time and its key
-    /// usage allows signing.
+    /// The signer's chain leads to a configured trust anchor at the validation time
+    /// (`trust_time`) and its key usage allows signing.
     pub trusted: bool,
     /// Why it is not trusted, when it is not.
     pub trust_problem: Option<String>,
     /// The time (Unix seconds) at which the chain was validated.
     pub trust_time: Option<i64>,
-    /// Where that time comes from: "signature timestamp" (a trusted TSA vouches for it),
-    /// "claimed signing time (/M)" (the signer's word), or "verification time".
+    /// Where that time comes from: "signature timestamp" or "document timestamp" (a trusted TSA
+    /// proves the signature existed then), or "verification time" (no such proof: the signer's
+    /// claimed /M is not one).
     pub trust_time_source: Option<String>,
+    /// The ETSI EN 319 102-1 indication: TOTAL-PASSED, TOTAL-FAILED or INDETERMINATE.
+    /// Changes after signing are not part of it (see `modified_after_signing`).
+    pub indication: Indication,
+    /// The sub-indication when not TOTAL-PASSED (HASH_FAILURE, NO_CERTIFICATE_CHAIN_FOUND, ...).
+    pub sub_indication: Option<SubIndication>,
     /// Whole file, whole revision, or partial.
     pub coverage: Coverage,
     /// The revision the signature covers ends at this offset.
@@ -130,16 +138,17 @@ pub struct SignatureReport {
 pub struct VerificationReport {
     /// Size of the file.
     pub file_size: u64,
+    /// The verdict on the document: passed only when there are signatures, every one is
+    /// TOTAL-PASSED and none is followed by a disallowed change.
+    pub verdict: DocumentVerdict,
     /// Every signature and document timestamp, in field order.
     pub signatures: Vec<SignatureReport>,
 }
 
 impl VerificationReport {
-    /// Whether there are signatures and every one is intact, valid, covers the whole file or
-    /// a whole revision, and is followed by no disallowed change.
+    /// Whether the document verdict is "passed".
     pub fn all_valid(&self) -> bool {
-        !self.signatures.is_empty()
-            && self.signatures.iter().all(|s| s.intact && s.valid && !s.modified_after_signing && s.coverage != Coverage::Partial)
+        self.verdict == DocumentVerdict::Passed
     }
 }
 
@@ -148,8 +157,10 @@ pub fn verify_document<S: Source>(source: &S, anchors: &TrustAnchors) -> Result<
     let doc = Document::open(source)?;
     let fields = crate::pdf::signature_fields(&doc)?;
     let file_size = source.len();
-    let signatures = fields.iter().map(|f| verify_one(&doc, f, anchors)).collect();
-    Ok(VerificationReport { file_size, signatures })
+    let mut signatures: Vec<SignatureReport> = fields.iter().map(|f| verify_one(&doc, f, anchors)).collect();
+    proofs_from_document_timestamps(&fields, &mut signatures, anchors);
+    let verdict = DocumentVerdict::of(signatures.iter().map(|s| (s.indication, s.modified_after_signing)));
+    Ok(VerificationReport { file_size, verdict, signatures })
 }
 
 fn text_of(dict: &crate::pdf::Dictionary, key: &[u8]) -> Option<String> {
@@ -209,6 +220,9 @@ fn verify_one<S: Source>(doc: &Document<&S>, field: &crate::pdf::SignatureField,
         trust_problem: None,
         trust_time: None,
         trust_time_source: None,
+        // Until the end of the checks: a signature that stops early is malformed.
+        indication: Indication::TotalFailed,
+        sub_indication: Some(SubIndication::FormatFailure),
         coverage: Coverage::Partial,
         signed_revision_end: covered_end.unwrap_or(0),
         later_changes: Vec::new(),
@@ -253,6 +267,7 @@ fn verify_one<S: Source>(doc: &Document<&S>, field: &crate::pdf::SignatureField,
     }
 
     // Intact: the digest of the byte ranges is what the signature (or timestamp) signed.
+    let mut tst_missing = false;
     if range_ok {
         let digest = hash_ranges(source, &range, cms.digest_algorithm());
         match (kind, digest) {
@@ -264,6 +279,7 @@ fn verify_one<S: Source>(doc: &Document<&S>, field: &crate::pdf::SignatureField,
                 }
             }
             (SignatureKind::DocumentTimestamp, Ok(_)) => {
+                tst_missing = cms.tst_info().is_none();
                 report.intact = match cms.tst_info() {
                     Some(tst) => {
                         report.signing_time = Some(tst.gen_time);
@@ -278,20 +294,22 @@ fn verify_one<S: Source>(doc: &Document<&S>, field: &crate::pdf::SignatureField,
         }
     }
     let weak = cms.digest_algorithm() == crate::cms::DigestAlgorithm::Sha1;
-    match cms.verify_signature() {
+    let verified = cms.verify_signature();
+    let signature_verifies = verified.is_ok();
+    match verified {
         Ok(()) if weak => report.problems.push("the signature uses SHA-1, which no longer protects against forgery".into()),
         Ok(()) => report.valid = report.intact,
         Err(e) => report.problems.push(format!("the signature value does not verify: {e}")),
     }
 
     // A signature timestamp sits in unsigned attributes: anyone can attach one. Its time is
-    // used only when it verifies, covers this signature value and comes from a trusted TSA.
+    // a proof of existence only when it verifies, covers this signature value and comes from a
+    // TSA whose chain is trusted now.
+    let now = now();
     if let Some(Ok(ts)) = cms.signature_timestamp() {
         let tst = ts.tst_info();
         let sound = ts.verify_signature().is_ok() && tst.is_some_and(|t| t.imprint_matches(cms.signature_value()));
-        let trusted_tsa = ts.signer_certificate().is_some_and(|c| {
-            anchors.check(c, ts.certificates(), tst.map(|t| t.gen_time).unwrap_or(0), Purpose::Timestamping).is_ok()
-        });
+        let trusted_tsa = ts.signer_certificate().is_some_and(|c| anchors.check(c, ts.certificates(), now, Purpose::Timestamping).is_ok());
         match (sound, trusted_tsa) {
             (true, true) => report.timestamp_time = tst.map(|t| t.gen_time),
             (false, _) => report.problems.push("the signature timestamp does not verify against this signature".into()),
@@ -299,29 +317,28 @@ fn verify_one<S: Source>(doc: &Document<&S>, field: &crate::pdf::SignatureField,
         }
     }
 
-    // Trust at the signing time: a trusted timestamp's, else the time the signer claims (the
-    // archivist's question is whether the seal was valid when it was applied).
-    let (at, source_of_time) = match (report.timestamp_time, report.signing_time) {
-        (Some(t), _) => (t, "signature timestamp"),
-        (None, Some(t)) if kind == SignatureKind::Signature => (t, "claimed signing time (/M)"),
-        (None, Some(t)) => (t, "timestamp genTime"),
-        (None, None) => (now(), "verification time"),
-    };
-    report.trust_time = Some(at);
-    report.trust_time_source = Some(source_of_time.into());
-    match cms.signer_certificate() {
+    // Validation time: a trusted timestamp's (a proof that the signature existed then), else
+    // now. The time the signer claims (/M, or a document timestamp's own genTime) proves
+    // nothing: a chain valid then but not now gives OUT_OF_BOUNDS_NO_POE.
+    let chain = match cms.signer_certificate() {
         Some(cert) => {
             let purpose = match kind {
                 SignatureKind::Signature => Purpose::DocumentSigning,
                 SignatureKind::DocumentTimestamp => Purpose::Timestamping,
             };
-            match anchors.check(cert, cms.certificates(), at, purpose) {
-                Ok(()) => report.trusted = true,
-                Err(reason) => report.trust_problem = Some(reason),
-            }
+            let proven = report.timestamp_time.map(|t| (t, "signature timestamp"));
+            let (finding, at, source_of_time, problem) = chain_finding(anchors, cert, cms.certificates(), purpose, proven, report.signing_time, now);
+            report.trust_time = Some(at);
+            report.trust_time_source = Some(source_of_time.into());
+            report.trust_problem = problem;
+            finding
         }
-        None => report.trust_problem = Some("the signer certificate is not in the signature".into()),
-    }
+        None => {
+            report.trust_problem = Some("the signer certificate is not in the signature".into());
+            ChainFinding::NoSignerCertificate
+        }
+    };
+    report.trusted = chain == ChainFinding::Trusted;
 
     // Coverage and what came after.
     match (covered_end, &signed_doc) {
@@ -348,7 +365,109 @@ fn verify_one<S: Source>(doc: &Document<&S>, field: &crate::pdf::SignatureField,
     if report.modified_after_signing {
         report.problems.push("the document was modified after signing in ways a signature does not permit".into());
     }
+    let facts = SignatureFacts {
+        well_formed: range_ok && report.coverage != Coverage::Partial && !tst_missing,
+        digest_matches: report.intact,
+        signature_verifies,
+        weak_digest: weak,
+        chain,
+    };
+    (report.indication, report.sub_indication) = signature_verdict(&facts);
     report
+}
+
+/// A document timestamp that passes proves that the revision it covers, and every signature
+/// in it, existed at its genTime: a proof of existence for a signature whose certificate is
+/// out of its validity now. Latest revisions first, so that a document timestamp proven by a
+/// later one proves earlier signatures in turn (PAdES-LTA).
+fn proofs_from_document_timestamps(fields: &[crate::pdf::SignatureField], reports: &mut [SignatureReport], anchors: &TrustAnchors) {
+    let mut order: Vec<usize> = (0..reports.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(reports[i].signed_revision_end));
+    for i in order {
+        if reports[i].sub_indication != Some(SubIndication::OutOfBoundsNoPoe) {
+            continue;
+        }
+        let end = reports[i].signed_revision_end;
+        let proof = reports
+            .iter()
+            .enumerate()
+            .filter(|(j, t)| *j != i && t.kind == SignatureKind::DocumentTimestamp && t.indication == Indication::TotalPassed && t.signed_revision_end >= end)
+            .filter_map(|(_, t)| t.signing_time)
+            .min();
+        let (Some(at), Some(field)) = (proof, fields.get(i)) else { continue };
+        let Some(Object::String(contents, _)) = field.dict.get(b"Contents") else { continue };
+        let Ok(cms) = SignedDataInfo::parse(contents) else { continue };
+        let Some(cert) = cms.signer_certificate() else { continue };
+        let report = &mut reports[i];
+        let purpose = match report.kind {
+            SignatureKind::Signature => Purpose::DocumentSigning,
+            SignatureKind::DocumentTimestamp => Purpose::Timestamping,
+        };
+        let (chain, at, source_of_time, problem) = chain_finding(anchors, cert, cms.certificates(), purpose, Some((at, "document timestamp")), report.signing_time, now());
+        report.trusted = chain == ChainFinding::Trusted;
+        report.trust_time = Some(at);
+        report.trust_time_source = Some(source_of_time.into());
+        report.trust_problem = problem;
+        // Out of bounds is reached only when the signature is well-formed, intact and verifies.
+        let facts = SignatureFacts {
+            well_formed: true,
+            digest_matches: true,
+            signature_verifies: true,
+            weak_digest: cms.digest_algorithm() == crate::cms::DigestAlgorithm::Sha1,
+            chain,
+        };
+        (report.indication, report.sub_indication) = signature_verdict(&facts);
+    }
+}
+
+/// Validates the signer's chain: at the proven time (and where its proof comes from) when
+/// there is one, else now; when it fails now only for being outside its validity, the claimed
+/// time tells whether the chain is otherwise sound (OUT_OF_BOUNDS_NO_POE) or fails for another
+/// reason (that reason). Returns the finding, the validation time, where that time comes from,
+/// and the problem.
+fn chain_finding(
+    anchors: &TrustAnchors,
+    cert: &[u8],
+    intermediates: &[Vec<u8>],
+    purpose: Purpose,
+    proven: Option<(i64, &'static str)>,
+    claimed: Option<i64>,
+    now: i64,
+) -> (ChainFinding, i64, &'static str, Option<String>) {
+    let other = |kind: TrustFailureKind| match kind {
+        TrustFailureKind::NoChain => ChainFinding::NoChain,
+        TrustFailureKind::Usage => ChainFinding::UsageNotAllowed,
+        _ => ChainFinding::GeneralFailure,
+    };
+    if let Some((at, proof)) = proven {
+        return match anchors.validate(cert, intermediates, at, purpose) {
+            Ok(()) => (ChainFinding::Trusted, at, proof, None),
+            Err(f) => {
+                let (finding, reason) = match f.kind {
+                    TrustFailureKind::Expired => (ChainFinding::OutOfBoundsNoProof, format!("{} (the {proof}'s time); nothing proves the signature existed before", f.reason)),
+                    TrustFailureKind::NotYetValid => (ChainFinding::NotYetValidAtProvenTime, format!("{} (the {proof}'s time): the signature existed before its certificate was valid", f.reason)),
+                    kind => (other(kind), f.reason),
+                };
+                (finding, at, proof, Some(reason))
+            }
+        };
+    }
+    match anchors.validate(cert, intermediates, now, purpose) {
+        Ok(()) => (ChainFinding::Trusted, now, "verification time", None),
+        Err(f) if matches!(f.kind, TrustFailureKind::Expired | TrustFailureKind::NotYetValid) => {
+            match claimed.map(|t| anchors.validate(cert, intermediates, t, purpose)) {
+                Some(Err(g)) if !matches!(g.kind, TrustFailureKind::Expired | TrustFailureKind::NotYetValid) => (other(g.kind), now, "verification time", Some(g.reason)),
+                Some(Ok(())) => (
+                    ChainFinding::OutOfBoundsNoProof,
+                    now,
+                    "verification time",
+                    Some(format!("{} (now); it was valid at the claimed signing time, but no trusted timestamp proves the signature existed then", f.reason)),
+                ),
+                _ => (ChainFinding::OutOfBoundsNoProof, now, "verification time", Some(format!("{}, and no trusted timestamp proves the signature existed while it was valid", f.reason))),
+            }
+        }
+        Err(f) => (other(f.kind), now, "verification time", Some(f.reason)),
+    }
 }
 
 /// The signature dictionary as the signed revision holds it. It must be an object stored in

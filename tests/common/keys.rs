@@ -105,7 +105,7 @@ fn seal_ca_key_id() -> Vec<u8> {
 
 /// The development seal CA (keys-sample/seal-ca.*) as an rcgen issuer, its subject written
 /// exactly as in seal-ca.pem.
-fn seal_ca() -> rcgen::Issuer<'static, rcgen::KeyPair> {
+pub fn seal_ca() -> rcgen::Issuer<'static, rcgen::KeyPair> {
     let key = rcgen::KeyPair::from_pem(&std::fs::read_to_string(keys().join("seal-ca.key")).unwrap()).unwrap();
     let mut params = rcgen::CertificateParams::default();
     params.distinguished_name = name("eseal Development", "eseal Development Seal Issuing CA");
