@@ -11,7 +11,7 @@ use super::proto::{LaterChange, SignatureVerification, VerifyDocumentRequest, Ve
 use super::spool::Spool;
 use super::{ApiError, ServiceState, Subject};
 use crate::auth::{Principal, Role};
-use crate::verify::{Coverage, SignatureKind, verify_document};
+use crate::verify::{Coverage, SignatureKind, VerificationReport, verify_document};
 
 /// The verification service.
 pub struct Verification {
@@ -60,15 +60,27 @@ async fn verify(state: &Arc<ServiceState>, principal: &Principal, mut stream: St
     .await
     .map_err(|e| ApiError::Internal(format!("the verification task failed: {e}")))?
     .map_err(|e| ApiError::InvalidArgument(format!("the document cannot be verified: {e}")))?;
-    let mut signatures = Vec::new();
     let mut records = Vec::new();
     for (s, revision) in report.signatures.iter().zip(&revision_digests) {
         let record = match s.signature_sha256.as_deref().and_then(unhex32) {
             Some(digest) => state.store.stamping_by_cms(&digest).await?.filter(|r| Some(r.output_sha256) == *revision),
             None => None,
         };
-        records.push(record.as_ref().map(|r| r.audit_sequence));
-        signatures.push(SignatureVerification {
+        records.push(record.map(|r| r.audit_sequence));
+    }
+    reply(&report, Some(&records), document_sha256).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// The reply for `report`. `records` holds each signature's stamping record (its audit
+/// sequence) in this service, or is None when no service was asked (`eseal verify --offline`):
+/// then the JSON has no record match and no signature is listed as unrecorded.
+pub(crate) fn reply(report: &VerificationReport, records: Option<&[Option<u64>]>, document_sha256: Vec<u8>) -> Result<VerifyDocumentResponse, serde_json::Error> {
+    let record = |i: usize| records.and_then(|r| r.get(i).copied().flatten());
+    let signatures = report
+        .signatures
+        .iter()
+        .enumerate()
+        .map(|(i, s)| SignatureVerification {
             field_name: s.field_name.clone(),
             kind: match s.kind {
                 SignatureKind::Signature => "signature",
@@ -89,8 +101,8 @@ async fn verify(state: &Arc<ServiceState>, principal: &Principal, mut stream: St
             }
             .into(),
             modified_after_signing: s.modified_after_signing,
-            audit_record_found: record.is_some(),
-            audit_sequence: record.map(|r| r.audit_sequence).unwrap_or(0),
+            audit_record_found: record(i).is_some(),
+            audit_sequence: record(i).unwrap_or(0),
             problems: s.problems.clone(),
             indication: s.indication.as_str().into(),
             sub_indication: s.sub_indication.map(|i| i.as_str()).unwrap_or_default().into(),
@@ -100,12 +112,15 @@ async fn verify(state: &Arc<ServiceState>, principal: &Principal, mut stream: St
                 .iter()
                 .map(|c| LaterChange { object: c.object, role: c.role.clone(), description: c.description.clone(), allowed: c.allowed })
                 .collect(),
-        });
-    }
-    let unrecorded_signatures: Vec<String> = report.signatures.iter().zip(&records).filter(|(_, r)| r.is_none()).map(|(s, _)| s.field_name.clone()).collect();
+        })
+        .collect();
+    let unrecorded_signatures: Vec<String> = match records {
+        Some(_) => report.signatures.iter().enumerate().filter(|(i, _)| record(*i).is_none()).map(|(_, s)| s.field_name.clone()).collect(),
+        None => Vec::new(),
+    };
     Ok(VerifyDocumentResponse {
         all_valid: report.all_valid(),
-        report_json: report_json(&report, &records, &unrecorded_signatures).map_err(|e| ApiError::Internal(e.to_string()))?,
+        report_json: report_json(report, records, &unrecorded_signatures)?,
         signatures,
         document_sha256,
         verdict: report.verdict.as_str().into(),
@@ -114,8 +129,10 @@ async fn verify(state: &Arc<ServiceState>, principal: &Principal, mut stream: St
 }
 
 /// The engine's report as JSON with this service's record match added: each signature's
-/// "stamping_record" ({"audit_sequence": N}, or null) and the document's "unrecorded_signatures".
-fn report_json(report: &crate::verify::VerificationReport, records: &[Option<u64>], unrecorded: &[String]) -> Result<String, serde_json::Error> {
+/// "stamping_record" ({"audit_sequence": N}, or null) and the document's "unrecorded_signatures";
+/// without records (offline), the engine's report alone.
+fn report_json(report: &VerificationReport, records: Option<&[Option<u64>]>, unrecorded: &[String]) -> Result<String, serde_json::Error> {
+    let Some(records) = records else { return serde_json::to_string(report) };
     let mut json = serde_json::to_value(report)?;
     if let Some(signatures) = json.get_mut("signatures").and_then(serde_json::Value::as_array_mut) {
         for (signature, record) in signatures.iter_mut().zip(records) {

@@ -14,7 +14,6 @@ use crate::archive::layout;
 use crate::archive::time::parse_time;
 use crate::archive::{CheckOptions, check_bag};
 use crate::audit::{Checkpoint, LogVerifier};
-use crate::verify::TrustAnchors;
 
 /// Options of `eseal archive`.
 #[derive(Args, Debug)]
@@ -90,13 +89,7 @@ pub async fn run(args: ArchiveArgs) -> Result<(), CliError> {
     match args.action {
         ArchiveAction::Verify { bag, log_key, trust, previous, json } => {
             let verifier = verifier(&log_key)?;
-            let roots = if trust.is_empty() { vec![super::client::sample_default("root-ca.pem", "--trust", None)?] } else { trust };
-            let mut pem = String::new();
-            for root in &roots {
-                pem.push_str(&std::fs::read_to_string(root).map_err(|e| CliError::Usage(format!("--trust: cannot read {}: {e}", root.display())))?);
-                pem.push('\n');
-            }
-            let anchors = TrustAnchors::from_pem(&pem).map_err(|e| CliError::Usage(format!("--trust: {e}")))?;
+            let anchors = super::client::trust_anchors(&trust)?;
             let previous_checkpoint = match previous {
                 Some(dir) => {
                     let path = dir.join(layout::CHECKPOINT_PATH);

@@ -485,12 +485,7 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
         (None, Some(_)) => u64::MAX,
         (None, None) => 200,
     };
-    let trust = match &args.trust {
-        Some(path) => path.clone(),
-        None => sample_default("root-ca.pem", "--trust", None)?,
-    };
-    let trust_pem = std::fs::read_to_string(&trust).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", trust.display())))?;
-    let anchors = TrustAnchors::from_pem(&trust_pem).map_err(|e| CliError::Usage(format!("{}: {e}", trust.display())))?;
+    let anchors = super::client::trust_anchors(args.trust.as_slice())?;
     let placement = proto::Placement { page: -1, rect: args.rect.as_deref().map(parse_rect).transpose()? };
 
     let mut custodian = args.client.clone();

@@ -46,6 +46,24 @@ pub fn sample_default(file: &str, flag: &str, env: Option<&str>) -> Result<PathB
     Err(CliError::Usage(format!("{flag} not given and its default {} does not exist{folder}: pass {flag}{env}, or run from the source tree", path.display())))
 }
 
+/// The trust anchors of a verification: every certificate of the PEM files given with
+/// `--trust`, or ./keys-sample/root-ca.pem when none is.
+pub fn trust_anchors(paths: &[PathBuf]) -> Result<crate::verify::TrustAnchors, CliError> {
+    let defaults;
+    let paths = if paths.is_empty() {
+        defaults = [sample_default("root-ca.pem", "--trust", None)?];
+        &defaults[..]
+    } else {
+        paths
+    };
+    let mut pem = String::new();
+    for path in paths {
+        pem.push_str(&std::fs::read_to_string(path).map_err(|e| CliError::Usage(format!("--trust: cannot read {}: {e}", path.display())))?);
+        pem.push('\n');
+    }
+    crate::verify::TrustAnchors::from_pem(&pem).map_err(|e| CliError::Usage(format!("--trust: {e}")))
+}
+
 fn read(path: &Path) -> Result<Vec<u8>, CliError> {
     std::fs::read(path).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))
 }

@@ -1,5 +1,7 @@
 //! Certificate path validation for signing certificates, at a given validation time.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rustls_pki_types::{CertificateDer, TrustAnchor, UnixTime};
@@ -23,10 +25,19 @@ pub enum Purpose {
     Timestamping,
 }
 
+/// Validations remembered at most; the memo starts over when full.
+const MEMO_ENTRIES: usize = 4096;
+
 /// The certificates a verifier trusts as roots.
+///
+/// Clones share a memo of validations: an archive holds thousands of documents sealed under
+/// one chain, and validating it again (a P-384 root signature costs more than the rest of a
+/// document's verification) would give the same answer for the same certificates, time and
+/// purpose.
 #[derive(Clone, Debug, Default)]
 pub struct TrustAnchors {
     roots: Vec<Vec<u8>>,
+    memo: Arc<Mutex<HashMap<[u8; 32], Result<(), TrustFailure>>>>,
 }
 
 impl TrustAnchors {
@@ -37,7 +48,7 @@ impl TrustAnchors {
 
     /// Trusts the given DER certificates.
     pub fn from_der(roots: Vec<Vec<u8>>) -> Self {
-        Self { roots }
+        Self { roots, memo: Arc::default() }
     }
 
     /// Trusts every certificate of a PEM bundle.
@@ -52,7 +63,7 @@ impl TrustAnchors {
         if roots.is_empty() {
             return Err("no CERTIFICATE in the PEM text".into());
         }
-        Ok(Self { roots })
+        Ok(Self::from_der(roots))
     }
 
     /// Whether there are no roots.
@@ -70,6 +81,21 @@ impl TrustAnchors {
     /// Like [`TrustAnchors::check`], with the class of the failure: what a verdict needs to
     /// tell "no chain" from "expired" from "not allowed to sign".
     pub fn validate(&self, end_entity: &[u8], intermediates: &[Vec<u8>], time: i64, purpose: Purpose) -> Result<(), TrustFailure> {
+        let key = memo_key(end_entity, intermediates, time, purpose);
+        if let Some(known) = self.memo.lock().ok().and_then(|memo| memo.get(&key).cloned()) {
+            return known;
+        }
+        let result = self.validate_afresh(end_entity, intermediates, time, purpose);
+        if let Ok(mut memo) = self.memo.lock() {
+            if memo.len() >= MEMO_ENTRIES {
+                memo.clear();
+            }
+            memo.insert(key, result.clone());
+        }
+        result
+    }
+
+    fn validate_afresh(&self, end_entity: &[u8], intermediates: &[Vec<u8>], time: i64, purpose: Purpose) -> Result<(), TrustFailure> {
         // No certificate at hand names the signer's issuer (a self-made certificate, whatever
         // its extensions say): no chain, before any other property of the certificate.
         if !self.issuer_in_reach(end_entity, intermediates) {
@@ -123,6 +149,21 @@ impl TrustAnchors {
         }
         Err(TrustFailure { kind: TrustFailureKind::Usage, reason: last })
     }
+}
+
+/// What a validation depends on besides the roots: every certificate (length-prefixed, in
+/// order), the time and the purpose, hashed.
+fn memo_key(end_entity: &[u8], intermediates: &[Vec<u8>], time: i64, purpose: Purpose) -> [u8; 32] {
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    context.update(&[purpose as u8]);
+    context.update(&time.to_be_bytes());
+    for der in std::iter::once(end_entity).chain(intermediates.iter().map(Vec::as_slice)) {
+        context.update(&(der.len() as u64).to_be_bytes());
+        context.update(der);
+    }
+    let mut key = [0u8; 32];
+    key.copy_from_slice(context.finish().as_ref());
+    key
 }
 
 impl TrustAnchors {
