@@ -32,6 +32,10 @@ pub enum CliError {
     /// The service could not start or stopped with an error.
     #[error("{0}")]
     Serve(String),
+    /// Nothing is wrong, but part of what was asked is not yet verifiable (audit records a
+    /// signed checkpoint does not cover yet).
+    #[error("{0}")]
+    Pending(String),
 }
 
 fn code_name(code: tonic::Code) -> String {
@@ -45,13 +49,15 @@ fn code_name(code: tonic::Code) -> String {
 }
 
 impl CliError {
-    /// The process exit code: 2 for usage, 3 for connection, 4 for refusals, 1 otherwise.
+    /// The process exit code: 2 for usage, 3 for connection, 4 for refusals, 5 for pending,
+    /// 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Usage(_) => 2,
             CliError::Connect(_) => 3,
             CliError::Status(_) => 4,
             CliError::Serve(_) => 1,
+            CliError::Pending(_) => 5,
         }
     }
 }
