@@ -189,6 +189,11 @@ async fn a_live_log_is_pending_not_broken_until_its_next_checkpoint() {
     let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!((report["status"].as_str(), report["pending"].as_u64(), report["problems"].as_array().map(Vec::len)), (Some("pending"), Some(pending), Some(0)), "{report}");
 
+    // Offline, from the running server's database: pending too.
+    let offline = verify(&["--db", server.db.to_str().unwrap()]);
+    assert_eq!(offline.status.code(), Some(5), "{}", text(&offline));
+    assert!(text(&offline).contains(&format!("{pending} record(s) after checkpoint {} are not yet covered", first.size)), "{}", text(&offline));
+
     // By default the server is asked to sign now: then everything verifies.
     let out = verify(&[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));

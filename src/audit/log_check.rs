@@ -105,3 +105,61 @@ pub fn check_log(records: &[(u64, Vec<u8>)], checkpoints: &[String], verifier: &
     report.pending = uncovered - u64::from(uncovered > 0 && signing_follows);
     report
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{AuditEvent, Checkpoint, EventKind, LogSigner};
+
+    const ORIGIN: &str = "eseal.test/log";
+
+    /// Records 1..=n, the one at `signing` (if any) a checkpoint signing.
+    fn records(n: u64, signing: Option<u64>) -> Vec<(u64, Vec<u8>)> {
+        (1..=n)
+            .map(|sequence| {
+                let kind = if Some(sequence) == signing { EventKind::CheckpointSigned } else { EventKind::SealSuspended };
+                let record = AuditRecord { sequence, time: 1_800_000_000, origin: ORIGIN.into(), event: AuditEvent::new(kind, "admin") };
+                (sequence, record.to_canonical_json())
+            })
+            .collect()
+    }
+
+    fn note(signer: &LogSigner, records: &[(u64, Vec<u8>)], size: u64) -> String {
+        let mut tree = MerkleTree::in_memory();
+        for (_, bytes) in records {
+            tree.append(leaf_hash(bytes)).unwrap();
+        }
+        signer.sign(&Checkpoint { origin: ORIGIN.into(), size, root: tree.root(size).unwrap() }).unwrap()
+    }
+
+    #[test]
+    fn records_after_the_latest_checkpoint_are_pending_not_faults() {
+        let (signer, _) = LogSigner::generate(ORIGIN).unwrap();
+        let verifier = signer.verifier();
+        let log = records(9, Some(5));
+        let notes = vec![note(&signer, &log, 4)];
+
+        // 5 signs checkpoint 4; 6 to 9 are pending.
+        let report = check_log(&log, &notes, &verifier);
+        assert_eq!((report.pending, report.latest_checkpoint, report.faulty(), report.ok()), (4, 4, false, false), "{report:?}");
+        // Only the signing record after the checkpoint: verified.
+        let report = check_log(&log[..5], &notes, &verifier);
+        assert!(report.ok() && report.pending == 0, "{report:?}");
+        // A record after the checkpoint that is not its signing record is pending.
+        let report = check_log(&records(5, None), &[note(&signer, &records(5, None), 4)], &verifier);
+        assert_eq!((report.pending, report.faulty()), (1, false), "{report:?}");
+        // No checkpoint at all: everything is pending.
+        let report = check_log(&log, &[], &verifier);
+        assert_eq!((report.pending, report.faulty()), (9, false), "{report:?}");
+
+        // A pending tail does not hide faults: an altered covered record, a checkpoint beyond
+        // the records, another key.
+        let mut altered = log.clone();
+        altered[1].1 = String::from_utf8(altered[1].1.clone()).unwrap().replace("admin", "other").into_bytes();
+        assert!(check_log(&altered, &notes, &verifier).faulty());
+        assert!(check_log(&log[..3], &notes, &verifier).faulty());
+        let (other, _) = LogSigner::generate(ORIGIN).unwrap();
+        assert!(check_log(&log, &[note(&other, &log, 4)], &verifier).faulty());
+        assert!(check_log(&[], &[], &verifier).faulty(), "an empty log verifies nothing");
+    }
+}
