@@ -1,6 +1,8 @@
 //! Differential testing of our verifier against pyHanko's validator: every valid corpus file
 //! as it is, sealed by eseal, signed by pyHanko, sealed by eseal after pyHanko signed it, and
-//! signed by pyHanko after eseal sealed it. Both verifiers judge every signature of every file
+//! signed by pyHanko after eseal sealed it; and, on two files, the later-revision cases of a
+//! countersignature (metadata and an earlier widget's /F flags changed in a revision of their
+//! own, or in the countersigner's signing revision as Acrobat does). Both verifiers judge every signature of every file
 //! (pyHanko through tests/python/pyhanko_differential.py, many files per Python process) and
 //! the verdicts are compared: where they differ, the difference must be one of [`KNOWN`], with
 //! its reason, and every entry of [`KNOWN`] must still occur.
@@ -106,6 +108,15 @@ const CASES: &[&str] = &["original", "eseal", "pyhanko", "eseal-after-pyhanko", 
 /// The extra case of corpus file 13: signed by pyHanko with the signer's certificate twice.
 const REPEATED: &str = "pyhanko-certificate-twice";
 
+/// Extra cases of corpus files 04 and 13 (not encrypted, with an Info dictionary, 04 with XMP
+/// metadata). LATER_REVISION: signed by pyHanko, then a revision of the Info /ModDate, the XMP
+/// stream and the signed widget's /F flags alone, then sealed by eseal. COUNTERSIGNED: sealed
+/// by eseal, then countersigned by pyHanko, which in its signing revision (as Acrobat does)
+/// updates the Info dictionary and XMP metadata and, here, the /F flags of eseal's widget.
+const LATER_REVISION: &str = "pyhanko-metadata-revision-eseal";
+const COUNTERSIGNED: &str = "eseal-pyhanko-countersigned-with-flags";
+const METADATA_FILES: &[&str] = &["04", "13"];
+
 /// The field pyHanko signs in.
 const PYHANKO_FIELD: &str = "PyHanko";
 
@@ -141,6 +152,37 @@ fn eseal_seal(input: &[u8]) -> Vec<u8> {
     ec.seal(input, &ec.options(1, 10.0, 20.0)).0
 }
 
+/// A revision of metadata alone: the Info dictionary's /ModDate, the catalog's XMP /Metadata
+/// stream rewritten (still well-formed), and the /F flags of the signed field's widget.
+fn metadata_revision(pdf: &[u8], field: &str) -> Vec<u8> {
+    use eseal::pdf::object::StringFormat;
+    use eseal::pdf::{Document, Object};
+    let doc = Document::open(pdf.to_vec()).unwrap();
+    let mut objects = Vec::new();
+    if let Some(Object::Reference(info)) = doc.trailer().get(b"Info") {
+        let mut dict = doc.dict(*info, "Info").unwrap();
+        dict.set(b"ModDate".to_vec(), Object::String(b"D:20270315093000+08'00'".to_vec(), StringFormat::Literal));
+        objects.push((*info, Object::Dictionary(dict)));
+    }
+    if let Some(Object::Reference(metadata)) = doc.catalog().unwrap().get(b"Metadata") {
+        if let Object::Stream(mut stream) = doc.object(*metadata).unwrap() {
+            if stream.dict.get(b"Filter").is_none() {
+                let text = String::from_utf8_lossy(&stream.data).replace("<?xpacket end", "\n<?xpacket end");
+                stream.data = text.into_bytes();
+                stream.dict.set(b"Length".to_vec(), Object::Integer(stream.data.len() as i64));
+                objects.push((*metadata, Object::Stream(stream)));
+            }
+        }
+    }
+    let signed = eseal::pdf::signature_fields(&doc).unwrap().into_iter().find(|f| f.name == field).unwrap();
+    let widget = signed.field.unwrap();
+    let mut dict = doc.dict(widget, "widget").unwrap();
+    let flags = if dict.get(b"F") == Some(&Object::Integer(4)) { 6 } else { 4 };
+    dict.set(b"F".to_vec(), Object::Integer(flags));
+    objects.push((widget, Object::Dictionary(dict)));
+    append_update(pdf, &objects, None)
+}
+
 #[test]
 fn verdicts_agree_with_pyhanko_on_every_corpus_file() {
     let dir = temp();
@@ -172,11 +214,20 @@ fn verdicts_agree_with_pyhanko_on_every_corpus_file() {
         let signed = std::fs::read(case_path(dir.path(), prefix, "pyhanko")).unwrap();
         std::fs::write(case_path(dir.path(), prefix, "eseal-after-pyhanko"), eseal_seal(&signed)).unwrap();
     }
+    let mut countersign = vec!["countersign".to_string()];
+    countersign.extend(sign_args("seal-ca.pem").into_iter().skip(1));
+    countersign.push("Seal1".into());
+    for prefix in METADATA_FILES {
+        let signed = std::fs::read(case_path(dir.path(), prefix, "pyhanko")).unwrap();
+        std::fs::write(case_path(dir.path(), prefix, LATER_REVISION), eseal_seal(&metadata_revision(&signed, PYHANKO_FIELD))).unwrap();
+        countersign.extend([strict(prefix).to_string(), case_path(dir.path(), prefix, "eseal").display().to_string(), case_path(dir.path(), prefix, COUNTERSIGNED).display().to_string()]);
+    }
+    pyhanko_script(&countersign);
 
     // pyHanko's verdicts, all files in one process: (file, field) -> (verdict, its own words).
     let mut validate = vec!["validate".to_string(), root_pem().display().to_string()];
     let mut names = BTreeMap::new();
-    let all_cases: Vec<(&str, &str)> = VALID_CORPUS.iter().flat_map(|p| CASES.iter().map(move |c| (*p, *c))).chain([("13", REPEATED)]).collect();
+    let all_cases: Vec<(&str, &str)> = VALID_CORPUS.iter().flat_map(|p| CASES.iter().map(move |c| (*p, *c))).chain([("13", REPEATED)]).chain(METADATA_FILES.iter().flat_map(|p| [(*p, LATER_REVISION), (*p, COUNTERSIGNED)])).collect();
     for (prefix, case) in &all_cases {
         {
             let path = case_path(dir.path(), prefix, case);

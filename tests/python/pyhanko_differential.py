@@ -6,6 +6,11 @@ one Python process (pyHanko's start-up costs about a second per command-line cal
         pemder --key KEY --cert CERT --chain CHAIN --no-pass IN OUT` does (an encrypted input is
         opened with the empty user password). STRICT is 1, or 0 for --no-strict-syntax.
 
+    countersign KEY CERT CHAIN FIELD EARLIER STRICT IN OUT [STRICT IN OUT ...]
+        As sign, and in the same revision, as Acrobat does when it countersigns, changes the
+        /F flags of the widget of the earlier signature field EARLIER (pyHanko's signing
+        itself updates the Info dictionary and the XMP metadata).
+
     validate ROOT STRICT FILE [STRICT FILE ...]
         Validates every signature and document timestamp of each FILE as `pyhanko sign
         validate --trust ROOT --trust-replace FILE` does, and prints one JSON line per
@@ -19,7 +24,7 @@ import logging
 import sys
 
 from pyhanko.cli._trust import build_vc_kwargs
-from pyhanko.pdf_utils import crypt
+from pyhanko.pdf_utils import crypt, generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import signers
@@ -34,7 +39,21 @@ def pairs(items, size):
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def sign(args):
+def touch_flags(writer, earlier):
+    """Changes the /F flags of the widget of the signature field named `earlier`."""
+    for ref in writer.root["/AcroForm"]["/Fields"]:
+        field = ref.get_object()
+        if field.get("/T") != earlier:
+            continue
+        widget_ref = field["/Kids"][0] if "/Kids" in field else ref
+        widget = widget_ref.get_object()
+        widget["/F"] = generic.NumberObject(6 if widget.get("/F") == 4 else 4)
+        writer.mark_update(widget_ref)
+        return
+    sys.exit(f"no field {earlier}")
+
+
+def sign(args, earlier=None):
     key, cert, chain, field = args[:4]
     signer = signers.SimpleSigner.load(key, cert, ca_chain_files=(chain,))
     if signer is None:
@@ -44,6 +63,8 @@ def sign(args):
             writer = IncrementalPdfFileWriter(inf, strict=strict == "1")
             if writer.prev.encrypted:
                 writer.encrypt("")
+            if earlier is not None:
+                touch_flags(writer, earlier)
             meta = signers.PdfSignatureMetadata(field_name=field)
             with open(target, "wb") as outf:
                 signers.sign_pdf(writer, meta, signer=signer, output=outf)
@@ -104,9 +125,15 @@ def validate(args):
 def main():
     # pyHanko logs every untrusted path with a traceback; the JSON lines say it already.
     logging.disable(logging.CRITICAL)
-    if len(sys.argv) < 2 or sys.argv[1] not in ("sign", "validate"):
+    command = sys.argv[1] if len(sys.argv) > 1 else None
+    if command == "sign":
+        sign(sys.argv[2:])
+    elif command == "countersign" and len(sys.argv) > 7:
+        sign(sys.argv[2:6] + sys.argv[7:], earlier=sys.argv[6])
+    elif command == "validate":
+        validate(sys.argv[2:])
+    else:
         sys.exit(__doc__)
-    (sign if sys.argv[1] == "sign" else validate)(sys.argv[2:])
 
 
 if __name__ == "__main__":
