@@ -237,6 +237,10 @@ async fn an_exported_bag_validates_verifies_and_every_tampering_is_detected() {
     }
     assert!(info.contains(&format!("eseal-from: {from}")) && info.contains(&format!("eseal-first-sequence: {first}\n")), "{info}");
     assert!(info.contains(&format!("eseal-last-sequence: {last}\n")), "{info}");
+    for field in ["eseal-documents-kept: yes\n", "eseal-record-count: 10\n", "eseal-document-count: 3\n", "eseal-seal-count: 2\n"] {
+        assert!(info.contains(field), "{field} in\n{info}");
+    }
+    assert!(!bag.join("data/documents-not-kept.txt").exists(), "the service had every document");
     assert!(std::fs::read_to_string(bag.join("bagit.txt")).unwrap() == "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n");
 
     // The reference BagIt validator accepts the bag.
@@ -257,6 +261,7 @@ async fn an_exported_bag_validates_verifies_and_every_tampering_is_detected() {
     assert_eq!(report["seals"], 2);
     assert_eq!(report["first_sequence"], first);
     assert_eq!(report["last_sequence"], last);
+    assert!(report["integrity"]["checked"].to_string().contains("each of the 3 documents the document_sealed records name is in the bag"), "{out}");
 
     // Another log key: nothing in the bag is under its signature.
     let (other, _) = LogSigner::generate("eseal.local/audit").unwrap();
@@ -349,14 +354,73 @@ async fn an_exported_bag_validates_verifies_and_every_tampering_is_detected() {
     let (ok, report, out) = verify(port, &substituted, &[]);
     assert!(!ok && problems(&report, "authenticity").contains("no document_sealed record of the bag has this output SHA-256"), "{out}");
 
+    // 8. A sealed document removed, manifests and Payload-Oxum regenerated (then bagit.py is
+    //    satisfied): the record that names it and bag-info's count show it, and so does the
+    //    record alone when the count is rewritten too.
+    let dropped_hex = hex(&sealed[1].receipt.output_sha256);
+    let dropped_path = format!("data/documents/{dropped_hex}.pdf");
+    let sealed_by: Vec<u64> = of_kind(&all, EventKind::DocumentSealed)
+        .into_iter()
+        .filter(|r| r.event.output_sha256.as_deref() == Some(dropped_hex.as_str()))
+        .map(|r| r.sequence)
+        .collect();
+    assert_eq!(sealed_by.len(), 1);
+    for rewrite_count in [false, true] {
+        let dropped = tampered(&format!("dropped-{rewrite_count}"));
+        std::fs::remove_file(dropped.join(&dropped_path)).unwrap();
+        if rewrite_count {
+            set_info(&dropped, "eseal-document-count", "2");
+        }
+        regenerate_manifests(&dropped);
+        let validated = bagit_validate(&dropped);
+        assert!(validated.status.success(), "BagIt itself is satisfied: {}", text(&validated));
+        let (ok, report, out) = verify(port, &dropped, &[]);
+        assert!(!ok && !holds(&report, "integrity"), "{out}");
+        let found = problems(&report, "integrity");
+        let named = format!("the sealed document {dropped_path} named by record {} (document_sealed) is missing from the bag", sealed_by[0]);
+        assert!(found.contains(&named), "{named}\n{out}");
+        assert_eq!(found.contains("eseal-document-count declares 3 sealed documents but the bag holds 2"), !rewrite_count, "{out}");
+        assert!(text(&eseal(port, &["archive", "verify", dropped.to_str().unwrap(), "--log-key", &key])).contains(&named), "in the text report too");
+    }
+
+    // 9. An extra document no record names, manifests regenerated, with and without the count
+    //    rewritten.
+    for rewrite_count in [false, true] {
+        let extra = tampered(&format!("extra-{rewrite_count}"));
+        let unrecorded = later[0].document.clone();
+        let unrecorded_path = format!("data/documents/{}.pdf", hex(&common::service::sha256(&unrecorded)));
+        std::fs::write(extra.join(&unrecorded_path), &unrecorded).unwrap();
+        if rewrite_count {
+            set_info(&extra, "eseal-document-count", "4");
+        }
+        regenerate_manifests(&extra);
+        assert!(bagit_validate(&extra).status.success(), "{}", text(&bagit_validate(&extra)));
+        let (ok, report, out) = verify(port, &extra, &[]);
+        assert!(!ok && problems(&report, "authenticity").contains(&format!("{unrecorded_path}: no document_sealed record of the bag has this output SHA-256")), "{out}");
+        assert_eq!(problems(&report, "integrity").contains("eseal-document-count declares 3 sealed documents but the bag holds 4"), !rewrite_count, "{out}");
+    }
+
+    // 10. bag-info's record count rewritten: it no longer matches the record files.
+    let recount = tampered("recount");
+    set_info(&recount, "eseal-record-count", "11");
+    regenerate_manifests(&recount);
+    let (ok, report, out) = verify(port, &recount, &[]);
+    assert!(!ok && problems(&report, "integrity").contains("eseal-record-count declares 11 record files but the bag holds 10"), "{out}");
+
     // A second export, [t2, t3), proves the log consistent with the first export's checkpoint
     // (which the records after it extend).
-    stamp(&server, "C", &[("housing-rsa", "01")]).await;
+    // The service lost one kept document of that range: the bag says so instead of hiding it.
+    let c = stamp(&server, "C", &[("housing-rsa", "01")]).await;
     let t3 = next_second().await;
+    let lost_hex = hex(&c[0].receipt.output_sha256);
+    std::fs::remove_file(documents.join(format!("{lost_hex}.pdf"))).unwrap();
     let bag2 = work.path().join("bag-2");
     let export = eseal(port, &["archive", "export", "--from", &t2.to_string(), "--to", &t3.to_string(), "-o", bag2.to_str().unwrap(), "--previous", bag.to_str().unwrap()]);
     assert!(export.status.success(), "{}", text(&export));
     assert!(bag2.join("data/consistency.json").is_file());
+    let not_kept = std::fs::read_to_string(bag2.join("data/documents-not-kept.txt")).unwrap();
+    assert!(not_kept.starts_with(&format!("{lost_hex} ")) && not_kept.lines().count() == 1, "{not_kept}");
+    assert!(!bag2.join(format!("data/documents/{lost_hex}.pdf")).exists());
     assert!(bagit_validate(&bag2).status.success(), "{}", text(&bagit_validate(&bag2)));
     let (ok, report, out) = verify(port, &bag2, &["--previous", bag.to_str().unwrap()]);
     assert!(ok, "{out}");
@@ -366,6 +430,7 @@ async fn an_exported_bag_validates_verifies_and_every_tampering_is_detected() {
     assert!(report["integrity"]["checked"].to_string().contains(&format!("the signed tree of {first_size} records is a prefix")), "{out}");
     // The second bag starts right after the first one's range: the two are contiguous.
     assert_eq!(report["first_sequence"], last + 1);
+    assert!(report["integrity"]["checked"].to_string().contains("or among the 1 the service did not have"), "{out}");
     // Checked against the wrong previous bag (itself), the consistency proof does not start there.
     let (ok, report, out) = verify(port, &bag2, &["--previous", bag2.to_str().unwrap()]);
     assert!(!ok && problems(&report, "integrity").contains("not at the previous export's checkpoint"), "{out}");
@@ -418,6 +483,8 @@ async fn export_archive_is_for_archivists_and_refuses_what_it_cannot_prove() {
     assert!(!bag.join("data/documents").exists());
     let (ok, report, out) = verify(port, &bag, &[]);
     assert!(ok && report["documents"] == 0 && report["records"] == 3, "{out}");
+    assert!(std::fs::read_to_string(bag.join("bag-info.txt")).unwrap().contains("eseal-documents-kept: no\n"));
+    assert!(report["integrity"]["checked"].to_string().contains("does not keep sealed documents"), "{out}");
     // The output folder must be new or empty.
     let again = eseal(port, &["archive", "export", "--from", &t1.to_string(), "--to", &t2.to_string(), "-o", bag.to_str().unwrap()]);
     assert_eq!(again.status.code(), Some(2), "{}", text(&again));

@@ -129,13 +129,92 @@ async fn every_tampering_of_the_stored_log_is_detected() {
             ],
         ),
         ("truncate the tail", vec![format!("DELETE FROM audit_log WHERE sequence > {}", n - 3)]),
-        ("append a forged record", vec![format!("INSERT INTO audit_log (sequence, time, record) VALUES ({}, 1800000000, CAST('{}' AS BLOB))", n + 1, forged_record)]),
         ("replace the checkpoint with one signed by another key", vec![format!("UPDATE checkpoints SET note = '{forged_note}'")]),
     ];
     for (name, tamper) in cases {
         let out = verify_tampered(&db, dir.path(), &name.replace(' ', "-"), &tamper).await;
-        assert!(!out.status.success(), "{name}: not detected:\n{}", text(&out));
+        assert_eq!(out.status.code(), Some(1), "{name}: not detected:\n{}", text(&out));
         assert!(text(&out).contains("THE LOG DOES NOT VERIFY"), "{name}:\n{}", text(&out));
+    }
+    // A record appended after the last checkpoint looks like one the checkpointer has not
+    // signed yet: never "verifies", but pending (exit 5), not a fault.
+    let appended = format!("INSERT INTO audit_log (sequence, time, record) VALUES ({}, 1800000000, CAST('{}' AS BLOB))", n + 1, forged_record);
+    let out = verify_tampered(&db, dir.path(), "append-a-forged-record", &[appended]).await;
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert!(text(&out).contains(&format!("1 record(s) after checkpoint {} are not yet covered by a signed checkpoint", latest.size)), "{}", text(&out));
+    assert!(!text(&out).contains("the log verifies\n"), "{}", text(&out));
+}
+
+/// Runs the `eseal` binary with the sample seal administrator's identity.
+fn as_seal_admin(port: u16, args: &[&str]) -> Output {
+    let out = eseal(port, args);
+    assert!(out.status.success(), "eseal {args:?}: {}", text(&out));
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_log_is_pending_not_broken_until_its_next_checkpoint() {
+    // The checkpointer signs once an hour here: every event below is after the last checkpoint.
+    let server = TestServer::start().await;
+    let port = server.address.port();
+    let verify = |extra: &[&str]| {
+        let mut args = vec!["audit", "verify", "--log-key"];
+        let key = vkey();
+        args.push(&key);
+        args.extend_from_slice(extra);
+        eseal(port, &args)
+    };
+
+    // Nothing signed yet: every record is pending.
+    let fresh = verify(&["--no-sign"]);
+    assert_eq!(fresh.status.code(), Some(5), "{}", text(&fresh));
+    assert!(text(&fresh).contains("not yet covered by a signed checkpoint"), "{}", text(&fresh));
+
+    // A signed checkpoint, then events: a seal suspended and resumed, a stamping.
+    let first = checkpoint(&server).await;
+    as_seal_admin(port, &["seal", "suspend", "approval-ec", "--reason", "stocktaking"]);
+    as_seal_admin(port, &["seal", "resume", "approval-ec", "--reason", "stocktaking done"]);
+    history(&server).await;
+    let records = server.audit().await.len() as u64;
+    let pending = records - first.size - 1; // the checkpoint's own signing record is not pending
+    assert!(pending >= 12, "suspended, resumed, 3 x (grant, consumed, sealed), a refusal: {pending}");
+
+    let out = verify(&["--no-sign"]);
+    assert_eq!(out.status.code(), Some(5), "pending, not a fault: {}", text(&out));
+    let expected = format!("{pending} record(s) after checkpoint {} are not yet covered by a signed checkpoint; the next one is due within 60 min", first.size);
+    assert!(text(&out).contains(&expected), "{expected}\n{}", text(&out));
+    assert!(text(&out).contains(&format!("the log verifies up to checkpoint {}", first.size)) && !text(&out).contains("DOES NOT VERIFY"), "{}", text(&out));
+    let json = verify(&["--no-sign", "--json"]);
+    assert_eq!(json.status.code(), Some(5), "{}", text(&json));
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!((report["status"].as_str(), report["pending"].as_u64(), report["problems"].as_array().map(Vec::len)), (Some("pending"), Some(pending), Some(0)), "{report}");
+
+    // Offline, from the running server's database: pending too.
+    let offline = verify(&["--db", server.db.to_str().unwrap()]);
+    assert_eq!(offline.status.code(), Some(5), "{}", text(&offline));
+    assert!(text(&offline).contains(&format!("{pending} record(s) after checkpoint {} are not yet covered", first.size)), "{}", text(&offline));
+
+    // By default the server is asked to sign now: then everything verifies.
+    let out = verify(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("the log verifies") && !text(&out).contains("pending"), "{}", text(&out));
+    let signed = checkpoint(&server).await;
+    assert!(signed.size > first.size + pending, "the verify signed a checkpoint covering the events: {} vs {}", signed.size, first.size);
+
+    // A record under a signed checkpoint altered in the live database: a fault, exit 1, with
+    // or without signing first.
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&server.db);
+    let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect_with(options).await.unwrap();
+    let edited = sqlx::query("UPDATE audit_log SET record = CAST(REPLACE(CAST(record AS TEXT), 'AUDIT-1', 'AUDIT-9') AS BLOB) WHERE CAST(record AS TEXT) LIKE '%AUDIT-1%'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert!(edited.rows_affected() > 0);
+    pool.close().await;
+    for extra in [&[][..], &["--no-sign"][..]] {
+        let out = verify(extra);
+        assert_eq!(out.status.code(), Some(1), "{extra:?}: {}", text(&out));
+        assert!(text(&out).contains("THE LOG DOES NOT VERIFY") && text(&out).contains("do not hash to the signed root"), "{extra:?}: {}", text(&out));
     }
 }
 

@@ -84,6 +84,7 @@ impl AuditService for Audit {
                 root: latest.root.to_vec(),
                 verifier_key: state.checkpoints.verifier_key(),
                 checkpointed_sizes: sizes,
+                checkpoint_interval_ms: state.config.audit.checkpoint_interval_ms,
             })
         })
         .await

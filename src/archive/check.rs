@@ -6,7 +6,9 @@
 //!   every sealed document's signatures verify (the engine's verifier), its seal signature is
 //!   trusted, and its SHA-256 is the output digest of a record of the bag;
 //! - **integrity**: the bag's fixity (every file in both manifests with matching SHA-256 and
-//!   SHA-512, nothing missing or extra); the records' sequence numbers cover the range without
+//!   SHA-512, nothing missing or extra); bag-info's counts of records, documents and seals;
+//!   when the service keeps documents, every document a `document_sealed` record names is in
+//!   the bag (or listed as one the service did not have); the records' sequence numbers cover the range without
 //!   a gap, and signed boundary records show nothing was cut at either end; the consistency
 //!   proof from the previous export, when there is one, holds between its two signed notes;
 //! - **usability**: every payload file is in an open format (JSON, PEM, PNG, PDF, text) and
@@ -478,6 +480,7 @@ pub fn check_bag(root: &Path, verifier: &LogVerifier, options: &CheckOptions) ->
 
     // Documents.
     let mut documents_verified = 0u64;
+    let mut present = BTreeSet::new();
     if let Ok(entries) = std::fs::read_dir(root.join(layout::DOCUMENTS_DIR)) {
         let mut names: Vec<String> = entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
         names.sort();
@@ -488,6 +491,7 @@ pub fn check_bag(root: &Path, verifier: &LogVerifier, options: &CheckOptions) ->
                 continue;
             };
             report.documents += 1;
+            present.insert(named.to_string());
             let full = root.join(&path);
             match digests_of_file(&full) {
                 Ok((digests, _)) if digests.sha256 != named => {
@@ -556,6 +560,8 @@ pub fn check_bag(root: &Path, verifier: &LogVerifier, options: &CheckOptions) ->
         report.documents
     ));
 
+    completeness(root, info, &seen, &present, &mut report, &mut integrity);
+
     // Usability: open formats that parse.
     let files = payload_files(root);
     let mut readable = 0u64;
@@ -580,6 +586,91 @@ pub fn check_bag(root: &Path, verifier: &LogVerifier, options: &CheckOptions) ->
     report.usability = usability;
     report.security = security;
     report
+}
+
+/// Integrity: bag-info's counts match the payload, and, when the bag says the service keeps
+/// documents, every document a `document_sealed` record of the bag names is in it or listed in
+/// the not-kept file (and only those).
+fn completeness(root: &Path, info: &[(String, String)], seen: &Seen, present: &BTreeSet<String>, report: &mut ArchiveReport, integrity: &mut Property) {
+    for (label, actual, what) in [
+        (layout::INFO_RECORD_COUNT, report.records, "record files"),
+        (layout::INFO_DOCUMENT_COUNT, report.documents, "sealed documents"),
+        (layout::INFO_SEAL_COUNT, report.seals, "seals"),
+    ] {
+        match info_value(info, label).map(|v| v.parse::<u64>()) {
+            None => {}
+            Some(Ok(declared)) if declared == actual => integrity.checked.push(format!("count: {actual} {what}, as bag-info.txt's {label} declares")),
+            Some(Ok(declared)) => integrity.problem(format!("bag-info.txt's {label} declares {declared} {what} but the bag holds {actual}")),
+            Some(Err(_)) => integrity.problem(format!("bag-info.txt's {label} is not a number")),
+        }
+    }
+
+    // The not-kept list: `<sha256 hex> <sequence>` lines.
+    let mut not_kept = BTreeMap::new();
+    let listed = match std::fs::read_to_string(root.join(layout::NOT_KEPT_PATH)) {
+        Ok(text) => {
+            for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+                match line.split_once(' ').and_then(|(hex, seq)| Some((hex, seq.trim().parse::<u64>().ok()?))).filter(|(hex, _)| is_sha256_hex(hex)) {
+                    Some((hex, sequence)) => {
+                        not_kept.insert(hex.to_string(), sequence);
+                    }
+                    None => integrity.problem(format!("{} line {}: not `<sha256 hex> <record sequence>`", layout::NOT_KEPT_PATH, n + 1)),
+                }
+            }
+            true
+        }
+        Err(_) => false,
+    };
+
+    match info_value(info, layout::INFO_DOCUMENTS_KEPT) {
+        Some("yes") => {
+            let mut missing = 0u64;
+            // Only digests that can name a file are exported (the records are the service's own).
+            for (hex, (sequence, _)) in seen.outputs.iter().filter(|(h, _)| is_sha256_hex(h)) {
+                let in_bag = present.contains(hex);
+                match not_kept.get(hex) {
+                    Some(_) if in_bag => integrity.problem(format!("{} lists {hex} as not kept, but the bag holds it", layout::NOT_KEPT_PATH)),
+                    Some(listed) if listed != sequence => integrity.problem(format!(
+                        "{} lists {hex} with record {listed}, but record {sequence} is the document_sealed record that names it",
+                        layout::NOT_KEPT_PATH
+                    )),
+                    Some(_) => {}
+                    None if in_bag => {}
+                    None => {
+                        missing += 1;
+                        integrity.problem(format!(
+                            "the sealed document {} named by record {sequence} (document_sealed) is missing from the bag, although bag-info.txt says documents are kept",
+                            layout::document_path(hex)
+                        ));
+                    }
+                }
+            }
+            for (hex, sequence) in &not_kept {
+                if !seen.outputs.contains_key(hex) {
+                    integrity.problem(format!("{} lists {hex} (record {sequence}), which no document_sealed record of the bag names", layout::NOT_KEPT_PATH));
+                }
+            }
+            if missing == 0 {
+                integrity.checked.push(format!(
+                    "documents: each of the {} documents the document_sealed records name is in the bag{}",
+                    seen.outputs.keys().filter(|h| is_sha256_hex(h)).count(),
+                    if not_kept.is_empty() { String::new() } else { format!(" or among the {} the service did not have ({})", not_kept.len(), layout::NOT_KEPT_PATH) }
+                ));
+            }
+        }
+        Some("no") => {
+            if report.documents > 0 || listed {
+                integrity.problem(format!("bag-info.txt says documents are not kept, but the bag holds {} (or {})", report.documents, layout::NOT_KEPT_PATH));
+            } else {
+                integrity.checked.push("documents: the service does not keep sealed documents (bag-info.txt), so the bag holds none".into());
+            }
+        }
+        Some(other) => integrity.problem(format!("bag-info.txt's {} is {other:?}, not yes or no", layout::INFO_DOCUMENTS_KEPT)),
+        None => integrity.checked.push(format!(
+            "documents: bag-info.txt does not say whether the service keeps them ({}; an older export): their completeness is not checked",
+            layout::INFO_DOCUMENTS_KEPT
+        )),
+    }
 }
 
 /// `3-5, 9` style ranges of sorted numbers.

@@ -248,7 +248,8 @@ async fn send_all(store: &dyn Store, plan: &ExportPlan, documents_dir: Option<Pa
     let out = Sender { tx };
     let checkpoint = &plan.checkpoint;
     let mut seal_ids = BTreeSet::new();
-    let mut outputs = BTreeSet::new();
+    // output SHA-256 -> the sequence of its document_sealed record.
+    let mut outputs = std::collections::BTreeMap::new();
 
     let mut next = plan.first;
     while next <= plan.last {
@@ -266,7 +267,9 @@ async fn send_all(store: &dyn Store, plan: &ExportPlan, documents_dir: Option<Pa
                     seal_ids.insert(seal);
                 }
                 if record.event.event == Some(EventKind::DocumentSealed) {
-                    outputs.extend(record.event.output_sha256);
+                    if let Some(output) = record.event.output_sha256 {
+                        outputs.entry(output).or_insert(sequence);
+                    }
                 }
             }
             let proof = proof_file(store, sequence, bytes.clone(), checkpoint).await?;
@@ -305,12 +308,17 @@ async fn send_all(store: &dyn Store, plan: &ExportPlan, documents_dir: Option<Pa
 
     // Sealed documents the service kept.
     let mut documents = 0u64;
+    let kept = documents_dir.is_some();
+    let mut not_kept = String::new();
     if let Some(dir) = documents_dir {
-        for hex in outputs.iter().filter(|h| is_sha256_hex(h)) {
+        for (hex, sequence) in outputs.iter().filter(|(h, _)| is_sha256_hex(h)) {
             let path = dir.join(format!("{hex}.pdf"));
             let mut file = match tokio::fs::File::open(&path).await {
                 Ok(f) => f,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    not_kept.push_str(&format!("{hex} {sequence}\n"));
+                    continue;
+                }
                 Err(e) => return Err(ExportError::Internal(format!("kept document {} cannot be read: {e}", path.display()))),
             };
             let bag_path = layout::document_path(hex);
@@ -341,6 +349,9 @@ async fn send_all(store: &dyn Store, plan: &ExportPlan, documents_dir: Option<Pa
             documents += 1;
         }
     }
+    if !not_kept.is_empty() {
+        out.file(layout::NOT_KEPT_PATH.into(), not_kept.into_bytes()).await?;
+    }
 
     let request = &plan.request;
     let (from, to) = (format_rfc3339(request.from), format_rfc3339(request.to));
@@ -366,6 +377,10 @@ async fn send_all(store: &dyn Store, plan: &ExportPlan, documents_dir: Option<Pa
         (layout::INFO_TO.to_string(), to),
         (layout::INFO_FIRST.to_string(), plan.first.to_string()),
         (layout::INFO_LAST.to_string(), plan.last.to_string()),
+        (layout::INFO_DOCUMENTS_KEPT.to_string(), if kept { "yes" } else { "no" }.to_string()),
+        (layout::INFO_RECORD_COUNT.to_string(), (plan.last - plan.first + 1).to_string()),
+        (layout::INFO_DOCUMENT_COUNT.to_string(), documents.to_string()),
+        (layout::INFO_SEAL_COUNT.to_string(), seals.to_string()),
     ];
     if let Some(c) = &plan.consistency {
         info.push((layout::INFO_PREVIOUS.to_string(), c.old_size.to_string()));

@@ -11,7 +11,13 @@
 //! data/consistency.json              consistency from the previous export's checkpoint
 //! data/seals/<id>/certificate-chain.pem, image.png
 //! data/documents/<sha256 hex>.pdf    sealed documents the service kept
+//! data/documents-not-kept.txt        `<sha256 hex> <record sequence>` per line: documents the
+//!                                    records name that the service did not have to export
 //! ```
+//!
+//! bag-info.txt says whether the service keeps documents (`eseal-documents-kept: yes|no`) and
+//! how many records, documents and seals the payload holds, so that a bag missing one of
+//! them is found even when its manifests and Payload-Oxum were rewritten.
 
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +41,9 @@ pub const CONSISTENCY_PATH: &str = "data/consistency.json";
 pub const SEALS_DIR: &str = "data/seals";
 /// The folder of sealed documents.
 pub const DOCUMENTS_DIR: &str = "data/documents";
+/// The sealed documents the records name that the service did not have (kept before
+/// keeping was enabled, or lost): `<sha256 hex> <record sequence>` per line.
+pub const NOT_KEPT_PATH: &str = "data/documents-not-kept.txt";
 
 /// bag-info label: the log's origin.
 pub const INFO_ORIGIN: &str = "eseal-log-origin";
@@ -50,6 +59,16 @@ pub const INFO_FIRST: &str = "eseal-first-sequence";
 pub const INFO_LAST: &str = "eseal-last-sequence";
 /// bag-info label: the previous export's tree size, when there is a consistency proof.
 pub const INFO_PREVIOUS: &str = "eseal-previous-tree-size";
+/// bag-info label: whether the service keeps sealed documents (`yes` or `no`): when `yes`,
+/// every document a `document_sealed` record of the bag names is in the bag or listed in
+/// [`NOT_KEPT_PATH`].
+pub const INFO_DOCUMENTS_KEPT: &str = "eseal-documents-kept";
+/// bag-info label: the number of record files.
+pub const INFO_RECORD_COUNT: &str = "eseal-record-count";
+/// bag-info label: the number of sealed documents.
+pub const INFO_DOCUMENT_COUNT: &str = "eseal-document-count";
+/// bag-info label: the number of seals.
+pub const INFO_SEAL_COUNT: &str = "eseal-seal-count";
 
 /// `data/records/<seq, 8 digits>.json`.
 pub fn record_path(sequence: u64) -> String {

@@ -28,10 +28,16 @@ enum AuditAction {
         sign: bool,
     },
     /// Verifies the whole log: every record, every checkpoint signature and root, contiguity.
+    /// Exit code 0: verified; 1: a fault; 5: no fault, but records after the latest signed
+    /// checkpoint are pending (not yet covered by a signature).
     Verify {
         /// The log's verifier key (the string, or a file holding it). Never taken from the server.
         #[arg(long)]
         log_key: String,
+        /// Do not ask the server to sign a checkpoint of the current log first (then records
+        /// after the latest periodic checkpoint are reported as pending).
+        #[arg(long)]
+        no_sign: bool,
         /// Read the log from this SQLite file (offline, read-only) instead of the server.
         #[arg(long)]
         db: Option<PathBuf>,
@@ -85,17 +91,65 @@ fn verifier(text: &str) -> Result<LogVerifier, CliError> {
     LogVerifier::from_verifier_key(&key).map_err(|e| CliError::Usage(format!("--log-key: {e}")))
 }
 
-fn print_report(report: &LogReport, json: bool) -> Result<(), CliError> {
+/// Milliseconds as a person reads them: `900 ms`, `2 s`, `5 min`.
+fn duration_text(ms: u64) -> String {
+    match ms {
+        ms if ms < 1000 => format!("{ms} ms"),
+        ms if ms < 120_000 => format!("{} s", ms.div_ceil(1000)),
+        ms => format!("{} min", ms.div_ceil(60_000)),
+    }
+}
+
+/// The line that explains pending records; `interval_ms` when the server told it.
+fn pending_text(report: &LogReport, interval_ms: Option<u64>) -> String {
+    let due = match interval_ms {
+        Some(ms) => format!("the next one is due within {}", duration_text(ms)),
+        None => "the server signs the next one within its checkpoint interval (audit.checkpoint_interval_ms) while it runs".into(),
+    };
+    format!("{} record(s) after checkpoint {} are not yet covered by a signed checkpoint; {due}", report.pending, report.latest_checkpoint)
+}
+
+/// Prints the report; the result is the exit status: a fault, pending records, or verified.
+fn print_report(report: &LogReport, interval_ms: Option<u64>, json: bool) -> Result<(), CliError> {
+    let status = if report.faulty() {
+        "fault"
+    } else if report.pending > 0 {
+        "pending"
+    } else {
+        "verified"
+    };
     if json {
-        println!("{}", serde_json::to_string_pretty(report).map_err(|e| CliError::Usage(e.to_string()))?);
+        let mut value = serde_json::to_value(report).map_err(|e| CliError::Usage(e.to_string()))?;
+        value["status"] = status.into();
+        if report.pending > 0 {
+            value["pending_note"] = pending_text(report, interval_ms).into();
+        }
+        if let Some(ms) = interval_ms {
+            value["checkpoint_interval_ms"] = ms.into();
+        }
+        println!("{}", serde_json::to_string_pretty(&value).map_err(|e| CliError::Usage(e.to_string()))?);
     } else {
         println!("{} records, {} checkpoints verified (latest covers {})", report.records, report.checkpoints_verified, report.latest_checkpoint);
         for p in &report.problems {
             println!("  - {p}");
         }
-        println!("{}", if report.ok() { "the log verifies" } else { "THE LOG DOES NOT VERIFY" });
+        if report.pending > 0 {
+            println!("  pending: {}", pending_text(report, interval_ms));
+        }
+        println!(
+            "{}",
+            match status {
+                "fault" => "THE LOG DOES NOT VERIFY".to_string(),
+                "pending" => format!("the log verifies up to checkpoint {}; {} record(s) pending", report.latest_checkpoint, report.pending),
+                _ => "the log verifies".to_string(),
+            }
+        );
     }
-    if report.ok() { Ok(()) } else { Err(CliError::Serve("audit verification failed".into())) }
+    match status {
+        "fault" => Err(CliError::Serve("audit verification failed".into())),
+        "pending" => Err(CliError::Pending(format!("{} record(s) are not yet covered by a signed checkpoint; verify again later", report.pending))),
+        _ => Ok(()),
+    }
 }
 
 /// Runs `eseal audit ...`.
@@ -126,10 +180,10 @@ pub async fn run(args: AuditArgs) -> Result<(), CliError> {
                 Err(e) => Err(CliError::Serve(format!("the proof does not hold: {e}"))),
             }
         }
-        AuditAction::Verify { log_key, db: Some(db), json } => {
+        AuditAction::Verify { log_key, db: Some(db), json, no_sign: _ } => {
             let verifier = verifier(&log_key)?;
             let (records, notes) = crate::store::offline::read_log(&db).await.map_err(|e| CliError::Usage(e.to_string()))?;
-            print_report(&check_log(&records, &notes, &verifier), json)
+            print_report(&check_log(&records, &notes, &verifier), None, json)
         }
         AuditAction::Checkpoint { sign } => {
             let c = audit_client(&args.client).await?.get_checkpoint(GetCheckpointRequest { sign_now: sign }).await?.into_inner();
@@ -143,9 +197,30 @@ pub async fn run(args: AuditArgs) -> Result<(), CliError> {
             println!("proof of record {sequence} in the log of {} records written to {}", p.tree_size, output.display());
             Ok(())
         }
-        AuditAction::Verify { log_key, db: None, json } => {
+        AuditAction::Verify { log_key, db: None, json, no_sign } => {
             let verifier = verifier(&log_key)?;
             let mut client = audit_client(&args.client).await?;
+            // The checkpoint first, then the records: the log only grows, so every record the
+            // checkpoint covers is among those read after it.
+            let latest = if no_sign {
+                client.get_checkpoint(GetCheckpointRequest { sign_now: false }).await
+            } else {
+                match client.get_checkpoint(GetCheckpointRequest { sign_now: true }).await {
+                    Ok(latest) => Ok(latest),
+                    // The server may refuse to sign a log it finds inconsistent: verify what is signed.
+                    Err(e) if e.code() == tonic::Code::Internal => {
+                        eprintln!("note: the server did not sign a checkpoint now ({}); verifying up to the latest one", e.message());
+                        client.get_checkpoint(GetCheckpointRequest { sign_now: false }).await
+                    }
+                    Err(e) => Err(e),
+                }
+            };
+            let latest = match latest {
+                Ok(latest) => Some(latest.into_inner()),
+                // No checkpoint signed yet: every record is pending.
+                Err(e) if e.code() == tonic::Code::FailedPrecondition => None,
+                Err(e) => return Err(e.into()),
+            };
             let mut records = Vec::new();
             loop {
                 let from = records.len() as u64 + 1;
@@ -155,13 +230,16 @@ pub async fn run(args: AuditArgs) -> Result<(), CliError> {
                 }
                 records.extend(page.records.into_iter().map(|r| (r.sequence, r.record)));
             }
-            let latest = client.get_checkpoint(GetCheckpointRequest { sign_now: false }).await?.into_inner();
             let mut notes = Vec::new();
-            for size in &latest.checkpointed_sizes {
-                let pair = client.get_consistency_proof(GetConsistencyProofRequest { old_size: *size, new_size: latest.size }).await?.into_inner();
-                notes.push(pair.old_checkpoint);
+            let mut interval_ms = None;
+            if let Some(latest) = &latest {
+                for size in &latest.checkpointed_sizes {
+                    let pair = client.get_consistency_proof(GetConsistencyProofRequest { old_size: *size, new_size: latest.size }).await?.into_inner();
+                    notes.push(pair.old_checkpoint);
+                }
+                interval_ms = Some(latest.checkpoint_interval_ms).filter(|ms| *ms > 0);
             }
-            print_report(&check_log(&records, &notes, &verifier), json)
+            print_report(&check_log(&records, &notes, &verifier), interval_ms, json)
         }
     }
 }

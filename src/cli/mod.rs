@@ -40,6 +40,10 @@ pub enum CliError {
         /// What was found.
         message: String,
     },
+    /// Nothing is wrong, but part of what was asked is not yet verifiable (audit records a
+    /// signed checkpoint does not cover yet).
+    #[error("{0}")]
+    Pending(String),
 }
 
 fn code_name(code: tonic::Code) -> String {
@@ -53,8 +57,8 @@ fn code_name(code: tonic::Code) -> String {
 }
 
 impl CliError {
-    /// The process exit code: 2 for usage, 3 for connection, 4 for refusals, a finding's own
-    /// code, 1 otherwise.
+    /// The process exit code: 2 for usage, 3 for connection, 4 for refusals, 5 for pending,
+    /// a finding's own code, 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Finding { code, .. } => *code,
@@ -62,6 +66,7 @@ impl CliError {
             CliError::Connect(_) => 3,
             CliError::Status(_) => 4,
             CliError::Serve(_) => 1,
+            CliError::Pending(_) => 5,
         }
     }
 }
