@@ -151,7 +151,7 @@ fn report_json(report: &VerificationReport, records: Option<&[Option<u64>]>, unr
 /// SHA-256 of the first `len` bytes of `source`.
 fn prefix_sha256(source: &impl crate::pdf::Source, len: u64) -> Option<[u8; 32]> {
     let mut context = ring::digest::Context::new(&ring::digest::SHA256);
-    let mut buf = vec![0u8; 1 << 20];
+    let mut buf = vec![0u8; 64 * 1024];
     let mut offset = 0u64;
     while offset < len {
         let want = usize::try_from(len - offset).unwrap_or(usize::MAX).min(buf.len());

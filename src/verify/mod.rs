@@ -537,7 +537,7 @@ fn gap_is_contents<S: Source>(source: &S, start: u64, end: u64, contents: &[u8])
 
 fn hash_ranges<S: Source>(source: &S, range: &[u64], algorithm: crate::cms::DigestAlgorithm) -> std::io::Result<Vec<u8>> {
     let mut digester = algorithm.start();
-    let mut buf = vec![0u8; 1 << 20];
+    let mut buf = vec![0u8; 64 * 1024];
     for pair in range.chunks(2) {
         let (mut offset, end) = (pair[0], pair[0].saturating_add(pair[1]));
         while offset < end {
