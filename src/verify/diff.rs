@@ -9,8 +9,9 @@
 //! - New objects are free, unless they fill a reference the signed revision already made
 //!   (a dangling reference filled in) or they are annotations (see below).
 //! - Signatures and document timestamps, their fields and widgets: new ones, or an empty
-//!   signature field of the signed revision being filled (/V, /AP, /AS, /F, /Ff). Filled
-//!   signature fields may only change /F and lock with /Ff.
+//!   signature field of the signed revision being filled (/V, /AP, /AS, /F, /Ff). A signed
+//!   field may only be locked (/Ff); its /F stays, as pyHanko requires (a flag could hide the
+//!   signature's appearance).
 //! - Validation data: the catalog's /DSS dictionary (only /Type, /VRI, /Certs, /CRLs, /OCSPs),
 //!   its /VRI dictionary (entries only added, old entries unchanged, as pyHanko requires) and
 //!   its /Certs, /CRLs, /OCSPs arrays. Nothing below them is ever rewritten: certificates,
@@ -534,7 +535,7 @@ const CATALOG: Rule = Rule { role: "catalog", may_change: &[b"AcroForm", b"DSS",
 const FORM: Rule = Rule { role: "interactive form", may_change: &[b"Fields", b"SigFlags"], lists: &[b"Fields"] };
 const PAGE: Rule = Rule { role: "page", may_change: &[b"Annots"], lists: &[b"Annots"] };
 const EMPTY_SIGNATURE_FIELD: Rule = Rule { role: "empty signature field", may_change: &[b"V", b"AP", b"AS", b"F", b"Ff"], lists: &[] };
-const SIGNED_SIGNATURE_FIELD: Rule = Rule { role: "signed signature field", may_change: &[b"F", b"Ff"], lists: &[] };
+const SIGNED_SIGNATURE_FIELD: Rule = Rule { role: "signed signature field", may_change: &[b"Ff"], lists: &[] };
 const FIELD: Rule = Rule { role: "form field", may_change: &[b"F", b"Ff"], lists: &[] };
 const ANNOTATION: Rule = Rule { role: "annotation", may_change: &[b"F"], lists: &[] };
 
