@@ -24,8 +24,8 @@
 //! - The Info dictionary: /ModDate and /Producer only. A signing tool records when and with
 //!   what it saved the file; pyHanko accepts any Info change, but /Title, /Author, /Subject,
 //!   /Keywords and /CreationDate are claims about the document a viewer shows, so they stay.
-//! - Field flags: /F of an annotation unless it reveals a hidden one (Hidden or NoView
-//!   cleared), /Ff only setting ReadOnly (locking, what a /Lock dictionary asks for). pyHanko
+//! - Field flags: /F of an annotation unless it shows or hides it (Hidden, NoView: hiding an
+//!   overlay reveals what it covered), /Ff only setting ReadOnly (locking, what a /Lock dictionary asks for). pyHanko
 //!   allows any /Ff; clearing ReadOnly or changing a field's kind is not a signer's business.
 //! - Structure: the catalog's /AcroForm (its /Fields may grow, /SigFlags change), /Extensions
 //!   and /Version; page /Annots lists that only grow with new objects.
@@ -610,11 +610,11 @@ fn classify<A: Source, B: Source>(roles: &Roles, signed: &Document<A>, current: 
             disallowed.push(list.to_vec());
         }
     }
-    // Annotation flags may not reveal what was hidden; field flags may only lock.
+    // Annotation flags may not show or hide an annotation; field flags may only lock.
     if keys.iter().any(|k| k == b"F") && rule.may_change.contains(&&b"F"[..]) {
         let (was, is) = (integer_in(signed, old_d.get(b"F")).unwrap_or(0), integer_in(current, new_d.get(b"F")).unwrap_or(0));
-        if was & INVISIBLE_FLAGS != 0 && is & INVISIBLE_FLAGS == 0 && rule.role != "empty signature field" {
-            notes.push("/F shows an annotation that was hidden".to_string());
+        if was & INVISIBLE_FLAGS != is & INVISIBLE_FLAGS && rule.role != "empty signature field" {
+            notes.push("/F shows or hides the annotation".to_string());
             disallowed.push(b"F".to_vec());
         }
     }
