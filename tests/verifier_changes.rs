@@ -85,3 +85,166 @@ fn acrobat_style_countersignature_is_not_a_modification() {
     assert_countersigning_is_not_a_modification("04");
     assert_countersigning_is_not_a_modification("13");
 }
+
+use eseal::pdf::object::Stream;
+use eseal::pdf::{Dictionary, Document, Object, ObjectId};
+
+fn dict(pairs: &[(&str, Object)]) -> Dictionary {
+    pairs.iter().map(|(k, v)| (k.as_bytes().to_vec(), v.clone())).collect()
+}
+
+fn numbers(values: &[f64]) -> Object {
+    Object::Array(values.iter().map(|v| Object::Real(*v)).collect())
+}
+
+fn form(width: f64, height: f64, data: &[u8]) -> Object {
+    Object::Stream(Stream {
+        dict: dict(&[("Type", Object::name("XObject")), ("Subtype", Object::name("Form")), ("BBox", numbers(&[0.0, 0.0, width, height]))]),
+        data: data.to_vec(),
+    })
+}
+
+/// Appends an update adding `annotation` (and `extra` objects) to page 1's /Annots.
+fn add_to_page1(pdf: &[u8], annotation: (ObjectId, Dictionary), extra: Vec<(ObjectId, Object)>) -> Vec<u8> {
+    let doc = Document::open(pdf.to_vec()).unwrap();
+    let page = doc.page(0).unwrap();
+    let mut objects = vec![(annotation.0, Object::Dictionary(annotation.1))];
+    match page.dict.get(b"Annots").cloned() {
+        Some(Object::Reference(id)) => {
+            let mut list = doc.object(id).unwrap().as_array().unwrap().to_vec();
+            list.push(Object::Reference(annotation.0));
+            objects.push((id, Object::Array(list)));
+        }
+        other => {
+            let mut list = other.and_then(|o| o.as_array().map(<[Object]>::to_vec)).unwrap_or_default();
+            list.push(Object::Reference(annotation.0));
+            let mut d = page.dict.clone();
+            d.set(b"Annots".to_vec(), Object::Array(list));
+            objects.push((page.id, Object::Dictionary(d)));
+        }
+    }
+    objects.extend(extra);
+    append_update(pdf, &objects, None)
+}
+
+/// The overlays an attacker could add over page 1's text: (what, annotation, its other
+/// objects, the rectangle it covers).
+fn overlays(pdf: &[u8], with_type: bool) -> Vec<(&'static str, Vec<u8>, u32)> {
+    let doc = Document::open(pdf.to_vec()).unwrap();
+    let next = doc.next_object_number().unwrap();
+    let id = |i: u32| ObjectId::new(next + i, 0);
+    let typed = |mut d: Dictionary| {
+        if with_type {
+            d.set(b"Type".to_vec(), Object::name("Annot"));
+        }
+        d
+    };
+    let rect = [50.0, 500.0, 550.0, 800.0];
+    let square = typed(dict(&[
+        ("Subtype", Object::name("Square")),
+        ("Rect", numbers(&rect)),
+        ("F", Object::Integer(4)),
+        ("AP", Object::Dictionary(dict(&[("N", Object::Reference(id(1)))]))),
+    ]));
+    let free_text = typed(dict(&[
+        ("Subtype", Object::name("FreeText")),
+        ("Rect", numbers(&rect)),
+        ("Contents", Object::string(b"VOID".to_vec())),
+        ("DA", Object::string(b"0 g /Helv 48 Tf".to_vec())),
+    ]));
+    // A stamp whose /Rect holds indirect numbers, and whose /F is indirect too.
+    let stamp = typed(dict(&[
+        ("Subtype", Object::name("Stamp")),
+        ("Rect", Object::Array((1..=4).map(|i| Object::Reference(id(i))).collect())),
+        ("F", Object::Reference(id(5))),
+        ("AP", Object::Dictionary(dict(&[("N", Object::Reference(id(6)))]))),
+    ]));
+    let stamp_extra: Vec<(ObjectId, Object)> = rect
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (id(i as u32 + 1), Object::Real(*v)))
+        .chain([(id(5), Object::Integer(4)), (id(6), form(500.0, 300.0, b"1 g 0 0 500 300 re f"))])
+        .collect();
+    // The widget of a new text field, listed in no form (a page shows it all the same).
+    let widget = typed(dict(&[
+        ("Subtype", Object::name("Widget")),
+        ("FT", Object::name("Tx")),
+        ("T", Object::string(b"Amount".to_vec())),
+        ("V", Object::string(b"999".to_vec())),
+        ("Rect", numbers(&rect)),
+        ("F", Object::Integer(4)),
+        ("AP", Object::Dictionary(dict(&[("N", Object::Reference(id(1)))]))),
+    ]));
+    vec![
+        ("an opaque square", add_to_page1(pdf, (id(0), square), vec![(id(1), form(500.0, 300.0, b"1 g 0 0 500 300 re f"))]), id(0).number),
+        ("a free text without appearance", add_to_page1(pdf, (id(0), free_text), vec![]), id(0).number),
+        ("a stamp with indirect numbers", add_to_page1(pdf, (id(0), stamp), stamp_extra), id(0).number),
+        ("a text field's widget", add_to_page1(pdf, (id(0), widget), vec![(id(1), form(500.0, 300.0, b"1 g 0 0 500 300 re f"))]), id(0).number),
+    ]
+}
+
+#[track_caller]
+fn assert_overlay_disallowed(what: &str, pdf: &[u8], object: u32) {
+    let report = report_of(pdf, "Seal1");
+    assert!(report.intact && report.valid && report.modified_after_signing, "{what}: {report:#?}");
+    let change = report.later_changes.iter().find(|c| c.object == object).unwrap_or_else(|| panic!("{what}: not listed: {report:#?}"));
+    assert!(!change.allowed && change.role == "annotation", "{what}: {change:#?}");
+    let area = change.visual.as_ref().unwrap_or_else(|| panic!("{what}: not a visual change: {change:#?}"));
+    assert_eq!((area.page, area.rect), (1, [50.0, 500.0, 550.0, 800.0]), "{what}: {change:#?}");
+    assert!(change.description.contains("covers page 1 at [50 500 550 800]"), "{what}: {change:#?}");
+    // The JSON report carries the area.
+    let json = serde_json::to_value(change).unwrap();
+    assert_eq!(json["visual"]["page"], 1, "{json}");
+    assert_eq!(json["visual"]["rect"][3], 800.0, "{json}");
+}
+
+/// After an approval seal, an annotation over the sealed page's text is a disallowed visual
+/// change, whatever its subtype, whether or not it has an appearance, with its numbers
+/// indirect; a hidden one is allowed.
+#[test]
+fn overlay_annotations_after_an_approval_seal_are_disallowed_visual_changes() {
+    let ec = Seal::ec();
+    let (sealed, _) = ec.seal(&std::fs::read(corpus("13")).unwrap(), &ec.options(1, 10.0, 20.0));
+    let dir = temp();
+    for (what, attacked, object) in overlays(&sealed, true) {
+        assert_overlay_disallowed(what, &attacked, object);
+        let path = dir.path().join("overlay.pdf");
+        std::fs::write(&path, &attacked).unwrap();
+        assert_pyhanko(&path, true, &[("Seal1", &fingerprint(&ec.chain), ILLEGAL)], 1);
+    }
+    // Hidden, it shows nothing: allowed, and not a visual change.
+    let doc = Document::open(sealed.clone()).unwrap();
+    let id = ObjectId::new(doc.next_object_number().unwrap(), 0);
+    let hidden = dict(&[("Subtype", Object::name("Square")), ("Rect", numbers(&[50.0, 500.0, 550.0, 800.0])), ("F", Object::Integer(2))]);
+    let with_hidden = add_to_page1(&sealed, (id, hidden), vec![]);
+    let report = report_of(&with_hidden, "Seal1");
+    assert!(!report.modified_after_signing, "{report:#?}");
+    let change = report.later_changes.iter().find(|c| c.object == id.number).unwrap();
+    assert!(change.allowed && change.visual.is_none(), "{change:#?}");
+    // pyHanko refuses any new annotation that is not a signature's, shown or not: a known,
+    // reasoned difference (a hidden annotation changes nothing a reader sees or prints).
+    let path = dir.path().join("hidden.pdf");
+    std::fs::write(&path, &with_hidden).unwrap();
+    assert_pyhanko(&path, true, &[("Seal1", &fingerprint(&ec.chain), ILLEGAL)], 1);
+}
+
+/// pyHanko's verdict on a signature followed by changes it does not allow.
+const ILLEGAL: &str = "INTACT:TRUSTED,EXTENDED_WITH_OTHER,ILLEGAL_MODIFICATIONS";
+
+/// After a certification (P=2), an overlay without /Type /Annot, or with indirect /Rect
+/// numbers, is caught as well as a typed one.
+#[test]
+fn overlay_annotations_after_a_certified_seal_are_disallowed() {
+    let ec = Seal::ec();
+    let mut options = ec.options(1, 10.0, 20.0);
+    options.certify = true;
+    let (certified, _) = ec.seal(&std::fs::read(corpus("13")).unwrap(), &options);
+    assert_eq!(report_of(&certified, "Seal1").certification, Some(2));
+    let dir = temp();
+    for (what, attacked, object) in overlays(&certified, false) {
+        assert_overlay_disallowed(what, &attacked, object);
+        let path = dir.path().join("overlay.pdf");
+        std::fs::write(&path, &attacked).unwrap();
+        assert_pyhanko(&path, true, &[("Seal1", &fingerprint(&ec.chain), ILLEGAL)], 1);
+    }
+}

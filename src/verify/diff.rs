@@ -38,9 +38,10 @@
 //! Visual changes: a new annotation with an area on its page that is not hidden, an empty
 //! signature field getting its appearance, and rewritten page content are reported with the
 //! page and rectangle. After an approval signature, a new visible annotation that is not a
-//! signature widget is disallowed: pyHanko's default policy too ranks annotations above form
-//! filling and signing, and a seal that let a stamp, text box or opaque rectangle cover the
-//! sealed text silently would seal nothing. A new signature's visible widget is allowed and
+//! signature widget is disallowed: pyHanko's default policy refuses it too (annotations rank
+//! above form filling and signing), and a seal that let a stamp, text box or opaque rectangle
+//! cover the sealed text silently would seal nothing. A hidden one (Hidden or NoView, or no
+//! area on the page) shows nothing and is allowed, where pyHanko refuses it. A new signature's visible widget is allowed and
 //! reported. A certification restricts this further: P=1 allows no new annotation or
 //! signature, P=2 no visible new field or annotation (pyHanko's default), P=3 allows
 //! annotations (still reported as visual).
