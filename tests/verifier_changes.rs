@@ -248,3 +248,125 @@ fn overlay_annotations_after_a_certified_seal_are_disallowed() {
         assert_pyhanko(&path, true, &[("Seal1", &fingerprint(&ec.chain), ILLEGAL)], 1);
     }
 }
+
+fn xmp_stream(body: &[u8]) -> Object {
+    Object::Stream(Stream { dict: dict(&[("Type", Object::name("Metadata")), ("Subtype", Object::name("XML"))]), data: body.to_vec() })
+}
+
+const XMP: &[u8] = br#"<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:ModifyDate="2026-12-03T10:00:00Z"/></rdf:RDF></x:xmpmeta><?xpacket end="w"?>"#;
+
+/// The XMP metadata stream rewritten in place after a seal (corpus 04 has one): allowed when
+/// it is well-formed XMP, not when it declares entities or is not XML; the Info dictionary
+/// may change its dates and producer, not its title.
+#[test]
+fn metadata_and_info_updates_after_a_seal() {
+    let ec = Seal::ec();
+    let (sealed, _) = ec.seal(&std::fs::read(corpus("04")).unwrap(), &ec.options(1, 10.0, 20.0));
+    let doc = Document::open(sealed.clone()).unwrap();
+    let metadata = doc.catalog().unwrap().get(b"Metadata").and_then(Object::as_reference).expect("corpus 04 has an XMP stream");
+    let info_id = doc.trailer().get(b"Info").and_then(Object::as_reference).expect("corpus 04 has an Info dictionary");
+    let info = doc.dict(info_id, "info").unwrap();
+    let dir = temp();
+    let path = dir.path().join("updated.pdf");
+    let pyhanko_says = |pdf: &[u8], status: &str| {
+        std::fs::write(&path, pdf).unwrap();
+        assert_pyhanko(&path, true, &[("Seal1", &fingerprint(&ec.chain), status)], if status == ILLEGAL { 1 } else { 0 });
+    };
+    const ACCEPTED: &str = "INTACT:TRUSTED,EXTENDED_WITH_LTA_UPDATES,ACCEPTABLE_MODIFICATIONS";
+
+    let mut dated = info.clone();
+    dated.set(b"ModDate".to_vec(), Object::string(b"D:20261203100000Z".to_vec()));
+    dated.set(b"Producer".to_vec(), Object::string(b"Acrobat".to_vec()));
+    let good = append_update(&sealed, &[(metadata, xmp_stream(XMP)), (info_id, Object::Dictionary(dated))], None);
+    let report = report_of(&good, "Seal1");
+    assert!(!report.modified_after_signing, "{report:#?}");
+    assert!(report.later_changes.iter().any(|c| c.object == metadata.number && c.allowed && c.role == "XMP metadata"), "{report:#?}");
+    assert!(report.later_changes.iter().any(|c| c.object == info_id.number && c.allowed && c.role == "document information"), "{report:#?}");
+    pyhanko_says(&good, ACCEPTED);
+
+    let entity = br#"<!DOCTYPE x [<!ENTITY e "text">]><x:xmpmeta xmlns:x="adobe:ns:meta/">&e;</x:xmpmeta>"#;
+    let content = b"0 g 72 600 300 60 re f";
+    for (what, body) in [("an entity", &entity[..]), ("page content", &content[..])] {
+        let bad = append_update(&sealed, &[(metadata, xmp_stream(body))], None);
+        let report = report_of(&bad, "Seal1");
+        assert!(report.modified_after_signing, "{what}: {report:#?}");
+        let change = report.later_changes.iter().find(|c| c.object == metadata.number).unwrap();
+        assert!(!change.allowed && change.description.contains("not well-formed"), "{what}: {change:#?}");
+        pyhanko_says(&bad, ILLEGAL);
+    }
+
+    let mut retitled = info.clone();
+    retitled.set(b"Title".to_vec(), Object::string(b"Another document".to_vec()));
+    let retitled = append_update(&sealed, &[(info_id, Object::Dictionary(retitled))], None);
+    let report = report_of(&retitled, "Seal1");
+    let change = report.later_changes.iter().find(|c| c.object == info_id.number).unwrap();
+    assert!(report.modified_after_signing && !change.allowed && change.description.contains("/Title"), "{change:#?}");
+    // pyHanko accepts any Info change (its readers fall back on older revisions); a title is
+    // what a viewer shows for the document, so we keep it signed.
+    pyhanko_says(&retitled, ACCEPTED);
+}
+
+/// Validation data added after a seal, twice (a new /DSS, then more certificates and a
+/// second VRI entry), is allowed, as pyHanko says; rewriting an existing VRI entry is not.
+#[test]
+fn dss_additions_are_allowed_and_rewrites_are_not() {
+    let ec = Seal::ec();
+    let (sealed, _) = ec.seal(&std::fs::read(corpus("13")).unwrap(), &ec.options(1, 10.0, 20.0));
+    let doc = Document::open(sealed.clone()).unwrap();
+    let root = doc.root_id().unwrap();
+    let next = doc.next_object_number().unwrap();
+    let id = |i: u32| ObjectId::new(next + i, 0);
+    let der = |i: usize| Object::Stream(Stream { dict: Dictionary::new(), data: ec.chain.certificates()[i].to_vec() });
+    let vri_entry = |cert: ObjectId| Object::Dictionary(dict(&[("Cert", Object::Array(vec![Object::Reference(cert)]))]));
+    let (hash1, hash2) = ("0123456789ABCDEF0123456789ABCDEF01234567", "89ABCDEF0123456789ABCDEF0123456789ABCDEF");
+    // dss = 0, certs = 1, vri = 2, cert streams 3 and 4, vri entries 5 and 6
+    let mut catalog = doc.catalog().unwrap();
+    catalog.set(b"DSS".to_vec(), Object::Reference(id(0)));
+    let dss = Object::Dictionary(dict(&[("Certs", Object::Reference(id(1))), ("VRI", Object::Reference(id(2)))]));
+    let once = append_update(
+        &sealed,
+        &[
+            (root, Object::Dictionary(catalog)),
+            (id(0), dss.clone()),
+            (id(1), Object::Array(vec![Object::Reference(id(3))])),
+            (id(2), Object::Dictionary(dict(&[(hash1, Object::Reference(id(5)))]))),
+            (id(3), der(0)),
+            (id(5), vri_entry(id(3))),
+        ],
+        None,
+    );
+    let twice = append_update(
+        &once,
+        &[
+            (id(1), Object::Array(vec![Object::Reference(id(3)), Object::Reference(id(4))])),
+            (id(2), Object::Dictionary(dict(&[(hash1, Object::Reference(id(5))), (hash2, Object::Reference(id(6)))]))),
+            (id(4), der(1)),
+            (id(6), vri_entry(id(4))),
+        ],
+        None,
+    );
+    let dir = temp();
+    let path = dir.path().join("dss.pdf");
+    for (what, pdf) in [("a new /DSS", &once), ("a /DSS grown", &twice)] {
+        let report = report_of(pdf, "Seal1");
+        assert!(!report.modified_after_signing && report.later_changes.iter().all(|c| c.allowed), "{what}: {report:#?}");
+        std::fs::write(&path, pdf).unwrap();
+        assert_pyhanko(&path, true, &[("Seal1", &fingerprint(&ec.chain), "INTACT:TRUSTED,EXTENDED_WITH_LTA_UPDATES,ACCEPTABLE_MODIFICATIONS")], 0);
+    }
+    // A second seal signs the /DSS; then its VRI entry is rewritten (to name the other
+    // certificate).
+    let rsa = Seal::rsa();
+    let (resealed, _) = rsa.seal(&once, &rsa.options(1, 40.0, 20.0));
+    let next2 = Document::open(resealed.clone()).unwrap().next_object_number().unwrap();
+    let cert2 = ObjectId::new(next2, 0);
+    let rewritten = append_update(&resealed, &[(id(5), vri_entry(cert2)), (cert2, der(1))], None);
+    let report = report_of(&rewritten, "Seal2");
+    let change = report.later_changes.iter().find(|c| c.object == id(5).number).unwrap();
+    assert!(report.modified_after_signing && !change.allowed, "{change:#?}");
+    // For Seal1 the VRI entry is an object added after it, like the second seal: both
+    // verifiers accept what follows Seal1 (pyHanko rates it as form filling).
+    assert!(!report_of(&rewritten, "Seal1").modified_after_signing);
+    std::fs::write(&path, &rewritten).unwrap();
+    let seal1 = "INTACT:TRUSTED,EXTENDED_WITH_FORM_FILLING,ACCEPTABLE_MODIFICATIONS";
+    assert_pyhanko(&path, true, &[("Seal1", &fingerprint(&ec.chain), seal1), ("Seal2", &fingerprint(&rsa.chain), ILLEGAL)], 1);
+}
