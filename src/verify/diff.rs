@@ -544,7 +544,7 @@ fn classify<A: Source, B: Source>(roles: &Roles, signed: &Document<A>, current: 
     let change = |role: &str, description: String, allowed: bool| Change::new(id.number, role, description, allowed);
     let page_area = |page: u32| roles.crop_boxes.get(page as usize).map(|b| VisualArea { page: page + 1, rect: *b });
     if let Some(role) = roles.dss.get(&id) {
-        return dss_change(id.number, role, old, new);
+        return dss_change(signed, current, id.number, role, old, new);
     }
     if roles.metadata == Some(id) {
         return match (metadata_problem(old), metadata_problem(new)) {
@@ -663,7 +663,7 @@ fn classify<A: Source, B: Source>(roles: &Roles, signed: &Document<A>, current: 
 /// A /DSS container changed: the dictionary keeps to its keys and its /VRI entries, /VRI
 /// keeps its entries, and the arrays may change (PAdES lets a later update drop data that
 /// is no longer needed).
-fn dss_change(number: u32, role: &str, old: &Object, new: &Object) -> Change {
+fn dss_change<A: Source, B: Source>(signed: &Document<A>, current: &Document<B>, number: u32, role: &str, old: &Object, new: &Object) -> Change {
     let change = |description: String, allowed: bool| Change::new(number, role, description, allowed);
     match (old, new) {
         (Object::Array(_), Object::Array(_)) => change("entries updated".into(), true),
@@ -672,13 +672,13 @@ fn dss_change(number: u32, role: &str, old: &Object, new: &Object) -> Change {
             if !unexpected.is_empty() {
                 return change(format!("unexpected keys {}", names(&unexpected)), false);
             }
-            match (old.get(b"VRI"), new.get(b"VRI")) {
-                (Some(Object::Dictionary(a)), Some(Object::Dictionary(b))) if !kept_entries(a, b) => change("/VRI entries changed or removed".into(), false),
-                (Some(Object::Dictionary(_)), Some(Object::Reference(_))) | (Some(Object::Reference(_)), Some(Object::Dictionary(_))) => {
-                    change("/VRI replaced".into(), false)
-                }
-                (Some(Object::Reference(a)), Some(Object::Reference(b))) if a != b => change("/VRI replaced".into(), false),
-                _ => change("updated".into(), true),
+            // /VRI may move (direct to indirect, or to a new object), keeping its old entries.
+            let old_vri = old.get(b"VRI").map(|v| signed.resolve(v).ok().and_then(|o| o.as_dict().cloned()));
+            let new_vri = new.get(b"VRI").map(|v| current.resolve(v).ok().and_then(|o| o.as_dict().cloned()));
+            match (old_vri, new_vri) {
+                (None, _) => change("updated".into(), true),
+                (Some(Some(a)), Some(Some(b))) if kept_entries(&a, &b) => change("updated".into(), true),
+                _ => change("/VRI entries changed or removed".into(), false),
             }
         }
         (Object::Dictionary(old), Object::Dictionary(new)) => {
