@@ -160,9 +160,12 @@ fn adding_seals_and_annotations_stays_allowed() {
 // replace, shadow hide-and-replace, incremental saving (ISA), signature wrapping (SWA) and
 // universal signature forgery (USF), each built on corpus 13 sealed by eseal.
 
+/// Writes a new annotation list back as the object to update.
+type WriteAnnots = Box<dyn Fn(Vec<Object>) -> (ObjectId, Object)>;
+
 /// Page 1's annotations as a list, and a function writing a new list back: into the indirect
 /// array when /Annots is one, else into the page dictionary.
-fn page1_annots(pdf: &[u8]) -> (Vec<Object>, Box<dyn Fn(Vec<Object>) -> (ObjectId, Object)>) {
+fn page1_annots(pdf: &[u8]) -> (Vec<Object>, WriteAnnots) {
     let doc = Document::open(pdf.to_vec()).unwrap();
     let page = doc.page(0).unwrap();
     match page.dict.get(b"Annots").cloned() {
