@@ -4,7 +4,9 @@
 //! Every allowed change is a way to alter what a reader shows without breaking the signed
 //! bytes (incremental saving and shadow attacks), so the rules are an allow-list, after the
 //! whitelists of pyHanko's difference analysis and EU DSS's PDF modification checks, made
-//! narrower where they trust a /Type or a path:
+//! narrower where they trust a /Type or a path. EU DSS sorts the same changes into groups
+//! (validation data and document timestamps; form filling and signing; annotations; anything
+//! else) and separately reports annotations that overlap page content; we do both here:
 //!
 //! - New objects are free, unless they fill a reference the signed revision already made
 //!   (a dangling reference filled in) or they are annotations (see below).
@@ -134,8 +136,12 @@ pub fn changes_since<A: Source, B: Source>(
     certification: Option<i64>,
 ) -> Result<Vec<Change>, PdfError> {
     let roles = Roles::read(signed)?;
-    let now = CurrentPages::read(current);
     let mut out = Vec::new();
+    let now = CurrentPages::read(current).unwrap_or_else(|e| {
+        // Without the final pages, new annotations cannot be told from other new objects.
+        out.push(Change::new(0, "page tree", format!("the final file's pages cannot be read: {e}"), false));
+        CurrentPages { annotations: HashMap::new(), crop_boxes: Vec::new() }
+    });
     let trailer_change = |key: &[u8]| signed.trailer().get(key) != current.trailer().get(key);
     for key in [&b"Root"[..], b"Encrypt"] {
         if trailer_change(key) {
@@ -319,11 +325,9 @@ fn generation(entry: XrefEntry) -> u16 {
 }
 
 impl CurrentPages {
-    /// A file whose pages cannot be read has no annotations to judge here: the page tree's
-    /// own changes are judged as changed objects.
-    fn read<S: Source>(doc: &Document<S>) -> CurrentPages {
+    fn read<S: Source>(doc: &Document<S>) -> Result<CurrentPages, PdfError> {
         let mut now = CurrentPages { annotations: HashMap::new(), crop_boxes: Vec::new() };
-        for page in doc.pages().unwrap_or_default() {
+        for page in doc.pages()? {
             now.crop_boxes.push(page.crop_box);
             if let Some(Object::Array(annots)) = page.dict.get(b"Annots").and_then(|a| doc.resolve(a).ok()) {
                 for id in annots.iter().filter_map(Object::as_reference) {
@@ -331,7 +335,7 @@ impl CurrentPages {
                 }
             }
         }
-        now
+        Ok(now)
     }
 }
 
