@@ -370,3 +370,39 @@ fn dss_additions_are_allowed_and_rewrites_are_not() {
     let seal1 = "INTACT:TRUSTED,EXTENDED_WITH_FORM_FILLING,ACCEPTABLE_MODIFICATIONS";
     assert_pyhanko(&path, true, &[("Seal1", &fingerprint(&ec.chain), seal1), ("Seal2", &fingerprint(&rsa.chain), ILLEGAL)], 1);
 }
+
+/// Field flags after a seal (corpus 10 has a form): setting ReadOnly locks a field and is
+/// allowed, as pyHanko allows it; clearing it, or setting another flag, is not. pyHanko allows
+/// any /Ff change: unlocking a field, or making a text field a password field, is not a
+/// signer's business, so we differ there.
+#[test]
+fn locking_a_field_is_allowed_and_other_flag_changes_are_not() {
+    let ec = Seal::ec();
+    let (sealed, _) = ec.seal(&std::fs::read(corpus("10")).unwrap(), &ec.options(1, 10.0, 20.0));
+    let doc = Document::open(sealed.clone()).unwrap();
+    let field = eseal::pdf::form_fields(&doc).unwrap().into_iter().find(|f| !f.is_signature() && f.id.is_some() && f.field_type.is_some()).expect("corpus 10 has a form field");
+    let id = field.id.unwrap();
+    let flags = field.dict.get(b"Ff").and_then(Object::as_i64).unwrap_or(0);
+    assert_eq!(flags & 1, 0, "the field starts unlocked");
+    let with_flags = |ff: i64| {
+        let mut d = doc.dict(id, "field").unwrap();
+        d.set(b"Ff".to_vec(), Object::Integer(ff));
+        append_update(&sealed, &[(id, Object::Dictionary(d))], None)
+    };
+    let dir = temp();
+    let path = dir.path().join("flags.pdf");
+
+    let locked = with_flags(flags | 1);
+    let report = report_of(&locked, "Seal1");
+    assert!(!report.modified_after_signing, "{report:#?}");
+    std::fs::write(&path, &locked).unwrap();
+    assert_pyhanko(&path, true, &[("Seal1", &fingerprint(&ec.chain), "INTACT:TRUSTED,EXTENDED_WITH_FORM_FILLING,ACCEPTABLE_MODIFICATIONS")], 0);
+
+    // Another flag (bit 14, Password for a text field; NoToggleToOff for a button).
+    let other = with_flags(flags | 1 << 13);
+    let report = report_of(&other, "Seal1");
+    let change = report.later_changes.iter().find(|c| c.object == id.number).unwrap();
+    assert!(report.modified_after_signing && !change.allowed && change.description.contains("/Ff"), "{change:#?}");
+    std::fs::write(&path, &other).unwrap();
+    assert_pyhanko(&path, true, &[("Seal1", &fingerprint(&ec.chain), "INTACT:TRUSTED,EXTENDED_WITH_FORM_FILLING,ACCEPTABLE_MODIFICATIONS")], 0);
+}
