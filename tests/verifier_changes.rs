@@ -295,6 +295,17 @@ fn metadata_and_info_updates_after_a_seal() {
         pyhanko_says(&bad, ILLEGAL);
     }
 
+    // The old stream rewritten while the catalog takes a new one: the rewrite serves nothing
+    // a reader uses; both verifiers refuse it.
+    let new_stream = ObjectId::new(doc.next_object_number().unwrap(), 0);
+    let mut catalog = doc.catalog().unwrap();
+    catalog.set(b"Metadata".to_vec(), Object::Reference(new_stream));
+    let moved = append_update(&sealed, &[(metadata, xmp_stream(XMP)), (new_stream, xmp_stream(XMP)), (doc.root_id().unwrap(), Object::Dictionary(catalog))], None);
+    let report = report_of(&moved, "Seal1");
+    let change = report.later_changes.iter().find(|c| c.object == metadata.number).unwrap();
+    assert!(report.modified_after_signing && !change.allowed && change.description.contains("no longer"), "{change:#?}");
+    pyhanko_says(&moved, ILLEGAL);
+
     let mut retitled = info.clone();
     retitled.set(b"Title".to_vec(), Object::string(b"Another document".to_vec()));
     let retitled = append_update(&sealed, &[(info_id, Object::Dictionary(retitled))], None);

@@ -21,7 +21,8 @@
 //!   when the /DSS path is its only use in the signed revision: an object that a page (or
 //!   anything else) also uses keeps that role, so a font reachable from /VRI is still a font.
 //! - XMP metadata: the catalog's /Metadata stream (/Type /Metadata /Subtype /XML, used by
-//!   nothing else) may be rewritten or replaced by one that is well-formed XML with an
+//!   nothing else) may be rewritten in place (staying the catalog's) or replaced by a new
+//!   stream that is well-formed XML with an
 //!   x:xmpmeta root and no DTD (pyHanko's check; entities are how XML smuggles content).
 //! - The Info dictionary: /ModDate and /Producer only. A signing tool records when and with
 //!   what it saved the file; pyHanko accepts any Info change, but /Title, /Author, /Subject,
@@ -551,7 +552,10 @@ fn classify<A: Source, B: Source>(roles: &Roles, signed: &Document<A>, current: 
         return dss_change(signed, current, id.number, role, old, new);
     }
     if roles.metadata == Some(id) {
+        // Rewritten in place, it must still be the catalog's metadata (as pyHanko requires).
+        let still_used = current.catalog().ok().and_then(|c| c.get(b"Metadata").and_then(Object::as_reference)) == Some(id);
         return match (metadata_problem(old), metadata_problem(new)) {
+            _ if !still_used => change("XMP metadata", "rewritten, and no longer the catalog's metadata".into(), false),
             (None, None) => change("XMP metadata", "rewritten (well-formed XMP)".into(), true),
             (Some(p), _) => change("XMP metadata", format!("rewritten, but the signed one is not a metadata stream to update: {p}"), false),
             (_, Some(p)) => change("XMP metadata", format!("rewritten: {p}"), false),
