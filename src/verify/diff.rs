@@ -1,12 +1,56 @@
 //! What later revisions changed after a signature, and whether each change keeps the
-//! signature meaningful: adding signatures, signature fields, annotations, document timestamps
-//! and /DSS validation data. Anything else is a modification after signing.
+//! signature meaningful.
 //!
-//! The rules are deliberately narrow, because every allowed change is a way to alter what a
-//! reader shows without breaking the signed bytes (incremental saving and shadow attacks):
-//! existing objects may change only in named keys of named roles, lists may only grow, new
-//! objects may not fill references the signed revision already made, and the catalog may not
-//! be replaced.
+//! Every allowed change is a way to alter what a reader shows without breaking the signed
+//! bytes (incremental saving and shadow attacks), so the rules are an allow-list, after the
+//! whitelists of pyHanko's difference analysis and EU DSS's PDF modification checks, made
+//! narrower where they trust a /Type or a path. EU DSS sorts the same changes into groups
+//! (validation data and document timestamps; form filling and signing; annotations; anything
+//! else) and separately reports annotations that overlap page content; we do both here:
+//!
+//! - New objects are free, unless they fill a reference the signed revision already made
+//!   (a dangling reference filled in) or they are annotations (see below).
+//! - Signatures and document timestamps, their fields and widgets: new ones, or an empty
+//!   signature field of the signed revision being filled (/V, /AP, /AS, /F, /Ff). A signed
+//!   field may only be locked (/Ff); its /F stays, as pyHanko requires (a flag could hide the
+//!   signature's appearance).
+//! - Validation data: the catalog's /DSS dictionary (only /Type, /VRI, /Certs, /CRLs, /OCSPs),
+//!   its /VRI dictionary (entries only added, old entries unchanged, as pyHanko requires) and
+//!   its /Certs, /CRLs, /OCSPs arrays. Nothing below them is ever rewritten: certificates,
+//!   responses and VRI entries are added as new objects. Each of these containers counts only
+//!   when the /DSS path is its only use in the signed revision: an object that a page (or
+//!   anything else) also uses keeps that role, so a font reachable from /VRI is still a font.
+//! - XMP metadata: the catalog's /Metadata stream (/Type /Metadata /Subtype /XML, used by
+//!   nothing else) may be rewritten in place (staying the catalog's) or replaced by a new
+//!   stream that is well-formed XML with an
+//!   x:xmpmeta root and no DTD (pyHanko's check; entities are how XML smuggles content).
+//! - The Info dictionary: /ModDate and /Producer only. A signing tool records when and with
+//!   what it saved the file; pyHanko accepts any Info change, but /Title, /Author, /Subject,
+//!   /Keywords and /CreationDate are claims about the document a viewer shows, so they stay.
+//! - Field flags: /F of an annotation unless it shows or hides it (Hidden, NoView: hiding an
+//!   overlay reveals what it covered), /Ff only setting ReadOnly (locking, what a /Lock dictionary asks for). pyHanko
+//!   allows any /Ff; clearing ReadOnly or changing a field's kind is not a signer's business.
+//! - Structure: the catalog's /AcroForm (its /Fields may grow, /SigFlags change), /Extensions
+//!   and /Version; page /Annots lists that only grow with new objects.
+//!
+//! Everything else that changes an object of the signed revision is disallowed, and named
+//! with the object's role and the keys changed. Roles come from where the signed revision
+//! refers to an object (an annotation is whatever a page's /Annots holds, whatever its /Type),
+//! and numbers are read through references (/Rect [1 0 R ...], /F, /Ff).
+//!
+//! Visual changes: a new annotation with an area on its page that is not hidden, an empty
+//! signature field getting its appearance, and rewritten page content are reported with the
+//! page and rectangle. After an approval signature, a new visible annotation that is not a
+//! signature widget is disallowed: pyHanko's default policy refuses it too (annotations rank
+//! above form filling and signing), and a seal that let a stamp, text box or opaque rectangle
+//! cover the sealed text silently would seal nothing. A hidden one (Hidden or NoView, or no
+//! area on the page) shows nothing and is allowed, where pyHanko refuses it. A new signature's visible widget is allowed and
+//! reported. A certification restricts this further: P=1 allows no new annotation or
+//! signature, P=2 no visible new field or annotation (pyHanko's default), P=3 allows
+//! annotations (still reported as visual).
+//!
+//! Cost: one pass over the signed revision's objects (roles and references), one page-tree
+//! walk of the current file, then work per changed object.
 
 use std::collections::{HashMap, HashSet};
 
@@ -15,8 +59,17 @@ use serde::Serialize;
 use crate::pdf::xref::XrefEntry;
 use crate::pdf::{Dictionary, Document, Object, ObjectId, PdfError, Source};
 
+/// Where on which page a change shows.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct VisualArea {
+    /// The page, 1-based.
+    pub page: u32,
+    /// The rectangle [x1 y1 x2 y2] in default user space, clipped to the page's crop box.
+    pub rect: [f64; 4],
+}
+
 /// One object that differs between the signed revision and the final file.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Change {
     /// The object number (0 for the trailer).
     pub object: u32,
@@ -26,31 +79,57 @@ pub struct Change {
     pub description: String,
     /// Whether the change is permitted after signing.
     pub allowed: bool,
+    /// Where the change shows on a page, when it does.
+    pub visual: Option<VisualArea>,
 }
+
+/// Keys of the /DSS dictionary (ISO 32000-2 12.8.4.3).
+const DSS_KEYS: &[&[u8]] = &[b"Type", b"VRI", b"Certs", b"CRLs", b"OCSPs"];
+/// Info dictionary keys a later signer may set.
+const INFO_KEYS: &[&[u8]] = &[b"ModDate", b"Producer"];
+/// Annotation flags that keep an annotation from being shown: Hidden (2) and NoView (32).
+const INVISIBLE_FLAGS: i64 = 2 | 32;
+/// The ReadOnly field flag.
+const READ_ONLY: i64 = 1;
 
 /// The roles the signed revision gives to its objects.
 struct Roles {
     root: ObjectId,
     form: Option<ObjectId>,
-    dss: Option<ObjectId>,
+    info: Option<ObjectId>,
+    metadata: Option<ObjectId>,
+    /// /DSS, its /VRI dictionary and its arrays, when the /DSS path is their only use.
+    dss: HashMap<ObjectId, &'static str>,
     /// Indirect /Fields and page /Annots arrays: they may grow.
-    lists: HashSet<ObjectId>,
-    /// Page objects.
-    pages: HashSet<ObjectId>,
-    /// Non-stream objects below /DSS that no page uses: validation data, freely updated.
-    dss_parts: HashSet<ObjectId>,
-    /// Signature fields (including widgets whose parent is one): object -> filled already.
-    signature_fields: HashMap<ObjectId, bool>,
+    lists: HashMap<ObjectId, String>,
+    /// Page objects: 0-based index.
+    pages: HashMap<ObjectId, u32>,
+    /// Content streams (and indirect content arrays) of pages: 0-based page index.
+    page_content: HashMap<ObjectId, u32>,
+    /// Annotations (whatever a page's /Annots holds): 0-based page index.
+    annotations: HashMap<ObjectId, u32>,
+    /// Form fields; for signature fields, whether they were filled.
+    fields: HashMap<ObjectId, Option<bool>>,
+    /// Crop boxes of the signed pages.
+    crop_boxes: Vec<[f64; 4]>,
     /// Every object number some object of the signed revision refers to.
     referenced: HashSet<u32>,
+    /// How many objects refer to each number (cross-reference and object streams not counted).
+    referrers: HashMap<u32, u32>,
+}
+
+/// The pages of the current file: the annotations they hold and their crop boxes.
+struct CurrentPages {
+    annotations: HashMap<ObjectId, u32>,
+    crop_boxes: Vec<[f64; 4]>,
 }
 
 /// Lists the differences between `signed` (the document as the signature covered it, its
 /// bytes ending at `covered_end`) and `current` (the whole file).
 ///
 /// `certification` is the DocMDP permission of a certification signature (1, 2 or 3): after
-/// P=1 only validation data and document timestamps may be added, after P=1 or P=2 no new
-/// visible annotation or field may appear.
+/// P=1 only validation data and document timestamps may be added, after P=2 no new visible
+/// annotation or field may appear, after P=3 annotations may.
 pub fn changes_since<A: Source, B: Source>(
     signed: &Document<A>,
     current: &Document<B>,
@@ -59,15 +138,29 @@ pub fn changes_since<A: Source, B: Source>(
 ) -> Result<Vec<Change>, PdfError> {
     let roles = Roles::read(signed)?;
     let mut out = Vec::new();
+    let now = CurrentPages::read(current).unwrap_or_else(|e| {
+        // Without the final pages, new annotations cannot be told from other new objects.
+        out.push(Change::new(0, "page tree", format!("the final file's pages cannot be read: {e}"), false));
+        CurrentPages { annotations: HashMap::new(), crop_boxes: Vec::new() }
+    });
     let trailer_change = |key: &[u8]| signed.trailer().get(key) != current.trailer().get(key);
     for key in [&b"Root"[..], b"Encrypt"] {
         if trailer_change(key) {
-            out.push(Change {
-                object: 0,
-                role: "trailer".into(),
-                description: format!("/{} replaced", String::from_utf8_lossy(key)),
-                allowed: false,
-            });
+            out.push(Change::new(0, "trailer", format!("/{} replaced", String::from_utf8_lossy(key)), false));
+        }
+    }
+    // The Info dictionary replaced by another object: judged like an update in place.
+    let mut new_info = None;
+    if trailer_change(b"Info") {
+        let old = roles.info.map(|id| signed.dict(id, "the Info dictionary")).transpose().ok().flatten().unwrap_or_default();
+        match current.trailer().get(b"Info") {
+            None => out.push(Change::new(0, "trailer", "/Info removed".into(), true)),
+            Some(Object::Reference(id)) => {
+                new_info = Some(*id);
+                let new = current.dict(*id, "the Info dictionary").unwrap_or_default();
+                out.push(info_change(0, &old, &new));
+            }
+            Some(_) => out.push(Change::new(0, "trailer", "/Info is not a reference".into(), false)),
         }
     }
 
@@ -82,7 +175,7 @@ pub fn changes_since<A: Source, B: Source>(
             continue;
         }
         let new_id = ObjectId::new(number, generation(new_entry));
-        let change = |description: String| Change { object: number, role: "object".into(), description, allowed: false };
+        let change = |description: String| Change::new(number, "object", description, false);
         let new = match current.object(new_id) {
             Ok(o) => o,
             Err(e) => {
@@ -94,8 +187,10 @@ pub fn changes_since<A: Source, B: Source>(
             None | Some(XrefEntry::Free) => {
                 if roles.referenced.contains(&number) {
                     out.push(change("added where the signed revision already referred to it (a dangling reference filled in)".into()));
+                } else if new_info == Some(new_id) {
+                    // Judged with the trailer above.
                 } else {
-                    added.push((number, new));
+                    added.push((new_id, new));
                 }
             }
             Some(old_entry) => {
@@ -114,28 +209,100 @@ pub fn changes_since<A: Source, B: Source>(
     }
     for (number, entry) in old_entries {
         if *entry != XrefEntry::Free && matches!(new_entries.get(number), None | Some(XrefEntry::Free)) {
-            out.push(Change { object: *number, role: "object".into(), description: "deleted".into(), allowed: false });
+            out.push(Change::new(*number, "object", "deleted".into(), false));
         }
     }
-    for (number, object) in added {
-        let role = role_of_new(&object);
-        let visible = matches!(role, "annotation" | "signature field") && has_area(&object);
-        let description = match certification {
-            Some(p) if p <= 2 && visible => {
-                Some(format!("added, visible, after a certification permitting only form filling and signing (P={p})"))
-            }
-            Some(1) if role == "signature" => Some("an approval signature added after a certification permitting no changes (P=1)".into()),
-            _ => None,
-        };
-        out.push(Change {
-            object: number,
-            role: role.into(),
-            allowed: description.is_none(),
-            description: description.unwrap_or_else(|| "added".into()),
-        });
+    for (id, object) in added {
+        out.push(judge_new(current, &now, id, &object, certification));
     }
     out.sort_by_key(|c| c.object);
     Ok(out)
+}
+
+impl Change {
+    fn new(object: u32, role: &str, description: String, allowed: bool) -> Change {
+        Change { object, role: role.into(), description, allowed, visual: None }
+    }
+
+    /// Adds where the change shows, to the description too (the text report prints it).
+    fn showing(mut self, area: Option<VisualArea>) -> Change {
+        if let Some(area) = &area {
+            let [a, b, c, d] = area.rect;
+            self.description = format!("{}; covers page {} at [{} {} {} {}]", self.description, area.page, num(a), num(b), num(c), num(d));
+        }
+        self.visual = area;
+        self
+    }
+}
+
+/// A coordinate as text: at most two decimals, no trailing zeros.
+fn num(v: f64) -> String {
+    let s = format!("{v:.2}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// Judges an object the signed revision did not have.
+fn judge_new<B: Source>(current: &Document<B>, now: &CurrentPages, id: ObjectId, object: &Object, certification: Option<i64>) -> Change {
+    let Some(page) = now.annotations.get(&id).copied() else {
+        let role = role_of_new(object);
+        let refused = certification == Some(1) && role == "signature";
+        let description = if refused { "an approval signature added after a certification permitting no changes (P=1)" } else { "added" };
+        return Change::new(id.number, role, description.into(), !refused);
+    };
+    let dict = object.as_dict().cloned().unwrap_or_default();
+    let signature_widget = is_signature_field(current, &dict);
+    let role = if signature_widget { "signature widget" } else { "annotation" };
+    let area = visible_area(current, &dict, page, now.crop_boxes.get(page as usize));
+    let refusal = match (certification, signature_widget, &area) {
+        (Some(1), _, _) => Some("added after a certification permitting no changes (P=1)".to_string()),
+        (Some(2), _, Some(_)) => Some("added, visible, after a certification permitting only form filling and signing (P=2)".to_string()),
+        (Some(_), _, _) | (None, true, _) | (None, false, None) => None,
+        (None, false, Some(_)) => Some("added, visible over the signed page, after an approval signature (an annotation is not a signature)".to_string()),
+    };
+    let subtype = dict.get(b"Subtype").and_then(Object::as_name).map(|s| format!(" /{}", String::from_utf8_lossy(s))).unwrap_or_default();
+    let description = refusal.clone().unwrap_or_else(|| format!("added{subtype} on page {}", page + 1));
+    Change::new(id.number, role, description, refusal.is_none()).showing(area)
+}
+
+/// Whether a dictionary is a signature field or the widget of one (through /Parent).
+fn is_signature_field<S: Source>(doc: &Document<S>, dict: &Dictionary) -> bool {
+    let mut current = dict.clone();
+    for _ in 0..8 {
+        if let Some(ft) = current.get(b"FT") {
+            return doc.resolve(ft).ok().as_ref().and_then(Object::as_name) == Some(b"Sig");
+        }
+        match current.get(b"Parent").and_then(Object::as_reference).and_then(|p| doc.dict(p, "a field").ok()) {
+            Some(parent) => current = parent,
+            None => return false,
+        }
+    }
+    false
+}
+
+/// A number, read through a reference.
+fn number_in<S: Source>(doc: &Document<S>, value: Option<&Object>) -> Option<f64> {
+    value.and_then(|v| doc.resolve(v).ok()).and_then(|v| v.as_f64())
+}
+
+/// An integer, read through a reference.
+fn integer_in<S: Source>(doc: &Document<S>, value: Option<&Object>) -> Option<i64> {
+    value.and_then(|v| doc.resolve(v).ok()).and_then(|v| v.as_i64())
+}
+
+/// The part of the page an annotation covers: its /Rect (numbers read through references)
+/// clipped to the crop box, when it has an area and is not hidden.
+fn visible_area<S: Source>(doc: &Document<S>, dict: &Dictionary, page: u32, crop: Option<&[f64; 4]>) -> Option<VisualArea> {
+    if integer_in(doc, dict.get(b"F")).unwrap_or(0) & INVISIBLE_FLAGS != 0 {
+        return None;
+    }
+    let rect = dict.get(b"Rect").and_then(|r| doc.resolve(r).ok())?;
+    let values: Vec<f64> = rect.as_array()?.iter().filter_map(|v| number_in(doc, Some(v))).collect();
+    let [a, b, c, d] = values.as_slice() else { return None };
+    let (mut x1, mut y1, mut x2, mut y2) = (a.min(*c), b.min(*d), a.max(*c), b.max(*d));
+    if let Some(crop) = crop {
+        (x1, y1, x2, y2) = (x1.max(crop[0]), y1.max(crop[1]), x2.min(crop[2]), y2.min(crop[3]));
+    }
+    (x2 > x1 && y2 > y1).then_some(VisualArea { page: page + 1, rect: [x1, y1, x2, y2] })
 }
 
 /// Whether an entry that is the same in both revisions really points at the same signed bytes:
@@ -158,6 +325,21 @@ fn generation(entry: XrefEntry) -> u16 {
     }
 }
 
+impl CurrentPages {
+    fn read<S: Source>(doc: &Document<S>) -> Result<CurrentPages, PdfError> {
+        let mut now = CurrentPages { annotations: HashMap::new(), crop_boxes: Vec::new() };
+        for page in doc.pages()? {
+            now.crop_boxes.push(page.crop_box);
+            if let Some(Object::Array(annots)) = page.dict.get(b"Annots").and_then(|a| doc.resolve(a).ok()) {
+                for id in annots.iter().filter_map(Object::as_reference) {
+                    now.annotations.entry(id).or_insert(page.index);
+                }
+            }
+        }
+        Ok(now)
+    }
+}
+
 impl Roles {
     fn read<S: Source>(doc: &Document<S>) -> Result<Roles, PdfError> {
         let root = doc.root_id()?;
@@ -165,72 +347,120 @@ impl Roles {
         let mut roles = Roles {
             root,
             form: catalog.get(b"AcroForm").and_then(Object::as_reference),
-            dss: catalog.get(b"DSS").and_then(Object::as_reference),
-            lists: HashSet::new(),
-            pages: HashSet::new(),
-            dss_parts: HashSet::new(),
-            signature_fields: HashMap::new(),
+            info: doc.trailer().get(b"Info").and_then(Object::as_reference),
+            metadata: catalog.get(b"Metadata").and_then(Object::as_reference),
+            dss: HashMap::new(),
+            lists: HashMap::new(),
+            pages: HashMap::new(),
+            page_content: HashMap::new(),
+            annotations: HashMap::new(),
+            fields: HashMap::new(),
+            crop_boxes: Vec::new(),
             referenced: HashSet::new(),
+            referrers: HashMap::new(),
         };
         if let Some(form) = catalog.get(b"AcroForm").map(|f| doc.resolve(f)).transpose()? {
             if let Some(fields) = form.as_dict().and_then(|f| f.get(b"Fields")).and_then(Object::as_reference) {
-                roles.lists.insert(fields);
+                roles.lists.insert(fields, "the form's /Fields".into());
             }
         }
-        let mut page_parts = HashSet::new();
         for page in doc.pages()? {
-            roles.pages.insert(page.id);
-            page_parts.insert(page.id);
-            if let Some(annots) = page.dict.get(b"Annots").and_then(Object::as_reference) {
-                roles.lists.insert(annots);
-            }
-            for key in [&b"Contents"[..], b"Resources"] {
-                match page.dict.get(key) {
-                    Some(Object::Reference(id)) => {
-                        page_parts.insert(*id);
-                        if let Ok(Object::Array(items)) = doc.object_structure(*id) {
-                            page_parts.extend(items.iter().filter_map(Object::as_reference));
-                        }
-                    }
-                    Some(Object::Array(items)) => page_parts.extend(items.iter().filter_map(Object::as_reference)),
-                    _ => {}
+            roles.pages.insert(page.id, page.index);
+            roles.crop_boxes.push(page.crop_box);
+            let annots = match page.dict.get(b"Annots") {
+                Some(Object::Reference(id)) => {
+                    roles.lists.insert(*id, format!("/Annots of page {}", page.index + 1));
+                    doc.object(*id).ok()
                 }
+                other => other.cloned(),
+            };
+            for id in annots.as_ref().and_then(Object::as_array).unwrap_or_default().iter().filter_map(Object::as_reference) {
+                roles.annotations.entry(id).or_insert(page.index);
+            }
+            match page.dict.get(b"Contents") {
+                Some(Object::Reference(id)) => {
+                    roles.page_content.insert(*id, page.index);
+                    if let Ok(Object::Array(items)) = doc.object_structure(*id) {
+                        items.iter().filter_map(Object::as_reference).for_each(|c| {
+                            roles.page_content.insert(c, page.index);
+                        });
+                    }
+                }
+                Some(Object::Array(items)) => items.iter().filter_map(Object::as_reference).for_each(|c| {
+                    roles.page_content.insert(c, page.index);
+                }),
+                _ => {}
             }
         }
         for field in crate::pdf::form_fields(doc)? {
-            if let (true, Some(id)) = (field.is_signature(), field.id) {
-                let filled = field.dict.get(b"V").is_some();
-                roles.signature_fields.insert(id, filled);
-                // Widgets of the field, when separate.
-                if let Some(Object::Array(kids)) = field.dict.get(b"Kids").map(|k| doc.resolve(k)).transpose()? {
-                    for kid in kids.iter().filter_map(Object::as_reference) {
-                        roles.signature_fields.entry(kid).or_insert(filled);
+            let Some(id) = field.id else { continue };
+            let signature = field.is_signature().then(|| field.dict.get(b"V").is_some());
+            roles.fields.insert(id, signature);
+            // Widgets of the field, when separate.
+            if let Some(Object::Array(kids)) = field.dict.get(b"Kids").map(|k| doc.resolve(k)).transpose()? {
+                for kid in kids.iter().filter_map(Object::as_reference) {
+                    roles.fields.entry(kid).or_insert(signature);
+                }
+            }
+        }
+        // Validation data containers, found by their path from the catalog.
+        if let Some(dss_value) = catalog.get(b"DSS") {
+            if let Some(id) = dss_value.as_reference() {
+                roles.dss.insert(id, "validation data (/DSS)");
+            }
+            if let Some(dss) = doc.resolve(dss_value)?.as_dict() {
+                for (key, role) in [(&b"VRI"[..], "validation data (/DSS /VRI)"), (b"Certs", "validation data (/DSS /Certs)"), (b"CRLs", "validation data (/DSS /CRLs)"), (b"OCSPs", "validation data (/DSS /OCSPs)")] {
+                    if let Some(id) = dss.get(key).and_then(Object::as_reference) {
+                        roles.dss.insert(id, role);
                     }
                 }
             }
         }
-        // Validation data: what /DSS reaches, but never an object with another role (a file
-        // could make its /DSS point at page content to have it "updated" freely).
-        if let Some(dss) = catalog.get(b"DSS") {
-            collect_dss_parts(doc, &doc.resolve(dss)?, &mut roles.dss_parts, 0);
-            let has_other_role = |id: &ObjectId| {
-                page_parts.contains(id) || roles.lists.contains(id) || *id == root || Some(*id) == roles.form || roles.signature_fields.contains_key(id)
-            };
-            roles.dss_parts.retain(|id| !has_other_role(id));
-            if roles.dss.is_some_and(|d| has_other_role(&d)) {
-                roles.dss = None;
-            }
-        }
-        // Every reference any object of the signed revision makes.
+        // Every reference any object of the signed revision makes, and who makes it.
         for (number, entry) in &doc.xref().entries {
             if *entry == XrefEntry::Free {
                 continue;
             }
             if let Ok(object) = doc.object_structure(ObjectId::new(*number, generation(*entry))) {
-                collect_references(&object, &mut roles.referenced);
+                let mut refs = HashSet::new();
+                collect_references(&object, &mut refs);
+                let structural = object.as_dict().is_some_and(|d| d.has_type(b"XRef") || d.has_type(b"ObjStm"));
+                if !structural {
+                    for r in &refs {
+                        *roles.referrers.entry(*r).or_insert(0) += 1;
+                    }
+                }
+                roles.referenced.extend(refs);
             }
         }
+        // A container or metadata stream that something else also uses keeps that other role.
+        let only_one_use = |id: &ObjectId, referrers: &HashMap<u32, u32>| referrers.get(&id.number).copied().unwrap_or(0) <= 1;
+        roles.dss.retain(|id, _| only_one_use(id, &roles.referrers));
+        if roles.metadata.is_some_and(|m| !only_one_use(&m, &roles.referrers)) {
+            roles.metadata = None;
+        }
+        if roles.info.is_some_and(|i| roles.referrers.get(&i.number).copied().unwrap_or(0) > 0) {
+            roles.info = None;
+        }
         Ok(roles)
+    }
+
+    /// The role of an object of the signed revision no rule below covers, for the report.
+    fn name(&self, id: ObjectId, object: &Object) -> String {
+        if let Some(page) = self.page_content.get(&id) {
+            return format!("content of page {}", page + 1);
+        }
+        if let Some(page) = self.annotations.get(&id) {
+            return format!("annotation on page {}", page + 1);
+        }
+        if self.fields.contains_key(&id) {
+            return "form field".into();
+        }
+        match object.as_dict().and_then(|d| d.get(b"Type")).and_then(Object::as_name) {
+            Some(t) => format!("object (/Type /{})", String::from_utf8_lossy(t)),
+            None if matches!(object, Object::Stream(_)) => "stream".into(),
+            None => "object".into(),
+        }
     }
 }
 
@@ -246,26 +476,6 @@ fn collect_references(object: &Object, into: &mut HashSet<u32>) {
     }
 }
 
-/// The non-stream objects below /DSS (its arrays and VRI dictionaries); streams (certificates,
-/// OCSP responses, CRLs) are never rewritten, only added.
-fn collect_dss_parts<S: Source>(doc: &Document<S>, object: &Object, into: &mut HashSet<ObjectId>, depth: usize) {
-    if depth > 4 || into.len() > 100_000 {
-        return;
-    }
-    match object {
-        Object::Reference(id) => {
-            if let Ok(o) = doc.object_structure(*id) {
-                if !matches!(o, Object::Stream(_)) && into.insert(*id) {
-                    collect_dss_parts(doc, &o, into, depth + 1);
-                }
-            }
-        }
-        Object::Array(items) => items.iter().for_each(|i| collect_dss_parts(doc, i, into, depth + 1)),
-        Object::Dictionary(d) => d.iter().for_each(|(_, v)| collect_dss_parts(doc, v, into, depth + 1)),
-        _ => {}
-    }
-}
-
 fn role_of_new(object: &Object) -> &'static str {
     let Some(dict) = object.as_dict() else {
         return "array or value";
@@ -276,22 +486,15 @@ fn role_of_new(object: &Object) -> &'static str {
         "document timestamp"
     } else if dict.get(b"FT").and_then(Object::as_name) == Some(b"Sig") {
         "signature field"
-    } else if dict.has_type(b"Annot") || dict.get(b"Subtype").and_then(Object::as_name) == Some(b"Widget") {
-        "annotation"
     } else if dict.has_type(b"XObject") {
         "appearance"
     } else if dict.has_type(b"ObjStm") || dict.has_type(b"XRef") {
         "file structure"
+    } else if dict.has_type(b"Metadata") {
+        "metadata"
     } else {
         "object"
     }
-}
-
-/// Whether an annotation's /Rect has an area.
-fn has_area(object: &Object) -> bool {
-    let rect: Vec<f64> =
-        object.as_dict().and_then(|d| d.get(b"Rect")).and_then(Object::as_array).unwrap_or_default().iter().filter_map(Object::as_f64).collect();
-    matches!(rect.as_slice(), [a, b, c, d] if (c - a).abs() > 0.0 && (d - b).abs() > 0.0)
 }
 
 /// Keys whose values differ (added, removed or changed).
@@ -307,6 +510,12 @@ fn only_grew(old: &Object, new: &Object) -> bool {
         (Object::Array(a), Object::Array(b)) => a.iter().all(|x| b.contains(x)),
         (a, b) => a == b,
     }
+}
+
+/// The references a list gained.
+fn gained(old: &Object, new: &Object) -> Vec<ObjectId> {
+    let old = old.as_array().unwrap_or_default();
+    new.as_array().unwrap_or_default().iter().filter(|x| !old.contains(x)).filter_map(Object::as_reference).collect()
 }
 
 /// A list value (direct array or reference to one) resolved in its revision.
@@ -328,54 +537,201 @@ struct Rule {
     lists: &'static [&'static [u8]],
 }
 
-const CATALOG: Rule = Rule { role: "catalog", may_change: &[b"AcroForm", b"DSS", b"Extensions", b"Version"], lists: &[] };
+const CATALOG: Rule = Rule { role: "catalog", may_change: &[b"AcroForm", b"DSS", b"Extensions", b"Version", b"Metadata"], lists: &[] };
 const FORM: Rule = Rule { role: "interactive form", may_change: &[b"Fields", b"SigFlags"], lists: &[b"Fields"] };
 const PAGE: Rule = Rule { role: "page", may_change: &[b"Annots"], lists: &[b"Annots"] };
-const EMPTY_SIGNATURE_FIELD: Rule = Rule { role: "signature field", may_change: &[b"V", b"AP", b"AS"], lists: &[] };
+const EMPTY_SIGNATURE_FIELD: Rule = Rule { role: "empty signature field", may_change: &[b"V", b"AP", b"AS", b"F", b"Ff"], lists: &[] };
+const SIGNED_SIGNATURE_FIELD: Rule = Rule { role: "signed signature field", may_change: &[b"Ff"], lists: &[] };
+const FIELD: Rule = Rule { role: "form field", may_change: &[b"F", b"Ff"], lists: &[] };
+const ANNOTATION: Rule = Rule { role: "annotation", may_change: &[b"F"], lists: &[] };
 
 fn classify<A: Source, B: Source>(roles: &Roles, signed: &Document<A>, current: &Document<B>, id: ObjectId, old: &Object, new: &Object) -> Change {
-    let change = |role: &str, description: String, allowed: bool| Change { object: id.number, role: role.into(), description, allowed };
-    if roles.dss == Some(id) || roles.dss_parts.contains(&id) {
-        return change("validation data (/DSS)", "updated".into(), true);
+    let change = |role: &str, description: String, allowed: bool| Change::new(id.number, role, description, allowed);
+    let page_area = |page: u32| roles.crop_boxes.get(page as usize).map(|b| VisualArea { page: page + 1, rect: *b });
+    if let Some(role) = roles.dss.get(&id) {
+        return dss_change(signed, current, id.number, role, old, new);
     }
-    if roles.lists.contains(&id) {
-        let allowed = only_grew(old, new);
-        return change("list of fields or annotations", if allowed { "entries added" } else { "entries removed or replaced" }.into(), allowed);
+    if roles.metadata == Some(id) {
+        // Rewritten in place, it must still be the catalog's metadata (as pyHanko requires).
+        let still_used = current.catalog().ok().and_then(|c| c.get(b"Metadata").and_then(Object::as_reference)) == Some(id);
+        return match (metadata_problem(old), metadata_problem(new)) {
+            _ if !still_used => change("XMP metadata", "rewritten, and no longer the catalog's metadata".into(), false),
+            (None, None) => change("XMP metadata", "rewritten (well-formed XMP)".into(), true),
+            (Some(p), _) => change("XMP metadata", format!("rewritten, but the signed one is not a metadata stream to update: {p}"), false),
+            (_, Some(p)) => change("XMP metadata", format!("rewritten: {p}"), false),
+        };
     }
+    if roles.info == Some(id) {
+        let (Some(old_d), Some(new_d)) = (old.as_dict(), new.as_dict()) else {
+            return change("document information", "rewritten as another kind of object".into(), false);
+        };
+        return info_change(id.number, old_d, new_d);
+    }
+    if let Some(what) = roles.lists.get(&id) {
+        let role = format!("list ({what})");
+        if !only_grew(old, new) {
+            return change(&role, "entries removed or replaced".into(), false);
+        }
+        let reused: Vec<ObjectId> = gained(old, new).into_iter().filter(|r| signed.xref().entries.get(&r.number).is_some_and(|e| *e != XrefEntry::Free)).collect();
+        if what.starts_with("/Annots") && !reused.is_empty() {
+            return change(&role, format!("objects of the signed revision added as annotations: {}", reused.iter().map(|r| r.number.to_string()).collect::<Vec<_>>().join(", ")), false);
+        }
+        return change(&role, "entries added".into(), true);
+    }
+    let role_name = roles.name(id, old);
     let (Some(old_d), Some(new_d)) = (old.as_dict(), new.as_dict()) else {
-        return change("object", "rewritten".into(), false);
+        return change(&role_name, "rewritten".into(), false);
     };
-    if matches!((old, new), (Object::Stream(a), Object::Stream(b)) if a.data != b.data) {
-        return change("stream", "content changed".into(), false);
+    if matches!((old, new), (Object::Stream(a), Object::Stream(b)) if a.data != b.data) || matches!(old, Object::Stream(_)) != matches!(new, Object::Stream(_)) {
+        let area = roles.page_content.get(&id).and_then(|p| page_area(*p));
+        return change(&role_name, "stream content changed".into(), false).showing(area);
     }
+    let keys = changed_keys(old_d, new_d);
+    let field = roles.fields.get(&id).copied();
     let rule = if id == roles.root {
         &CATALOG
     } else if roles.form == Some(id) {
         &FORM
-    } else if roles.pages.contains(&id) {
+    } else if roles.pages.contains_key(&id) {
         &PAGE
-    } else if roles.signature_fields.get(&id) == Some(&false) {
+    } else if field == Some(Some(false)) {
         &EMPTY_SIGNATURE_FIELD
+    } else if field == Some(Some(true)) {
+        &SIGNED_SIGNATURE_FIELD
+    } else if field.is_some() {
+        &FIELD
+    } else if roles.annotations.contains_key(&id) {
+        &ANNOTATION
     } else {
-        return change("object", format!("{} changed", names(&changed_keys(old_d, new_d))), false);
+        return change(&role_name, format!("{} changed", names(&keys)), false);
     };
-    let keys = changed_keys(old_d, new_d);
     let mut disallowed: Vec<Vec<u8>> = keys.iter().filter(|k| !rule.may_change.contains(&k.as_slice())).cloned().collect();
+    let mut notes = Vec::new();
     for list in rule.lists {
-        if keys.iter().any(|k| k == list) && !only_grew(&list_in(signed, old_d.get(list)), &list_in(current, new_d.get(list))) {
+        if !keys.iter().any(|k| k == list) {
+            continue;
+        }
+        let (old_list, new_list) = (list_in(signed, old_d.get(list)), list_in(current, new_d.get(list)));
+        if !only_grew(&old_list, &new_list) {
+            disallowed.push(list.to_vec());
+        } else if *list == b"Annots" && gained(&old_list, &new_list).iter().any(|r| signed.xref().entries.get(&r.number).is_some_and(|e| *e != XrefEntry::Free)) {
+            notes.push("objects of the signed revision added as annotations".to_string());
             disallowed.push(list.to_vec());
         }
     }
+    // Annotation flags may not show or hide an annotation; field flags may only lock.
+    if keys.iter().any(|k| k == b"F") && rule.may_change.contains(&&b"F"[..]) {
+        let (was, is) = (integer_in(signed, old_d.get(b"F")).unwrap_or(0), integer_in(current, new_d.get(b"F")).unwrap_or(0));
+        if was & INVISIBLE_FLAGS != is & INVISIBLE_FLAGS && rule.role != "empty signature field" {
+            notes.push("/F shows or hides the annotation".to_string());
+            disallowed.push(b"F".to_vec());
+        }
+    }
+    if keys.iter().any(|k| k == b"Ff") && rule.may_change.contains(&&b"Ff"[..]) {
+        let (was, is) = (integer_in(signed, old_d.get(b"Ff")).unwrap_or(0), integer_in(current, new_d.get(b"Ff")).unwrap_or(0));
+        if is & was != was || (is & !was) & !READ_ONLY != 0 {
+            notes.push("/Ff does more than set ReadOnly".to_string());
+            disallowed.push(b"Ff".to_vec());
+        }
+    }
     // The catalog's form may be created or replaced only by one that differs in the form's
-    // own permitted ways.
+    // own permitted ways; its metadata only by a well-formed XMP stream.
     if rule.role == "catalog" && keys.iter().any(|k| k == b"AcroForm") && !form_change_allowed(signed, current, old_d, new_d) {
         disallowed.push(b"AcroForm".to_vec());
     }
-    if disallowed.is_empty() {
-        change(rule.role, format!("{} updated", names(&keys)), true)
-    } else {
-        change(rule.role, format!("{} changed", names(&disallowed)), false)
+    if rule.role == "catalog" && keys.iter().any(|k| k == b"Metadata") {
+        let problem = match new_d.get(b"Metadata") {
+            Some(Object::Reference(m)) => current.object(*m).map_err(|e| e.to_string()).and_then(|o| metadata_problem(&o).map_or(Ok(()), Err)).err(),
+            Some(_) => Some("/Metadata is not a reference to a stream".into()),
+            None => None,
+        };
+        if let Some(p) = problem {
+            notes.push(format!("/Metadata: {p}"));
+            disallowed.push(b"Metadata".to_vec());
+        }
     }
+    // An empty signature field getting its appearance shows on its page.
+    let area = match rule.role {
+        "empty signature field" if keys.iter().any(|k| k == b"AP") => {
+            roles.annotations.get(&id).and_then(|p| visible_area(current, new_d, *p, roles.crop_boxes.get(*p as usize)))
+        }
+        "page" if !disallowed.is_empty() && keys.iter().any(|k| k == b"Contents" || k == b"Resources") => roles.pages.get(&id).and_then(|p| page_area(*p)),
+        _ => None,
+    };
+    disallowed.dedup();
+    let role = if rule.role == "annotation" || rule.role == "form field" { role_name.as_str() } else { rule.role };
+    if disallowed.is_empty() {
+        change(role, format!("{} updated", names(&keys)), true).showing(area)
+    } else {
+        let why = if notes.is_empty() { String::new() } else { format!(" ({})", notes.join("; ")) };
+        change(role, format!("{} changed{why}", names(&disallowed)), false).showing(area)
+    }
+}
+
+/// A /DSS container changed: the dictionary keeps to its keys and its /VRI entries, /VRI
+/// keeps its entries, and the arrays may change (PAdES lets a later update drop data that
+/// is no longer needed).
+fn dss_change<A: Source, B: Source>(signed: &Document<A>, current: &Document<B>, number: u32, role: &str, old: &Object, new: &Object) -> Change {
+    let change = |description: String, allowed: bool| Change::new(number, role, description, allowed);
+    match (old, new) {
+        (Object::Array(_), Object::Array(_)) => change("entries updated".into(), true),
+        (Object::Dictionary(old), Object::Dictionary(new)) if role == "validation data (/DSS)" => {
+            let unexpected: Vec<Vec<u8>> = new.iter().map(|(k, _)| k).filter(|k| !DSS_KEYS.contains(k)).map(<[u8]>::to_vec).collect();
+            if !unexpected.is_empty() {
+                return change(format!("unexpected keys {}", names(&unexpected)), false);
+            }
+            // /VRI may move (direct to indirect, or to a new object), keeping its old entries.
+            let old_vri = old.get(b"VRI").map(|v| signed.resolve(v).ok().and_then(|o| o.as_dict().cloned()));
+            let new_vri = new.get(b"VRI").map(|v| current.resolve(v).ok().and_then(|o| o.as_dict().cloned()));
+            match (old_vri, new_vri) {
+                (None, _) => change("updated".into(), true),
+                (Some(Some(a)), Some(Some(b))) if kept_entries(&a, &b) => change("updated".into(), true),
+                _ => change("/VRI entries changed or removed".into(), false),
+            }
+        }
+        (Object::Dictionary(old), Object::Dictionary(new)) => {
+            if kept_entries(old, new) {
+                change("entries added".into(), true)
+            } else {
+                change("entries changed or removed".into(), false)
+            }
+        }
+        _ => change("rewritten as another kind of object".into(), false),
+    }
+}
+
+/// Whether every entry of `old` is in `new` unchanged.
+fn kept_entries(old: &Dictionary, new: &Dictionary) -> bool {
+    old.iter().all(|(k, v)| new.get(k) == Some(v))
+}
+
+/// The Info dictionary changed: only the keys a signing tool writes.
+fn info_change(number: u32, old: &Dictionary, new: &Dictionary) -> Change {
+    let keys = changed_keys(old, new);
+    let disallowed: Vec<Vec<u8>> = keys.iter().filter(|k| !INFO_KEYS.contains(&k.as_slice())).cloned().collect();
+    let indirect = INFO_KEYS.iter().any(|k| matches!(new.get(k), Some(Object::Reference(_))));
+    if disallowed.is_empty() && !indirect {
+        Change::new(number, "document information", format!("{} updated", names(&keys)), true)
+    } else if disallowed.is_empty() {
+        Change::new(number, "document information", "/ModDate or /Producer made a reference".into(), false)
+    } else {
+        Change::new(number, "document information", format!("{} changed", names(&disallowed)), false)
+    }
+}
+
+/// Why an object is not a metadata stream holding well-formed XMP, if it is not.
+fn metadata_problem(object: &Object) -> Option<String> {
+    let Object::Stream(stream) = object else {
+        return Some("not a stream".into());
+    };
+    if !stream.dict.has_type(b"Metadata") || stream.dict.get(b"Subtype").and_then(Object::as_name) != Some(b"XML") {
+        return Some("not /Type /Metadata /Subtype /XML".into());
+    }
+    let data = match crate::pdf::filter::decode(&stream.dict, &stream.data) {
+        Ok(d) => d,
+        Err(e) => return Some(format!("its data cannot be decoded: {e}")),
+    };
+    xml::well_formed_xmp(&data).err()
 }
 
 /// A catalog's /AcroForm changed: the new form (resolved) may differ from the old only in
@@ -390,4 +746,181 @@ fn form_change_allowed<A: Source, B: Source>(signed: &Document<A>, current: &Doc
     let keys = changed_keys(&old, &new);
     keys.iter().all(|k| FORM.may_change.contains(&k.as_slice()))
         && only_grew(&list_in(signed, old.get(b"Fields")), &list_in(current, new.get(b"Fields")))
+}
+
+/// A minimal XML well-formedness check for XMP packets: balanced, properly nested elements
+/// with quoted attributes, one root element named `x:xmpmeta` (any prefix), only the five
+/// predefined entities and character references, and no document type declaration (no
+/// custom entities). Enough to tell metadata from content dressed up as metadata; it does not
+/// validate XMP itself.
+mod xml {
+    /// At most this deep element nesting.
+    const MAX_DEPTH: usize = 256;
+
+    pub fn well_formed_xmp(data: &[u8]) -> Result<(), String> {
+        let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
+        let text = std::str::from_utf8(data).map_err(|_| "the XML is not UTF-8".to_string())?;
+        let mut stack: Vec<&str> = Vec::new();
+        let mut root: Option<&str> = None;
+        let mut rest = text;
+        let err = |what: &str| Err(format!("the XML is not well-formed: {what}"));
+        while !rest.is_empty() {
+            let Some(lt) = rest.find('<') else {
+                check_text(rest, !stack.is_empty())?;
+                break;
+            };
+            check_text(&rest[..lt], !stack.is_empty())?;
+            rest = &rest[lt..];
+            if let Some(after) = rest.strip_prefix("<?") {
+                let Some(end) = after.find("?>") else { return err("an unclosed processing instruction") };
+                rest = &after[end + 2..];
+            } else if let Some(after) = rest.strip_prefix("<!--") {
+                let Some(end) = after.find("-->") else { return err("an unclosed comment") };
+                rest = &after[end + 3..];
+            } else if let Some(after) = rest.strip_prefix("<![CDATA[") {
+                if stack.is_empty() {
+                    return err("character data outside the root element");
+                }
+                let Some(end) = after.find("]]>") else { return err("an unclosed CDATA section") };
+                rest = &after[end + 3..];
+            } else if rest.starts_with("<!") {
+                return err("a document type declaration (entities are not accepted in metadata)");
+            } else if let Some(after) = rest.strip_prefix("</") {
+                let Some(end) = after.find('>') else { return err("an unclosed end tag") };
+                let name = after[..end].trim_end();
+                if stack.pop() != Some(name) {
+                    return err(&format!("the end tag </{}> does not match", clip(name)));
+                }
+                rest = &after[end + 1..];
+            } else {
+                let after = &rest[1..];
+                let (name, tail) = split_name(after).ok_or_else(|| "the XML is not well-formed: a tag without a name".to_string())?;
+                let (empty, tail) = attributes(tail)?;
+                if stack.is_empty() {
+                    if root.is_some() {
+                        return err("more than one root element");
+                    }
+                    root = Some(name);
+                }
+                if !empty {
+                    if stack.len() >= MAX_DEPTH {
+                        return err("elements nested too deep");
+                    }
+                    stack.push(name);
+                }
+                rest = tail;
+            }
+        }
+        if !stack.is_empty() {
+            return err("elements left open");
+        }
+        match root {
+            Some(name) if name.rsplit(':').next() == Some("xmpmeta") => Ok(()),
+            Some(name) => Err(format!("the root element <{}> is not x:xmpmeta", clip(name))),
+            None => err("no root element"),
+        }
+    }
+
+    fn clip(s: &str) -> String {
+        s.chars().take(40).collect()
+    }
+
+    fn is_name_char(c: char) -> bool {
+        c.is_alphanumeric() || matches!(c, '_' | ':' | '-' | '.') || !c.is_ascii()
+    }
+
+    fn split_name(s: &str) -> Option<(&str, &str)> {
+        let end = s.find(|c: char| !is_name_char(c)).unwrap_or(s.len());
+        let name = &s[..end];
+        (!name.is_empty() && !name.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '.')).then_some((name, &s[end..]))
+    }
+
+    /// Reads attributes up to `>` or `/>`; returns whether the element was empty and the rest.
+    fn attributes(mut s: &str) -> Result<(bool, &str), String> {
+        let bad = |what: &str| Err(format!("the XML is not well-formed: {what}"));
+        let mut seen: Vec<&str> = Vec::new();
+        loop {
+            let trimmed = s.trim_start_matches([' ', '\t', '\r', '\n']);
+            let spaced = trimmed.len() != s.len();
+            s = trimmed;
+            if let Some(rest) = s.strip_prefix("/>") {
+                return Ok((true, rest));
+            }
+            if let Some(rest) = s.strip_prefix('>') {
+                return Ok((false, rest));
+            }
+            if !spaced {
+                return bad("an attribute without space before it");
+            }
+            let Some((name, rest)) = split_name(s) else { return bad("a malformed attribute") };
+            if seen.contains(&name) {
+                return bad("a repeated attribute");
+            }
+            seen.push(name);
+            let rest = rest.trim_start_matches([' ', '\t', '\r', '\n']);
+            let Some(rest) = rest.strip_prefix('=') else { return bad("an attribute without a value") };
+            let rest = rest.trim_start_matches([' ', '\t', '\r', '\n']);
+            let Some(quote) = rest.chars().next().filter(|c| *c == '"' || *c == '\'') else { return bad("an unquoted attribute value") };
+            let Some(end) = rest[1..].find(quote) else { return bad("an unclosed attribute value") };
+            let value = &rest[1..1 + end];
+            if value.contains('<') {
+                return bad("'<' in an attribute value");
+            }
+            check_references(value)?;
+            s = &rest[1 + end + 1..];
+        }
+    }
+
+    fn check_text(text: &str, inside: bool) -> Result<(), String> {
+        if !inside && !text.trim().is_empty() {
+            return Err("the XML is not well-formed: text outside the root element".into());
+        }
+        check_references(text)
+    }
+
+    /// Entity references: only the predefined five and character references.
+    fn check_references(mut text: &str) -> Result<(), String> {
+        while let Some(at) = text.find('&') {
+            let rest = &text[at + 1..];
+            let Some(end) = rest.find(';') else { return Err("the XML is not well-formed: a bare '&'".into()) };
+            let name = &rest[..end];
+            let ok = matches!(name, "lt" | "gt" | "amp" | "apos" | "quot")
+                || name.strip_prefix("#x").is_some_and(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_hexdigit()))
+                || name.strip_prefix('#').is_some_and(|d| !d.is_empty() && d.chars().all(|c| c.is_ascii_digit()));
+            if !ok {
+                return Err(format!("the XML is not well-formed: the entity &{}; is not predefined", clip(name)));
+            }
+            text = &rest[end + 1..];
+        }
+        Ok(())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::well_formed_xmp;
+
+        #[test]
+        fn xmp_packets_pass() {
+            let packet = "\u{feff}<?xpacket begin=\"\u{feff}\" id=\"W5M0MpCehiHzreSzNTczkc9d\"?>\n<x:xmpmeta xmlns:x=\"adobe:ns:meta/\"><rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\"><rdf:Description rdf:about=\"\" xmlns:xmp=\"http://ns.adobe.com/xap/1.0/\"><xmp:ModifyDate>2026-12-03T10:00:00Z</xmp:ModifyDate><dc:title><rdf:Alt><rdf:li xml:lang='x-default'>A &amp; B &#x4E2D;</rdf:li></rdf:Alt></dc:title><x/></rdf:Description></rdf:RDF></x:xmpmeta>\n<?xpacket end=\"w\"?>";
+            assert_eq!(well_formed_xmp(packet.as_bytes()), Ok(()));
+        }
+
+        #[test]
+        fn malformed_or_foreign_xml_fails() {
+            for (bad, why) in [
+                ("<x:xmpmeta><a></x:xmpmeta>", "does not match"),
+                ("<x:xmpmeta>", "left open"),
+                ("<!DOCTYPE x [<!ENTITY e \"0 g 0 0 100 100 re f\">]><x:xmpmeta>&e;</x:xmpmeta>", "document type"),
+                ("<x:xmpmeta>&e;</x:xmpmeta>", "not predefined"),
+                ("<x:xmpmeta a=1/>", "unquoted"),
+                ("<x:xmpmeta/><x:xmpmeta/>", "more than one root"),
+                ("0 g 0 0 100 100 re f <x:xmpmeta/>", "outside the root"),
+                ("<html/>", "not x:xmpmeta"),
+                ("", "no root"),
+            ] {
+                let e = well_formed_xmp(bad.as_bytes()).unwrap_err();
+                assert!(e.contains(why), "{bad}: {e}");
+            }
+        }
+    }
 }
