@@ -113,6 +113,10 @@ async fn verify_reports_the_etsi_verdict_the_record_match_and_its_exit_code() {
     let (table, report) = verify(&server, dir.path(), "changed.pdf", &rewrite_page_content(&sealed), 5);
     assert!(seal1_row(&table).contains("TOTAL-PASSED") && seal1_row(&table).contains("(MODIFIED)"), "{table}");
     assert!(table.contains("later change, NOT ALLOWED: object ") && table.contains("(page): "), "{table}");
+    // A visual change: its page and rectangle in the table and in --json.
+    assert!(table.lines().any(|l| l.contains("NOT ALLOWED") && l.contains("covers page 1 at [")), "{table}");
+    let changes = report["signatures"][0]["later_changes"].as_array().unwrap();
+    assert!(changes.iter().any(|c| c["visual"]["page"] == 1 && c["visual"]["rect"].as_array().is_some_and(|r| r.len() == 4)), "{report}");
     assert!(table.contains("verdict: CHANGED AFTER SIGNING"), "{table}");
     assert_eq!(report["verdict"], "changed_after_signing", "{report}");
     assert_eq!(report["signatures"][0]["stamping_record"]["audit_sequence"], stamped.sequence, "the signed revision is the service's: {report}");

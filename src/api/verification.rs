@@ -110,7 +110,14 @@ pub(crate) fn reply(report: &VerificationReport, records: Option<&[Option<u64>]>
             later_changes: s
                 .later_changes
                 .iter()
-                .map(|c| LaterChange { object: c.object, role: c.role.clone(), description: c.description.clone(), allowed: c.allowed })
+                .map(|c| LaterChange {
+                    object: c.object,
+                    role: c.role.clone(),
+                    description: c.description.clone(),
+                    allowed: c.allowed,
+                    visual_page: c.visual.as_ref().map_or(0, |v| v.page),
+                    visual_rect: c.visual.as_ref().map(|v| v.rect.to_vec()).unwrap_or_default(),
+                })
                 .collect(),
         })
         .collect();

@@ -257,7 +257,7 @@ fn print_table(reply: &VerifyDocumentResponse, records_checked: bool) {
         }
         // Changes a signature does not permit, and visual ones even when permitted (a seal's
         // appearance, an annotation painting over signed content).
-        for c in s.later_changes.iter().filter(|c| !c.allowed || c.description.to_lowercase().contains("visual")) {
+        for c in s.later_changes.iter().filter(|c| !c.allowed || c.visual_page > 0) {
             let allowed = if c.allowed { "allowed" } else { "NOT ALLOWED" };
             println!("    - later change, {allowed}: object {} ({}): {}", c.object, c.role, c.description);
         }

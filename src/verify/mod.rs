@@ -16,7 +16,7 @@ use crate::pdf::text::{decode_text_string, parse_pdf_date};
 use crate::pdf::xref::XrefEntry;
 use crate::pdf::{Document, Object, PdfError, Prefix, Source};
 
-pub use diff::Change;
+pub use diff::{Change, VisualArea};
 pub use trust::{Purpose, TrustAnchors, TrustFailure, TrustFailureKind, key_usage_permits_signing};
 pub use verdict::{ChainFinding, DocumentVerdict, Indication, SignatureFacts, SubIndication, signature_verdict};
 
