@@ -133,3 +133,81 @@ async fn verify_reports_the_etsi_verdict_the_record_match_and_its_exit_code() {
     assert_eq!(required.status.code(), Some(7), "{}", both(&required));
     assert_eq!(text(&required.stderr).trim(), "error: no stamping record of this service for Seal1");
 }
+
+/// `eseal verify --offline`: no server at all (ESEAL_SERVER points nowhere); several files on
+/// two threads, each file's verdict, the worst one as the exit code, --quiet and --json.
+#[test]
+fn offline_verification_of_several_documents_needs_no_server() {
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(keys(), dir.path().join("keys-sample")).unwrap();
+    let ec = common::Seal::ec();
+    let sealed = seal_with(&ec.chain, &ec.signer, now() - 60);
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let good: Vec<String> = (0..5).map(|i| write(&format!("good-{i}.pdf"), &sealed)).collect();
+    let mut altered = sealed.clone();
+    alter_a_signed_byte(&mut altered);
+    let altered = write("altered.pdf", &altered);
+    let changed = write("changed.pdf", &rewrite_page_content(&sealed));
+    let impostor = write("impostor.pdf", &sealed_by_impostor(dir.path()));
+    let not_pdf = write("not-a.pdf", b"hello");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_eseal"))
+            .args(args)
+            .env("ESEAL_SERVER", "https://localhost:1")
+            .env("ESEAL_LOG", "warn")
+            .current_dir(dir.path())
+            .output()
+            .expect("run eseal")
+    };
+    let with = |extra: &[&str], files: &[&String]| {
+        let mut args = vec!["verify", "--offline", "--jobs", "2"];
+        args.extend_from_slice(extra);
+        args.extend(files.iter().map(|f| f.as_str()));
+        run(&args)
+    };
+
+    // All good: exit 0, one table per file, the record column says offline, then a tally.
+    let all_good: Vec<&String> = good.iter().collect();
+    let out = with(&[], &all_good);
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+    let table = text(&out.stdout);
+    assert_eq!(table.matches("verdict: PASSED").count(), 5, "{table}");
+    assert!(seal1_row(&table).contains("TOTAL-PASSED") && seal1_row(&table).contains("offline"), "{table}");
+    assert!(table.contains("5 document(s): 5 passed, 0 failed, 0 changed after signing, 0 indeterminate"), "{table}");
+
+    // The worst verdict wins: indeterminate (6) < changed (5) < failed (1).
+    assert_eq!(with(&["--quiet"], &[&good[0], &impostor]).status.code(), Some(6));
+    assert_eq!(with(&["--quiet"], &[&impostor, &changed, &good[1]]).status.code(), Some(5));
+    let out = with(&["--quiet"], &[&changed, &good[0], &altered, &impostor, &not_pdf]);
+    assert_eq!(out.status.code(), Some(1), "{}", both(&out));
+    let quiet = text(&out.stdout);
+    assert!(!quiet.contains("good-0.pdf"), "--quiet names only what does not pass: {quiet}");
+    for (file, verdict) in [(&changed, "CHANGED AFTER SIGNING"), (&altered, "FAILED"), (&impostor, "INDETERMINATE")] {
+        assert!(quiet.lines().any(|l| l.starts_with(file.as_str()) && l.contains(verdict)), "{file}: {quiet}");
+    }
+    assert!(quiet.lines().any(|l| l.starts_with(not_pdf.as_str()) && l.contains("FAILED") && l.contains("cannot be verified")), "{quiet}");
+    assert!(quiet.contains("5 document(s): 1 passed, 2 failed, 1 changed after signing, 1 indeterminate"), "{quiet}");
+
+    // --json: one object per line, in the order given, with the file and no record match.
+    let out = with(&["--json"], &[&altered, &good[2]]);
+    assert_eq!(out.status.code(), Some(1), "{}", both(&out));
+    let lines: Vec<serde_json::Value> = text(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "{}", both(&out));
+    assert_eq!((lines[0]["file"].as_str(), lines[0]["verdict"].as_str()), (Some(altered.as_str()), Some("failed")));
+    assert_eq!(lines[0]["signatures"][0]["sub_indication"], "HASH_FAILURE", "{}", lines[0]);
+    assert_eq!((lines[1]["file"].as_str(), lines[1]["verdict"].as_str()), (Some(good[2].as_str()), Some("passed")));
+    assert!(lines[1].get("unrecorded_signatures").is_none() && lines[1]["signatures"][0].get("stamping_record").is_none(), "offline: no record match: {}", lines[1]);
+
+    // --trust elsewhere: the sample seal is no longer trusted; a server-only flag is refused.
+    let other_root = dir.path().join("other-root.pem");
+    std::fs::copy(keys().join("tls-ca.pem"), &other_root).unwrap();
+    let out = with(&["--trust", other_root.to_str().unwrap()], &[&good[0]]);
+    assert_eq!(out.status.code(), Some(6), "{}", both(&out));
+    assert!(text(&out.stdout).contains("NO_CERTIFICATE_CHAIN_FOUND"), "{}", both(&out));
+    let out = run(&["verify", "--offline", "--require-record", &good[0]]);
+    assert_eq!(out.status.code(), Some(2), "{}", both(&out));
+}
