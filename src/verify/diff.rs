@@ -24,9 +24,10 @@
 //!   nothing else) may be rewritten in place (staying the catalog's) or replaced by a new
 //!   stream that is well-formed XML with an
 //!   x:xmpmeta root and no DTD (pyHanko's check; entities are how XML smuggles content).
-//! - The Info dictionary: /ModDate and /Producer only. A signing tool records when and with
-//!   what it saved the file; pyHanko accepts any Info change, but /Title, /Author, /Subject,
-//!   /Keywords and /CreationDate are claims about the document a viewer shows, so they stay.
+//! - The Info dictionary: /ModDate, /Producer and /Creator only. A signing tool records when
+//!   and with what it saved the file (pyHanko's signing rewrites all three); pyHanko accepts any
+//!   Info change, but /Title, /Author, /Subject, /Keywords and /CreationDate are claims about
+//!   the document a viewer shows, so they stay.
 //! - Field flags: /F of an annotation unless it shows or hides it (Hidden, NoView: hiding an
 //!   overlay reveals what it covered), /Ff only setting ReadOnly (locking, what a /Lock dictionary asks for). pyHanko
 //!   allows any /Ff; clearing ReadOnly or changing a field's kind is not a signer's business.
@@ -86,7 +87,7 @@ pub struct Change {
 /// Keys of the /DSS dictionary (ISO 32000-2 12.8.4.3).
 const DSS_KEYS: &[&[u8]] = &[b"Type", b"VRI", b"Certs", b"CRLs", b"OCSPs"];
 /// Info dictionary keys a later signer may set.
-const INFO_KEYS: &[&[u8]] = &[b"ModDate", b"Producer"];
+const INFO_KEYS: &[&[u8]] = &[b"ModDate", b"Producer", b"Creator"];
 /// Annotation flags that keep an annotation from being shown: Hidden (2) and NoView (32).
 const INVISIBLE_FLAGS: i64 = 2 | 32;
 /// The ReadOnly field flag.
@@ -713,7 +714,7 @@ fn info_change(number: u32, old: &Dictionary, new: &Dictionary) -> Change {
     if disallowed.is_empty() && !indirect {
         Change::new(number, "document information", format!("{} updated", names(&keys)), true)
     } else if disallowed.is_empty() {
-        Change::new(number, "document information", "/ModDate or /Producer made a reference".into(), false)
+        Change::new(number, "document information", "/ModDate, /Producer or /Creator made a reference".into(), false)
     } else {
         Change::new(number, "document information", format!("{} changed", names(&disallowed)), false)
     }
