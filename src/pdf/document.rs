@@ -65,6 +65,9 @@ pub struct Document<S: Source> {
     objects_read: Cell<u64>,
     /// Bytes decoded from streams so far (bounded by `limits.document_decoded`).
     decoded: Cell<u64>,
+    /// The first limit this document reached: kept, so that a caller that skips unreadable
+    /// objects as damage still learns that reading stopped at a limit.
+    exceeded: RefCell<Option<String>>,
 }
 
 impl<S: Source> Document<S> {
@@ -100,6 +103,7 @@ impl<S: Source> Document<S> {
             limits,
             objects_read: Cell::new(0),
             decoded: Cell::new(0),
+            exceeded: RefCell::new(None),
         };
         if doc.trailer().get(b"Root").and_then(Object::as_reference).is_none() {
             return Err(PdfError::BrokenXref("the trailer has no /Root reference".into()));
@@ -132,6 +136,16 @@ impl<S: Source> Document<S> {
         };
         let Some(xref) = self.xref.revision(end, eol)? else { return Ok(None) };
         Document::with_xref(Prefix::new(&self.source, end), xref, self.limits.clone()).map(Some)
+    }
+
+    /// The limit error this document reached, if any (later reads may have gone on).
+    pub fn exceeded(&self) -> Option<PdfError> {
+        self.exceeded.borrow().clone().map(PdfError::Limit)
+    }
+
+    fn exceed(&self, why: String) -> PdfError {
+        self.exceeded.borrow_mut().get_or_insert_with(|| why.clone());
+        PdfError::Limit(why)
     }
 
     /// The limits this document is read within.
@@ -216,7 +230,7 @@ impl<S: Source> Document<S> {
         let read = self.objects_read.get() + 1;
         self.objects_read.set(read);
         if read > self.limits.objects_read {
-            return Err(PdfError::Limit(format!("reading the document takes more than {} object reads (the object limit)", self.limits.objects_read)));
+            return Err(self.exceed(format!("reading the document takes more than {} object reads (the object limit)", self.limits.objects_read)));
         }
         self.depth.set(self.depth.get() + 1);
         let result = self.object_unguarded(id);
@@ -393,12 +407,15 @@ impl<S: Source> Document<S> {
             }
             _ => return Err(PdfError::BrokenXref(format!("object stream {number} is not in the file"))),
         };
-        let data = filter::decode_within(&stream.dict, &stream.data, self.limits.stream_decoded_bytes)?;
+        let data = match filter::decode_within(&stream.dict, &stream.data, self.limits.stream_decoded_bytes) {
+            Err(PdfError::Limit(why)) => return Err(self.exceed(why)),
+            other => other?,
+        };
         let decoded = self.decoded.get().saturating_add(data.len() as u64);
         self.decoded.set(decoded);
         let allowed = self.limits.document_decoded(self.source.len());
         if decoded > allowed {
-            return Err(PdfError::Limit(format!(
+            return Err(self.exceed(format!(
                 "the document's streams decode to more than {allowed} bytes (the decoded-bytes limit for a file of {} bytes)",
                 self.source.len()
             )));

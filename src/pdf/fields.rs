@@ -114,7 +114,11 @@ fn walk<S: Source>(
             return Ok(());
         }
     }
-    let Ok(object) = doc.resolve(field) else { return Ok(()) };
+    let object = match doc.resolve(field) {
+        Ok(object) => object,
+        Err(e @ (PdfError::Limit(_) | PdfError::Cancelled)) => return Err(e),
+        Err(_) => return Ok(()),
+    };
     let Some(dict) = object.as_dict() else { return Ok(()) };
     let partial = match dict.get(b"T") {
         Some(Object::String(s, _)) => decode_text_string(s),

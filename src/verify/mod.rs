@@ -164,6 +164,7 @@ pub fn verify_document<S: Source>(source: &S, anchors: &TrustAnchors) -> Result<
 pub fn verify_document_with<S: Source>(source: &S, anchors: &TrustAnchors, limits: &Limits) -> Result<VerificationReport, VerifyError> {
     let doc = Document::open_with(source, limits.clone())?;
     let fields = crate::pdf::signature_fields(&doc)?;
+    stopped(&doc)?;
     let file_size = source.len();
     let mut first_field: HashMap<ObjectId, usize> = HashMap::new();
     let mut distinct: Vec<(&crate::pdf::SignatureField, Vec<&str>)> = Vec::new();
@@ -201,7 +202,10 @@ pub fn verify_document_with<S: Source>(source: &S, anchors: &TrustAnchors, limit
             _ => None,
         };
         let mut report = verify_one(&doc, field, signed, anchors, limits);
-        limits.check_cancelled()?;
+        stopped(&doc)?;
+        if let Some(signed) = signed {
+            stopped(signed)?;
+        }
         if !others.is_empty() {
             let problem = format!(
                 "the fields {} carry the same signature dictionary as field {:?}: one signature shown as several fields",
@@ -213,7 +217,15 @@ pub fn verify_document_with<S: Source>(source: &S, anchors: &TrustAnchors, limit
         }
         signatures.push(report);
     }
+    stopped(&doc)?;
     Ok(VerificationReport { file_size, signatures, problems })
+}
+
+/// Fails when reading `doc` reached a limit or was cancelled: reads that failed so may have
+/// been skipped on the way as damage, and the report would then be wrong.
+fn stopped<T: Source>(doc: &Document<T>) -> Result<(), PdfError> {
+    doc.limits().check_cancelled()?;
+    doc.exceeded().map_or(Ok(()), Err)
 }
 
 /// Where the revision a signature's /ByteRange covers ends, when the range makes sense.
