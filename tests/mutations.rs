@@ -144,7 +144,7 @@ fn structural(rng: &mut Rng, original: &[u8], structure: &Structure) -> (String,
         }
         _ => {
             // Many signature fields sharing one signature dictionary, in a new form.
-            let count = [4usize, 200, 3000][rng.below(3)];
+            let count = [4usize, 200, 1000][rng.below(3)];
             let n = structure.size;
             let mut objects = vec![(n, "<< /Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached /ByteRange [0 1 2 3] /Contents <3000> >>".to_string())];
             let fields: Vec<String> = (0..count as i64).map(|k| format!("{} 0 R", n + 2 + k)).collect();

@@ -196,11 +196,14 @@ fn sorted_offsets(entries: &HashMap<u32, XrefEntry>) -> Result<Vec<(u64, u32)>> 
     Ok(offsets)
 }
 
+/// For each section: where its revision ends, and the offsets (low, high) its entries may take.
+type Revisions = (Vec<u64>, Vec<(u64, u64)>);
+
 /// Where each section's revision ends (just past its `%%EOF`) and the offsets its in-file
 /// entries may take. A revision runs from the end of the one before it to its section; the
 /// two oldest sections of a linearized file (the first-page section at the start, pointing
 /// back to the main one at the end) form one revision.
-fn revisions(source: &dyn Source, sections: &[XrefSection], limits: &Limits) -> Result<(Vec<u64>, Vec<(u64, u64)>)> {
+fn revisions(source: &dyn Source, sections: &[XrefSection], limits: &Limits) -> Result<Revisions> {
     let n = sections.len();
     let len = source.len();
     let mut ends = vec![0u64; n];
@@ -408,7 +411,10 @@ fn read_section(source: &dyn Source, offset: u64, visited: &mut HashSet<u64>, bu
     }
 }
 
-fn parse_table(data: &[u8]) -> std::result::Result<(Vec<(u32, XrefEntry)>, Dictionary, usize), super::lexer::SyntaxError> {
+/// A table's entries, its trailer, and where the trailer ends.
+type Table = (Vec<(u32, XrefEntry)>, Dictionary, usize);
+
+fn parse_table(data: &[u8]) -> std::result::Result<Table, super::lexer::SyntaxError> {
     use super::lexer::SyntaxError;
     let mut lx = Lexer::new(data, 0);
     lx.expect_keyword(b"xref", "'xref'")?;

@@ -189,15 +189,15 @@ pub fn verify_document_with<S: Source>(source: &S, anchors: &TrustAnchors, limit
         limits.check_cancelled()?;
         let signed = match signed_revision_end(field, file_size) {
             Some(end) if end < file_size && ends_revision(source, end) => {
-                if !revisions.contains_key(&end) {
-                    let revision = match doc.revision(end) {
+                let revision = match revisions.entry(end) {
+                    std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(slot) => slot.insert(match doc.revision(end) {
                         Ok(revision) => revision,
                         Err(e @ (PdfError::Cancelled | PdfError::Limit(_))) => return Err(e.into()),
                         Err(_) => None,
-                    };
-                    revisions.insert(end, revision);
-                }
-                revisions.get(&end).and_then(Option::as_ref)
+                    }),
+                };
+                revision.as_ref()
             }
             _ => None,
         };
