@@ -475,3 +475,16 @@ fn a_cancelled_verification_stops_promptly() {
         assert!(after <= 8, "{after} reads after the cancellation (tripped after {trip_after} of {total})");
     }
 }
+
+/// Sections in reverse file order are a linearized file's first-page and main sections, or
+/// an error.
+#[test]
+fn reversed_sections_are_read_only_in_a_linearized_file() {
+    let linearized = read("04");
+    Document::open(linearized.as_slice()).unwrap();
+    let mut plain = linearized.clone();
+    let at = plain.windows(11).position(|w| w == b"/Linearized").unwrap();
+    plain[at..at + 11].copy_from_slice(b"/Linearizex");
+    let m = broken_xref(&plain);
+    assert!(m.contains("comes before the older one") && m.contains("not linearized"), "{m}");
+}

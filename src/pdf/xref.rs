@@ -123,6 +123,10 @@ impl Xref {
             };
             sections.push(section);
         }
+        let n = sections.len();
+        if n >= 2 && sections[n - 2].offset < sections[n - 1].offset {
+            check_linearized(source, &sections[n - 2], &sections[n - 1])?;
+        }
         let (revision_ends, ranges) = revisions(source, &sections, limits)?;
         // Nothing but white space may follow the newest revision: bytes there would be read
         // by no one, or by a repairing reader as something else.
@@ -194,6 +198,26 @@ fn sorted_offsets(entries: &HashMap<u32, XrefEntry>) -> Result<Vec<(u64, u32)>> 
         return Err(PdfError::BrokenXref(format!("objects {} and {} are both listed at offset {}", w[0].1, w[1].1, w[0].0)));
     }
     Ok(offsets)
+}
+
+/// The two oldest sections may lie in reverse order only as a linearized file's first-page and
+/// main sections: the file must say it is linearized, and the two must not list one object
+/// differently (each reader would otherwise pick its own).
+fn check_linearized(source: &dyn Source, first_page: &XrefSection, main: &XrefSection) -> Result<()> {
+    let head = source.read_range(0, 1024)?;
+    if find(&head, b"/Linearized").is_none() {
+        return Err(PdfError::BrokenXref(format!(
+            "the cross-reference section at offset {} comes before the older one at offset {} in a file that is not linearized",
+            first_page.offset, main.offset
+        )));
+    }
+    let listed: HashMap<u32, XrefEntry> = main.entries.iter().copied().filter(|(_, e)| *e != XrefEntry::Free).collect();
+    for (number, entry) in &first_page.entries {
+        if *entry != XrefEntry::Free && listed.get(number).is_some_and(|other| other != entry) {
+            return Err(PdfError::BrokenXref(format!("object {number} is listed differently by the first-page and the main cross-reference sections")));
+        }
+    }
+    Ok(())
 }
 
 /// For each section: where its revision ends, and the offsets (low, high) its entries may take.
