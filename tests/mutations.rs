@@ -1,7 +1,9 @@
 //! No input makes the engine panic: every malformed corpus file and several thousand
 //! mutations of the corpus files (truncations, byte flips, flips in the structure at the
-//! end, spliced cross-reference offsets, cut-out chunks) must give an error or a valid
-//! sealed document, never a panic, both when sealing and when verifying.
+//! end, spliced cross-reference offsets, cut-out chunks, duplicated cross-reference lines,
+//! hostile /Size and /Index, deep nesting, flate bombs, many fields) must give an error or a
+//! valid sealed document, never a panic, both when sealing and when verifying; an error from
+//! a reader limit names the limit.
 
 mod common;
 
@@ -46,10 +48,121 @@ fn digit_runs(data: &[u8]) -> Vec<(usize, usize)> {
     runs
 }
 
-fn mutate(rng: &mut Rng, original: &[u8], digits: &[(usize, usize)]) -> (String, Vec<u8>) {
+/// What an appended update needs to know of the original: its root, /Size and startxref.
+struct Structure {
+    root: String,
+    size: i64,
+    startxref: u64,
+}
+
+impl Structure {
+    fn of(data: &[u8]) -> Structure {
+        let doc = eseal::pdf::Document::open(data).unwrap();
+        let size = doc.trailer().get(b"Size").and_then(eseal::pdf::Object::as_i64).unwrap();
+        Structure { root: doc.root_id().unwrap().to_string(), size, startxref: doc.xref().startxref }
+    }
+
+    /// `data` with an update appended: `objects` (number, body), then a table listing them.
+    fn append(&self, data: &mut Vec<u8>, objects: &[(i64, String)], trailer_extra: &str) {
+        data.push(b'\n');
+        let mut table = String::from("xref\n");
+        for (number, body) in objects {
+            table += &format!("{number} 1\n{:010} 00000 n \n", data.len());
+            data.extend_from_slice(format!("{number} 0 obj\n{body}\nendobj\n").as_bytes());
+        }
+        let size = objects.iter().map(|(n, _)| n + 1).max().unwrap_or(0).max(self.size);
+        let at = data.len();
+        data.extend_from_slice(format!("{table}trailer\n<< /Size {size} /Root {} /Prev {} {trailer_extra} >>\nstartxref\n{at}\n%%EOF\n", self.root, self.startxref).as_bytes());
+    }
+}
+
+/// Mutations of the structures the reader bounds or reads strictly.
+fn structural(rng: &mut Rng, original: &[u8], structure: &Structure) -> (String, Vec<u8>) {
+    let mut data = original.to_vec();
+    let tail_start = data.len().saturating_sub(4096);
+    let replace_in_tail = |data: &mut Vec<u8>, key: &[u8], with: &[u8]| -> bool {
+        let Some(at) = data[tail_start..].windows(key.len()).rposition(|w| w == key).map(|i| i + tail_start) else { return false };
+        let end = (at + key.len()..data.len()).find(|&i| matches!(data[i], b'/' | b'>')).unwrap_or(data.len());
+        data.splice(at..end, with.iter().copied());
+        true
+    };
+    match rng.below(6) {
+        0 => {
+            // A table row listed again, in a subsection of its own, at the start of the table.
+            let rows: Vec<usize> = (0..data.len().saturating_sub(20)).filter(|&i| data[i + 17] == b'n' && data[i + 10] == b' ' && data[i..i + 10].iter().all(u8::is_ascii_digit) && (i == 0 || data[i - 1] == b'\n')).collect();
+            let Some(xref) = data.windows(5).rposition(|w| w == b"xref\n") else { return ("no table".into(), data) };
+            if rows.is_empty() {
+                return ("no table rows".into(), data);
+            }
+            let row = rows[rng.below(rows.len())];
+            let line = data[row..row + 20].to_vec();
+            let number = 1 + rng.below(structure.size.max(2) as usize - 1);
+            let mut insert = format!("{number} 1\n").into_bytes();
+            insert.extend_from_slice(&line);
+            data.splice(xref + 5..xref + 5, insert);
+            (format!("table row at {row} listed again as object {number}"), data)
+        }
+        1 => {
+            let value = [16_000_000u64, 8_388_607, u32::MAX as u64, 1 << 40][rng.below(4)];
+            let done = replace_in_tail(&mut data, b"/Size", format!("/Size {value}").as_bytes());
+            (format!("/Size {value} in the last section ({done})"), data)
+        }
+        2 => {
+            let (first, count) = (rng.below(1000) as u64, [16_000_000u64, 1_000_000, 100_000][rng.below(3)]);
+            let done = replace_in_tail(&mut data, b"/Index", format!("/Index [{first} {count}]").as_bytes());
+            (format!("/Index [{first} {count}] in the last section ({done})"), data)
+        }
+        3 => {
+            let depth = [65usize, 200, 5000][rng.below(3)];
+            let deep = format!("/Deep {}{}", "[".repeat(depth), "]".repeat(depth));
+            if rng.below(2) == 0 {
+                let done = replace_in_tail(&mut data, b"/Size", format!("{deep} /Size {}", structure.size).as_bytes());
+                (format!("nesting {depth} deep in the trailer ({done})"), data)
+            } else {
+                structure.append(&mut data, &[(structure.size, format!("<< {deep} >>"))], &format!("/Info {} 0 R", structure.size));
+                (format!("nesting {depth} deep in an appended /Info"), data)
+            }
+        }
+        4 => {
+            // A flate bomb in place of a cross-reference stream's rows.
+            static BOMB: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+            let bomb = BOMB.get_or_init(|| eseal::pdf::filter::deflate(&vec![0u8; 8 << 20]));
+            let n = structure.size;
+            data.push(b'\n');
+            let at = data.len();
+            let dict = format!(
+                "{n} 0 obj\n<< /Type /XRef /Size {} /Root {} /Prev {} /W [1 4 2] /Index [{n} 1] /Filter /FlateDecode /Length {} >>\nstream\n",
+                n + 1,
+                structure.root,
+                structure.startxref,
+                bomb.len()
+            );
+            data.extend_from_slice(dict.as_bytes());
+            data.extend_from_slice(bomb);
+            data.extend_from_slice(format!("\nendstream\nendobj\nstartxref\n{at}\n%%EOF\n").as_bytes());
+            ("an 8 MiB flate bomb as a cross-reference stream".into(), data)
+        }
+        _ => {
+            // Many signature fields sharing one signature dictionary, in a new form.
+            let count = [4usize, 200, 1000][rng.below(3)];
+            let n = structure.size;
+            let mut objects = vec![(n, "<< /Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached /ByteRange [0 1 2 3] /Contents <3000> >>".to_string())];
+            let fields: Vec<String> = (0..count as i64).map(|k| format!("{} 0 R", n + 2 + k)).collect();
+            objects.push((n + 1, format!("<< /Fields [{}] >>", fields.join(" "))));
+            for k in 0..count as i64 {
+                objects.push((n + 2 + k, format!("<< /FT /Sig /T (f{k}) /V {n} 0 R >>")));
+            }
+            structure.append(&mut data, &objects, "");
+            (format!("{count} fields sharing one signature dictionary"), data)
+        }
+    }
+}
+
+fn mutate(rng: &mut Rng, original: &[u8], digits: &[(usize, usize)], structure: &Structure) -> (String, Vec<u8>) {
     let mut data = original.to_vec();
     let len = data.len();
-    match rng.below(6) {
+    match rng.below(8) {
+        6 | 7 => structural(rng, original, structure),
         0 => {
             let at = rng.below(len);
             data.truncate(at);
@@ -106,7 +219,9 @@ fn mutate(rng: &mut Rng, original: &[u8], digits: &[(usize, usize)]) -> (String,
 
 fn check(name: &str, data: Vec<u8>, seal: &Seal, anchors: &TrustAnchors, outcome: &mut [usize; 2]) {
     let result = catch_unwind(AssertUnwindSafe(|| {
-        let _ = verify_document(&data, anchors);
+        if let Err(eseal::verify::VerifyError::Pdf(eseal::pdf::PdfError::Limit(m))) = verify_document(&data, anchors) {
+            assert!(m.contains("limit"), "{name}: a limit error that names no limit: {m}");
+        }
         let mut out = Vec::new();
         match eseal::stamp::seal(&data, &mut out, &seal.options(1, 5.0, 10.0), &seal.chain, &seal.signer) {
             Err(_) => false,
@@ -150,9 +265,10 @@ fn mutations_of(prefix: &str, seed: u64) {
     let mut rng = Rng(seed);
     let original = std::fs::read(corpus(prefix)).unwrap();
     let digits = digit_runs(&original);
+    let structure = Structure::of(&original);
     let mut outcome = [0usize; 2]; // [refused, sealed]
     for i in 0..per_file {
-        let (what, data) = mutate(&mut rng, &original, &digits);
+        let (what, data) = mutate(&mut rng, &original, &digits, &structure);
         check(&format!("{prefix} mutation {i} ({what}, seed {seed:#x})"), data, &seal, &anchors, &mut outcome);
     }
     assert_eq!(outcome[0] + outcome[1], per_file);

@@ -176,6 +176,7 @@ fn code_reason(code: Code) -> &'static str {
 fn pdf_code(e: &PdfError) -> Code {
     match e {
         PdfError::Io(_) => Code::Internal,
+        PdfError::Cancelled => Code::Cancelled,
         e if e.is_bad_document() => Code::InvalidArgument,
         PdfError::PageOutOfRange { .. } | PdfError::Placement(_) | PdfError::Image(_) => Code::InvalidArgument,
         _ => Code::FailedPrecondition,

@@ -2,6 +2,7 @@
 //! in this service's stamping records.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tonic::{Request, Response, Status, Streaming};
 use tracing::Instrument;
@@ -11,7 +12,7 @@ use super::proto::{LaterChange, SignatureVerification, VerifyDocumentRequest, Ve
 use super::spool::Spool;
 use super::{ApiError, ServiceState, Subject};
 use crate::auth::{Principal, Role};
-use crate::verify::{Coverage, SignatureKind, VerificationReport, verify_document};
+use crate::verify::{Coverage, SignatureKind, VerificationReport, verify_document_with};
 
 /// The verification service.
 pub struct Verification {
@@ -50,16 +51,26 @@ async fn verify(state: &Arc<ServiceState>, principal: &Principal, mut stream: St
     let document = spool.finish().map_err(|e| ApiError::Internal(format!("cannot spool the document: {e}")))?;
     let document_sha256 = document.sha256().to_vec();
     let anchors = state.anchors.clone();
+    // Dropping this call's future (the client went away) sets the flag, and the engine stops.
+    let cancel = CancelOnDrop(Arc::new(AtomicBool::new(false)));
+    let limits = crate::pdf::Limits::with_cancel(Arc::clone(&cancel.0));
     let (report, revision_digests) = tokio::task::spawn_blocking(move || {
-        let report = verify_document(&document, &anchors)?;
+        let report = verify_document_with(&document, &anchors, &limits)?;
         // The SHA-256 of each signed revision: a stamping record matches a signature only when
         // its output is that very revision (the same signature pasted into another PDF does not).
-        let digests: Vec<Option<[u8; 32]>> = report.signatures.iter().map(|s| s.intact.then(|| prefix_sha256(&document, s.signed_revision_end)).flatten()).collect();
+        // One digest per revision, however many signatures cover it.
+        let mut by_end = std::collections::HashMap::new();
+        let mut digests: Vec<Option<[u8; 32]>> = Vec::new();
+        for s in &report.signatures {
+            limits.check_cancelled()?;
+            digests.push(if s.intact { *by_end.entry(s.signed_revision_end).or_insert_with(|| prefix_sha256(&document, s.signed_revision_end)) } else { None });
+        }
         Ok::<_, crate::verify::VerifyError>((report, digests))
     })
     .await
     .map_err(|e| ApiError::Internal(format!("the verification task failed: {e}")))?
     .map_err(|e| ApiError::InvalidArgument(format!("the document cannot be verified: {e}")))?;
+    // The work is done: setting the flag now (when `cancel` drops) changes nothing.
     let mut records = Vec::new();
     for (s, revision) in report.signatures.iter().zip(&revision_digests) {
         let record = match s.signature_sha256.as_deref().and_then(unhex32) {
@@ -153,6 +164,15 @@ fn report_json(report: &VerificationReport, records: Option<&[Option<u64>]>, unr
         object.insert("unrecorded_signatures".into(), serde_json::json!(unrecorded));
     }
     serde_json::to_string(&json)
+}
+
+/// Sets its flag when dropped: a verification still running on that flag then stops.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// SHA-256 of the first `len` bytes of `source`.

@@ -11,8 +11,9 @@ use super::crypt::Crypt;
 use super::error::{PdfError, Result};
 use super::filter;
 use super::lexer::Lexer;
+use super::limits::Limits;
 use super::object::{Dictionary, Object, ObjectId, Stream};
-use super::source::Source;
+use super::source::{Prefix, Source};
 use super::xref::{Xref, XrefEntry, data_start, followed_by, with_window};
 
 /// Largest stream the engine loads for an object it must read (a page tree node is never big).
@@ -58,12 +59,26 @@ pub struct Document<S: Source> {
     /// How deep object reads are nested (a stream's /Length or object stream read while
     /// reading another object); bounded so that reference cycles end in an error.
     depth: Cell<u32>,
+    /// The bounds on the work this document may cost, and the cancel flag.
+    limits: Limits,
+    /// Objects read so far (bounded by `limits.objects_read`).
+    objects_read: Cell<u64>,
+    /// Bytes decoded from streams so far (bounded by `limits.document_decoded`).
+    decoded: Cell<u64>,
+    /// The first limit this document reached: kept, so that a caller that skips unreadable
+    /// objects as damage still learns that reading stopped at a limit.
+    exceeded: RefCell<Option<String>>,
 }
 
 impl<S: Source> Document<S> {
     /// Opens a document: checks the header, reads the cross-reference chain and, for an
     /// encrypted file, opens it with the empty user password.
     pub fn open(source: S) -> Result<Self> {
+        Self::open_with(source, Limits::default())
+    }
+
+    /// Opens a document like [`Document::open`], within `limits`.
+    pub fn open_with(source: S, limits: Limits) -> Result<Self> {
         let head = source.read_range(0, 1024)?;
         let Some(at) = find(&head, b"%PDF-") else {
             return Err(PdfError::NotPdf("the file does not start with a %PDF- header".into()));
@@ -72,8 +87,24 @@ impl<S: Source> Document<S> {
             // Leading garbage shifts every offset; accepting it would mean guessing.
             return Err(PdfError::Unsupported("bytes before the %PDF- header".into()));
         }
-        let xref = Xref::read(&source)?;
-        let mut doc = Document { source, xref, crypt: None, encrypt_ref: None, object_streams: RefCell::default(), depth: Cell::new(0) };
+        let xref = Xref::read_with(&source, &limits)?;
+        Self::with_xref(source, xref, limits)
+    }
+
+    /// The document over `source` as its cross-reference data `xref` describes it.
+    fn with_xref(source: S, xref: Xref, limits: Limits) -> Result<Self> {
+        let mut doc = Document {
+            source,
+            xref,
+            crypt: None,
+            encrypt_ref: None,
+            object_streams: RefCell::default(),
+            depth: Cell::new(0),
+            limits,
+            objects_read: Cell::new(0),
+            decoded: Cell::new(0),
+            exceeded: RefCell::new(None),
+        };
         if doc.trailer().get(b"Root").and_then(Object::as_reference).is_none() {
             return Err(PdfError::BrokenXref("the trailer has no /Root reference".into()));
         }
@@ -89,6 +120,37 @@ impl<S: Source> Document<S> {
             Some(_) => return Err(PdfError::Malformed("/Encrypt is not a dictionary".into())),
         }
         Ok(doc)
+    }
+
+    /// The earlier revision of this document that ends at `end` (just past its `%%EOF` and
+    /// an optional end of line), as it was then, read from the cross-reference data already
+    /// read; `None` when no revision ends there.
+    pub fn revision(&self, end: u64) -> Result<Option<Document<Prefix<'_, S>>>> {
+        let tail = self.source.read_range(end.saturating_sub(2), usize::try_from(end.min(2)).unwrap_or(0))?;
+        let eol: &[u8] = if tail.ends_with(b"\r\n") {
+            b"\r\n"
+        } else if tail.ends_with(b"\n") || tail.ends_with(b"\r") {
+            &tail[tail.len() - 1..]
+        } else {
+            b""
+        };
+        let Some(xref) = self.xref.revision(end, eol)? else { return Ok(None) };
+        Document::with_xref(Prefix::new(&self.source, end), xref, self.limits.clone()).map(Some)
+    }
+
+    /// The limit error this document reached, if any (later reads may have gone on).
+    pub fn exceeded(&self) -> Option<PdfError> {
+        self.exceeded.borrow().clone().map(PdfError::Limit)
+    }
+
+    fn exceed(&self, why: String) -> PdfError {
+        self.exceeded.borrow_mut().get_or_insert_with(|| why.clone());
+        PdfError::Limit(why)
+    }
+
+    /// The limits this document is read within.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// The underlying bytes.
@@ -164,6 +226,12 @@ impl<S: Source> Document<S> {
         if self.depth.get() >= MAX_NESTING {
             return Err(PdfError::Malformed(format!("reading object {id} needs other objects in a cycle (/Length or object streams)")));
         }
+        self.limits.check_cancelled()?;
+        let read = self.objects_read.get() + 1;
+        self.objects_read.set(read);
+        if read > self.limits.objects_read {
+            return Err(self.exceed(format!("reading the document takes more than {} object reads (the object limit)", self.limits.objects_read)));
+        }
         self.depth.set(self.depth.get() + 1);
         let result = self.object_unguarded(id);
         self.depth.set(self.depth.get() - 1);
@@ -193,7 +261,8 @@ impl<S: Source> Document<S> {
     pub fn object_structure(&self, id: ObjectId) -> Result<Object> {
         match self.xref.entries.get(&id.number).copied() {
             Some(XrefEntry::InFile { offset, generation }) if generation == id.generation => {
-                let (object, stream_at) = self.parse_at(id, offset)?;
+                let (object, stream_at, end) = self.parse_at(id, offset)?;
+                self.check_alone(id, offset, stream_at.unwrap_or(end))?;
                 Ok(match (object, stream_at) {
                     (Object::Dictionary(dict), Some(_)) => Object::Stream(Stream { dict, data: Vec::new() }),
                     (object, _) => object,
@@ -205,14 +274,18 @@ impl<S: Source> Document<S> {
 
     /// Reads the object that starts at `offset`, which must be `id`.
     pub fn object_in_file(&self, id: ObjectId, offset: u64) -> Result<Object> {
-        let (object, stream_at) = self.parse_at(id, offset)?;
+        let (object, stream_at, end) = self.parse_at(id, offset)?;
         let object = match stream_at {
-            None => object,
+            None => {
+                self.check_alone(id, offset, end)?;
+                object
+            }
             Some(data_offset) => {
                 let Object::Dictionary(dict) = object else {
                     return Err(PdfError::Malformed(format!("object {id} has stream data after a non-dictionary")));
                 };
                 let data = self.stream_data(id, &dict, data_offset)?;
+                self.check_alone(id, offset, data_offset + data.len() as u64)?;
                 Object::Stream(Stream { dict, data })
             }
         };
@@ -222,9 +295,22 @@ impl<S: Source> Document<S> {
         })
     }
 
-    /// Parses `N G obj <object>` at `offset`; returns the object and, for a stream, the offset
-    /// of its data.
-    fn parse_at(&self, id: ObjectId, offset: u64) -> Result<(Object, Option<u64>)> {
+    /// Fails when another listed object starts inside the bytes of object `id`, which runs
+    /// from `start` to `end`: two readers could then see two different objects there.
+    fn check_alone(&self, id: ObjectId, start: u64, end: u64) -> Result<()> {
+        let offsets = &self.xref.offsets;
+        let next = offsets.partition_point(|(o, _)| *o <= start);
+        match offsets.get(next) {
+            Some(&(inside, number)) if inside < end => Err(PdfError::BrokenXref(format!(
+                "object {number} is listed at offset {inside}, inside object {id} (bytes {start} to {end})"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Parses `N G obj <object>` at `offset`; returns the object, for a stream the offset of
+    /// its data, and the offset where the object's syntax ends.
+    fn parse_at(&self, id: ObjectId, offset: u64) -> Result<(Object, Option<u64>, u64)> {
         if offset >= self.source.len() {
             return Err(PdfError::BrokenXref(format!("object {id} is listed at offset {offset}, past the end of the file")));
         }
@@ -236,14 +322,15 @@ impl<S: Source> Document<S> {
             if !complete && data.len() - lx.pos() < 64 {
                 return Err(super::xref::needs_more(lx.pos()));
             }
+            let end = lx.pos() as u64;
             let stream_at = if matches!(object, Object::Dictionary(_)) && lx.eat_keyword(b"stream") {
                 Some(data_start(data, lx.pos()) as u64)
             } else {
                 None
             };
-            Ok((found, object, stream_at))
+            Ok((found, object, stream_at, end))
         })?;
-        let (found, object, stream_at) = parsed.map_err(|e| {
+        let (found, object, stream_at, end) = parsed.map_err(|e| {
             if e.what == "an unsigned integer" && e.at == 0 || e.what == "the keyword 'obj'" {
                 PdfError::BrokenXref(format!("object {id} is not at offset {offset} where the cross-reference table says"))
             } else if e.eof {
@@ -258,7 +345,7 @@ impl<S: Source> Document<S> {
                 found.number, found.generation, id.number, id.generation
             )));
         }
-        Ok((object, stream_at.map(|s| offset + s)))
+        Ok((object, stream_at.map(|s| offset + s), offset + end))
     }
 
     fn stream_data(&self, id: ObjectId, dict: &Dictionary, data_offset: u64) -> Result<Vec<u8>> {
@@ -315,9 +402,24 @@ impl<S: Source> Document<S> {
                     _ => return Err(PdfError::BrokenXref(format!("object {number} should be an object stream"))),
                 }
             }
+            Some(XrefEntry::InStream { stream, .. }) => {
+                return Err(PdfError::BrokenXref(format!("object stream {number} is itself listed inside object stream {stream}")));
+            }
             _ => return Err(PdfError::BrokenXref(format!("object stream {number} is not in the file"))),
         };
-        let data = filter::decode(&stream.dict, &stream.data)?;
+        let data = match filter::decode_within(&stream.dict, &stream.data, self.limits.stream_decoded_bytes) {
+            Err(PdfError::Limit(why)) => return Err(self.exceed(why)),
+            other => other?,
+        };
+        let decoded = self.decoded.get().saturating_add(data.len() as u64);
+        self.decoded.set(decoded);
+        let allowed = self.limits.document_decoded(self.source.len());
+        if decoded > allowed {
+            return Err(self.exceed(format!(
+                "the document's streams decode to more than {allowed} bytes (the decoded-bytes limit for a file of {} bytes)",
+                self.source.len()
+            )));
+        }
         let n = stream.dict.get(b"N").and_then(Object::as_i64).unwrap_or(-1);
         let first = stream.dict.get(b"First").and_then(Object::as_i64).unwrap_or(-1);
         if n < 0 || first < 0 || first as usize > data.len() || n as usize > data.len() {
@@ -330,6 +432,11 @@ impl<S: Source> Document<S> {
                 return Err(PdfError::Malformed(format!("object stream {number} has a bad header")));
             };
             offsets.push((u32::try_from(obj).unwrap_or(u32::MAX), usize::try_from(off).unwrap_or(usize::MAX)));
+        }
+        let mut numbers: Vec<u32> = offsets.iter().map(|(n, _)| *n).collect();
+        numbers.sort_unstable();
+        if let Some(w) = numbers.windows(2).find(|w| w[0] == w[1]) {
+            return Err(PdfError::BrokenXref(format!("object stream {number} lists object {} twice", w[0])));
         }
         let parsed = Rc::new(ObjectStream { offsets, first: first as usize, data });
         self.object_streams.borrow_mut().insert(number, Rc::clone(&parsed));

@@ -51,6 +51,12 @@ pub enum PdfError {
         /// Space reserved in /Contents (bytes, not hex digits).
         reserved: usize,
     },
+    /// The document needs more work or memory than a reader limit allows.
+    #[error("the PDF file exceeds a reader limit: {0}")]
+    Limit(String),
+    /// The work was cancelled (the caller went away).
+    #[error("the work on the PDF file was cancelled")]
+    Cancelled,
     /// Reading the input or writing the output failed.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
@@ -67,6 +73,7 @@ impl PdfError {
                 | PdfError::Malformed(_)
                 | PdfError::NeedsPassword
                 | PdfError::Unsupported(_)
+                | PdfError::Limit(_)
         )
     }
 }

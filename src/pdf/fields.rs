@@ -4,15 +4,13 @@
 use std::collections::HashSet;
 
 use super::document::Document;
-use super::error::Result;
+use super::error::{PdfError, Result};
 use super::object::{Dictionary, Object, ObjectId};
 use super::source::Source;
 use super::text::decode_text_string;
 
 /// Deeper field hierarchies are not followed.
 const MAX_FIELD_DEPTH: usize = 32;
-/// At most this many fields are examined.
-const MAX_FIELDS: usize = 100_000;
 
 /// A node of the form's field tree.
 #[derive(Clone, Debug)]
@@ -103,8 +101,12 @@ fn walk<S: Source>(
     seen: &mut HashSet<ObjectId>,
     found: &mut Vec<FormField>,
 ) -> Result<()> {
-    if depth > MAX_FIELD_DEPTH || found.len() > MAX_FIELDS {
+    if depth > MAX_FIELD_DEPTH {
         return Ok(());
+    }
+    let limit = doc.limits().form_fields;
+    if found.len() >= limit {
+        return Err(PdfError::Limit(format!("the form has more than {limit} fields (the form field limit)")));
     }
     let id = field.as_reference();
     if let Some(id) = id {
@@ -112,7 +114,11 @@ fn walk<S: Source>(
             return Ok(());
         }
     }
-    let Ok(object) = doc.resolve(field) else { return Ok(()) };
+    let object = match doc.resolve(field) {
+        Ok(object) => object,
+        Err(e @ (PdfError::Limit(_) | PdfError::Cancelled)) => return Err(e),
+        Err(_) => return Ok(()),
+    };
     let Some(dict) = object.as_dict() else { return Ok(()) };
     let partial = match dict.get(b"T") {
         Some(Object::String(s, _)) => decode_text_string(s),

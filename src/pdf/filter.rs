@@ -11,6 +11,12 @@ pub const MAX_DECODED: u64 = 256 * 1024 * 1024;
 
 /// Decodes `data` according to the stream dictionary's /Filter and /DecodeParms.
 pub fn decode(dict: &Dictionary, data: &[u8]) -> Result<Vec<u8>> {
+    decode_within(dict, data, MAX_DECODED)
+}
+
+/// Decodes like [`decode`], refusing (with [`PdfError::Limit`]) output longer than `limit`.
+pub fn decode_within(dict: &Dictionary, data: &[u8], limit: u64) -> Result<Vec<u8>> {
+    let limit = usize::try_from(limit.min(MAX_DECODED)).unwrap_or(usize::MAX);
     let filters: Vec<&[u8]> = match dict.get(b"Filter") {
         None => Vec::new(),
         Some(Object::Name(n)) => vec![n.as_slice()],
@@ -28,7 +34,7 @@ pub fn decode(dict: &Dictionary, data: &[u8]) -> Result<Vec<u8>> {
     for (i, filter) in filters.iter().enumerate() {
         out = match *filter {
             b"FlateDecode" | b"Fl" => {
-                let inflated = inflate(&out)?;
+                let inflated = inflate_within(&out, limit)?;
                 unpredict(params.get(i).copied().flatten(), inflated)?
             }
             other => {
@@ -46,10 +52,6 @@ thread_local! {
     /// One zlib inflater per thread, reset for each stream: a new one is a heap allocation of
     /// tens of kilobytes per stream, and a document's structure takes several streams.
     static INFLATER: std::cell::RefCell<flate2::Decompress> = std::cell::RefCell::new(flate2::Decompress::new(true));
-}
-
-fn inflate(data: &[u8]) -> Result<Vec<u8>> {
-    inflate_within(data, MAX_DECODED as usize)
 }
 
 /// Inflates `data`, refusing output longer than `limit` bytes (never holding more than
@@ -70,7 +72,7 @@ fn inflate_within(data: &[u8], limit: usize) -> Result<Vec<u8>> {
             // Not `Finish`: miniz then wants the whole output in one buffer.
             let status = inflater.decompress_vec(rest, &mut out, flate2::FlushDecompress::None);
             if out.len() > limit {
-                return Err(PdfError::Unsupported(format!("a structural stream inflates to more than {limit} bytes")));
+                return Err(PdfError::Limit(format!("a stream inflates to more than {limit} bytes (the decoded-stream limit)")));
             }
             match status {
                 Ok(flate2::Status::StreamEnd) => break Ok(()),
@@ -203,7 +205,7 @@ mod tests {
         assert_eq!(inflate_within(&zeros, 1 << 20).unwrap().len(), 1 << 20, "exactly at the limit");
         for limit in [(1 << 20) - 1, 100_000, 4095, 10] {
             match inflate_within(&zeros, limit) {
-                Err(PdfError::Unsupported(m)) => assert!(m.contains(&limit.to_string()), "{m}"),
+                Err(PdfError::Limit(m)) => assert!(m.contains(&limit.to_string()) && m.contains("decoded-stream limit"), "{m}"),
                 other => panic!("limit {limit}: {other:?}"),
             }
         }

@@ -6,7 +6,7 @@
 use super::object::{Dictionary, Object, ObjectId, StringFormat};
 
 /// Nesting deeper than this (arrays and dictionaries) is refused as malformed.
-pub const MAX_DEPTH: usize = 64;
+pub const MAX_DEPTH: usize = super::limits::NESTING_DEPTH;
 
 /// Why a piece of PDF syntax could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,7 +146,7 @@ impl<'a> Lexer<'a> {
 
     fn object_at_depth(&mut self, depth: usize) -> Result<Object> {
         if depth > MAX_DEPTH {
-            return Err(SyntaxError { at: self.pos, eof: false, what: "less deeply nested objects" });
+            return Err(SyntaxError { at: self.pos, eof: false, what: "arrays and dictionaries nested at most 64 deep (the nesting limit)" });
         }
         self.skip_whitespace();
         let Some(b) = self.peek() else {

@@ -10,6 +10,7 @@ pub mod fields;
 pub mod filter;
 pub mod image;
 pub mod lexer;
+pub mod limits;
 pub mod object;
 pub mod placement;
 pub mod seal;
@@ -20,6 +21,7 @@ pub mod xref;
 
 pub use document::{Document, Page};
 pub use error::PdfError;
+pub use limits::Limits;
 pub use image::SealImage;
 pub use object::{Dictionary, Object, ObjectId};
 pub use placement::{Corner, Placement, SealRect, Unit};

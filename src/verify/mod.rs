@@ -8,13 +8,15 @@ mod diff;
 mod trust;
 mod verdict;
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 use thiserror::Error;
 
 use crate::cms::SignedDataInfo;
 use crate::pdf::text::{decode_text_string, parse_pdf_date};
 use crate::pdf::xref::XrefEntry;
-use crate::pdf::{Document, Object, PdfError, Prefix, Source};
+use crate::pdf::{Document, Limits, Object, ObjectId, PdfError, Prefix, Source};
 
 pub use diff::{Change, VisualArea};
 pub use trust::{Purpose, TrustAnchors, TrustFailure, TrustFailureKind, key_usage_permits_signing};
@@ -143,6 +145,8 @@ pub struct VerificationReport {
     pub verdict: DocumentVerdict,
     /// Every signature and document timestamp, in field order.
     pub signatures: Vec<SignatureReport>,
+    /// Problems of the document as a whole, in plain words (any one makes it not valid).
+    pub problems: Vec<String>,
 }
 
 impl VerificationReport {
@@ -154,13 +158,106 @@ impl VerificationReport {
 
 /// Verifies every signature of the document in `source` against `anchors`.
 pub fn verify_document<S: Source>(source: &S, anchors: &TrustAnchors) -> Result<VerificationReport, VerifyError> {
-    let doc = Document::open(source)?;
+    verify_document_with(source, anchors, &Limits::default())
+}
+
+/// Verifies like [`verify_document`], within `limits`: reading stops with an error naming the
+/// limit it reached, or [`PdfError::Cancelled`] once `limits.cancel` is set.
+///
+/// Several fields whose /V is one signature dictionary are one signature: it is verified once,
+/// under the first field's name, and the other fields are a problem of that signature and of
+/// the document, which is then not valid (a signature shown as several fields is what a forged
+/// field or widget would use). Each signed revision is opened once, however many signatures
+/// cover it.
+pub fn verify_document_with<S: Source>(source: &S, anchors: &TrustAnchors, limits: &Limits) -> Result<VerificationReport, VerifyError> {
+    let doc = Document::open_with(source, limits.clone())?;
     let fields = crate::pdf::signature_fields(&doc)?;
+    stopped(&doc)?;
     let file_size = source.len();
-    let mut signatures: Vec<SignatureReport> = fields.iter().map(|f| verify_one(&doc, f, anchors)).collect();
-    proofs_from_document_timestamps(&fields, &mut signatures, anchors);
-    let verdict = DocumentVerdict::of(signatures.iter().map(|s| (s.indication, s.modified_after_signing)));
-    Ok(VerificationReport { file_size, verdict, signatures })
+    let mut first_field: HashMap<ObjectId, usize> = HashMap::new();
+    let mut distinct: Vec<(&crate::pdf::SignatureField, Vec<&str>)> = Vec::new();
+    for field in &fields {
+        match field.signature.and_then(|id| first_field.get(&id).copied()) {
+            Some(first) => distinct[first].1.push(&field.name),
+            None => {
+                if let Some(id) = field.signature {
+                    first_field.insert(id, distinct.len());
+                }
+                distinct.push((field, Vec::new()));
+            }
+        }
+    }
+    if distinct.len() > limits.signatures {
+        return Err(PdfError::Limit(format!("the document has more than {} signatures (the signature limit)", limits.signatures)).into());
+    }
+    let verified_fields: Vec<&crate::pdf::SignatureField> = distinct.iter().map(|(field, _)| *field).collect();
+    let mut revisions: HashMap<u64, Option<Document<Prefix<'_, &S>>>> = HashMap::new();
+    let mut signatures = Vec::new();
+    let mut problems = Vec::new();
+    for (field, others) in distinct {
+        limits.check_cancelled()?;
+        let signed = match signed_revision_end(field, file_size) {
+            Some(end) if end < file_size && ends_revision(source, end) => {
+                let revision = match revisions.entry(end) {
+                    std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(slot) => slot.insert(match doc.revision(end) {
+                        Ok(revision) => revision,
+                        Err(e @ (PdfError::Cancelled | PdfError::Limit(_))) => return Err(e.into()),
+                        Err(_) => None,
+                    }),
+                };
+                revision.as_ref()
+            }
+            _ => None,
+        };
+        let mut report = verify_one(&doc, field, signed, anchors, limits);
+        stopped(&doc)?;
+        if let Some(signed) = signed {
+            stopped(signed)?;
+        }
+        if !others.is_empty() {
+            let problem = format!(
+                "the fields {} carry the same signature dictionary as field {:?}: one signature shown as several fields",
+                others.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", "),
+                field.name
+            );
+            report.problems.push(problem.clone());
+            problems.push(problem);
+        }
+        signatures.push(report);
+    }
+    stopped(&doc)?;
+    proofs_from_document_timestamps(&verified_fields, &mut signatures, anchors);
+    // A problem of the document as a whole (one signature shown as several fields) fails it.
+    let verdict = match problems.is_empty() {
+        true => DocumentVerdict::of(signatures.iter().map(|s| (s.indication, s.modified_after_signing))),
+        false => DocumentVerdict::Failed,
+    };
+    Ok(VerificationReport { file_size, verdict, signatures, problems })
+}
+
+/// Fails when reading `doc` reached a limit or was cancelled: reads that failed so may have
+/// been skipped on the way as damage, and the report would then be wrong.
+fn stopped<T: Source>(doc: &Document<T>) -> Result<(), PdfError> {
+    doc.limits().check_cancelled()?;
+    doc.exceeded().map_or(Ok(()), Err)
+}
+
+/// Where the revision a signature's /ByteRange covers ends, when the range makes sense.
+fn signed_revision_end(field: &crate::pdf::SignatureField, file_size: u64) -> Option<u64> {
+    let range = byte_range(field);
+    range.get(2).zip(range.get(3)).and_then(|(b, c)| b.checked_add(*c)).filter(|e| *e <= file_size)
+}
+
+fn byte_range(field: &crate::pdf::SignatureField) -> Vec<u64> {
+    field
+        .dict
+        .get(b"ByteRange")
+        .and_then(Object::as_array)
+        .unwrap_or_default()
+        .iter()
+        .map(|v| v.as_i64().and_then(|i| u64::try_from(i).ok()).unwrap_or(u64::MAX))
+        .collect()
 }
 
 fn text_of(dict: &crate::pdf::Dictionary, key: &[u8]) -> Option<String> {
@@ -170,26 +267,14 @@ fn text_of(dict: &crate::pdf::Dictionary, key: &[u8]) -> Option<String> {
     }
 }
 
-fn verify_one<S: Source>(doc: &Document<&S>, field: &crate::pdf::SignatureField, anchors: &TrustAnchors) -> SignatureReport {
+/// `signed_doc` is the signed revision (the file as the signature covered it), when the
+/// signature covers a complete earlier revision: everything the report says about the
+/// signature comes from there, never from later revisions.
+fn verify_one<S: Source>(doc: &Document<&S>, field: &crate::pdf::SignatureField, signed_doc: Option<&Document<Prefix<'_, &S>>>, anchors: &TrustAnchors, limits: &Limits) -> SignatureReport {
     let source = *doc.source();
     let file_size = source.len();
-    let range: Vec<u64> = field
-        .dict
-        .get(b"ByteRange")
-        .and_then(Object::as_array)
-        .unwrap_or_default()
-        .iter()
-        .map(|v| v.as_i64().and_then(|i| u64::try_from(i).ok()).unwrap_or(u64::MAX))
-        .collect();
-    let covered_end = range.get(2).zip(range.get(3)).and_then(|(b, c)| b.checked_add(*c)).filter(|e| *e <= file_size);
-
-    // The signed revision: the file as the signature covered it. Everything the report says
-    // about the signature comes from there, never from later revisions.
-    let prefix = Prefix::new(source, covered_end.unwrap_or(0));
-    let signed_doc = match covered_end {
-        Some(end) if end < file_size && ends_revision(source, end) => Document::open(&prefix).ok(),
-        _ => None,
-    };
+    let range = byte_range(field);
+    let covered_end = signed_revision_end(field, file_size);
     let signed_dict = match (covered_end, &signed_doc) {
         (Some(end), _) if end == file_size => signed_signature_dict(doc, field, &range),
         (_, Some(signed)) => signed_signature_dict(signed, field, &range),
@@ -269,7 +354,7 @@ fn verify_one<S: Source>(doc: &Document<&S>, field: &crate::pdf::SignatureField,
     // Intact: the digest of the byte ranges is what the signature (or timestamp) signed.
     let mut tst_missing = false;
     if range_ok {
-        let digest = hash_ranges(source, &range, cms.digest_algorithm());
+        let digest = hash_ranges(source, &range, cms.digest_algorithm(), limits);
         match (kind, digest) {
             (_, Err(e)) => report.problems.push(format!("the signed bytes cannot be read: {e}")),
             (SignatureKind::Signature, Ok(d)) => {
@@ -283,7 +368,7 @@ fn verify_one<S: Source>(doc: &Document<&S>, field: &crate::pdf::SignatureField,
                 report.intact = match cms.tst_info() {
                     Some(tst) => {
                         report.signing_time = Some(tst.gen_time);
-                        hash_ranges(source, &range, tst.hash_algorithm).map(|d| d == tst.hashed_message).unwrap_or(false)
+                        hash_ranges(source, &range, tst.hash_algorithm, limits).map(|d| d == tst.hashed_message).unwrap_or(false)
                     }
                     None => false,
                 };
@@ -380,7 +465,7 @@ fn verify_one<S: Source>(doc: &Document<&S>, field: &crate::pdf::SignatureField,
 /// in it, existed at its genTime: a proof of existence for a signature whose certificate is
 /// out of its validity now. Latest revisions first, so that a document timestamp proven by a
 /// later one proves earlier signatures in turn (PAdES-LTA).
-fn proofs_from_document_timestamps(fields: &[crate::pdf::SignatureField], reports: &mut [SignatureReport], anchors: &TrustAnchors) {
+fn proofs_from_document_timestamps(fields: &[&crate::pdf::SignatureField], reports: &mut [SignatureReport], anchors: &TrustAnchors) {
     let mut order: Vec<usize> = (0..reports.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(reports[i].signed_revision_end));
     for i in order {
@@ -535,12 +620,15 @@ fn gap_is_contents<S: Source>(source: &S, start: u64, end: u64, contents: &[u8])
     }) && hex.len() / 2 == contents.len()
 }
 
-fn hash_ranges<S: Source>(source: &S, range: &[u64], algorithm: crate::cms::DigestAlgorithm) -> std::io::Result<Vec<u8>> {
+fn hash_ranges<S: Source>(source: &S, range: &[u64], algorithm: crate::cms::DigestAlgorithm, limits: &Limits) -> std::io::Result<Vec<u8>> {
     let mut digester = algorithm.start();
     let mut buf = vec![0u8; 64 * 1024];
     for pair in range.chunks(2) {
         let (mut offset, end) = (pair[0], pair[0].saturating_add(pair[1]));
         while offset < end {
+            if limits.is_cancelled() {
+                return Err(std::io::Error::other("cancelled"));
+            }
             let want = usize::try_from(end - offset).unwrap_or(usize::MAX).min(buf.len());
             let n = source.read_at(offset, &mut buf[..want])?;
             if n == 0 {
