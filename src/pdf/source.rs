@@ -47,6 +47,12 @@ impl Source for [u8] {
         buf[..n].copy_from_slice(&rest[..n]);
         Ok(n)
     }
+
+    // A copy of the bytes, without zeroing a buffer first.
+    fn read_range(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(self.len());
+        Ok(self[start..start.saturating_add(len).min(self.len())].to_vec())
+    }
 }
 
 impl Source for Vec<u8> {
@@ -56,6 +62,10 @@ impl Source for Vec<u8> {
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
         self.as_slice().read_at(offset, buf)
+    }
+
+    fn read_range(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        self.as_slice().read_range(offset, len)
     }
 }
 
@@ -99,6 +109,10 @@ impl<S: Source + ?Sized> Source for &S {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
         (**self).read_at(offset, buf)
     }
+
+    fn read_range(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        (**self).read_range(offset, len)
+    }
 }
 
 /// The first `len` bytes of another source: how the document looked at an earlier revision.
@@ -125,6 +139,11 @@ impl<S: Source + ?Sized> Source for Prefix<'_, S> {
             None => Ok(0),
         }
     }
+
+    fn read_range(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        let available = usize::try_from(self.len.saturating_sub(offset)).unwrap_or(usize::MAX);
+        self.inner.read_range(offset, len.min(available))
+    }
 }
 
 /// The part of `buf` that a read at `offset` of a source of `len` bytes can fill, or `None`
@@ -135,4 +154,21 @@ fn within(len: u64, offset: u64, buf: &mut [u8]) -> Option<&mut [u8]> {
     }
     let max = usize::try_from(len - offset).unwrap_or(usize::MAX).min(buf.len());
     Some(&mut buf[..max])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_range_gives_the_bytes_in_range_and_fewer_at_the_end() {
+        let bytes = b"0123456789".to_vec();
+        let prefix = Prefix::new(&bytes, 6);
+        for (offset, len, whole, first_six) in [(0, 4, "0123", "0123"), (4, 4, "4567", "45"), (8, 10, "89", ""), (10, 1, "", ""), (u64::MAX, 3, "", "")] {
+            assert_eq!(bytes.read_range(offset, len).unwrap(), whole.as_bytes(), "Vec at {offset}+{len}");
+            assert_eq!(bytes.as_slice().read_range(offset, len).unwrap(), whole.as_bytes(), "slice at {offset}+{len}");
+            assert_eq!((&bytes.as_slice()).read_range(offset, len).unwrap(), whole.as_bytes(), "&slice at {offset}+{len}");
+            assert_eq!(prefix.read_range(offset, len).unwrap(), first_six.as_bytes(), "prefix at {offset}+{len}");
+        }
+    }
 }
