@@ -104,6 +104,33 @@ fn growing_an_indirect_content_array_is_a_modification() {
     assert_pyhanko_seal1(&attacked, "INTACT:TRUSTED,EXTENDED_WITH_OTHER,ILLEGAL_MODIFICATIONS");
 }
 
+/// An array that is both a list that may grow (the page's /Annots) and the page's content
+/// is content: growing it after sealing adds a content stream, not an annotation.
+#[test]
+fn a_list_that_is_also_page_content_may_not_grow() {
+    let input = std::fs::read(corpus("13")).unwrap();
+    let doc = Document::open(input.clone()).unwrap();
+    let page = doc.page(0).unwrap();
+    assert!(page.dict.get(b"Annots").is_none(), "corpus 13's first page has no annotations");
+    let old_contents = page.dict.get(b"Contents").unwrap().clone();
+    let array_id = ObjectId::new(doc.next_object_number().unwrap(), 0);
+    let mut page_dict = page.dict.clone();
+    page_dict.set(b"Contents".to_vec(), Object::Reference(array_id));
+    page_dict.set(b"Annots".to_vec(), Object::Reference(array_id));
+    let prepared = append_update(&input, &[(page.id, Object::Dictionary(page_dict)), (array_id, Object::Array(vec![old_contents.clone()]))], None);
+    let ec = Seal::ec();
+    let (sealed, _) = ec.seal(&prepared, &ec.options(1, 10.0, 20.0));
+    let grown = Document::open(sealed.clone()).unwrap().object(array_id).unwrap().as_array().unwrap().to_vec();
+    let extra = ObjectId::new(Document::open(sealed.clone()).unwrap().next_object_number().unwrap(), 0);
+    let mut attacked_list = grown;
+    attacked_list.push(Object::Reference(extra));
+    let attacked = append_update(&sealed, &[(array_id, Object::Array(attacked_list)), (extra, content(b"0 g 50 700 400 40 re f"))], None);
+    let report = first_seal(&attacked);
+    assert!(report.intact && report.modified_after_signing, "{report:#?}");
+    let change = report.later_changes.iter().find(|c| c.object == array_id.number).expect("the shared array is listed");
+    assert!(!change.allowed, "{change:#?}");
+}
+
 #[test]
 fn a_substituted_signature_dictionary_is_not_trusted() {
     let sealed = sealed_13();

@@ -417,3 +417,37 @@ fn locking_a_field_is_allowed_and_other_flag_changes_are_not() {
     std::fs::write(&path, &other).unwrap();
     assert_pyhanko(&path, true, &[("Seal1", &fingerprint(&ec.chain), "INTACT:TRUSTED,EXTENDED_WITH_FORM_FILLING,ACCEPTABLE_MODIFICATIONS")], 0);
 }
+
+/// Overlays that try the edges of the visibility rules after an approval seal: NoView with
+/// Print still prints; the widget of a new signature field that holds no signature only
+/// paints; a /Rect with a fifth number is drawn from its first four. Each is a disallowed
+/// visual change.
+#[test]
+fn overlays_at_the_edges_of_visibility_are_disallowed() {
+    let ec = Seal::ec();
+    let (sealed, _) = ec.seal(&std::fs::read(corpus("13")).unwrap(), &ec.options(1, 10.0, 20.0));
+    let doc = Document::open(sealed.clone()).unwrap();
+    let next = doc.next_object_number().unwrap();
+    let (annot, appearance) = (ObjectId::new(next, 0), ObjectId::new(next + 1, 0));
+    let opaque = || vec![(appearance, form(500.0, 300.0, b"1 g 0 0 500 300 re f"))];
+    let ap = || Object::Dictionary(dict(&[("N", Object::Reference(appearance))]));
+    let rect = numbers(&[50.0, 500.0, 550.0, 800.0]);
+    let printed_no_view = dict(&[("Subtype", Object::name("Square")), ("Rect", rect.clone()), ("F", Object::Integer(32 | 4)), ("AP", ap())]);
+    let unsigned_widget = dict(&[
+        ("Subtype", Object::name("Widget")),
+        ("FT", Object::name("Sig")),
+        ("T", Object::string(b"Approval2".to_vec())),
+        ("Rect", rect.clone()),
+        ("F", Object::Integer(4)),
+        ("AP", ap()),
+    ]);
+    let five_numbers = dict(&[("Subtype", Object::name("Square")), ("Rect", numbers(&[50.0, 500.0, 550.0, 800.0, 1.0])), ("F", Object::Integer(4)), ("AP", ap())]);
+    let dir = temp();
+    for (what, annotation) in [("a NoView annotation that prints", printed_no_view), ("an unsigned signature field's widget", unsigned_widget), ("a /Rect of five numbers", five_numbers)] {
+        let attacked = add_to_page1(&sealed, (annot, annotation), opaque());
+        assert_overlay_disallowed(what, &attacked, annot.number);
+        let path = dir.path().join("edge.pdf");
+        std::fs::write(&path, &attacked).unwrap();
+        assert_pyhanko(&path, true, &[("Seal1", &fingerprint(&ec.chain), ILLEGAL)], 1);
+    }
+}

@@ -89,7 +89,13 @@ const DSS_KEYS: &[&[u8]] = &[b"Type", b"VRI", b"Certs", b"CRLs", b"OCSPs"];
 /// Info dictionary keys a later signer may set.
 const INFO_KEYS: &[&[u8]] = &[b"ModDate", b"Producer", b"Creator"];
 /// Annotation flags that keep an annotation from being shown: Hidden (2) and NoView (32).
-const INVISIBLE_FLAGS: i64 = 2 | 32;
+const HIDDEN: i64 = 2;
+const PRINT: i64 = 4;
+const NO_VIEW: i64 = 32;
+/// The annotation flags a later revision may change on an existing annotation: ReadOnly,
+/// Locked, LockedContents (locking, what a signer does). Every other bit shows, hides or
+/// prints it differently.
+const LOCK_FLAGS: i64 = 64 | 128 | 512;
 /// The ReadOnly field flag.
 const READ_ONLY: i64 = 1;
 
@@ -265,12 +271,15 @@ fn judge_new<B: Source>(current: &Document<B>, now: &CurrentPages, id: ObjectId,
     Change::new(id.number, role, description, refusal.is_none()).showing(area)
 }
 
-/// Whether a dictionary is a signature field or the widget of one (through /Parent).
+/// Whether a dictionary is a signature field or the widget of one (through /Parent) whose
+/// value is a signature: a new signature's widget, not an empty field that only paints.
 fn is_signature_field<S: Source>(doc: &Document<S>, dict: &Dictionary) -> bool {
     let mut current = dict.clone();
+    let mut signed = false;
     for _ in 0..8 {
+        signed |= is_signature_value(doc, current.get(b"V"));
         if let Some(ft) = current.get(b"FT") {
-            return doc.resolve(ft).ok().as_ref().and_then(Object::as_name) == Some(b"Sig");
+            return signed && doc.resolve(ft).ok().as_ref().and_then(Object::as_name) == Some(b"Sig");
         }
         match current.get(b"Parent").and_then(Object::as_reference).and_then(|p| doc.dict(p, "a field").ok()) {
             Some(parent) => current = parent,
@@ -285,6 +294,17 @@ fn number_in<S: Source>(doc: &Document<S>, value: Option<&Object>) -> Option<f64
     value.and_then(|v| doc.resolve(v).ok()).and_then(|v| v.as_f64())
 }
 
+/// Whether a field's /V is a signature (or document timestamp) dictionary.
+fn is_signature_value<S: Source>(doc: &Document<S>, value: Option<&Object>) -> bool {
+    value.and_then(|v| doc.resolve(v).ok()).as_ref().and_then(Object::as_dict).is_some_and(crate::pdf::object::is_signature_dict)
+}
+
+/// Whether annotation flags keep an annotation off both screen and paper: Hidden, or NoView
+/// without Print (12.5.3).
+fn is_invisible(flags: i64) -> bool {
+    flags & HIDDEN != 0 || flags & NO_VIEW != 0 && flags & PRINT == 0
+}
+
 /// An integer, read through a reference.
 fn integer_in<S: Source>(doc: &Document<S>, value: Option<&Object>) -> Option<i64> {
     value.and_then(|v| doc.resolve(v).ok()).and_then(|v| v.as_i64())
@@ -293,12 +313,17 @@ fn integer_in<S: Source>(doc: &Document<S>, value: Option<&Object>) -> Option<i6
 /// The part of the page an annotation covers: its /Rect (numbers read through references)
 /// clipped to the crop box, when it has an area and is not hidden.
 fn visible_area<S: Source>(doc: &Document<S>, dict: &Dictionary, page: u32, crop: Option<&[f64; 4]>) -> Option<VisualArea> {
-    if integer_in(doc, dict.get(b"F")).unwrap_or(0) & INVISIBLE_FLAGS != 0 {
+    if is_invisible(integer_in(doc, dict.get(b"F")).unwrap_or(0)) {
         return None;
     }
-    let rect = dict.get(b"Rect").and_then(|r| doc.resolve(r).ok())?;
-    let values: Vec<f64> = rect.as_array()?.iter().filter_map(|v| number_in(doc, Some(v))).collect();
-    let [a, b, c, d] = values.as_slice() else { return None };
+    // A /Rect that cannot be read is taken as the whole page: viewers draw what they can.
+    let rect = dict.get(b"Rect").and_then(|r| doc.resolve(r).ok());
+    let values: Vec<f64> = rect.as_ref().and_then(Object::as_array).unwrap_or_default().iter().filter_map(|v| number_in(doc, Some(v))).collect();
+    let whole = crop.copied().unwrap_or([0.0, 0.0, f64::MAX, f64::MAX]);
+    let [a, b, c, d] = match values.as_slice() {
+        [a, b, c, d, ..] => [a, b, c, d],
+        _ => [&whole[0], &whole[1], &whole[2], &whole[3]],
+    };
     let (mut x1, mut y1, mut x2, mut y2) = (a.min(*c), b.min(*d), a.max(*c), b.max(*d));
     if let Some(crop) = crop {
         (x1, y1, x2, y2) = (x1.max(crop[0]), y1.max(crop[1]), x2.min(crop[2]), y2.min(crop[3]));
@@ -312,8 +337,10 @@ fn unchanged_location(entry: XrefEntry, covered_end: u64, old: &HashMap<u32, Xre
     match entry {
         XrefEntry::Free => true,
         XrefEntry::InFile { offset, .. } => offset < covered_end,
+        // The object stream itself must be a signed object stored in the file: an object
+        // stream inside an object stream (or itself) is no location at all.
         XrefEntry::InStream { stream, .. } => match (old.get(&stream), new.get(&stream)) {
-            (Some(a), Some(b)) => a == b && unchanged_location(*a, covered_end, old, new),
+            (Some(a @ XrefEntry::InFile { offset, .. }), Some(b)) => a == b && *offset < covered_end,
             _ => false,
         },
     }
@@ -423,7 +450,7 @@ impl Roles {
                 continue;
             }
             if let Ok(object) = doc.object_structure(ObjectId::new(*number, generation(*entry))) {
-                let mut refs = HashSet::new();
+                let mut refs = Vec::new();
                 collect_references(&object, &mut refs);
                 let structural = object.as_dict().is_some_and(|d| d.has_type(b"XRef") || d.has_type(b"ObjStm"));
                 if !structural {
@@ -436,6 +463,14 @@ impl Roles {
         }
         // A container or metadata stream that something else also uses keeps that other role.
         let only_one_use = |id: &ObjectId, referrers: &HashMap<u32, u32>| referrers.get(&id.number).copied().unwrap_or(0) <= 1;
+        // A list that grows freely is a list only: an array that is also a page's /Contents,
+        // another page's /Annots or anything else's keeps being that.
+        let list_ids: Vec<ObjectId> = roles.lists.keys().copied().collect();
+        for id in list_ids {
+            if !only_one_use(&id, &roles.referrers) || roles.page_content.contains_key(&id) || roles.dss.contains_key(&id) || roles.annotations.contains_key(&id) || roles.pages.contains_key(&id) {
+                roles.lists.remove(&id);
+            }
+        }
         roles.dss.retain(|id, _| only_one_use(id, &roles.referrers));
         if roles.metadata.is_some_and(|m| !only_one_use(&m, &roles.referrers)) {
             roles.metadata = None;
@@ -465,11 +500,11 @@ impl Roles {
     }
 }
 
-fn collect_references(object: &Object, into: &mut HashSet<u32>) {
+/// Every reference `object` makes, once per occurrence (two references from one object are
+/// two uses).
+fn collect_references(object: &Object, into: &mut Vec<u32>) {
     match object {
-        Object::Reference(id) => {
-            into.insert(id.number);
-        }
+        Object::Reference(id) => into.push(id.number),
         Object::Array(items) => items.iter().for_each(|i| collect_references(i, into)),
         Object::Dictionary(d) => d.iter().for_each(|(_, v)| collect_references(v, into)),
         Object::Stream(s) => s.dict.iter().for_each(|(_, v)| collect_references(v, into)),
@@ -505,18 +540,27 @@ fn changed_keys(old: &Dictionary, new: &Dictionary) -> Vec<Vec<u8>> {
     keys
 }
 
-/// Whether a list only grew: every old element is still there.
+/// Whether a list only grew: every old element is still there. Lists of references (the
+/// only kind the rules let grow) are compared through a set: linear in their lengths.
 fn only_grew(old: &Object, new: &Object) -> bool {
     match (old, new) {
-        (Object::Array(a), Object::Array(b)) => a.iter().all(|x| b.contains(x)),
+        (Object::Array(a), Object::Array(b)) => {
+            let kept: HashSet<ObjectId> = b.iter().filter_map(Object::as_reference).collect();
+            a.iter().all(|x| x.as_reference().is_some_and(|r| kept.contains(&r)))
+        }
         (a, b) => a == b,
     }
 }
 
 /// The references a list gained.
 fn gained(old: &Object, new: &Object) -> Vec<ObjectId> {
-    let old = old.as_array().unwrap_or_default();
-    new.as_array().unwrap_or_default().iter().filter(|x| !old.contains(x)).filter_map(Object::as_reference).collect()
+    let old: HashSet<ObjectId> = old.as_array().unwrap_or_default().iter().filter_map(Object::as_reference).collect();
+    new.as_array().unwrap_or_default().iter().filter_map(Object::as_reference).filter(|r| !old.contains(r)).collect()
+}
+
+/// The references among `added` that name objects of the signed revision.
+fn signed_objects<S: Source>(signed: &Document<S>, added: &[ObjectId]) -> Vec<ObjectId> {
+    added.iter().copied().filter(|r| signed.xref().entries.get(&r.number).is_some_and(|e| *e != XrefEntry::Free)).collect()
 }
 
 /// A list value (direct array or reference to one) resolved in its revision.
@@ -573,9 +617,9 @@ fn classify<A: Source, B: Source>(roles: &Roles, signed: &Document<A>, current: 
         if !only_grew(old, new) {
             return change(&role, "entries removed or replaced".into(), false);
         }
-        let reused: Vec<ObjectId> = gained(old, new).into_iter().filter(|r| signed.xref().entries.get(&r.number).is_some_and(|e| *e != XrefEntry::Free)).collect();
-        if what.starts_with("/Annots") && !reused.is_empty() {
-            return change(&role, format!("objects of the signed revision added as annotations: {}", reused.iter().map(|r| r.number.to_string()).collect::<Vec<_>>().join(", ")), false);
+        let reused = signed_objects(signed, &gained(old, new));
+        if !reused.is_empty() {
+            return change(&role, format!("objects of the signed revision added to it: {}", reused.iter().map(|r| r.number.to_string()).collect::<Vec<_>>().join(", ")), false);
         }
         return change(&role, "entries added".into(), true);
     }
@@ -615,16 +659,16 @@ fn classify<A: Source, B: Source>(roles: &Roles, signed: &Document<A>, current: 
         let (old_list, new_list) = (list_in(signed, old_d.get(list)), list_in(current, new_d.get(list)));
         if !only_grew(&old_list, &new_list) {
             disallowed.push(list.to_vec());
-        } else if *list == b"Annots" && gained(&old_list, &new_list).iter().any(|r| signed.xref().entries.get(&r.number).is_some_and(|e| *e != XrefEntry::Free)) {
-            notes.push("objects of the signed revision added as annotations".to_string());
+        } else if !signed_objects(signed, &gained(&old_list, &new_list)).is_empty() {
+            notes.push("objects of the signed revision added to it".to_string());
             disallowed.push(list.to_vec());
         }
     }
     // Annotation flags may not show or hide an annotation; field flags may only lock.
     if keys.iter().any(|k| k == b"F") && rule.may_change.contains(&&b"F"[..]) {
         let (was, is) = (integer_in(signed, old_d.get(b"F")).unwrap_or(0), integer_in(current, new_d.get(b"F")).unwrap_or(0));
-        if was & INVISIBLE_FLAGS != is & INVISIBLE_FLAGS && rule.role != "empty signature field" {
-            notes.push("/F shows or hides the annotation".to_string());
+        if (was ^ is) & !LOCK_FLAGS != 0 && rule.role != "empty signature field" {
+            notes.push("/F changes more than the lock flags (it shows, hides or prints the annotation differently)".to_string());
             disallowed.push(b"F".to_vec());
         }
     }
@@ -633,6 +677,14 @@ fn classify<A: Source, B: Source>(roles: &Roles, signed: &Document<A>, current: 
         if is & was != was || (is & !was) & !READ_ONLY != 0 {
             notes.push("/Ff does more than set ReadOnly".to_string());
             disallowed.push(b"Ff".to_vec());
+        }
+    }
+    // An empty signature field changes its appearance and flags only as it is signed.
+    if rule.role == "empty signature field" && !is_signature_value(current, new_d.get(b"V")) {
+        let unsigned: Vec<Vec<u8>> = keys.iter().filter(|k| [&b"AP"[..], b"AS", b"F", b"V"].contains(&k.as_slice())).cloned().collect();
+        if !unsigned.is_empty() {
+            notes.push("the field is not being signed (no signature dictionary as its /V)".to_string());
+            disallowed.extend(unsigned);
         }
     }
     // The catalog's form may be created or replaced only by one that differs in the form's
@@ -653,7 +705,7 @@ fn classify<A: Source, B: Source>(roles: &Roles, signed: &Document<A>, current: 
     }
     // An empty signature field getting its appearance shows on its page.
     let area = match rule.role {
-        "empty signature field" if keys.iter().any(|k| k == b"AP") => {
+        "empty signature field" if keys.iter().any(|k| k == b"AP" || k == b"AS" || k == b"F" || k == b"Rect") => {
             roles.annotations.get(&id).and_then(|p| visible_area(current, new_d, *p, roles.crop_boxes.get(*p as usize)))
         }
         "page" if !disallowed.is_empty() && keys.iter().any(|k| k == b"Contents" || k == b"Resources") => roles.pages.get(&id).and_then(|p| page_area(*p)),
@@ -839,7 +891,7 @@ mod xml {
     /// Reads attributes up to `>` or `/>`; returns whether the element was empty and the rest.
     fn attributes(mut s: &str) -> Result<(bool, &str), String> {
         let bad = |what: &str| Err(format!("the XML is not well-formed: {what}"));
-        let mut seen: Vec<&str> = Vec::new();
+        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
         loop {
             let trimmed = s.trim_start_matches([' ', '\t', '\r', '\n']);
             let spaced = trimmed.len() != s.len();
@@ -854,10 +906,9 @@ mod xml {
                 return bad("an attribute without space before it");
             }
             let Some((name, rest)) = split_name(s) else { return bad("a malformed attribute") };
-            if seen.contains(&name) {
+            if !seen.insert(name) {
                 return bad("a repeated attribute");
             }
-            seen.push(name);
             let rest = rest.trim_start_matches([' ', '\t', '\r', '\n']);
             let Some(rest) = rest.strip_prefix('=') else { return bad("an attribute without a value") };
             let rest = rest.trim_start_matches([' ', '\t', '\r', '\n']);

@@ -28,6 +28,9 @@ pub enum Purpose {
 /// Validations remembered at most; the memo starts over when full.
 const MEMO_ENTRIES: usize = 4096;
 
+/// Validation results by the hash of what they depend on (see [`memo_key`]).
+type Memo = Arc<Mutex<HashMap<[u8; 32], Result<(), TrustFailure>>>>;
+
 /// The certificates a verifier trusts as roots.
 ///
 /// Clones share a memo of validations: an archive holds thousands of documents sealed under
@@ -37,7 +40,7 @@ const MEMO_ENTRIES: usize = 4096;
 #[derive(Clone, Debug, Default)]
 pub struct TrustAnchors {
     roots: Vec<Vec<u8>>,
-    memo: Arc<Mutex<HashMap<[u8; 32], Result<(), TrustFailure>>>>,
+    memo: Memo,
 }
 
 impl TrustAnchors {
