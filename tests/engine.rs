@@ -439,3 +439,64 @@ fn a_hostile_size_leaves_no_object_numbers_and_is_refused() {
     let e = seal_err(hostile, &seal.options(1, 10.0, 20.0));
     assert!(matches!(e, PdfError::Unsupported(ref m) if m.contains("/Size")), "{e:?}");
 }
+
+/// A certification's permission is read through indirect objects (/Reference, its entries,
+/// /TransformParams, /P), and a malformed one permits the least: an indirect P=1 stops the
+/// stamping as a direct one does, and both the stamping and the verifier read the same value.
+#[test]
+fn certification_permission_is_read_through_indirect_objects() {
+    use eseal::pdf::fields::docmdp_permission;
+    use eseal::pdf::{Dictionary, Object, ObjectId};
+    let dict = |pairs: &[(&str, Object)]| {
+        let mut d = Dictionary::new();
+        for (k, v) in pairs {
+            d.set(k.as_bytes().to_vec(), v.clone());
+        }
+        d
+    };
+    let input = std::fs::read(corpus("13")).unwrap();
+    let doc = Document::open(input.clone()).unwrap();
+    let n = doc.next_object_number().unwrap();
+    let id = |k: u32| ObjectId::new(n + k, 0);
+    let catalog_id = doc.trailer().get(b"Root").and_then(Object::as_reference).unwrap();
+    let mut catalog = doc.catalog().unwrap();
+    catalog.set(b"Perms".to_vec(), Object::Dictionary(dict(&[("DocMDP", Object::Reference(id(0)))])));
+    // Object n is the certification; the others are the parts `params` lays out.
+    let certified_with = |params: Vec<(ObjectId, Object)>| {
+        let signature = dict(&[("Type", Object::name("Sig")), ("Reference", Object::Reference(id(1)))]);
+        let mut objects = vec![(id(0), Object::Dictionary(signature.clone())), (id(1), Object::Array(vec![Object::Reference(id(2))])), (catalog_id, Object::Dictionary(catalog.clone()))];
+        objects.extend(params);
+        let pdf = append_update(&input, &objects, None);
+        let permission = docmdp_permission(&Document::open(pdf.clone()).unwrap(), &signature);
+        (pdf, permission)
+    };
+    let reference = |params: Option<Object>| {
+        let mut r = dict(&[("Type", Object::name("SigRef")), ("TransformMethod", Object::Reference(id(5)))]);
+        if let Some(p) = params {
+            r.set(b"TransformParams".to_vec(), p);
+        }
+        vec![(id(2), Object::Dictionary(r)), (id(5), Object::name("DocMDP"))]
+    };
+    let params_with_p = |p: Object| {
+        let mut parts = reference(Some(Object::Reference(id(3))));
+        parts.push((id(3), Object::Dictionary(dict(&[("Type", Object::name("TransformParams")), ("P", Object::Reference(id(4))), ("V", Object::name("1.2"))]))));
+        parts.push((id(4), p));
+        parts
+    };
+
+    let (locked, permission) = certified_with(params_with_p(Object::Integer(1)));
+    assert_eq!(permission, Some(1));
+    let e = seal_err(locked, &Seal::ec().options(1, 40.0, 20.0));
+    assert!(matches!(e, PdfError::NotPermitted(ref m) if m.contains("P=1")), "an indirect P=1 is obeyed: {e:?}");
+    assert_eq!(certified_with(params_with_p(Object::Integer(3))).1, Some(3));
+    // Out of range, not a number, or parameters that do not resolve: the strictest reading.
+    for odd in [Object::Integer(7), Object::Integer(0), Object::name("2")] {
+        assert_eq!(certified_with(params_with_p(odd.clone())).1, Some(1), "{odd:?}");
+    }
+    assert_eq!(certified_with(reference(Some(Object::Reference(id(9))))).1, Some(1), "parameters naming a missing object");
+    // No parameters: the default P=2.
+    assert_eq!(certified_with(reference(None)).1, Some(2));
+    // Another transform (usage rights) is no certification.
+    let (_, permission) = certified_with(vec![(id(2), Object::Dictionary(dict(&[("TransformMethod", Object::name("UR3"))])))]);
+    assert_eq!(permission, None);
+}

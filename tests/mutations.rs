@@ -260,21 +260,36 @@ fn malformed_corpus_files_are_refused_without_panic() {
 
 /// Mutates one corpus file `ESEAL_MUTATIONS` times (default 450; seven files: 3,150 inputs).
 fn mutations_of(prefix: &str, seed: u64) {
+    mutations_of_bytes(prefix, &std::fs::read(corpus(prefix)).unwrap(), seed);
+}
+
+fn mutations_of_bytes(name: &str, original: &[u8], seed: u64) {
     let (seal, anchors) = (Seal::ec(), anchors());
     let per_file: usize = std::env::var("ESEAL_MUTATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(450);
     let mut rng = Rng(seed);
-    let original = std::fs::read(corpus(prefix)).unwrap();
-    let digits = digit_runs(&original);
-    let structure = Structure::of(&original);
+    let digits = digit_runs(original);
+    let structure = Structure::of(original);
     let mut outcome = [0usize; 2]; // [refused, sealed]
     for i in 0..per_file {
-        let (what, data) = mutate(&mut rng, &original, &digits, &structure);
-        check(&format!("{prefix} mutation {i} ({what}, seed {seed:#x})"), data, &seal, &anchors, &mut outcome);
+        let (what, data) = mutate(&mut rng, original, &digits, &structure);
+        check(&format!("{name} mutation {i} ({what}, seed {seed:#x})"), data, &seal, &anchors, &mut outcome);
     }
     assert_eq!(outcome[0] + outcome[1], per_file);
     // Both outcomes must occur, or the mutations test nothing.
-    assert!(outcome[0] > per_file / 20 && outcome[1] > per_file / 20, "{prefix}: refused {} / sealed {}", outcome[0], outcome[1]);
-    println!("{prefix}: {per_file} mutations, {} refused with an error, {} sealed and verified", outcome[0], outcome[1]);
+    assert!(outcome[0] > per_file / 20 && outcome[1] > per_file / 20, "{name}: refused {} / sealed {}", outcome[0], outcome[1]);
+    println!("{name}: {per_file} mutations, {} refused with an error, {} sealed and verified", outcome[0], outcome[1]);
+}
+
+/// A document sealed twice (corpus 08, hybrid cross-reference): the mutations reach the
+/// signature dictionaries, the CMS values and the later-change analysis of the first seal.
+#[test]
+fn mutations_of_a_document_sealed_twice() {
+    let (ec, rsa) = (Seal::ec(), Seal::rsa());
+    let (once, _) = ec.seal(&std::fs::read(corpus("08")).unwrap(), &ec.options(1, 5.0, 10.0));
+    let (twice, _) = rsa.seal(&once, &rsa.options(1, 20.0, 10.0));
+    let report = verify_document(&twice, &anchors()).unwrap();
+    assert!(report.all_valid() && report.signatures.len() == 2, "the unmutated document: {report:#?}");
+    mutations_of_bytes("08 sealed twice", &twice, 0x5eed_2008);
 }
 
 #[test]

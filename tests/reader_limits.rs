@@ -325,12 +325,24 @@ fn object_stream_bombs_stop_at_the_stream_and_document_limits() {
     let doc = Document::open_with(file.as_slice(), small).unwrap();
     assert!(matches!(doc.object(ObjectId::new(9000, 0)), Err(PdfError::Limit(m)) if m.contains("decoded-stream limit")));
     let per_document = Limits { document_decoded_base: 1 << 20, document_decoded_per_byte: 0, ..Limits::default() };
-    let doc = Document::open_with(file.as_slice(), per_document).unwrap();
+    let doc = Document::open_with(file.as_slice(), per_document.clone()).unwrap();
     assert!(matches!(doc.object(ObjectId::new(9000, 0)), Ok(Object::String(..))));
     // The second object stream passes the document's total.
     match doc.object(ObjectId::new(9003, 0)) {
         Err(PdfError::Limit(m)) => assert!(m.contains("more than 1048576 bytes (the decoded-bytes limit"), "{m}"),
         other => panic!("{other:?}"),
+    }
+    // An earlier revision opened from the document (as the verifier opens each signed one)
+    // draws on the same budget: decoding the first stream again there passes the total.
+    let mut later = Update::new(&file);
+    let at = later.object(9100, "(later)");
+    let two_revisions = later.stream(9110, &[(9100, 1, at, 0)], "", None);
+    let doc = Document::open_with(two_revisions.as_slice(), per_document).unwrap();
+    assert!(matches!(doc.object(ObjectId::new(9000, 0)), Ok(Object::String(..))));
+    let earlier = doc.revision(file.len() as u64).unwrap().expect("the revision with the object streams");
+    match earlier.object(ObjectId::new(9000, 0)) {
+        Err(PdfError::Limit(m)) => assert!(m.contains("the decoded-bytes limit"), "{m}"),
+        other => panic!("each revision had a budget of its own: {other:?}"),
     }
 }
 

@@ -553,3 +553,36 @@ fn universal_signature_forgeries_are_not_valid() {
         assert!(run.verdicts.iter().all(|v| !v.intact()), "{what}: {}", run.text);
     }
 }
+
+/// A later update drops the seal's field from the form's /Fields. poppler's pdfsig still lists
+/// the seal (it looks for signature widgets on the pages too), and so does the verifier: the
+/// seal is found, intact, and the shrunken field list is a change after signing.
+#[test]
+fn a_seal_dropped_from_the_form_is_still_found_and_the_drop_refused() {
+    let sealed = sealed_13();
+    let doc = Document::open(sealed.clone()).unwrap();
+    let root = doc.root_id().unwrap();
+    let mut catalog = doc.catalog().unwrap();
+    let form_value = catalog.get(b"AcroForm").cloned().expect("the sealed file has a form");
+    let mut form = doc.resolve(&form_value).unwrap().as_dict().cloned().unwrap();
+    form.set(b"Fields".to_vec(), Object::Array(Vec::new()));
+    let objects = match form_value {
+        Object::Reference(id) => vec![(id, Object::Dictionary(form))],
+        _ => {
+            catalog.set(b"AcroForm".to_vec(), Object::Dictionary(form));
+            vec![(root, Object::Dictionary(catalog))]
+        }
+    };
+    let dropped = append_update(&sealed, &objects, None);
+    let report = verify_document(&dropped, &anchors()).unwrap();
+    assert_eq!(report.signatures.len(), 1, "{report:#?}");
+    let seal = first_seal(&dropped);
+    assert!(seal.intact && seal.valid && seal.trusted, "{seal:#?}");
+    assert!(seal.modified_after_signing, "{seal:#?}");
+    assert!(!report.all_valid());
+    let dir = temp();
+    let path = dir.path().join("dropped.pdf");
+    std::fs::write(&path, &dropped).unwrap();
+    let (valid, _, text) = pdfsig(&path);
+    assert_eq!(valid.len(), 1, "pdfsig lists the dropped seal too:\n{text}");
+}

@@ -12,7 +12,7 @@ use super::{ClientArgs, CliError, progress};
 use crate::api::proto::VerifyDocumentRequest;
 use crate::api::proto::VerifyDocumentResponse;
 use crate::api::proto::verification_service_client::VerificationServiceClient;
-use crate::pdf::{FileSource, Source};
+use crate::pdf::FileSource;
 use crate::verify::{TrustAnchors, verify_document};
 
 /// Exit code when a signature is TOTAL-FAILED or there is no signature.
@@ -133,11 +133,11 @@ fn verify_here(files: &[PathBuf], anchors: &TrustAnchors, jobs: usize) -> Vec<Re
         let workers: Vec<_> = (0..jobs.min(files.len()))
             .map(|_| {
                 scope.spawn(|| {
-                    let mut done = Vec::new();
+                    let (mut done, mut buffer) = (Vec::new(), Vec::new());
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(file) = files.get(i) else { break };
-                        let answer = verify_file(file, anchors).and_then(|report| crate::api::verification::reply(&report, None, Vec::new()).map_err(|e| e.to_string()));
+                        let answer = verify_file(file, anchors, &mut buffer).and_then(|report| crate::api::verification::reply(&report, None, Vec::new()).map_err(|e| e.to_string()));
                         done.push((i, answer));
                     }
                     done
@@ -153,18 +153,21 @@ fn verify_here(files: &[PathBuf], anchors: &TrustAnchors, jobs: usize) -> Vec<Re
     answers.into_iter().map(|a| a.unwrap_or_else(|| Err("its verification thread stopped".into()))).collect()
 }
 
-/// Verifies one file: read whole when small (one read instead of one per object), through
-/// positioned reads otherwise.
-fn verify_file(file: &Path, anchors: &TrustAnchors) -> Result<crate::verify::VerificationReport, String> {
+/// Verifies one file: read whole into `buffer` when small (one read instead of one per
+/// object; the buffer is reused from file to file), through positioned reads otherwise.
+fn verify_file(file: &Path, anchors: &TrustAnchors, buffer: &mut Vec<u8>) -> Result<crate::verify::VerificationReport, String> {
+    use std::io::Read;
     const READ_WHOLE: u64 = 32 << 20;
     let cannot_read = |e: std::io::Error| format!("cannot read it: {e}");
     let not_verified = |e: crate::verify::VerifyError| format!("it cannot be verified: {e}");
-    let source = FileSource::open(file).map_err(cannot_read)?;
-    if source.len() <= READ_WHOLE {
-        let bytes = source.read_range(0, source.len() as usize).map_err(cannot_read)?;
-        verify_document(&bytes, anchors).map_err(not_verified)
+    let opened = std::fs::File::open(file).map_err(cannot_read)?;
+    let len = opened.metadata().map_err(cannot_read)?.len();
+    if len <= READ_WHOLE {
+        buffer.clear();
+        opened.take(len).read_to_end(buffer).map_err(cannot_read)?;
+        verify_document(&*buffer, anchors).map_err(not_verified)
     } else {
-        verify_document(&source, anchors).map_err(not_verified)
+        verify_document(&FileSource::new(opened).map_err(cannot_read)?, anchors).map_err(not_verified)
     }
 }
 

@@ -63,11 +63,20 @@ pub struct Document<S: Source> {
     limits: Limits,
     /// Objects read so far (bounded by `limits.objects_read`).
     objects_read: Cell<u64>,
-    /// Bytes decoded from streams so far (bounded by `limits.document_decoded`).
-    decoded: Cell<u64>,
+    /// Bytes decoded from streams so far, by this document and every earlier revision opened
+    /// from it: one budget for the file, so that opening many revisions does not multiply it.
+    decoded: Rc<DecodeBudget>,
     /// The first limit this document reached: kept, so that a caller that skips unreadable
     /// objects as damage still learns that reading stopped at a limit.
     exceeded: RefCell<Option<String>>,
+}
+
+/// The decoded bytes one file may produce, shared by the document and its earlier revisions.
+#[derive(Debug)]
+struct DecodeBudget {
+    spent: Cell<u64>,
+    allowed: u64,
+    file_size: u64,
 }
 
 impl<S: Source> Document<S> {
@@ -88,11 +97,12 @@ impl<S: Source> Document<S> {
             return Err(PdfError::Unsupported("bytes before the %PDF- header".into()));
         }
         let xref = Xref::read_with(&source, &limits)?;
-        Self::with_xref(source, xref, limits)
+        let budget = Rc::new(DecodeBudget { spent: Cell::new(0), allowed: limits.document_decoded(source.len()), file_size: source.len() });
+        Self::with_xref(source, xref, limits, budget)
     }
 
     /// The document over `source` as its cross-reference data `xref` describes it.
-    fn with_xref(source: S, xref: Xref, limits: Limits) -> Result<Self> {
+    fn with_xref(source: S, xref: Xref, limits: Limits, decoded: Rc<DecodeBudget>) -> Result<Self> {
         let mut doc = Document {
             source,
             xref,
@@ -102,7 +112,7 @@ impl<S: Source> Document<S> {
             depth: Cell::new(0),
             limits,
             objects_read: Cell::new(0),
-            decoded: Cell::new(0),
+            decoded,
             exceeded: RefCell::new(None),
         };
         if doc.trailer().get(b"Root").and_then(Object::as_reference).is_none() {
@@ -135,7 +145,7 @@ impl<S: Source> Document<S> {
             b""
         };
         let Some(xref) = self.xref.revision(end, eol)? else { return Ok(None) };
-        Document::with_xref(Prefix::new(&self.source, end), xref, self.limits.clone()).map(Some)
+        Document::with_xref(Prefix::new(&self.source, end), xref, self.limits.clone(), Rc::clone(&self.decoded)).map(Some)
     }
 
     /// The limit error this document reached, if any (later reads may have gone on).
@@ -151,6 +161,23 @@ impl<S: Source> Document<S> {
     /// The limits this document is read within.
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// The decoded data of `stream`, counted against the file's decoded-bytes budget.
+    pub fn decode(&self, stream: &Stream) -> Result<Vec<u8>> {
+        let data = match filter::decode_within(&stream.dict, &stream.data, self.limits.stream_decoded_bytes) {
+            Err(PdfError::Limit(why)) => return Err(self.exceed(why)),
+            other => other?,
+        };
+        let budget = &self.decoded;
+        budget.spent.set(budget.spent.get().saturating_add(data.len() as u64));
+        if budget.spent.get() > budget.allowed {
+            return Err(self.exceed(format!(
+                "the document's streams decode to more than {} bytes (the decoded-bytes limit for a file of {} bytes)",
+                budget.allowed, budget.file_size
+            )));
+        }
+        Ok(data)
     }
 
     /// The underlying bytes.
@@ -407,19 +434,7 @@ impl<S: Source> Document<S> {
             }
             _ => return Err(PdfError::BrokenXref(format!("object stream {number} is not in the file"))),
         };
-        let data = match filter::decode_within(&stream.dict, &stream.data, self.limits.stream_decoded_bytes) {
-            Err(PdfError::Limit(why)) => return Err(self.exceed(why)),
-            other => other?,
-        };
-        let decoded = self.decoded.get().saturating_add(data.len() as u64);
-        self.decoded.set(decoded);
-        let allowed = self.limits.document_decoded(self.source.len());
-        if decoded > allowed {
-            return Err(self.exceed(format!(
-                "the document's streams decode to more than {allowed} bytes (the decoded-bytes limit for a file of {} bytes)",
-                self.source.len()
-            )));
-        }
+        let data = self.decode(&stream)?;
         let n = stream.dict.get(b"N").and_then(Object::as_i64).unwrap_or(-1);
         let first = stream.dict.get(b"First").and_then(Object::as_i64).unwrap_or(-1);
         if n < 0 || first < 0 || first as usize > data.len() || n as usize > data.len() {
@@ -433,10 +448,8 @@ impl<S: Source> Document<S> {
             };
             offsets.push((u32::try_from(obj).unwrap_or(u32::MAX), usize::try_from(off).unwrap_or(usize::MAX)));
         }
-        let mut numbers: Vec<u32> = offsets.iter().map(|(n, _)| *n).collect();
-        numbers.sort_unstable();
-        if let Some(w) = numbers.windows(2).find(|w| w[0] == w[1]) {
-            return Err(PdfError::BrokenXref(format!("object stream {number} lists object {} twice", w[0])));
+        if let Some(repeated) = super::xref::first_repeated(offsets.iter().map(|(n, _)| *n)) {
+            return Err(PdfError::BrokenXref(format!("object stream {number} lists object {repeated} twice")));
         }
         let parsed = Rc::new(ObjectStream { offsets, first: first as usize, data });
         self.object_streams.borrow_mut().insert(number, Rc::clone(&parsed));

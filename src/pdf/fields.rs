@@ -143,3 +143,29 @@ fn walk<S: Source>(
     }
     Ok(())
 }
+
+/// The DocMDP permission (1, 2 or 3) of a certification signature dictionary, `None` when it
+/// is not one. /Reference, its entries, /TransformMethod, /TransformParams and /P may each be
+/// indirect and are resolved in `doc`. A DocMDP reference whose /P is absent means 2 (12.8.2.2);
+/// one whose parameters cannot be read, or whose /P is not 1, 2 or 3, means 1: the strictest
+/// reading, so that a malformed certification never permits more than a well-formed one.
+pub fn docmdp_permission<S: Source>(doc: &Document<S>, signature: &Dictionary) -> Option<i64> {
+    const MAX_REFERENCES: usize = 16;
+    let resolve = |value: &Object| doc.resolve(value).ok();
+    let references = resolve(signature.get(b"Reference")?)?;
+    for reference in references.as_array()?.iter().take(MAX_REFERENCES) {
+        let Some(Object::Dictionary(reference)) = resolve(reference) else { continue };
+        if reference.get(b"TransformMethod").and_then(resolve).as_ref().and_then(Object::as_name) != Some(b"DocMDP") {
+            continue;
+        }
+        let Some(params) = reference.get(b"TransformParams") else { return Some(2) };
+        let params = resolve(params);
+        let Some(params) = params.as_ref().and_then(Object::as_dict) else { return Some(1) };
+        return Some(match params.get(b"P").map(resolve) {
+            None => 2,
+            Some(Some(Object::Integer(p @ 1..=3))) => p,
+            Some(_) => 1,
+        });
+    }
+    None
+}

@@ -309,30 +309,45 @@ impl<'a> Lexer<'a> {
 
     fn hex_string(&mut self) -> Result<Object> {
         self.pos += 1; // '<'
-        let mut out = Vec::new();
+        let data = self.data;
+        let Some(end) = data[self.pos.min(data.len())..].iter().position(|&b| b == b'>').map(|i| self.pos + i) else {
+            self.pos = data.len();
+            return Err(self.err("'>' to close a hex string"));
+        };
+        // A signature's /Contents is thousands of digits: pairs are decoded through a table,
+        // whitespace and odd digits one at a time.
+        let mut out = Vec::with_capacity((end - self.pos) / 2);
         let mut high: Option<u8> = None;
-        loop {
-            let Some(b) = self.peek() else {
-                return Err(self.err("'>' to close a hex string"));
-            };
-            self.pos += 1;
-            if b == b'>' {
-                if let Some(h) = high {
-                    out.push(h << 4);
+        let mut i = self.pos;
+        while i < end {
+            if high.is_none() && i + 1 < end {
+                let (h, l) = (HEX_DIGITS[data[i] as usize], HEX_DIGITS[data[i + 1] as usize]);
+                if h | l < 16 {
+                    out.push(h << 4 | l);
+                    i += 2;
+                    continue;
                 }
-                return Ok(Object::String(out, StringFormat::Hex));
             }
+            let b = data[i];
+            i += 1;
             if is_whitespace(b) {
                 continue;
             }
-            let Some(v) = hex_value(b) else {
-                return Err(SyntaxError { at: self.pos - 1, eof: false, what: "a hex digit" });
-            };
+            let v = HEX_DIGITS[b as usize];
+            if v >= 16 {
+                self.pos = i;
+                return Err(SyntaxError { at: i - 1, eof: false, what: "a hex digit" });
+            }
             match high.take() {
                 Some(h) => out.push(h << 4 | v),
                 None => high = Some(v),
             }
         }
+        if let Some(h) = high {
+            out.push(h << 4);
+        }
+        self.pos = end + 1;
+        Ok(Object::String(out, StringFormat::Hex))
     }
 
     fn number_or_reference(&mut self) -> Result<Object> {
@@ -390,8 +405,36 @@ fn parse_number(tok: &[u8]) -> Option<Object> {
     value.is_finite().then_some(Object::Real(value))
 }
 
+/// The bytes an even number of hex digits (and nothing else) stand for.
+pub fn hex_digits(digits: &[u8]) -> Option<Vec<u8>> {
+    if digits.len() % 2 != 0 {
+        return None;
+    }
+    digits
+        .chunks_exact(2)
+        .map(|pair| {
+            let (high, low) = (HEX_DIGITS[pair[0] as usize], HEX_DIGITS[pair[1] as usize]);
+            (high | low < 16).then_some(high << 4 | low)
+        })
+        .collect()
+}
+
+/// Each byte's value as a hex digit, 255 for bytes that are none.
+const HEX_DIGITS: [u8; 256] = {
+    let mut table = [255u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = match hex_value(b as u8) {
+            Some(v) => v,
+            None => 255,
+        };
+        b += 1;
+    }
+    table
+};
+
 /// The value of an ASCII hex digit.
-pub fn hex_value(b: u8) -> Option<u8> {
+const fn hex_value(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
         b'a'..=b'f' => Some(b - b'a' + 10),
@@ -422,6 +465,23 @@ mod tests {
         assert!(d.has_type(b"Page"));
         assert_eq!(d.get(b"Kids").unwrap().as_array().unwrap().len(), 2);
         assert!(d.get(b"N").is_none());
+    }
+
+    #[test]
+    fn hex_strings_with_whitespace_odd_digits_and_errors() {
+        let hex = |s: &str| Object::String(s.as_bytes().to_vec(), StringFormat::Hex);
+        assert_eq!(parse("<4865aF>"), Object::String(vec![0x48, 0x65, 0xaf], StringFormat::Hex));
+        assert_eq!(parse("<4 8\n6\t5>"), hex("He"));
+        assert_eq!(parse("< >"), hex(""));
+        assert_eq!(parse("<486>"), hex("H`"));
+        let mut lx = Lexer::new(b"<4G>", 0);
+        assert!(matches!(lx.object(), Err(SyntaxError { at: 2, eof: false, .. })));
+        let mut lx = Lexer::new(b"<4865", 0);
+        assert!(matches!(lx.object(), Err(SyntaxError { eof: true, .. })));
+        // The lexer goes on after the closing '>'.
+        let mut lx = Lexer::new(b"<48> 7", 0);
+        assert_eq!(lx.object().unwrap(), hex("H"));
+        assert_eq!(lx.object().unwrap(), Object::Integer(7));
     }
 
     #[test]

@@ -543,17 +543,9 @@ impl FormState {
             let perms = doc.resolve(perms)?;
             if let Some(sig) = perms.as_dict().and_then(|p| p.get(b"DocMDP")) {
                 let sig = doc.resolve(sig)?;
-                let p = sig
-                    .as_dict()
-                    .and_then(|s| s.get(b"Reference"))
-                    .and_then(Object::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Object::as_dict)
-                    .filter_map(|r| r.get(b"TransformParams").and_then(Object::as_dict))
-                    .find_map(|t| t.get(b"P").and_then(Object::as_i64))
-                    .unwrap_or(2);
-                docmdp_permission = Some(p);
+                // /Perms /DocMDP names the certification: without a readable DocMDP reference
+                // it still certifies, with the default permission (P=2).
+                docmdp_permission = Some(sig.as_dict().map_or(1, |sig| super::fields::docmdp_permission(doc, sig).unwrap_or(2)));
             }
         }
         Ok(FormState { fields, names, has_signatures, docmdp_permission })

@@ -384,12 +384,17 @@ impl Budget {
 
 /// Fails when `entries` lists an object number twice; `what` names the section.
 fn check_unique(entries: &[(u32, XrefEntry)], what: impl FnOnce() -> String) -> Result<()> {
-    let mut numbers: Vec<u32> = entries.iter().map(|(n, _)| *n).collect();
-    numbers.sort_unstable();
-    match numbers.windows(2).find(|w| w[0] == w[1]) {
-        Some(w) => Err(PdfError::BrokenXref(format!("object {} is listed twice in {}", w[0], what()))),
+    match first_repeated(entries.iter().map(|(n, _)| *n)) {
+        Some(n) => Err(PdfError::BrokenXref(format!("object {n} is listed twice in {}", what()))),
         None => Ok(()),
     }
+}
+
+/// The smallest value that occurs more than once in `values`, if any.
+pub(crate) fn first_repeated<T: Ord + Copy>(values: impl IntoIterator<Item = T>) -> Option<T> {
+    let mut sorted: Vec<T> = values.into_iter().collect();
+    sorted.sort_unstable();
+    sorted.windows(2).find(|w| w[0] == w[1]).map(|w| w[0])
 }
 
 fn read_section(source: &dyn Source, offset: u64, visited: &mut HashSet<u64>, budget: &mut Budget, limits: &Limits) -> Result<XrefSection> {

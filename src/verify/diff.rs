@@ -599,7 +599,7 @@ fn classify<A: Source, B: Source>(roles: &Roles, signed: &Document<A>, current: 
     if roles.metadata == Some(id) {
         // Rewritten in place, it must still be the catalog's metadata (as pyHanko requires).
         let still_used = current.catalog().ok().and_then(|c| c.get(b"Metadata").and_then(Object::as_reference)) == Some(id);
-        return match (metadata_problem(old), metadata_problem(new)) {
+        return match (metadata_problem(signed, old), metadata_problem(current, new)) {
             _ if !still_used => change("XMP metadata", "rewritten, and no longer the catalog's metadata".into(), false),
             (None, None) => change("XMP metadata", "rewritten (well-formed XMP)".into(), true),
             (Some(p), _) => change("XMP metadata", format!("rewritten, but the signed one is not a metadata stream to update: {p}"), false),
@@ -694,7 +694,7 @@ fn classify<A: Source, B: Source>(roles: &Roles, signed: &Document<A>, current: 
     }
     if rule.role == "catalog" && keys.iter().any(|k| k == b"Metadata") {
         let problem = match new_d.get(b"Metadata") {
-            Some(Object::Reference(m)) => current.object(*m).map_err(|e| e.to_string()).and_then(|o| metadata_problem(&o).map_or(Ok(()), Err)).err(),
+            Some(Object::Reference(m)) => current.object(*m).map_err(|e| e.to_string()).and_then(|o| metadata_problem(current, &o).map_or(Ok(()), Err)).err(),
             Some(_) => Some("/Metadata is not a reference to a stream".into()),
             None => None,
         };
@@ -773,14 +773,14 @@ fn info_change(number: u32, old: &Dictionary, new: &Dictionary) -> Change {
 }
 
 /// Why an object is not a metadata stream holding well-formed XMP, if it is not.
-fn metadata_problem(object: &Object) -> Option<String> {
+fn metadata_problem<S: Source>(doc: &Document<S>, object: &Object) -> Option<String> {
     let Object::Stream(stream) = object else {
         return Some("not a stream".into());
     };
     if !stream.dict.has_type(b"Metadata") || stream.dict.get(b"Subtype").and_then(Object::as_name) != Some(b"XML") {
         return Some("not /Type /Metadata /Subtype /XML".into());
     }
-    let data = match crate::pdf::filter::decode(&stream.dict, &stream.data) {
+    let data = match doc.decode(stream) {
         Ok(d) => d,
         Err(e) => return Some(format!("its data cannot be decoded: {e}")),
     };

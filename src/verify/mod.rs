@@ -276,14 +276,20 @@ fn verify_one<S: Source>(doc: &Document<&S>, field: &crate::pdf::SignatureField,
     let range = byte_range(field);
     let covered_end = signed_revision_end(field, file_size);
     let signed_dict = match (covered_end, &signed_doc) {
-        (Some(end), _) if end == file_size => signed_signature_dict(doc, field, &range),
-        (_, Some(signed)) => signed_signature_dict(signed, field, &range),
+        (Some(end), _) if end == file_size => signed_signature_dict(doc, field, &range, true),
+        (_, Some(signed)) => signed_signature_dict(signed, field, &range, false),
         _ => Err("the signature does not cover a complete revision of the file".to_string()),
     };
     // What the dictionary claims (time, reason, certification) is reported only when it is
     // the signed one; /Contents is read from the current one either way.
     let unverified = crate::pdf::Dictionary::new();
     let dict = signed_dict.as_ref().unwrap_or(&unverified);
+    let certification = match (covered_end, &signed_doc, &signed_dict) {
+        (_, _, Err(_)) => None,
+        (Some(end), _, _) if end == file_size => crate::pdf::fields::docmdp_permission(doc, dict),
+        (_, Some(signed), _) => crate::pdf::fields::docmdp_permission(signed, dict),
+        _ => None,
+    };
     let kind = if dict.has_type(b"DocTimeStamp") || field.dict.has_type(b"DocTimeStamp") { SignatureKind::DocumentTimestamp } else { SignatureKind::Signature };
     let mut report = SignatureReport {
         field_name: field.name.clone(),
@@ -314,7 +320,7 @@ fn verify_one<S: Source>(doc: &Document<&S>, field: &crate::pdf::SignatureField,
         modified_after_signing: false,
         reason: text_of(dict, b"Reason"),
         location: text_of(dict, b"Location"),
-        certification: certification_level(dict),
+        certification,
         signature_sha256: None,
         problems: Vec::new(),
     };
@@ -351,31 +357,25 @@ fn verify_one<S: Source>(doc: &Document<&S>, field: &crate::pdf::SignatureField,
         report.signer = certificate_facts(cert);
     }
 
-    // Intact: the digest of the byte ranges is what the signature (or timestamp) signed.
+    // Intact: the digest of the byte ranges is what the signature signed, or what the
+    // document timestamp's token imprints.
     let mut tst_missing = false;
     if range_ok {
-        let digest = hash_ranges(source, &range, cms.digest_algorithm(), limits);
-        match (kind, digest) {
-            (_, Err(e)) => report.problems.push(format!("the signed bytes cannot be read: {e}")),
-            (SignatureKind::Signature, Ok(d)) => {
-                report.intact = cms.message_digest() == Some(d.as_slice());
-                if !report.intact {
-                    report.problems.push("the document digest does not match the signed digest: the signed bytes were altered".into());
-                }
-            }
-            (SignatureKind::DocumentTimestamp, Ok(_)) => {
-                tst_missing = cms.tst_info().is_none();
-                report.intact = match cms.tst_info() {
-                    Some(tst) => {
-                        report.signing_time = Some(tst.gen_time);
-                        hash_ranges(source, &range, tst.hash_algorithm, limits).map(|d| d == tst.hashed_message).unwrap_or(false)
-                    }
-                    None => false,
-                };
-                if !report.intact {
-                    report.problems.push("the timestamp's message imprint does not match the document".into());
-                }
-            }
+        let claimed = match kind {
+            SignatureKind::Signature => Some((cms.digest_algorithm(), cms.message_digest())),
+            SignatureKind::DocumentTimestamp => cms.tst_info().map(|tst| (tst.hash_algorithm, Some(tst.hashed_message.as_slice()))),
+        };
+        tst_missing = kind == SignatureKind::DocumentTimestamp && claimed.is_none();
+        if let Some(tst) = cms.tst_info().filter(|_| kind == SignatureKind::DocumentTimestamp) {
+            report.signing_time = Some(tst.gen_time);
+        }
+        match claimed.map(|(algorithm, expected)| hash_ranges(source, &range, algorithm, limits).map(|digest| expected == Some(digest.as_slice()))) {
+            Some(Err(e)) => report.problems.push(format!("the signed bytes cannot be read: {e}")),
+            Some(Ok(true)) => report.intact = true,
+            Some(Ok(false)) | None => report.problems.push(match kind {
+                SignatureKind::Signature => "the document digest does not match the signed digest: the signed bytes were altered".into(),
+                SignatureKind::DocumentTimestamp => "the timestamp's message imprint does not match the document".into(),
+            }),
         }
     }
     let weak = cms.digest_algorithm() == crate::cms::DigestAlgorithm::Sha1;
@@ -559,7 +559,9 @@ fn chain_finding(
 /// the file (not in an object stream), starting before the /Contents gap with the gap inside
 /// it, and its /ByteRange must be the one being verified: a later revision cannot substitute
 /// a dictionary of its own (with another /M, /Reason or /Reference) for the signed one.
-fn signed_signature_dict<T: Source>(signed: &Document<T>, field: &crate::pdf::SignatureField, range: &[u64]) -> Result<crate::pdf::Dictionary, String> {
+/// `current` says that `signed` is the document `field` was read from (the signature covers
+/// the whole file): the field's dictionary is then the signed one, read already.
+fn signed_signature_dict<T: Source>(signed: &Document<T>, field: &crate::pdf::SignatureField, range: &[u64], current: bool) -> Result<crate::pdf::Dictionary, String> {
     let not_signed = || "the signature dictionary is not part of the bytes it signs".to_string();
     let (holder, direct) = match (field.signature, field.field) {
         (Some(id), _) => (id, false),
@@ -576,6 +578,9 @@ fn signed_signature_dict<T: Source>(signed: &Document<T>, field: &crate::pdf::Si
     let before_gap = signed.source().read_range(offset, (gap_start - offset) as usize).map_err(|_| not_signed())?;
     if before_gap.windows(6).any(|w| w == b"endobj") {
         return Err(not_signed());
+    }
+    if current {
+        return Ok(field.dict.clone());
     }
     let object = signed.object(holder).map_err(|_| not_signed())?;
     let dict = if direct {
@@ -610,14 +615,7 @@ fn gap_is_contents<S: Source>(source: &S, start: u64, end: u64, contents: &[u8])
     if gap.first() != Some(&b'<') || gap.last() != Some(&b'>') {
         return false;
     }
-    let hex = &gap[1..gap.len() - 1];
-    if hex.len() % 2 != 0 || !hex.iter().all(u8::is_ascii_hexdigit) {
-        return false;
-    }
-    hex.chunks(2).zip(contents).all(|(pair, b)| {
-        let v = crate::pdf::lexer::hex_value(pair[0]).unwrap_or(0) << 4 | crate::pdf::lexer::hex_value(pair[1]).unwrap_or(0);
-        v == *b
-    }) && hex.len() / 2 == contents.len()
+    crate::pdf::lexer::hex_digits(&gap[1..gap.len() - 1]).is_some_and(|bytes| bytes == contents)
 }
 
 fn hash_ranges<S: Source>(source: &S, range: &[u64], algorithm: crate::cms::DigestAlgorithm, limits: &Limits) -> std::io::Result<Vec<u8>> {
@@ -639,16 +637,6 @@ fn hash_ranges<S: Source>(source: &S, range: &[u64], algorithm: crate::cms::Dige
         }
     }
     Ok(digester.finish())
-}
-
-fn certification_level(dict: &crate::pdf::Dictionary) -> Option<i64> {
-    dict.get(b"Reference")?
-        .as_array()?
-        .iter()
-        .filter_map(Object::as_dict)
-        .filter(|r| r.get(b"TransformMethod").and_then(Object::as_name) == Some(b"DocMDP"))
-        .map(|r| r.get(b"TransformParams").and_then(Object::as_dict).and_then(|t| t.get(b"P")).and_then(Object::as_i64).unwrap_or(2))
-        .next()
 }
 
 /// Facts about a DER certificate, if it parses.
