@@ -442,9 +442,27 @@ fn overlays_at_the_edges_of_visibility_are_disallowed() {
         ("AP", ap()),
     ]);
     let five_numbers = dict(&[("Subtype", Object::name("Square")), ("Rect", numbers(&[50.0, 500.0, 550.0, 800.0, 1.0])), ("F", Object::Integer(4)), ("AP", ap())]);
+    // A signed signature widget that the form's /Fields does not list: no verifier checks its
+    // signature, so it is an annotation painting over the page.
+    let value = ObjectId::new(next + 2, 0);
+    let mut unlisted_signature = unsigned_widget.clone();
+    unlisted_signature.set(b"V".to_vec(), Object::Reference(value));
+    let signature_value = dict(&[
+        ("Type", Object::name("Sig")),
+        ("Filter", Object::name("Adobe.PPKLite")),
+        ("SubFilter", Object::name("ETSI.CAdES.detached")),
+        ("ByteRange", numbers(&[0.0, 10.0, 20.0, 10.0])),
+        ("Contents", Object::String(vec![0; 8], eseal::pdf::object::StringFormat::Hex)),
+    ]);
     let dir = temp();
-    for (what, annotation) in [("a NoView annotation that prints", printed_no_view), ("an unsigned signature field's widget", unsigned_widget), ("a /Rect of five numbers", five_numbers)] {
-        let attacked = add_to_page1(&sealed, (annot, annotation), opaque());
+    let cases = [
+        ("a NoView annotation that prints", printed_no_view, opaque()),
+        ("an unsigned signature field's widget", unsigned_widget, opaque()),
+        ("a /Rect of five numbers", five_numbers, opaque()),
+        ("a signed signature widget no field lists", unlisted_signature, [opaque(), vec![(value, Object::Dictionary(signature_value))]].concat()),
+    ];
+    for (what, annotation, extra) in cases {
+        let attacked = add_to_page1(&sealed, (annot, annotation), extra);
         assert_overlay_disallowed(what, &attacked, annot.number);
         let path = dir.path().join("edge.pdf");
         std::fs::write(&path, &attacked).unwrap();

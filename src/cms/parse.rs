@@ -62,20 +62,14 @@ impl SignedDataInfo {
                 &content_info.content_type,
             )));
         }
-        let signed_data: SignedData = match content_info.content.decode_as() {
-            Ok(signed_data) => signed_data,
-            // DER lets a SET OF repeat an element (X.690 11.6), the typed
-            // decoder does not: pyHanko repeats the signer's certificate when
-            // its chain file holds it too. The certificates are read from the
-            // original bytes below; the typed view gets them once each.
-            Err(e) if e.kind() == der::ErrorKind::SetDuplicate => {
-                let unique = without_repeated_certificates(der).map_err(CmsError::malformed)?;
-                ContentInfo::from_der(&unique)
-                    .and_then(|c| c.content.decode_as())
-                    .map_err(CmsError::malformed)?
-            }
-            Err(e) => return Err(CmsError::malformed(e)),
-        };
+        // The typed view is decoded without the certificates: they are read once, from their
+        // original bytes, below (re-encoding a decoded certificate is not guaranteed to give
+        // them back), and a SET OF that repeats one, as pyHanko writes when its chain file
+        // holds the signer's certificate, is DER (X.690 11.6) the typed decoder refuses.
+        let lean = without_certificates(der).map_err(CmsError::malformed)?;
+        let signed_data: SignedData = ContentInfo::from_der(&lean)
+            .and_then(|c| c.content.decode_as())
+            .map_err(CmsError::malformed)?;
         let raw = RawSignedData::walk(der).map_err(CmsError::malformed)?;
 
         let signer_count = signed_data.signer_infos.0.len();
@@ -436,25 +430,16 @@ impl RawSignedData {
     }
 }
 
-/// The ContentInfo `content_info` with each certificate of the SignedData's
-/// `[0] certificates` kept once; every other byte as it was.
-fn without_repeated_certificates(content_info: &[u8]) -> der::Result<Vec<u8>> {
+/// The ContentInfo `content_info` without the SignedData's `[0] certificates`; every other
+/// byte as it was.
+fn without_certificates(content_info: &[u8]) -> der::Result<Vec<u8>> {
     let tlv = |tag: Tag, value: &[u8]| AnyRef::new(tag, value).and_then(|a| a.to_der());
     let outer = AnyRef::from_der(content_info)?;
     let [content_type, explicit] = children::<2>(outer.value())?;
     let [signed_data] = children::<1>(explicit.value())?;
     let mut fields = Vec::new();
     for field in all_children(signed_data.value())? {
-        if is_context(&field, 0) {
-            let mut seen = std::collections::HashSet::new();
-            let mut certificates = Vec::new();
-            for certificate in all_children(field.value())? {
-                if seen.insert(certificate.to_der()?) {
-                    certificates.extend(certificate.to_der()?);
-                }
-            }
-            fields.extend(tlv(field.tag(), &certificates)?);
-        } else {
+        if !is_context(&field, 0) {
             fields.extend(field.to_der()?);
         }
     }

@@ -62,26 +62,12 @@ pub fn form_fields<S: Source>(doc: &Document<S>) -> Result<Vec<FormField>> {
     Ok(found)
 }
 
-/// Lists the document's signatures in field order, then those only reachable from pages.
+/// Lists the document's signatures in field order: the fields the form's /Fields reaches, as
+/// pyHanko and EU DSS read them. A signature widget the form does not list is not one of the
+/// document's signatures (poppler's pdfsig lists it too); added after a signature, the
+/// later-change analysis treats it as an annotation.
 pub fn signature_fields<S: Source>(doc: &Document<S>) -> Result<Vec<SignatureField>> {
-    let mut fields = form_fields(doc)?;
-    let mut seen: HashSet<ObjectId> = fields.iter().filter_map(|f| f.id).collect();
-    // Widgets missing from /Fields still sign the document. A page that cannot be read
-    // (damage the signatures do not depend on) ends this search rather than the report.
-    for page in doc.pages().unwrap_or_default() {
-        let Some(annots) = page.dict.get(b"Annots") else { continue };
-        let Ok(annots) = doc.resolve(annots) else { continue };
-        for annot in annots.as_array().unwrap_or_default() {
-            let Some(id) = annot.as_reference() else { continue };
-            if seen.contains(&id) {
-                continue;
-            }
-            let dict = doc.dict(id, "an annotation").unwrap_or_default();
-            if dict.get(b"FT").and_then(Object::as_name) == Some(b"Sig") && dict.get(b"Parent").is_none() {
-                walk(doc, annot, "", None, 0, &mut seen, &mut fields)?;
-            }
-        }
-    }
+    let fields = form_fields(doc)?;
     let mut signatures = Vec::new();
     for field in fields.into_iter().filter(FormField::is_signature) {
         let Some(value) = field.dict.get(b"V") else { continue };

@@ -125,10 +125,12 @@ struct Roles {
     referrers: HashMap<u32, u32>,
 }
 
-/// The pages of the current file: the annotations they hold and their crop boxes.
+/// The pages of the current file (the annotations they hold and their crop boxes) and its form.
 struct CurrentPages {
     annotations: HashMap<ObjectId, u32>,
     crop_boxes: Vec<[f64; 4]>,
+    /// The fields of the final form (what /Fields reaches): a verifier checks their signatures.
+    form_fields: HashSet<ObjectId>,
 }
 
 /// Lists the differences between `signed` (the document as the signature covered it, its
@@ -148,7 +150,7 @@ pub fn changes_since<A: Source, B: Source>(
     let now = CurrentPages::read(current).unwrap_or_else(|e| {
         // Without the final pages, new annotations cannot be told from other new objects.
         out.push(Change::new(0, "page tree", format!("the final file's pages cannot be read: {e}"), false));
-        CurrentPages { annotations: HashMap::new(), crop_boxes: Vec::new() }
+        CurrentPages { annotations: HashMap::new(), crop_boxes: Vec::new(), form_fields: HashSet::new() }
     });
     let trailer_change = |key: &[u8]| signed.trailer().get(key) != current.trailer().get(key);
     for key in [&b"Root"[..], b"Encrypt"] {
@@ -257,13 +259,19 @@ fn judge_new<B: Source>(current: &Document<B>, now: &CurrentPages, id: ObjectId,
         return Change::new(id.number, role, description.into(), !refused);
     };
     let dict = object.as_dict().cloned().unwrap_or_default();
-    let signature_widget = is_signature_field(current, &dict);
+    // A new signature's widget, when the final form lists its field: a verifier then checks
+    // the signature. One the form does not list is an annotation that paints a seal.
+    let signature_field = signature_field_of(current, id, &dict);
+    let signature_widget = signature_field.is_some_and(|field| now.form_fields.contains(&field));
     let role = if signature_widget { "signature widget" } else { "annotation" };
     let area = visible_area(current, &dict, page, now.crop_boxes.get(page as usize));
     let refusal = match (certification, signature_widget, &area) {
         (Some(1), _, _) => Some("added after a certification permitting no changes (P=1)".to_string()),
         (Some(2), _, Some(_)) => Some("added, visible, after a certification permitting only form filling and signing (P=2)".to_string()),
         (Some(_), _, _) | (None, true, _) | (None, false, None) => None,
+        (None, false, Some(_)) if signature_field.is_some() => {
+            Some("added, visible over the signed page, after an approval signature: a signature widget whose field the form's /Fields does not list (its signature is checked by no verifier)".to_string())
+        }
         (None, false, Some(_)) => Some("added, visible over the signed page, after an approval signature (an annotation is not a signature)".to_string()),
     };
     let subtype = dict.get(b"Subtype").and_then(Object::as_name).map(|s| format!(" /{}", String::from_utf8_lossy(s))).unwrap_or_default();
@@ -271,22 +279,22 @@ fn judge_new<B: Source>(current: &Document<B>, now: &CurrentPages, id: ObjectId,
     Change::new(id.number, role, description, refusal.is_none()).showing(area)
 }
 
-/// Whether a dictionary is a signature field or the widget of one (through /Parent) whose
-/// value is a signature: a new signature's widget, not an empty field that only paints.
-fn is_signature_field<S: Source>(doc: &Document<S>, dict: &Dictionary) -> bool {
-    let mut current = dict.clone();
+/// The field of a signature field or of the widget of one (through /Parent) whose value is a
+/// signature, when `dict` (object `id`) is one: a new signature's widget, not an empty field
+/// that only paints.
+fn signature_field_of<S: Source>(doc: &Document<S>, id: ObjectId, dict: &Dictionary) -> Option<ObjectId> {
+    let (mut node, mut current) = (id, dict.clone());
     let mut signed = false;
     for _ in 0..8 {
         signed |= is_signature_value(doc, current.get(b"V"));
         if let Some(ft) = current.get(b"FT") {
-            return signed && doc.resolve(ft).ok().as_ref().and_then(Object::as_name) == Some(b"Sig");
+            let signature = doc.resolve(ft).ok().as_ref().and_then(Object::as_name) == Some(b"Sig");
+            return (signed && signature).then_some(node);
         }
-        match current.get(b"Parent").and_then(Object::as_reference).and_then(|p| doc.dict(p, "a field").ok()) {
-            Some(parent) => current = parent,
-            None => return false,
-        }
+        node = current.get(b"Parent").and_then(Object::as_reference)?;
+        current = doc.dict(node, "a field").ok()?;
     }
-    false
+    None
 }
 
 /// A number, read through a reference.
@@ -355,7 +363,8 @@ fn generation(entry: XrefEntry) -> u16 {
 
 impl CurrentPages {
     fn read<S: Source>(doc: &Document<S>) -> Result<CurrentPages, PdfError> {
-        let mut now = CurrentPages { annotations: HashMap::new(), crop_boxes: Vec::new() };
+        let form_fields = crate::pdf::form_fields(doc)?.into_iter().filter_map(|f| f.id).collect();
+        let mut now = CurrentPages { annotations: HashMap::new(), crop_boxes: Vec::new(), form_fields };
         for page in doc.pages()? {
             now.crop_boxes.push(page.crop_box);
             if let Some(Object::Array(annots)) = page.dict.get(b"Annots").and_then(|a| doc.resolve(a).ok()) {

@@ -74,6 +74,9 @@ def countersign(src, dst, key, cert, chain):
     if isinstance(info_ref, generic.IndirectObject):
         info = info_ref.get_object()
         info['/ModDate'] = generic.pdf_string('D:20261203100000+01\'00\'')
+        # pyHanko's signing sets /ModDate to the second it signs in: when both signings fall in
+        # one second, /Creator still makes this revision change the Info dictionary.
+        info['/Creator'] = generic.pdf_string('Acrobat-style countersigning')
         w.mark_update(info_ref.reference)
     # /F of the widget being signed.
     for ref in root['/AcroForm']['/Fields']:
