@@ -28,7 +28,6 @@ pub struct SignedDataInfo {
     signature_algorithm: SignatureAlgorithm,
     certificates: Vec<Vec<u8>>,
     signer_index: Option<usize>,
-    signer_subject: Option<String>,
     content_type: ObjectIdentifier,
     encapsulated_content: Option<Vec<u8>>,
     tst_info: Option<TstInfo>,
@@ -137,7 +136,6 @@ impl SignedDataInfo {
             der_len: der.len(),
             digest_algorithm,
             signature_algorithm,
-            signer_subject: signer_cert.map(|c| c.tbs_certificate.subject.to_string()),
             certificates: raw.certificates,
             signer_index,
             content_type,
@@ -256,8 +254,11 @@ impl SignedDataInfo {
     }
 
     /// Subject of the signer's certificate (RFC 4514 string), if found.
-    pub fn signer_subject(&self) -> Option<&str> {
-        self.signer_subject.as_deref()
+    pub fn signer_subject(&self) -> Option<String> {
+        let der = self.signer_certificate()?;
+        Certificate::from_der(der)
+            .ok()
+            .map(|c| c.tbs_certificate.subject.to_string())
     }
 
     /// The value of the message-digest signed attribute.

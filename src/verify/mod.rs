@@ -354,7 +354,7 @@ fn verify_one<S: Source>(doc: &Document<&S>, field: &crate::pdf::SignatureField,
     report.digest_algorithm = Some(cms.digest_algorithm().name().to_string());
     report.signature_algorithm = Some(cms.signature_algorithm_name().to_string());
     if let Some(cert) = cms.signer_certificate() {
-        report.signer = certificate_facts(cert);
+        report.signer = anchors.certificate_facts(cert);
     }
 
     // Intact: the digest of the byte ranges is what the signature signed, or what the

@@ -31,16 +31,20 @@ const MEMO_ENTRIES: usize = 4096;
 /// Validation results by the hash of what they depend on (see [`memo_key`]).
 type Memo = Arc<Mutex<HashMap<[u8; 32], Result<(), TrustFailure>>>>;
 
+/// What reports show of a certificate, by the SHA-256 of its DER.
+type FactsMemo = Arc<Mutex<HashMap<[u8; 32], super::CertificateFacts>>>;
+
 /// The certificates a verifier trusts as roots.
 ///
 /// Clones share a memo of validations: an archive holds thousands of documents sealed under
 /// one chain, and validating it again (a P-384 root signature costs more than the rest of a
 /// document's verification) would give the same answer for the same certificates, time and
-/// purpose.
+/// purpose. They share the facts reports show of each certificate likewise.
 #[derive(Clone, Debug, Default)]
 pub struct TrustAnchors {
     roots: Vec<Vec<u8>>,
     memo: Memo,
+    facts: FactsMemo,
 }
 
 impl TrustAnchors {
@@ -51,7 +55,7 @@ impl TrustAnchors {
 
     /// Trusts the given DER certificates.
     pub fn from_der(roots: Vec<Vec<u8>>) -> Self {
-        Self { roots, memo: Arc::default() }
+        Self { roots, memo: Arc::default(), facts: Arc::default() }
     }
 
     /// Trusts every certificate of a PEM bundle.
@@ -72,6 +76,24 @@ impl TrustAnchors {
     /// Whether there are no roots.
     pub fn is_empty(&self) -> bool {
         self.roots.is_empty()
+    }
+
+    /// The facts of DER certificate `der` ([`super::certificate_facts`]), read once per
+    /// certificate.
+    pub fn certificate_facts(&self, der: &[u8]) -> Option<super::CertificateFacts> {
+        let mut key = [0u8; 32];
+        key.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, der).as_ref());
+        if let Some(known) = self.facts.lock().ok().and_then(|facts| facts.get(&key).cloned()) {
+            return Some(known);
+        }
+        let facts = super::certificate_facts(der)?;
+        if let Ok(mut memo) = self.facts.lock() {
+            if memo.len() >= MEMO_ENTRIES {
+                memo.clear();
+            }
+            memo.insert(key, facts.clone());
+        }
+        Some(facts)
     }
 
     /// Validates `end_entity` up to a trusted root through `intermediates` at `time` (Unix

@@ -55,7 +55,7 @@ fn check_built_signature(kind: KeyKind, expected_alg: &str) {
     assert_eq!(info.content_type(), oids::ID_DATA);
     assert!(info.encapsulated_content().is_none());
     assert_eq!(info.signer_certificate(), Some(&pki.ee_der[..]));
-    assert_eq!(info.signer_subject(), Some(chain.subject().as_str()));
+    assert_eq!(info.signer_subject().as_deref(), Some(chain.subject().as_str()));
     assert_eq!(info.certificates().len(), 2);
     assert!(info.certificates().contains(&pki.intermediate_der));
     let mut attrs = info.signed_attribute_oids().to_vec();
