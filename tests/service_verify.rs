@@ -14,13 +14,7 @@ use common::service::*;
 use forgeries::*;
 
 fn eseal(server: &TestServer, cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_eseal"))
-        .args(args)
-        .env("ESEAL_SERVER", format!("https://localhost:{}", server.address.port()))
-        .env("ESEAL_LOG", "warn")
-        .current_dir(cwd)
-        .output()
-        .expect("run eseal")
+    eseal_in(server.address.port(), cwd, args)
 }
 
 fn text(bytes: &[u8]) -> String {

@@ -499,11 +499,16 @@ pub fn config_toml(config: &Config) -> String {
 /// Runs the `eseal` binary against the server on `port` (from the source tree, so that the
 /// keys-sample identities are found).
 pub fn eseal(port: u16, args: &[&str]) -> std::process::Output {
+    eseal_in(port, Path::new(env!("CARGO_MANIFEST_DIR")), args)
+}
+
+/// Runs the `eseal` binary in `cwd` against the server on `port`.
+pub fn eseal_in(port: u16, cwd: &Path, args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_eseal"))
         .args(args)
         .env("ESEAL_SERVER", format!("https://localhost:{port}"))
         .env("ESEAL_LOG", "warn")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(cwd)
         .output()
         .expect("run eseal")
 }
