@@ -148,8 +148,8 @@ pub fn changes_since<A: Source, B: Source>(
     let roles = Roles::read(signed)?;
     let mut out = Vec::new();
     let now = CurrentPages::read(current).unwrap_or_else(|e| {
-        // Without the final pages, new annotations cannot be told from other new objects.
-        out.push(Change::new(0, "page tree", format!("the final file's pages cannot be read: {e}"), false));
+        // Without the final pages and form, new annotations and signatures cannot be told apart.
+        out.push(Change::new(0, "page tree", format!("the final file's pages or form cannot be read: {e}"), false));
         CurrentPages { annotations: HashMap::new(), crop_boxes: Vec::new(), form_fields: HashSet::new() }
     });
     let trailer_change = |key: &[u8]| signed.trailer().get(key) != current.trailer().get(key);
