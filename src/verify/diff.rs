@@ -544,9 +544,38 @@ fn role_of_new(object: &Object) -> &'static str {
 
 /// Keys whose values differ (added, removed or changed).
 fn changed_keys(old: &Dictionary, new: &Dictionary) -> Vec<Vec<u8>> {
-    let mut keys: Vec<Vec<u8>> = new.iter().filter(|(k, v)| old.get(k) != Some(*v)).map(|(k, _)| k.to_vec()).collect();
+    let mut keys: Vec<Vec<u8>> = new.iter().filter(|(k, v)| !old.get(k).is_some_and(|o| same_meaning(o, v))).map(|(k, _)| k.to_vec()).collect();
     keys.extend(old.iter().filter(|(k, _)| new.get(k).is_none()).map(|(k, _)| k.to_vec()));
     keys
+}
+
+/// Whether two values mean the same: equal, or equal but for text strings of printable ASCII
+/// written once as such and once as UTF-16BE (pyHanko's signing re-encodes the catalog's
+/// strings so, and pyHanko compares text). Other re-encodings count as changes.
+fn same_meaning(a: &Object, b: &Object) -> bool {
+    match (a, b) {
+        (Object::String(x, _), Object::String(y, _)) => x == y || ascii_text(x).is_some_and(|t| ascii_text(y) == Some(t)),
+        (Object::Array(x), Object::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_meaning(a, b)),
+        (Object::Dictionary(x), Object::Dictionary(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same_meaning(v, w))),
+        _ => a == b,
+    }
+}
+
+/// The text of a string of printable ASCII (tab and line ends too), written as plain bytes or
+/// as UTF-16BE with its byte order mark; `None` for any other string.
+fn ascii_text(bytes: &[u8]) -> Option<String> {
+    let text = match bytes.strip_prefix(&[0xfe, 0xff]) {
+        Some(units) if units.len() % 2 == 0 => String::from_utf16(&units.chunks_exact(2).map(|u| u16::from_be_bytes([u[0], u[1]])).collect::<Vec<_>>()).ok()?,
+        Some(_) => return None,
+        None => String::from_utf8(bytes.to_vec()).ok()?,
+    };
+    text.bytes().all(|b| (0x20..0x7f).contains(&b) || matches!(b, b'\t' | b'\n' | b'\r')).then_some(text)
+}
+
+/// A form may stop asking viewers to regenerate field appearances (/NeedAppearances dropped,
+/// or false), as signing tools do so that what was signed is what shows; never start.
+fn appearances_kept(key: &[u8], new: &Dictionary) -> bool {
+    key == b"NeedAppearances" && matches!(new.get(key), None | Some(Object::Boolean(false)))
 }
 
 /// Whether a list only grew: every old element is still there. Lists of references (the
@@ -659,7 +688,8 @@ fn classify<A: Source, B: Source>(roles: &Roles, signed: &Document<A>, current: 
     } else {
         return change(&role_name, format!("{} changed", names(&keys)), false);
     };
-    let mut disallowed: Vec<Vec<u8>> = keys.iter().filter(|k| !rule.may_change.contains(&k.as_slice())).cloned().collect();
+    let permitted = |k: &[u8]| rule.may_change.contains(&k) || rule.role == FORM.role && appearances_kept(k, new_d);
+    let mut disallowed: Vec<Vec<u8>> = keys.iter().filter(|k| !permitted(k)).cloned().collect();
     let mut notes = Vec::new();
     for list in rule.lists {
         if !keys.iter().any(|k| k == list) {
@@ -806,7 +836,7 @@ fn form_change_allowed<A: Source, B: Source>(signed: &Document<A>, current: &Doc
     let new = new_catalog.get(b"AcroForm").and_then(|f| current.resolve(f).ok()).and_then(|f| f.as_dict().cloned());
     let (Some(old), Some(new)) = (old, new) else { return false };
     let keys = changed_keys(&old, &new);
-    keys.iter().all(|k| FORM.may_change.contains(&k.as_slice()))
+    keys.iter().all(|k| FORM.may_change.contains(&k.as_slice()) || appearances_kept(k, &new))
         && only_grew(&list_in(signed, old.get(b"Fields")), &list_in(current, new.get(b"Fields")))
 }
 
@@ -983,5 +1013,37 @@ mod xml {
                 assert!(e.contains(why), "{bad}: {e}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utf16(text: &str) -> Object {
+        Object::String([0xfe, 0xff].into_iter().chain(text.encode_utf16().flat_map(u16::to_be_bytes)).collect(), crate::pdf::object::StringFormat::Literal)
+    }
+
+    #[test]
+    fn ascii_text_rewritten_as_utf16_means_the_same_and_nothing_else_does() {
+        let labels = |prefix: Object| Object::Dictionary([(b"P".to_vec(), prefix), (b"S".to_vec(), Object::name("r"))].into_iter().collect());
+        assert!(same_meaning(&labels(utf16("A-")), &labels(Object::string(b"A-".to_vec()))));
+        assert!(!same_meaning(&labels(utf16("A-")), &labels(Object::string(b"B-".to_vec()))));
+        // Beyond ASCII, PDFDocEncoding and Latin-1 part ways: a re-encoding is a change.
+        assert!(!same_meaning(&utf16("\u{e9}"), &Object::string(vec![0xe9])));
+        assert!(!same_meaning(&utf16("\u{2022}"), &Object::string(vec![0x80])));
+        // An odd number of UTF-16 bytes, or a different number of entries, is a change.
+        assert!(!same_meaning(&Object::string(vec![0xfe, 0xff, 0x00]), &Object::string(Vec::new())));
+        assert!(!same_meaning(&Object::Array(vec![utf16("1")]), &Object::Array(vec![Object::string(b"1".to_vec()), Object::Null])));
+    }
+
+    #[test]
+    fn a_form_may_stop_but_not_start_regenerating_appearances() {
+        let form = |value: Option<Object>| value.map(|v| [(b"NeedAppearances".to_vec(), v)].into_iter().collect()).unwrap_or_default();
+        assert!(appearances_kept(b"NeedAppearances", &form(None)));
+        assert!(appearances_kept(b"NeedAppearances", &form(Some(Object::Boolean(false)))));
+        assert!(!appearances_kept(b"NeedAppearances", &form(Some(Object::Boolean(true)))));
+        assert!(!appearances_kept(b"NeedAppearances", &form(Some(Object::Reference(ObjectId::new(9, 0))))));
+        assert!(!appearances_kept(b"DA", &form(None)));
     }
 }
