@@ -56,52 +56,10 @@ make_documents() {
   serverdir=$(mktemp -d)
   local port
   port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  local ks="$root/keys-sample"
-  # The development setup (src/config.rs, Config::development: plaintext sample keys) on a free
-  # port and a fresh store.
-  cat >"$serverdir/eseal.toml" <<EOF
-development = true
-[server]
-listen = "127.0.0.1:$port"
-tls_certificate = "$ks/server.pem"
-tls_key = "$ks/server.key"
-client_ca = "$ks/tls-ca.pem"
-[store]
-sqlite_path = "$serverdir/eseal.db"
-[keys]
-directory = "$ks"
-[audit]
-log_key = "$ks/audit-log.pk8"
-[verification]
-trust_anchors = ["$ks/root-ca.pem"]
-[[principals]]
-name = "approval-system"
-san_uri = "spiffe://eseal.example/department/approval-system"
-department = ["*"]
-[[principals]]
-name = "custodian-wang"
-san_uri = "spiffe://eseal.example/custodian/wang"
-custodian = ["*"]
-[[seed_seals]]
-id = "approval-ec"
-name = "示例市行政审批局行政审批专用章"
-organization = "示例市行政审批局"
-kind = "行政审批专用章"
-image = "$ks/seal-approval-ec.png"
-certificate_chain = "$ks/seal-approval-ec-chain.pem"
-key_reference = "seal-approval-ec.pk8"
-custodians = ["custodian-wang"]
-[[seed_seals]]
-id = "housing-rsa"
-name = "示例市住房和城乡建设局业务专用章"
-organization = "示例市住房和城乡建设局"
-kind = "业务专用章"
-image = "$ks/seal-housing-rsa.png"
-certificate_chain = "$ks/seal-housing-rsa-chain.pem"
-key_reference = "seal-housing-rsa.pk8"
-custodians = ["custodian-wang"]
-EOF
-  "$eseal" serve --config "$serverdir/eseal.toml" >"$serverdir/serve.log" 2>&1 &
+  # The development setup (src/config.rs, Config::development: the sample keys and seals) on a
+  # free port and a fresh store, through its ESEAL__ overrides.
+  ESEAL__SERVER__LISTEN="127.0.0.1:$port" ESEAL__STORE__SQLITE_PATH="$serverdir/eseal.db" \
+    "$eseal" serve >"$serverdir/serve.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 150); do
     grep -q "eseal is listening on" "$serverdir/serve.log" && break
