@@ -53,6 +53,16 @@ pub enum SignatureKind {
     DocumentTimestamp,
 }
 
+impl SignatureKind {
+    /// What the signer's certificate must be fit for.
+    fn purpose(self) -> Purpose {
+        match self {
+            SignatureKind::Signature => Purpose::DocumentSigning,
+            SignatureKind::DocumentTimestamp => Purpose::Timestamping,
+        }
+    }
+}
+
 /// Facts about a certificate.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct CertificateFacts {
@@ -275,21 +285,20 @@ fn verify_one<S: Source>(doc: &Document<&S>, field: &crate::pdf::SignatureField,
     let file_size = source.len();
     let range = byte_range(field);
     let covered_end = signed_revision_end(field, file_size);
-    let signed_dict = match (covered_end, &signed_doc) {
-        (Some(end), _) if end == file_size => signed_signature_dict(doc, field, &range, true),
-        (_, Some(signed)) => signed_signature_dict(signed, field, &range, false),
+    // The signed dictionary and the certification it makes, both read in the signed revision.
+    let signed = match (covered_end, &signed_doc) {
+        (Some(end), _) if end == file_size => signed_signature_dict(doc, field, &range, true).map(|d| (crate::pdf::fields::docmdp_permission(doc, &d), d)),
+        (_, Some(signed)) => signed_signature_dict(signed, field, &range, false).map(|d| (crate::pdf::fields::docmdp_permission(signed, &d), d)),
         _ => Err("the signature does not cover a complete revision of the file".to_string()),
+    };
+    let (certification, signed_dict) = match signed {
+        Ok((certification, dict)) => (certification, Ok(dict)),
+        Err(problem) => (None, Err(problem)),
     };
     // What the dictionary claims (time, reason, certification) is reported only when it is
     // the signed one; /Contents is read from the current one either way.
     let unverified = crate::pdf::Dictionary::new();
     let dict = signed_dict.as_ref().unwrap_or(&unverified);
-    let certification = match (covered_end, &signed_doc, &signed_dict) {
-        (_, _, Err(_)) => None,
-        (Some(end), _, _) if end == file_size => crate::pdf::fields::docmdp_permission(doc, dict),
-        (_, Some(signed), _) => crate::pdf::fields::docmdp_permission(signed, dict),
-        _ => None,
-    };
     let kind = if dict.has_type(b"DocTimeStamp") || field.dict.has_type(b"DocTimeStamp") { SignatureKind::DocumentTimestamp } else { SignatureKind::Signature };
     let mut report = SignatureReport {
         field_name: field.name.clone(),
@@ -407,12 +416,8 @@ fn verify_one<S: Source>(doc: &Document<&S>, field: &crate::pdf::SignatureField,
     // nothing: a chain valid then but not now gives OUT_OF_BOUNDS_NO_POE.
     let chain = match cms.signer_certificate() {
         Some(cert) => {
-            let purpose = match kind {
-                SignatureKind::Signature => Purpose::DocumentSigning,
-                SignatureKind::DocumentTimestamp => Purpose::Timestamping,
-            };
             let proven = report.timestamp_time.map(|t| (t, "signature timestamp"));
-            let (finding, at, source_of_time, problem) = chain_finding(anchors, cert, cms.certificates(), purpose, proven, report.signing_time, now);
+            let (finding, at, source_of_time, problem) = chain_finding(anchors, cert, cms.certificates(), kind.purpose(), proven, report.signing_time, now);
             report.trust_time = Some(at);
             report.trust_time_source = Some(source_of_time.into());
             report.trust_problem = problem;
@@ -484,11 +489,7 @@ fn proofs_from_document_timestamps(fields: &[&crate::pdf::SignatureField], repor
         let Ok(cms) = SignedDataInfo::parse(contents) else { continue };
         let Some(cert) = cms.signer_certificate() else { continue };
         let report = &mut reports[i];
-        let purpose = match report.kind {
-            SignatureKind::Signature => Purpose::DocumentSigning,
-            SignatureKind::DocumentTimestamp => Purpose::Timestamping,
-        };
-        let (chain, at, source_of_time, problem) = chain_finding(anchors, cert, cms.certificates(), purpose, Some((at, "document timestamp")), report.signing_time, now());
+        let (chain, at, source_of_time, problem) = chain_finding(anchors, cert, cms.certificates(), report.kind.purpose(), Some((at, "document timestamp")), report.signing_time, now());
         report.trusted = chain == ChainFinding::Trusted;
         report.trust_time = Some(at);
         report.trust_time_source = Some(source_of_time.into());
