@@ -62,14 +62,13 @@ impl SignedDataInfo {
             )));
         }
         // The typed view is decoded without the certificates: they are read once, from their
-        // original bytes, below (re-encoding a decoded certificate is not guaranteed to give
+        // original bytes in `raw` (re-encoding a decoded certificate is not guaranteed to give
         // them back), and a SET OF that repeats one, as pyHanko writes when its chain file
         // holds the signer's certificate, is DER (X.690 11.6) the typed decoder refuses.
-        let lean = without_certificates(der).map_err(CmsError::malformed)?;
-        let signed_data: SignedData = ContentInfo::from_der(&lean)
+        let raw = RawSignedData::walk(der).map_err(CmsError::malformed)?;
+        let signed_data: SignedData = ContentInfo::from_der(&raw.without_certificates)
             .and_then(|c| c.content.decode_as())
             .map_err(CmsError::malformed)?;
-        let raw = RawSignedData::walk(der).map_err(CmsError::malformed)?;
 
         let signer_count = signed_data.signer_infos.0.len();
         let signer_info: &SignerInfo = match signed_data.signer_infos.0.as_slice() {
@@ -387,13 +386,15 @@ struct RawSignedData {
     certificates: Vec<Vec<u8>>,
     /// Content octets of the first SignerInfo's `[0] IMPLICIT signedAttrs`.
     signed_attrs_value: Option<Vec<u8>>,
+    /// The whole ContentInfo without the `[0] certificates`; every other byte as it was.
+    without_certificates: Vec<u8>,
 }
 
 impl RawSignedData {
     fn walk(content_info: &[u8]) -> der::Result<RawSignedData> {
         // ContentInfo ::= SEQUENCE { contentType, [0] EXPLICIT content }
-        let content_info = AnyRef::from_der(content_info)?;
-        let [_, explicit] = children::<2>(content_info.value())?;
+        let outer = AnyRef::from_der(content_info)?;
+        let [content_type, explicit] = children::<2>(outer.value())?;
         let [signed_data] = children::<1>(explicit.value())?;
         // SignedData ::= SEQUENCE { version, digestAlgorithms, encapContentInfo,
         //   [0] certificates OPTIONAL, [1] crls OPTIONAL, signerInfos }
@@ -424,30 +425,19 @@ impl RawSignedData {
                 .map(|f| f.value().to_vec()),
             None => None,
         };
+        let tlv = |tag: Tag, value: &[u8]| AnyRef::new(tag, value).and_then(|a| a.to_der());
+        let mut kept = Vec::new();
+        for field in fields.iter().filter(|f| !is_context(f, 0)) {
+            kept.extend(field.to_der()?);
+        }
+        let mut value = content_type.to_der()?;
+        value.extend(tlv(explicit.tag(), &tlv(signed_data.tag(), &kept)?)?);
         Ok(RawSignedData {
             certificates,
             signed_attrs_value,
+            without_certificates: tlv(outer.tag(), &value)?,
         })
     }
-}
-
-/// The ContentInfo `content_info` without the SignedData's `[0] certificates`; every other
-/// byte as it was.
-fn without_certificates(content_info: &[u8]) -> der::Result<Vec<u8>> {
-    let tlv = |tag: Tag, value: &[u8]| AnyRef::new(tag, value).and_then(|a| a.to_der());
-    let outer = AnyRef::from_der(content_info)?;
-    let [content_type, explicit] = children::<2>(outer.value())?;
-    let [signed_data] = children::<1>(explicit.value())?;
-    let mut fields = Vec::new();
-    for field in all_children(signed_data.value())? {
-        if !is_context(&field, 0) {
-            fields.extend(field.to_der()?);
-        }
-    }
-    let signed_data = tlv(signed_data.tag(), &fields)?;
-    let mut value = content_type.to_der()?;
-    value.extend(tlv(explicit.tag(), &signed_data)?);
-    tlv(outer.tag(), &value)
 }
 
 /// The TLVs inside a constructed value.
