@@ -9,10 +9,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use eseal::audit::log_check::check_log;
-use eseal::audit::{AuditEvent, EventKind, LogSigner, verify_inclusion};
-use eseal::checkpoints::Checkpointer;
-use eseal::store::{SqliteStore, Store};
+use eseal_audit::log_check::check_log;
+use eseal_audit::{AuditEvent, EventKind, LogSigner, verify_inclusion};
+use eseal_service::checkpoints::Checkpointer;
+use eseal_service::store::{SqliteStore, Store};
 
 const ORIGIN: &str = "eseal.bench/audit";
 
@@ -98,7 +98,7 @@ async fn main() {
         let proof = big.inclusion_proof(sequence, size).await.expect("proof");
         latencies.push(started.elapsed());
         let record = big.audit_records(sequence, 1).await.expect("record");
-        assert!(verify_inclusion(&eseal::audit::leaf_hash(&record[0].1), sequence - 1, size, &proof, &checkpoint.root), "proof {sequence}");
+        assert!(verify_inclusion(&eseal_audit::leaf_hash(&record[0].1), sequence - 1, size, &proof, &checkpoint.root), "proof {sequence}");
     }
     latencies.sort();
     println!(

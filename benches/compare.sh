@@ -183,7 +183,7 @@ port_taken "$port" && fail "127.0.0.1:$port is already taken"
 serverdir=$(mktemp -d /tmp/eseal-compare.XXXXXX)
 serve_args=()
 if [ "$port" != 50051 ]; then
-  # The development setup (src/config.rs, Config::development) on another port.
+  # The development setup (crates/eseal-service/src/config.rs, Config::development) on another port.
   ks="$root/keys-sample"
   cat >"$serverdir/eseal.toml" <<EOF
 [server]

@@ -3,12 +3,12 @@
 //!
 //! * **software**: the plaintext PKCS#8 key held by `ring` (keys-sample/seal-approval-ec.pk8);
 //! * **encrypted file**: the same key read from an encrypted key file through
-//!   [`eseal::keys::KeyRing`] (decrypted once at load, then the same `ring` key);
+//!   [`eseal_service::keys::KeyRing`] (decrypted once at load, then the same `ring` key);
 //! * **SoftHSM2**: an ECDSA P-256 key generated in a SoftHSM2 token, signing through the
 //!   session pool (`CKM_ECDSA` over the digest), its certificate issued at start by the
 //!   development seal CA.
 //!
-//! Each stamping is `eseal::stamp::seal` of corpus 01 (140 KB) from memory to a fresh
+//! Each stamping is `eseal_service::stamp::seal` of corpus 01 (140 KB) from memory to a fresh
 //! `Vec<u8>`, the whole engine (parse, prepare, hash, CMS, one signature, write), in process:
 //! no gRPC, no store. Sequential (one thread) and with 4 threads at once (the token's pool
 //! has 8 sessions). Run through `scripts/bench_keys.sh`, which makes the token.
@@ -19,9 +19,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use eseal::cms::{CertificateChain, RingSigner, Signer};
-use eseal::keys::{Kek, KeyAlgorithm, KeyRing, KeyStore, Token, TokenSettings, envelope};
-use eseal::pdf::{Corner, Placement, SealImage, SealOptions, SealRect, Unit};
+use eseal_cms::{CertificateChain, RingSigner, Signer};
+use eseal_service::keys::{Kek, KeyAlgorithm, KeyRing, KeyStore, Token, TokenSettings, envelope};
+use eseal_pdf::{Corner, Placement, SealImage, SealOptions, SealRect, Unit};
 
 type BoxError = Box<dyn std::error::Error>;
 
@@ -93,7 +93,7 @@ fn measure(document: &Arc<Vec<u8>>, image: &Arc<SealImage>, chain: &Arc<Certific
                 for _ in 0..per_thread {
                     let t = Instant::now();
                     let mut out = Vec::with_capacity(document.len() + 64 * 1024);
-                    eseal::stamp::seal(&document.as_slice(), &mut out, &options(&image), &chain, signer.as_ref()).map_err(|e| e.to_string())?;
+                    eseal_service::stamp::seal(&document.as_slice(), &mut out, &options(&image), &chain, signer.as_ref()).map_err(|e| e.to_string())?;
                     std::hint::black_box(&out);
                     latencies.push(t.elapsed());
                 }

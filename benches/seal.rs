@@ -5,7 +5,7 @@
 //!
 //! What it measures (every figure is the median of individually timed runs, wall clock):
 //!
-//! * **small**: `eseal::stamp::seal` on tests/corpus/01_debian_shared-mime-info-spec.pdf
+//! * **small**: `eseal_service::stamp::seal` on tests/corpus/01_debian_shared-mime-info-spec.pdf
 //!   (140 KB, 17 pages) held in a `Vec<u8>`, to a fresh `Vec<u8>` (the complete output), visible
 //!   seal (30 mm x 30 mm, 10 mm from the bottom-right corner of the last page), with the ECDSA
 //!   P-256 seal and, as a second row, the RSA-3072 seal of keys-sample/. The seal image is
@@ -39,8 +39,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use eseal::cms::{CertificateChain, RingSigner, build_pades_signed_data};
-use eseal::pdf::{Corner, Document, FileSource, Placement, SealImage, SealOptions, SealRect, Source, Unit};
+use eseal_cms::{CertificateChain, RingSigner, build_pades_signed_data};
+use eseal_pdf::{Corner, Document, FileSource, Placement, SealImage, SealOptions, SealRect, Source, Unit};
 use serde_json::{Value, json};
 
 #[path = "../tests/common/corpus.rs"]
@@ -95,11 +95,11 @@ impl Seal {
 
     /// One complete seal, as the service does it.
     fn seal<S: Source, W: Write>(&self, source: &S, out: &mut W) -> Result<u64, BoxError> {
-        let stamped = eseal::stamp::seal(source, out, &self.options(), &self.chain, &self.signer)?;
+        let stamped = eseal_service::stamp::seal(source, out, &self.options(), &self.chain, &self.signer)?;
         Ok(stamped.document.output_len)
     }
 
-    /// The same steps as `eseal::stamp::seal`, each timed (diagnostics only).
+    /// The same steps as `eseal_service::stamp::seal`, each timed (diagnostics only).
     fn seal_phased<S: Source, W: Write>(&self, source: &S, out: &mut W, phases: &mut Phases) -> Result<(), BoxError> {
         let mut t = Instant::now();
         let mut lap = |slot: &mut Vec<Duration>| {
@@ -109,9 +109,9 @@ impl Seal {
         };
         let doc = Document::open(source)?;
         lap(&mut phases.open);
-        let options = SealOptions { contents_size: eseal::stamp::contents_size(&self.chain), ..self.options() };
+        let options = SealOptions { contents_size: eseal_service::stamp::contents_size(&self.chain), ..self.options() };
         lap(&mut phases.estimate);
-        let prepared = eseal::pdf::prepare(&doc, &options)?;
+        let prepared = eseal_pdf::prepare(&doc, &options)?;
         lap(&mut phases.prepare);
         let hashed = prepared.copy_original(source, out)?;
         lap(&mut phases.copy);

@@ -1,6 +1,6 @@
 //! Seals a PDF with a keys-sample seal: `cargo run --example seal_file -- IN OUT [ec|rsa] [page]`.
-use eseal::cms::{CertificateChain, RingSigner};
-use eseal::pdf::*;
+use eseal_cms::{CertificateChain, RingSigner};
+use eseal_pdf::*;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -24,7 +24,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             reserve_fields: Vec::new(),
     };
     let mut out = Vec::new();
-    let stamped = eseal::stamp::seal(&data, &mut out, &opts, &chain, &signer)?;
+    let stamped = eseal_service::stamp::seal(&data, &mut out, &opts, &chain, &signer)?;
     std::fs::write(&args[2], &out)?;
     println!("sealed {:?}", stamped.document.byte_range);
     Ok(())

@@ -3,10 +3,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let data = std::fs::read(&args[1])?;
     let anchors = match args.get(2) {
-        Some(p) => eseal::verify::TrustAnchors::from_pem(&std::fs::read_to_string(p)?)?,
-        None => eseal::verify::TrustAnchors::none(),
+        Some(p) => eseal_verify::TrustAnchors::from_pem(&std::fs::read_to_string(p)?)?,
+        None => eseal_verify::TrustAnchors::none(),
     };
-    let report = eseal::verify::verify_document(&data, &anchors)?;
+    let report = eseal_verify::verify_document(&data, &anchors)?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }

@@ -56,7 +56,7 @@ make_documents() {
   serverdir=$(mktemp -d)
   local port
   port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  # The development setup (src/config.rs, Config::development: the sample keys and seals) on a
+  # The development setup (crates/eseal-service/src/config.rs, Config::development: the sample keys and seals) on a
   # free port and a fresh store, through its ESEAL__ overrides.
   ESEAL__SERVER__LISTEN="127.0.0.1:$port" ESEAL__STORE__SQLITE_PATH="$serverdir/eseal.db" \
     "$eseal" serve >"$serverdir/serve.log" 2>&1 &

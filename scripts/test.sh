@@ -25,7 +25,7 @@ printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level 
 export SOFTHSM2_CONF="$softhsm_dir/softhsm2.conf"
 
 # Benchmarks are not tests: scripts/bench.sh runs them.
-cargo test --locked --lib --bins --tests --examples "$@"
+cargo test --locked --workspace --lib --bins --tests --examples "$@"
 
 # deploy/docker-compose.yml's processes on loopback (PostgreSQL and two nodes; no Docker engine
 # here), with the binary the tests just built.

@@ -1,5 +1,4 @@
 //! The `eseal` binary: parses the command line and hands over to the library.
-#![forbid(unsafe_code)]
 
 use clap::Parser;
 

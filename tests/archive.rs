@@ -12,9 +12,9 @@ use std::process::Output;
 use std::time::Duration;
 
 use common::service::*;
-use eseal::api::proto::ExportArchiveRequest;
-use eseal::api::proto::audit_service_client::AuditServiceClient;
-use eseal::audit::{AuditRecord, Checkpoint, EventKind, LogSigner};
+use eseal_service::api::proto::ExportArchiveRequest;
+use eseal_service::api::proto::audit_service_client::AuditServiceClient;
+use eseal_audit::{AuditRecord, Checkpoint, EventKind, LogSigner};
 use tonic::Code;
 
 
@@ -199,7 +199,7 @@ async fn an_exported_bag_validates_verifies_and_every_tampering_is_detected() {
     // Export [t1, t2): RFC 3339 and Unix seconds both accepted.
     let work = tempfile::tempdir().unwrap();
     let bag = work.path().join("bag-1");
-    let from = eseal::archive::time::format_rfc3339(t1);
+    let from = eseal_service::archive::time::format_rfc3339(t1);
     let export = eseal(port, &["archive", "export", "--from", &from, "--to", &t2.to_string(), "-o", bag.to_str().unwrap()]);
     assert!(export.status.success(), "{}", text(&export));
     assert!(text(&export).contains("bag written to"), "{}", text(&export));
@@ -439,7 +439,7 @@ async fn an_exported_bag_validates_verifies_and_every_tampering_is_detected() {
     copy_dir(&bag2, &forged);
     let consistency = std::fs::read_to_string(forged.join("data/consistency.json")).unwrap();
     let mut json: serde_json::Value = serde_json::from_str(&consistency).unwrap();
-    json["proof"][0] = serde_json::Value::String(eseal::audit::base64::encode(&[7u8; 32]));
+    json["proof"][0] = serde_json::Value::String(eseal_audit::base64::encode(&[7u8; 32]));
     std::fs::write(forged.join("data/consistency.json"), serde_json::to_string_pretty(&json).unwrap()).unwrap();
     regenerate_manifests(&forged);
     let (ok, report, out) = verify(port, &forged, &[]);

@@ -9,9 +9,9 @@ use std::path::Path;
 use std::process::Output;
 
 use common::service::*;
-use eseal::api::proto::audit_service_client::AuditServiceClient;
-use eseal::api::proto::{GetCheckpointRequest, GetInclusionProofRequest};
-use eseal::audit::{Checkpoint, LogSigner, LogVerifier};
+use eseal_service::api::proto::audit_service_client::AuditServiceClient;
+use eseal_service::api::proto::{GetCheckpointRequest, GetInclusionProofRequest};
+use eseal_audit::{Checkpoint, LogSigner, LogVerifier};
 
 
 /// Some history: grants, a stamping, a refusal; then a signed checkpoint.
@@ -28,7 +28,7 @@ async fn history(server: &TestServer) {
     assert!(sign(&mut signing, header("approval-ec", "auth-missing", "audit-req-x", "X"), &document).await.is_err());
 }
 
-async fn checkpoint(server: &TestServer) -> eseal::api::proto::CheckpointResponse {
+async fn checkpoint(server: &TestServer) -> eseal_service::api::proto::CheckpointResponse {
     let mut audit = AuditServiceClient::new(server.channel(Some(&ClientIdentity::archivist())).await);
     audit.get_checkpoint(GetCheckpointRequest { sign_now: true }).await.unwrap().into_inner()
 }
@@ -238,7 +238,7 @@ async fn a_database_restored_from_an_older_backup_is_refused_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("eseal.db");
     let backup = dir.path().join("backup.db");
-    let with_db = |c: &mut eseal::config::Config| c.store.sqlite_path = db.clone();
+    let with_db = |c: &mut eseal_service::config::Config| c.store.sqlite_path = db.clone();
 
     let mut first = TestServer::start_with(with_db).await;
     history(&first).await;
@@ -256,7 +256,7 @@ async fn a_database_restored_from_an_older_backup_is_refused_at_start() {
     copy_database(&backup, &db);
     let mut config = dev_config(dir.path());
     with_db(&mut config);
-    let refused = eseal::server::start(config).await;
+    let refused = eseal_service::server::start(config).await;
     let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(message.contains("restored from an older backup") && message.contains(&latest.size.to_string()), "{message}");
 }

@@ -8,12 +8,12 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use eseal::audit::checkpoint::{Checkpoint, LogSigner, LogVerifier, key_id};
-use eseal::audit::merkle::{
+use eseal_audit::checkpoint::{Checkpoint, LogSigner, LogVerifier, key_id};
+use eseal_audit::merkle::{
     EMPTY_ROOT, Hash, HashStore, MemoryStore, MerkleTree, append_nodes, leaf_hash, node_hash, root_from_inclusion_proof,
     verify_consistency, verify_inclusion,
 };
-use eseal::audit::{AuditError, AuditEvent, AuditRecord, EventKind, ProofFile, base64, canonical_json};
+use eseal_audit::{AuditError, AuditEvent, AuditRecord, EventKind, ProofFile, base64, canonical_json};
 use serde_json::{Value, json};
 
 // ---------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 //! The `[store]` keys of the configuration file: PostgreSQL's url, max_connections and
 //! acquire_timeout_ms, their defaults, and the values refused at loading.
 
-use eseal::config::Config;
+use eseal_service::config::Config;
 
 /// The development configuration as a TOML file whose `[store]` table is `store` (the rest
 /// unchanged); returns what loading it gives.

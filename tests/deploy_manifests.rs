@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
-use eseal::config::Config;
+use eseal_service::config::Config;
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 

@@ -7,10 +7,10 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::*;
-use eseal::cms::{CmsError, Signer};
-use eseal::pdf::{Corner, Document, PdfError, Placement, ReservedField, SealImage, SealOptions, SealRect, Unit};
-use eseal::stamp::{self, StampError};
-use eseal::verify::{TrustAnchors, verify_document};
+use eseal_cms::{CmsError, Signer};
+use eseal_pdf::{Corner, Document, PdfError, Placement, ReservedField, SealImage, SealOptions, SealRect, Unit};
+use eseal_service::stamp::{self, StampError};
+use eseal_verify::{TrustAnchors, verify_document};
 
 fn seal_err(input: Vec<u8>, options: &SealOptions<'_>) -> PdfError {
     let seal = Seal::ec();
@@ -194,7 +194,7 @@ fn certification_seal_permits_later_seals_into_reserved_fields() {
     assert_eq!(report.signatures[1].field_name, "Countersign");
     assert!(report.all_valid(), "{report:#?}");
     // The reserved field shows the second seal where it was reserved.
-    let last_page = eseal::pdf::Document::open(twice.clone()).unwrap().page_count().unwrap();
+    let last_page = eseal_pdf::Document::open(twice.clone()).unwrap().page_count().unwrap();
     let (before, after) = (render(&certified, last_page), render(&twice, last_page));
     let (w, h) = (after.width, after.height);
     let mm = 72.0 / 25.4;
@@ -445,8 +445,8 @@ fn a_hostile_size_leaves_no_object_numbers_and_is_refused() {
 /// stamping as a direct one does, and both the stamping and the verifier read the same value.
 #[test]
 fn certification_permission_is_read_through_indirect_objects() {
-    use eseal::pdf::fields::docmdp_permission;
-    use eseal::pdf::{Dictionary, Object, ObjectId};
+    use eseal_pdf::fields::docmdp_permission;
+    use eseal_pdf::{Dictionary, Object, ObjectId};
     let dict = |pairs: &[(&str, Object)]| {
         let mut d = Dictionary::new();
         for (k, v) in pairs {

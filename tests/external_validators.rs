@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use eseal::verify::{Coverage, TrustAnchors, verify_document};
+use eseal_verify::{Coverage, TrustAnchors, verify_document};
 
 fn anchors() -> TrustAnchors {
     TrustAnchors::from_pem(&std::fs::read_to_string(root_pem()).unwrap()).unwrap()
@@ -22,8 +22,8 @@ fn assert_single_update(original: &[u8], sealed: &[u8], name: &str) {
     let count = |needle: &[u8]| update.windows(needle.len()).filter(|w| *w == needle).count();
     assert_eq!(count(b"startxref"), 1, "{name}: more than one update appended");
     assert_eq!(count(b"%%EOF"), 1, "{name}: more than one update appended");
-    let doc = eseal::pdf::Document::open(original.to_vec()).unwrap();
-    let newest_is_stream = doc.xref().sections[0].kind == eseal::pdf::xref::XrefKind::Stream;
+    let doc = eseal_pdf::Document::open(original.to_vec()).unwrap();
+    let newest_is_stream = doc.xref().sections[0].kind == eseal_pdf::xref::XrefKind::Stream;
     assert_eq!(count(b"/Type/XRef") == 1, newest_is_stream, "{name}: the update's xref section is not of the original's kind");
     assert_eq!(count(b"\nxref\n") == 1, !newest_is_stream, "{name}: the update's xref section is not of the original's kind");
     let prev = format!("/Prev {}", doc.xref().startxref);
@@ -110,7 +110,7 @@ fn seal_bytes_once_and_twice(prefix: &str, input: &[u8]) {
 
     let mut second = rsa.options(-1, 5.0, 15.0);
     if let Some(rect) = second.placement.rect.as_mut() {
-        rect.corner = eseal::pdf::Corner::TopLeft;
+        rect.corner = eseal_pdf::Corner::TopLeft;
     }
     let (twice, _) = rsa.seal(&once, &second);
     assert_single_update(&once, &twice, &format!("{prefix} sealed twice"));
@@ -166,8 +166,8 @@ fn aes256_with_xref_streams() {
     );
     assert!(out.status.success(), "{out:?}");
     let input = std::fs::read(&encrypted).unwrap();
-    let doc = eseal::pdf::Document::open(input.clone()).unwrap();
-    assert!(doc.crypt().is_some() && doc.xref().sections[0].kind == eseal::pdf::xref::XrefKind::Stream);
+    let doc = eseal_pdf::Document::open(input.clone()).unwrap();
+    assert!(doc.crypt().is_some() && doc.xref().sections[0].kind == eseal_pdf::xref::XrefKind::Stream);
     seal_bytes_once_and_twice("01-aes256-objstm", &input);
 }
 
@@ -186,7 +186,7 @@ fn foreign_signatures_agree_with_pyhanko() {
     assert_eq!(sig.field_name, "Sig1");
     assert!(sig.intact && sig.valid && !sig.trusted, "{sig:#?}");
     let ts = &report.signatures[1];
-    assert_eq!(ts.kind, eseal::verify::SignatureKind::DocumentTimestamp);
+    assert_eq!(ts.kind, eseal_verify::SignatureKind::DocumentTimestamp);
     assert!(ts.intact && ts.valid, "{ts:#?}");
     // A B-LTA file: the /DSS was updated after the document timestamp.
     assert_eq!(ts.coverage, Coverage::EntireRevision);
@@ -216,26 +216,26 @@ fn a_flipped_byte_breaks_integrity_for_both_verifiers() {
 /// adds a seal is not (covered above).
 #[test]
 fn rewriting_page_content_after_sealing_is_a_modification_for_both_verifiers() {
-    use eseal::pdf::object::{Object, Stream};
-    use eseal::pdf::writer::UpdateWriter;
+    use eseal_pdf::object::{Object, Stream};
+    use eseal_pdf::writer::UpdateWriter;
 
     let input = std::fs::read(corpus("13")).unwrap();
     let ec = Seal::ec();
     let (sealed, _) = ec.seal(&input, &ec.options(1, 10.0, 20.0));
     // Append a revision that gives page 1 new content: a black bar over the text.
-    let doc = eseal::pdf::Document::open(sealed.clone()).unwrap();
+    let doc = eseal_pdf::Document::open(sealed.clone()).unwrap();
     let page = doc.page(0).unwrap();
-    let content_id = eseal::pdf::ObjectId::new(doc.next_object_number().unwrap(), 0);
+    let content_id = eseal_pdf::ObjectId::new(doc.next_object_number().unwrap(), 0);
     let mut page_dict = page.dict.clone();
     page_dict.set(b"Contents".to_vec(), Object::Reference(content_id));
     let mut writer = UpdateWriter::new(sealed.len() as u64, sealed.last().copied());
     writer.add(page.id, &Object::Dictionary(page_dict));
     writer.add(content_id, &Object::Stream(Stream { dict: Default::default(), data: b"0 g 50 700 400 40 re f".to_vec() }));
-    let mut trailer = eseal::pdf::Dictionary::new();
+    let mut trailer = eseal_pdf::Dictionary::new();
     trailer.set(b"Root".to_vec(), doc.trailer().get(b"Root").unwrap().clone());
     trailer.set(b"ID".to_vec(), doc.trailer().get(b"ID").unwrap().clone());
     let kind = doc.xref().sections[0].kind;
-    let update = writer.finish(kind, trailer, doc.xref().startxref, content_id.number + 1, eseal::pdf::ObjectId::new(content_id.number + 1, 0));
+    let update = writer.finish(kind, trailer, doc.xref().startxref, content_id.number + 1, eseal_pdf::ObjectId::new(content_id.number + 1, 0));
     let mut modified = sealed.clone();
     modified.extend_from_slice(&update);
 

@@ -12,9 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::keys::*;
 use common::service::*;
-use eseal::api::proto::RegisterSealRequest;
-use eseal::config::Config;
-use eseal::keys::{Kek, KeyError, KeyRing, KeyStore, envelope};
+use eseal_service::api::proto::RegisterSealRequest;
+use eseal_service::config::Config;
+use eseal_service::keys::{Kek, KeyError, KeyRing, KeyStore, envelope};
 use tonic::Code;
 
 const KEK_A: &str = "a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebfc0";
@@ -57,7 +57,7 @@ fn an_encrypted_key_file_holds_the_key_in_no_encoding() {
             for piece in windows(secret, 12) {
                 assert!(!contains(&file, piece), "{name}: 12 bytes of the key in DER/raw appear in the file");
             }
-            let text = [hex(secret), hex(secret).to_uppercase(), eseal::audit::base64::encode(secret)];
+            let text = [hex(secret), hex(secret).to_uppercase(), eseal_audit::base64::encode(secret)];
             for encoded in text {
                 for piece in windows(encoded.as_bytes(), 16) {
                     assert!(!contains(&file, piece), "{name}: the key's hex or base64 appears in the file");
@@ -123,9 +123,9 @@ fn encrypted_config(dir: &Path, kek: &str, previous: Option<&str>) -> Config {
 }
 
 async fn stamp(port: u16, seal: &str, case: &str) -> Result<Sealed, tonic::Status> {
-    let mut custodian = eseal::api::proto::seal_admin_service_client::SealAdminServiceClient::new(connect(port, Some(&ClientIdentity::custodian())).await);
+    let mut custodian = eseal_service::api::proto::seal_admin_service_client::SealAdminServiceClient::new(connect(port, Some(&ClientIdentity::custodian())).await);
     let authorization = grant(&mut custodian, grant_request(seal, "approval-system", case)).await.id;
-    let mut signing = eseal::api::proto::signing_service_client::SigningServiceClient::new(connect(port, Some(&ClientIdentity::department())).await)
+    let mut signing = eseal_service::api::proto::signing_service_client::SigningServiceClient::new(connect(port, Some(&ClientIdentity::department())).await)
         .max_decoding_message_size(64 << 20);
     sign(&mut signing, header(seal, &authorization, &format!("req-{case}"), case), &corpus_bytes("01")).await
 }
@@ -265,7 +265,7 @@ async fn registering_a_seal_whose_certificate_does_not_fit_its_key_is_refused() 
     assert_refused(refused, Code::FailedPrecondition, &["key reference is already registered to seal fitting"]);
     // Nothing was registered by the refused calls.
     for id in ["mismatch", "no-usage", "impostor", "fitting-2"] {
-        assert_eq!(admin.get_seal(eseal::api::proto::GetSealRequest { id: id.into() }).await.unwrap_err().code(), Code::NotFound);
+        assert_eq!(admin.get_seal(eseal_service::api::proto::GetSealRequest { id: id.into() }).await.unwrap_err().code(), Code::NotFound);
     }
 }
 
@@ -289,7 +289,7 @@ async fn a_seal_stops_at_its_stamping_limit_even_under_concurrency() {
     for (i, (authorization, case)) in grants.into_iter().enumerate() {
         let document = Arc::clone(&document);
         tasks.push(tokio::spawn(async move {
-            let mut signing = eseal::api::proto::signing_service_client::SigningServiceClient::new(connect(port, Some(&ClientIdentity::department())).await)
+            let mut signing = eseal_service::api::proto::signing_service_client::SigningServiceClient::new(connect(port, Some(&ClientIdentity::department())).await)
                 .max_decoding_message_size(64 << 20);
             sign(&mut signing, header("approval-ec", &authorization, &format!("limit-{i}"), &case), &document).await
         }));

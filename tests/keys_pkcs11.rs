@@ -13,16 +13,16 @@ use common::{pdfsig, pyhanko_validate};
 use cryptoki::object::{Attribute, AttributeInfo, AttributeType, ObjectClass};
 use cryptoki::session::UserType;
 use cryptoki::types::AuthPin;
-use eseal::config::Config;
-use eseal::keys::csr::{KeyHome, keygen};
-use eseal::keys::KeyAlgorithm;
+use eseal_service::config::Config;
+use eseal_service::keys::csr::{KeyHome, keygen};
+use eseal_service::keys::KeyAlgorithm;
 use tonic::Code;
 
 /// Makes a key labelled `label` in the main test token through `eseal seal keygen`'s code
 /// path; returns its key reference and the chain of a certificate issued for its CSR.
 fn token_key(dir: &std::path::Path, label: &str, algorithm: KeyAlgorithm) -> (String, String) {
     let pin = write_pin(dir, "pin", PIN);
-    let config = eseal::config::KeysConfig { directory: dir.into(), pkcs11: Some(pkcs11_config(&tokens().main, &pin)), ..Default::default() };
+    let config = eseal_service::config::KeysConfig { directory: dir.into(), pkcs11: Some(pkcs11_config(&tokens().main, &pin)), ..Default::default() };
     let made = keygen(&config, KeyHome::Pkcs11, label, algorithm, &format!("CN={label},O=示例市测试局,C=CN")).expect("keygen in the token");
     assert_eq!(made.reference, format!("pkcs11:label={label}"));
     let der = x509_parser::pem::parse_x509_pem(made.csr_pem.as_bytes()).unwrap().1.contents;
@@ -34,7 +34,7 @@ fn token_key(dir: &std::path::Path, label: &str, algorithm: KeyAlgorithm) -> (St
 
 /// A production-mode configuration (no plaintext keys) whose only seals are `seeds`, with the
 /// main test token.
-fn token_config(dir: &std::path::Path, seeds: Vec<eseal::config::SeedSeal>) -> Config {
+fn token_config(dir: &std::path::Path, seeds: Vec<eseal_service::config::SeedSeal>) -> Config {
     let mut config = dev_config(dir);
     config.development = false;
     config.keys.directory = dir.to_path_buf();
@@ -133,11 +133,11 @@ async fn forty_eight_concurrent_stampings_through_the_token_all_succeed() {
             sign(&mut signing, header("token-busy", &authorization, &format!("busy-{i}"), &case), &document).await
         }));
     }
-    let anchors = eseal::verify::TrustAnchors::from_pem(&std::fs::read_to_string(keys().join("root-ca.pem")).unwrap()).unwrap();
+    let anchors = eseal_verify::TrustAnchors::from_pem(&std::fs::read_to_string(keys().join("root-ca.pem")).unwrap()).unwrap();
     let mut sealed = 0;
     for task in tasks {
         let result = task.await.unwrap().unwrap_or_else(|s| panic!("a concurrent stamping failed: {s:?}"));
-        let report = eseal::verify::verify_document(&result.document, &anchors).unwrap();
+        let report = eseal_verify::verify_document(&result.document, &anchors).unwrap();
         let last = report.signatures.last().expect("a signature");
         assert!(last.intact && last.valid && last.trusted, "{last:#?}");
         sealed += 1;
@@ -169,8 +169,8 @@ async fn a_wrong_pin_makes_only_the_token_seals_unavailable() {
     server.stop().await.unwrap();
 }
 
-type SealAdminClient = eseal::api::proto::seal_admin_service_client::SealAdminServiceClient<tonic::transport::Channel>;
-type SigningClient = eseal::api::proto::signing_service_client::SigningServiceClient<tonic::transport::Channel>;
+type SealAdminClient = eseal_service::api::proto::seal_admin_service_client::SealAdminServiceClient<tonic::transport::Channel>;
+type SigningClient = eseal_service::api::proto::signing_service_client::SigningServiceClient<tonic::transport::Channel>;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_audit_log_key_in_the_token_signs_checkpoints_its_verifier_key_accepts() {
@@ -179,16 +179,16 @@ async fn the_audit_log_key_in_the_token_signs_checkpoints_its_verifier_key_accep
     let mut config = token_config(dir.path(), vec![seed(dir.path(), "logkey-seal", &chain, &reference)]);
     // An Ed25519 key made in the token (CKM_EC_EDWARDS_KEY_PAIR_GEN), sensitive and
     // non-extractable like the seal keys.
-    let settings = eseal::keys::token_settings(&config.keys).unwrap().expect("a token is configured");
-    let token = eseal::keys::Token::open(&settings).expect("the test token opens");
+    let settings = eseal_service::keys::token_settings(&config.keys).unwrap().expect("a token is configured");
+    let token = eseal_service::keys::Token::open(&settings).expect("the test token opens");
     let public_key = token.generate_ed25519("audit-log").expect("an Ed25519 key in SoftHSM2");
-    let vkey = eseal::audit::LogVerifier::new(&config.store.audit_origin, public_key).unwrap().verifier_key();
+    let vkey = eseal_audit::LogVerifier::new(&config.store.audit_origin, public_key).unwrap().verifier_key();
     assert_ne!(vkey, common::service::vkey(), "not the sample key");
 
     // A seal key is not a log key: the start fails and says why.
     config.audit.log_key = None;
     config.audit.log_key_reference = Some(reference.clone());
-    let error = eseal::server::start(config.clone()).await.err().expect("an EC key refused as the log key").to_string();
+    let error = eseal_service::server::start(config.clone()).await.err().expect("an EC key refused as the log key").to_string();
     assert!(error.starts_with(&format!("audit log key (audit.log_key_reference = {reference}): ")) && error.contains("not an Ed25519"), "{error}");
 
     config.audit.log_key_reference = Some("pkcs11:label=audit-log".into());
@@ -196,8 +196,8 @@ async fn the_audit_log_key_in_the_token_signs_checkpoints_its_verifier_key_accep
     let port = server.address.port();
     let mut custodian = SealAdminClient::new(connect(port, Some(&ClientIdentity::custodian())).await);
     grant(&mut custodian, grant_request("logkey-seal", "approval-system", "CASE-LOGKEY-HSM")).await;
-    let mut audit = eseal::api::proto::audit_service_client::AuditServiceClient::new(archivist(port).await);
-    let checkpoint = audit.get_checkpoint(eseal::api::proto::GetCheckpointRequest { sign_now: true }).await.unwrap().into_inner();
+    let mut audit = eseal_service::api::proto::audit_service_client::AuditServiceClient::new(archivist(port).await);
+    let checkpoint = audit.get_checkpoint(eseal_service::api::proto::GetCheckpointRequest { sign_now: true }).await.unwrap().into_inner();
     assert!(checkpoint.size >= 2, "{checkpoint:?}");
     let verify = eseal(port, &["audit", "verify", "--log-key", &vkey]);
     assert!(verify.status.success() && text(&verify).contains("the log verifies"), "{}", text(&verify));

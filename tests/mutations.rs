@@ -10,7 +10,7 @@ mod common;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use common::*;
-use eseal::verify::{TrustAnchors, verify_document};
+use eseal_verify::{TrustAnchors, verify_document};
 
 /// A small deterministic generator (xorshift64*), so that a failure can be replayed.
 struct Rng(u64);
@@ -57,8 +57,8 @@ struct Structure {
 
 impl Structure {
     fn of(data: &[u8]) -> Structure {
-        let doc = eseal::pdf::Document::open(data).unwrap();
-        let size = doc.trailer().get(b"Size").and_then(eseal::pdf::Object::as_i64).unwrap();
+        let doc = eseal_pdf::Document::open(data).unwrap();
+        let size = doc.trailer().get(b"Size").and_then(eseal_pdf::Object::as_i64).unwrap();
         Structure { root: doc.root_id().unwrap().to_string(), size, startxref: doc.xref().startxref }
     }
 
@@ -126,7 +126,7 @@ fn structural(rng: &mut Rng, original: &[u8], structure: &Structure) -> (String,
         4 => {
             // A flate bomb in place of a cross-reference stream's rows.
             static BOMB: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
-            let bomb = BOMB.get_or_init(|| eseal::pdf::filter::deflate(&vec![0u8; 8 << 20]));
+            let bomb = BOMB.get_or_init(|| eseal_pdf::filter::deflate(&vec![0u8; 8 << 20]));
             let n = structure.size;
             data.push(b'\n');
             let at = data.len();
@@ -219,11 +219,11 @@ fn mutate(rng: &mut Rng, original: &[u8], digits: &[(usize, usize)], structure: 
 
 fn check(name: &str, data: Vec<u8>, seal: &Seal, anchors: &TrustAnchors, outcome: &mut [usize; 2]) {
     let result = catch_unwind(AssertUnwindSafe(|| {
-        if let Err(eseal::verify::VerifyError::Pdf(eseal::pdf::PdfError::Limit(m))) = verify_document(&data, anchors) {
+        if let Err(eseal_verify::VerifyError::Pdf(eseal_pdf::PdfError::Limit(m))) = verify_document(&data, anchors) {
             assert!(m.contains("limit"), "{name}: a limit error that names no limit: {m}");
         }
         let mut out = Vec::new();
-        match eseal::stamp::seal(&data, &mut out, &seal.options(1, 5.0, 10.0), &seal.chain, &seal.signer) {
+        match eseal_service::stamp::seal(&data, &mut out, &seal.options(1, 5.0, 10.0), &seal.chain, &seal.signer) {
             Err(_) => false,
             Ok(stamped) => {
                 assert!(out.starts_with(&data), "{name}: the original bytes were not kept");

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use common::*;
-use eseal::pdf::{Document, Limits, Object, ObjectId, PdfError, Source};
-use eseal::verify::{TrustAnchors, VerifyError, verify_document, verify_document_with};
+use eseal_pdf::{Document, Limits, Object, ObjectId, PdfError, Source};
+use eseal_verify::{TrustAnchors, VerifyError, verify_document, verify_document_with};
 
 fn anchors() -> TrustAnchors {
     TrustAnchors::from_pem(&std::fs::read_to_string(root_pem()).unwrap()).unwrap()
@@ -117,7 +117,7 @@ fn broken_xref(data: &[u8]) -> String {
     }
 }
 
-fn limit(result: Result<eseal::verify::VerificationReport, VerifyError>) -> String {
+fn limit(result: Result<eseal_verify::VerificationReport, VerifyError>) -> String {
     match result {
         Err(VerifyError::Pdf(PdfError::Limit(m))) => m,
         Err(e) => panic!("expected a limit error, got {e}"),
@@ -143,7 +143,7 @@ fn an_object_listed_twice_in_a_section_is_refused() {
     let mut update = Update::new(&base);
     let altered = update.object(content.number, "<< /Length 8 >>\nstream\n0 0 m S \nendstream");
     let signed = Document::open(base.as_slice()).unwrap().xref().entries[&content.number];
-    let eseal::pdf::xref::XrefEntry::InFile { offset: original, .. } = signed else { panic!("{signed:?}") };
+    let eseal_pdf::xref::XrefEntry::InFile { offset: original, .. } = signed else { panic!("{signed:?}") };
     // First line: the altered stream (what poppler and qpdf read); second: the signed one.
     let file = update.table(&[(content.number, altered), (content.number, original)]);
     let m = broken_xref(&file);
@@ -205,7 +205,7 @@ fn an_offset_past_its_own_section_is_refused() {
     let future = revision1.len() as u64;
     let at = revision1.windows(10).position(|w| w == placeholder.to_string().as_bytes()).unwrap();
     revision1[at..at + 10].copy_from_slice(format!("{future:010}").as_bytes());
-    let prev = eseal::pdf::xref::find_startxref(&revision1).unwrap();
+    let prev = eseal_pdf::xref::find_startxref(&revision1).unwrap();
     let mut second = Update { data: revision1, prev, root, size };
     assert_eq!(second.object(9001, "(later)"), future);
     let other = second.object(9002, "(other)");
@@ -294,10 +294,10 @@ fn hostile_cross_reference_streams_stop_at_named_limits() {
     // Stamping the same file fails the same way, before any work.
     let seal = Seal::ec();
     let mut out = Vec::new();
-    let err = eseal::stamp::seal(&huge, &mut out, &seal.options(1, 5.0, 10.0), &seal.chain, &seal.signer).unwrap_err();
+    let err = eseal_service::stamp::seal(&huge, &mut out, &seal.options(1, 5.0, 10.0), &seal.chain, &seal.signer).unwrap_err();
     assert!(err.to_string().contains("cross-reference entries"), "{err}");
 
-    let bomb = eseal::pdf::filter::deflate(&vec![0u8; 1 << 20]);
+    let bomb = eseal_pdf::filter::deflate(&vec![0u8; 1 << 20]);
     let file = Update::new(&base).stream(9010, &[(9000, 1, 0, 0)], "/Filter /FlateDecode", Some(bomb));
     let m = limit(verify_document(&file, &anchors()));
     assert!(m.contains("decoded-stream limit"), "{m}");
@@ -312,7 +312,7 @@ fn object_stream_bombs_stop_at_the_stream_and_document_limits() {
         let mut body = b"9000 0 (".to_vec();
         body.resize(600 * 1024, b'x');
         body.extend_from_slice(b")");
-        let packed = eseal::pdf::filter::deflate(&body);
+        let packed = eseal_pdf::filter::deflate(&body);
         let at = update.raw(format!("{} 0 obj\n<< /Type /ObjStm /N 1 /First 7 /Filter /FlateDecode /Length {} >>\nstream\n", 9001 + k, packed.len()).as_bytes());
         update.raw(&packed);
         update.raw(b"\nendstream\nendobj\n");
@@ -366,11 +366,11 @@ fn with_fields(sealed: &[u8], values: &[String]) -> Vec<u8> {
     form.set(b"Fields".to_vec(), Object::Array(fields));
     let form_number = first + values.len() as u32;
     let mut body = Vec::new();
-    eseal::pdf::writer::write_object(&mut body, &Object::Dictionary(form));
+    eseal_pdf::writer::write_object(&mut body, &Object::Dictionary(form));
     rows.push((form_number, update.object(form_number, &String::from_utf8(body).unwrap())));
     catalog.set(b"AcroForm".to_vec(), Object::Reference(ObjectId::new(form_number, 0)));
     let mut body = Vec::new();
-    eseal::pdf::writer::write_object(&mut body, &Object::Dictionary(catalog));
+    eseal_pdf::writer::write_object(&mut body, &Object::Dictionary(catalog));
     rows.push((root.number, update.object(root.number, &String::from_utf8(body).unwrap())));
     update.table(&rows)
 }
@@ -384,7 +384,7 @@ fn sealed_13() -> Vec<u8> {
 fn fields_sharing_one_signature_dictionary_are_one_signature_and_not_valid() {
     let sealed = sealed_13();
     let doc = Document::open(sealed.as_slice()).unwrap();
-    let sig = eseal::pdf::signature_fields(&doc).unwrap()[0].signature.unwrap();
+    let sig = eseal_pdf::signature_fields(&doc).unwrap()[0].signature.unwrap();
     for extra in [3usize, 199] {
         let file = with_fields(&sealed, &vec![sig.to_string(); extra]);
         let report = verify_document(&file, &anchors()).unwrap();

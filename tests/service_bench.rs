@@ -84,14 +84,14 @@ async fn bench_sign_and_cycle_modes_complete_and_verify() {
     assert_sane(&updates, 20);
     assert_eq!(updates["verified"].as_u64(), Some(4), "{updates}");
     let original = std::fs::read(common::corpus("13")).unwrap();
-    let anchors = eseal::verify::TrustAnchors::from_pem(&std::fs::read_to_string(common::root_pem()).unwrap()).unwrap();
+    let anchors = eseal_verify::TrustAnchors::from_pem(&std::fs::read_to_string(common::root_pem()).unwrap()).unwrap();
     let mut digests = std::collections::HashSet::new();
     let files: Vec<_> = std::fs::read_dir(&save_to).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(files.len(), 20, "{files:?}");
     for file in files {
         let sealed = std::fs::read(&file).unwrap();
         assert!(sealed.starts_with(&original) && sealed.len() > original.len(), "{} is not the document sent followed by an update", file.display());
-        let report = eseal::verify::verify_document(&sealed, &anchors).unwrap();
+        let report = eseal_verify::verify_document(&sealed, &anchors).unwrap();
         let seal = report.signatures.last().unwrap();
         assert!(seal.intact && seal.valid && seal.trusted, "{}: {seal:?}", file.display());
         assert!(digests.insert(seal.signature_sha256.clone()), "{} repeats another stamping's signature", file.display());
@@ -103,6 +103,6 @@ async fn bench_sign_and_cycle_modes_complete_and_verify() {
     assert!(whole["p50"].as_f64().unwrap() >= cycle["latency_ms"]["p50"].as_f64().unwrap(), "a cycle includes its stamping: {cycle}");
 
     // Every stamping of both runs is in the audit trail.
-    let stamped = server.audit().await.iter().filter(|r| r.event.event == Some(eseal::audit::EventKind::DocumentSealed)).count();
+    let stamped = server.audit().await.iter().filter(|r| r.event.event == Some(eseal_audit::EventKind::DocumentSealed)).count();
     assert_eq!(stamped, 80);
 }

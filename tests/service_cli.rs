@@ -222,7 +222,7 @@ async fn grant_options_bind_the_document_and_the_validity() {
     let missing = eseal(&server, dir.path(), &["grant", "--seal", "approval-ec", "--to", "approval-system", "--case", "CASE-OPT-5", "--document", "/nonexistent.pdf"]);
     assert_eq!(missing.status.code(), Some(2), "{}", both(&missing));
     assert!(text(&missing.stderr).contains("cannot read /nonexistent.pdf"), "{}", both(&missing));
-    let grants = of_kind(&server.audit().await, eseal::audit::EventKind::AuthorizationGranted).len();
+    let grants = of_kind(&server.audit().await, eseal_audit::EventKind::AuthorizationGranted).len();
     assert_eq!(grants, 2, "the refused and malformed grants granted nothing");
 }
 
@@ -500,7 +500,7 @@ async fn sign_options_place_and_describe_the_seal() {
     // The request id given is the one recorded; the same one again replays, another one is
     // refused (the authorization permits one stamping).
     let records = server.audit().await;
-    let sealed_records = of_kind(&records, eseal::audit::EventKind::DocumentSealed);
+    let sealed_records = of_kind(&records, eseal_audit::EventKind::DocumentSealed);
     assert_eq!(sealed_records.len(), 1);
     assert_eq!(sealed_records[0].event.request_id.as_deref(), Some("cli-request-7"));
     assert_eq!(sealed_records[0].event.case_number.as_deref(), Some("CASE-SIGN-OPT"));
@@ -564,8 +564,8 @@ async fn bench_runs_with_every_identity_given_and_pregranted_authorizations() {
     assert_eq!(report["verified"].as_u64(), Some(2), "{report}");
     assert_eq!(report["verify_failures"].as_u64(), Some(0), "{report}");
     let records = server.audit().await;
-    assert_eq!(of_kind(&records, eseal::audit::EventKind::AuthorizationGranted).len(), 6);
-    let sealed = of_kind(&records, eseal::audit::EventKind::DocumentSealed);
+    assert_eq!(of_kind(&records, eseal_audit::EventKind::AuthorizationGranted).len(), 6);
+    let sealed = of_kind(&records, eseal_audit::EventKind::DocumentSealed);
     assert_eq!(sealed.len(), 6);
     assert!(sealed.iter().all(|r| r.event.principal == "approval-system"), "stamped as the department given by --cert");
 }

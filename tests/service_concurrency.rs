@@ -10,9 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use common::service::*;
-use eseal::api::proto::signing_service_client::SigningServiceClient;
-use eseal::api::proto::{AuthorizationState, GetAuthorizationRequest};
-use eseal::audit::EventKind;
+use eseal_service::api::proto::signing_service_client::SigningServiceClient;
+use eseal_service::api::proto::{AuthorizationState, GetAuthorizationRequest};
+use eseal_audit::EventKind;
 use tonic::Code;
 
 const SEAL: &str = "approval-ec";

@@ -18,13 +18,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::service::*;
-use eseal::api::proto::seal_admin_service_client::SealAdminServiceClient;
-use eseal::api::proto::sign_document_request::Part as RequestPart;
-use eseal::api::proto::sign_document_response::Part as ResponsePart;
-use eseal::api::proto::signing_service_client::SigningServiceClient;
-use eseal::api::proto::{SignDocumentRequest, SignDocumentResponse};
-use eseal::audit::{AuditRecord, EventKind};
-use eseal::config::Config;
+use eseal_service::api::proto::seal_admin_service_client::SealAdminServiceClient;
+use eseal_service::api::proto::sign_document_request::Part as RequestPart;
+use eseal_service::api::proto::sign_document_response::Part as ResponsePart;
+use eseal_service::api::proto::signing_service_client::SigningServiceClient;
+use eseal_service::api::proto::{SignDocumentRequest, SignDocumentResponse};
+use eseal_audit::{AuditRecord, EventKind};
+use eseal_service::config::Config;
 
 const SEAL: &str = "approval-ec";
 const WORKERS: usize = 8;
@@ -423,8 +423,8 @@ async fn kill_9_during_stampings_loses_nothing_acknowledged() {
     // The audit log survived the kill whole: after a checkpoint signed now, the log verifies
     // offline with the log key (contiguous, every leaf and root recomputed, nothing unsigned),
     // and every received stamping's sealed record is in it.
-    let mut audit = eseal::api::proto::audit_service_client::AuditServiceClient::new(connect(second.port, Some(&ClientIdentity::archivist())).await);
-    audit.get_checkpoint(eseal::api::proto::GetCheckpointRequest { sign_now: true }).await.expect("a checkpoint is signed after the restart");
+    let mut audit = eseal_service::api::proto::audit_service_client::AuditServiceClient::new(connect(second.port, Some(&ClientIdentity::archivist())).await);
+    audit.get_checkpoint(eseal_service::api::proto::GetCheckpointRequest { sign_now: true }).await.expect("a checkpoint is signed after the restart");
     let vkey = std::fs::read_to_string(common::repo().join("keys-sample/audit-log.vkey")).unwrap();
     let verify = Command::new(env!("CARGO_BIN_EXE_eseal"))
         .args(["audit", "verify", "--db", db.to_str().unwrap(), "--log-key", vkey.trim()])

@@ -11,8 +11,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use eseal::api::proto::GetCheckpointRequest;
-use eseal::api::proto::audit_service_client::AuditServiceClient;
+use eseal_service::api::proto::GetCheckpointRequest;
+use eseal_service::api::proto::audit_service_client::AuditServiceClient;
 
 use common::service::*;
 
@@ -68,7 +68,7 @@ async fn store_files_are_owner_only_whatever_the_umask() {
     let (child, port) = serve_with_open_umask(&file);
     wait_serving(port, std::time::Duration::from_secs(30)).await;
     // A grant and a checkpoint: the WAL holds writes, the witness is written.
-    let mut custodian = eseal::api::proto::seal_admin_service_client::SealAdminServiceClient::new(connect(port, Some(&ClientIdentity::custodian())).await);
+    let mut custodian = eseal_service::api::proto::seal_admin_service_client::SealAdminServiceClient::new(connect(port, Some(&ClientIdentity::custodian())).await);
     grant(&mut custodian, grant_request("approval-ec", "approval-system", "CASE-MODE-1")).await;
     let mut audit = AuditServiceClient::new(connect(port, Some(&ClientIdentity::archivist())).await);
     audit.get_checkpoint(GetCheckpointRequest { sign_now: true }).await.unwrap();
@@ -98,7 +98,7 @@ fn kek_and_key_files_are_owner_only() {
     let written = std::fs::read_to_string(&kek).unwrap();
     let hex = written.trim();
     assert!(hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()), "{written:?}");
-    let id = eseal::keys::Kek::parse(hex.as_bytes(), "kek").unwrap().id_hex();
+    let id = eseal_service::keys::Kek::parse(hex.as_bytes(), "kek").unwrap().id_hex();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("KEK {id} written to {}", kek.display()));
     assert_eq!(mode(&kek), 0o600);
     // Never over an existing file.
@@ -123,8 +123,8 @@ fn kek_and_key_files_are_owner_only() {
         .unwrap();
     assert!(rotate.status.success(), "{}", both(&rotate));
     assert!(String::from_utf8_lossy(&rotate.stdout).contains("re-sealed approval.key.enc"), "{}", both(&rotate));
-    let new_id = eseal::keys::Kek::parse(new_kek.as_bytes(), "new").unwrap().id_hex();
-    assert_eq!(eseal::keys::envelope::kek_id_of(&std::fs::read(&encrypted).unwrap()), Some(new_id));
+    let new_id = eseal_service::keys::Kek::parse(new_kek.as_bytes(), "new").unwrap().id_hex();
+    assert_eq!(eseal_service::keys::envelope::kek_id_of(&std::fs::read(&encrypted).unwrap()), Some(new_id));
     assert_eq!(mode(&encrypted), 0o600);
 }
 
@@ -142,7 +142,7 @@ fn encrypted_log_key(dir: &Path) -> (PathBuf, PathBuf) {
     let out = run(&["keys", "encrypt", plaintext.to_str().unwrap(), "-o", folder.join("audit-log.key").to_str().unwrap(), "--kek-file", kek.to_str().unwrap()]);
     assert!(out.status.success(), "keys encrypt of the Ed25519 log key: {}", both(&out));
     assert_eq!(mode(&folder.join("audit-log.key")), 0o600);
-    assert!(eseal::keys::envelope::is_encrypted(&std::fs::read(folder.join("audit-log.key")).unwrap()));
+    assert!(eseal_service::keys::envelope::is_encrypted(&std::fs::read(folder.join("audit-log.key")).unwrap()));
     (folder, kek)
 }
 
@@ -186,7 +186,7 @@ async fn an_encrypted_log_key_signs_checkpoints_its_verifier_key_accepts() {
     config.keys.kek_file = Some(other);
     config.audit.log_key = None;
     config.audit.log_key_reference = Some("audit-log.key".into());
-    let error = eseal::server::start(config.clone()).await.err().expect("a wrong KEK stops the start").to_string();
+    let error = eseal_service::server::start(config.clone()).await.err().expect("a wrong KEK stops the start").to_string();
     assert!(error.starts_with("audit log key (audit.log_key_reference = audit-log.key): key audit-log.key is sealed under KEK "), "{error}");
     assert!(error.contains("wrong keys.kek_file"), "{error}");
 
@@ -196,18 +196,18 @@ async fn an_encrypted_log_key_signs_checkpoints_its_verifier_key_accepts() {
     config.development = false;
     config.seed_seals.clear();
     config.audit.log_key_reference = Some("audit-log.pk8".into());
-    let error = eseal::server::start(config.clone()).await.err().expect("refused").to_string();
+    let error = eseal_service::server::start(config.clone()).await.err().expect("refused").to_string();
     assert!(error.contains("audit-log.pk8 is a plaintext PKCS#8 file") && error.contains("eseal keys encrypt"), "{error}");
     // Both ways at once, or neither: a configuration error.
     config.audit.log_key = Some(keys().join("audit-log.pk8"));
-    let error = eseal::server::start(config).await.err().expect("refused").to_string();
+    let error = eseal_service::server::start(config).await.err().expect("refused").to_string();
     assert!(error.contains("exactly one of log_key") && error.contains("log_key_reference"), "{error}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spooled_documents_are_owner_only() {
-    use eseal::api::proto::sign_document_request::Part;
-    use eseal::api::proto::SignDocumentRequest;
+    use eseal_service::api::proto::sign_document_request::Part;
+    use eseal_service::api::proto::SignDocumentRequest;
     let spool = tempfile::tempdir().unwrap();
     let spool_dir = spool.path().to_path_buf();
     let server = TestServer::start_with(move |c| {

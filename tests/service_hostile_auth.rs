@@ -9,9 +9,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::service::*;
-use eseal::api::proto::seal_admin_service_client::SealAdminServiceClient;
-use eseal::api::proto::{ListSealsRequest, SealTransitionRequest};
-use eseal::audit::{AuditRecord, EventKind};
+use eseal_service::api::proto::seal_admin_service_client::SealAdminServiceClient;
+use eseal_service::api::proto::{ListSealsRequest, SealTransitionRequest};
+use eseal_audit::{AuditRecord, EventKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::Code;
 
@@ -113,7 +113,7 @@ async fn a_refusal_flood_is_summarized_and_starves_no_one() {
         // Practically no refill during the test: the burst is all that is recorded one by one.
         c.server.refusal_refill_per_second = 0.0001;
         c.server.refusal_summary_interval_ms = 200;
-        c.metrics = Some(eseal::config::MetricsConfig { listen: "127.0.0.1:0".into() });
+        c.metrics = Some(eseal_service::config::MetricsConfig { listen: "127.0.0.1:0".into() });
     })
     .await;
     let baseline = server.audit().await.len();
@@ -297,7 +297,7 @@ async fn a_revoked_client_certificate_is_refused_after_the_crl_changes() {
     let server = TestServer::start_with(move |c| {
         c.server.client_crls = vec![crl_for_config];
         c.server.client_crl_check_ms = 100;
-        c.metrics = Some(eseal::config::MetricsConfig { listen: "127.0.0.1:0".into() });
+        c.metrics = Some(eseal_service::config::MetricsConfig { listen: "127.0.0.1:0".into() });
     })
     .await;
 
@@ -355,7 +355,7 @@ async fn a_crl_past_its_next_update_is_still_used_and_reported() {
     let crl_for_config = crl.clone();
     let server = TestServer::start_with(move |c| {
         c.server.client_crls = vec![crl_for_config];
-        c.metrics = Some(eseal::config::MetricsConfig { listen: "127.0.0.1:0".into() });
+        c.metrics = Some(eseal_service::config::MetricsConfig { listen: "127.0.0.1:0".into() });
     })
     .await;
     // Not an outage: the clients it does not list are served; the ones it lists stay refused.
@@ -391,7 +391,7 @@ fn a_crl_not_signed_by_the_client_ca_is_refused_at_start() {
     let mut config = dev_config(d);
     config.server.client_crls = vec![d.join("foreign.crl")];
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let error = runtime.block_on(eseal::server::start(config)).err().expect("the server refuses to start").to_string();
+    let error = runtime.block_on(eseal_service::server::start(config)).err().expect("the server refuses to start").to_string();
     assert!(error.contains("foreign.crl") && error.contains("signature does not verify with the client CA's key"), "{error}");
 
     // A client CA file holding two certificates of that name (a re-keyed CA), the other key's
@@ -405,7 +405,7 @@ fn a_crl_not_signed_by_the_client_ca_is_refused_at_start() {
     let mut config = dev_config(&store);
     config.server.client_ca = both;
     config.server.client_crls = vec![real_crl];
-    let server = runtime.block_on(eseal::server::start(config)).expect("the real CA's CRL is used");
+    let server = runtime.block_on(eseal_service::server::start(config)).expect("the real CA's CRL is used");
     runtime.block_on(server.stop()).unwrap();
 }
 
@@ -450,7 +450,7 @@ async fn sighup_reloads_the_crls() {
     config.server.client_crls = vec![crl.clone()];
     // No polling during the test: only SIGHUP can bring the new list.
     config.server.client_crl_check_ms = 3_600_000;
-    config.log.format = eseal::config::LogFormat::Json;
+    config.log.format = eseal_service::config::LogFormat::Json;
     let config_path = dir.path().join("eseal.toml");
     std::fs::write(&config_path, config_toml(&config)).unwrap();
     let log = dir.path().join("serve.log");

@@ -6,14 +6,14 @@
 mod common;
 
 use common::service::*;
-use eseal::api::proto::audit_service_client::AuditServiceClient;
-use eseal::api::proto::seal_admin_service_client::SealAdminServiceClient;
-use eseal::api::proto::verification_service_client::VerificationServiceClient;
-use eseal::api::proto::{
+use eseal_service::api::proto::audit_service_client::AuditServiceClient;
+use eseal_service::api::proto::seal_admin_service_client::SealAdminServiceClient;
+use eseal_service::api::proto::verification_service_client::VerificationServiceClient;
+use eseal_service::api::proto::{
     ExportArchiveRequest, GetAuthorizationRequest, GetCheckpointRequest, GetConsistencyProofRequest, GetInclusionProofRequest, GetRecordsRequest,
     GetSealRequest, ListAuthorizationsRequest, ListSealsRequest, RegisterSealRequest, SealState, SealTransitionRequest, VerifyDocumentRequest,
 };
-use eseal::audit::{AuditEvent, AuditRecord, EventKind};
+use eseal_audit::{AuditEvent, AuditRecord, EventKind};
 use tonic::Code;
 use tonic::transport::Channel;
 
@@ -125,12 +125,12 @@ async fn get_records_pages_by_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("eseal.db");
     let origin = dev_config(dir.path()).store.audit_origin;
-    let store = eseal::store::SqliteStore::open(&db, &origin).await.unwrap();
+    let store = eseal_service::store::SqliteStore::open(&db, &origin).await.unwrap();
     for i in 0..10 {
         let mut event = AuditEvent::new(EventKind::CallRefused, "anonymous");
         event.method = Some("GetSeal".into());
         event.reason = Some(format!("{i}: {}", "m".repeat(1 << 20)));
-        eseal::store::Store::append_audit(&store, event, 1_700_000_000 + i).await.unwrap();
+        eseal_service::store::Store::append_audit(&store, event, 1_700_000_000 + i).await.unwrap();
     }
     store.close().await;
     let mut server = TestServer::start_with(|c| c.store.sqlite_path = db.clone()).await;
@@ -255,7 +255,7 @@ async fn seal_reads_follow_their_roles() {
         assert!(!seal.certificate_chain.is_empty() && !seal.certificate_sha256.is_empty() && !seal.name.is_empty());
     }
     let dual = list(&mut c.dual).await;
-    let by_id = |seals: &[eseal::api::proto::Seal], id: &str| seals.iter().find(|s| s.id == id).cloned().unwrap();
+    let by_id = |seals: &[eseal_service::api::proto::Seal], id: &str| seals.iter().find(|s| s.id == id).cloned().unwrap();
     assert_eq!(by_id(&dual, SEAL).key_reference, "seal-approval-ec.pk8");
     assert!(by_id(&dual, "housing-rsa").key_reference.is_empty());
     for seal in list(&mut c.seal_admin).await {
@@ -362,7 +362,7 @@ async fn audit_reads_are_for_archivists() {
 }
 
 /// VerifyDocument with `document` in 64 KiB chunks.
-async fn verify(server: &TestServer, identity: &ClientIdentity, document: &[u8]) -> Result<eseal::api::proto::VerifyDocumentResponse, tonic::Status> {
+async fn verify(server: &TestServer, identity: &ClientIdentity, document: &[u8]) -> Result<eseal_service::api::proto::VerifyDocumentResponse, tonic::Status> {
     let mut client = VerificationServiceClient::new(server.channel(Some(identity)).await);
     let chunks: Vec<VerifyDocumentRequest> = document.chunks(64 * 1024).map(|c| VerifyDocumentRequest { chunk: c.to_vec() }).collect();
     client.verify_document(tokio_stream::iter(chunks)).await.map(|r| r.into_inner())

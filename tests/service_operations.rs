@@ -9,10 +9,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::service::*;
-use eseal::api::proto::audit_service_client::AuditServiceClient;
-use eseal::api::proto::sign_document_request::Part;
-use eseal::api::proto::{GetCheckpointRequest, SignDocumentRequest};
-use eseal::api::proto::seal_admin_service_client::SealAdminServiceClient;
+use eseal_service::api::proto::audit_service_client::AuditServiceClient;
+use eseal_service::api::proto::sign_document_request::Part;
+use eseal_service::api::proto::{GetCheckpointRequest, SignDocumentRequest};
+use eseal_service::api::proto::seal_admin_service_client::SealAdminServiceClient;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::Code;
 use tonic_health::pb::health_client::HealthClient;
@@ -51,7 +51,7 @@ async fn scrape_until(address: std::net::SocketAddr, what: &str, check: impl Fn(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_stampings_refusals_and_latencies() {
-    let server = TestServer::start_with(|c| c.metrics = Some(eseal::config::MetricsConfig { listen: "127.0.0.1:0".into() })).await;
+    let server = TestServer::start_with(|c| c.metrics = Some(eseal_service::config::MetricsConfig { listen: "127.0.0.1:0".into() })).await;
     let metrics = server.metrics_address.expect("a metrics endpoint");
     let mut custodian = server.admin(&ClientIdentity::custodian()).await;
     let mut department = server.signing(&ClientIdentity::department()).await;
@@ -106,7 +106,7 @@ async fn metrics_count_stampings_refusals_and_latencies() {
     let series = "eseal_seal_certificate_expiry_seconds{seal=\"approval-ec\"}";
     let text = scrape_until(metrics, "the seal certificate's expiry", |t| sample(t, series).is_some()).await;
     let left = sample(&text, series).unwrap();
-    let expected = not_after - eseal::api::now() as f64;
+    let expected = not_after - eseal_service::api::now() as f64;
     assert!((left - expected).abs() < 60.0, "{series} = {left}, expected about {expected}");
     assert_eq!(sample(&text, "eseal_seal_certificate_expiring{seal=\"approval-ec\"}"), Some(0.0), "{text}");
 
@@ -207,7 +207,7 @@ async fn shutdown_drains_the_call_in_progress_and_refuses_new_ones() {
     // A grace period far longer than the test's patience: a drain that waited for it instead
     // of ending with the call fails the test.
     config.server.shutdown_grace_ms = 3_600_000;
-    let running = eseal::server::start(config).await.expect("the server starts");
+    let running = eseal_service::server::start(config).await.expect("the server starts");
     let port = running.address.port();
     let channel = connect(port, Some(&ClientIdentity::custodian())).await;
     let authorization = grant(&mut SealAdminServiceClient::new(channel), grant_request(SEAL, DEPARTMENT, "CASE-D-1")).await.id;
@@ -220,14 +220,14 @@ async fn shutdown_drains_the_call_in_progress_and_refuses_new_ones() {
     let (first, second) = half.split_at(half.len() / 2);
     let (upload, uploaded) = tokio::sync::mpsc::channel::<SignDocumentRequest>(1);
     let signing_channel = connect(port, Some(&ClientIdentity::department())).await;
-    let mut department = eseal::api::proto::signing_service_client::SigningServiceClient::new(signing_channel.clone());
+    let mut department = eseal_service::api::proto::signing_service_client::SigningServiceClient::new(signing_channel.clone());
     let in_flight = tokio::spawn(async move {
         let mut answer = department.sign_document(tokio_stream::wrappers::ReceiverStream::new(uploaded)).await?.into_inner();
         let mut messages = 0;
         let mut receipt = None;
         while let Some(message) = answer.message().await? {
             messages += 1;
-            if let Some(eseal::api::proto::sign_document_response::Part::Receipt(r)) = message.part {
+            if let Some(eseal_service::api::proto::sign_document_response::Part::Receipt(r)) = message.part {
                 receipt = Some(r);
             }
         }
@@ -277,7 +277,7 @@ async fn shutdown_drains_the_call_in_progress_and_refuses_new_ones() {
 
     // The stamping was committed before the store closed.
     let records = audit_records(&dir.path().join("eseal.db")).await;
-    assert_eq!(of_kind(&records, eseal::audit::EventKind::DocumentSealed).len(), 1);
+    assert_eq!(of_kind(&records, eseal_audit::EventKind::DocumentSealed).len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -285,7 +285,7 @@ async fn a_certificate_that_is_not_its_keys_fails_startup() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = dev_config(dir.path());
     config.server.tls_key = keys().join("client-department.key");
-    let error = eseal::server::start(config).await.err().expect("refused").to_string();
+    let error = eseal_service::server::start(config).await.err().expect("refused").to_string();
     assert!(
         error.contains("TLS certificate") && error.contains("does not match") && error.contains("server.pem") && error.contains("client-department.key"),
         "{error}"
@@ -293,7 +293,7 @@ async fn a_certificate_that_is_not_its_keys_fails_startup() {
 
     let mut config = dev_config(dir.path());
     config.seed_seals[0].key_reference = "seal-housing-rsa.pk8".into();
-    let error = eseal::server::start(config).await.err().expect("refused").to_string();
+    let error = eseal_service::server::start(config).await.err().expect("refused").to_string();
     assert!(error.contains("seed seal approval-ec") && error.contains("does not match") && error.contains("seal-housing-rsa.pk8"), "{error}");
     assert!(!dir.path().join("eseal.db").exists(), "nothing is opened before the checks");
 }
@@ -303,11 +303,11 @@ async fn a_missing_file_fails_startup_with_its_path() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = dev_config(dir.path());
     config.server.client_ca = dir.path().join("no-such-ca.pem");
-    let error = eseal::server::start(config).await.err().expect("refused").to_string();
+    let error = eseal_service::server::start(config).await.err().expect("refused").to_string();
     assert_eq!(error, format!("server.client_ca: {} does not exist", dir.path().join("no-such-ca.pem").display()));
     let mut config = dev_config(dir.path());
     config.seed_seals[1].image = dir.path().join("gone.png");
-    let error = eseal::server::start(config).await.err().expect("refused").to_string();
+    let error = eseal_service::server::start(config).await.err().expect("refused").to_string();
     assert!(error.starts_with("seed_seals[housing-rsa].image: ") && error.contains("gone.png"), "{error}");
 }
 

@@ -21,11 +21,11 @@ use std::time::{Duration, Instant};
 use common::postgres::{Cluster, shared};
 use common::service::*;
 use common::store::open_pg;
-use eseal::api::proto::seal_admin_service_client::SealAdminServiceClient;
-use eseal::api::proto::signing_service_client::SigningServiceClient;
-use eseal::audit::log_check::check_log;
-use eseal::audit::{AuditRecord, EventKind, LogVerifier};
-use eseal::store::Store;
+use eseal_service::api::proto::seal_admin_service_client::SealAdminServiceClient;
+use eseal_service::api::proto::signing_service_client::SigningServiceClient;
+use eseal_audit::log_check::check_log;
+use eseal_audit::{AuditRecord, EventKind, LogVerifier};
+use eseal_service::store::Store;
 use tokio::sync::Semaphore;
 use tonic::Code;
 use tonic::transport::Channel;
@@ -65,7 +65,7 @@ async fn verified_log(url: &str) -> (Vec<AuditRecord>, u64) {
 
 /// A sign header with a seal small enough for the one-page 1 KB corpus file (08), the cheapest
 /// to seal.
-fn small_header(authorization: &str, request_id: &str, case: &str) -> eseal::api::proto::SignHeader {
+fn small_header(authorization: &str, request_id: &str, case: &str) -> eseal_service::api::proto::SignHeader {
     let mut header = header(SEAL, authorization, request_id, case);
     if let Some(rect) = header.placement.as_mut().and_then(|p| p.rect.as_mut()) {
         (rect.x, rect.y, rect.width, rect.height) = (5.0, 5.0, 15.0, 15.0);
@@ -82,8 +82,8 @@ fn retryable(status: &tonic::Status) -> bool {
 /// wants every record covered).
 async fn sign_checkpoint(port: u16) {
     let channel = connect(port, Some(&ClientIdentity::archivist())).await;
-    let mut audit = eseal::api::proto::audit_service_client::AuditServiceClient::new(channel);
-    audit.get_checkpoint(eseal::api::proto::GetCheckpointRequest { sign_now: true }).await.unwrap();
+    let mut audit = eseal_service::api::proto::audit_service_client::AuditServiceClient::new(channel);
+    audit.get_checkpoint(eseal_service::api::proto::GetCheckpointRequest { sign_now: true }).await.unwrap();
 }
 
 /// The request ids of the `document_sealed` records; fails on a request id sealed twice.
@@ -404,10 +404,10 @@ async fn a_node_killed_under_load_loses_nothing_and_the_other_keeps_serving() {
     let (upload, uploaded) = tokio::sync::mpsc::channel(1);
     let mut signer = SigningServiceClient::new(connect(doomed.port, Some(&ClientIdentity::department())).await);
     let held_call = tokio::spawn(async move { signer.sign_document(tokio_stream::wrappers::ReceiverStream::new(uploaded)).await?.into_inner().message().await });
-    let mut parts = vec![eseal::api::proto::sign_document_request::Part::Header(small_header(&held, "load-held", "负载-held"))];
-    parts.extend(large.chunks(32 * 1024).take(3).map(|c| eseal::api::proto::sign_document_request::Part::Chunk(c.to_vec())));
+    let mut parts = vec![eseal_service::api::proto::sign_document_request::Part::Header(small_header(&held, "load-held", "负载-held"))];
+    parts.extend(large.chunks(32 * 1024).take(3).map(|c| eseal_service::api::proto::sign_document_request::Part::Chunk(c.to_vec())));
     for part in parts {
-        upload.send(eseal::api::proto::SignDocumentRequest { part: Some(part) }).await.unwrap();
+        upload.send(eseal_service::api::proto::SignDocumentRequest { part: Some(part) }).await.unwrap();
     }
     // Kill once the load is under way: every worker could have received a stamping.
     progress.wait(|p| &p.received, WORKERS, "stampings before the kill").await;

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::service::*;
-use eseal::api::proto::GrantAuthorizationRequest;
-use eseal::audit::EventKind;
+use eseal_service::api::proto::GrantAuthorizationRequest;
+use eseal_audit::EventKind;
 
 /// The test venv's Python, with grpcio-tools.
 fn python() -> PathBuf {

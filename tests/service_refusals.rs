@@ -8,13 +8,13 @@ mod common;
 use std::time::{Duration, SystemTime};
 
 use common::service::*;
-use eseal::api::proto::seal_admin_service_client::SealAdminServiceClient;
-use eseal::api::proto::signing_service_client::SigningServiceClient;
-use eseal::api::proto::{
+use eseal_service::api::proto::seal_admin_service_client::SealAdminServiceClient;
+use eseal_service::api::proto::signing_service_client::SigningServiceClient;
+use eseal_service::api::proto::{
     AuthorizationState, GetAuthorizationRequest, GetSealRequest, GrantAuthorizationRequest, ListSealsRequest, RevokeAuthorizationRequest, SealState,
     SealTransitionRequest, SignDocumentRequest, SignHeader, sign_document_request::Part,
 };
-use eseal::audit::EventKind;
+use eseal_audit::EventKind;
 use tonic::Code;
 use tonic::transport::Channel;
 
@@ -35,7 +35,7 @@ impl Fixture {
         Self::start_with(|_| {}).await
     }
 
-    async fn start_with(adjust: impl FnOnce(&mut eseal::config::Config)) -> Fixture {
+    async fn start_with(adjust: impl FnOnce(&mut eseal_service::config::Config)) -> Fixture {
         let server = TestServer::start_with(adjust).await;
         let department = server.signing(&ClientIdentity::department()).await;
         let custodian = server.admin(&ClientIdentity::custodian()).await;
@@ -49,20 +49,20 @@ impl Fixture {
     }
 
     /// The authorization's state as the custodian sees it.
-    async fn state_of(&mut self, id: &str) -> (AuthorizationState, eseal::api::proto::Authorization) {
+    async fn state_of(&mut self, id: &str) -> (AuthorizationState, eseal_service::api::proto::Authorization) {
         let a = self.custodian.get_authorization(GetAuthorizationRequest { id: id.into() }).await.expect("GetAuthorization").into_inner();
         (AuthorizationState::try_from(a.state).unwrap(), a)
     }
 
     /// The audit trail (the server keeps running: WAL lets us read).
-    async fn audit(&self) -> Vec<eseal::audit::AuditRecord> {
+    async fn audit(&self) -> Vec<eseal_audit::AuditRecord> {
         self.server.audit().await
     }
 }
 
 /// Exactly `n` refusals were recorded.
 #[track_caller]
-fn assert_refusal_count(records: &[eseal::audit::AuditRecord], n: usize) {
+fn assert_refusal_count(records: &[eseal_audit::AuditRecord], n: usize) {
     let refusals = of_kind(records, EventKind::CallRefused);
     assert_eq!(refusals.len(), n, "one call_refused record per refusal: {refusals:#?}");
 }

@@ -59,7 +59,7 @@ async fn verify_reports_the_etsi_verdict_the_record_match_and_its_exit_code() {
     assert!(sign.status.success(), "{}", both(&sign));
     let sealed = std::fs::read(&sealed_path).unwrap();
     let records = server.audit().await;
-    let stamped = *of_kind(&records, eseal::audit::EventKind::DocumentSealed).first().expect("a document_sealed record");
+    let stamped = *of_kind(&records, eseal_audit::EventKind::DocumentSealed).first().expect("a document_sealed record");
     let (table, report) = verify(&server, dir.path(), "clean.pdf", &sealed, 0);
     let row = seal1_row(&table);
     assert!(row.contains("TOTAL-PASSED") && row.contains(&format!("#{}", stamped.sequence)), "{row}");

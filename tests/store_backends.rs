@@ -5,14 +5,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use eseal::audit::merkle::{MerkleTree, leaf_hash};
-use eseal::audit::{AuditRecord, EventKind};
-use eseal::policy::AuthorizationState;
-use eseal::seal::SealState;
+use eseal_audit::merkle::{MerkleTree, leaf_hash};
+use eseal_audit::{AuditRecord, EventKind};
+use eseal_service::policy::AuthorizationState;
+use eseal_service::seal::SealState;
 mod common;
 
 use common::store::*;
-use eseal::store::{AuthorizationFilter, AuthorizationStateFilter, Page, StampingLimits, StampingRecord, Store, StoreError};
+use eseal_service::store::{AuthorizationFilter, AuthorizationStateFilter, Page, StampingLimits, StampingRecord, Store, StoreError};
 
 /// Every record of the log, checked: sequences 1..=N without gaps, each record's JSON reads
 /// back with its own sequence and the store's origin.

@@ -9,15 +9,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use eseal::audit::checkpoint::{Checkpoint, LogSigner};
-use eseal::audit::merkle::{EMPTY_ROOT, MemoryStore, MerkleTree, leaf_hash, verify_consistency, verify_inclusion};
-use eseal::audit::{AuditEvent, AuditRecord, EventKind};
-use eseal::policy::{Authorization, AuthorizationState};
-use eseal::seal::SealState;
+use eseal_audit::checkpoint::{Checkpoint, LogSigner};
+use eseal_audit::merkle::{EMPTY_ROOT, MemoryStore, MerkleTree, leaf_hash, verify_consistency, verify_inclusion};
+use eseal_audit::{AuditEvent, AuditRecord, EventKind};
+use eseal_service::policy::{Authorization, AuthorizationState};
+use eseal_service::seal::SealState;
 mod common;
 
 use common::store::{ORIGIN, TestStore, commit, event, open, seal};
-use eseal::store::{Store, StoreError, StoredCheckpoint};
+use eseal_service::store::{Store, StoreError, StoredCheckpoint};
 
 /// An authorization for the department `dept`, granted at 100.
 fn authorization(id: &str, seal_id: &str, expires_at: i64) -> Authorization {
@@ -382,7 +382,7 @@ async fn a_seal_suspended_during_sealing_consumes_nothing(fixture: TestStore) {
     let before = store.audit_len().await.unwrap();
     let message = conflict(commit(store, "req-1", &a, 4).await);
     assert!(message.contains("seal s1 is suspended") && message.contains("nothing was consumed"), "{message}");
-    assert_eq!(store.authorization("a1").await.unwrap().unwrap().state, eseal::policy::AuthorizationState::Active);
+    assert_eq!(store.authorization("a1").await.unwrap().unwrap().state, eseal_service::policy::AuthorizationState::Active);
     assert_eq!(store.audit_len().await.unwrap(), before);
     assert!(store.stamping("dept", "req-1").await.unwrap().is_none());
 }

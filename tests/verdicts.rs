@@ -9,8 +9,8 @@ mod common;
 mod forgeries;
 
 use common::*;
-use eseal::cms::{CertificateChain, RingSigner};
-use eseal::verify::{DocumentVerdict, Indication, SignatureReport, SubIndication, TrustAnchors, VerificationReport, verify_document};
+use eseal_cms::{CertificateChain, RingSigner};
+use eseal_verify::{DocumentVerdict, Indication, SignatureReport, SubIndication, TrustAnchors, VerificationReport, verify_document};
 use forgeries::*;
 
 fn anchors() -> TrustAnchors {
@@ -75,7 +75,7 @@ fn a_self_made_certificate_copying_the_seal_subject_is_indeterminate_no_chain() 
     let sealed = sealed_by_impostor(dir.path());
     let report = verify(&sealed);
     let seal = seal1(&report);
-    let genuine = eseal::verify::certificate_facts(Seal::ec().chain.end_entity_der()).unwrap();
+    let genuine = eseal_verify::certificate_facts(Seal::ec().chain.end_entity_der()).unwrap();
     let signer = seal.signer.as_ref().expect("the signer certificate is reported");
     assert_eq!(signer.subject, genuine.subject, "the subject is the seal's");
     assert_eq!(signer.issuer, genuine.subject, "self-signed");
@@ -148,7 +148,7 @@ fn a_document_timestamp_before_the_expiry_proves_the_expired_seal_existed() {
     let proven = with_document_timestamp(&sealed, dir.path(), now() - 90 * 60);
     let report = verify(&proven);
     let seal = seal1(&report);
-    let timestamp = report.signatures.iter().find(|s| s.kind == eseal::verify::SignatureKind::DocumentTimestamp).expect("the document timestamp");
+    let timestamp = report.signatures.iter().find(|s| s.kind == eseal_verify::SignatureKind::DocumentTimestamp).expect("the document timestamp");
     assert_eq!(timestamp.indication, Indication::TotalPassed, "{timestamp:#?}");
     assert_eq!((seal.indication, seal.sub_indication), (Indication::TotalPassed, None), "{seal:#?}");
     assert_eq!(seal.trust_time_source.as_deref(), Some("document timestamp"));

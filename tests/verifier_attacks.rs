@@ -5,9 +5,9 @@
 mod common;
 
 use common::*;
-use eseal::pdf::{Dictionary, Document, Object, ObjectId};
-use eseal::pdf::object::Stream;
-use eseal::verify::{SignatureReport, TrustAnchors, verify_document};
+use eseal_pdf::{Dictionary, Document, Object, ObjectId};
+use eseal_pdf::object::Stream;
+use eseal_verify::{SignatureReport, TrustAnchors, verify_document};
 
 fn anchors() -> TrustAnchors {
     TrustAnchors::from_pem(&std::fs::read_to_string(root_pem()).unwrap()).unwrap()
@@ -135,7 +135,7 @@ fn a_list_that_is_also_page_content_may_not_grow() {
 fn a_substituted_signature_dictionary_is_not_trusted() {
     let sealed = sealed_13();
     let doc = Document::open(sealed.clone()).unwrap();
-    let field = eseal::pdf::signature_fields(&doc).unwrap().into_iter().find(|f| f.name == "Seal1").unwrap();
+    let field = eseal_pdf::signature_fields(&doc).unwrap().into_iter().find(|f| f.name == "Seal1").unwrap();
     // A copy of the signature dictionary with another signing time and reason, and the field
     // pointed at it.
     let mut forged = field.dict.clone();
@@ -439,7 +439,7 @@ fn signature_wrapping_is_not_intact() {
     let (sealed, _) = ec.seal(&std::fs::read(corpus("13")).unwrap(), &options);
     assert!(first_seal(&sealed).valid);
     let doc = Document::open(sealed.clone()).unwrap();
-    let field = eseal::pdf::signature_fields(&doc).unwrap().into_iter().find(|f| f.name == "Seal1").unwrap();
+    let field = eseal_pdf::signature_fields(&doc).unwrap().into_iter().find(|f| f.name == "Seal1").unwrap();
     let range: Vec<usize> = field.dict.get(b"ByteRange").unwrap().as_array().unwrap().iter().map(|v| v.as_i64().unwrap() as usize).collect();
     let (gap_start, gap_end) = (range[1], range[2]);
     let page = doc.page(0).unwrap();
@@ -467,7 +467,7 @@ fn signature_wrapping_is_not_intact() {
         "xref\n0 1\n0000000000 65535 f \n{} 1\n{:010} 00000 n \ntrailer\n<</Size {size}/Root {} {} R/Prev {prev}>>\nstartxref\n{startxref}\n%%EOF\n",
         content_id.number, offset, root.number, root.generation
     );
-    assert_eq!(doc.xref().sections[0].kind, eseal::pdf::xref::XrefKind::Table, "the section written above is a classic table, like corpus 13's");
+    assert_eq!(doc.xref().sections[0].kind, eseal_pdf::xref::XrefKind::Table, "the section written above is a classic table, like corpus 13's");
     wrapped.extend_from_slice(xref.as_bytes());
     // A lenient reader would take the injected object for the page's content. Ours refuses
     // the file: the new section points the object into the signed revision, at bytes that
@@ -495,7 +495,7 @@ fn universal_signature_forgeries_are_not_valid() {
         ec.seal(&std::fs::read(corpus("01")).unwrap(), &ec.options(1, 10.0, 20.0)).0
     };
     let other_doc = Document::open(other.clone()).unwrap();
-    let real = eseal::pdf::signature_fields(&other_doc).unwrap().into_iter().next().unwrap().dict;
+    let real = eseal_pdf::signature_fields(&other_doc).unwrap().into_iter().next().unwrap().dict;
     let base = |extra: &[(&str, Object)]| {
         let mut d = dict(&[("Type", Object::name("Sig")), ("Filter", Object::name("Adobe.PPKLite")), ("SubFilter", Object::name("adbe.pkcs7.detached"))]);
         for (k, v) in extra {
@@ -578,7 +578,7 @@ fn a_seal_dropped_from_the_form_fails_the_document() {
     let dropped = append_update(&sealed, &objects, None);
     let report = verify_document(&dropped, &anchors()).unwrap();
     assert!(report.signatures.is_empty(), "{report:#?}");
-    assert_eq!(report.verdict, eseal::verify::DocumentVerdict::Failed);
+    assert_eq!(report.verdict, eseal_verify::DocumentVerdict::Failed);
     assert!(!report.all_valid());
     let dir = temp();
     let path = dir.path().join("dropped.pdf");

@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::*;
-use eseal::verify::{SignatureReport, TrustAnchors, verify_document};
+use eseal_verify::{SignatureReport, TrustAnchors, verify_document};
 
 fn anchors() -> TrustAnchors {
     TrustAnchors::from_pem(&std::fs::read_to_string(root_pem()).unwrap()).unwrap()
@@ -86,8 +86,8 @@ fn acrobat_style_countersignature_is_not_a_modification() {
     assert_countersigning_is_not_a_modification("13");
 }
 
-use eseal::pdf::object::Stream;
-use eseal::pdf::{Dictionary, Document, Object, ObjectId};
+use eseal_pdf::object::Stream;
+use eseal_pdf::{Dictionary, Document, Object, ObjectId};
 
 fn dict(pairs: &[(&str, Object)]) -> Dictionary {
     pairs.iter().map(|(k, v)| (k.as_bytes().to_vec(), v.clone())).collect()
@@ -391,7 +391,7 @@ fn locking_a_field_is_allowed_and_other_flag_changes_are_not() {
     let ec = Seal::ec();
     let (sealed, _) = ec.seal(&std::fs::read(corpus("10")).unwrap(), &ec.options(1, 10.0, 20.0));
     let doc = Document::open(sealed.clone()).unwrap();
-    let field = eseal::pdf::form_fields(&doc).unwrap().into_iter().find(|f| !f.is_signature() && f.id.is_some() && f.field_type.is_some()).expect("corpus 10 has a form field");
+    let field = eseal_pdf::form_fields(&doc).unwrap().into_iter().find(|f| !f.is_signature() && f.id.is_some() && f.field_type.is_some()).expect("corpus 10 has a form field");
     let id = field.id.unwrap();
     let flags = field.dict.get(b"Ff").and_then(Object::as_i64).unwrap_or(0);
     assert_eq!(flags & 1, 0, "the field starts unlocked");
@@ -452,7 +452,7 @@ fn overlays_at_the_edges_of_visibility_are_disallowed() {
         ("Filter", Object::name("Adobe.PPKLite")),
         ("SubFilter", Object::name("ETSI.CAdES.detached")),
         ("ByteRange", numbers(&[0.0, 10.0, 20.0, 10.0])),
-        ("Contents", Object::String(vec![0; 8], eseal::pdf::object::StringFormat::Hex)),
+        ("Contents", Object::String(vec![0; 8], eseal_pdf::object::StringFormat::Hex)),
     ]);
     let dir = temp();
     let cases = [

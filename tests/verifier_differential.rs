@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use common::*;
-use eseal::verify::{Coverage, SignatureReport, TrustAnchors, verify_document};
+use eseal_verify::{Coverage, SignatureReport, TrustAnchors, verify_document};
 
 /// A verdict on one signature that both verifiers can give.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,8 +118,8 @@ fn eseal_seal(input: &[u8]) -> Vec<u8> {
 /// A revision of metadata alone: the Info dictionary's /ModDate, the catalog's XMP /Metadata
 /// stream rewritten (still well-formed), and the /F flags of the signed field's widget.
 fn metadata_revision(pdf: &[u8], field: &str) -> Vec<u8> {
-    use eseal::pdf::object::StringFormat;
-    use eseal::pdf::{Document, Object};
+    use eseal_pdf::object::StringFormat;
+    use eseal_pdf::{Document, Object};
     let doc = Document::open(pdf.to_vec()).unwrap();
     let mut objects = Vec::new();
     if let Some(Object::Reference(info)) = doc.trailer().get(b"Info") {
@@ -137,7 +137,7 @@ fn metadata_revision(pdf: &[u8], field: &str) -> Vec<u8> {
             }
         }
     }
-    let signed = eseal::pdf::signature_fields(&doc).unwrap().into_iter().find(|f| f.name == field).unwrap();
+    let signed = eseal_pdf::signature_fields(&doc).unwrap().into_iter().find(|f| f.name == field).unwrap();
     let widget = signed.field.unwrap();
     let mut dict = doc.dict(widget, "widget").unwrap();
     let flags = if dict.get(b"F") == Some(&Object::Integer(4)) { 6 } else { 4 };

@@ -6,14 +6,14 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 
 use super::{ClientArgs, CliError};
-use crate::api::proto::ExportArchiveRequest;
-use crate::api::proto::audit_service_client::AuditServiceClient;
-use crate::api::proto::export_archive_response::Part;
-use crate::archive::bag::{self, BagWriter};
-use crate::archive::layout;
-use crate::archive::time::parse_time;
-use crate::archive::{CheckOptions, check_bag};
-use crate::audit::{Checkpoint, LogVerifier};
+use eseal_service::api::proto::ExportArchiveRequest;
+use eseal_service::api::proto::audit_service_client::AuditServiceClient;
+use eseal_service::api::proto::export_archive_response::Part;
+use eseal_service::archive::bag::{self, BagWriter};
+use eseal_service::archive::layout;
+use eseal_service::archive::time::parse_time;
+use eseal_service::archive::{CheckOptions, check_bag};
+use eseal_audit::{Checkpoint, LogVerifier};
 
 /// Options of `eseal archive`.
 #[derive(Args, Debug)]

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use super::{ClientArgs, CliError};
-use crate::api::proto::audit_service_client::AuditServiceClient;
-use crate::api::proto::{GetCheckpointRequest, GetConsistencyProofRequest, GetInclusionProofRequest, GetRecordsRequest};
-use crate::audit::log_check::{LogReport, check_log};
-use crate::audit::{LogSigner, LogVerifier, ProofFile};
+use eseal_service::api::proto::audit_service_client::AuditServiceClient;
+use eseal_service::api::proto::{GetCheckpointRequest, GetConsistencyProofRequest, GetInclusionProofRequest, GetRecordsRequest};
+use eseal_audit::log_check::{LogReport, check_log};
+use eseal_audit::{LogSigner, LogVerifier, ProofFile};
 
 /// Options of `eseal audit`.
 #[derive(Args, Debug)]
@@ -182,7 +182,7 @@ pub async fn run(args: AuditArgs) -> Result<(), CliError> {
         }
         AuditAction::Verify { log_key, db: Some(db), json, no_sign: _ } => {
             let verifier = verifier(&log_key)?;
-            let (records, notes) = crate::store::offline::read_log(&db).await.map_err(|e| CliError::Usage(e.to_string()))?;
+            let (records, notes) = eseal_service::store::offline::read_log(&db).await.map_err(|e| CliError::Usage(e.to_string()))?;
             print_report(&check_log(&records, &notes, &verifier), None, json)
         }
         AuditAction::Checkpoint { sign } => {

@@ -28,12 +28,12 @@ use tonic::transport::Channel;
 
 use super::client::sample_default;
 use super::{ClientArgs, CliError, code_name, parse_duration};
-use crate::api::proto::seal_admin_service_client::SealAdminServiceClient;
-use crate::api::proto::sign_document_request::Part as RequestPart;
-use crate::api::proto::sign_document_response::Part as ResponsePart;
-use crate::api::proto::signing_service_client::SigningServiceClient;
-use crate::api::proto::{self, GrantAuthorizationRequest, SignDocumentRequest, SignHeader};
-use crate::verify::{Coverage, DocumentVerdict, Indication, TrustAnchors, verify_document};
+use eseal_service::api::proto::seal_admin_service_client::SealAdminServiceClient;
+use eseal_service::api::proto::sign_document_request::Part as RequestPart;
+use eseal_service::api::proto::sign_document_response::Part as ResponsePart;
+use eseal_service::api::proto::signing_service_client::SigningServiceClient;
+use eseal_service::api::proto::{self, GrantAuthorizationRequest, SignDocumentRequest, SignHeader};
+use eseal_verify::{Coverage, DocumentVerdict, Indication, TrustAnchors, verify_document};
 
 /// What each task does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -251,7 +251,7 @@ async fn sign_one(signing: &mut SigningServiceClient<Channel>, shared: &Shared, 
         ..Default::default()
     };
     let mut messages = vec![SignDocumentRequest { part: Some(RequestPart::Header(header)) }];
-    messages.extend(crate::api::spool::slices(shared.document.clone(), 1 << 20).map(|c| SignDocumentRequest { part: Some(RequestPart::Chunk(c.to_vec())) }));
+    messages.extend(eseal_service::api::spool::slices(shared.document.clone(), 1 << 20).map(|c| SignDocumentRequest { part: Some(RequestPart::Chunk(c.to_vec())) }));
     let mut responses = signing.sign_document(tokio_stream::iter(messages)).await?.into_inner();
     let receipt = match responses.message().await? {
         Some(proto::SignDocumentResponse { part: Some(ResponsePart::Receipt(r)) }) => r,

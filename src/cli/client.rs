@@ -48,7 +48,7 @@ pub fn sample_default(file: &str, flag: &str, env: Option<&str>) -> Result<PathB
 
 /// The trust anchors of a verification: every certificate of the PEM files given with
 /// `--trust`, or ./keys-sample/root-ca.pem when none is.
-pub fn trust_anchors(paths: &[PathBuf]) -> Result<crate::verify::TrustAnchors, CliError> {
+pub fn trust_anchors(paths: &[PathBuf]) -> Result<eseal_verify::TrustAnchors, CliError> {
     let defaults;
     let paths = if paths.is_empty() {
         defaults = [sample_default("root-ca.pem", "--trust", None)?];
@@ -61,7 +61,7 @@ pub fn trust_anchors(paths: &[PathBuf]) -> Result<crate::verify::TrustAnchors, C
         pem.push_str(&std::fs::read_to_string(path).map_err(|e| CliError::Usage(format!("--trust: cannot read {}: {e}", path.display())))?);
         pem.push('\n');
     }
-    crate::verify::TrustAnchors::from_pem(&pem).map_err(|e| CliError::Usage(format!("--trust: {e}")))
+    eseal_verify::TrustAnchors::from_pem(&pem).map_err(|e| CliError::Usage(format!("--trust: {e}")))
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, CliError> {
@@ -98,7 +98,7 @@ impl ClientArgs {
             .tls_config(tls)
             .map_err(|e| CliError::Usage(format!("TLS setup: {e}")))?
             // Sealed documents come back as fast as the server sends them (see the server's
-            // windows in src/server.rs).
+            // windows in the service's server.rs).
             .initial_stream_window_size(2 << 20)
             .initial_connection_window_size(8 << 20)
             .tcp_nodelay(true);

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::CliError;
-use crate::config::Config;
-use crate::keys::csr::{KeyHome, keygen as make_key};
-use crate::keys::{Kek, KeyAlgorithm, envelope, read_secret, rotate_kek, write_atomically};
+use eseal_service::config::Config;
+use eseal_service::keys::csr::{KeyHome, keygen as make_key};
+use eseal_service::keys::{Kek, KeyAlgorithm, envelope, read_secret, rotate_kek, write_atomically};
 
 /// Options of `eseal keys`.
 #[derive(Args, Debug)]
@@ -104,14 +104,14 @@ pub struct KeygenArgs {
 }
 
 fn kek(file: Option<&Path>, env: Option<&str>, what: &str) -> Result<Kek, CliError> {
-    let usage = |e: crate::keys::KeyError| CliError::Usage(e.to_string());
+    let usage = |e: eseal_service::keys::KeyError| CliError::Usage(e.to_string());
     let material = read_secret(file, env, what).map_err(usage)?.ok_or_else(|| CliError::Usage(format!("{what} is required")))?;
     Kek::parse(&material, what).map_err(usage)
 }
 
 /// Runs `eseal keys ...`.
 pub fn run(args: KeysArgs) -> Result<(), CliError> {
-    let usage = |e: crate::keys::KeyError| CliError::Usage(e.to_string());
+    let usage = |e: eseal_service::keys::KeyError| CliError::Usage(e.to_string());
     match args.action {
         KeysAction::GenerateKek { output } => {
             let hex = Kek::generate_hex().map_err(usage)?;
@@ -131,7 +131,7 @@ pub fn run(args: KeysArgs) -> Result<(), CliError> {
                 return Err(CliError::Usage(format!("{} is already encrypted", input.display())));
             }
             // Only keys the service can use: a typo must not produce a file that fails at start.
-            if let Err(e) = crate::cms::RingSigner::from_pkcs8(&pkcs8) {
+            if let Err(e) = eseal_cms::RingSigner::from_pkcs8(&pkcs8) {
                 if ring::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(&pkcs8).is_err() {
                     return Err(CliError::Usage(format!("{}: neither a seal key ({e}) nor an Ed25519 audit-log key", input.display())));
                 }

@@ -107,7 +107,7 @@ impl Cli {
     /// Runs the command.
     pub async fn run(self) -> Result<(), CliError> {
         if !matches!(self.command, Command::Serve(_)) {
-            crate::logging::init_default();
+            eseal_service::logging::init_default();
         }
         match self.command {
             Command::Serve(args) => serve::run(args).await,

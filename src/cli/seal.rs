@@ -6,8 +6,8 @@ use clap::{Args, Subcommand};
 use tonic::transport::Channel;
 
 use super::{ClientArgs, CliError, parse_duration};
-use crate::api::proto::seal_admin_service_client::SealAdminServiceClient;
-use crate::api::proto::{self, Authorization, Seal};
+use eseal_service::api::proto::seal_admin_service_client::SealAdminServiceClient;
+use eseal_service::api::proto::{self, Authorization, Seal};
 
 /// Options of `eseal seal`.
 #[derive(Args, Debug)]
@@ -127,7 +127,7 @@ pub fn authorization_json(a: &Authorization) -> serde_json::Value {
     let state = proto::AuthorizationState::try_from(a.state).map(|st| st.as_str_name()).unwrap_or("UNKNOWN");
     serde_json::json!({
         "id": a.id, "seal_id": a.seal_id, "grantee": a.grantee, "granted_by": a.granted_by,
-        "case_number": a.case_number, "document_sha256": crate::api::hex(&a.document_sha256),
+        "case_number": a.case_number, "document_sha256": eseal_service::api::hex(&a.document_sha256),
         "granted_at": a.granted_at, "expires_at": a.expires_at,
         "state": state.trim_start_matches("AUTHORIZATION_STATE_").to_lowercase(),
         "consumed_by_request": a.consumed_by_request, "revoked_by": a.revoked_by,

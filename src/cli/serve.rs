@@ -6,7 +6,7 @@ use clap::Args;
 
 use super::CliError;
 use super::client::keys_sample;
-use crate::config::Config;
+use eseal_service::config::Config;
 
 /// Options of `eseal serve`.
 #[derive(Args, Debug)]
@@ -39,12 +39,12 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         config.store.url = Some(url.clone());
         config.check().map_err(|e| CliError::Usage(e.to_string()))?;
     }
-    crate::logging::init(&config.log).map_err(|e| CliError::Usage(e.to_string()))?;
+    eseal_service::logging::init(&config.log).map_err(|e| CliError::Usage(e.to_string()))?;
     let store = match &config.store.url {
         Some(url) => format!("PostgreSQL {}", url_without_password(url)),
         None => config.store.sqlite_path.display().to_string(),
     };
-    let server = crate::server::start(config).await.map_err(|e| CliError::Serve(e.to_string()))?;
+    let server = eseal_service::server::start(config).await.map_err(|e| CliError::Serve(e.to_string()))?;
     println!("eseal is listening on {} (mTLS), store {store}", server.address);
     if args.config.is_none() {
         println!(

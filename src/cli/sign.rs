@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{ClientArgs, CliError, progress};
-use crate::api::proto::seal_admin_service_client::SealAdminServiceClient;
-use crate::api::proto::sign_document_request::Part as RequestPart;
-use crate::api::proto::sign_document_response::Part as ResponsePart;
-use crate::api::proto::signing_service_client::SigningServiceClient;
-use crate::api::proto::{self, SignDocumentRequest, SignHeader};
+use eseal_service::api::proto::seal_admin_service_client::SealAdminServiceClient;
+use eseal_service::api::proto::sign_document_request::Part as RequestPart;
+use eseal_service::api::proto::sign_document_response::Part as ResponsePart;
+use eseal_service::api::proto::signing_service_client::SigningServiceClient;
+use eseal_service::api::proto::{self, SignDocumentRequest, SignHeader};
 
 /// Options of `eseal sign`.
 #[derive(Args, Debug)]
@@ -206,7 +206,7 @@ pub async fn run(args: SignArgs) -> Result<(), CliError> {
     // replay, without reading the document twice to hash it first.
     let request_id = args.request_id.clone().unwrap_or_else(|| {
         let seed = [b"eseal sign:".as_slice(), args.authorization.as_bytes()].concat();
-        format!("req-{}", &crate::api::hex(ring::digest::digest(&ring::digest::SHA256, &seed).as_ref())[..32])
+        format!("req-{}", &eseal_service::api::hex(ring::digest::digest(&ring::digest::SHA256, &seed).as_ref())[..32])
     });
     let returned = if args.whole_document { proto::ReturnedBytes::SealedDocument } else { proto::ReturnedBytes::UpdateOnly };
     let header = SignHeader {

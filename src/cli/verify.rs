@@ -9,11 +9,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use clap::Args;
 
 use super::{ClientArgs, CliError, progress};
-use crate::api::proto::VerifyDocumentRequest;
-use crate::api::proto::VerifyDocumentResponse;
-use crate::api::proto::verification_service_client::VerificationServiceClient;
-use crate::pdf::FileSource;
-use crate::verify::{TrustAnchors, verify_document};
+use eseal_service::api::proto::VerifyDocumentRequest;
+use eseal_service::api::proto::VerifyDocumentResponse;
+use eseal_service::api::proto::verification_service_client::VerificationServiceClient;
+use eseal_pdf::FileSource;
+use eseal_verify::{TrustAnchors, verify_document};
 
 /// Exit code when a signature is TOTAL-FAILED or there is no signature.
 pub const EXIT_FAILED: i32 = 1;
@@ -137,7 +137,7 @@ fn verify_here(files: &[PathBuf], anchors: &TrustAnchors, jobs: usize) -> Vec<Re
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(file) = files.get(i) else { break };
-                        let answer = verify_file(file, anchors, &mut buffer).and_then(|report| crate::api::verification::reply(&report, None, Vec::new()).map_err(|e| e.to_string()));
+                        let answer = verify_file(file, anchors, &mut buffer).and_then(|report| eseal_service::api::verification::reply(&report, None, Vec::new()).map_err(|e| e.to_string()));
                         done.push((i, answer));
                     }
                     done
@@ -155,11 +155,11 @@ fn verify_here(files: &[PathBuf], anchors: &TrustAnchors, jobs: usize) -> Vec<Re
 
 /// Verifies one file: read whole into `buffer` when small (one read instead of one per
 /// object; the buffer is reused from file to file), through positioned reads otherwise.
-fn verify_file(file: &Path, anchors: &TrustAnchors, buffer: &mut Vec<u8>) -> Result<crate::verify::VerificationReport, String> {
+fn verify_file(file: &Path, anchors: &TrustAnchors, buffer: &mut Vec<u8>) -> Result<eseal_verify::VerificationReport, String> {
     use std::io::Read;
     const READ_WHOLE: u64 = 32 << 20;
     let cannot_read = |e: std::io::Error| format!("cannot read it: {e}");
-    let not_verified = |e: crate::verify::VerifyError| format!("it cannot be verified: {e}");
+    let not_verified = |e: eseal_verify::VerifyError| format!("it cannot be verified: {e}");
     let opened = std::fs::File::open(file).map_err(cannot_read)?;
     let len = opened.metadata().map_err(cannot_read)?.len();
     if len <= READ_WHOLE {

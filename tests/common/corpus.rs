@@ -4,11 +4,13 @@
 
 use std::path::{Path, PathBuf};
 
-/// The corpus folder: `ESEAL_CORPUS` when set, else tests/corpus/ of the repository.
+/// The corpus folder: `ESEAL_CORPUS` when set, else tests/corpus/ of the repository (the
+/// including crate is the repository's root or one of its crates/).
 fn corpus_dir() -> PathBuf {
-    std::env::var_os("ESEAL_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus"))
+    std::env::var_os("ESEAL_CORPUS").map(PathBuf::from).unwrap_or_else(|| {
+        let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        crate_dir.ancestors().map(|dir| dir.join("tests/corpus")).find(|dir| dir.is_dir()).unwrap_or_else(|| crate_dir.join("tests/corpus"))
+    })
 }
 
 /// The corpus file whose name starts with `prefix` (e.g. "01", or a whole file name).

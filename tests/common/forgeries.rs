@@ -5,9 +5,9 @@
 #![allow(dead_code)]
 
 use crate::common::*;
-use eseal::cms::{CertificateChain, RingSigner, SignedDataInfo};
-use eseal::pdf::object::Stream;
-use eseal::pdf::{Dictionary, Document, Object, ObjectId};
+use eseal_cms::{CertificateChain, RingSigner, SignedDataInfo};
+use eseal_pdf::object::Stream;
+use eseal_pdf::{Dictionary, Document, Object, ObjectId};
 
 /// Now, in Unix seconds.
 pub fn now() -> i64 {
@@ -22,7 +22,7 @@ pub fn seal_with(chain: &CertificateChain, signer: &RingSigner, signing_time: i6
     let mut options = ec.options(1, 10.0, 20.0);
     options.signing_time = signing_time;
     let mut out = Vec::new();
-    eseal::stamp::seal(&input, &mut out, &options, chain, signer).unwrap();
+    eseal_service::stamp::seal(&input, &mut out, &options, chain, signer).unwrap();
     out
 }
 
@@ -82,7 +82,7 @@ pub fn alter_a_signed_byte(pdf: &mut [u8]) {
 /// signed bytes alone.
 pub fn corrupt_signature_value(pdf: &mut [u8], field: &str) {
     let doc = Document::open(pdf.to_vec()).unwrap();
-    let field = eseal::pdf::signature_fields(&doc).unwrap().into_iter().find(|f| f.name == field).expect("the field");
+    let field = eseal_pdf::signature_fields(&doc).unwrap().into_iter().find(|f| f.name == field).expect("the field");
     let range: Vec<usize> = field.dict.get(b"ByteRange").unwrap().as_array().unwrap().iter().map(|v| v.as_i64().unwrap() as usize).collect();
     let Some(Object::String(contents, _)) = field.dict.get(b"Contents") else { panic!("no /Contents") };
     let value = SignedDataInfo::parse(contents).unwrap().signature_value().to_vec();

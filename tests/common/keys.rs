@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
-use eseal::config::{Config, Pkcs11Config, SeedSeal};
+use eseal_service::config::{Config, Pkcs11Config, SeedSeal};
 use tonic::transport::Channel;
 
 use super::service::{ClientIdentity, DAY, keys};
@@ -177,8 +177,8 @@ pub fn seed(dir: &Path, id: &str, chain_pem: &str, key_reference: &str) -> SeedS
 }
 
 /// Starts a server on `config` (its own store), panicking with the error when it cannot.
-pub async fn start(config: Config) -> eseal::server::RunningServer {
-    match eseal::server::start(config).await {
+pub async fn start(config: Config) -> eseal_service::server::RunningServer {
+    match eseal_service::server::start(config).await {
         Ok(server) => server,
         Err(e) => panic!("the server does not start: {e}"),
     }
@@ -212,9 +212,9 @@ pub const SHORT: Duration = Duration::from_secs(10);
 /// Registers a seal `id` with `key_reference` directly in the store of `config` (as an earlier
 /// start would have), with the housing-rsa chain and picture: for seals whose key will not load.
 pub async fn preregister(config: &Config, id: &str, key_reference: &str) {
-    use eseal::audit::{AuditEvent, EventKind};
-    use eseal::seal::{Seal, SealState};
-    use eseal::store::Store;
+    use eseal_audit::{AuditEvent, EventKind};
+    use eseal_service::seal::{Seal, SealState};
+    use eseal_service::store::Store;
     // A certificate of its own (made here, never used to sign): a certificate serves one seal
     // only, and the seeds hold the sample ones.
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
@@ -234,7 +234,7 @@ pub async fn preregister(config: &Config, id: &str, key_reference: &str) {
         state: SealState::Active,
         registered_at: now,
     };
-    let store = eseal::store::SqliteStore::open(&config.store.sqlite_path, &config.store.audit_origin).await.unwrap();
+    let store = eseal_service::store::SqliteStore::open(&config.store.sqlite_path, &config.store.audit_origin).await.unwrap();
     let mut event = AuditEvent::new(EventKind::SealRegistered, "test-setup");
     event.seal_id = Some(id.into());
     store.register_seal(&seal, event, now).await.unwrap();

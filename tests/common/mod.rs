@@ -8,9 +8,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use eseal::cms::{CertificateChain, RingSigner};
-use eseal::pdf::{Corner, Placement, SealImage, SealOptions, SealRect, Unit};
-use eseal::stamp::{self, Stamped};
+use eseal_cms::{CertificateChain, RingSigner};
+use eseal_pdf::{Corner, Placement, SealImage, SealOptions, SealRect, Unit};
+use eseal_service::stamp::{self, Stamped};
 
 mod corpus;
 pub use corpus::corpus;
@@ -233,10 +233,10 @@ pub fn qpdf_check(file: &Path) -> (bool, String) {
 /// tool) revising a sealed file.
 pub fn append_update(
     pdf: &[u8],
-    objects: &[(eseal::pdf::ObjectId, eseal::pdf::Object)],
-    root: Option<eseal::pdf::ObjectId>,
+    objects: &[(eseal_pdf::ObjectId, eseal_pdf::Object)],
+    root: Option<eseal_pdf::ObjectId>,
 ) -> Vec<u8> {
-    use eseal::pdf::{Dictionary, Document, Object, ObjectId, writer::UpdateWriter};
+    use eseal_pdf::{Dictionary, Document, Object, ObjectId, writer::UpdateWriter};
     let doc = Document::open(pdf.to_vec()).unwrap();
     let mut writer = UpdateWriter::new(pdf.len() as u64, pdf.last().copied());
     let mut highest = doc.next_object_number().unwrap();

@@ -9,16 +9,16 @@ use std::time::{Duration, SystemTime};
 /// One day.
 pub const DAY: Duration = Duration::from_secs(86_400);
 
-use eseal::api::proto::seal_admin_service_client::SealAdminServiceClient;
-use eseal::api::proto::sign_document_request::Part as RequestPart;
-use eseal::api::proto::sign_document_response::Part as ResponsePart;
-use eseal::api::proto::signing_service_client::SigningServiceClient;
-use eseal::api::proto::{
+use eseal_service::api::proto::seal_admin_service_client::SealAdminServiceClient;
+use eseal_service::api::proto::sign_document_request::Part as RequestPart;
+use eseal_service::api::proto::sign_document_response::Part as ResponsePart;
+use eseal_service::api::proto::signing_service_client::SigningServiceClient;
+use eseal_service::api::proto::{
     self, Authorization, GrantAuthorizationRequest, Placement, SealRect, SignDocumentRequest, SignHeader, StampingReceipt,
 };
-use eseal::audit::{AuditRecord, EventKind};
-use eseal::config::{Config, PrincipalConfig};
-use eseal::server::RunningServer;
+use eseal_audit::{AuditRecord, EventKind};
+use eseal_service::config::{Config, PrincipalConfig};
+use eseal_service::server::RunningServer;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 use tonic::{Code, Status};
 
@@ -180,7 +180,7 @@ impl TestServer {
         let mut config = extended_config(dir.path());
         adjust(&mut config);
         let db = config.store.sqlite_path.clone();
-        let running = eseal::server::start(config).await.expect("the server starts");
+        let running = eseal_service::server::start(config).await.expect("the server starts");
         TestServer { dir, db, address: running.address, metrics_address: running.metrics_address, running: Some(running) }
     }
 

@@ -9,10 +9,10 @@ use std::ops::Deref;
 use std::path::Path;
 use std::sync::Arc;
 
-use eseal::audit::{AuditEvent, EventKind};
-use eseal::policy::{Authorization, AuthorizationState};
-use eseal::seal::{Seal, SealState};
-use eseal::store::{PgOptions, PgStore, SqliteStore, StampingRecord, Store, StoreError};
+use eseal_audit::{AuditEvent, EventKind};
+use eseal_service::policy::{Authorization, AuthorizationState};
+use eseal_service::seal::{Seal, SealState};
+use eseal_service::store::{PgOptions, PgStore, SqliteStore, StampingRecord, Store, StoreError};
 
 /// The log origin of the test stores.
 pub const ORIGIN: &str = "eseal.test/audit";
