@@ -33,7 +33,11 @@ async fn appends(store: Arc<SqliteStore>, total: u64, tasks: u64, grouped: bool)
         handles.push(tokio::spawn(async move {
             let mut i = t;
             while i < total {
-                let result = if grouped { store.append_audit(event(i), 1_800_000_000).await } else { store.append_audit_alone(event(i), 1_800_000_000).await };
+                let result = if grouped {
+                    store.append_audit(event(i), 1_800_000_000).await
+                } else {
+                    store.append_audit_alone(event(i), 1_800_000_000).await
+                };
                 result.expect("append");
                 i += tasks;
             }
@@ -56,12 +60,16 @@ async fn main() {
 
     // 1. Durable appends per second (WAL, synchronous=FULL: every commit is an fsync).
     let dir = tempfile::tempdir_in(&data).expect("temp dir");
-    let store = Arc::new(SqliteStore::open(&dir.path().join("appends.db"), ORIGIN).await.expect("store"));
+    let store =
+        Arc::new(SqliteStore::open(&dir.path().join("appends.db"), ORIGIN).await.expect("store"));
     let baseline = appends(Arc::clone(&store), 2_000, 64, false).await;
     let grouped = appends(Arc::clone(&store), 40_000, 256, true).await;
     println!("appends, one record per transaction (64 tasks):   {baseline:>9.0} /s");
     println!("appends, group commit (256 tasks):               {grouped:>9.0} /s");
-    println!("ratio group / single:                            {:>9.1}x  (target: >= 10,000 /s with group commit)", grouped / baseline);
+    println!(
+        "ratio group / single:                            {:>9.1}x  (target: >= 10,000 /s with group commit)",
+        grouped / baseline
+    );
 
     // 2. A 1,000,000-record log: inclusion proofs against a signed checkpoint.
     const N: u64 = 1_000_000;
@@ -85,7 +93,8 @@ async fn main() {
     };
     let verifier = signer.verifier();
     let checkpointer = Checkpointer::new(Arc::clone(&big) as Arc<dyn Store>, signer, None);
-    let checkpoint = checkpointer.sign_if_grown(1_800_000_000).await.expect("checkpoint").expect("a checkpoint");
+    let checkpoint =
+        checkpointer.sign_if_grown(1_800_000_000).await.expect("checkpoint").expect("a checkpoint");
     let size = checkpoint.size;
     let mut latencies = Vec::new();
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
@@ -98,7 +107,16 @@ async fn main() {
         let proof = big.inclusion_proof(sequence, size).await.expect("proof");
         latencies.push(started.elapsed());
         let record = big.audit_records(sequence, 1).await.expect("record");
-        assert!(verify_inclusion(&eseal_audit::leaf_hash(&record[0].1), sequence - 1, size, &proof, &checkpoint.root), "proof {sequence}");
+        assert!(
+            verify_inclusion(
+                &eseal_audit::leaf_hash(&record[0].1),
+                sequence - 1,
+                size,
+                &proof,
+                &checkpoint.root
+            ),
+            "proof {sequence}"
+        );
     }
     latencies.sort();
     println!(

@@ -20,8 +20,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use eseal_cms::{CertificateChain, RingSigner, Signer};
-use eseal_service::keys::{Kek, KeyAlgorithm, KeyRing, KeyStore, Token, TokenSettings, envelope};
 use eseal_pdf::{Corner, Placement, SealImage, SealOptions, SealRect, Unit};
+use eseal_service::keys::{Kek, KeyAlgorithm, KeyRing, KeyStore, Token, TokenSettings, envelope};
 
 type BoxError = Box<dyn std::error::Error>;
 
@@ -35,7 +35,17 @@ fn root() -> std::path::PathBuf {
 fn options(image: &SealImage) -> SealOptions<'_> {
     SealOptions {
         field_name: None,
-        placement: Placement { page: -1, rect: Some(SealRect { x: 10.0, y: 10.0, width: 30.0, height: 30.0, unit: Unit::Millimetres, corner: Corner::BottomRight }) },
+        placement: Placement {
+            page: -1,
+            rect: Some(SealRect {
+                x: 10.0,
+                y: 10.0,
+                width: 30.0,
+                height: 30.0,
+                unit: Unit::Millimetres,
+                corner: Corner::BottomRight,
+            }),
+        },
         image: Some(image),
         signing_time: 1_790_000_000,
         reason: Some("审批通过".into()),
@@ -67,33 +77,56 @@ fn token_chain(spki: &[u8]) -> Result<CertificateChain, BoxError> {
     let ca_key = rcgen::KeyPair::from_pem(&std::fs::read_to_string(dir.join("seal-ca.key"))?)?;
     let mut ca = rcgen::CertificateParams::default();
     ca.distinguished_name = rcgen::DistinguishedName::new();
-    ca.distinguished_name.push(rcgen::DnType::CountryName, rcgen::DnValue::PrintableString(rcgen::string::PrintableString::try_from("CN")?));
+    ca.distinguished_name.push(
+        rcgen::DnType::CountryName,
+        rcgen::DnValue::PrintableString(rcgen::string::PrintableString::try_from("CN")?),
+    );
     ca.distinguished_name.push(rcgen::DnType::OrganizationName, "eseal Development");
     ca.distinguished_name.push(rcgen::DnType::CommonName, "eseal Development Seal Issuing CA");
     let issuer = rcgen::Issuer::new(ca, ca_key);
     let mut params = rcgen::CertificateParams::default();
     params.distinguished_name = rcgen::DistinguishedName::new();
     params.distinguished_name.push(rcgen::DnType::CommonName, "HSM 基准测试专用章");
-    params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature, rcgen::KeyUsagePurpose::ContentCommitment];
+    params.key_usages =
+        vec![rcgen::KeyUsagePurpose::DigitalSignature, rcgen::KeyUsagePurpose::ContentCommitment];
     params.not_before = (SystemTime::now() - Duration::from_secs(86_400)).into();
     params.not_after = (SystemTime::now() + Duration::from_secs(86_400 * 30)).into();
     let certificate = params.signed_by(&Spki(info.subject_public_key.data.to_vec()), &issuer)?;
-    Ok(CertificateChain::from_pem(&format!("{}{}", certificate.pem(), std::fs::read_to_string(dir.join("seal-ca.pem"))?))?)
+    Ok(CertificateChain::from_pem(&format!(
+        "{}{}",
+        certificate.pem(),
+        std::fs::read_to_string(dir.join("seal-ca.pem"))?
+    ))?)
 }
 
 /// Stampings per second and median latency of `iterations` stampings over `threads` threads.
-fn measure(document: &Arc<Vec<u8>>, image: &Arc<SealImage>, chain: &Arc<CertificateChain>, signer: &Arc<dyn Signer>, iterations: usize, threads: usize) -> Result<(f64, Duration), BoxError> {
+fn measure(
+    document: &Arc<Vec<u8>>,
+    image: &Arc<SealImage>,
+    chain: &Arc<CertificateChain>,
+    signer: &Arc<dyn Signer>,
+    iterations: usize,
+    threads: usize,
+) -> Result<(f64, Duration), BoxError> {
     let per_thread = iterations / threads;
     let started = Instant::now();
     let workers: Vec<_> = (0..threads)
         .map(|_| {
-            let (document, image, chain, signer) = (Arc::clone(document), Arc::clone(image), Arc::clone(chain), Arc::clone(signer));
+            let (document, image, chain, signer) =
+                (Arc::clone(document), Arc::clone(image), Arc::clone(chain), Arc::clone(signer));
             std::thread::spawn(move || -> Result<Vec<Duration>, String> {
                 let mut latencies = Vec::with_capacity(per_thread);
                 for _ in 0..per_thread {
                     let t = Instant::now();
                     let mut out = Vec::with_capacity(document.len() + 64 * 1024);
-                    eseal_service::stamp::seal(&document.as_slice(), &mut out, &options(&image), &chain, signer.as_ref()).map_err(|e| e.to_string())?;
+                    eseal_service::stamp::seal(
+                        &document.as_slice(),
+                        &mut out,
+                        &options(&image),
+                        &chain,
+                        signer.as_ref(),
+                    )
+                    .map_err(|e| e.to_string())?;
                     std::hint::black_box(&out);
                     latencies.push(t.elapsed());
                 }
@@ -112,11 +145,14 @@ fn measure(document: &Arc<Vec<u8>>, image: &Arc<SealImage>, chain: &Arc<Certific
 
 fn main() -> Result<(), BoxError> {
     // `cargo bench` passes --bench; nothing else is read from the command line.
-    let iterations: usize = std::env::var("ESEAL_BENCH_KEYS_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(400);
+    let iterations: usize =
+        std::env::var("ESEAL_BENCH_KEYS_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(400);
     let dir = root().join("keys-sample");
     let document = Arc::new(std::fs::read(corpus::corpus("01"))?);
     let image = Arc::new(SealImage::from_png(&std::fs::read(dir.join("seal-approval-ec.png"))?)?);
-    let sample_chain = Arc::new(CertificateChain::from_pem(&std::fs::read_to_string(dir.join("seal-approval-ec-chain.pem"))?)?);
+    let sample_chain = Arc::new(CertificateChain::from_pem(&std::fs::read_to_string(
+        dir.join("seal-approval-ec-chain.pem"),
+    )?)?);
     let pkcs8 = std::fs::read(dir.join("seal-approval-ec.pk8"))?;
 
     let software: Arc<dyn Signer> = Arc::new(RingSigner::from_pkcs8(&pkcs8)?);
@@ -129,18 +165,32 @@ fn main() -> Result<(), BoxError> {
     let encrypted = ring.signer("approval-ec.key.enc")?;
     let load_time = load.elapsed();
 
-    let label = std::env::var("ESEAL_BENCH_TOKEN").map_err(|_| "ESEAL_BENCH_TOKEN is not set: run scripts/bench_keys.sh")?;
-    let pin = std::env::var("ESEAL_BENCH_PIN").map_err(|_| "ESEAL_BENCH_PIN is not set: run scripts/bench_keys.sh")?;
-    let token = Token::open(&TokenSettings { module: "/usr/lib/softhsm/libsofthsm2.so".into(), token_label: label, pin: pin.into(), sessions: 8 })?;
+    let label = std::env::var("ESEAL_BENCH_TOKEN")
+        .map_err(|_| "ESEAL_BENCH_TOKEN is not set: run scripts/bench_keys.sh")?;
+    let pin = std::env::var("ESEAL_BENCH_PIN")
+        .map_err(|_| "ESEAL_BENCH_PIN is not set: run scripts/bench_keys.sh")?;
+    let token = Token::open(&TokenSettings {
+        module: "/usr/lib/softhsm/libsofthsm2.so".into(),
+        token_label: label,
+        pin: pin.into(),
+        sessions: 8,
+    })?;
     let spki = token.generate("bench-ec", KeyAlgorithm::EcdsaP256)?;
     let token_chain = Arc::new(token_chain(&spki)?);
     let hsm = token.signer("bench-ec")?;
 
-    println!("seal-key benchmark: corpus 01 ({} bytes), {iterations} stampings per row, in process (engine + CMS + one signature)", document.len());
+    println!(
+        "seal-key benchmark: corpus 01 ({} bytes), {iterations} stampings per row, in process (engine + CMS + one signature)",
+        document.len()
+    );
     println!("encrypted key file: load and decrypt once {:.2} ms", load_time.as_secs_f64() * 1e3);
     println!("{:<16} {:>8} {:>14} {:>14}", "key", "threads", "stampings/s", "median ms");
     for threads in [1, 4] {
-        for (name, chain, signer) in [("software", &sample_chain, &software), ("encrypted file", &sample_chain, &encrypted), ("SoftHSM2", &token_chain, &hsm)] {
+        for (name, chain, signer) in [
+            ("software", &sample_chain, &software),
+            ("encrypted file", &sample_chain, &encrypted),
+            ("SoftHSM2", &token_chain, &hsm),
+        ] {
             // A short warm-up: page cache, allocator, token sessions.
             measure(&document, &image, chain, signer, 8.max(threads), threads)?;
             let (rate, median) = measure(&document, &image, chain, signer, iterations, threads)?;

@@ -40,7 +40,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use eseal_cms::{CertificateChain, RingSigner, build_pades_signed_data};
-use eseal_pdf::{Corner, Document, FileSource, Placement, SealImage, SealOptions, SealRect, Source, Unit};
+use eseal_pdf::{
+    Corner, Document, FileSource, Placement, SealImage, SealOptions, SealRect, Source, Unit,
+};
 use serde_json::{Value, json};
 
 #[path = "../tests/common/corpus.rs"]
@@ -69,7 +71,9 @@ impl Seal {
         Ok(Seal {
             name,
             image: SealImage::from_png(&std::fs::read(dir.join(format!("{name}.png")))?)?,
-            chain: CertificateChain::from_pem(&std::fs::read_to_string(dir.join(format!("{name}-chain.pem")))?)?,
+            chain: CertificateChain::from_pem(&std::fs::read_to_string(
+                dir.join(format!("{name}-chain.pem")),
+            )?)?,
             signer: RingSigner::from_pkcs8(&std::fs::read(dir.join(format!("{name}.pk8")))?)?,
         })
     }
@@ -80,7 +84,14 @@ impl Seal {
             field_name: None,
             placement: Placement {
                 page: -1,
-                rect: Some(SealRect { x: 10.0, y: 10.0, width: 30.0, height: 30.0, unit: Unit::Millimetres, corner: Corner::BottomRight }),
+                rect: Some(SealRect {
+                    x: 10.0,
+                    y: 10.0,
+                    width: 30.0,
+                    height: 30.0,
+                    unit: Unit::Millimetres,
+                    corner: Corner::BottomRight,
+                }),
             },
             image: Some(&self.image),
             signing_time: 1_790_000_000,
@@ -95,12 +106,18 @@ impl Seal {
 
     /// One complete seal, as the service does it.
     fn seal<S: Source, W: Write>(&self, source: &S, out: &mut W) -> Result<u64, BoxError> {
-        let stamped = eseal_service::stamp::seal(source, out, &self.options(), &self.chain, &self.signer)?;
+        let stamped =
+            eseal_service::stamp::seal(source, out, &self.options(), &self.chain, &self.signer)?;
         Ok(stamped.document.output_len)
     }
 
     /// The same steps as `eseal_service::stamp::seal`, each timed (diagnostics only).
-    fn seal_phased<S: Source, W: Write>(&self, source: &S, out: &mut W, phases: &mut Phases) -> Result<(), BoxError> {
+    fn seal_phased<S: Source, W: Write>(
+        &self,
+        source: &S,
+        out: &mut W,
+        phases: &mut Phases,
+    ) -> Result<(), BoxError> {
         let mut t = Instant::now();
         let mut lap = |slot: &mut Vec<Duration>| {
             let now = Instant::now();
@@ -109,7 +126,10 @@ impl Seal {
         };
         let doc = Document::open(source)?;
         lap(&mut phases.open);
-        let options = SealOptions { contents_size: eseal_service::stamp::contents_size(&self.chain), ..self.options() };
+        let options = SealOptions {
+            contents_size: eseal_service::stamp::contents_size(&self.chain),
+            ..self.options()
+        };
         lap(&mut phases.estimate);
         let prepared = eseal_pdf::prepare(&doc, &options)?;
         lap(&mut phases.prepare);
@@ -149,7 +169,10 @@ impl Phases {
         for (name, samples) in rows {
             let m = Stats::of(samples).median;
             println!("    {name:<44} {}", ms(m));
-            out.insert(name.split(' ').next().unwrap_or(name).to_string(), json!(m.as_nanos() as u64));
+            out.insert(
+                name.split(' ').next().unwrap_or(name).to_string(),
+                json!(m.as_nanos() as u64),
+            );
         }
         Value::Object(out)
     }
@@ -170,7 +193,11 @@ impl Stats {
         let mut s = samples.to_vec();
         s.sort();
         let at = |q: f64| s[((s.len() - 1) as f64 * q).round() as usize];
-        let median = if s.len() % 2 == 1 { s[s.len() / 2] } else { (s[s.len() / 2 - 1] + s[s.len() / 2]) / 2 };
+        let median = if s.len() % 2 == 1 {
+            s[s.len() / 2]
+        } else {
+            (s[s.len() / 2 - 1] + s[s.len() / 2]) / 2
+        };
         Stats { median, min: s[0], p10: at(0.1), p90: at(0.9), n: s.len() }
     }
 
@@ -185,7 +212,14 @@ impl Stats {
     }
 
     fn line(&self) -> String {
-        format!("median {}  (min {}, p10 {}, p90 {}, n={})", ms(self.median), ms(self.min), ms(self.p10), ms(self.p90), self.n)
+        format!(
+            "median {}  (min {}, p10 {}, p90 {}, n={})",
+            ms(self.median),
+            ms(self.min),
+            ms(self.p10),
+            ms(self.p90),
+            self.n
+        )
     }
 }
 
@@ -202,7 +236,11 @@ fn env_usize(name: &str, default: usize) -> usize {
 }
 
 /// Times `f` `n` times after `warmup` untimed calls.
-fn time_runs(warmup: usize, n: usize, mut f: impl FnMut() -> Result<(), BoxError>) -> Result<Vec<Duration>, BoxError> {
+fn time_runs(
+    warmup: usize,
+    n: usize,
+    mut f: impl FnMut() -> Result<(), BoxError>,
+) -> Result<Vec<Duration>, BoxError> {
     for _ in 0..warmup {
         f()?;
     }
@@ -232,7 +270,9 @@ fn bench_small(seal: &Seal, data: &Vec<u8>, iters: usize) -> Result<Value, BoxEr
         seal.seal_phased(data, &mut Vec::new(), &mut phases)?;
     }
     let phases = phases.report(&format!("small, {}", seal.name));
-    Ok(json!({ "seal": seal.name, "file": small().display().to_string(), "input_bytes": data.len(), "output_bytes": output_len, "stats": stats.json(), "phases_median_ns": phases }))
+    Ok(
+        json!({ "seal": seal.name, "file": small().display().to_string(), "input_bytes": data.len(), "output_bytes": output_len, "stats": stats.json(), "phases_median_ns": phases }),
+    )
 }
 
 /// Reads the whole file (into the page cache) and returns its SHA-256 computed with `ring`.
@@ -250,7 +290,12 @@ fn read_and_hash(path: &Path) -> io::Result<ring::digest::Digest> {
 }
 
 fn openssl_dgst(path: &Path) -> Result<(), BoxError> {
-    let status = Command::new("openssl").arg("dgst").arg("-sha256").arg(path).stdout(Stdio::null()).status()?;
+    let status = Command::new("openssl")
+        .arg("dgst")
+        .arg("-sha256")
+        .arg(path)
+        .stdout(Stdio::null())
+        .status()?;
     if !status.success() {
         return Err(format!("openssl dgst failed: {status}").into());
     }
@@ -266,7 +311,8 @@ fn bench_large(seal: &Seal, path: &Path, runs: usize) -> Result<Value, BoxError>
     openssl_dgst(path)?;
     seal.seal(&FileSource::open(path)?, &mut File::create(&out_path)?)?;
 
-    let (mut ours, mut openssl, mut sink, mut hash) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut ours, mut openssl, mut sink, mut hash) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut phases = Phases::default();
     let mut output_len = 0;
     for _ in 0..runs {
@@ -295,7 +341,8 @@ fn bench_large(seal: &Seal, path: &Path, runs: usize) -> Result<Value, BoxError>
     }
     let written = std::fs::metadata(&out_path)?.len();
     assert_eq!(written, output_len, "the sealed file has the length the seal reported");
-    let (ours, openssl, sink, hash) = (Stats::of(&ours), Stats::of(&openssl), Stats::of(&sink), Stats::of(&hash));
+    let (ours, openssl, sink, hash) =
+        (Stats::of(&ours), Stats::of(&openssl), Stats::of(&sink), Stats::of(&hash));
     let ratio = ours.median.as_secs_f64() / openssl.median.as_secs_f64();
     println!("large ({len} bytes), {}:", seal.name);
     println!("  eseal seal, file -> new file:     {}", ours.line());
@@ -323,7 +370,10 @@ fn bench_large(seal: &Seal, path: &Path, runs: usize) -> Result<Value, BoxError>
 fn memory_kib() -> Result<(u64, u64), BoxError> {
     let status = std::fs::read_to_string("/proc/self/status")?;
     let field = |name: &str| -> Result<u64, BoxError> {
-        let line = status.lines().find(|l| l.starts_with(name)).ok_or_else(|| format!("no {name} in /proc/self/status"))?;
+        let line = status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .ok_or_else(|| format!("no {name} in /proc/self/status"))?;
         Ok(line[name.len()..].trim().trim_end_matches("kB").trim().parse()?)
     };
     Ok((field("VmHWM:")?, field("VmRSS:")?))
@@ -355,7 +405,12 @@ fn memory_child(input: &str, output: &str) -> Result<(), BoxError> {
 
 fn bench_memory(path: &Path) -> Result<Value, BoxError> {
     let out_path = path.with_file_name("large-sealed-eseal-memory.pdf");
-    let output = Command::new(std::env::current_exe()?).arg("--memory-child").arg(path).arg(&out_path).stderr(Stdio::inherit()).output()?;
+    let output = Command::new(std::env::current_exe()?)
+        .arg("--memory-child")
+        .arg(path)
+        .arg(&out_path)
+        .stderr(Stdio::inherit())
+        .output()?;
     if !output.status.success() {
         return Err(format!("memory child failed: {}", output.status).into());
     }
@@ -382,7 +437,9 @@ fn main() -> Result<(), BoxError> {
 
     let small_iters = env_usize("ESEAL_BENCH_SMALL_ITERS", 1001);
     let large_runs = env_usize("ESEAL_BENCH_LARGE_RUNS", 9);
-    let large = std::env::var_os("ESEAL_BENCH_LARGE").map(PathBuf::from).unwrap_or_else(|| root().join("target/bench-data/large-scanned.pdf"));
+    let large = std::env::var_os("ESEAL_BENCH_LARGE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/bench-data/large-scanned.pdf"));
 
     // Positional arguments (cargo bench --bench seal -- small_ec) select rows by substring.
     let filters: Vec<&String> = args.iter().skip(1).filter(|a| !a.starts_with("--")).collect();
@@ -400,7 +457,10 @@ fn main() -> Result<(), BoxError> {
     }
     let want_large = wanted("large_ec") || wanted("memory_large_ec");
     if want_large && !large.exists() {
-        println!("large: {} is missing; skipped (scripts/bench.sh generates it with benches/make_large_pdf.py)", large.display());
+        println!(
+            "large: {} is missing; skipped (scripts/bench.sh generates it with benches/make_large_pdf.py)",
+            large.display()
+        );
     } else if want_large {
         if wanted("large_ec") {
             results.insert("large_ec".into(), bench_large(&ec, &large, large_runs)?);

@@ -24,6 +24,11 @@ mkdir -p "$softhsm_dir/tokens"
 printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n' "$softhsm_dir" > "$softhsm_dir/softhsm2.conf"
 export SOFTHSM2_CONF="$softhsm_dir/softhsm2.conf"
 
+# The code's habits: rustfmt (rustfmt.toml) and clippy with every warning an error, on every
+# crate and target. Both come with the Rust toolchain; a toolchain without them fails here.
+cargo fmt --all --check || { echo "test.sh: cargo fmt --all --check failed: run cargo fmt --all" >&2; exit 1; }
+cargo clippy --locked --workspace --all-targets -- -D warnings
+
 # Benchmarks are not tests: scripts/bench.sh runs them.
 cargo test --locked --workspace --lib --bins --tests --examples "$@"
 

@@ -9,10 +9,9 @@ use std::path::Path;
 use std::process::Output;
 
 use common::service::*;
+use eseal_audit::{Checkpoint, LogSigner, LogVerifier};
 use eseal_service::api::proto::audit_service_client::AuditServiceClient;
 use eseal_service::api::proto::{GetCheckpointRequest, GetInclusionProofRequest};
-use eseal_audit::{Checkpoint, LogSigner, LogVerifier};
-
 
 /// Some history: grants, a stamping, a refusal; then a signed checkpoint.
 async fn history(server: &TestServer) {
@@ -22,14 +21,25 @@ async fn history(server: &TestServer) {
     for i in 0..3 {
         let case = format!("AUDIT-{i}");
         let a = grant(&mut admin, grant_request("approval-ec", "approval-system", &case)).await;
-        sign(&mut signing, header("approval-ec", &a.id, &format!("audit-req-{i}"), &case), &document).await.unwrap();
+        sign(
+            &mut signing,
+            header("approval-ec", &a.id, &format!("audit-req-{i}"), &case),
+            &document,
+        )
+        .await
+        .unwrap();
     }
     // A refusal is a record too.
-    assert!(sign(&mut signing, header("approval-ec", "auth-missing", "audit-req-x", "X"), &document).await.is_err());
+    assert!(
+        sign(&mut signing, header("approval-ec", "auth-missing", "audit-req-x", "X"), &document)
+            .await
+            .is_err()
+    );
 }
 
 async fn checkpoint(server: &TestServer) -> eseal_service::api::proto::CheckpointResponse {
-    let mut audit = AuditServiceClient::new(server.channel(Some(&ClientIdentity::archivist())).await);
+    let mut audit =
+        AuditServiceClient::new(server.channel(Some(&ClientIdentity::archivist())).await);
     audit.get_checkpoint(GetCheckpointRequest { sign_now: true }).await.unwrap().into_inner()
 }
 
@@ -40,9 +50,14 @@ async fn the_log_verifies_and_proofs_are_self_contained() {
     let latest = checkpoint(&server).await;
     assert_eq!(latest.verifier_key, vkey());
     let verifier = LogVerifier::from_verifier_key(&vkey()).unwrap();
-    let signed = verifier.verify_note(&latest.note).expect("the checkpoint is signed by the log key");
+    let signed =
+        verifier.verify_note(&latest.note).expect("the checkpoint is signed by the log key");
     assert_eq!(signed.size, latest.size);
-    assert!(latest.size > 2 + 3 * 3, "seeds, 3 x (grant, consumed, sealed), a refusal: {}", latest.size);
+    assert!(
+        latest.size > 2 + 3 * 3,
+        "seeds, 3 x (grant, consumed, sealed), a refusal: {}",
+        latest.size
+    );
     let port = server.address.port();
 
     // Through the server.
@@ -50,35 +65,52 @@ async fn the_log_verifies_and_proofs_are_self_contained() {
     assert!(verify.status.success(), "{}", text(&verify));
     assert!(text(&verify).contains("the log verifies"), "{}", text(&verify));
     // Offline, read-only, from the SQLite file.
-    let offline = eseal(port, &["audit", "verify", "--db", server.db.to_str().unwrap(), "--log-key", &vkey()]);
+    let offline = eseal(
+        port,
+        &["audit", "verify", "--db", server.db.to_str().unwrap(), "--log-key", &vkey()],
+    );
     assert!(offline.status.success(), "{}", text(&offline));
     // Another log key: refused.
     let (other, _) = LogSigner::generate("eseal.local/audit").unwrap();
     let wrong = eseal(port, &["audit", "verify", "--log-key", &other.verifier_key()]);
-    assert!(!wrong.status.success() && text(&wrong).contains("not signed by the log key"), "{}", text(&wrong));
+    assert!(
+        !wrong.status.success() && text(&wrong).contains("not signed by the log key"),
+        "{}",
+        text(&wrong)
+    );
 
     // A proof file checks offline with the key, and fails with another key or when edited.
     let dir = tempfile::tempdir().unwrap();
     let proof = dir.path().join("proof-5.json");
     let prove = eseal(port, &["audit", "prove", "5", "-o", proof.to_str().unwrap()]);
     assert!(prove.status.success(), "{}", text(&prove));
-    let check = eseal(port, &["audit", "check-proof", proof.to_str().unwrap(), "--log-key", &vkey()]);
+    let check =
+        eseal(port, &["audit", "check-proof", proof.to_str().unwrap(), "--log-key", &vkey()]);
     assert!(check.status.success() && text(&check).contains("record 5"), "{}", text(&check));
-    let check_other = eseal(port, &["audit", "check-proof", proof.to_str().unwrap(), "--log-key", &other.verifier_key()]);
+    let check_other = eseal(
+        port,
+        &["audit", "check-proof", proof.to_str().unwrap(), "--log-key", &other.verifier_key()],
+    );
     assert!(!check_other.status.success(), "{}", text(&check_other));
-    let mut json: serde_json::Value = serde_json::from_slice(&std::fs::read(&proof).unwrap()).unwrap();
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&proof).unwrap()).unwrap();
     json["sequence"] = serde_json::json!(6);
     let edited = dir.path().join("edited.json");
     std::fs::write(&edited, json.to_string()).unwrap();
-    let check_edited = eseal(port, &["audit", "check-proof", edited.to_str().unwrap(), "--log-key", &vkey()]);
+    let check_edited =
+        eseal(port, &["audit", "check-proof", edited.to_str().unwrap(), "--log-key", &vkey()]);
     assert!(!check_edited.status.success(), "{}", text(&check_edited));
 
     // Proofs are given only against signed sizes.
-    let mut audit = AuditServiceClient::new(server.channel(Some(&ClientIdentity::archivist())).await);
-    let unsigned = audit.get_inclusion_proof(GetInclusionProofRequest { sequence: 1, tree_size: latest.size - 1 }).await;
+    let mut audit =
+        AuditServiceClient::new(server.channel(Some(&ClientIdentity::archivist())).await);
+    let unsigned = audit
+        .get_inclusion_proof(GetInclusionProofRequest { sequence: 1, tree_size: latest.size - 1 })
+        .await;
     assert_eq!(unsigned.unwrap_err().code(), tonic::Code::FailedPrecondition);
     // Only archivists read the trail.
-    let mut as_department = AuditServiceClient::new(server.channel(Some(&ClientIdentity::department())).await);
+    let mut as_department =
+        AuditServiceClient::new(server.channel(Some(&ClientIdentity::department())).await);
     let denied = as_department.get_checkpoint(GetCheckpointRequest { sign_now: false }).await;
     assert_eq!(denied.unwrap_err().code(), tonic::Code::PermissionDenied);
 }
@@ -89,9 +121,16 @@ async fn verify_tampered(db: &Path, dir: &Path, name: &str, tamper: &[String]) -
     copy_database(db, &copy);
     // An insider with the database file is not held back by foreign keys.
     let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&copy).foreign_keys(false);
-    let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect_with(options).await.unwrap();
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .unwrap();
     for statement in tamper {
-        sqlx::query(sqlx::AssertSqlSafe(statement.clone())).execute(&pool).await.unwrap_or_else(|e| panic!("{name}: {statement}: {e}"));
+        sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
+            .execute(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {statement}: {e}"));
     }
     pool.close().await;
     eseal(0, &["audit", "verify", "--db", copy.to_str().unwrap(), "--log-key", &vkey()])
@@ -111,7 +150,11 @@ async fn every_tampering_of_the_stored_log_is_detected() {
     assert!(untouched.status.success(), "the untouched copy verifies: {}", text(&untouched));
 
     let other = LogSigner::generate("eseal.local/audit").unwrap().0;
-    let forged_root = Checkpoint { origin: "eseal.local/audit".into(), size: latest.size, root: latest.root.clone().try_into().unwrap() };
+    let forged_root = Checkpoint {
+        origin: "eseal.local/audit".into(),
+        size: latest.size,
+        root: latest.root.clone().try_into().unwrap(),
+    };
     let forged_note = other.sign(&forged_root).unwrap().replace('\'', "''");
     let forged_record = format!(
         r#"{{"event":"document_sealed","origin":"eseal.local/audit","principal":"approval-system","seal_id":"approval-ec","sequence":{},"time":1800000000,"version":1}}"#,
@@ -138,10 +181,21 @@ async fn every_tampering_of_the_stored_log_is_detected() {
     }
     // A record appended after the last checkpoint looks like one the checkpointer has not
     // signed yet: never "verifies", but pending (exit 5), not a fault.
-    let appended = format!("INSERT INTO audit_log (sequence, time, record) VALUES ({}, 1800000000, CAST('{}' AS BLOB))", n + 1, forged_record);
+    let appended = format!(
+        "INSERT INTO audit_log (sequence, time, record) VALUES ({}, 1800000000, CAST('{}' AS BLOB))",
+        n + 1,
+        forged_record
+    );
     let out = verify_tampered(&db, dir.path(), "append-a-forged-record", &[appended]).await;
     assert_eq!(out.status.code(), Some(5), "{}", text(&out));
-    assert!(text(&out).contains(&format!("1 record(s) after checkpoint {} are not yet covered by a signed checkpoint", latest.size)), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!(
+            "1 record(s) after checkpoint {} are not yet covered by a signed checkpoint",
+            latest.size
+        )),
+        "{}",
+        text(&out)
+    );
     assert!(!text(&out).contains("the log verifies\n"), "{}", text(&out));
 }
 
@@ -177,34 +231,73 @@ async fn a_live_log_is_pending_not_broken_until_its_next_checkpoint() {
     history(&server).await;
     let records = server.audit().await.len() as u64;
     let pending = records - first.size - 1; // the checkpoint's own signing record is not pending
-    assert!(pending >= 12, "suspended, resumed, 3 x (grant, consumed, sealed), a refusal: {pending}");
+    assert!(
+        pending >= 12,
+        "suspended, resumed, 3 x (grant, consumed, sealed), a refusal: {pending}"
+    );
 
     let out = verify(&["--no-sign"]);
     assert_eq!(out.status.code(), Some(5), "pending, not a fault: {}", text(&out));
-    let expected = format!("{pending} record(s) after checkpoint {} are not yet covered by a signed checkpoint; the next one is due within 60 min", first.size);
+    let expected = format!(
+        "{pending} record(s) after checkpoint {} are not yet covered by a signed checkpoint; the next one is due within 60 min",
+        first.size
+    );
     assert!(text(&out).contains(&expected), "{expected}\n{}", text(&out));
-    assert!(text(&out).contains(&format!("the log verifies up to checkpoint {}", first.size)) && !text(&out).contains("DOES NOT VERIFY"), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("the log verifies up to checkpoint {}", first.size))
+            && !text(&out).contains("DOES NOT VERIFY"),
+        "{}",
+        text(&out)
+    );
     let json = verify(&["--no-sign", "--json"]);
     assert_eq!(json.status.code(), Some(5), "{}", text(&json));
     let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    assert_eq!((report["status"].as_str(), report["pending"].as_u64(), report["problems"].as_array().map(Vec::len)), (Some("pending"), Some(pending), Some(0)), "{report}");
+    assert_eq!(
+        (
+            report["status"].as_str(),
+            report["pending"].as_u64(),
+            report["problems"].as_array().map(Vec::len)
+        ),
+        (Some("pending"), Some(pending), Some(0)),
+        "{report}"
+    );
 
     // Offline, from the running server's database: pending too.
     let offline = verify(&["--db", server.db.to_str().unwrap()]);
     assert_eq!(offline.status.code(), Some(5), "{}", text(&offline));
-    assert!(text(&offline).contains(&format!("{pending} record(s) after checkpoint {} are not yet covered", first.size)), "{}", text(&offline));
+    assert!(
+        text(&offline).contains(&format!(
+            "{pending} record(s) after checkpoint {} are not yet covered",
+            first.size
+        )),
+        "{}",
+        text(&offline)
+    );
 
     // By default the server is asked to sign now: then everything verifies.
     let out = verify(&[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(text(&out).contains("the log verifies") && !text(&out).contains("pending"), "{}", text(&out));
+    assert!(
+        text(&out).contains("the log verifies") && !text(&out).contains("pending"),
+        "{}",
+        text(&out)
+    );
     let signed = checkpoint(&server).await;
-    assert!(signed.size > first.size + pending, "the verify signed a checkpoint covering the events: {} vs {}", signed.size, first.size);
+    assert!(
+        signed.size > first.size + pending,
+        "the verify signed a checkpoint covering the events: {} vs {}",
+        signed.size,
+        first.size
+    );
 
     // A record under a signed checkpoint altered in the live database: a fault, exit 1, with
     // or without signing first.
     let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&server.db);
-    let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect_with(options).await.unwrap();
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .unwrap();
     let edited = sqlx::query("UPDATE audit_log SET record = CAST(REPLACE(CAST(record AS TEXT), 'AUDIT-1', 'AUDIT-9') AS BLOB) WHERE CAST(record AS TEXT) LIKE '%AUDIT-1%'")
         .execute(&pool)
         .await
@@ -214,7 +307,12 @@ async fn a_live_log_is_pending_not_broken_until_its_next_checkpoint() {
     for extra in [&[][..], &["--no-sign"][..]] {
         let out = verify(extra);
         assert_eq!(out.status.code(), Some(1), "{extra:?}: {}", text(&out));
-        assert!(text(&out).contains("THE LOG DOES NOT VERIFY") && text(&out).contains("do not hash to the signed root"), "{extra:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("THE LOG DOES NOT VERIFY")
+                && text(&out).contains("do not hash to the signed root"),
+            "{extra:?}: {}",
+            text(&out)
+        );
     }
 }
 
@@ -251,12 +349,19 @@ async fn a_database_restored_from_an_older_backup_is_refused_at_start() {
     grant(&mut admin, grant_request("approval-ec", "approval-system", "AFTER-BACKUP")).await;
     let latest = checkpoint(&second).await;
     second.stop().await;
-    assert!(dir.path().join("eseal.checkpoint").exists(), "the checkpoint witness is kept beside the database");
+    assert!(
+        dir.path().join("eseal.checkpoint").exists(),
+        "the checkpoint witness is kept beside the database"
+    );
 
     copy_database(&backup, &db);
     let mut config = dev_config(dir.path());
     with_db(&mut config);
     let refused = eseal_service::server::start(config).await;
     let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
-    assert!(message.contains("restored from an older backup") && message.contains(&latest.size.to_string()), "{message}");
+    assert!(
+        message.contains("restored from an older backup")
+            && message.contains(&latest.size.to_string()),
+        "{message}"
+    );
 }

@@ -10,10 +10,12 @@ use std::time::Instant;
 
 use eseal_audit::checkpoint::{Checkpoint, LogSigner, LogVerifier, key_id};
 use eseal_audit::merkle::{
-    EMPTY_ROOT, Hash, HashStore, MemoryStore, MerkleTree, append_nodes, leaf_hash, node_hash, root_from_inclusion_proof,
-    verify_consistency, verify_inclusion,
+    EMPTY_ROOT, Hash, HashStore, MemoryStore, MerkleTree, append_nodes, leaf_hash, node_hash,
+    root_from_inclusion_proof, verify_consistency, verify_inclusion,
 };
-use eseal_audit::{AuditError, AuditEvent, AuditRecord, EventKind, ProofFile, base64, canonical_json};
+use eseal_audit::{
+    AuditError, AuditEvent, AuditRecord, EventKind, ProofFile, base64, canonical_json,
+};
 use serde_json::{Value, json};
 
 // ---------------------------------------------------------------------------------------------
@@ -137,13 +139,20 @@ fn ref_proof(m: usize, leaves: &[Hash]) -> Vec<Hash> {
 
 const SOME_HASH: &str = "abacaba000000000000000000000000000000000000000000060061e00123456";
 
-fn inclusion_probes(leaf: &Hash, index: u64, size: u64, proof: &[Hash], root: &Hash) -> Vec<String> {
+fn inclusion_probes(
+    leaf: &Hash,
+    index: u64,
+    size: u64,
+    proof: &[Hash],
+    root: &Hash,
+) -> Vec<String> {
     let mut accepted = Vec::new();
-    let mut probe = |desc: String, leaf: &Hash, index: u64, size: u64, proof: &[Hash], root: &Hash| {
-        if verify_inclusion(leaf, index, size, proof, root) {
-            accepted.push(desc);
-        }
-    };
+    let mut probe =
+        |desc: String, leaf: &Hash, index: u64, size: u64, proof: &[Hash], root: &Hash| {
+            if verify_inclusion(leaf, index, size, proof, root) {
+                accepted.push(desc);
+            }
+        };
     let some = h(SOME_HASH);
     if index > 0 {
         probe("index - 1".into(), leaf, index - 1, size, proof, root);
@@ -185,13 +194,20 @@ fn inclusion_probes(leaf: &Hash, index: u64, size: u64, proof: &[Hash], root: &H
     accepted
 }
 
-fn consistency_probes(first: u64, second: u64, root1: &Hash, root2: &Hash, proof: &[Hash]) -> Vec<String> {
+fn consistency_probes(
+    first: u64,
+    second: u64,
+    root1: &Hash,
+    root2: &Hash,
+    proof: &[Hash],
+) -> Vec<String> {
     let mut accepted = Vec::new();
-    let mut probe = |desc: String, first: u64, second: u64, root1: &Hash, root2: &Hash, proof: &[Hash]| {
-        if verify_consistency(first, second, root1, root2, proof) {
-            accepted.push(desc);
-        }
-    };
+    let mut probe =
+        |desc: String, first: u64, second: u64, root1: &Hash, root2: &Hash, proof: &[Hash]| {
+            if verify_consistency(first, second, root1, root2, proof) {
+                accepted.push(desc);
+            }
+        };
     let wrong_root = leaf_hash(b"WrongRoot");
     probe("first - 1".into(), first - 1, second, root1, root2, proof);
     probe("first + 1".into(), first + 1, second, root1, root2, proof);
@@ -232,8 +248,16 @@ fn consistency_probes(first: u64, second: u64, root1: &Hash, root2: &Hash, proof
 // consistencyProofs, which adds the 6 -> 7 consistency proof). In those files leaf numbers of
 // inclusion proofs count from 1; here `index` counts from 0.
 
-const CT_INPUTS: [&str; 8] =
-    ["", "00", "10", "2021", "3031", "40414243", "5051525354555657", "606162636465666768696a6b6c6d6e6f"];
+const CT_INPUTS: [&str; 8] = [
+    "",
+    "00",
+    "10",
+    "2021",
+    "3031",
+    "40414243",
+    "5051525354555657",
+    "606162636465666768696a6b6c6d6e6f",
+];
 
 const CT_ROOTS: [&str; 8] = [
     "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
@@ -355,7 +379,10 @@ fn ct_reference_tree_inclusion_proofs() {
         assert_eq!(root_from_inclusion_proof(&leaf, index, size, &expected), Some(root));
         assert!(verify_inclusion(&leaf, index, size, &expected, &root));
         let accepted = inclusion_probes(&leaf, index, size, &expected, &root);
-        assert!(accepted.is_empty(), "leaf {index} size {size}: corrupted proofs accepted: {accepted:?}");
+        assert!(
+            accepted.is_empty(),
+            "leaf {index} size {size}: corrupted proofs accepted: {accepted:?}"
+        );
     }
     // The invalid probes of CT's VerifyPath.
     let some = h(SOME_HASH);
@@ -370,12 +397,19 @@ fn ct_reference_tree_consistency_proofs() {
     let tree = tree_of(&ct_leaves());
     for (first, second, expected) in CT_CONSISTENCY {
         let expected: Vec<Hash> = expected.iter().map(|e| h(e)).collect();
-        assert_eq!(tree.consistency_proof(first, second).unwrap(), expected, "consistency {first} -> {second}");
+        assert_eq!(
+            tree.consistency_proof(first, second).unwrap(),
+            expected,
+            "consistency {first} -> {second}"
+        );
         let (root1, root2) = (h(CT_ROOTS[first as usize - 1]), h(CT_ROOTS[second as usize - 1]));
         assert!(verify_consistency(first, second, &root1, &root2, &expected));
         if !expected.is_empty() {
             let accepted = consistency_probes(first, second, &root1, &root2, &expected);
-            assert!(accepted.is_empty(), "{first} -> {second}: corrupted proofs accepted: {accepted:?}");
+            assert!(
+                accepted.is_empty(),
+                "{first} -> {second}: corrupted proofs accepted: {accepted:?}"
+            );
         }
     }
     // The edge cases of transparency-dev/merkle's TestVerifyConsistency, in this library's
@@ -401,11 +435,16 @@ fn ct_reference_tree_consistency_proofs() {
 #[test]
 fn every_small_tree_matches_rfc_9162_and_refuses_corruption() {
     const MAX: usize = 64;
-    let leaves: Vec<Hash> = (0..MAX as u32).map(|i| leaf_hash(format!("record {i}").as_bytes())).collect();
+    let leaves: Vec<Hash> =
+        (0..MAX as u32).map(|i| leaf_hash(format!("record {i}").as_bytes())).collect();
     let mut tree = MerkleTree::in_memory();
     for n in 1..=MAX {
         tree.append(leaves[n - 1]).unwrap();
-        assert_eq!(tree.current_root().unwrap(), ref_mth(&leaves[..n]), "root while growing, size {n}");
+        assert_eq!(
+            tree.current_root().unwrap(),
+            ref_mth(&leaves[..n]),
+            "root while growing, size {n}"
+        );
     }
     let mut inclusion_checked = 0;
     let mut consistency_checked = 0;
@@ -417,7 +456,10 @@ fn every_small_tree_matches_rfc_9162_and_refuses_corruption() {
         for i in 0..n {
             let proof = tree.inclusion_proof(i as u64, size).unwrap();
             assert_eq!(proof, ref_path(i, &leaves[..n]), "PATH({i}, D[{n}])");
-            assert!(verify_inclusion(&leaves[i], i as u64, size, &proof, &root), "leaf {i} size {n}");
+            assert!(
+                verify_inclusion(&leaves[i], i as u64, size, &proof, &root),
+                "leaf {i} size {n}"
+            );
             let accepted = inclusion_probes(&leaves[i], i as u64, size, &proof, &root);
             assert!(accepted.is_empty(), "leaf {i} size {n}: accepted {accepted:?}");
             // Another leaf's hash at this position is refused.
@@ -510,7 +552,10 @@ fn a_tree_reopened_from_its_store_continues_identically() {
     // Leaf 199 = 0b1100_0111 completes three subtrees; leaf 200 none.
     assert_eq!(append_nodes(199).collect::<Vec<_>>(), vec![(0, 199), (1, 99), (2, 49), (3, 24)]);
     assert_eq!(append_nodes(200).collect::<Vec<_>>(), vec![(0, 200)]);
-    assert_eq!(append_nodes(255).collect::<Vec<_>>(), (0..=8).map(|l| (l, 255u64 >> l)).collect::<Vec<_>>());
+    assert_eq!(
+        append_nodes(255).collect::<Vec<_>>(),
+        (0..=8).map(|l| (l, 255u64 >> l)).collect::<Vec<_>>()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -526,7 +571,11 @@ fn venv_python() -> PathBuf {
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
-    assert!(ok, "{} with pymerkle and rfc8785 is missing: run scripts/test.sh (or scripts/install-test-tools.sh)", python.display());
+    assert!(
+        ok,
+        "{} with pymerkle and rfc8785 is missing: run scripts/test.sh (or scripts/install-test-tools.sh)",
+        python.display()
+    );
     python
 }
 
@@ -541,29 +590,40 @@ fn crosscheck(request: &Value) -> Value {
         .expect("start the cross-check script");
     child.stdin.take().unwrap().write_all(request.to_string().as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "audit_crosscheck.py failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "audit_crosscheck.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("the cross-check script's answer is JSON")
 }
 
 #[test]
 fn roots_and_inclusion_proofs_match_pymerkle() {
     let mut rng = Rng(0x5eed);
-    let mut sizes: Vec<usize> = vec![1, 2, 3, 7, 8, 9, 31, 32, 33, 64, 65, 127, 128, 129, 1000, 1024, 1025];
+    let mut sizes: Vec<usize> =
+        vec![1, 2, 3, 7, 8, 9, 31, 32, 33, 64, 65, 127, 128, 129, 1000, 1024, 1025];
     for _ in 0..12 {
         sizes.push(1 + rng.below(600) as usize);
     }
     let mut trees = Vec::new();
     let mut specs = Vec::new();
     for &n in &sizes {
-        let records: Vec<Vec<u8>> = (0..n).map(|_| {
-            let len = rng.below(80) as usize;
-            rng.bytes(len)
-        }).collect();
+        let records: Vec<Vec<u8>> = (0..n)
+            .map(|_| {
+                let len = rng.below(80) as usize;
+                rng.bytes(len)
+            })
+            .collect();
         let mut tree = MerkleTree::in_memory();
         for r in &records {
             tree.append_record(r).unwrap();
         }
-        let mut roots: Vec<u64> = if n <= 130 { (0..=n as u64).collect() } else { vec![0, 1, n as u64 / 2, n as u64 - 1, n as u64] };
+        let mut roots: Vec<u64> = if n <= 130 {
+            (0..=n as u64).collect()
+        } else {
+            vec![0, 1, n as u64 / 2, n as u64 - 1, n as u64]
+        };
         for _ in 0..10 {
             roots.push(1 + rng.below(n as u64));
         }
@@ -585,15 +645,31 @@ fn roots_and_inclusion_proofs_match_pymerkle() {
     for (t, (tree, roots, inclusion)) in trees.iter().enumerate() {
         let theirs = &answer["trees"][t];
         for (i, size) in roots.iter().enumerate() {
-            assert_eq!(hex(&tree.root(*size).unwrap()), theirs["roots"][i], "tree {t}: root of size {size}");
+            assert_eq!(
+                hex(&tree.root(*size).unwrap()),
+                theirs["roots"][i],
+                "tree {t}: root of size {size}"
+            );
             compared += 1;
         }
         for (i, (index, size)) in inclusion.iter().enumerate() {
             let ours = tree.inclusion_proof(*index, *size).unwrap();
-            let their_path: Vec<String> =
-                theirs["inclusion"][i]["path"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
-            assert_eq!(theirs["inclusion"][i]["leaf"], hex(&tree.leaf(*index).unwrap()), "tree {t}: leaf {index}");
-            assert_eq!(ours.iter().map(|x| hex(x)).collect::<Vec<_>>(), their_path, "tree {t}: inclusion ({index}, {size})");
+            let their_path: Vec<String> = theirs["inclusion"][i]["path"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string())
+                .collect();
+            assert_eq!(
+                theirs["inclusion"][i]["leaf"],
+                hex(&tree.leaf(*index).unwrap()),
+                "tree {t}: leaf {index}"
+            );
+            assert_eq!(
+                ours.iter().map(|x| hex(x)).collect::<Vec<_>>(),
+                their_path,
+                "tree {t}: inclusion ({index}, {size})"
+            );
             compared += 1;
         }
     }
@@ -619,7 +695,12 @@ fn tricky_records() -> Vec<AuditRecord> {
         event.case_number = Some(s.to_string());
         event.method = Some("/eseal.v1.Signing/Seal".into());
         event.input_sha256 = Some(hex(&sha256(s.as_bytes())));
-        records.push(AuditRecord { sequence: i as u64 + 1, time: 1_800_000_000 + i as i64, origin: format!("eseal.example/log{s}"), event });
+        records.push(AuditRecord {
+            sequence: i as u64 + 1,
+            time: 1_800_000_000 + i as i64,
+            origin: format!("eseal.example/log{s}"),
+            event,
+        });
     }
     let mut event = AuditEvent::new(EventKind::DocumentSealed, "approval-system");
     event.seal_id = Some("approval-ec".into());
@@ -627,14 +708,20 @@ fn tricky_records() -> Vec<AuditRecord> {
     event.request_id = Some("req-\u{1f600}".into());
     event.output_sha256 = Some("00".repeat(32));
     event.seal_certificate_sha256 = Some("ff".repeat(32));
-    records.push(AuditRecord { sequence: 9_007_199_254_740_991, time: -1, origin: "eseal.example/log".into(), event });
+    records.push(AuditRecord {
+        sequence: 9_007_199_254_740_991,
+        time: -1,
+        origin: "eseal.example/log".into(),
+        event,
+    });
     records
 }
 
 #[test]
 fn canonical_json_matches_rfc8785() {
     let records = tricky_records();
-    let mut texts: Vec<String> = records.iter().map(|r| String::from_utf8(r.to_canonical_json()).unwrap()).collect();
+    let mut texts: Vec<String> =
+        records.iter().map(|r| String::from_utf8(r.to_canonical_json()).unwrap()).collect();
     // Key order by UTF-16 code units, nesting, escapes, and integers in the safe range.
     let values = [
         r#"{"b":1,"a":2,"":3,"A":4,"aa":5,"a\u0000":6,"\u00e9":7,"\u20ac":8,"\ud83d\ude00":9,"\ufb01":10,"\uffff":11}"#,
@@ -651,7 +738,12 @@ fn canonical_json_matches_rfc8785() {
         let ours = canonical_json(&value);
         let theirs = &answer["jcs"][i];
         assert!(theirs.get("error").is_none(), "rfc8785 refused {text}: {}", theirs["error"]);
-        assert_eq!(hex(&ours), theirs["hex"], "canonical form of {text}:\nours   {}", String::from_utf8_lossy(&ours));
+        assert_eq!(
+            hex(&ours),
+            theirs["hex"],
+            "canonical form of {text}:\nours   {}",
+            String::from_utf8_lossy(&ours)
+        );
         if i < records.len() {
             // A record's bytes are already canonical: rfc8785 gives them back unchanged.
             assert_eq!(ours, text.as_bytes());
@@ -681,7 +773,8 @@ fn key_id_is_the_c2sp_definition() {
     // The verifier key carries it as 8 hex digits, the signature blob as its first 4 bytes.
     let vkey = s.verifier_key();
     assert_eq!(vkey.split('+').nth(1).unwrap(), hex(&expected));
-    let note = s.sign(&Checkpoint { origin: "eseal.example/log".into(), size: 1, root: [0; 32] }).unwrap();
+    let note =
+        s.sign(&Checkpoint { origin: "eseal.example/log".into(), size: 1, root: [0; 32] }).unwrap();
     let sig = note.lines().last().unwrap().rsplit(' ').next().unwrap();
     let blob = base64::decode(sig).unwrap();
     assert_eq!(blob.len(), 68);
@@ -709,7 +802,9 @@ fn checkpoint_notes_round_trip_and_tampering_is_refused() {
     let cp = Checkpoint { origin: origin.into(), size: 8, root: tree.current_root().unwrap() };
     let note = s.sign(&cp).unwrap();
     assert_eq!(note.lines().count(), 5);
-    assert!(note.starts_with(&format!("{origin}\n8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n\n\u{2014} {origin} ")));
+    assert!(note.starts_with(&format!(
+        "{origin}\n8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n\n\u{2014} {origin} "
+    )));
     assert_eq!(verifier.verify_note(&note).unwrap(), cp);
 
     // Another key, same name: its signature is by an unknown key (other id), so no signature
@@ -727,7 +822,10 @@ fn checkpoint_notes_round_trip_and_tampering_is_refused() {
         ("origin", Checkpoint { origin: "eseal.example/other".into(), ..cp.clone() }),
     ] {
         let tampered = format!("{}\n{sig_line}", changed.to_body().unwrap());
-        assert!(matches!(verifier.verify_note(&tampered), Err(AuditError::BadSignature { .. })), "changed {what} accepted");
+        assert!(
+            matches!(verifier.verify_note(&tampered), Err(AuditError::BadSignature { .. })),
+            "changed {what} accepted"
+        );
     }
 
     // A changed key name makes the signature one by an unknown key.
@@ -804,14 +902,26 @@ fn log_of(origin: &str, n: u64) -> (Vec<Vec<u8>>, MerkleTree<MemoryStore>) {
     for seq in 1..=n {
         let mut event = AuditEvent::new(EventKind::DocumentSealed, "approval-system");
         event.case_number = Some(format!("审批-{seq}"));
-        let bytes = AuditRecord { sequence: seq, time: 1_800_000_000 + seq as i64, origin: origin.into(), event }.to_canonical_json();
+        let bytes = AuditRecord {
+            sequence: seq,
+            time: 1_800_000_000 + seq as i64,
+            origin: origin.into(),
+            event,
+        }
+        .to_canonical_json();
         tree.append_record(&bytes).unwrap();
         records.push(bytes);
     }
     (records, tree)
 }
 
-fn proof_file(records: &[Vec<u8>], tree: &MerkleTree<MemoryStore>, s: &LogSigner, seq: u64, size: u64) -> ProofFile {
+fn proof_file(
+    records: &[Vec<u8>],
+    tree: &MerkleTree<MemoryStore>,
+    s: &LogSigner,
+    seq: u64,
+    size: u64,
+) -> ProofFile {
     let cp = Checkpoint { origin: s.name().into(), size, root: tree.root(size).unwrap() };
     ProofFile {
         record: records[seq as usize - 1].clone(),
@@ -837,7 +947,10 @@ fn proof_files_check_offline_and_refuse_tampering() {
         let checked = read.check(&verifier).unwrap();
         assert_eq!(checked.record.sequence, seq);
         assert_eq!(checked.checkpoint.size, size);
-        assert_eq!(checked.record.event.case_number.as_deref(), Some(format!("审批-{seq}").as_str()));
+        assert_eq!(
+            checked.record.event.case_number.as_deref(),
+            Some(format!("审批-{seq}").as_str())
+        );
     }
 
     let good = proof_file(&records, &tree, &s, 17, 37);
@@ -853,7 +966,8 @@ fn proof_files_check_offline_and_refuse_tampering() {
     f.record = records[17].clone();
     assert!(matches!(check(&f), Err(AuditError::NotIncluded { .. })), "another record");
     let mut f = good.clone();
-    let edited = String::from_utf8(f.record.clone()).unwrap().replace("approval-system", "approval-systen");
+    let edited =
+        String::from_utf8(f.record.clone()).unwrap().replace("approval-system", "approval-systen");
     f.record = edited.into_bytes();
     assert!(matches!(check(&f), Err(AuditError::NotIncluded { .. })), "edited record");
     let mut f = good.clone();
@@ -870,10 +984,16 @@ fn proof_files_check_offline_and_refuse_tampering() {
     assert!(matches!(check(&f), Err(AuditError::NotIncluded { .. })), "short proof");
     let mut f = good.clone();
     f.tree_size = 36;
-    assert!(matches!(check(&f), Err(AuditError::CheckpointSizeMismatch { proof: 36, checkpoint: 37 })));
+    assert!(matches!(
+        check(&f),
+        Err(AuditError::CheckpointSizeMismatch { proof: 36, checkpoint: 37 })
+    ));
     let mut f = good.clone();
     f.checkpoint = proof_file(&records, &tree, &signer(origin, 4), 17, 37).checkpoint;
-    assert!(matches!(check(&f), Err(AuditError::NotSignedByLogKey(_))), "checkpoint by another key");
+    assert!(
+        matches!(check(&f), Err(AuditError::NotSignedByLogKey(_))),
+        "checkpoint by another key"
+    );
     let mut f = good.clone();
     f.checkpoint = f.checkpoint.replacen("\n37\n", "\n36\n", 1);
     assert!(matches!(check(&f), Err(AuditError::BadSignature { .. })), "edited checkpoint");
@@ -911,7 +1031,10 @@ fn proof_files_check_offline_and_refuse_tampering() {
         ("negative sequence", text.replacen("\"sequence\": 17", "\"sequence\": -17", 1)),
         ("not JSON", "{".to_string()),
     ] {
-        assert!(matches!(ProofFile::from_json(bad.as_bytes()), Err(AuditError::MalformedProofFile(_))), "{what} accepted");
+        assert!(
+            matches!(ProofFile::from_json(bad.as_bytes()), Err(AuditError::MalformedProofFile(_))),
+            "{what} accepted"
+        );
     }
 }
 
@@ -941,7 +1064,10 @@ fn a_million_appends_and_random_proofs() {
     let proving = start.elapsed();
     let start = Instant::now();
     for (index, proof) in &proofs {
-        assert!(verify_inclusion(&leaf_hash(&index.to_le_bytes()), *index, N, proof, &root), "leaf {index}");
+        assert!(
+            verify_inclusion(&leaf_hash(&index.to_le_bytes()), *index, N, proof, &root),
+            "leaf {index}"
+        );
     }
     let verifying = start.elapsed();
 
@@ -950,7 +1076,13 @@ fn a_million_appends_and_random_proofs() {
         let second = 1 + rng.below(N);
         let first = 1 + rng.below(second);
         let proof = tree.consistency_proof(first, second).unwrap();
-        assert!(verify_consistency(first, second, &tree.root(first).unwrap(), &tree.root(second).unwrap(), &proof));
+        assert!(verify_consistency(
+            first,
+            second,
+            &tree.root(first).unwrap(),
+            &tree.root(second).unwrap(),
+            &proof
+        ));
     }
     let consistency = start.elapsed();
     println!(

@@ -38,7 +38,10 @@ fn bad_store_values_are_refused_at_loading() {
         let message = load_with_store(store).expect_err(store);
         assert!(message.contains(words), "{store}: {message}");
     };
-    refused("sqlite_path = \"x.db\"\nurl = \"mysql://db/eseal\"", "store.url must be a PostgreSQL URL");
+    refused(
+        "sqlite_path = \"x.db\"\nurl = \"mysql://db/eseal\"",
+        "store.url must be a PostgreSQL URL",
+    );
     refused("sqlite_path = \"x.db\"\nmax_connections = 0", "store.max_connections");
     refused("sqlite_path = \"x.db\"\nacquire_timeout_ms = 0", "store.acquire_timeout_ms");
     refused("sqlite_path = \"x.db\"\npool_size = 3", "pool_size");

@@ -24,10 +24,22 @@ fn assert_single_update(original: &[u8], sealed: &[u8], name: &str) {
     assert_eq!(count(b"%%EOF"), 1, "{name}: more than one update appended");
     let doc = eseal_pdf::Document::open(original.to_vec()).unwrap();
     let newest_is_stream = doc.xref().sections[0].kind == eseal_pdf::xref::XrefKind::Stream;
-    assert_eq!(count(b"/Type/XRef") == 1, newest_is_stream, "{name}: the update's xref section is not of the original's kind");
-    assert_eq!(count(b"\nxref\n") == 1, !newest_is_stream, "{name}: the update's xref section is not of the original's kind");
+    assert_eq!(
+        count(b"/Type/XRef") == 1,
+        newest_is_stream,
+        "{name}: the update's xref section is not of the original's kind"
+    );
+    assert_eq!(
+        count(b"\nxref\n") == 1,
+        !newest_is_stream,
+        "{name}: the update's xref section is not of the original's kind"
+    );
     let prev = format!("/Prev {}", doc.xref().startxref);
-    assert_eq!(count(prev.as_bytes()), 1, "{name}: the update's trailer must point /Prev at the original's startxref");
+    assert_eq!(
+        count(prev.as_bytes()),
+        1,
+        "{name}: the update's trailer must point /Prev at the original's startxref"
+    );
 }
 
 /// Checks one sealed file with the three tools and with our verifier. `ours` names the
@@ -49,8 +61,14 @@ fn check_with_tools(path: &Path, ours: &[&str], strict: bool, earlier: &str) {
         .filter(|(block, _)| !block.contains("Signature Type: unknown"))
         .map(|(_, v)| *v)
         .collect();
-    assert!(signature_blocks.iter().all(|v| *v), "{name}: pdfsig does not say 'Signature is Valid' for every signature:\n{text}");
-    assert!(last_total, "{name}: pdfsig does not say 'Total document signed' for the last signature:\n{text}");
+    assert!(
+        signature_blocks.iter().all(|v| *v),
+        "{name}: pdfsig does not say 'Signature is Valid' for every signature:\n{text}"
+    );
+    assert!(
+        last_total,
+        "{name}: pdfsig does not say 'Total document signed' for the last signature:\n{text}"
+    );
 
     // pyHanko: each of our seals reported once, in order, with exactly the expected verdict
     // (the last covers the whole file; an earlier one is followed by allowed form filling);
@@ -58,34 +76,74 @@ fn check_with_tools(path: &Path, ours: &[&str], strict: bool, earlier: &str) {
     let run = pyhanko_run(path, strict);
     let text = &run.text;
     let seals = [Seal::ec(), Seal::rsa()];
-    let reported: Vec<&str> = run.verdicts.iter().map(|v| v.field.as_str()).filter(|f| ours.contains(f)).collect();
-    assert_eq!(reported, ours, "{name}: pyHanko must report each of our seals once, in order:\n{text}");
+    let reported: Vec<&str> =
+        run.verdicts.iter().map(|v| v.field.as_str()).filter(|f| ours.contains(f)).collect();
+    assert_eq!(
+        reported, ours,
+        "{name}: pyHanko must report each of our seals once, in order:\n{text}"
+    );
     let report = verify_document(&std::fs::read(path).unwrap(), &anchors()).unwrap();
     for (i, field) in ours.iter().enumerate() {
         let verdict = run.verdicts.iter().find(|v| v.field == *field).unwrap();
         let last = i == ours.len() - 1;
         let expected = if last { "INTACT:TRUSTED,UNTOUCHED" } else { earlier };
         assert_eq!(verdict.status, expected, "{name}: pyHanko's verdict on {field}:\n{text}");
-        assert_eq!(verdict.fingerprint, fingerprint(&seals[i].chain), "{name}: pyHanko names another signer of {field}:\n{text}");
+        assert_eq!(
+            verdict.fingerprint,
+            fingerprint(&seals[i].chain),
+            "{name}: pyHanko names another signer of {field}:\n{text}"
+        );
 
-        let mine = report.signatures.iter().find(|s| s.field_name == *field).unwrap_or_else(|| panic!("{name}: our verifier missed {field}"));
-        assert!(mine.intact && mine.valid && mine.trusted, "{name}: our verifier on {field}: {mine:#?}");
-        assert!(!mine.modified_after_signing, "{name}: our verifier sees a modification after {field}: {mine:#?}");
-        assert_eq!(mine.coverage == Coverage::EntireFile, last, "{name}: our coverage of {field} disagrees with pyHanko");
+        let mine = report
+            .signatures
+            .iter()
+            .find(|s| s.field_name == *field)
+            .unwrap_or_else(|| panic!("{name}: our verifier missed {field}"));
+        assert!(
+            mine.intact && mine.valid && mine.trusted,
+            "{name}: our verifier on {field}: {mine:#?}"
+        );
+        assert!(
+            !mine.modified_after_signing,
+            "{name}: our verifier sees a modification after {field}: {mine:#?}"
+        );
+        assert_eq!(
+            mine.coverage == Coverage::EntireFile,
+            last,
+            "{name}: our coverage of {field} disagrees with pyHanko"
+        );
         if !last {
             assert_eq!(mine.coverage, Coverage::EntireRevision, "{name}: {field}");
         }
     }
     // Signatures of other tools (not under our root: untrusted): our verifier reports each
     // with pyHanko's intact verdict.
-    let foreign: Vec<&PyHankoVerdict> = run.verdicts.iter().filter(|v| !ours.contains(&v.field.as_str())).collect();
+    let foreign: Vec<&PyHankoVerdict> =
+        run.verdicts.iter().filter(|v| !ours.contains(&v.field.as_str())).collect();
     for verdict in &foreign {
-        assert!(verdict.status == "INVALID" || verdict.status.starts_with("INTACT:UNTRUSTED,"), "{name}: {}:\n{text}", verdict.line);
-        let mine = report.signatures.iter().find(|s| s.field_name == verdict.field).unwrap_or_else(|| panic!("{name}: our verifier missed {}", verdict.field));
-        assert_eq!(mine.intact, verdict.intact(), "{name}: intact verdicts differ on {}: {mine:#?}\n{text}", verdict.field);
+        assert!(
+            verdict.status == "INVALID" || verdict.status.starts_with("INTACT:UNTRUSTED,"),
+            "{name}: {}:\n{text}",
+            verdict.line
+        );
+        let mine = report
+            .signatures
+            .iter()
+            .find(|s| s.field_name == verdict.field)
+            .unwrap_or_else(|| panic!("{name}: our verifier missed {}", verdict.field));
+        assert_eq!(
+            mine.intact,
+            verdict.intact(),
+            "{name}: intact verdicts differ on {}: {mine:#?}\n{text}",
+            verdict.field
+        );
         assert!(!mine.modified_after_signing, "{name}: {}", verdict.field);
     }
-    assert_eq!(run.code, Some(if foreign.is_empty() { 0 } else { 1 }), "{name}: pyHanko's exit status:\n{text}");
+    assert_eq!(
+        run.code,
+        Some(if foreign.is_empty() { 0 } else { 1 }),
+        "{name}: pyHanko's exit status:\n{text}"
+    );
 }
 
 fn seal_once_and_twice(prefix: &str) {
@@ -99,7 +157,8 @@ fn seal_bytes_once_and_twice(prefix: &str, input: &[u8]) {
     let strict = prefix != "08"; // pyHanko validates hybrid-reference files only with --no-strict-syntax
     // pyHanko (0.38) rates the second seal's update as form filling, but as LTA updates in an
     // encrypted file; acceptable either way.
-    let level = if ["11", "01-aes256-objstm"].contains(&prefix) { "LTA_UPDATES" } else { "FORM_FILLING" };
+    let level =
+        if ["11", "01-aes256-objstm"].contains(&prefix) { "LTA_UPDATES" } else { "FORM_FILLING" };
     let earlier = format!("INTACT:TRUSTED,EXTENDED_WITH_{level},ACCEPTABLE_MODIFICATIONS");
 
     let (once, _) = ec.seal(&input, &ec.options(1, 10.0, 20.0));
@@ -162,12 +221,23 @@ fn aes256_with_xref_streams() {
     let encrypted = dir.path().join("01-aes256-objstm.pdf");
     let out = run(
         &tool("qpdf"),
-        &["--encrypt", "", "owner", "256", "--", "--object-streams=generate", corpus("01").to_str().unwrap(), encrypted.to_str().unwrap()],
+        &[
+            "--encrypt",
+            "",
+            "owner",
+            "256",
+            "--",
+            "--object-streams=generate",
+            corpus("01").to_str().unwrap(),
+            encrypted.to_str().unwrap(),
+        ],
     );
     assert!(out.status.success(), "{out:?}");
     let input = std::fs::read(&encrypted).unwrap();
     let doc = eseal_pdf::Document::open(input.clone()).unwrap();
-    assert!(doc.crypt().is_some() && doc.xref().sections[0].kind == eseal_pdf::xref::XrefKind::Stream);
+    assert!(
+        doc.crypt().is_some() && doc.xref().sections[0].kind == eseal_pdf::xref::XrefKind::Stream
+    );
     seal_bytes_once_and_twice("01-aes256-objstm", &input);
 }
 
@@ -208,7 +278,11 @@ fn a_flipped_byte_breaks_integrity_for_both_verifiers() {
     std::fs::write(&path, &sealed).unwrap();
     assert_pyhanko(&path, true, &[("Seal1", &fingerprint(&ec.chain), "INVALID")], 1);
     let report = verify_document(&sealed, &anchors()).unwrap();
-    assert!(!report.signatures[0].intact && !report.signatures[0].valid, "{:#?}", report.signatures[0]);
+    assert!(
+        !report.signatures[0].intact && !report.signatures[0].valid,
+        "{:#?}",
+        report.signatures[0]
+    );
 }
 
 /// A later revision that rewrites page content (not a signature, field, annotation or /DSS)
@@ -230,27 +304,54 @@ fn rewriting_page_content_after_sealing_is_a_modification_for_both_verifiers() {
     page_dict.set(b"Contents".to_vec(), Object::Reference(content_id));
     let mut writer = UpdateWriter::new(sealed.len() as u64, sealed.last().copied());
     writer.add(page.id, &Object::Dictionary(page_dict));
-    writer.add(content_id, &Object::Stream(Stream { dict: Default::default(), data: b"0 g 50 700 400 40 re f".to_vec() }));
+    writer.add(
+        content_id,
+        &Object::Stream(Stream {
+            dict: Default::default(),
+            data: b"0 g 50 700 400 40 re f".to_vec(),
+        }),
+    );
     let mut trailer = eseal_pdf::Dictionary::new();
     trailer.set(b"Root".to_vec(), doc.trailer().get(b"Root").unwrap().clone());
     trailer.set(b"ID".to_vec(), doc.trailer().get(b"ID").unwrap().clone());
     let kind = doc.xref().sections[0].kind;
-    let update = writer.finish(kind, trailer, doc.xref().startxref, content_id.number + 1, eseal_pdf::ObjectId::new(content_id.number + 1, 0));
+    let update = writer.finish(
+        kind,
+        trailer,
+        doc.xref().startxref,
+        content_id.number + 1,
+        eseal_pdf::ObjectId::new(content_id.number + 1, 0),
+    );
     let mut modified = sealed.clone();
     modified.extend_from_slice(&update);
 
     let dir = temp();
     let path = dir.path().join("modified.pdf");
     std::fs::write(&path, &modified).unwrap();
-    assert_pyhanko(&path, true, &[("Seal1", &fingerprint(&ec.chain), "INTACT:TRUSTED,EXTENDED_WITH_OTHER,ILLEGAL_MODIFICATIONS")], 1);
+    assert_pyhanko(
+        &path,
+        true,
+        &[(
+            "Seal1",
+            &fingerprint(&ec.chain),
+            "INTACT:TRUSTED,EXTENDED_WITH_OTHER,ILLEGAL_MODIFICATIONS",
+        )],
+        1,
+    );
 
     let report = verify_document(&modified, &anchors()).unwrap();
     let mine = &report.signatures[0];
     assert!(mine.intact && mine.valid, "the signed revision itself is intact: {mine:#?}");
     assert_eq!(mine.coverage, Coverage::EntireRevision);
     assert!(mine.modified_after_signing, "our verifier missed the modification: {mine:#?}");
-    let page_change = mine.later_changes.iter().find(|c| c.object == page.id.number).expect("the page change is listed");
-    assert!(!page_change.allowed && page_change.description.contains("/Contents"), "{page_change:?}");
+    let page_change = mine
+        .later_changes
+        .iter()
+        .find(|c| c.object == page.id.number)
+        .expect("the page change is listed");
+    assert!(
+        !page_change.allowed && page_change.description.contains("/Contents"),
+        "{page_change:?}"
+    );
     assert!(!report.all_valid());
 }
-

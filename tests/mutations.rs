@@ -59,7 +59,11 @@ impl Structure {
     fn of(data: &[u8]) -> Structure {
         let doc = eseal_pdf::Document::open(data).unwrap();
         let size = doc.trailer().get(b"Size").and_then(eseal_pdf::Object::as_i64).unwrap();
-        Structure { root: doc.root_id().unwrap().to_string(), size, startxref: doc.xref().startxref }
+        Structure {
+            root: doc.root_id().unwrap().to_string(),
+            size,
+            startxref: doc.xref().startxref,
+        }
     }
 
     /// `data` with an update appended: `objects` (number, body), then a table listing them.
@@ -81,16 +85,31 @@ fn structural(rng: &mut Rng, original: &[u8], structure: &Structure) -> (String,
     let mut data = original.to_vec();
     let tail_start = data.len().saturating_sub(4096);
     let replace_in_tail = |data: &mut Vec<u8>, key: &[u8], with: &[u8]| -> bool {
-        let Some(at) = data[tail_start..].windows(key.len()).rposition(|w| w == key).map(|i| i + tail_start) else { return false };
-        let end = (at + key.len()..data.len()).find(|&i| matches!(data[i], b'/' | b'>')).unwrap_or(data.len());
+        let Some(at) =
+            data[tail_start..].windows(key.len()).rposition(|w| w == key).map(|i| i + tail_start)
+        else {
+            return false;
+        };
+        let end = (at + key.len()..data.len())
+            .find(|&i| matches!(data[i], b'/' | b'>'))
+            .unwrap_or(data.len());
         data.splice(at..end, with.iter().copied());
         true
     };
     match rng.below(6) {
         0 => {
             // A table row listed again, in a subsection of its own, at the start of the table.
-            let rows: Vec<usize> = (0..data.len().saturating_sub(20)).filter(|&i| data[i + 17] == b'n' && data[i + 10] == b' ' && data[i..i + 10].iter().all(u8::is_ascii_digit) && (i == 0 || data[i - 1] == b'\n')).collect();
-            let Some(xref) = data.windows(5).rposition(|w| w == b"xref\n") else { return ("no table".into(), data) };
+            let rows: Vec<usize> = (0..data.len().saturating_sub(20))
+                .filter(|&i| {
+                    data[i + 17] == b'n'
+                        && data[i + 10] == b' '
+                        && data[i..i + 10].iter().all(u8::is_ascii_digit)
+                        && (i == 0 || data[i - 1] == b'\n')
+                })
+                .collect();
+            let Some(xref) = data.windows(5).rposition(|w| w == b"xref\n") else {
+                return ("no table".into(), data);
+            };
             if rows.is_empty() {
                 return ("no table rows".into(), data);
             }
@@ -108,18 +127,31 @@ fn structural(rng: &mut Rng, original: &[u8], structure: &Structure) -> (String,
             (format!("/Size {value} in the last section ({done})"), data)
         }
         2 => {
-            let (first, count) = (rng.below(1000) as u64, [16_000_000u64, 1_000_000, 100_000][rng.below(3)]);
-            let done = replace_in_tail(&mut data, b"/Index", format!("/Index [{first} {count}]").as_bytes());
+            let (first, count) =
+                (rng.below(1000) as u64, [16_000_000u64, 1_000_000, 100_000][rng.below(3)]);
+            let done = replace_in_tail(
+                &mut data,
+                b"/Index",
+                format!("/Index [{first} {count}]").as_bytes(),
+            );
             (format!("/Index [{first} {count}] in the last section ({done})"), data)
         }
         3 => {
             let depth = [65usize, 200, 5000][rng.below(3)];
             let deep = format!("/Deep {}{}", "[".repeat(depth), "]".repeat(depth));
             if rng.below(2) == 0 {
-                let done = replace_in_tail(&mut data, b"/Size", format!("{deep} /Size {}", structure.size).as_bytes());
+                let done = replace_in_tail(
+                    &mut data,
+                    b"/Size",
+                    format!("{deep} /Size {}", structure.size).as_bytes(),
+                );
                 (format!("nesting {depth} deep in the trailer ({done})"), data)
             } else {
-                structure.append(&mut data, &[(structure.size, format!("<< {deep} >>"))], &format!("/Info {} 0 R", structure.size));
+                structure.append(
+                    &mut data,
+                    &[(structure.size, format!("<< {deep} >>"))],
+                    &format!("/Info {} 0 R", structure.size),
+                );
                 (format!("nesting {depth} deep in an appended /Info"), data)
             }
         }
@@ -139,7 +171,9 @@ fn structural(rng: &mut Rng, original: &[u8], structure: &Structure) -> (String,
             );
             data.extend_from_slice(dict.as_bytes());
             data.extend_from_slice(bomb);
-            data.extend_from_slice(format!("\nendstream\nendobj\nstartxref\n{at}\n%%EOF\n").as_bytes());
+            data.extend_from_slice(
+                format!("\nendstream\nendobj\nstartxref\n{at}\n%%EOF\n").as_bytes(),
+            );
             ("an 8 MiB flate bomb as a cross-reference stream".into(), data)
         }
         _ => {
@@ -147,7 +181,8 @@ fn structural(rng: &mut Rng, original: &[u8], structure: &Structure) -> (String,
             let count = [4usize, 200, 1000][rng.below(3)];
             let n = structure.size;
             let mut objects = vec![(n, "<< /Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached /ByteRange [0 1 2 3] /Contents <3000> >>".to_string())];
-            let fields: Vec<String> = (0..count as i64).map(|k| format!("{} 0 R", n + 2 + k)).collect();
+            let fields: Vec<String> =
+                (0..count as i64).map(|k| format!("{} 0 R", n + 2 + k)).collect();
             objects.push((n + 1, format!("<< /Fields [{}] >>", fields.join(" "))));
             for k in 0..count as i64 {
                 objects.push((n + 2 + k, format!("<< /FT /Sig /T (f{k}) /V {n} 0 R >>")));
@@ -158,7 +193,12 @@ fn structural(rng: &mut Rng, original: &[u8], structure: &Structure) -> (String,
     }
 }
 
-fn mutate(rng: &mut Rng, original: &[u8], digits: &[(usize, usize)], structure: &Structure) -> (String, Vec<u8>) {
+fn mutate(
+    rng: &mut Rng,
+    original: &[u8],
+    digits: &[(usize, usize)],
+    structure: &Structure,
+) -> (String, Vec<u8>) {
     let mut data = original.to_vec();
     let len = data.len();
     match rng.below(8) {
@@ -189,8 +229,13 @@ fn mutate(rng: &mut Rng, original: &[u8], digits: &[(usize, usize)], structure: 
         3 | 4 if !digits.is_empty() => {
             // Splice a number: an xref offset, a length, a generation, an object number.
             let prefer_tail = rng.below(2) == 0;
-            let candidates: Vec<&(usize, usize)> = if prefer_tail { digits.iter().filter(|(s, _)| *s + 8192 > len).collect() } else { digits.iter().collect() };
-            let &(start, end) = candidates.get(rng.below(candidates.len())).copied().unwrap_or(&digits[0]);
+            let candidates: Vec<&(usize, usize)> = if prefer_tail {
+                digits.iter().filter(|(s, _)| *s + 8192 > len).collect()
+            } else {
+                digits.iter().collect()
+            };
+            let &(start, end) =
+                candidates.get(rng.below(candidates.len())).copied().unwrap_or(&digits[0]);
             let value = match rng.below(3) {
                 0 => rng.next() % (len as u64 + 1),
                 1 => rng.next(),
@@ -219,17 +264,28 @@ fn mutate(rng: &mut Rng, original: &[u8], digits: &[(usize, usize)], structure: 
 
 fn check(name: &str, data: Vec<u8>, seal: &Seal, anchors: &TrustAnchors, outcome: &mut [usize; 2]) {
     let result = catch_unwind(AssertUnwindSafe(|| {
-        if let Err(eseal_verify::VerifyError::Pdf(eseal_pdf::PdfError::Limit(m))) = verify_document(&data, anchors) {
+        if let Err(eseal_verify::VerifyError::Pdf(eseal_pdf::PdfError::Limit(m))) =
+            verify_document(&data, anchors)
+        {
             assert!(m.contains("limit"), "{name}: a limit error that names no limit: {m}");
         }
         let mut out = Vec::new();
-        match eseal_service::stamp::seal(&data, &mut out, &seal.options(1, 5.0, 10.0), &seal.chain, &seal.signer) {
+        match eseal_service::stamp::seal(
+            &data,
+            &mut out,
+            &seal.options(1, 5.0, 10.0),
+            &seal.chain,
+            &seal.signer,
+        ) {
             Err(_) => false,
             Ok(stamped) => {
                 assert!(out.starts_with(&data), "{name}: the original bytes were not kept");
-                let report = verify_document(&out, anchors).unwrap_or_else(|e| panic!("{name}: sealed output does not verify: {e}"));
-                let ours = report.signatures.iter().find(|s| s.field_name == stamped.document.field_name);
-                let ours = ours.unwrap_or_else(|| panic!("{name}: the new seal is not found in the output"));
+                let report = verify_document(&out, anchors)
+                    .unwrap_or_else(|e| panic!("{name}: sealed output does not verify: {e}"));
+                let ours =
+                    report.signatures.iter().find(|s| s.field_name == stamped.document.field_name);
+                let ours = ours
+                    .unwrap_or_else(|| panic!("{name}: the new seal is not found in the output"));
                 assert!(ours.intact && ours.valid, "{name}: the new seal is not valid: {ours:#?}");
                 true
             }
@@ -238,7 +294,10 @@ fn check(name: &str, data: Vec<u8>, seal: &Seal, anchors: &TrustAnchors, outcome
     match result {
         Ok(sealed) => outcome[usize::from(sealed)] += 1,
         Err(panic) => {
-            let message = panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()));
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()));
             panic!("{name}: panicked: {}", message.unwrap_or_default());
         }
     }
@@ -265,19 +324,34 @@ fn mutations_of(prefix: &str, seed: u64) {
 
 fn mutations_of_bytes(name: &str, original: &[u8], seed: u64) {
     let (seal, anchors) = (Seal::ec(), anchors());
-    let per_file: usize = std::env::var("ESEAL_MUTATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(450);
+    let per_file: usize =
+        std::env::var("ESEAL_MUTATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(450);
     let mut rng = Rng(seed);
     let digits = digit_runs(original);
     let structure = Structure::of(original);
     let mut outcome = [0usize; 2]; // [refused, sealed]
     for i in 0..per_file {
         let (what, data) = mutate(&mut rng, original, &digits, &structure);
-        check(&format!("{name} mutation {i} ({what}, seed {seed:#x})"), data, &seal, &anchors, &mut outcome);
+        check(
+            &format!("{name} mutation {i} ({what}, seed {seed:#x})"),
+            data,
+            &seal,
+            &anchors,
+            &mut outcome,
+        );
     }
     assert_eq!(outcome[0] + outcome[1], per_file);
     // Both outcomes must occur, or the mutations test nothing.
-    assert!(outcome[0] > per_file / 20 && outcome[1] > per_file / 20, "{name}: refused {} / sealed {}", outcome[0], outcome[1]);
-    println!("{name}: {per_file} mutations, {} refused with an error, {} sealed and verified", outcome[0], outcome[1]);
+    assert!(
+        outcome[0] > per_file / 20 && outcome[1] > per_file / 20,
+        "{name}: refused {} / sealed {}",
+        outcome[0],
+        outcome[1]
+    );
+    println!(
+        "{name}: {per_file} mutations, {} refused with an error, {} sealed and verified",
+        outcome[0], outcome[1]
+    );
 }
 
 /// A document sealed twice (corpus 08, hybrid cross-reference): the mutations reach the
@@ -288,7 +362,10 @@ fn mutations_of_a_document_sealed_twice() {
     let (once, _) = ec.seal(&std::fs::read(corpus("08")).unwrap(), &ec.options(1, 5.0, 10.0));
     let (twice, _) = rsa.seal(&once, &rsa.options(1, 20.0, 10.0));
     let report = verify_document(&twice, &anchors()).unwrap();
-    assert!(report.all_valid() && report.signatures.len() == 2, "the unmutated document: {report:#?}");
+    assert!(
+        report.all_valid() && report.signatures.len() == 2,
+        "the unmutated document: {report:#?}"
+    );
     mutations_of_bytes("08 sealed twice", &twice, 0x5eed_2008);
 }
 

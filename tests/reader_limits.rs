@@ -70,7 +70,10 @@ impl Update {
             text += &format!("{number} 1\n{offset:010} 00000 n \n");
             self.size = self.size.max(number + 1);
         }
-        text += &format!("trailer\n<< /Size {} /Root {} /Prev {} >>\nstartxref\n{at}\n%%EOF\n", self.size, self.root, self.prev);
+        text += &format!(
+            "trailer\n<< /Size {} /Root {} /Prev {} >>\nstartxref\n{at}\n%%EOF\n",
+            self.size, self.root, self.prev
+        );
         self.data.extend_from_slice(text.as_bytes());
         self.data
     }
@@ -78,7 +81,13 @@ impl Update {
     /// Ends the update with a cross-reference stream (object `own`) listing `rows` (number,
     /// type, field 2, field 3) in ascending order, with `extra` keys; `data` replaces the
     /// rows when given (already encoded).
-    fn stream(mut self, own: u32, rows: &[(u32, u8, u64, u64)], extra: &str, data: Option<Vec<u8>>) -> Vec<u8> {
+    fn stream(
+        mut self,
+        own: u32,
+        rows: &[(u32, u8, u64, u64)],
+        extra: &str,
+        data: Option<Vec<u8>>,
+    ) -> Vec<u8> {
         let at = self.at();
         let mut rows = rows.to_vec();
         rows.push((own, 1, at, 0));
@@ -93,7 +102,8 @@ impl Update {
             self.size = self.size.max(number + 1);
         }
         let encoded = data.unwrap_or(encoded);
-        let index = if extra.contains("/Index") { String::new() } else { format!("/Index [{index}]") };
+        let index =
+            if extra.contains("/Index") { String::new() } else { format!("/Index [{index}]") };
         write!(
             self.data,
             "{own} 0 obj\n<< /Type /XRef /Size {} /Root {} /Prev {} /W [1 4 2] {index} {extra} /Length {} >>\nstream\n",
@@ -121,7 +131,9 @@ fn limit(result: Result<eseal_verify::VerificationReport, VerifyError>) -> Strin
     match result {
         Err(VerifyError::Pdf(PdfError::Limit(m))) => m,
         Err(e) => panic!("expected a limit error, got {e}"),
-        Ok(r) => panic!("expected a limit error, got a report of {} signature(s)", r.signatures.len()),
+        Ok(r) => {
+            panic!("expected a limit error, got a report of {} signature(s)", r.signatures.len())
+        }
     }
 }
 
@@ -143,7 +155,9 @@ fn an_object_listed_twice_in_a_section_is_refused() {
     let mut update = Update::new(&base);
     let altered = update.object(content.number, "<< /Length 8 >>\nstream\n0 0 m S \nendstream");
     let signed = Document::open(base.as_slice()).unwrap().xref().entries[&content.number];
-    let eseal_pdf::xref::XrefEntry::InFile { offset: original, .. } = signed else { panic!("{signed:?}") };
+    let eseal_pdf::xref::XrefEntry::InFile { offset: original, .. } = signed else {
+        panic!("{signed:?}")
+    };
     // First line: the altered stream (what poppler and qpdf read); second: the signed one.
     let file = update.table(&[(content.number, altered), (content.number, original)]);
     let m = broken_xref(&file);
@@ -190,7 +204,13 @@ fn an_offset_into_another_revision_is_refused() {
     let marker = hidden.object(9000, "null");
     let file = hidden.table(&[(content.number, shadow), (9000, marker)]);
     let m = broken_xref(&file);
-    assert!(m.contains(&format!("object {} is listed at offset {shadow}, outside its revision", content.number)), "{m}");
+    assert!(
+        m.contains(&format!(
+            "object {} is listed at offset {shadow}, outside its revision",
+            content.number
+        )),
+        "{m}"
+    );
 }
 
 #[test]
@@ -211,7 +231,10 @@ fn an_offset_past_its_own_section_is_refused() {
     let other = second.object(9002, "(other)");
     let file = second.table(&[(9002, other)]);
     let m = broken_xref(&file);
-    assert!(m.contains(&format!("object 9001 is listed at offset {future}, outside its revision")), "{m}");
+    assert!(
+        m.contains(&format!("object 9001 is listed at offset {future}, outside its revision")),
+        "{m}"
+    );
 }
 
 #[test]
@@ -221,7 +244,11 @@ fn two_objects_at_one_offset_or_one_inside_another_are_refused() {
     let at = update.object(9000, "(one)");
     let file = update.table(&[(9000, at), (9001, at)]);
     let m = broken_xref(&file);
-    assert!(m.contains("objects 9000 and 9001 are both listed at offset") || m.contains("objects 9001 and 9000"), "{m}");
+    assert!(
+        m.contains("objects 9000 and 9001 are both listed at offset")
+            || m.contains("objects 9001 and 9000"),
+        "{m}"
+    );
 
     // Object 9001 is listed inside the bytes of object 9000 (in a string of it).
     let mut update = Update::new(&base);
@@ -231,7 +258,10 @@ fn two_objects_at_one_offset_or_one_inside_another_are_refused() {
     let file = update.table(&[(9000, outer), (9001, inner)]);
     let doc = Document::open(file.as_slice()).unwrap();
     match doc.object(ObjectId::new(9000, 0)) {
-        Err(PdfError::BrokenXref(m)) => assert!(m.contains(&format!("object 9001 is listed at offset {inner}, inside object 9000")), "{m}"),
+        Err(PdfError::BrokenXref(m)) => assert!(
+            m.contains(&format!("object 9001 is listed at offset {inner}, inside object 9000")),
+            "{m}"
+        ),
         other => panic!("{other:?}"),
     }
 }
@@ -252,27 +282,37 @@ fn other_readings_that_differ_are_refused() {
     let at = update.object(9000, "<< /Length 3 >>\nstream\nabcdef\nendstream");
     let file = update.table(&[(9000, at)]);
     let doc = Document::open(file.as_slice()).unwrap();
-    assert!(matches!(doc.object(ObjectId::new(9000, 0)), Err(PdfError::Malformed(m)) if m.contains("does not end at 'endstream'")));
+    assert!(
+        matches!(doc.object(ObjectId::new(9000, 0)), Err(PdfError::Malformed(m)) if m.contains("does not end at 'endstream'"))
+    );
 
     // An object stream listed inside another object stream.
     let update = Update::new(&base);
     let file = update.stream(9010, &[(9000, 2, 9001, 0), (9001, 2, 9002, 0)], "", None);
     let doc = Document::open(file.as_slice()).unwrap();
     match doc.object(ObjectId::new(9000, 0)) {
-        Err(PdfError::BrokenXref(m)) => assert!(m.contains("object stream 9001 is itself listed inside object stream 9002"), "{m}"),
+        Err(PdfError::BrokenXref(m)) => assert!(
+            m.contains("object stream 9001 is itself listed inside object stream 9002"),
+            "{m}"
+        ),
         other => panic!("{other:?}"),
     }
 
     // An object stream whose header lists one object twice.
     let mut update = Update::new(&base);
     let body = b"9000 0 9000 5 (one) (two)";
-    let objstm = update.raw(format!("9001 0 obj\n<< /Type /ObjStm /N 2 /First 14 /Length {} >>\nstream\n", body.len()).as_bytes());
+    let objstm = update.raw(
+        format!("9001 0 obj\n<< /Type /ObjStm /N 2 /First 14 /Length {} >>\nstream\n", body.len())
+            .as_bytes(),
+    );
     update.raw(body);
     update.raw(b"\nendstream\nendobj\n");
     let file = update.stream(9010, &[(9000, 2, 9001, 0), (9001, 1, objstm, 0)], "", None);
     let doc = Document::open(file.as_slice()).unwrap();
     match doc.object(ObjectId::new(9000, 0)) {
-        Err(PdfError::BrokenXref(m)) => assert!(m.contains("object stream 9001 lists object 9000 twice"), "{m}"),
+        Err(PdfError::BrokenXref(m)) => {
+            assert!(m.contains("object stream 9001 lists object 9000 twice"), "{m}")
+        }
         other => panic!("{other:?}"),
     }
 
@@ -281,7 +321,9 @@ fn other_readings_that_differ_are_refused() {
     let at = update.object(9000, &format!("{}{}", "[".repeat(100), "]".repeat(100)));
     let file = update.table(&[(9000, at)]);
     let doc = Document::open(file.as_slice()).unwrap();
-    assert!(matches!(doc.object(ObjectId::new(9000, 0)), Err(PdfError::Malformed(m)) if m.contains("nesting limit")));
+    assert!(
+        matches!(doc.object(ObjectId::new(9000, 0)), Err(PdfError::Malformed(m)) if m.contains("nesting limit"))
+    );
 }
 
 /// A 14 KB update claiming 16 M cross-reference entries, and a flate bomb in place of rows.
@@ -290,15 +332,27 @@ fn hostile_cross_reference_streams_stop_at_named_limits() {
     let base = read("13");
     let huge = Update::new(&base).stream(9010, &[], "/Index [0 16000000]", Some(vec![0u8; 64]));
     let m = limit(verify_document(&huge, &anchors()));
-    assert!(m.contains("cross-reference entries") && m.contains(&format!("limit for a file of {} bytes", huge.len())), "{m}");
+    assert!(
+        m.contains("cross-reference entries")
+            && m.contains(&format!("limit for a file of {} bytes", huge.len())),
+        "{m}"
+    );
     // Stamping the same file fails the same way, before any work.
     let seal = Seal::ec();
     let mut out = Vec::new();
-    let err = eseal_service::stamp::seal(&huge, &mut out, &seal.options(1, 5.0, 10.0), &seal.chain, &seal.signer).unwrap_err();
+    let err = eseal_service::stamp::seal(
+        &huge,
+        &mut out,
+        &seal.options(1, 5.0, 10.0),
+        &seal.chain,
+        &seal.signer,
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("cross-reference entries"), "{err}");
 
     let bomb = eseal_pdf::filter::deflate(&vec![0u8; 1 << 20]);
-    let file = Update::new(&base).stream(9010, &[(9000, 1, 0, 0)], "/Filter /FlateDecode", Some(bomb));
+    let file =
+        Update::new(&base).stream(9010, &[(9000, 1, 0, 0)], "/Filter /FlateDecode", Some(bomb));
     let m = limit(verify_document(&file, &anchors()));
     assert!(m.contains("decoded-stream limit"), "{m}");
 }
@@ -323,13 +377,21 @@ fn object_stream_bombs_stop_at_the_stream_and_document_limits() {
     let file = update.stream(9010, &rows, "", None);
     let small = Limits { stream_decoded_bytes: 512 * 1024, ..Limits::default() };
     let doc = Document::open_with(file.as_slice(), small).unwrap();
-    assert!(matches!(doc.object(ObjectId::new(9000, 0)), Err(PdfError::Limit(m)) if m.contains("decoded-stream limit")));
-    let per_document = Limits { document_decoded_base: 1 << 20, document_decoded_per_byte: 0, ..Limits::default() };
+    assert!(
+        matches!(doc.object(ObjectId::new(9000, 0)), Err(PdfError::Limit(m)) if m.contains("decoded-stream limit"))
+    );
+    let per_document = Limits {
+        document_decoded_base: 1 << 20,
+        document_decoded_per_byte: 0,
+        ..Limits::default()
+    };
     let doc = Document::open_with(file.as_slice(), per_document.clone()).unwrap();
     assert!(matches!(doc.object(ObjectId::new(9000, 0)), Ok(Object::String(..))));
     // The second object stream passes the document's total.
     match doc.object(ObjectId::new(9003, 0)) {
-        Err(PdfError::Limit(m)) => assert!(m.contains("more than 1048576 bytes (the decoded-bytes limit"), "{m}"),
+        Err(PdfError::Limit(m)) => {
+            assert!(m.contains("more than 1048576 bytes (the decoded-bytes limit"), "{m}")
+        }
         other => panic!("{other:?}"),
     }
     // An earlier revision opened from the document (as the verifier opens each signed one)
@@ -339,7 +401,8 @@ fn object_stream_bombs_stop_at_the_stream_and_document_limits() {
     let two_revisions = later.stream(9110, &[(9100, 1, at, 0)], "", None);
     let doc = Document::open_with(two_revisions.as_slice(), per_document).unwrap();
     assert!(matches!(doc.object(ObjectId::new(9000, 0)), Ok(Object::String(..))));
-    let earlier = doc.revision(file.len() as u64).unwrap().expect("the revision with the object streams");
+    let earlier =
+        doc.revision(file.len() as u64).unwrap().expect("the revision with the object streams");
     match earlier.object(ObjectId::new(9000, 0)) {
         Err(PdfError::Limit(m)) => assert!(m.contains("the decoded-bytes limit"), "{m}"),
         other => panic!("each revision had a budget of its own: {other:?}"),
@@ -352,15 +415,23 @@ fn with_fields(sealed: &[u8], values: &[String]) -> Vec<u8> {
     let doc = Document::open(sealed).unwrap();
     let root = doc.root_id().unwrap();
     let mut catalog = doc.catalog().unwrap();
-    let form_value = catalog.get(b"AcroForm").cloned().unwrap_or(Object::Dictionary(Default::default()));
+    let form_value =
+        catalog.get(b"AcroForm").cloned().unwrap_or(Object::Dictionary(Default::default()));
     let mut form = doc.resolve(&form_value).unwrap().as_dict().cloned().unwrap_or_default();
-    let mut fields = form.get(b"Fields").map(|f| doc.resolve(f).unwrap()).and_then(|f| f.as_array().map(<[Object]>::to_vec)).unwrap_or_default();
+    let mut fields = form
+        .get(b"Fields")
+        .map(|f| doc.resolve(f).unwrap())
+        .and_then(|f| f.as_array().map(<[Object]>::to_vec))
+        .unwrap_or_default();
     let mut update = Update::new(sealed);
     let mut rows = Vec::new();
     let first = 9000u32;
     for (k, value) in values.iter().enumerate() {
         let number = first + k as u32;
-        rows.push((number, update.object(number, &format!("<< /FT /Sig /T (extra{k}) /V {value} >>"))));
+        rows.push((
+            number,
+            update.object(number, &format!("<< /FT /Sig /T (extra{k}) /V {value} >>")),
+        ));
         fields.push(Object::Reference(ObjectId::new(number, 0)));
     }
     form.set(b"Fields".to_vec(), Object::Array(fields));
@@ -391,13 +462,24 @@ fn fields_sharing_one_signature_dictionary_are_one_signature_and_not_valid() {
         assert_eq!(report.signatures.len(), 1, "{extra} extra fields");
         let s = &report.signatures[0];
         assert!(s.intact && s.valid, "{:?}", s.problems);
-        assert!(s.problems.iter().any(|p| p.contains("\"extra0\"") && p.contains("one signature shown as several fields")), "{:?}", s.problems);
+        assert!(
+            s.problems
+                .iter()
+                .any(|p| p.contains("\"extra0\"")
+                    && p.contains("one signature shown as several fields")),
+            "{:?}",
+            s.problems
+        );
         assert_eq!(report.problems.len(), 1);
         assert!(!report.all_valid());
     }
     // Within a smaller form field limit, the 200 fields are refused, the limit named.
     let file = with_fields(&sealed, &vec![sig.to_string(); 199]);
-    let m = limit(verify_document_with(&file, &anchors(), &Limits { form_fields: 100, ..Limits::default() }));
+    let m = limit(verify_document_with(
+        &file,
+        &anchors(),
+        &Limits { form_fields: 100, ..Limits::default() },
+    ));
     assert!(m.contains("more than 100 fields (the form field limit)"), "{m}");
 }
 
@@ -414,7 +496,11 @@ fn more_signatures_than_the_limit_are_refused() {
     }
     let with_dicts = update.table(&rows);
     let file = with_fields(&with_dicts, &values);
-    let m = limit(verify_document_with(&file, &anchors(), &Limits { signatures: 4, ..Limits::default() }));
+    let m = limit(verify_document_with(
+        &file,
+        &anchors(),
+        &Limits { signatures: 4, ..Limits::default() },
+    ));
     assert!(m.contains("more than 4 signatures (the signature limit)"), "{m}");
     let report = verify_document(&file, &anchors()).unwrap();
     assert_eq!(report.signatures.len(), 5);
@@ -439,11 +525,28 @@ fn many_revisions_give_a_report_or_stop_at_the_revision_limit() {
     let s = &report.signatures[0];
     assert!(s.intact && s.valid && !s.modified_after_signing, "{:?}", s.problems);
     // The object all revisions rewrite, once (and the trailer's /Info the test's writer leaves out).
-    assert_eq!(s.later_changes.iter().filter(|c| c.object == 9000).count(), 1, "{:?}", s.later_changes);
-    assert!(s.later_changes.iter().all(|c| c.allowed && (c.object == 9000 || c.role == "trailer")), "{:?}", s.later_changes);
-    let m = limit(verify_document_with(&file, &anchors(), &Limits { revisions: 100, ..Limits::default() }));
+    assert_eq!(
+        s.later_changes.iter().filter(|c| c.object == 9000).count(),
+        1,
+        "{:?}",
+        s.later_changes
+    );
+    assert!(
+        s.later_changes.iter().all(|c| c.allowed && (c.object == 9000 || c.role == "trailer")),
+        "{:?}",
+        s.later_changes
+    );
+    let m = limit(verify_document_with(
+        &file,
+        &anchors(),
+        &Limits { revisions: 100, ..Limits::default() },
+    ));
     assert!(m.contains("more than 100 cross-reference sections (the revision limit)"), "{m}");
-    let m = limit(verify_document_with(&file, &anchors(), &Limits { objects_read: 3, ..Limits::default() }));
+    let m = limit(verify_document_with(
+        &file,
+        &anchors(),
+        &Limits { objects_read: 3, ..Limits::default() },
+    ));
     assert!(m.contains("more than 3 object reads (the object limit)"), "{m}");
 }
 
@@ -473,20 +576,39 @@ fn a_cancelled_verification_stops_promptly() {
     let file = with_revisions(&sealed_13(), 150);
     let cancel = Arc::new(AtomicBool::new(true));
     let limits = Limits::with_cancel(Arc::clone(&cancel));
-    assert!(matches!(verify_document_with(&file, &anchors(), &limits), Err(VerifyError::Pdf(PdfError::Cancelled))));
+    assert!(matches!(
+        verify_document_with(&file, &anchors(), &limits),
+        Err(VerifyError::Pdf(PdfError::Cancelled))
+    ));
 
     // Reads a whole verification makes, then cancellations at points along the way.
-    let full = Tripwire { data: file.clone(), reads: AtomicU64::new(0), trip_after: u64::MAX, cancel: Arc::new(AtomicBool::new(false)) };
+    let full = Tripwire {
+        data: file.clone(),
+        reads: AtomicU64::new(0),
+        trip_after: u64::MAX,
+        cancel: Arc::new(AtomicBool::new(false)),
+    };
     verify_document_with(&full, &anchors(), &Limits::default()).unwrap();
     let total = full.reads.load(Ordering::Relaxed);
     assert!(total > 200, "{total} reads");
     for trip_after in [1, total / 3, total / 2, total - 5] {
         let cancel = Arc::new(AtomicBool::new(false));
-        let source = Tripwire { data: file.clone(), reads: AtomicU64::new(0), trip_after, cancel: Arc::clone(&cancel) };
+        let source = Tripwire {
+            data: file.clone(),
+            reads: AtomicU64::new(0),
+            trip_after,
+            cancel: Arc::clone(&cancel),
+        };
         let result = verify_document_with(&source, &anchors(), &Limits::with_cancel(cancel));
-        assert!(matches!(result, Err(VerifyError::Pdf(PdfError::Cancelled))), "tripped after {trip_after} of {total} reads");
+        assert!(
+            matches!(result, Err(VerifyError::Pdf(PdfError::Cancelled))),
+            "tripped after {trip_after} of {total} reads"
+        );
         let after = source.reads.load(Ordering::Relaxed) - trip_after;
-        assert!(after <= 8, "{after} reads after the cancellation (tripped after {trip_after} of {total})");
+        assert!(
+            after <= 8,
+            "{after} reads after the cancellation (tripped after {trip_after} of {total})"
+        );
     }
 }
 

@@ -11,7 +11,11 @@ async fn bench(server: &TestServer, args: &[&str]) -> serde_json::Value {
     let port = server.address.port();
     let document = common::corpus("13").to_str().unwrap().to_string();
     let pid = std::process::id().to_string();
-    let mut all: Vec<String> = ["bench", "--document", &document, "--seal", "approval-ec", "--json", "--server-pid", &pid].iter().map(|s| s.to_string()).collect();
+    let mut all: Vec<String> =
+        ["bench", "--document", &document, "--seal", "approval-ec", "--json", "--server-pid", &pid]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
     all.extend(args.iter().map(|s| s.to_string()));
     let cpu_before = own_cpu_ticks();
     let output = tokio::task::spawn_blocking(move || {
@@ -23,15 +27,21 @@ async fn bench(server: &TestServer, args: &[&str]) -> serde_json::Value {
     let cpu_after = own_cpu_ticks();
     assert!(output.status.success(), "eseal bench {args:?} failed: {}", text(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not one JSON object ({e}): {stdout}"));
+    let report: serde_json::Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("not one JSON object ({e}): {stdout}"));
     eprintln!("bench {args:?}: {report}");
     // The server is this process: the CPU time the bench reports for it was spent inside the
     // window measured here, and stamping takes some.
-    let per_stamping = report["server_cpu_seconds_per_stamping"].as_f64().unwrap_or_else(|| panic!("no server CPU figure: {report}"));
+    let per_stamping = report["server_cpu_seconds_per_stamping"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no server CPU figure: {report}"));
     let completed = report["completed"].as_f64().unwrap();
     let ours = (cpu_after - cpu_before) as f64 / 100.0;
     assert!(per_stamping > 0.0, "stamping costs the server some CPU time: {report}");
-    assert!(per_stamping * completed <= ours + 1e-6, "the bench reports {per_stamping} s x {completed} of server CPU, more than the {ours} s this process used: {report}");
+    assert!(
+        per_stamping * completed <= ours + 1e-6,
+        "the bench reports {per_stamping} s x {completed} of server CPU, more than the {ours} s this process used: {report}"
+    );
     report
 }
 
@@ -39,7 +49,11 @@ async fn bench(server: &TestServer, args: &[&str]) -> serde_json::Value {
 fn own_cpu_ticks() -> u64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
     // Fields after the command name (which may hold spaces), from field 3 (state) on.
-    let fields: Vec<u64> = stat[stat.rfind(')').unwrap() + 2..].split(' ').skip(1).map(|f| f.parse().unwrap_or(0)).collect();
+    let fields: Vec<u64> = stat[stat.rfind(')').unwrap() + 2..]
+        .split(' ')
+        .skip(1)
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
     // utime and stime are fields 14 and 15: here, counting from field 4, at 10 and 11.
     fields[10] + fields[11]
 }
@@ -60,7 +74,10 @@ fn assert_sane(report: &serde_json::Value, count: u64) {
     assert_eq!(report["bytes_out"].as_u64(), Some(document_bytes * count), "{report}");
     let bytes_in = report["bytes_in"].as_u64().unwrap();
     if report["returned_bytes"] == "update_only" {
-        assert!(bytes_in > 0 && bytes_in < document_bytes * count, "updates alone are smaller than the documents: {report}");
+        assert!(
+            bytes_in > 0 && bytes_in < document_bytes * count,
+            "updates alone are smaller than the documents: {report}"
+        );
     } else {
         assert_eq!(report["returned_bytes"], "sealed_document", "{report}");
         assert!(bytes_in > document_bytes * count, "sealed documents are larger: {report}");
@@ -71,7 +88,22 @@ fn assert_sane(report: &serde_json::Value, count: u64) {
 async fn bench_sign_and_cycle_modes_complete_and_verify() {
     let server = TestServer::start().await;
 
-    let sign = bench(&server, &["--concurrency", "4", "--count", "40", "--mode", "sign", "--verify-every", "10", "--rect", "20,20,40,40"]).await;
+    let sign = bench(
+        &server,
+        &[
+            "--concurrency",
+            "4",
+            "--count",
+            "40",
+            "--mode",
+            "sign",
+            "--verify-every",
+            "10",
+            "--rect",
+            "20,20,40,40",
+        ],
+    )
+    .await;
     assert_sane(&sign, 40);
     assert_eq!(sign["verified"].as_u64(), Some(4), "{sign}");
     assert!(sign["grant_seconds"].as_f64().is_some(), "{sign}");
@@ -80,29 +112,78 @@ async fn bench_sign_and_cycle_modes_complete_and_verify() {
     // --save-to keeps every sealed document (sent bytes + update), each a distinct stamping.
     let saved = tempfile::tempdir().unwrap();
     let save_to = saved.path().join("sealed");
-    let updates = bench(&server, &["--concurrency", "4", "--count", "20", "--mode", "sign", "--verify-every", "5", "--update-only", "--save-to", save_to.to_str().unwrap()]).await;
+    let updates = bench(
+        &server,
+        &[
+            "--concurrency",
+            "4",
+            "--count",
+            "20",
+            "--mode",
+            "sign",
+            "--verify-every",
+            "5",
+            "--update-only",
+            "--save-to",
+            save_to.to_str().unwrap(),
+        ],
+    )
+    .await;
     assert_sane(&updates, 20);
     assert_eq!(updates["verified"].as_u64(), Some(4), "{updates}");
     let original = std::fs::read(common::corpus("13")).unwrap();
-    let anchors = eseal_verify::TrustAnchors::from_pem(&std::fs::read_to_string(common::root_pem()).unwrap()).unwrap();
+    let anchors =
+        eseal_verify::TrustAnchors::from_pem(&std::fs::read_to_string(common::root_pem()).unwrap())
+            .unwrap();
     let mut digests = std::collections::HashSet::new();
     let files: Vec<_> = std::fs::read_dir(&save_to).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(files.len(), 20, "{files:?}");
     for file in files {
         let sealed = std::fs::read(&file).unwrap();
-        assert!(sealed.starts_with(&original) && sealed.len() > original.len(), "{} is not the document sent followed by an update", file.display());
+        assert!(
+            sealed.starts_with(&original) && sealed.len() > original.len(),
+            "{} is not the document sent followed by an update",
+            file.display()
+        );
         let report = eseal_verify::verify_document(&sealed, &anchors).unwrap();
         let seal = report.signatures.last().unwrap();
         assert!(seal.intact && seal.valid && seal.trusted, "{}: {seal:?}", file.display());
-        assert!(digests.insert(seal.signature_sha256.clone()), "{} repeats another stamping's signature", file.display());
+        assert!(
+            digests.insert(seal.signature_sha256.clone()),
+            "{} repeats another stamping's signature",
+            file.display()
+        );
     }
 
-    let cycle = bench(&server, &["--concurrency", "4", "--count", "20", "--mode", "cycle", "--verify-every", "10", "--connections", "4"]).await;
+    let cycle = bench(
+        &server,
+        &[
+            "--concurrency",
+            "4",
+            "--count",
+            "20",
+            "--mode",
+            "cycle",
+            "--verify-every",
+            "10",
+            "--connections",
+            "4",
+        ],
+    )
+    .await;
     assert_sane(&cycle, 20);
     let whole = &cycle["cycle_latency_ms"];
-    assert!(whole["p50"].as_f64().unwrap() >= cycle["latency_ms"]["p50"].as_f64().unwrap(), "a cycle includes its stamping: {cycle}");
+    assert!(
+        whole["p50"].as_f64().unwrap() >= cycle["latency_ms"]["p50"].as_f64().unwrap(),
+        "a cycle includes its stamping: {cycle}"
+    );
 
     // Every stamping of both runs is in the audit trail.
-    let stamped = server.audit().await.iter().filter(|r| r.event.event == Some(eseal_audit::EventKind::DocumentSealed)).count();
+    let stamped = server
+        .audit()
+        .await
+        .iter()
+        .filter(|r| r.event.event == Some(eseal_audit::EventKind::DocumentSealed))
+        .count();
     assert_eq!(stamped, 80);
 }

@@ -10,9 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use common::service::*;
+use eseal_audit::EventKind;
 use eseal_service::api::proto::signing_service_client::SigningServiceClient;
 use eseal_service::api::proto::{AuthorizationState, GetAuthorizationRequest};
-use eseal_audit::EventKind;
 use tonic::Code;
 
 const SEAL: &str = "approval-ec";
@@ -46,13 +46,16 @@ async fn hundred_concurrent_stampings_over_ten_authorizations() {
     for round in 0..PER_AUTHORIZATION {
         for (a, (id, case)) in authorizations.iter().enumerate() {
             let k = round * AUTHORIZATIONS + a;
-            let mut client = SigningServiceClient::new(channels[k % channels.len()].clone()).max_decoding_message_size(64 << 20);
-            let (id, case, barrier, documents) = (id.clone(), case.clone(), Arc::clone(&barrier), Arc::clone(&documents));
+            let mut client = SigningServiceClient::new(channels[k % channels.len()].clone())
+                .max_decoding_message_size(64 << 20);
+            let (id, case, barrier, documents) =
+                (id.clone(), case.clone(), Arc::clone(&barrier), Arc::clone(&documents));
             tasks.spawn(async move {
                 let request_id = format!("race-{a}-{round}");
                 let document = &documents[k % 2];
                 barrier.wait().await;
-                let result = sign(&mut client, header(SEAL, &id, &request_id, &case), document).await;
+                let result =
+                    sign(&mut client, header(SEAL, &id, &request_id, &case), document).await;
                 (id, request_id, k % 2, result)
             });
         }
@@ -65,7 +68,9 @@ async fn hundred_concurrent_stampings_over_ten_authorizations() {
             Ok(sealed) => {
                 assert!(!sealed.receipt.replayed, "a first stamping is not a replay");
                 assert_eq!(sealed.receipt.request_id, request_id);
-                if let Some((other, ..)) = won.insert(id.clone(), (request_id.clone(), document, sealed)) {
+                if let Some((other, ..)) =
+                    won.insert(id.clone(), (request_id.clone(), document, sealed))
+                {
                     panic!("authorization {id} was used twice: by {other} and {request_id}");
                 }
             }
@@ -78,12 +83,20 @@ async fn hundred_concurrent_stampings_over_ten_authorizations() {
         let winner = &won[id].0;
         assert_eq!(status.code(), Code::FailedPrecondition, "{request_id}: {status:?}");
         let expected = format!("authorization {id} was already used (request {winner})");
-        assert!(status.message().contains(&expected), "{request_id} is refused as already used by the winner: {}", status.message());
+        assert!(
+            status.message().contains(&expected),
+            "{request_id} is refused as already used by the winner: {}",
+            status.message()
+        );
     }
 
     // The store agrees: each authorization consumed by its winner.
     for (id, (winner, ..)) in &won {
-        let a = custodian.get_authorization(GetAuthorizationRequest { id: id.clone() }).await.unwrap().into_inner();
+        let a = custodian
+            .get_authorization(GetAuthorizationRequest { id: id.clone() })
+            .await
+            .unwrap()
+            .into_inner();
         assert_eq!(a.state, AuthorizationState::Consumed as i32, "{id}");
         assert_eq!(&a.consumed_by_request, winner, "{id}");
     }
@@ -98,12 +111,22 @@ async fn hundred_concurrent_stampings_over_ten_authorizations() {
     assert_eq!(sealed.len(), AUTHORIZATIONS, "exactly 10 document_sealed records");
     let refused = of_kind(&records, EventKind::CallRefused);
     assert_eq!(refused.len(), lost.len(), "one call_refused record per lost call");
-    assert!(refused.iter().all(|r| r.event.method.as_deref() == Some("SignDocument")
-        && r.event.reason.as_deref().is_some_and(|s| s.starts_with("FailedPrecondition") && s.contains("already used"))));
-    let refused_ids: BTreeSet<&str> = refused.iter().filter_map(|r| r.event.request_id.as_deref()).collect();
+    assert!(refused.iter().all(|r| {
+        r.event.method.as_deref() == Some("SignDocument")
+            && r.event
+                .reason
+                .as_deref()
+                .is_some_and(|s| s.starts_with("FailedPrecondition") && s.contains("already used"))
+    }));
+    let refused_ids: BTreeSet<&str> =
+        refused.iter().filter_map(|r| r.event.request_id.as_deref()).collect();
     let lost_ids: BTreeSet<&str> = lost.iter().map(|(_, r, _)| r.as_str()).collect();
     assert_eq!(refused_ids, lost_ids, "the refusals name the lost requests");
-    assert_eq!(records.len(), audit_before + 2 * AUTHORIZATIONS + lost.len(), "nothing else was written");
+    assert_eq!(
+        records.len(),
+        audit_before + 2 * AUTHORIZATIONS + lost.len(),
+        "nothing else was written"
+    );
     for (id, (winner, document, result)) in &won {
         let seq = result.receipt.audit_sequence as usize;
         let record = &records[seq - 1];
@@ -111,18 +134,32 @@ async fn hundred_concurrent_stampings_over_ten_authorizations() {
         assert_eq!(record.event.request_id.as_deref(), Some(winner.as_str()));
         assert_eq!(record.event.authorization_id.as_deref(), Some(id.as_str()));
         let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
-        assert_eq!(record.event.output_sha256.as_deref(), Some(hex(&result.receipt.output_sha256).as_str()));
-        assert_eq!(record.event.input_sha256.as_deref(), Some(hex(&sha256(&documents[*document])).as_str()));
+        assert_eq!(
+            record.event.output_sha256.as_deref(),
+            Some(hex(&result.receipt.output_sha256).as_str())
+        );
+        assert_eq!(
+            record.event.input_sha256.as_deref(),
+            Some(hex(&sha256(&documents[*document])).as_str())
+        );
         let before = &records[seq - 2];
-        assert_eq!(before.event.event, Some(EventKind::AuthorizationConsumed), "the consumption is written with its stamping");
+        assert_eq!(
+            before.event.event,
+            Some(EventKind::AuthorizationConsumed),
+            "the consumption is written with its stamping"
+        );
         assert_eq!(before.event.authorization_id.as_deref(), Some(id.as_str()));
         assert_eq!(before.event.request_id.as_deref(), Some(winner.as_str()));
     }
     {
         use sqlx::Row;
         let pool = read_only(&server.db).await;
-        let rows = sqlx::query("SELECT request_id, authorization_id FROM stampings").fetch_all(&pool).await.unwrap();
-        let stored: BTreeMap<String, String> = rows.iter().map(|r| (r.get::<String, _>(1), r.get::<String, _>(0))).collect();
+        let rows = sqlx::query("SELECT request_id, authorization_id FROM stampings")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        let stored: BTreeMap<String, String> =
+            rows.iter().map(|r| (r.get::<String, _>(1), r.get::<String, _>(0))).collect();
         assert_eq!(rows.len(), AUTHORIZATIONS, "10 stamping rows");
         for (id, (winner, ..)) in &won {
             assert_eq!(stored.get(id), Some(winner), "the stamping row of {id}");
@@ -134,13 +171,20 @@ async fn hundred_concurrent_stampings_over_ten_authorizations() {
     let audit_len = records.len();
     let mut retries = tokio::task::JoinSet::new();
     for (i, (id, (winner, document, first))) in won.iter().enumerate() {
-        let mut client = SigningServiceClient::new(channels[i % channels.len()].clone()).max_decoding_message_size(64 << 20);
-        let (id, winner, first, documents, document) = (id.clone(), winner.clone(), first.clone(), Arc::clone(&documents), *document);
+        let mut client = SigningServiceClient::new(channels[i % channels.len()].clone())
+            .max_decoding_message_size(64 << 20);
+        let (id, winner, first, documents, document) =
+            (id.clone(), winner.clone(), first.clone(), Arc::clone(&documents), *document);
         let case = authorizations.iter().find(|(a, _)| *a == id).unwrap().1.clone();
         retries.spawn(async move {
             // Half the retries ask for the update alone: the same sealed document either way.
-            let header = if i % 2 == 0 { header(SEAL, &id, &winner, &case) } else { update_only(header(SEAL, &id, &winner, &case)) };
-            let again = sign(&mut client, header, &documents[document]).await.expect("a retry succeeds");
+            let header = if i % 2 == 0 {
+                header(SEAL, &id, &winner, &case)
+            } else {
+                update_only(header(SEAL, &id, &winner, &case))
+            };
+            let again =
+                sign(&mut client, header, &documents[document]).await.expect("a retry succeeds");
             (first, again)
         });
     }
@@ -174,7 +218,8 @@ async fn concurrent_retries_of_one_request_get_the_same_document() {
     let barrier = Arc::new(tokio::sync::Barrier::new(5));
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..5 {
-        let mut client = SigningServiceClient::new(channel.clone()).max_decoding_message_size(64 << 20);
+        let mut client =
+            SigningServiceClient::new(channel.clone()).max_decoding_message_size(64 << 20);
         let (id, document, barrier) = (id.clone(), Arc::clone(&document), Arc::clone(&barrier));
         tasks.spawn(async move {
             barrier.wait().await;
@@ -194,10 +239,17 @@ async fn concurrent_retries_of_one_request_get_the_same_document() {
         }
     }
     assert!(!documents.is_empty());
-    assert!(documents.iter().all(|d| *d == documents[0]), "every answer is the same sealed document");
-    let again = sign(&mut SigningServiceClient::new(channel).max_decoding_message_size(64 << 20), update_only(header(SEAL, &id, "retry-1", case)), &document)
-        .await
-        .expect("a retry after the race");
+    assert!(
+        documents.iter().all(|d| *d == documents[0]),
+        "every answer is the same sealed document"
+    );
+    let again = sign(
+        &mut SigningServiceClient::new(channel).max_decoding_message_size(64 << 20),
+        update_only(header(SEAL, &id, "retry-1", case)),
+        &document,
+    )
+    .await
+    .expect("a retry after the race");
     assert!(again.receipt.replayed);
     assert!(again.document == documents[0]);
     let records = server.audit().await;

@@ -21,10 +21,10 @@ use std::time::{Duration, Instant};
 use common::postgres::{Cluster, shared};
 use common::service::*;
 use common::store::open_pg;
-use eseal_service::api::proto::seal_admin_service_client::SealAdminServiceClient;
-use eseal_service::api::proto::signing_service_client::SigningServiceClient;
 use eseal_audit::log_check::check_log;
 use eseal_audit::{AuditRecord, EventKind, LogVerifier};
+use eseal_service::api::proto::seal_admin_service_client::SealAdminServiceClient;
+use eseal_service::api::proto::signing_service_client::SigningServiceClient;
 use eseal_service::store::Store;
 use tokio::sync::Semaphore;
 use tonic::Code;
@@ -54,18 +54,26 @@ async fn node(url: &str) -> TestServer {
 async fn verified_log(url: &str) -> (Vec<AuditRecord>, u64) {
     let store = open_pg(url).await;
     let records = store.audit_records(1, u32::MAX).await.unwrap();
-    let notes: Vec<String> = store.checkpoints().await.unwrap().into_iter().map(|c| c.note).collect();
+    let notes: Vec<String> =
+        store.checkpoints().await.unwrap().into_iter().map(|c| c.note).collect();
     let verifier = LogVerifier::from_verifier_key(&vkey()).unwrap();
     let report = check_log(&records, &notes, &verifier);
     assert!(report.ok(), "the log does not verify: {:?}", report.problems);
     assert_eq!(store.audit_len().await.unwrap(), records.len() as u64);
     store.close().await;
-    (records.iter().map(|(_, bytes)| AuditRecord::from_json(bytes).unwrap()).collect(), report.checkpoints_verified)
+    (
+        records.iter().map(|(_, bytes)| AuditRecord::from_json(bytes).unwrap()).collect(),
+        report.checkpoints_verified,
+    )
 }
 
 /// A sign header with a seal small enough for the one-page 1 KB corpus file (08), the cheapest
 /// to seal.
-fn small_header(authorization: &str, request_id: &str, case: &str) -> eseal_service::api::proto::SignHeader {
+fn small_header(
+    authorization: &str,
+    request_id: &str,
+    case: &str,
+) -> eseal_service::api::proto::SignHeader {
     let mut header = header(SEAL, authorization, request_id, case);
     if let Some(rect) = header.placement.as_mut().and_then(|p| p.rect.as_mut()) {
         (rect.x, rect.y, rect.width, rect.height) = (5.0, 5.0, 15.0, 15.0);
@@ -82,15 +90,20 @@ fn retryable(status: &tonic::Status) -> bool {
 /// wants every record covered).
 async fn sign_checkpoint(port: u16) {
     let channel = connect(port, Some(&ClientIdentity::archivist())).await;
-    let mut audit = eseal_service::api::proto::audit_service_client::AuditServiceClient::new(channel);
-    audit.get_checkpoint(eseal_service::api::proto::GetCheckpointRequest { sign_now: true }).await.unwrap();
+    let mut audit =
+        eseal_service::api::proto::audit_service_client::AuditServiceClient::new(channel);
+    audit
+        .get_checkpoint(eseal_service::api::proto::GetCheckpointRequest { sign_now: true })
+        .await
+        .unwrap();
 }
 
 /// The request ids of the `document_sealed` records; fails on a request id sealed twice.
 fn sealed_request_ids(records: &[AuditRecord]) -> BTreeSet<String> {
     let mut ids = BTreeSet::new();
     for record in of_kind(records, EventKind::DocumentSealed) {
-        let id = record.event.request_id.clone().expect("a document_sealed record names its request");
+        let id =
+            record.event.request_id.clone().expect("a document_sealed record names its request");
         assert!(ids.insert(id.clone()), "request {id} sealed twice");
     }
     ids
@@ -130,7 +143,8 @@ async fn two_nodes_consume_each_of_1000_authorizations_once() {
     let mut races = tokio::task::JoinSet::new();
     for (k, (id, case)) in authorizations.iter().enumerate() {
         let permit = Arc::clone(&limit).acquire_owned().await.unwrap();
-        let (id, case, signers, document) = (id.clone(), case.clone(), signers.clone(), Arc::clone(&document));
+        let (id, case, signers, document) =
+            (id.clone(), case.clone(), signers.clone(), Arc::clone(&document));
         races.spawn(async move {
             let _permit = permit;
             let attempt = |j: usize| {
@@ -149,13 +163,26 @@ async fn two_nodes_consume_each_of_1000_authorizations_once() {
         for (request_id, outcome) in outcomes {
             match outcome {
                 Ok(sealed) => {
-                    if let Some((other, _)) = winners.insert(id.clone(), (request_id.clone(), sealed)) {
-                        panic!("authorization {id} was consumed twice: by {other} and by {request_id}");
+                    if let Some((other, _)) =
+                        winners.insert(id.clone(), (request_id.clone(), sealed))
+                    {
+                        panic!(
+                            "authorization {id} was consumed twice: by {other} and by {request_id}"
+                        );
                     }
                 }
                 Err(status) => {
-                    assert_eq!(status.code(), Code::FailedPrecondition, "{request_id}: {}", status.message());
-                    assert!(status.message().contains("already used"), "{request_id}: {}", status.message());
+                    assert_eq!(
+                        status.code(),
+                        Code::FailedPrecondition,
+                        "{request_id}: {}",
+                        status.message()
+                    );
+                    assert!(
+                        status.message().contains("already used"),
+                        "{request_id}: {}",
+                        status.message()
+                    );
                     refused += 1;
                 }
             }
@@ -178,10 +205,17 @@ async fn two_nodes_consume_each_of_1000_authorizations_once() {
     assert_eq!(of_kind(&records, EventKind::AuthorizationGranted).len(), AUTHORIZATIONS);
     assert_eq!(of_kind(&records, EventKind::AuthorizationConsumed).len(), AUTHORIZATIONS);
     let sealed = sealed_request_ids(&records);
-    assert_eq!(sealed, winners.values().map(|(request_id, _)| request_id.clone()).collect::<BTreeSet<_>>());
+    assert_eq!(
+        sealed,
+        winners.values().map(|(request_id, _)| request_id.clone()).collect::<BTreeSet<_>>()
+    );
     let store = open_pg(&url).await;
     for (request_id, received) in winners.values() {
-        let stored = store.stamping("approval-system", request_id).await.unwrap().unwrap_or_else(|| panic!("{request_id} has no stamping"));
+        let stored = store
+            .stamping("approval-system", request_id)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{request_id} has no stamping"));
         assert_eq!(stored.output_sha256.to_vec(), received.receipt.output_sha256);
     }
     eprintln!(
@@ -229,7 +263,10 @@ impl NodeProcess {
         // The listening line names the store.
         let text = std::fs::read_to_string(&node.log).unwrap_or_default();
         let named = format!("store PostgreSQL {url}");
-        assert!(text.lines().any(|l| l.starts_with(LISTENING) && l.ends_with(&named)), "eseal serve names its store:\n{text}");
+        assert!(
+            text.lines().any(|l| l.starts_with(LISTENING) && l.ends_with(&named)),
+            "eseal serve names its store:\n{text}"
+        );
         node
     }
 
@@ -261,9 +298,12 @@ impl Clients {
     async fn to(ports: &[u16]) -> Clients {
         let mut clients = Clients { admins: Vec::new(), signers: Vec::new() };
         for &port in ports {
-            clients.admins.push(SealAdminServiceClient::new(connect(port, Some(&ClientIdentity::custodian())).await));
+            clients.admins.push(SealAdminServiceClient::new(
+                connect(port, Some(&ClientIdentity::custodian())).await,
+            ));
             clients.signers.push(
-                SigningServiceClient::new(connect(port, Some(&ClientIdentity::department())).await).max_decoding_message_size(64 << 20),
+                SigningServiceClient::new(connect(port, Some(&ClientIdentity::department())).await)
+                    .max_decoding_message_size(64 << 20),
             );
         }
         clients
@@ -297,7 +337,11 @@ impl Progress {
     async fn wait(&self, what: fn(&Progress) -> &AtomicUsize, at_least: usize, why: &str) {
         let deadline = Instant::now() + PATIENCE;
         while what(self).load(Ordering::SeqCst) < at_least {
-            assert!(Instant::now() < deadline, "{why}: {} of {at_least} after {PATIENCE:?}", what(self).load(Ordering::SeqCst));
+            assert!(
+                Instant::now() < deadline,
+                "{why}: {} of {at_least} after {PATIENCE:?}",
+                what(self).load(Ordering::SeqCst)
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -325,11 +369,17 @@ async fn worker(
         let request_id = format!("load-{worker}-{n}");
         let deadline = Instant::now() + patience;
         let authorization = loop {
-            match clients.admins[target].grant_authorization(grant_request(SEAL, "approval-system", &case)).await {
+            match clients.admins[target]
+                .grant_authorization(grant_request(SEAL, "approval-system", &case))
+                .await
+            {
                 Ok(a) => break a.into_inner().id,
                 Err(status) => {
                     assert!(retryable(&status), "worker {worker}: grant refused: {status:?}");
-                    assert!(Instant::now() < deadline, "worker {worker}: no grant within {patience:?}: {status:?}");
+                    assert!(
+                        Instant::now() < deadline,
+                        "worker {worker}: no grant within {patience:?}: {status:?}"
+                    );
                     seen.failures.push((target, status));
                     progress.failures.fetch_add(1, Ordering::SeqCst);
                     target = (target + 1) % ports.len();
@@ -338,7 +388,13 @@ async fn worker(
             }
         };
         loop {
-            match try_sign(&mut clients.signers[target], small_header(&authorization, &request_id, &case), &document).await {
+            match try_sign(
+                &mut clients.signers[target],
+                small_header(&authorization, &request_id, &case),
+                &document,
+            )
+            .await
+            {
                 Ok(sealed) => {
                     seen.received.push((request_id.clone(), sealed.receipt.output_sha256));
                     progress.received.fetch_add(1, Ordering::SeqCst);
@@ -349,8 +405,14 @@ async fn worker(
                     break;
                 }
                 Err(status) => {
-                    assert!(Instant::now() < deadline, "worker {worker}: {request_id} not sealed within {patience:?}: {status:?}");
-                    assert!(retryable(&status), "worker {worker}: {request_id} refused: {status:?}");
+                    assert!(
+                        Instant::now() < deadline,
+                        "worker {worker}: {request_id} not sealed within {patience:?}: {status:?}"
+                    );
+                    assert!(
+                        retryable(&status),
+                        "worker {worker}: {request_id} refused: {status:?}"
+                    );
                     seen.failures.push((target, status));
                     progress.failures.fetch_add(1, Ordering::SeqCst);
                     target = (target + 1) % ports.len();
@@ -369,13 +431,24 @@ async fn assert_nothing_lost_or_doubled(url: &str, seen: &[Seen]) -> usize {
     let mut received = BTreeSet::new();
     for (request_id, sha256) in seen.iter().flat_map(|s| &s.received) {
         assert!(received.insert(request_id.clone()), "{request_id} received twice by its worker");
-        let stored = store.stamping("approval-system", request_id).await.unwrap().unwrap_or_else(|| panic!("{request_id} was received but is not stored"));
-        assert_eq!(&stored.output_sha256.to_vec(), sha256, "{request_id}: the stored stamping is the one received");
+        let stored = store
+            .stamping("approval-system", request_id)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{request_id} was received but is not stored"));
+        assert_eq!(
+            &stored.output_sha256.to_vec(),
+            sha256,
+            "{request_id}: the stored stamping is the one received"
+        );
     }
     store.close().await;
     let (records, _) = verified_log(url).await;
     let sealed = sealed_request_ids(&records);
-    assert_eq!(sealed, received, "every stamping received is in the log once, and nothing else was sealed");
+    assert_eq!(
+        sealed, received,
+        "every stamping received is in the log once, and nothing else was sealed"
+    );
     assert_eq!(of_kind(&records, EventKind::AuthorizationConsumed).len(), sealed.len());
     sealed.len()
 }
@@ -393,28 +466,61 @@ async fn a_node_killed_under_load_loses_nothing_and_the_other_keeps_serving() {
     let progress = Arc::new(Progress::default());
     let mut workers = tokio::task::JoinSet::new();
     for w in 0..WORKERS {
-        workers.spawn(worker(w, ports.clone(), Arc::clone(&killed), Arc::clone(&stop), PATIENCE, Arc::clone(&document), Arc::clone(&progress)));
+        workers.spawn(worker(
+            w,
+            ports.clone(),
+            Arc::clone(&killed),
+            Arc::clone(&stop),
+            PATIENCE,
+            Arc::clone(&document),
+            Arc::clone(&progress),
+        ));
     }
     // A stamping held open on the doomed node at the kill: its header and the start of its
     // document sent (each send into the one-message channel returns once the transport took
     // the one before), the rest never.
-    let mut custodian = SealAdminServiceClient::new(connect(doomed.port, Some(&ClientIdentity::custodian())).await);
+    let mut custodian =
+        SealAdminServiceClient::new(connect(doomed.port, Some(&ClientIdentity::custodian())).await);
     let held = grant(&mut custodian, grant_request(SEAL, "approval-system", "负载-held")).await.id;
     let large = corpus_bytes("01");
     let (upload, uploaded) = tokio::sync::mpsc::channel(1);
-    let mut signer = SigningServiceClient::new(connect(doomed.port, Some(&ClientIdentity::department())).await);
-    let held_call = tokio::spawn(async move { signer.sign_document(tokio_stream::wrappers::ReceiverStream::new(uploaded)).await?.into_inner().message().await });
-    let mut parts = vec![eseal_service::api::proto::sign_document_request::Part::Header(small_header(&held, "load-held", "负载-held"))];
-    parts.extend(large.chunks(32 * 1024).take(3).map(|c| eseal_service::api::proto::sign_document_request::Part::Chunk(c.to_vec())));
+    let mut signer =
+        SigningServiceClient::new(connect(doomed.port, Some(&ClientIdentity::department())).await);
+    let held_call = tokio::spawn(async move {
+        signer
+            .sign_document(tokio_stream::wrappers::ReceiverStream::new(uploaded))
+            .await?
+            .into_inner()
+            .message()
+            .await
+    });
+    let mut parts = vec![eseal_service::api::proto::sign_document_request::Part::Header(
+        small_header(&held, "load-held", "负载-held"),
+    )];
+    parts.extend(
+        large
+            .chunks(32 * 1024)
+            .take(3)
+            .map(|c| eseal_service::api::proto::sign_document_request::Part::Chunk(c.to_vec())),
+    );
     for part in parts {
-        upload.send(eseal_service::api::proto::SignDocumentRequest { part: Some(part) }).await.unwrap();
+        upload
+            .send(eseal_service::api::proto::SignDocumentRequest { part: Some(part) })
+            .await
+            .unwrap();
     }
     // Kill once the load is under way: every worker could have received a stamping.
     progress.wait(|p| &p.received, WORKERS, "stampings before the kill").await;
     killed.store(true, Ordering::SeqCst);
     doomed.kill9();
-    let held_outcome = tokio::time::timeout(PATIENCE, held_call).await.expect("the held call notices the kill").unwrap();
-    assert!(held_outcome.as_ref().is_err_and(retryable), "the call in flight at the kill fails (retryably): {held_outcome:?}");
+    let held_outcome = tokio::time::timeout(PATIENCE, held_call)
+        .await
+        .expect("the held call notices the kill")
+        .unwrap();
+    assert!(
+        held_outcome.as_ref().is_err_and(retryable),
+        "the call in flight at the kill fails (retryably): {held_outcome:?}"
+    );
     drop(upload);
     // The survivor serves the load: every worker could have been answered by it.
     progress.wait(|p| &p.after_counting, WORKERS, "stampings after the kill").await;
@@ -430,9 +536,15 @@ async fn a_node_killed_under_load_loses_nothing_and_the_other_keeps_serving() {
     let total = assert_nothing_lost_or_doubled(&url, &seen).await;
     // The held stamping was cut before the server had its document: nothing stored.
     let store = open_pg(&url).await;
-    assert!(store.stamping("approval-system", "load-held").await.unwrap().is_none(), "the half upload stored no stamping");
+    assert!(
+        store.stamping("approval-system", "load-held").await.unwrap().is_none(),
+        "the half upload stored no stamping"
+    );
     store.close().await;
-    eprintln!("node killed: {total} stampings, {after} after the kill, {} failed calls retried", seen.iter().map(|s| s.failures.len()).sum::<usize>());
+    eprintln!(
+        "node killed: {total} stampings, {after} after the kill, {} failed calls retried",
+        seen.iter().map(|s| s.failures.len()).sum::<usize>()
+    );
     drop(survivor);
 }
 
@@ -442,11 +554,17 @@ async fn wait_node_health(port: u16, wanted: ServingStatus, why: &str) {
     let deadline = Instant::now() + PATIENCE;
     let mut client = HealthClient::new(connect(port, Some(&ClientIdentity::archivist())).await);
     loop {
-        let status = client.check(HealthCheckRequest { service: String::new() }).await.map(|r| r.into_inner().status);
+        let status = client
+            .check(HealthCheckRequest { service: String::new() })
+            .await
+            .map(|r| r.into_inner().status);
         if status.as_ref().is_ok_and(|&s| s == wanted as i32) {
             return;
         }
-        assert!(Instant::now() < deadline, "{why}: health still {status:?} after {PATIENCE:?}, expected {wanted:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{why}: health still {status:?} after {PATIENCE:?}, expected {wanted:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -464,16 +582,29 @@ async fn postgres_restarted_under_load_means_unavailable_then_success() {
     let progress = Arc::new(Progress::default());
     let mut workers = tokio::task::JoinSet::new();
     for w in 0..WORKERS {
-        workers.spawn(worker(w, ports.clone(), Arc::clone(&recovered), Arc::clone(&stop), PATIENCE, Arc::clone(&document), Arc::clone(&progress)));
+        workers.spawn(worker(
+            w,
+            ports.clone(),
+            Arc::clone(&recovered),
+            Arc::clone(&stop),
+            PATIENCE,
+            Arc::clone(&document),
+            Arc::clone(&progress),
+        ));
     }
     progress.wait(|p| &p.received, WORKERS, "stampings before the outage").await;
     let c = Arc::clone(&cluster);
     tokio::task::spawn_blocking(move || c.pause()).await.unwrap();
     // While it is down, a call fails fast and says why.
-    let mut admin = SealAdminServiceClient::new(connect(ports[0], Some(&ClientIdentity::custodian())).await);
+    let mut admin =
+        SealAdminServiceClient::new(connect(ports[0], Some(&ClientIdentity::custodian())).await);
     // (The database stays down until this answer arrives: a call that waited for it would
     // never end.)
-    let answer = tokio::time::timeout(PATIENCE, admin.grant_authorization(grant_request(SEAL, "approval-system", "停机-1"))).await;
+    let answer = tokio::time::timeout(
+        PATIENCE,
+        admin.grant_authorization(grant_request(SEAL, "approval-system", "停机-1")),
+    )
+    .await;
     let status = answer.expect("the call fails instead of waiting for the database").unwrap_err();
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
     assert!(status.message().contains("database is unavailable"), "{}", status.message());
@@ -495,7 +626,8 @@ async fn postgres_restarted_under_load_means_unavailable_then_success() {
         n.stop().await;
     }
 
-    let failures: Vec<&tonic::Status> = seen.iter().flat_map(|s| &s.failures).map(|(_, s)| s).collect();
+    let failures: Vec<&tonic::Status> =
+        seen.iter().flat_map(|s| &s.failures).map(|(_, s)| s).collect();
     assert!(!failures.is_empty(), "the outage was noticed");
     for status in &failures {
         assert_eq!(status.code(), Code::Unavailable, "{status:?}");

@@ -12,7 +12,10 @@ use eseal_service::seal::SealState;
 mod common;
 
 use common::store::*;
-use eseal_service::store::{AuthorizationFilter, AuthorizationStateFilter, Page, StampingLimits, StampingRecord, Store, StoreError};
+use eseal_service::store::{
+    AuthorizationFilter, AuthorizationStateFilter, Page, StampingLimits, StampingRecord, Store,
+    StoreError,
+};
 
 /// Every record of the log, checked: sequences 1..=N without gaps, each record's JSON reads
 /// back with its own sequence and the store's origin.
@@ -82,44 +85,121 @@ async fn seals_register_get_list_and_change_state(fixture: TestStore) {
     // A custodian listed twice: refused before anything is written.
     let mut twice = seal("c-seal");
     twice.custodians = vec!["wang".into(), "wang".into()];
-    assert!(matches!(store.register_seal(&twice, event(EventKind::SealRegistered), 12).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        store.register_seal(&twice, event(EventKind::SealRegistered), 12).await,
+        Err(StoreError::Conflict(_))
+    ));
     assert_eq!(store.seal("c-seal").await.unwrap(), None);
     assert_eq!(store.audit_len().await.unwrap(), 2);
 
     // Compare-and-set.
-    let seq = store.set_seal_state("b-seal", SealState::Active, SealState::Suspended, event(EventKind::SealSuspended), 20).await.unwrap();
+    let seq = store
+        .set_seal_state(
+            "b-seal",
+            SealState::Active,
+            SealState::Suspended,
+            event(EventKind::SealSuspended),
+            20,
+        )
+        .await
+        .unwrap();
     assert_eq!(seq, 3);
     assert_eq!(store.seal("b-seal").await.unwrap().unwrap().state, SealState::Suspended);
-    match store.set_seal_state("b-seal", SealState::Active, SealState::Suspended, event(EventKind::SealSuspended), 21).await {
+    match store
+        .set_seal_state(
+            "b-seal",
+            SealState::Active,
+            SealState::Suspended,
+            event(EventKind::SealSuspended),
+            21,
+        )
+        .await
+    {
         Err(StoreError::Conflict(message)) => assert!(message.contains("suspended"), "{message}"),
         other => panic!("expected Conflict, got {other:?}"),
     }
     assert!(matches!(
-        store.set_seal_state("b-seal", SealState::Suspended, SealState::Suspended, event(EventKind::SealSuspended), 21).await,
+        store
+            .set_seal_state(
+                "b-seal",
+                SealState::Suspended,
+                SealState::Suspended,
+                event(EventKind::SealSuspended),
+                21
+            )
+            .await,
         Err(StoreError::Conflict(_))
     ));
-    match store.set_seal_state("nope", SealState::Active, SealState::Suspended, event(EventKind::SealSuspended), 21).await {
+    match store
+        .set_seal_state(
+            "nope",
+            SealState::Active,
+            SealState::Suspended,
+            event(EventKind::SealSuspended),
+            21,
+        )
+        .await
+    {
         Err(StoreError::NotFound { what: "seal", id }) => assert_eq!(id, "nope"),
         other => panic!("expected NotFound, got {other:?}"),
     }
     assert_eq!(store.audit_len().await.unwrap(), 3, "refused changes leave no record");
     assert_eq!(
-        store.set_seal_state("b-seal", SealState::Suspended, SealState::Active, event(EventKind::SealResumed), 22).await.unwrap(),
+        store
+            .set_seal_state(
+                "b-seal",
+                SealState::Suspended,
+                SealState::Active,
+                event(EventKind::SealResumed),
+                22
+            )
+            .await
+            .unwrap(),
         4
     );
-    assert_eq!(store.set_seal_state("b-seal", SealState::Active, SealState::Revoked, event(EventKind::SealRevoked), 23).await.unwrap(), 5);
+    assert_eq!(
+        store
+            .set_seal_state(
+                "b-seal",
+                SealState::Active,
+                SealState::Revoked,
+                event(EventKind::SealRevoked),
+                23
+            )
+            .await
+            .unwrap(),
+        5
+    );
     assert!(matches!(
-        store.set_seal_state("b-seal", SealState::Revoked, SealState::Active, event(EventKind::SealResumed), 24).await,
+        store
+            .set_seal_state(
+                "b-seal",
+                SealState::Revoked,
+                SealState::Active,
+                event(EventKind::SealResumed),
+                24
+            )
+            .await,
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(store.seal("b-seal").await.unwrap().unwrap().state, SealState::Revoked);
-    assert_eq!(store.seal("a-seal").await.unwrap().unwrap().state, SealState::Active, "only the named seal moved");
+    assert_eq!(
+        store.seal("a-seal").await.unwrap().unwrap().state,
+        SealState::Active,
+        "only the named seal moved"
+    );
 
     let records = all_records(store).await;
     let kinds: Vec<_> = records.iter().map(|r| r.event.event.unwrap()).collect();
     assert_eq!(
         kinds,
-        [EventKind::SealRegistered, EventKind::SealRegistered, EventKind::SealSuspended, EventKind::SealResumed, EventKind::SealRevoked]
+        [
+            EventKind::SealRegistered,
+            EventKind::SealRegistered,
+            EventKind::SealSuspended,
+            EventKind::SealResumed,
+            EventKind::SealRevoked
+        ]
     );
     assert_eq!(records.iter().map(|r| r.time).collect::<Vec<_>>(), [10, 11, 20, 22, 23]);
 }
@@ -141,26 +221,46 @@ async fn authorizations_grant_get_and_revoke(fixture: TestStore) {
         Err(StoreError::AlreadyExists { what: "authorization", id }) => assert_eq!(id, "a1"),
         other => panic!("expected AlreadyExists, got {other:?}"),
     }
-    match store.grant(&authorization("a9", "no-such-seal", "dept", 100, 1000), event(EventKind::AuthorizationGranted), 101).await {
+    match store
+        .grant(
+            &authorization("a9", "no-such-seal", "dept", 100, 1000),
+            event(EventKind::AuthorizationGranted),
+            101,
+        )
+        .await
+    {
         Err(StoreError::NotFound { what: "seal", id }) => assert_eq!(id, "no-such-seal"),
         other => panic!("expected NotFound, got {other:?}"),
     }
     assert_eq!(store.audit_len().await.unwrap(), 3);
 
     // Revoke an active one.
-    let (revoked, seq) = store.revoke_authorization("a1", "li", event(EventKind::AuthorizationRevoked), 200).await.unwrap();
+    let (revoked, seq) = store
+        .revoke_authorization("a1", "li", event(EventKind::AuthorizationRevoked), 200)
+        .await
+        .unwrap();
     assert_eq!(seq, 4);
     assert_eq!(revoked.state, AuthorizationState::Revoked { at: 200, by: "li".into() });
     assert_eq!(store.authorization("a1").await.unwrap(), Some(revoked));
     // Again: revoked already.
-    match store.revoke_authorization("a1", "wang", event(EventKind::AuthorizationRevoked), 201).await {
-        Err(StoreError::Conflict(message)) => assert!(message.contains("revoked by li"), "{message}"),
+    match store
+        .revoke_authorization("a1", "wang", event(EventKind::AuthorizationRevoked), 201)
+        .await
+    {
+        Err(StoreError::Conflict(message)) => {
+            assert!(message.contains("revoked by li"), "{message}")
+        }
         other => panic!("expected Conflict, got {other:?}"),
     }
     // Consumed: cannot be revoked.
     commit(store, "req-1", &bound, 300).await.unwrap();
-    match store.revoke_authorization("a2", "wang", event(EventKind::AuthorizationRevoked), 301).await {
-        Err(StoreError::Conflict(message)) => assert!(message.contains("already used") && message.contains("req-1"), "{message}"),
+    match store
+        .revoke_authorization("a2", "wang", event(EventKind::AuthorizationRevoked), 301)
+        .await
+    {
+        Err(StoreError::Conflict(message)) => {
+            assert!(message.contains("already used") && message.contains("req-1"), "{message}")
+        }
         other => panic!("expected Conflict, got {other:?}"),
     }
     assert_eq!(
@@ -189,25 +289,64 @@ async fn authorizations_list_filters(fixture: TestStore) {
     for a in &all {
         store.grant(a, event(EventKind::AuthorizationGranted), a.granted_at).await.unwrap();
     }
-    store.revoke_authorization("a3", "wang", event(EventKind::AuthorizationRevoked), 450).await.unwrap();
+    store
+        .revoke_authorization("a3", "wang", event(EventKind::AuthorizationRevoked), 450)
+        .await
+        .unwrap();
     commit(store, "r4", &all[3], 450).await.unwrap();
 
     let f = AuthorizationFilter::default;
     let state = |s| AuthorizationFilter { state: Some(s), ..f() };
     assert_eq!(ids(store, &f()).await, ["a5", "a4", "a3", "a2", "a1"]);
-    assert_eq!(ids(store, &AuthorizationFilter { seal_id: Some("s1".into()), ..f() }).await, ["a5", "a2", "a1"]);
-    assert_eq!(ids(store, &AuthorizationFilter { seal_id: Some("s3".into()), ..f() }).await, Vec::<String>::new());
-    assert_eq!(ids(store, &AuthorizationFilter { grantee: Some("g1".into()), ..f() }).await, ["a5", "a3", "a1"]);
-    assert_eq!(ids(store, &AuthorizationFilter { granted_after: Some(200), ..f() }).await, ["a5", "a4", "a3", "a2"], "inclusive");
-    assert_eq!(ids(store, &AuthorizationFilter { granted_before: Some(300), ..f() }).await, ["a2", "a1"], "exclusive");
-    assert_eq!(ids(store, &AuthorizationFilter { granted_after: Some(200), granted_before: Some(500), ..f() }).await, ["a4", "a3", "a2"]);
+    assert_eq!(
+        ids(store, &AuthorizationFilter { seal_id: Some("s1".into()), ..f() }).await,
+        ["a5", "a2", "a1"]
+    );
+    assert_eq!(
+        ids(store, &AuthorizationFilter { seal_id: Some("s3".into()), ..f() }).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        ids(store, &AuthorizationFilter { grantee: Some("g1".into()), ..f() }).await,
+        ["a5", "a3", "a1"]
+    );
+    assert_eq!(
+        ids(store, &AuthorizationFilter { granted_after: Some(200), ..f() }).await,
+        ["a5", "a4", "a3", "a2"],
+        "inclusive"
+    );
+    assert_eq!(
+        ids(store, &AuthorizationFilter { granted_before: Some(300), ..f() }).await,
+        ["a2", "a1"],
+        "exclusive"
+    );
+    assert_eq!(
+        ids(
+            store,
+            &AuthorizationFilter { granted_after: Some(200), granted_before: Some(500), ..f() }
+        )
+        .await,
+        ["a4", "a3", "a2"]
+    );
     // At 500: a5 expires exactly now and is still usable (policy: expired when now > expires_at).
-    assert_eq!(ids(store, &state(AuthorizationStateFilter::Active { now: 500 })).await, ["a5", "a1"]);
+    assert_eq!(
+        ids(store, &state(AuthorizationStateFilter::Active { now: 500 })).await,
+        ["a5", "a1"]
+    );
     assert_eq!(ids(store, &state(AuthorizationStateFilter::Expired { now: 500 })).await, ["a2"]);
     assert_eq!(ids(store, &state(AuthorizationStateFilter::Active { now: 501 })).await, ["a1"]);
-    assert_eq!(ids(store, &state(AuthorizationStateFilter::Expired { now: 501 })).await, ["a5", "a2"]);
-    assert_eq!(ids(store, &state(AuthorizationStateFilter::Active { now: 250 })).await, ["a5", "a2", "a1"]);
-    assert_eq!(ids(store, &state(AuthorizationStateFilter::Expired { now: 250 })).await, Vec::<String>::new());
+    assert_eq!(
+        ids(store, &state(AuthorizationStateFilter::Expired { now: 501 })).await,
+        ["a5", "a2"]
+    );
+    assert_eq!(
+        ids(store, &state(AuthorizationStateFilter::Active { now: 250 })).await,
+        ["a5", "a2", "a1"]
+    );
+    assert_eq!(
+        ids(store, &state(AuthorizationStateFilter::Expired { now: 250 })).await,
+        Vec::<String>::new()
+    );
     assert_eq!(ids(store, &state(AuthorizationStateFilter::Consumed)).await, ["a4"]);
     assert_eq!(ids(store, &state(AuthorizationStateFilter::Revoked)).await, ["a3"]);
     let combined = AuthorizationFilter {
@@ -218,7 +357,10 @@ async fn authorizations_list_filters(fixture: TestStore) {
         granted_before: Some(501),
     };
     assert_eq!(ids(store, &combined).await, ["a5", "a1"]);
-    assert_eq!(ids(store, &AuthorizationFilter { granted_after: Some(101), ..combined }).await, ["a5"]);
+    assert_eq!(
+        ids(store, &AuthorizationFilter { granted_after: Some(101), ..combined }).await,
+        ["a5"]
+    );
 
     // A token the store did not issue.
     let bad = Page { size: 3, token: Some("not-a-token".into()) };
@@ -253,7 +395,14 @@ async fn authorizations_pagination_is_stable(fixture: TestStore) {
             // Inserted meanwhile: newer ones, and one at the cursor's time that sorts before it.
             let cursor = seen.last().unwrap().clone();
             for (id, at) in [("new1", 2000), ("new2", 2001), ("zzz", cursor.granted_at)] {
-                store.grant(&authorization(id, "s1", "dept", at, 5000), event(EventKind::AuthorizationGranted), 2).await.unwrap();
+                store
+                    .grant(
+                        &authorization(id, "s1", "dept", at, 5000),
+                        event(EventKind::AuthorizationGranted),
+                        2,
+                    )
+                    .await
+                    .unwrap();
             }
         }
         match next {
@@ -307,10 +456,22 @@ async fn commit_stamping_consumes_exactly_once(fixture: TestStore) {
     assert_eq!(store.stamping_by_cms(&[0; 32]).await.unwrap(), None);
     // The read made before an upload: each side found or not, independently.
     let a1_now = store.authorization("a1").await.unwrap();
-    assert_eq!(store.stamping_and_authorization("dept", "req-1", "a1").await.unwrap(), (Some(stored.clone()), a1_now.clone()));
-    assert_eq!(store.stamping_and_authorization("dept", "req-2", "a2").await.unwrap(), (None, Some(a2.clone())));
-    assert_eq!(store.stamping_and_authorization("dept", "req-1", "ghost").await.unwrap(), (Some(stored.clone()), None));
-    assert_eq!(store.stamping_and_authorization("dept", "nope", "ghost").await.unwrap(), (None, None));
+    assert_eq!(
+        store.stamping_and_authorization("dept", "req-1", "a1").await.unwrap(),
+        (Some(stored.clone()), a1_now.clone())
+    );
+    assert_eq!(
+        store.stamping_and_authorization("dept", "req-2", "a2").await.unwrap(),
+        (None, Some(a2.clone()))
+    );
+    assert_eq!(
+        store.stamping_and_authorization("dept", "req-1", "ghost").await.unwrap(),
+        (Some(stored.clone()), None)
+    );
+    assert_eq!(
+        store.stamping_and_authorization("dept", "nope", "ghost").await.unwrap(),
+        (None, None)
+    );
     let records = all_records(store).await;
     assert_eq!(records[5].event.event, Some(EventKind::AuthorizationConsumed));
     assert_eq!(records[6].event.event, Some(EventKind::DocumentSealed));
@@ -319,11 +480,16 @@ async fn commit_stamping_consumes_exactly_once(fixture: TestStore) {
 
     // The same authorization again.
     match commit(store, "req-2", &a1, 501).await {
-        Err(StoreError::Conflict(message)) => assert!(message.contains("already used") && message.contains("req-1"), "{message}"),
+        Err(StoreError::Conflict(message)) => {
+            assert!(message.contains("already used") && message.contains("req-1"), "{message}")
+        }
         other => panic!("expected Conflict, got {other:?}"),
     }
     // A revoked one.
-    store.revoke_authorization("a2", "wang", event(EventKind::AuthorizationRevoked), 502).await.unwrap();
+    store
+        .revoke_authorization("a2", "wang", event(EventKind::AuthorizationRevoked), 502)
+        .await
+        .unwrap();
     match commit(store, "req-3", &a2, 503).await {
         Err(StoreError::Conflict(message)) => assert!(message.contains("revoked"), "{message}"),
         other => panic!("expected Conflict, got {other:?}"),
@@ -340,7 +506,10 @@ async fn commit_stamping_consumes_exactly_once(fixture: TestStore) {
     commit(store, "req-at-expiry", &a5, 503).await.expect("valid until its expiry second included");
     // An unknown one.
     let ghost = authorization("ghost", "s1", "dept", 100, 1000);
-    assert!(matches!(commit(store, "req-5", &ghost, 503).await, Err(StoreError::NotFound { what: "authorization", .. })));
+    assert!(matches!(
+        commit(store, "req-5", &ghost, 503).await,
+        Err(StoreError::NotFound { what: "authorization", .. })
+    ));
 
     // A request id already taken, with a fresh authorization: nothing half-done.
     let len = store.audit_len().await.unwrap();
@@ -348,10 +517,18 @@ async fn commit_stamping_consumes_exactly_once(fixture: TestStore) {
         Err(StoreError::AlreadyExists { what: "stamping", id }) => assert_eq!(id, "req-1"),
         other => panic!("expected AlreadyExists, got {other:?}"),
     }
-    assert_eq!(store.authorization("a3").await.unwrap().unwrap().state, AuthorizationState::Active, "not consumed");
+    assert_eq!(
+        store.authorization("a3").await.unwrap().unwrap().state,
+        AuthorizationState::Active,
+        "not consumed"
+    );
     assert_eq!(store.audit_len().await.unwrap(), len, "no record appended");
     assert_eq!(count(&fixture, "stampings").await, 2, "req-1 and req-at-expiry");
-    assert_eq!(store.stamping("dept", "req-1").await.unwrap(), Some(stored), "the first stamping is untouched");
+    assert_eq!(
+        store.stamping("dept", "req-1").await.unwrap(),
+        Some(stored),
+        "the first stamping is untouched"
+    );
     // And it can still be used afterwards.
     let later = commit(store, "req-6", &a3, 505).await.unwrap();
     assert_eq!(later.audit_sequence, len + 2);
@@ -401,7 +578,10 @@ async fn concurrent_stampings_consume_each_authorization_once(fixture: TestStore
         match result {
             Ok(record) => {
                 assert_eq!(record.request_id, request_id);
-                assert!(winners.insert(auth_id, record).is_none(), "an authorization was consumed twice");
+                assert!(
+                    winners.insert(auth_id, record).is_none(),
+                    "an authorization was consumed twice"
+                );
             }
             Err(StoreError::Conflict(message)) => {
                 assert!(message.contains("already used"), "{message}");
@@ -412,22 +592,38 @@ async fn concurrent_stampings_consume_each_authorization_once(fixture: TestStore
     }
     let mut refusal_sequences = BTreeSet::new();
     for task in refusals {
-        assert!(refusal_sequences.insert(task.await.unwrap().unwrap()), "a sequence number was given twice");
+        assert!(
+            refusal_sequences.insert(task.await.unwrap().unwrap()),
+            "a sequence number was given twice"
+        );
     }
     assert_eq!(winners.len(), 10, "one success per authorization");
     assert_eq!(conflicts, 90);
     assert_eq!(count(&fixture, "stampings").await, 10);
 
     let records = all_records(&*store).await;
-    assert_eq!(records.len() as u64, before + 20 + 30, "two records per success, none for a conflict, one per refusal");
-    assert_eq!(records.iter().filter(|r| r.event.event == Some(EventKind::CallRefused)).count(), 30);
+    assert_eq!(
+        records.len() as u64,
+        before + 20 + 30,
+        "two records per success, none for a conflict, one per refusal"
+    );
+    assert_eq!(
+        records.iter().filter(|r| r.event.event == Some(EventKind::CallRefused)).count(),
+        30
+    );
     for sequence in &refusal_sequences {
         assert_eq!(records[*sequence as usize - 1].event.event, Some(EventKind::CallRefused));
     }
     for (auth_id, record) in &winners {
         let stored = store.authorization(auth_id).await.unwrap().unwrap();
-        assert_eq!(stored.state, AuthorizationState::Consumed { at: 1000, request_id: record.request_id.clone() });
-        assert_eq!(store.stamping(&record.principal, &record.request_id).await.unwrap().as_ref(), Some(record));
+        assert_eq!(
+            stored.state,
+            AuthorizationState::Consumed { at: 1000, request_id: record.request_id.clone() }
+        );
+        assert_eq!(
+            store.stamping(&record.principal, &record.request_id).await.unwrap().as_ref(),
+            Some(record)
+        );
         // The sealed record and, just before it, its consumed record.
         let sealed = &records[record.audit_sequence as usize - 1];
         let consumed = &records[record.audit_sequence as usize - 2];
@@ -451,7 +647,10 @@ async fn concurrent_stampings_consume_each_authorization_once(fixture: TestStore
     let len = records.len() as u64;
     assert_eq!(store.tree_root(len).await.unwrap(), tree.current_root().unwrap());
     let leaves = store.leaf_hashes(1, u32::MAX).await.unwrap();
-    assert_eq!(leaves, rows.iter().map(|(sequence, bytes)| (*sequence, leaf_hash(bytes))).collect::<Vec<_>>());
+    assert_eq!(
+        leaves,
+        rows.iter().map(|(sequence, bytes)| (*sequence, leaf_hash(bytes))).collect::<Vec<_>>()
+    );
 }
 
 /// Grants, stampings and appends arriving together share group commits; each keeps its own
@@ -470,7 +669,16 @@ async fn mixed_concurrent_writes_keep_each_outcome(fixture: TestStore) {
     }
     let on_s2 = authorization("z", "s2", "dept", 100, 10_000);
     store.grant(&on_s2, event(EventKind::AuthorizationGranted), 100).await.unwrap();
-    store.set_seal_state("s2", SealState::Active, SealState::Suspended, event(EventKind::SealSuspended), 150).await.unwrap();
+    store
+        .set_seal_state(
+            "s2",
+            SealState::Active,
+            SealState::Suspended,
+            event(EventKind::SealSuspended),
+            150,
+        )
+        .await
+        .unwrap();
     let before = store.audit_len().await.unwrap();
 
     let mut stampings = Vec::new();
@@ -478,7 +686,9 @@ async fn mixed_concurrent_writes_keep_each_outcome(fixture: TestStore) {
         // Two authorizations, one request id: at most one of them may be used.
         for a in [first, second] {
             let (store, a) = (Arc::clone(&store), a.clone());
-            stampings.push(tokio::spawn(async move { (a.id.clone(), commit(&*store, &format!("req-{i}"), &a, 1000).await) }));
+            stampings.push(tokio::spawn(async move {
+                (a.id.clone(), commit(&*store, &format!("req-{i}"), &a, 1000).await)
+            }));
         }
     }
     let (s2_store, s2_auth) = (Arc::clone(&store), on_s2.clone());
@@ -488,30 +698,70 @@ async fn mixed_concurrent_writes_keep_each_outcome(fixture: TestStore) {
         let store = Arc::clone(&store);
         grants.push(tokio::spawn(async move {
             let seal_id = if i % 4 == 0 { "s2" } else { "s1" };
-            store.grant(&authorization(&format!("g{i}"), seal_id, "dept", 900, 10_000), event(EventKind::AuthorizationGranted), 900).await
+            store
+                .grant(
+                    &authorization(&format!("g{i}"), seal_id, "dept", 900, 10_000),
+                    event(EventKind::AuthorizationGranted),
+                    900,
+                )
+                .await
         }));
     }
     let duplicate = {
         let store = Arc::clone(&store);
-        tokio::spawn(async move { store.grant(&authorization("x0", "s1", "dept", 900, 10_000), event(EventKind::AuthorizationGranted), 900).await })
+        tokio::spawn(async move {
+            store
+                .grant(
+                    &authorization("x0", "s1", "dept", 900, 10_000),
+                    event(EventKind::AuthorizationGranted),
+                    900,
+                )
+                .await
+        })
     };
     let missing_seal = {
         let store = Arc::clone(&store);
-        tokio::spawn(async move { store.grant(&authorization("n0", "nope", "dept", 900, 10_000), event(EventKind::AuthorizationGranted), 900).await })
+        tokio::spawn(async move {
+            store
+                .grant(
+                    &authorization("n0", "nope", "dept", 900, 10_000),
+                    event(EventKind::AuthorizationGranted),
+                    900,
+                )
+                .await
+        })
     };
-    let appends: Vec<_> = (0..10).map(|_| { let store = Arc::clone(&store); tokio::spawn(async move { store.append_audit(event(EventKind::CallRefused), 1000).await }) }).collect();
+    let appends: Vec<_> = (0..10)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            tokio::spawn(
+                async move { store.append_audit(event(EventKind::CallRefused), 1000).await },
+            )
+        })
+        .collect();
 
     let mut used = BTreeSet::new();
     let mut already = 0;
     for task in stampings {
         match task.await.unwrap() {
             (id, Ok(record)) => {
-                assert!(used.insert(record.request_id.clone()), "request id {} stamped twice", record.request_id);
-                assert_eq!(store.authorization(&id).await.unwrap().unwrap().state, AuthorizationState::Consumed { at: 1000, request_id: record.request_id });
+                assert!(
+                    used.insert(record.request_id.clone()),
+                    "request id {} stamped twice",
+                    record.request_id
+                );
+                assert_eq!(
+                    store.authorization(&id).await.unwrap().unwrap().state,
+                    AuthorizationState::Consumed { at: 1000, request_id: record.request_id }
+                );
             }
             (id, Err(StoreError::AlreadyExists { what: "stamping", .. })) => {
                 already += 1;
-                assert_eq!(store.authorization(&id).await.unwrap().unwrap().state, AuthorizationState::Active, "{id} consumed by a refused stamping");
+                assert_eq!(
+                    store.authorization(&id).await.unwrap().unwrap().state,
+                    AuthorizationState::Active,
+                    "{id} consumed by a refused stamping"
+                );
             }
             (id, other) => panic!("{id}: unexpected {other:?}"),
         }
@@ -529,12 +779,17 @@ async fn mixed_concurrent_writes_keep_each_outcome(fixture: TestStore) {
                 assert_ne!(i % 4, 0);
                 granted += 1;
             }
-            Err(StoreError::Conflict(message)) => assert!(i % 4 == 0 && message.contains("s2 is suspended"), "{message}"),
+            Err(StoreError::Conflict(message)) => {
+                assert!(i % 4 == 0 && message.contains("s2 is suspended"), "{message}")
+            }
             Err(other) => panic!("unexpected {other:?}"),
         }
     }
     assert_eq!(granted, 15);
-    assert!(matches!(duplicate.await.unwrap(), Err(StoreError::AlreadyExists { what: "authorization", .. })));
+    assert!(matches!(
+        duplicate.await.unwrap(),
+        Err(StoreError::AlreadyExists { what: "authorization", .. })
+    ));
     assert!(matches!(missing_seal.await.unwrap(), Err(StoreError::NotFound { what: "seal", .. })));
     for task in appends {
         task.await.unwrap().unwrap();
@@ -579,8 +834,14 @@ async fn data_survives_reopening(fixture: TestStore) {
     assert_eq!(commit(store, "req-2", &a2, 300).await.unwrap().audit_sequence, 8);
     let records = all_records(store).await;
     assert_eq!(records[5].event.event, Some(EventKind::CallRefused));
-    assert_eq!(store.audit_records(7, 10).await.unwrap().iter().map(|r| r.0).collect::<Vec<_>>(), [7, 8]);
-    assert_eq!(store.audit_records(2, 2).await.unwrap().iter().map(|r| r.0).collect::<Vec<_>>(), [2, 3]);
+    assert_eq!(
+        store.audit_records(7, 10).await.unwrap().iter().map(|r| r.0).collect::<Vec<_>>(),
+        [7, 8]
+    );
+    assert_eq!(
+        store.audit_records(2, 2).await.unwrap().iter().map(|r| r.0).collect::<Vec<_>>(),
+        [2, 3]
+    );
     assert!(store.audit_records(9, 10).await.unwrap().is_empty());
 }
 
@@ -606,21 +867,30 @@ async fn stamping_limits_hold_across_concurrent_writers(fixture: TestStore) {
         .map(|(i, a)| {
             let store = Arc::clone(if i % 2 == 0 { &first } else { &second });
             let a = a.clone();
-            tokio::spawn(async move { commit(&*store, &format!("req-{}", a.id), &a, 1000).await.map(|_| a.id) })
+            tokio::spawn(async move {
+                commit(&*store, &format!("req-{}", a.id), &a, 1000).await.map(|_| a.id)
+            })
         })
         .collect();
     let mut committed = Vec::new();
     for task in tasks {
         match task.await.unwrap() {
             Ok(id) => committed.push(id),
-            Err(StoreError::Conflict(message)) => assert!(message.contains("limited") && message.contains('5'), "{message}"),
+            Err(StoreError::Conflict(message)) => {
+                assert!(message.contains("limited") && message.contains('5'), "{message}")
+            }
             Err(other) => panic!("unexpected refusal: {other}"),
         }
     }
     assert_eq!(committed.len(), 5, "exactly the limit commits: {committed:?}");
     for a in &auths {
         let state = first.authorization(&a.id).await.unwrap().unwrap().state;
-        assert_eq!(matches!(state, AuthorizationState::Consumed { .. }), committed.contains(&a.id), "{}: {state:?}", a.id);
+        assert_eq!(
+            matches!(state, AuthorizationState::Consumed { .. }),
+            committed.contains(&a.id),
+            "{}: {state:?}",
+            a.id
+        );
     }
 }
 
@@ -633,7 +903,9 @@ async fn a_large_batch_consumes_every_authorization(fixture: TestStore) {
         .map(|i| {
             let store = Arc::clone(&store);
             let a = authorization(&format!("bulk-{i}"), "s1", "dept", 100, 10_000);
-            tokio::spawn(async move { store.grant(&a, event(EventKind::AuthorizationGranted), 100).await.map(|_| a) })
+            tokio::spawn(async move {
+                store.grant(&a, event(EventKind::AuthorizationGranted), 100).await.map(|_| a)
+            })
         })
         .collect();
     let mut auths = Vec::new();
@@ -652,7 +924,10 @@ async fn a_large_batch_consumes_every_authorization(fixture: TestStore) {
     }
     for a in &auths {
         let state = store.authorization(&a.id).await.unwrap().unwrap().state;
-        assert_eq!(state, AuthorizationState::Consumed { at: 1000, request_id: format!("req-{}", a.id) });
+        assert_eq!(
+            state,
+            AuthorizationState::Consumed { at: 1000, request_id: format!("req-{}", a.id) }
+        );
     }
     assert_eq!(count(&fixture, "stampings").await, 600);
     assert_eq!(store.audit_len().await.unwrap(), 1 + 600 + 2 * 600);
@@ -664,31 +939,64 @@ async fn a_large_batch_consumes_every_authorization(fixture: TestStore) {
 async fn a_key_serves_one_seal_for_good(fixture: TestStore) {
     let store = &*fixture;
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let certificate = |name: &str| rcgen::CertificateParams::new(vec![name.to_string()]).unwrap().self_signed(&key).unwrap().der().to_vec();
+    let certificate = |name: &str| {
+        rcgen::CertificateParams::new(vec![name.to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap()
+            .der()
+            .to_vec()
+    };
     let mut s1 = seal("s1");
     s1.certificate_chain = vec![certificate("one.example"), vec![0x30; 40]];
     store.register_seal(&s1, event(EventKind::SealRegistered), 1).await.unwrap();
-    store.set_seal_state("s1", SealState::Active, SealState::Revoked, event(EventKind::SealRevoked), 2).await.unwrap();
+    store
+        .set_seal_state(
+            "s1",
+            SealState::Active,
+            SealState::Revoked,
+            event(EventKind::SealRevoked),
+            2,
+        )
+        .await
+        .unwrap();
     // As a seal registered before the fingerprints were kept.
     fixture.execute("UPDATE seals SET certificate_sha256 = NULL, public_key_sha256 = NULL").await;
     let before = (store.list_seals().await.unwrap(), store.audit_len().await.unwrap());
 
-    let refused = |what: &'static str| move |result: Result<u64, StoreError>| match result {
-        Err(StoreError::KeyInUse { what: w, seal }) => assert_eq!((w, seal.as_str()), (what, "s1")),
-        other => panic!("{what}: expected KeyInUse, got {other:?}"),
+    let refused = |what: &'static str| {
+        move |result: Result<u64, StoreError>| match result {
+            Err(StoreError::KeyInUse { what: w, seal }) => {
+                assert_eq!((w, seal.as_str()), (what, "s1"))
+            }
+            other => panic!("{what}: expected KeyInUse, got {other:?}"),
+        }
     };
     let mut same_reference = seal("s2");
     same_reference.key_reference = s1.key_reference.clone();
-    refused("key reference")(store.register_seal(&same_reference, event(EventKind::SealRegistered), 3).await);
+    refused("key reference")(
+        store.register_seal(&same_reference, event(EventKind::SealRegistered), 3).await,
+    );
     let mut same_certificate = seal("s3");
     same_certificate.certificate_chain = s1.certificate_chain.clone();
-    refused("certificate")(store.register_seal(&same_certificate, event(EventKind::SealRegistered), 3).await);
+    refused("certificate")(
+        store.register_seal(&same_certificate, event(EventKind::SealRegistered), 3).await,
+    );
     let mut same_public_key = seal("s4");
     same_public_key.certificate_chain = vec![certificate("two.example")];
-    refused("public key")(store.register_seal(&same_public_key, event(EventKind::SealRegistered), 3).await);
-    assert_eq!((store.list_seals().await.unwrap(), store.audit_len().await.unwrap()), before, "nothing registered, nothing recorded");
+    refused("public key")(
+        store.register_seal(&same_public_key, event(EventKind::SealRegistered), 3).await,
+    );
+    assert_eq!(
+        (store.list_seals().await.unwrap(), store.audit_len().await.unwrap()),
+        before,
+        "nothing registered, nothing recorded"
+    );
     // The id is checked first: the same seal again is AlreadyExists, as before.
-    assert!(matches!(store.register_seal(&s1, event(EventKind::SealRegistered), 3).await, Err(StoreError::AlreadyExists { what: "seal", .. })));
+    assert!(matches!(
+        store.register_seal(&s1, event(EventKind::SealRegistered), 3).await,
+        Err(StoreError::AlreadyExists { what: "seal", .. })
+    ));
     // Unrelated keys still register.
     store.register_seal(&seal("s5"), event(EventKind::SealRegistered), 4).await.unwrap();
     assert_eq!(store.audit_len().await.unwrap(), before.1 + 1);
@@ -702,7 +1010,9 @@ async fn concurrent_registrations_of_one_key_register_one_seal(fixture: TestStor
             let store = Arc::clone(&store);
             let mut s = seal(&format!("c{i}"));
             s.key_reference = "shared.key".into();
-            tokio::spawn(async move { (s.id.clone(), store.register_seal(&s, event(EventKind::SealRegistered), 1).await) })
+            tokio::spawn(async move {
+                (s.id.clone(), store.register_seal(&s, event(EventKind::SealRegistered), 1).await)
+            })
         })
         .collect();
     let mut winners = Vec::new();
@@ -717,7 +1027,10 @@ async fn concurrent_registrations_of_one_key_register_one_seal(fixture: TestStor
         }
     }
     assert_eq!(winners.len(), 1, "{winners:?}");
-    assert!(holders.iter().all(|h| *h == winners[0]), "every refusal names the winner: {holders:?}");
+    assert!(
+        holders.iter().all(|h| *h == winners[0]),
+        "every refusal names the winner: {holders:?}"
+    );
     assert_eq!(store.list_seals().await.unwrap().len(), 1);
     assert_eq!(store.audit_len().await.unwrap(), 1);
 }
@@ -733,13 +1046,17 @@ async fn request_ids_are_each_principals_own(fixture: TestStore) {
     for a in [&a1, &a2, &a3] {
         store.grant(a, event(EventKind::AuthorizationGranted), 100).await.unwrap();
     }
-    let (first, second) = tokio::join!(commit(&*store, "req-1", &a1, 500), commit(&*store, "req-1", &a2, 500));
+    let (first, second) =
+        tokio::join!(commit(&*store, "req-1", &a1, 500), commit(&*store, "req-1", &a2, 500));
     let (first, second) = (first.unwrap(), second.unwrap());
     assert_eq!(store.stamping("dept", "req-1").await.unwrap(), Some(first.clone()));
     assert_eq!(store.stamping("dept2", "req-1").await.unwrap(), Some(second.clone()));
     assert_eq!((first.authorization_id.as_str(), second.authorization_id.as_str()), ("a1", "a2"));
     assert_eq!(store.stamping("someone-else", "req-1").await.unwrap(), None);
-    assert_eq!(store.stamping_and_authorization("dept2", "req-1", "a3").await.unwrap().0, Some(second));
+    assert_eq!(
+        store.stamping_and_authorization("dept2", "req-1", "a3").await.unwrap().0,
+        Some(second)
+    );
     match commit(&*store, "req-1", &a3, 600).await {
         Err(StoreError::AlreadyExists { what: "stamping", id }) => assert_eq!(id, "req-1"),
         other => panic!("expected AlreadyExists, got {other:?}"),
@@ -775,17 +1092,20 @@ async fn sqlite_durability_settings_on_every_pooled_connection() {
         connections.push(store.pool().acquire().await.unwrap());
     }
     for conn in &mut connections {
-        let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut **conn).await.unwrap();
+        let mode: String =
+            sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut **conn).await.unwrap();
         assert_eq!(mode.to_lowercase(), "wal");
-        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&mut **conn).await.unwrap();
+        let synchronous: i64 =
+            sqlx::query_scalar("PRAGMA synchronous").fetch_one(&mut **conn).await.unwrap();
         assert_eq!(synchronous, 2, "FULL");
-        let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(&mut **conn).await.unwrap();
+        let foreign_keys: i64 =
+            sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(&mut **conn).await.unwrap();
         assert_eq!(foreign_keys, 1);
-        let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout").fetch_one(&mut **conn).await.unwrap();
+        let busy: i64 =
+            sqlx::query_scalar("PRAGMA busy_timeout").fetch_one(&mut **conn).await.unwrap();
         assert!(busy >= 5_000, "busy timeout {busy} ms");
     }
 }
-
 
 /// A database of the schema before request ids were per principal (migrations 1 to 3) keeps
 /// its stampings through the migrations, under their principal, and its seals' keys count for
@@ -797,13 +1117,22 @@ async fn sqlite_migrations_keep_old_stampings_and_seals() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("eseal.db");
     let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&path).create_if_missing(true);
-    let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect_with(options).await.unwrap();
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .unwrap();
     let old = [
         (1, "init", include_str!("../migrations/sqlite/0001_init.sql")),
         (2, "merkle", include_str!("../migrations/sqlite/0002_merkle.sql")),
         (3, "stampings by seal", include_str!("../migrations/sqlite/0003_stampings_by_seal.sql")),
     ];
-    let migrations = old.iter().map(|&(v, d, sql)| Migration::new(v, d.into(), MigrationType::Simple, sql.into_sql_str(), false)).collect();
+    let migrations = old
+        .iter()
+        .map(|&(v, d, sql)| {
+            Migration::new(v, d.into(), MigrationType::Simple, sql.into_sql_str(), false)
+        })
+        .collect();
     Migrator::with_migrations(migrations).run(&pool).await.unwrap();
     for sql in [
         "INSERT INTO audit_log (sequence, time, record) VALUES (1, 10, X'7B7D')",
@@ -819,8 +1148,20 @@ async fn sqlite_migrations_keep_old_stampings_and_seals() {
     pool.close().await;
 
     let store = open(dir.path()).await;
-    let kept = store.stamping("dept", "req-old").await.unwrap().expect("the old stamping, under its principal");
-    assert_eq!((kept.authorization_id.as_str(), kept.output_size, kept.cms.as_slice(), kept.audit_sequence), ("a-old", 7, &[0x30, 0x03][..], 1));
+    let kept = store
+        .stamping("dept", "req-old")
+        .await
+        .unwrap()
+        .expect("the old stamping, under its principal");
+    assert_eq!(
+        (
+            kept.authorization_id.as_str(),
+            kept.output_size,
+            kept.cms.as_slice(),
+            kept.audit_sequence
+        ),
+        ("a-old", 7, &[0x30, 0x03][..], 1)
+    );
     assert_eq!(store.stamping("dept2", "req-old").await.unwrap(), None);
     let mut again = seal("new");
     again.key_reference = "old.key".into();
@@ -839,20 +1180,49 @@ async fn sqlite_migrations_keep_old_stampings_and_seals() {
     // The rebuilt table keeps its constraints and indexes, and the group commit's lookup of
     // request ids uses one.
     let options = sqlx::sqlite::SqliteConnectOptions::new().filename(dir.path().join("eseal.db"));
-    let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect_with(options).await.unwrap();
-    let key: Vec<(String, i64)> = sqlx::query_as("SELECT name, pk FROM pragma_table_info('stampings') WHERE pk > 0 ORDER BY pk").fetch_all(&pool).await.unwrap();
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .unwrap();
+    let key: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT name, pk FROM pragma_table_info('stampings') WHERE pk > 0 ORDER BY pk",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
     assert_eq!(key, [("principal".to_string(), 1), ("request_id".to_string(), 2)]);
-    let mut indexes: Vec<(String, i64)> = sqlx::query_as("SELECT name, \"unique\" FROM pragma_index_list('stampings')").fetch_all(&pool).await.unwrap();
+    let mut indexes: Vec<(String, i64)> =
+        sqlx::query_as("SELECT name, \"unique\" FROM pragma_index_list('stampings')")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
     indexes.sort();
     let names: Vec<&str> = indexes.iter().map(|(n, _)| n.as_str()).collect();
     for wanted in ["stampings_by_cms", "stampings_by_request_id", "stampings_by_seal"] {
         assert!(names.contains(&wanted), "{wanted} in {names:?}");
     }
-    assert_eq!(indexes.iter().filter(|(_, unique)| *unique == 1).count(), 2, "the primary key and UNIQUE (authorization_id): {indexes:?}");
-    let plan: Vec<(i64, i64, i64, String)> =
-        sqlx::query_as("EXPLAIN QUERY PLAN SELECT principal, request_id FROM stampings WHERE request_id IN (?, ?)").bind("a").bind("b").fetch_all(&pool).await.unwrap();
-    assert!(plan.iter().any(|(_, _, _, detail)| detail.contains("stampings_by_request_id")), "{plan:?}");
-    let broken: Vec<(String,)> = sqlx::query_as("SELECT \"table\" FROM pragma_foreign_key_check").fetch_all(&pool).await.unwrap();
+    assert_eq!(
+        indexes.iter().filter(|(_, unique)| *unique == 1).count(),
+        2,
+        "the primary key and UNIQUE (authorization_id): {indexes:?}"
+    );
+    let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
+        "EXPLAIN QUERY PLAN SELECT principal, request_id FROM stampings WHERE request_id IN (?, ?)",
+    )
+    .bind("a")
+    .bind("b")
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(
+        plan.iter().any(|(_, _, _, detail)| detail.contains("stampings_by_request_id")),
+        "{plan:?}"
+    );
+    let broken: Vec<(String,)> = sqlx::query_as("SELECT \"table\" FROM pragma_foreign_key_check")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
     assert!(broken.is_empty(), "{broken:?}");
     pool.close().await;
 }

@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use eseal_audit::checkpoint::{Checkpoint, LogSigner};
-use eseal_audit::merkle::{EMPTY_ROOT, MemoryStore, MerkleTree, leaf_hash, verify_consistency, verify_inclusion};
+use eseal_audit::merkle::{
+    EMPTY_ROOT, MemoryStore, MerkleTree, leaf_hash, verify_consistency, verify_inclusion,
+};
 use eseal_audit::{AuditEvent, AuditRecord, EventKind};
 use eseal_service::policy::{Authorization, AuthorizationState};
 use eseal_service::seal::SealState;
@@ -52,7 +54,11 @@ async fn mixed_operations(store: &dyn Store) -> u64 {
     store.register_seal(&seal("s2"), event(EventKind::SealRegistered), 2).await.unwrap();
     let mut auths = Vec::new();
     for i in 0..8 {
-        let a = authorization(&format!("a{i}"), if i % 2 == 0 { "s1" } else { "s2" }, if i == 7 { 150 } else { 10_000 });
+        let a = authorization(
+            &format!("a{i}"),
+            if i % 2 == 0 { "s1" } else { "s2" },
+            if i == 7 { 150 } else { 10_000 },
+        );
         store.grant(&a, event(EventKind::AuthorizationGranted), 100 + i).await.unwrap();
         auths.push(a);
     }
@@ -60,16 +66,60 @@ async fn mixed_operations(store: &dyn Store) -> u64 {
         commit(store, &format!("req-{i}"), a, 200).await.unwrap();
     }
     // Refused: used again, expired, unknown; each refusal audited as the service does.
-    assert!(matches!(commit(store, "req-again", &auths[0], 201).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        commit(store, "req-again", &auths[0], 201).await,
+        Err(StoreError::Conflict(_))
+    ));
     store.append_audit(refusal(0), 201).await.unwrap();
-    assert!(matches!(commit(store, "req-expired", &auths[7], 201).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        commit(store, "req-expired", &auths[7], 201).await,
+        Err(StoreError::Conflict(_))
+    ));
     store.append_audit(refusal(1), 201).await.unwrap();
-    assert!(matches!(commit(store, "req-ghost", &authorization("ghost", "s1", 10_000), 201).await, Err(StoreError::NotFound { .. })));
-    store.revoke_authorization("a5", "wang", event(EventKind::AuthorizationRevoked), 202).await.unwrap();
-    assert!(matches!(commit(store, "req-revoked", &auths[5], 203).await, Err(StoreError::Conflict(_))));
-    store.set_seal_state("s2", SealState::Active, SealState::Suspended, event(EventKind::SealSuspended), 204).await.unwrap();
-    assert!(store.set_seal_state("s2", SealState::Active, SealState::Suspended, event(EventKind::SealSuspended), 204).await.is_err());
-    store.set_seal_state("s2", SealState::Suspended, SealState::Active, event(EventKind::SealResumed), 205).await.unwrap();
+    assert!(matches!(
+        commit(store, "req-ghost", &authorization("ghost", "s1", 10_000), 201).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    store
+        .revoke_authorization("a5", "wang", event(EventKind::AuthorizationRevoked), 202)
+        .await
+        .unwrap();
+    assert!(matches!(
+        commit(store, "req-revoked", &auths[5], 203).await,
+        Err(StoreError::Conflict(_))
+    ));
+    store
+        .set_seal_state(
+            "s2",
+            SealState::Active,
+            SealState::Suspended,
+            event(EventKind::SealSuspended),
+            204,
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .set_seal_state(
+                "s2",
+                SealState::Active,
+                SealState::Suspended,
+                event(EventKind::SealSuspended),
+                204
+            )
+            .await
+            .is_err()
+    );
+    store
+        .set_seal_state(
+            "s2",
+            SealState::Suspended,
+            SealState::Active,
+            event(EventKind::SealResumed),
+            205,
+        )
+        .await
+        .unwrap();
     commit(store, "req-6", &auths[6], 206).await.unwrap();
     for i in 2..7 {
         store.append_audit(refusal(i), 207).await.unwrap();
@@ -78,7 +128,12 @@ async fn mixed_operations(store: &dyn Store) -> u64 {
 }
 
 /// A checkpoint over the store's tree at `size`, signed as the service signs them.
-async fn signed_checkpoint(store: &dyn Store, signer: &LogSigner, size: u64, signed_at: i64) -> StoredCheckpoint {
+async fn signed_checkpoint(
+    store: &dyn Store,
+    signer: &LogSigner,
+    size: u64,
+    signed_at: i64,
+) -> StoredCheckpoint {
     let root = store.tree_root(size).await.unwrap();
     let note = signer.sign(&Checkpoint { origin: ORIGIN.into(), size, root }).unwrap();
     StoredCheckpoint { size, root, note, signed_at }
@@ -109,7 +164,10 @@ async fn roots_proofs_and_leaves_match_an_independent_tree(fixture: TestStore) {
         for sequence in 1..=size {
             let proof = store.inclusion_proof(sequence, size).await.unwrap();
             let leaf = leaf_hash(&records[sequence as usize - 1]);
-            assert!(verify_inclusion(&leaf, sequence - 1, size, &proof, &root), "inclusion of {sequence} in {size}");
+            assert!(
+                verify_inclusion(&leaf, sequence - 1, size, &proof, &root),
+                "inclusion of {sequence} in {size}"
+            );
             assert_eq!(proof, reference.inclusion_proof(sequence - 1, size).unwrap());
         }
     }
@@ -118,13 +176,17 @@ async fn roots_proofs_and_leaves_match_an_independent_tree(fixture: TestStore) {
         for old in 0..=new {
             let old_root = store.tree_root(old).await.unwrap();
             let proof = store.consistency_proof(old, new).await.unwrap();
-            assert!(verify_consistency(old, new, &old_root, &new_root, &proof), "consistency {old} -> {new}");
+            assert!(
+                verify_consistency(old, new, &old_root, &new_root, &proof),
+                "consistency {old} -> {new}"
+            );
         }
     }
 
     // Leaf hashes, paged.
     let leaves = store.leaf_hashes(1, u32::MAX).await.unwrap();
-    let expected: Vec<(u64, [u8; 32])> = records.iter().enumerate().map(|(i, r)| (i as u64 + 1, leaf_hash(r))).collect();
+    let expected: Vec<(u64, [u8; 32])> =
+        records.iter().enumerate().map(|(i, r)| (i as u64 + 1, leaf_hash(r))).collect();
     assert_eq!(leaves, expected);
     assert_eq!(store.leaf_hashes(5, 3).await.unwrap(), expected[4..7].to_vec());
     assert_eq!(store.leaf_hashes(0, 2).await.unwrap(), expected[..2].to_vec());
@@ -134,12 +196,23 @@ async fn roots_proofs_and_leaves_match_an_independent_tree(fixture: TestStore) {
     // Bad arguments: errors saying why, never a panic.
     assert!(conflict(store.tree_root(n + 1).await).contains("larger than the audit log"));
     assert!(conflict(store.tree_root(u64::MAX).await).contains("larger than the audit log"));
-    assert!(matches!(store.inclusion_proof(0, n).await, Err(StoreError::NotFound { what: "audit record", .. })));
-    assert!(matches!(store.inclusion_proof(n + 1, n).await, Err(StoreError::NotFound { what: "audit record", .. })));
-    assert!(matches!(store.inclusion_proof(u64::MAX, u64::MAX).await, Err(StoreError::NotFound { .. })));
+    assert!(matches!(
+        store.inclusion_proof(0, n).await,
+        Err(StoreError::NotFound { what: "audit record", .. })
+    ));
+    assert!(matches!(
+        store.inclusion_proof(n + 1, n).await,
+        Err(StoreError::NotFound { what: "audit record", .. })
+    ));
+    assert!(matches!(
+        store.inclusion_proof(u64::MAX, u64::MAX).await,
+        Err(StoreError::NotFound { .. })
+    ));
     assert!(conflict(store.inclusion_proof(5, 4).await).contains("not in the tree of size 4"));
     assert!(conflict(store.inclusion_proof(1, n + 1).await).contains("larger than the audit log"));
-    assert!(conflict(store.consistency_proof(3, n + 1).await).contains("larger than the audit log"));
+    assert!(
+        conflict(store.consistency_proof(3, n + 1).await).contains("larger than the audit log")
+    );
     assert!(conflict(store.consistency_proof(5, 4).await).contains("smaller"));
     assert!(conflict(store.consistency_proof(u64::MAX, u64::MAX).await).contains("larger"));
 
@@ -166,31 +239,59 @@ async fn checkpoints_are_saved_with_their_record_and_refused_when_wrong(fixture:
 
     // Refused: a wrong root, a size beyond the log, another kind of record. Nothing appended.
     let wrong_root = StoredCheckpoint { root: [9; 32], ..first.clone() };
-    assert!(conflict(store.save_checkpoint(&wrong_root, event(EventKind::CheckpointSigned), 1000).await).contains("root"));
+    assert!(
+        conflict(
+            store.save_checkpoint(&wrong_root, event(EventKind::CheckpointSigned), 1000).await
+        )
+        .contains("root")
+    );
     let too_large = StoredCheckpoint { size: 7, ..first.clone() };
-    assert!(conflict(store.save_checkpoint(&too_large, event(EventKind::CheckpointSigned), 1000).await).contains("larger"));
-    assert!(conflict(store.save_checkpoint(&first, event(EventKind::CallRefused), 1000).await).contains("checkpoint_signed"));
+    assert!(
+        conflict(store.save_checkpoint(&too_large, event(EventKind::CheckpointSigned), 1000).await)
+            .contains("larger")
+    );
+    assert!(
+        conflict(store.save_checkpoint(&first, event(EventKind::CallRefused), 1000).await)
+            .contains("checkpoint_signed")
+    );
     assert_eq!(store.audit_len().await.unwrap(), 6);
     assert_eq!(store.latest_checkpoint().await.unwrap(), None);
 
     // Accepted: exactly one checkpoint_signed record appended, in the same transaction.
-    let sequence = store.save_checkpoint(&first, event(EventKind::CheckpointSigned), 1000).await.unwrap();
+    let sequence =
+        store.save_checkpoint(&first, event(EventKind::CheckpointSigned), 1000).await.unwrap();
     assert_eq!(sequence, 7);
     assert_eq!(store.audit_len().await.unwrap(), 7);
     let (_, records) = independent_tree(store).await;
-    assert_eq!(AuditRecord::from_json(&records[6]).unwrap().event.event, Some(EventKind::CheckpointSigned));
+    assert_eq!(
+        AuditRecord::from_json(&records[6]).unwrap().event.event,
+        Some(EventKind::CheckpointSigned)
+    );
     assert_eq!(store.latest_checkpoint().await.unwrap(), Some(first.clone()));
     assert_eq!(store.checkpoint(6).await.unwrap(), Some(first.clone()));
     assert_eq!(store.checkpoint(7).await.unwrap(), None);
     assert_eq!(store.checkpoint(u64::MAX).await.unwrap(), None);
 
     // The same checkpoint again (a retry): nothing new, the first record's sequence.
-    assert_eq!(store.save_checkpoint(&first, event(EventKind::CheckpointSigned), 1001).await.unwrap(), 7);
+    assert_eq!(
+        store.save_checkpoint(&first, event(EventKind::CheckpointSigned), 1001).await.unwrap(),
+        7
+    );
     assert_eq!(store.audit_len().await.unwrap(), 7);
     // The same size with another root, or the same root with another note: refused.
-    assert!(conflict(store.save_checkpoint(&wrong_root, event(EventKind::CheckpointSigned), 1001).await).contains("another root"));
+    assert!(
+        conflict(
+            store.save_checkpoint(&wrong_root, event(EventKind::CheckpointSigned), 1001).await
+        )
+        .contains("another root")
+    );
     let other_note = StoredCheckpoint { note: format!("{}extra", first.note), ..first.clone() };
-    assert!(conflict(store.save_checkpoint(&other_note, event(EventKind::CheckpointSigned), 1001).await).contains("another note"));
+    assert!(
+        conflict(
+            store.save_checkpoint(&other_note, event(EventKind::CheckpointSigned), 1001).await
+        )
+        .contains("another note")
+    );
 
     // More records, a second checkpoint; then a smaller size than the latest is refused,
     // even with the right root.
@@ -198,14 +299,27 @@ async fn checkpoints_are_saved_with_their_record_and_refused_when_wrong(fixture:
         store.append_audit(refusal(i), 11).await.unwrap();
     }
     let second = signed_checkpoint(store, &signer, 11, 2000).await;
-    assert_eq!(store.save_checkpoint(&second, event(EventKind::CheckpointSigned), 2000).await.unwrap(), 12);
+    assert_eq!(
+        store.save_checkpoint(&second, event(EventKind::CheckpointSigned), 2000).await.unwrap(),
+        12
+    );
     let smaller = signed_checkpoint(store, &signer, 9, 2001).await;
-    assert!(conflict(store.save_checkpoint(&smaller, event(EventKind::CheckpointSigned), 2001).await).contains("smaller"));
+    assert!(
+        conflict(store.save_checkpoint(&smaller, event(EventKind::CheckpointSigned), 2001).await)
+            .contains("smaller")
+    );
     let stale = signed_checkpoint(store, &signer, 6, 2001).await;
-    assert!(conflict(store.save_checkpoint(&stale, event(EventKind::CheckpointSigned), 2001).await).contains("smaller"));
+    assert!(
+        conflict(store.save_checkpoint(&stale, event(EventKind::CheckpointSigned), 2001).await)
+            .contains("smaller")
+    );
     assert_eq!(store.audit_len().await.unwrap(), 12);
 
-    assert_eq!(store.checkpoints().await.unwrap(), vec![first.clone(), second.clone()], "ascending by size");
+    assert_eq!(
+        store.checkpoints().await.unwrap(),
+        vec![first.clone(), second.clone()],
+        "ascending by size"
+    );
     assert_eq!(store.latest_checkpoint().await.unwrap(), Some(second.clone()));
     let proof = store.consistency_proof(first.size, second.size).await.unwrap();
     assert!(verify_consistency(first.size, second.size, &first.root, &second.root, &proof));
@@ -222,7 +336,9 @@ async fn checkpoints_are_saved_with_their_record_and_refused_when_wrong(fixture:
 /// A restored backup is played by removing the tail of the log (records and their nodes)
 /// under a checkpoint that covers it: every append path is then refused, and nothing is
 /// appended.
-async fn appends_are_refused_when_the_log_is_shorter_than_the_latest_checkpoint(fixture: TestStore) {
+async fn appends_are_refused_when_the_log_is_shorter_than_the_latest_checkpoint(
+    fixture: TestStore,
+) {
     let store = &*fixture;
     store.register_seal(&seal("s1"), event(EventKind::SealRegistered), 1).await.unwrap();
     let a1 = authorization("a1", "s1", 10_000);
@@ -235,7 +351,10 @@ async fn appends_are_refused_when_the_log_is_shorter_than_the_latest_checkpoint(
         store.append_audit(refusal(i), 10).await.unwrap();
     }
     let checkpoint = signed_checkpoint(store, &signer(), 8, 1000).await;
-    assert_eq!(store.save_checkpoint(&checkpoint, event(EventKind::CheckpointSigned), 1000).await.unwrap(), 9);
+    assert_eq!(
+        store.save_checkpoint(&checkpoint, event(EventKind::CheckpointSigned), 1000).await.unwrap(),
+        9
+    );
 
     // The log as it was at 5 records: rows and nodes beyond removed, the checkpoint kept.
     fixture.execute("DELETE FROM audit_log WHERE sequence > 5").await;
@@ -246,17 +365,43 @@ async fn appends_are_refused_when_the_log_is_shorter_than_the_latest_checkpoint(
     let expected = "the audit log holds 5 records but checkpoint 8 was signed: the store was restored from an older backup; \
                     appending would fork the log";
     assert_eq!(conflict(store.append_audit(refusal(9), 20).await), expected);
-    assert_eq!(conflict(store.register_seal(&seal("s2"), event(EventKind::SealRegistered), 20).await), expected);
     assert_eq!(
-        conflict(store.set_seal_state("s1", SealState::Active, SealState::Suspended, event(EventKind::SealSuspended), 20).await),
+        conflict(store.register_seal(&seal("s2"), event(EventKind::SealRegistered), 20).await),
+        expected
+    );
+    assert_eq!(
+        conflict(
+            store
+                .set_seal_state(
+                    "s1",
+                    SealState::Active,
+                    SealState::Suspended,
+                    event(EventKind::SealSuspended),
+                    20
+                )
+                .await
+        ),
         expected
     );
     let a2 = authorization("a2", "s1", 10_000);
-    assert_eq!(conflict(store.grant(&a2, event(EventKind::AuthorizationGranted), 20).await), expected);
+    assert_eq!(
+        conflict(store.grant(&a2, event(EventKind::AuthorizationGranted), 20).await),
+        expected
+    );
     assert_eq!(conflict(commit(store, "req-1", &a1, 20).await), expected);
-    assert_eq!(conflict(store.revoke_authorization("a1", "wang", event(EventKind::AuthorizationRevoked), 20).await), expected);
+    assert_eq!(
+        conflict(
+            store
+                .revoke_authorization("a1", "wang", event(EventKind::AuthorizationRevoked), 20)
+                .await
+        ),
+        expected
+    );
     let again = StoredCheckpoint { size: 5, root: root5, ..checkpoint.clone() };
-    assert_eq!(conflict(store.save_checkpoint(&again, event(EventKind::CheckpointSigned), 20).await), expected);
+    assert_eq!(
+        conflict(store.save_checkpoint(&again, event(EventKind::CheckpointSigned), 20).await),
+        expected
+    );
 
     // Nothing of it happened.
     assert_eq!(store.audit_len().await.unwrap(), 5);
@@ -303,7 +448,8 @@ async fn checkpoints_under_concurrent_appends(fixture: TestStore) {
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for t in 0..16 {
-        let (store, appended, stop) = (Arc::clone(&store), Arc::clone(&appended), Arc::clone(&stop));
+        let (store, appended, stop) =
+            (Arc::clone(&store), Arc::clone(&appended), Arc::clone(&stop));
         tasks.push(tokio::spawn(async move {
             let mut i = 0;
             while !stop.load(Ordering::SeqCst) {
@@ -320,11 +466,20 @@ async fn checkpoints_under_concurrent_appends(fixture: TestStore) {
         let checkpoint = signed_checkpoint(&*store, &signer, size, 1000 + i).await;
         // Appends complete between the checkpoint's reading of the log and its save.
         while store.audit_len().await.unwrap() <= size {
-            assert!(Instant::now() < deadline, "no append completed while checkpoint {i} (size {size}) was pending");
+            assert!(
+                Instant::now() < deadline,
+                "no append completed while checkpoint {i} (size {size}) was pending"
+            );
             tokio::task::yield_now().await;
         }
-        let sequence = store.save_checkpoint(&checkpoint, event(EventKind::CheckpointSigned), 1000 + i).await.unwrap();
-        assert!(sequence > size + 1, "checkpoint {i} of size {size}: its record ({sequence}) follows appends made meanwhile");
+        let sequence = store
+            .save_checkpoint(&checkpoint, event(EventKind::CheckpointSigned), 1000 + i)
+            .await
+            .unwrap();
+        assert!(
+            sequence > size + 1,
+            "checkpoint {i} of size {size}: its record ({sequence}) follows appends made meanwhile"
+        );
         saved.push(checkpoint);
     }
     stop.store(true, Ordering::SeqCst);
@@ -334,12 +489,23 @@ async fn checkpoints_under_concurrent_appends(fixture: TestStore) {
     assert_eq!(store.checkpoints().await.unwrap(), saved);
     let (reference, records) = independent_tree(&*store).await;
     assert_eq!(reference.size(), (appended.load(Ordering::SeqCst) + saved.len()) as u64);
-    let kinds = records.iter().filter(|r| AuditRecord::from_json(r).unwrap().event.event == Some(EventKind::CheckpointSigned)).count();
+    let kinds = records
+        .iter()
+        .filter(|r| {
+            AuditRecord::from_json(r).unwrap().event.event == Some(EventKind::CheckpointSigned)
+        })
+        .count();
     assert_eq!(kinds, saved.len());
     for pair in saved.windows(2) {
         assert!(pair[0].size < pair[1].size);
         let proof = store.consistency_proof(pair[0].size, pair[1].size).await.unwrap();
-        assert!(verify_consistency(pair[0].size, pair[1].size, &pair[0].root, &pair[1].root, &proof));
+        assert!(verify_consistency(
+            pair[0].size,
+            pair[1].size,
+            &pair[0].root,
+            &pair[1].root,
+            &proof
+        ));
     }
     for checkpoint in &saved {
         assert_eq!(checkpoint.root, reference.root(checkpoint.size).unwrap());
@@ -358,17 +524,26 @@ async fn the_same_checkpoint_saved_by_two_nodes_at_once(fixture: TestStore) {
     let mut saves = Vec::new();
     for k in 0..8 {
         let (store, checkpoint) = (Arc::clone(&nodes[k % 2]), checkpoint.clone());
-        saves.push(tokio::spawn(async move { store.save_checkpoint(&checkpoint, event(EventKind::CheckpointSigned), 1000).await }));
+        saves.push(tokio::spawn(async move {
+            store.save_checkpoint(&checkpoint, event(EventKind::CheckpointSigned), 1000).await
+        }));
     }
     let mut sequences = BTreeSet::new();
     for save in saves {
         sequences.insert(save.await.unwrap().unwrap());
     }
-    assert_eq!(sequences.into_iter().collect::<Vec<_>>(), [6], "one record, the others answered with its sequence");
+    assert_eq!(
+        sequences.into_iter().collect::<Vec<_>>(),
+        [6],
+        "one record, the others answered with its sequence"
+    );
     assert_eq!(nodes[1].audit_len().await.unwrap(), 6);
     assert_eq!(nodes[1].checkpoints().await.unwrap(), std::slice::from_ref(&checkpoint));
     let other = StoredCheckpoint { note: format!("{}x", checkpoint.note), ..checkpoint };
-    assert!(conflict(nodes[1].save_checkpoint(&other, event(EventKind::CheckpointSigned), 1001).await).contains("another note"));
+    assert!(
+        conflict(nodes[1].save_checkpoint(&other, event(EventKind::CheckpointSigned), 1001).await)
+            .contains("another note")
+    );
 }
 
 /// A seal suspended (or revoked) while a document was being sealed: the commit is refused,
@@ -378,11 +553,26 @@ async fn a_seal_suspended_during_sealing_consumes_nothing(fixture: TestStore) {
     store.register_seal(&seal("s1"), event(EventKind::SealRegistered), 1).await.unwrap();
     let a = authorization("a1", "s1", 10_000);
     store.grant(&a, event(EventKind::AuthorizationGranted), 2).await.unwrap();
-    store.set_seal_state("s1", SealState::Active, SealState::Suspended, event(EventKind::SealSuspended), 3).await.unwrap();
+    store
+        .set_seal_state(
+            "s1",
+            SealState::Active,
+            SealState::Suspended,
+            event(EventKind::SealSuspended),
+            3,
+        )
+        .await
+        .unwrap();
     let before = store.audit_len().await.unwrap();
     let message = conflict(commit(store, "req-1", &a, 4).await);
-    assert!(message.contains("seal s1 is suspended") && message.contains("nothing was consumed"), "{message}");
-    assert_eq!(store.authorization("a1").await.unwrap().unwrap().state, eseal_service::policy::AuthorizationState::Active);
+    assert!(
+        message.contains("seal s1 is suspended") && message.contains("nothing was consumed"),
+        "{message}"
+    );
+    assert_eq!(
+        store.authorization("a1").await.unwrap().unwrap().state,
+        eseal_service::policy::AuthorizationState::Active
+    );
     assert_eq!(store.audit_len().await.unwrap(), before);
     assert!(store.stamping("dept", "req-1").await.unwrap().is_none());
 }
@@ -408,27 +598,49 @@ async fn opening_adds_the_nodes_of_records_that_have_none() {
     let n = mixed_operations(&store).await;
     let (reference, _) = independent_tree(&store).await;
     // Back to the schema of 0001: no tree tables, migration 2 not applied.
-    for sql in ["DROP TABLE audit_nodes", "DROP TABLE checkpoints", "DELETE FROM _sqlx_migrations WHERE version = 2"] {
+    for sql in [
+        "DROP TABLE audit_nodes",
+        "DROP TABLE checkpoints",
+        "DELETE FROM _sqlx_migrations WHERE version = 2",
+    ] {
         sqlx::query(sql).execute(store.pool()).await.unwrap();
     }
     store.close().await;
 
     let store = open(dir.path()).await;
     let versions: Vec<i64> =
-        sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version").fetch_all(store.pool()).await.unwrap();
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
     assert_eq!(versions, [1, 2, 3, 4, 5], "every migration applied, 0002 again");
     for size in 0..=n {
-        assert_eq!(store.tree_root(size).await.unwrap(), reference.root(size).unwrap(), "root at {size}");
+        assert_eq!(
+            store.tree_root(size).await.unwrap(),
+            reference.root(size).unwrap(),
+            "root at {size}"
+        );
     }
-    let nodes: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_nodes").fetch_one(store.pool()).await.unwrap();
+    let nodes: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_nodes")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
     assert_eq!(nodes as u64, 2 * n - u64::from(n.count_ones()), "every complete subtree, once");
 
     // Part of the tree lost (the last 7 leaves and what covers them): added again.
-    sqlx::query("DELETE FROM audit_nodes WHERE (idx + 1) << level > $1").bind(n as i64 - 7).execute(store.pool()).await.unwrap();
+    sqlx::query("DELETE FROM audit_nodes WHERE (idx + 1) << level > $1")
+        .bind(n as i64 - 7)
+        .execute(store.pool())
+        .await
+        .unwrap();
     store.close().await;
     let store = open(dir.path()).await;
     for size in 0..=n {
-        assert_eq!(store.tree_root(size).await.unwrap(), reference.root(size).unwrap(), "root at {size}");
+        assert_eq!(
+            store.tree_root(size).await.unwrap(),
+            reference.root(size).unwrap(),
+            "root at {size}"
+        );
     }
     // And the log continues on it.
     store.append_audit(refusal(99), 300).await.unwrap();
@@ -466,10 +678,19 @@ async fn append_throughput() {
     }
     let concurrent = start.elapsed();
 
-    for (what, elapsed) in [("sequential", sequential), (&format!("{TASKS}-way concurrent"), concurrent)] {
-        eprintln!("append_audit x {APPENDS}, {what}: {} ms, {:.0} appends/s", elapsed.as_millis(), APPENDS as f64 / elapsed.as_secs_f64());
+    for (what, elapsed) in
+        [("sequential", sequential), (&format!("{TASKS}-way concurrent"), concurrent)]
+    {
+        eprintln!(
+            "append_audit x {APPENDS}, {what}: {} ms, {:.0} appends/s",
+            elapsed.as_millis(),
+            APPENDS as f64 / elapsed.as_secs_f64()
+        );
     }
     let (reference, _) = independent_tree(&*store).await;
     assert_eq!(reference.size(), 2 * APPENDS as u64);
-    assert_eq!(store.tree_root(2 * APPENDS as u64).await.unwrap(), reference.current_root().unwrap());
+    assert_eq!(
+        store.tree_root(2 * APPENDS as u64).await.unwrap(),
+        reference.current_root().unwrap()
+    );
 }

@@ -5,8 +5,8 @@
 mod common;
 
 use common::*;
-use eseal_pdf::{Dictionary, Document, Object, ObjectId};
 use eseal_pdf::object::Stream;
+use eseal_pdf::{Dictionary, Document, Object, ObjectId};
 use eseal_verify::{SignatureReport, TrustAnchors, verify_document};
 
 fn anchors() -> TrustAnchors {
@@ -42,8 +42,12 @@ fn a_replaced_catalog_is_a_modification() {
     let sealed = sealed_13();
     let doc = Document::open(sealed.clone()).unwrap();
     let next = doc.next_object_number().unwrap();
-    let (catalog_id, pages_id, page_id, content_id) =
-        (ObjectId::new(next, 0), ObjectId::new(next + 1, 0), ObjectId::new(next + 2, 0), ObjectId::new(next + 3, 0));
+    let (catalog_id, pages_id, page_id, content_id) = (
+        ObjectId::new(next, 0),
+        ObjectId::new(next + 1, 0),
+        ObjectId::new(next + 2, 0),
+        ObjectId::new(next + 3, 0),
+    );
     // A new catalog with a new one-page document, keeping the old form (and so the seal).
     let mut catalog = doc.catalog().unwrap();
     catalog.set(b"Pages".to_vec(), Object::Reference(pages_id));
@@ -57,7 +61,15 @@ fn a_replaced_catalog_is_a_modification() {
     let page: Dictionary = [
         (b"Type".to_vec(), Object::name("Page")),
         (b"Parent".to_vec(), Object::Reference(pages_id)),
-        (b"MediaBox".to_vec(), Object::Array(vec![Object::Integer(0), Object::Integer(0), Object::Integer(595), Object::Integer(842)])),
+        (
+            b"MediaBox".to_vec(),
+            Object::Array(vec![
+                Object::Integer(0),
+                Object::Integer(0),
+                Object::Integer(595),
+                Object::Integer(842),
+            ]),
+        ),
         (b"Contents".to_vec(), Object::Reference(content_id)),
     ]
     .into_iter()
@@ -88,15 +100,26 @@ fn growing_an_indirect_content_array_is_a_modification() {
     let array_id = ObjectId::new(doc.next_object_number().unwrap(), 0);
     let mut page_dict = page.dict.clone();
     page_dict.set(b"Contents".to_vec(), Object::Reference(array_id));
-    let prepared = append_update(&input, &[(page.id, Object::Dictionary(page_dict)), (array_id, Object::Array(vec![old_contents.clone()]))], None);
+    let prepared = append_update(
+        &input,
+        &[
+            (page.id, Object::Dictionary(page_dict)),
+            (array_id, Object::Array(vec![old_contents.clone()])),
+        ],
+        None,
+    );
     let ec = Seal::ec();
     let (sealed, _) = ec.seal(&prepared, &ec.options(1, 10.0, 20.0));
     assert!(!first_seal(&sealed).modified_after_signing);
     // After sealing, a content stream is appended to that array.
-    let extra = ObjectId::new(Document::open(sealed.clone()).unwrap().next_object_number().unwrap(), 0);
+    let extra =
+        ObjectId::new(Document::open(sealed.clone()).unwrap().next_object_number().unwrap(), 0);
     let attacked = append_update(
         &sealed,
-        &[(array_id, Object::Array(vec![old_contents, Object::Reference(extra)])), (extra, content(b"0 g 50 700 400 40 re f"))],
+        &[
+            (array_id, Object::Array(vec![old_contents, Object::Reference(extra)])),
+            (extra, content(b"0 g 50 700 400 40 re f")),
+        ],
         None,
     );
     let report = first_seal(&attacked);
@@ -117,17 +140,39 @@ fn a_list_that_is_also_page_content_may_not_grow() {
     let mut page_dict = page.dict.clone();
     page_dict.set(b"Contents".to_vec(), Object::Reference(array_id));
     page_dict.set(b"Annots".to_vec(), Object::Reference(array_id));
-    let prepared = append_update(&input, &[(page.id, Object::Dictionary(page_dict)), (array_id, Object::Array(vec![old_contents.clone()]))], None);
+    let prepared = append_update(
+        &input,
+        &[
+            (page.id, Object::Dictionary(page_dict)),
+            (array_id, Object::Array(vec![old_contents.clone()])),
+        ],
+        None,
+    );
     let ec = Seal::ec();
     let (sealed, _) = ec.seal(&prepared, &ec.options(1, 10.0, 20.0));
-    let grown = Document::open(sealed.clone()).unwrap().object(array_id).unwrap().as_array().unwrap().to_vec();
-    let extra = ObjectId::new(Document::open(sealed.clone()).unwrap().next_object_number().unwrap(), 0);
+    let grown = Document::open(sealed.clone())
+        .unwrap()
+        .object(array_id)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .to_vec();
+    let extra =
+        ObjectId::new(Document::open(sealed.clone()).unwrap().next_object_number().unwrap(), 0);
     let mut attacked_list = grown;
     attacked_list.push(Object::Reference(extra));
-    let attacked = append_update(&sealed, &[(array_id, Object::Array(attacked_list)), (extra, content(b"0 g 50 700 400 40 re f"))], None);
+    let attacked = append_update(
+        &sealed,
+        &[(array_id, Object::Array(attacked_list)), (extra, content(b"0 g 50 700 400 40 re f"))],
+        None,
+    );
     let report = first_seal(&attacked);
     assert!(report.intact && report.modified_after_signing, "{report:#?}");
-    let change = report.later_changes.iter().find(|c| c.object == array_id.number).expect("the shared array is listed");
+    let change = report
+        .later_changes
+        .iter()
+        .find(|c| c.object == array_id.number)
+        .expect("the shared array is listed");
     assert!(!change.allowed, "{change:#?}");
 }
 
@@ -135,7 +180,8 @@ fn a_list_that_is_also_page_content_may_not_grow() {
 fn a_substituted_signature_dictionary_is_not_trusted() {
     let sealed = sealed_13();
     let doc = Document::open(sealed.clone()).unwrap();
-    let field = eseal_pdf::signature_fields(&doc).unwrap().into_iter().find(|f| f.name == "Seal1").unwrap();
+    let field =
+        eseal_pdf::signature_fields(&doc).unwrap().into_iter().find(|f| f.name == "Seal1").unwrap();
     // A copy of the signature dictionary with another signing time and reason, and the field
     // pointed at it.
     let mut forged = field.dict.clone();
@@ -145,11 +191,22 @@ fn a_substituted_signature_dictionary_is_not_trusted() {
     let field_id = field.field.unwrap();
     let mut field_dict = doc.dict(field_id, "field").unwrap();
     field_dict.set(b"V".to_vec(), Object::Reference(forged_id));
-    let attacked = append_update(&sealed, &[(field_id, Object::Dictionary(field_dict)), (forged_id, Object::Dictionary(forged))], None);
+    let attacked = append_update(
+        &sealed,
+        &[(field_id, Object::Dictionary(field_dict)), (forged_id, Object::Dictionary(forged))],
+        None,
+    );
     let report = first_seal(&attacked);
     assert!(!report.intact || report.modified_after_signing, "{report:#?}");
-    assert_ne!(report.reason.as_deref(), Some("forged"), "the report shows a reason the signer never signed");
-    assert!(report.problems.iter().any(|p| p.contains("not part of the bytes it signs")), "{report:#?}");
+    assert_ne!(
+        report.reason.as_deref(),
+        Some("forged"),
+        "the report shows a reason the signer never signed"
+    );
+    assert!(
+        report.problems.iter().any(|p| p.contains("not part of the bytes it signs")),
+        "{report:#?}"
+    );
 }
 
 #[test]
@@ -161,7 +218,8 @@ fn filling_a_dangling_reference_is_a_modification() {
     let ghost = ObjectId::new(doc.next_object_number().unwrap() + 50, 0);
     let mut page_dict = page.dict.clone();
     let old_contents = page_dict.get(b"Contents").unwrap().clone();
-    page_dict.set(b"Contents".to_vec(), Object::Array(vec![old_contents, Object::Reference(ghost)]));
+    page_dict
+        .set(b"Contents".to_vec(), Object::Array(vec![old_contents, Object::Reference(ghost)]));
     let prepared = append_update(&input, &[(page.id, Object::Dictionary(page_dict))], None);
     let ec = Seal::ec();
     let (sealed, _) = ec.seal(&prepared, &ec.options(1, 10.0, 20.0));
@@ -170,7 +228,10 @@ fn filling_a_dangling_reference_is_a_modification() {
     let attacked = append_update(&sealed, &[(ghost, content(b"0 g 50 700 400 40 re f"))], None);
     let report = first_seal(&attacked);
     assert!(report.intact && report.modified_after_signing, "{report:#?}");
-    assert!(report.later_changes.iter().any(|c| c.object == ghost.number && !c.allowed), "{report:#?}");
+    assert!(
+        report.later_changes.iter().any(|c| c.object == ghost.number && !c.allowed),
+        "{report:#?}"
+    );
 }
 
 #[test]
@@ -234,7 +295,11 @@ fn white_overlay(rect: [f64; 4], appearance: ObjectId) -> (Dictionary, Object) {
         ("AP", Object::Dictionary(dict(&[("N", Object::Reference(appearance))]))),
     ]);
     let form = Stream {
-        dict: dict(&[("Type", Object::name("XObject")), ("Subtype", Object::name("Form")), ("BBox", numbers(&[0.0, 0.0, x2 - x1, y2 - y1]))]),
+        dict: dict(&[
+            ("Type", Object::name("XObject")),
+            ("Subtype", Object::name("Form")),
+            ("BBox", numbers(&[0.0, 0.0, x2 - x1, y2 - y1])),
+        ]),
         data: format!("1 g 0 0 {} {} re f", x2 - x1, y2 - y1).into_bytes(),
     };
     (annot, Object::Stream(form))
@@ -260,7 +325,15 @@ fn shadow_hide_by_hiding_or_removing_an_overlay_is_a_modification() {
     let (overlay, appearance) = white_overlay([50.0, 500.0, 550.0, 800.0], appearance_id);
     let (mut list, write) = page1_annots(&input);
     list.push(Object::Reference(overlay_id));
-    let prepared = append_update(&input, &[write(list), (overlay_id, Object::Dictionary(overlay.clone())), (appearance_id, appearance)], None);
+    let prepared = append_update(
+        &input,
+        &[
+            write(list),
+            (overlay_id, Object::Dictionary(overlay.clone())),
+            (appearance_id, appearance),
+        ],
+        None,
+    );
     let ec = Seal::ec();
     let (sealed, _) = ec.seal(&prepared, &ec.options(1, 10.0, 20.0));
     assert!(!first_seal(&sealed).modified_after_signing);
@@ -271,17 +344,30 @@ fn shadow_hide_by_hiding_or_removing_an_overlay_is_a_modification() {
     let attacked = append_update(&sealed, &[(overlay_id, Object::Dictionary(hidden))], None);
     let report = first_seal(&attacked);
     assert!(report.intact && report.modified_after_signing, "{report:#?}");
-    let change = report.later_changes.iter().find(|c| c.object == overlay_id.number).expect("the overlay change is listed");
-    assert!(!change.allowed && change.role == "annotation on page 1" && change.description.contains("/F"), "{change:#?}");
+    let change = report
+        .later_changes
+        .iter()
+        .find(|c| c.object == overlay_id.number)
+        .expect("the overlay change is listed");
+    assert!(
+        !change.allowed
+            && change.role == "annotation on page 1"
+            && change.description.contains("/F"),
+        "{change:#?}"
+    );
     assert_pyhanko_seal1(&attacked, "INTACT:TRUSTED,EXTENDED_WITH_OTHER,ILLEGAL_MODIFICATIONS");
 
     // Removed from the page's annotations.
     let (list, write) = page1_annots(&sealed);
-    let without: Vec<Object> = list.into_iter().filter(|o| o.as_reference() != Some(overlay_id)).collect();
+    let without: Vec<Object> =
+        list.into_iter().filter(|o| o.as_reference() != Some(overlay_id)).collect();
     let attacked = append_update(&sealed, &[write(without)], None);
     let report = first_seal(&attacked);
     assert!(report.intact && report.modified_after_signing, "{report:#?}");
-    assert!(report.later_changes.iter().any(|c| !c.allowed && c.description.contains("Annots")), "{report:#?}");
+    assert!(
+        report.later_changes.iter().any(|c| !c.allowed && c.description.contains("Annots")),
+        "{report:#?}"
+    );
     assert_pyhanko_seal1(&attacked, "INTACT:TRUSTED,EXTENDED_WITH_OTHER,ILLEGAL_MODIFICATIONS");
 }
 
@@ -294,7 +380,12 @@ fn shadow_replace_of_a_page_font_reachable_from_dss_is_a_modification() {
     let doc = Document::open(input.clone()).unwrap();
     let page = doc.page(0).unwrap();
     let next = doc.next_object_number().unwrap();
-    let (font_id, text_id, dss_id, vri_id) = (ObjectId::new(next, 0), ObjectId::new(next + 1, 0), ObjectId::new(next + 2, 0), ObjectId::new(next + 3, 0));
+    let (font_id, text_id, dss_id, vri_id) = (
+        ObjectId::new(next, 0),
+        ObjectId::new(next + 1, 0),
+        ObjectId::new(next + 2, 0),
+        ObjectId::new(next + 3, 0),
+    );
     let font = dict(&[
         ("Type", Object::name("Font")),
         ("Subtype", Object::name("Type1")),
@@ -302,8 +393,12 @@ fn shadow_replace_of_a_page_font_reachable_from_dss_is_a_modification() {
         ("Encoding", Object::name("WinAnsiEncoding")),
     ]);
     // Page 1 draws an amount with that font.
-    let mut resources = doc.resolve(page.dict.get(b"Resources").unwrap()).unwrap().as_dict().unwrap().clone();
-    let mut fonts = resources.get(b"Font").map(|f| doc.resolve(f).unwrap().as_dict().unwrap().clone()).unwrap_or_default();
+    let mut resources =
+        doc.resolve(page.dict.get(b"Resources").unwrap()).unwrap().as_dict().unwrap().clone();
+    let mut fonts = resources
+        .get(b"Font")
+        .map(|f| doc.resolve(f).unwrap().as_dict().unwrap().clone())
+        .unwrap_or_default();
     fonts.set(b"FShadow".to_vec(), Object::Reference(font_id));
     resources.set(b"Font".to_vec(), Object::Dictionary(fonts));
     let mut page_dict = page.dict.clone();
@@ -339,15 +434,28 @@ fn shadow_replace_of_a_page_font_reachable_from_dss_is_a_modification() {
     let differences = Object::Array(vec![Object::Integer(49), Object::name("nine")]);
     replaced.set(
         b"Encoding".to_vec(),
-        Object::Dictionary(dict(&[("Type", Object::name("Encoding")), ("BaseEncoding", Object::name("WinAnsiEncoding")), ("Differences", differences)])),
+        Object::Dictionary(dict(&[
+            ("Type", Object::name("Encoding")),
+            ("BaseEncoding", Object::name("WinAnsiEncoding")),
+            ("Differences", differences),
+        ])),
     );
     let attacked = append_update(&sealed, &[(font_id, Object::Dictionary(replaced))], None);
     // The attack works: a viewer now shows another amount.
     assert!(pdftotext(&attacked).contains("Amount: 900 EUR"), "{}", pdftotext(&attacked));
     let report = first_seal(&attacked);
     assert!(report.intact && report.modified_after_signing, "{report:#?}");
-    let change = report.later_changes.iter().find(|c| c.object == font_id.number).expect("the font change is listed");
-    assert!(!change.allowed && change.role == "object (/Type /Font)" && change.description.contains("/Encoding"), "{change:#?}");
+    let change = report
+        .later_changes
+        .iter()
+        .find(|c| c.object == font_id.number)
+        .expect("the font change is listed");
+    assert!(
+        !change.allowed
+            && change.role == "object (/Type /Font)"
+            && change.description.contains("/Encoding"),
+        "{change:#?}"
+    );
     assert_pyhanko_seal1(&attacked, "INTACT:TRUSTED,EXTENDED_WITH_OTHER,ILLEGAL_MODIFICATIONS");
 }
 
@@ -358,7 +466,8 @@ fn shadow_hide_and_replace_of_the_page_tree_is_a_modification() {
     let input = std::fs::read(corpus("13")).unwrap();
     let doc = Document::open(input.clone()).unwrap();
     let next = doc.next_object_number().unwrap();
-    let (pages_id, page_id, content_id) = (ObjectId::new(next, 0), ObjectId::new(next + 1, 0), ObjectId::new(next + 2, 0));
+    let (pages_id, page_id, content_id) =
+        (ObjectId::new(next, 0), ObjectId::new(next + 1, 0), ObjectId::new(next + 2, 0));
     let old_page = doc.page(0).unwrap();
     let mut shadow_page = old_page.dict.clone();
     shadow_page.set(b"Parent".to_vec(), Object::Reference(pages_id));
@@ -367,10 +476,18 @@ fn shadow_hide_and_replace_of_the_page_tree_is_a_modification() {
     if shadow_page.get(b"MediaBox").is_none() {
         shadow_page.set(b"MediaBox".to_vec(), numbers(&old_page.media_box));
     }
-    let shadow_pages = dict(&[("Type", Object::name("Pages")), ("Kids", Object::Array(vec![Object::Reference(page_id)])), ("Count", Object::Integer(1))]);
+    let shadow_pages = dict(&[
+        ("Type", Object::name("Pages")),
+        ("Kids", Object::Array(vec![Object::Reference(page_id)])),
+        ("Count", Object::Integer(1)),
+    ]);
     let prepared = append_update(
         &input,
-        &[(pages_id, Object::Dictionary(shadow_pages)), (page_id, Object::Dictionary(shadow_page)), (content_id, content(b"0 g 72 600 300 60 re f"))],
+        &[
+            (pages_id, Object::Dictionary(shadow_pages)),
+            (page_id, Object::Dictionary(shadow_page)),
+            (content_id, content(b"0 g 72 600 300 60 re f")),
+        ],
         None,
     );
     let ec = Seal::ec();
@@ -380,10 +497,20 @@ fn shadow_hide_and_replace_of_the_page_tree_is_a_modification() {
     let sealed_doc = Document::open(sealed.clone()).unwrap();
     let mut catalog = sealed_doc.catalog().unwrap();
     catalog.set(b"Pages".to_vec(), Object::Reference(pages_id));
-    let attacked = append_update(&sealed, &[(sealed_doc.root_id().unwrap(), Object::Dictionary(catalog))], None);
+    let attacked = append_update(
+        &sealed,
+        &[(sealed_doc.root_id().unwrap(), Object::Dictionary(catalog))],
+        None,
+    );
     let report = first_seal(&attacked);
     assert!(report.intact && report.modified_after_signing, "{report:#?}");
-    assert!(report.later_changes.iter().any(|c| c.role == "catalog" && !c.allowed && c.description.contains("/Pages")), "{report:#?}");
+    assert!(
+        report
+            .later_changes
+            .iter()
+            .any(|c| c.role == "catalog" && !c.allowed && c.description.contains("/Pages")),
+        "{report:#?}"
+    );
     assert_pyhanko_seal1(&attacked, "INTACT:TRUSTED,EXTENDED_WITH_OTHER,ILLEGAL_MODIFICATIONS");
 }
 
@@ -400,10 +527,15 @@ fn incremental_saving_attacks_are_modifications() {
         Object::Array(items) => items[0].as_reference().unwrap(),
         other => panic!("unexpected /Contents {other:?}"),
     };
-    let attacked = append_update(&sealed, &[(content_id, content(b"0 g 72 600 300 60 re f"))], None);
+    let attacked =
+        append_update(&sealed, &[(content_id, content(b"0 g 72 600 300 60 re f"))], None);
     let report = first_seal(&attacked);
     assert!(report.intact && report.modified_after_signing, "{report:#?}");
-    let change = report.later_changes.iter().find(|c| c.object == content_id.number).expect("the content change is listed");
+    let change = report
+        .later_changes
+        .iter()
+        .find(|c| c.object == content_id.number)
+        .expect("the content change is listed");
     assert!(!change.allowed && change.role == "content of page 1", "{change:#?}");
     let area = change.visual.as_ref().expect("rewritten page content is a visual change");
     assert_eq!((area.page, area.rect), (1, page.crop_box), "{change:#?}");
@@ -412,18 +544,38 @@ fn incremental_saving_attacks_are_modifications() {
 
     // Objects appended with no cross-reference section or trailer.
     let mut bare = sealed.clone();
-    bare.extend_from_slice(format!("{} 0 obj\n<</Length 22>>stream\n0 g 72 600 300 60 re f\nendstream\nendobj\n", content_id.number).as_bytes());
+    bare.extend_from_slice(
+        format!(
+            "{} 0 obj\n<</Length 22>>stream\n0 g 72 600 300 60 re f\nendstream\nendobj\n",
+            content_id.number
+        )
+        .as_bytes(),
+    );
     // The reader refuses the file outright: one interpretation, and bytes that are not a
     // revision have none.
-    let refused = verify_document(&bare, &anchors()).expect_err("bytes after the last revision are refused").to_string();
-    assert!(refused.contains("after the final %%EOF") && refused.contains("not a revision of the file"), "{refused}");
+    let refused = verify_document(&bare, &anchors())
+        .expect_err("bytes after the last revision are refused")
+        .to_string();
+    assert!(
+        refused.contains("after the final %%EOF") && refused.contains("not a revision of the file"),
+        "{refused}"
+    );
     let dir = temp();
     let path = dir.path().join("bare.pdf");
     std::fs::write(&path, &bare).unwrap();
     // pyHanko sees bytes after the signed revision but no revision in them ("extended with
     // none") and accepts the file. We do not: viewers that repair files read those objects
     // and show the new content.
-    assert_pyhanko(&path, true, &[("Seal1", &fingerprint(&Seal::ec().chain), "INTACT:TRUSTED,EXTENDED_WITH_NONE,ACCEPTABLE_MODIFICATIONS")], 0);
+    assert_pyhanko(
+        &path,
+        true,
+        &[(
+            "Seal1",
+            &fingerprint(&Seal::ec().chain),
+            "INTACT:TRUSTED,EXTENDED_WITH_NONE,ACCEPTABLE_MODIFICATIONS",
+        )],
+        0,
+    );
 }
 
 /// Signature wrapping: the unsigned /Contents gap is rewritten to carry an object of the
@@ -439,8 +591,17 @@ fn signature_wrapping_is_not_intact() {
     let (sealed, _) = ec.seal(&std::fs::read(corpus("13")).unwrap(), &options);
     assert!(first_seal(&sealed).valid);
     let doc = Document::open(sealed.clone()).unwrap();
-    let field = eseal_pdf::signature_fields(&doc).unwrap().into_iter().find(|f| f.name == "Seal1").unwrap();
-    let range: Vec<usize> = field.dict.get(b"ByteRange").unwrap().as_array().unwrap().iter().map(|v| v.as_i64().unwrap() as usize).collect();
+    let field =
+        eseal_pdf::signature_fields(&doc).unwrap().into_iter().find(|f| f.name == "Seal1").unwrap();
+    let range: Vec<usize> = field
+        .dict
+        .get(b"ByteRange")
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap() as usize)
+        .collect();
     let (gap_start, gap_end) = (range[1], range[2]);
     let page = doc.page(0).unwrap();
     let content_id = match page.dict.get(b"Contents").unwrap() {
@@ -453,7 +614,11 @@ fn signature_wrapping_is_not_intact() {
     let der_hex_end = gap.len() - gap.iter().rev().skip(1).take_while(|b| **b == b'0').count() - 1;
     let der_hex_end = der_hex_end + (der_hex_end - 1) % 2; // keep whole bytes
     let mut wrapped = sealed.clone();
-    let injected = format!(">\n{} 0 obj\n<</Length 22>>stream\n0 g 72 600 300 60 re f\nendstream\nendobj\n<", content_id.number).into_bytes();
+    let injected = format!(
+        ">\n{} 0 obj\n<</Length 22>>stream\n0 g 72 600 300 60 re f\nendstream\nendobj\n<",
+        content_id.number
+    )
+    .into_bytes();
     let at = gap_start + der_hex_end;
     assert!(at + injected.len() < gap_end - 1, "the padding is large enough");
     wrapped[at..at + injected.len()].copy_from_slice(&injected);
@@ -467,21 +632,38 @@ fn signature_wrapping_is_not_intact() {
         "xref\n0 1\n0000000000 65535 f \n{} 1\n{:010} 00000 n \ntrailer\n<</Size {size}/Root {} {} R/Prev {prev}>>\nstartxref\n{startxref}\n%%EOF\n",
         content_id.number, offset, root.number, root.generation
     );
-    assert_eq!(doc.xref().sections[0].kind, eseal_pdf::xref::XrefKind::Table, "the section written above is a classic table, like corpus 13's");
+    assert_eq!(
+        doc.xref().sections[0].kind,
+        eseal_pdf::xref::XrefKind::Table,
+        "the section written above is a classic table, like corpus 13's"
+    );
     wrapped.extend_from_slice(xref.as_bytes());
     // A lenient reader would take the injected object for the page's content. Ours refuses
     // the file: the new section points the object into the signed revision, at bytes that
     // revision never listed for it.
-    let refused = Document::open(wrapped.clone()).err().expect("an offset into an earlier revision is refused").to_string();
-    assert!(refused.contains(&format!("object {}", content_id.number)) && refused.contains(&offset.to_string()), "{refused}");
-    let refused = verify_document(&wrapped, &anchors()).expect_err("the wrapped file is not verified").to_string();
+    let refused = Document::open(wrapped.clone())
+        .err()
+        .expect("an offset into an earlier revision is refused")
+        .to_string();
+    assert!(
+        refused.contains(&format!("object {}", content_id.number))
+            && refused.contains(&offset.to_string()),
+        "{refused}"
+    );
+    let refused = verify_document(&wrapped, &anchors())
+        .expect_err("the wrapped file is not verified")
+        .to_string();
     assert!(refused.contains(&format!("object {}", content_id.number)), "{refused}");
     let dir = temp();
     let path = dir.path().join("wrapped.pdf");
     std::fs::write(&path, &wrapped).unwrap();
     let run = pyhanko_run(&path, true);
     assert_eq!(run.code, Some(1), "pyHanko accepts a wrapped signature:\n{}", run.text);
-    assert!(run.verdicts.iter().all(|v| !(v.intact() && v.trusted() && !v.illegal_modifications())), "{}", run.text);
+    assert!(
+        run.verdicts.iter().all(|v| !(v.intact() && v.trusted() && !v.illegal_modifications())),
+        "{}",
+        run.text
+    );
 }
 
 /// Universal signature forgery: a signature field whose signature dictionary lacks the
@@ -497,7 +679,11 @@ fn universal_signature_forgeries_are_not_valid() {
     let other_doc = Document::open(other.clone()).unwrap();
     let real = eseal_pdf::signature_fields(&other_doc).unwrap().into_iter().next().unwrap().dict;
     let base = |extra: &[(&str, Object)]| {
-        let mut d = dict(&[("Type", Object::name("Sig")), ("Filter", Object::name("Adobe.PPKLite")), ("SubFilter", Object::name("adbe.pkcs7.detached"))]);
+        let mut d = dict(&[
+            ("Type", Object::name("Sig")),
+            ("Filter", Object::name("Adobe.PPKLite")),
+            ("SubFilter", Object::name("adbe.pkcs7.detached")),
+        ]);
         for (k, v) in extra {
             d.set(k.as_bytes().to_vec(), v.clone());
         }
@@ -507,17 +693,38 @@ fn universal_signature_forgeries_are_not_valid() {
     let variants: Vec<(&str, Dictionary)> = vec![
         ("no /Contents, no /ByteRange", base(&[])),
         ("/Contents null", base(&[("Contents", Object::Null), ("ByteRange", zeros(4))])),
-        ("empty /Contents", base(&[("Contents", Object::string(Vec::new())), ("ByteRange", zeros(4))])),
-        ("a real seal's CMS, no /ByteRange", base(&[("Contents", real.get(b"Contents").unwrap().clone())])),
-        ("a real seal's CMS, /ByteRange [0 0 0 0]", base(&[("Contents", real.get(b"Contents").unwrap().clone()), ("ByteRange", zeros(4))])),
-        ("a real seal's CMS and /ByteRange", base(&[("Contents", real.get(b"Contents").unwrap().clone()), ("ByteRange", real.get(b"ByteRange").unwrap().clone())])),
+        (
+            "empty /Contents",
+            base(&[("Contents", Object::string(Vec::new())), ("ByteRange", zeros(4))]),
+        ),
+        (
+            "a real seal's CMS, no /ByteRange",
+            base(&[("Contents", real.get(b"Contents").unwrap().clone())]),
+        ),
+        (
+            "a real seal's CMS, /ByteRange [0 0 0 0]",
+            base(&[("Contents", real.get(b"Contents").unwrap().clone()), ("ByteRange", zeros(4))]),
+        ),
+        (
+            "a real seal's CMS and /ByteRange",
+            base(&[
+                ("Contents", real.get(b"Contents").unwrap().clone()),
+                ("ByteRange", real.get(b"ByteRange").unwrap().clone()),
+            ]),
+        ),
     ];
     let doc = Document::open(input.clone()).unwrap();
     let page = doc.page(0).unwrap();
     let next = doc.next_object_number().unwrap();
     let (sig_id, field_id) = (ObjectId::new(next, 0), ObjectId::new(next + 1, 0));
     let mut catalog = doc.catalog().unwrap();
-    catalog.set(b"AcroForm".to_vec(), Object::Dictionary(dict(&[("Fields", Object::Array(vec![Object::Reference(field_id)])), ("SigFlags", Object::Integer(3))])));
+    catalog.set(
+        b"AcroForm".to_vec(),
+        Object::Dictionary(dict(&[
+            ("Fields", Object::Array(vec![Object::Reference(field_id)])),
+            ("SigFlags", Object::Integer(3)),
+        ])),
+    );
     let mut page_dict = page.dict.clone();
     page_dict.set(b"Annots".to_vec(), Object::Array(vec![Object::Reference(field_id)]));
     let field = dict(&[
@@ -584,5 +791,9 @@ fn a_seal_dropped_from_the_form_fails_the_document() {
     let path = dir.path().join("dropped.pdf");
     std::fs::write(&path, &dropped).unwrap();
     let (valid, total, text) = pdfsig(&path);
-    assert_eq!((valid.len(), total), (1, false), "pdfsig lists the dropped seal, not as covering the document:\n{text}");
+    assert_eq!(
+        (valid.len(), total),
+        (1, false),
+        "pdfsig lists the dropped seal, not as covering the document:\n{text}"
+    );
 }

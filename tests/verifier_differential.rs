@@ -32,14 +32,25 @@ impl Verdict {
     /// `intact,valid,trusted,changes-allowed`, each prefixed with `not-` when false.
     fn text(&self) -> String {
         let word = |ok: bool, name: &str| if ok { name.to_string() } else { format!("not-{name}") };
-        [word(self.intact, "intact"), word(self.valid, "valid"), word(self.trusted, "trusted"), word(self.changes_allowed, "changes-allowed")].join(",")
+        [
+            word(self.intact, "intact"),
+            word(self.valid, "valid"),
+            word(self.trusted, "trusted"),
+            word(self.changes_allowed, "changes-allowed"),
+        ]
+        .join(",")
     }
 }
 
 /// Our report on one signature as a comparable verdict: the one place that reads the report's
 /// judgement (to be switched to the ETSI indication when the report gives one).
 fn our_verdict(s: &SignatureReport) -> Verdict {
-    Verdict { intact: s.intact, valid: s.valid, trusted: s.trusted, changes_allowed: !s.modified_after_signing && s.coverage != Coverage::Partial }
+    Verdict {
+        intact: s.intact,
+        valid: s.valid,
+        trusted: s.trusted,
+        changes_allowed: !s.modified_after_signing && s.coverage != Coverage::Partial,
+    }
 }
 
 /// pyHanko's status of one signature (a JSON line of pyhanko_differential.py) as a verdict.
@@ -47,8 +58,16 @@ fn our_verdict(s: &SignatureReport) -> Verdict {
 /// timestamps, or no difference analysis), any modification level but OTHER is allowed.
 fn pyhanko_verdict(line: &serde_json::Value) -> Verdict {
     let flag = |name: &str| line[name].as_bool().unwrap_or(false);
-    let changes_allowed = line["docmdp_ok"].as_bool().unwrap_or_else(|| line["modification_level"].as_str() != Some("OTHER") && line["coverage"].as_str() != Some("NONSTANDARD_COVERAGE"));
-    Verdict { intact: flag("intact"), valid: flag("valid"), trusted: flag("trusted"), changes_allowed }
+    let changes_allowed = line["docmdp_ok"].as_bool().unwrap_or_else(|| {
+        line["modification_level"].as_str() != Some("OTHER")
+            && line["coverage"].as_str() != Some("NONSTANDARD_COVERAGE")
+    });
+    Verdict {
+        intact: flag("intact"),
+        valid: flag("valid"),
+        trusted: flag("trusted"),
+        changes_allowed,
+    }
 }
 
 /// A difference between the verifiers that is understood: the case file
@@ -66,7 +85,8 @@ struct Known {
 const KNOWN: &[Known] = &[];
 
 /// The cases built from each corpus file, in the order they are built.
-const CASES: &[&str] = &["original", "eseal", "pyhanko", "eseal-after-pyhanko", "pyhanko-after-eseal"];
+const CASES: &[&str] =
+    &["original", "eseal", "pyhanko", "eseal-after-pyhanko", "pyhanko-after-eseal"];
 
 /// The extra case of corpus file 13: signed by pyHanko with the signer's certificate twice.
 const REPEATED: &str = "pyhanko-certificate-twice";
@@ -101,7 +121,12 @@ fn pyhanko_script(args: &[String]) -> String {
     let all: Vec<&str> = all.iter().map(String::as_str).collect();
     let out = run(&python, &all);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "pyhanko_differential.py {}: {stdout}{}", args.first().unwrap(), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "pyhanko_differential.py {}: {stdout}{}",
+        args.first().unwrap(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     stdout
 }
 
@@ -124,20 +149,25 @@ fn metadata_revision(pdf: &[u8], field: &str) -> Vec<u8> {
     let mut objects = Vec::new();
     if let Some(Object::Reference(info)) = doc.trailer().get(b"Info") {
         let mut dict = doc.dict(*info, "Info").unwrap();
-        dict.set(b"ModDate".to_vec(), Object::String(b"D:20270315093000+08'00'".to_vec(), StringFormat::Literal));
+        dict.set(
+            b"ModDate".to_vec(),
+            Object::String(b"D:20270315093000+08'00'".to_vec(), StringFormat::Literal),
+        );
         objects.push((*info, Object::Dictionary(dict)));
     }
     if let Some(Object::Reference(metadata)) = doc.catalog().unwrap().get(b"Metadata") {
         if let Object::Stream(mut stream) = doc.object(*metadata).unwrap() {
             if stream.dict.get(b"Filter").is_none() {
-                let text = String::from_utf8_lossy(&stream.data).replace("<?xpacket end", "\n<?xpacket end");
+                let text = String::from_utf8_lossy(&stream.data)
+                    .replace("<?xpacket end", "\n<?xpacket end");
                 stream.data = text.into_bytes();
                 stream.dict.set(b"Length".to_vec(), Object::Integer(stream.data.len() as i64));
                 objects.push((*metadata, Object::Stream(stream)));
             }
         }
     }
-    let signed = eseal_pdf::signature_fields(&doc).unwrap().into_iter().find(|f| f.name == field).unwrap();
+    let signed =
+        eseal_pdf::signature_fields(&doc).unwrap().into_iter().find(|f| f.name == field).unwrap();
     let widget = signed.field.unwrap();
     let mut dict = doc.dict(widget, "widget").unwrap();
     let flags = if dict.get(b"F") == Some(&Object::Integer(4)) { 6 } else { 4 };
@@ -152,7 +182,15 @@ fn verdicts_agree_with_pyhanko_on_every_corpus_file() {
     let keys = repo().join("keys-sample");
     let key = |name: &str| keys.join(name).to_str().unwrap().to_string();
     // The chain pyHanko embeds: the issuing CA (the signer's certificate is added by pyHanko).
-    let sign_args = |chain: &str| vec!["sign".to_string(), key("seal-housing-rsa.key"), key("seal-housing-rsa.pem"), key(chain), PYHANKO_FIELD.to_string()];
+    let sign_args = |chain: &str| {
+        vec![
+            "sign".to_string(),
+            key("seal-housing-rsa.key"),
+            key("seal-housing-rsa.pem"),
+            key(chain),
+            PYHANKO_FIELD.to_string(),
+        ]
+    };
 
     // The originals and eseal's seals; then pyHanko signs the originals and eseal's seals;
     // then eseal seals pyHanko's.
@@ -171,26 +209,44 @@ fn verdicts_agree_with_pyhanko_on_every_corpus_file() {
     // A chain file that repeats the signer's certificate (the whole chain file given as
     // --chain): pyHanko then embeds that certificate twice.
     let mut repeated = sign_args("seal-housing-rsa-chain.pem");
-    repeated.extend([strict("13").to_string(), corpus("13").display().to_string(), case_path(dir.path(), "13", REPEATED).display().to_string()]);
+    repeated.extend([
+        strict("13").to_string(),
+        corpus("13").display().to_string(),
+        case_path(dir.path(), "13", REPEATED).display().to_string(),
+    ]);
     pyhanko_script(&repeated);
     for prefix in VALID_CORPUS {
         let signed = std::fs::read(case_path(dir.path(), prefix, "pyhanko")).unwrap();
-        std::fs::write(case_path(dir.path(), prefix, "eseal-after-pyhanko"), eseal_seal(&signed)).unwrap();
+        std::fs::write(case_path(dir.path(), prefix, "eseal-after-pyhanko"), eseal_seal(&signed))
+            .unwrap();
     }
     let mut countersign = vec!["countersign".to_string()];
     countersign.extend(sign_args("seal-ca.pem").into_iter().skip(1));
     countersign.push("Seal1".into());
     for prefix in METADATA_FILES {
         let signed = std::fs::read(case_path(dir.path(), prefix, "pyhanko")).unwrap();
-        std::fs::write(case_path(dir.path(), prefix, LATER_REVISION), eseal_seal(&metadata_revision(&signed, PYHANKO_FIELD))).unwrap();
-        countersign.extend([strict(prefix).to_string(), case_path(dir.path(), prefix, "eseal").display().to_string(), case_path(dir.path(), prefix, COUNTERSIGNED).display().to_string()]);
+        std::fs::write(
+            case_path(dir.path(), prefix, LATER_REVISION),
+            eseal_seal(&metadata_revision(&signed, PYHANKO_FIELD)),
+        )
+        .unwrap();
+        countersign.extend([
+            strict(prefix).to_string(),
+            case_path(dir.path(), prefix, "eseal").display().to_string(),
+            case_path(dir.path(), prefix, COUNTERSIGNED).display().to_string(),
+        ]);
     }
     pyhanko_script(&countersign);
 
     // pyHanko's verdicts, all files in one process: (file, field) -> (verdict, its own words).
     let mut validate = vec!["validate".to_string(), root_pem().display().to_string()];
     let mut names = BTreeMap::new();
-    let all_cases: Vec<(&str, &str)> = VALID_CORPUS.iter().flat_map(|p| CASES.iter().map(move |c| (*p, *c))).chain([("13", REPEATED)]).chain(METADATA_FILES.iter().flat_map(|p| [(*p, LATER_REVISION), (*p, COUNTERSIGNED)])).collect();
+    let all_cases: Vec<(&str, &str)> = VALID_CORPUS
+        .iter()
+        .flat_map(|p| CASES.iter().map(move |c| (*p, *c)))
+        .chain([("13", REPEATED)])
+        .chain(METADATA_FILES.iter().flat_map(|p| [(*p, LATER_REVISION), (*p, COUNTERSIGNED)]))
+        .collect();
     for (prefix, case) in &all_cases {
         {
             let path = case_path(dir.path(), prefix, case);
@@ -201,14 +257,20 @@ fn verdicts_agree_with_pyhanko_on_every_corpus_file() {
     }
     let mut theirs: BTreeMap<(String, String), (String, String)> = BTreeMap::new();
     for line in pyhanko_script(&validate).lines() {
-        let json: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        let json: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
         let file = names[json["file"].as_str().unwrap()].clone();
         if json["field"].is_null() {
-            theirs.insert((file, "(file)".into()), ("unreadable".into(), json["error"].to_string()));
+            theirs
+                .insert((file, "(file)".into()), ("unreadable".into(), json["error"].to_string()));
             continue;
         }
         let field = json["field"].as_str().unwrap().to_string();
-        let words = format!("{} {}", json["summary"].as_str().unwrap_or(""), json["error"].as_str().unwrap_or(""));
+        let words = format!(
+            "{} {}",
+            json["summary"].as_str().unwrap_or(""),
+            json["error"].as_str().unwrap_or("")
+        );
         theirs.insert((file, field), (pyhanko_verdict(&json).text(), words.trim().to_string()));
     }
 
@@ -223,9 +285,17 @@ fn verdicts_agree_with_pyhanko_on_every_corpus_file() {
                 Ok(report) => {
                     for s in &report.signatures {
                         // Its problems and the later changes it does not allow, for the failure message.
-                        let disallowed = s.later_changes.iter().filter(|c| !c.allowed).map(|c| format!("object {}: {}", c.object, c.description));
-                        let words: Vec<String> = s.problems.iter().cloned().chain(disallowed).collect();
-                        ours.insert((file.clone(), s.field_name.clone()), (our_verdict(s).text(), words.join("; ")));
+                        let disallowed = s
+                            .later_changes
+                            .iter()
+                            .filter(|c| !c.allowed)
+                            .map(|c| format!("object {}: {}", c.object, c.description));
+                        let words: Vec<String> =
+                            s.problems.iter().cloned().chain(disallowed).collect();
+                        ours.insert(
+                            (file.clone(), s.field_name.clone()),
+                            (our_verdict(s).text(), words.join("; ")),
+                        );
                     }
                 }
                 Err(e) => {
@@ -237,10 +307,20 @@ fn verdicts_agree_with_pyhanko_on_every_corpus_file() {
 
     // Every case has its signatures: eseal's seal and pyHanko's signature where they signed.
     for prefix in VALID_CORPUS {
-        for (case, fields) in [("eseal", &["Seal1"][..]), ("pyhanko", &[PYHANKO_FIELD][..]), ("eseal-after-pyhanko", &["Seal1", PYHANKO_FIELD][..]), ("pyhanko-after-eseal", &["Seal1", PYHANKO_FIELD][..])] {
+        for (case, fields) in [
+            ("eseal", &["Seal1"][..]),
+            ("pyhanko", &[PYHANKO_FIELD][..]),
+            ("eseal-after-pyhanko", &["Seal1", PYHANKO_FIELD][..]),
+            ("pyhanko-after-eseal", &["Seal1", PYHANKO_FIELD][..]),
+        ] {
             for field in fields {
                 let key = (format!("{prefix}/{case}"), field.to_string());
-                assert!(theirs.contains_key(&key) && ours.contains_key(&key), "{key:?} is missing: pyHanko {:?}, ours {:?}", theirs.get(&key), ours.get(&key));
+                assert!(
+                    theirs.contains_key(&key) && ours.contains_key(&key),
+                    "{key:?} is missing: pyHanko {:?}, ours {:?}",
+                    theirs.get(&key),
+                    ours.get(&key)
+                );
             }
         }
     }
@@ -257,16 +337,26 @@ fn verdicts_agree_with_pyhanko_on_every_corpus_file() {
         if mine == other {
             continue;
         }
-        match KNOWN.iter().position(|k| k.file == key.0 && k.signature == key.1 && k.ours == mine && k.pyhanko == other) {
+        match KNOWN.iter().position(|k| {
+            k.file == key.0 && k.signature == key.1 && k.ours == mine && k.pyhanko == other
+        }) {
             Some(i) => seen_known[i] = true,
-            None => unexplained.push(format!("{} {}: ours {mine} ({my_words}), pyHanko {other} ({other_words})", key.0, key.1)),
+            None => unexplained.push(format!(
+                "{} {}: ours {mine} ({my_words}), pyHanko {other} ({other_words})",
+                key.0, key.1
+            )),
         }
     }
     let stale: Vec<String> = KNOWN
         .iter()
         .zip(&seen_known)
         .filter(|(_, seen)| !**seen)
-        .map(|(k, _)| format!("{} {}: ours {}, pyHanko {} ({})", k.file, k.signature, k.ours, k.pyhanko, k.why))
+        .map(|(k, _)| {
+            format!(
+                "{} {}: ours {}, pyHanko {} ({})",
+                k.file, k.signature, k.ours, k.pyhanko, k.why
+            )
+        })
         .collect();
     assert!(compared >= VALID_CORPUS.len() * 6, "too few signatures compared: {compared}");
     assert!(

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
-use super::{ClientArgs, CliError};
+use super::{CliError, ClientArgs};
+use eseal_audit::{Checkpoint, LogVerifier};
 use eseal_service::api::proto::ExportArchiveRequest;
 use eseal_service::api::proto::audit_service_client::AuditServiceClient;
 use eseal_service::api::proto::export_archive_response::Part;
@@ -13,7 +14,6 @@ use eseal_service::archive::bag::{self, BagWriter};
 use eseal_service::archive::layout;
 use eseal_service::archive::time::parse_time;
 use eseal_service::archive::{CheckOptions, check_bag};
-use eseal_audit::{Checkpoint, LogVerifier};
 
 /// Options of `eseal archive`.
 #[derive(Args, Debug)]
@@ -78,9 +78,11 @@ fn verifier(text: &str) -> Result<LogVerifier, CliError> {
 /// The tree size of a previous bag's checkpoint (its signature is checked later, by `verify`).
 fn previous_size(bag: &Path) -> Result<u64, CliError> {
     let path = bag.join(layout::CHECKPOINT_PATH);
-    let note = std::fs::read_to_string(&path).map_err(|e| CliError::Usage(format!("--previous: cannot read {}: {e}", path.display())))?;
+    let note = std::fs::read_to_string(&path)
+        .map_err(|e| CliError::Usage(format!("--previous: cannot read {}: {e}", path.display())))?;
     let body = note.split_once("\n\n").map(|(text, _)| format!("{text}\n")).unwrap_or_default();
-    let checkpoint = Checkpoint::parse(&body).map_err(|e| CliError::Usage(format!("--previous: {}: {e}", path.display())))?;
+    let checkpoint = Checkpoint::parse(&body)
+        .map_err(|e| CliError::Usage(format!("--previous: {}: {e}", path.display())))?;
     Ok(checkpoint.size)
 }
 
@@ -93,7 +95,9 @@ pub async fn run(args: ArchiveArgs) -> Result<(), CliError> {
             let previous_checkpoint = match previous {
                 Some(dir) => {
                     let path = dir.join(layout::CHECKPOINT_PATH);
-                    Some(std::fs::read_to_string(&path).map_err(|e| CliError::Usage(format!("--previous: cannot read {}: {e}", path.display())))?)
+                    Some(std::fs::read_to_string(&path).map_err(|e| {
+                        CliError::Usage(format!("--previous: cannot read {}: {e}", path.display()))
+                    })?)
                 }
                 None => None,
             };
@@ -101,13 +105,19 @@ pub async fn run(args: ArchiveArgs) -> Result<(), CliError> {
                 return Err(CliError::Usage(format!("{} is not a folder", bag.display())));
             }
             let options = CheckOptions { anchors, previous_checkpoint };
-            let report = tokio::task::spawn_blocking(move || check_bag(&bag, &verifier, &options)).await.map_err(|e| CliError::Serve(e.to_string()))?;
+            let report = tokio::task::spawn_blocking(move || check_bag(&bag, &verifier, &options))
+                .await
+                .map_err(|e| CliError::Serve(e.to_string()))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report).map_err(usage)?);
             } else {
                 print!("{}", report.to_text());
             }
-            if report.ok() { Ok(()) } else { Err(CliError::Serve("the archive does not verify".into())) }
+            if report.ok() {
+                Ok(())
+            } else {
+                Err(CliError::Serve("the archive does not verify".into()))
+            }
         }
         ArchiveAction::Export { from, to, output, previous } => {
             let from = parse_time(&from).map_err(|e| CliError::Usage(format!("--from: {e}")))?;
@@ -120,16 +130,38 @@ pub async fn run(args: ArchiveArgs) -> Result<(), CliError> {
                 None => 0,
             };
             if output.exists() && std::fs::read_dir(&output).map_err(usage)?.next().is_some() {
-                return Err(CliError::Usage(format!("{} exists and is not empty", output.display())));
+                return Err(CliError::Usage(format!(
+                    "{} exists and is not empty",
+                    output.display()
+                )));
             }
-            let mut client = AuditServiceClient::new(args.client.connect("client-archivist").await?).max_decoding_message_size(8 << 20);
-            let mut stream = client.export_archive(ExportArchiveRequest { from_time: from, to_time: to, previous_tree_size }).await?.into_inner();
+            let mut client =
+                AuditServiceClient::new(args.client.connect("client-archivist").await?)
+                    .max_decoding_message_size(8 << 20);
+            let mut stream = client
+                .export_archive(ExportArchiveRequest {
+                    from_time: from,
+                    to_time: to,
+                    previous_tree_size,
+                })
+                .await?
+                .into_inner();
 
             // Written beside the target, renamed when complete: a broken export leaves no bag.
-            let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "bag".into());
-            let parent = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-            std::fs::create_dir_all(parent).map_err(|e| CliError::Usage(format!("cannot create {}: {e}", parent.display())))?;
-            let partial = tempfile::Builder::new().prefix(&format!(".{name}.partial-")).tempdir_in(parent).map_err(|e| CliError::Usage(format!("cannot write in {}: {e}", parent.display())))?;
+            let name = output
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "bag".into());
+            let parent =
+                output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            std::fs::create_dir_all(parent)
+                .map_err(|e| CliError::Usage(format!("cannot create {}: {e}", parent.display())))?;
+            let partial = tempfile::Builder::new()
+                .prefix(&format!(".{name}.partial-"))
+                .tempdir_in(parent)
+                .map_err(|e| {
+                    CliError::Usage(format!("cannot write in {}: {e}", parent.display()))
+                })?;
             let bag_dir = partial.path().join("bag");
             let mut writer = BagWriter::create(&bag_dir).map_err(usage)?;
             let broken = |why: String| CliError::Serve(format!("the export is broken: {why}"));
@@ -142,8 +174,15 @@ pub async fn run(args: ArchiveArgs) -> Result<(), CliError> {
                         }
                         match writer.current() {
                             Some(current) if current == chunk.path => {}
-                            Some(current) => return Err(broken(format!("{} began before {current} ended", chunk.path))),
-                            None => writer.start_file(&chunk.path).map_err(|e| broken(e.to_string()))?,
+                            Some(current) => {
+                                return Err(broken(format!(
+                                    "{} began before {current} ended",
+                                    chunk.path
+                                )));
+                            }
+                            None => {
+                                writer.start_file(&chunk.path).map_err(|e| broken(e.to_string()))?
+                            }
                         }
                         writer.write(&chunk.data).map_err(|e| CliError::Usage(e.to_string()))?;
                         if chunk.end_of_file {
@@ -151,7 +190,13 @@ pub async fn run(args: ArchiveArgs) -> Result<(), CliError> {
                         }
                     }
                     Some(Part::Summary(summary)) => {
-                        info = Some(summary.bag_info.into_iter().map(|f| (f.label, f.value)).collect::<Vec<(String, String)>>());
+                        info = Some(
+                            summary
+                                .bag_info
+                                .into_iter()
+                                .map(|f| (f.label, f.value))
+                                .collect::<Vec<(String, String)>>(),
+                        );
                     }
                     None => return Err(broken("an empty message".into())),
                 }
@@ -164,15 +209,22 @@ pub async fn run(args: ArchiveArgs) -> Result<(), CliError> {
             }
             let summary = writer.finish(&info).map_err(|e| CliError::Usage(e.to_string()))?;
             if output.exists() {
-                std::fs::remove_dir(&output).map_err(|e| CliError::Usage(format!("cannot replace {}: {e}", output.display())))?;
+                std::fs::remove_dir(&output).map_err(|e| {
+                    CliError::Usage(format!("cannot replace {}: {e}", output.display()))
+                })?;
             }
             // The bag holds case numbers, principals and (when kept) the sealed documents: its
             // folder is its owner's until an archivist hands it over.
             {
                 use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(&bag_dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| CliError::Usage(format!("cannot restrict {}: {e}", bag_dir.display())))?;
+                std::fs::set_permissions(&bag_dir, std::fs::Permissions::from_mode(0o700))
+                    .map_err(|e| {
+                        CliError::Usage(format!("cannot restrict {}: {e}", bag_dir.display()))
+                    })?;
             }
-            std::fs::rename(&bag_dir, &output).map_err(|e| CliError::Usage(format!("cannot move the bag to {}: {e}", output.display())))?;
+            std::fs::rename(&bag_dir, &output).map_err(|e| {
+                CliError::Usage(format!("cannot move the bag to {}: {e}", output.display()))
+            })?;
             let field = |label: &str| bag::info_value(&info, label).unwrap_or("?").to_string();
             println!(
                 "bag written to {}: records {}-{} of log {} ({} payload files, {} bytes), checkpoint of {} records{}",
@@ -183,7 +235,11 @@ pub async fn run(args: ArchiveArgs) -> Result<(), CliError> {
                 summary.files,
                 summary.bytes,
                 field(layout::INFO_TREE_SIZE),
-                if previous.is_some() { format!(", consistent with the previous checkpoint of {previous_tree_size}") } else { String::new() }
+                if previous.is_some() {
+                    format!(", consistent with the previous checkpoint of {previous_tree_size}")
+                } else {
+                    String::new()
+                }
             );
             Ok(())
         }

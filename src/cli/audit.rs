@@ -4,11 +4,13 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use super::{ClientArgs, CliError};
-use eseal_service::api::proto::audit_service_client::AuditServiceClient;
-use eseal_service::api::proto::{GetCheckpointRequest, GetConsistencyProofRequest, GetInclusionProofRequest, GetRecordsRequest};
+use super::{CliError, ClientArgs};
 use eseal_audit::log_check::{LogReport, check_log};
 use eseal_audit::{LogSigner, LogVerifier, ProofFile};
+use eseal_service::api::proto::audit_service_client::AuditServiceClient;
+use eseal_service::api::proto::{
+    GetCheckpointRequest, GetConsistencyProofRequest, GetInclusionProofRequest, GetRecordsRequest,
+};
 
 /// Options of `eseal audit`.
 #[derive(Args, Debug)]
@@ -78,8 +80,11 @@ enum AuditAction {
     },
 }
 
-async fn audit_client(args: &ClientArgs) -> Result<AuditServiceClient<tonic::transport::Channel>, CliError> {
-    Ok(AuditServiceClient::new(args.connect("client-archivist").await?).max_decoding_message_size(64 << 20))
+async fn audit_client(
+    args: &ClientArgs,
+) -> Result<AuditServiceClient<tonic::transport::Channel>, CliError> {
+    Ok(AuditServiceClient::new(args.connect("client-archivist").await?)
+        .max_decoding_message_size(64 << 20))
 }
 
 /// A verifier key given as the string itself or as a file holding it.
@@ -106,7 +111,10 @@ fn pending_text(report: &LogReport, interval_ms: Option<u64>) -> String {
         Some(ms) => format!("the next one is due within {}", duration_text(ms)),
         None => "the server signs the next one within its checkpoint interval (audit.checkpoint_interval_ms) while it runs".into(),
     };
-    format!("{} record(s) after checkpoint {} are not yet covered by a signed checkpoint; {due}", report.pending, report.latest_checkpoint)
+    format!(
+        "{} record(s) after checkpoint {} are not yet covered by a signed checkpoint; {due}",
+        report.pending, report.latest_checkpoint
+    )
 }
 
 /// Prints the report; the result is the exit status: a fault, pending records, or verified.
@@ -127,9 +135,15 @@ fn print_report(report: &LogReport, interval_ms: Option<u64>, json: bool) -> Res
         if let Some(ms) = interval_ms {
             value["checkpoint_interval_ms"] = ms.into();
         }
-        println!("{}", serde_json::to_string_pretty(&value).map_err(|e| CliError::Usage(e.to_string()))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).map_err(|e| CliError::Usage(e.to_string()))?
+        );
     } else {
-        println!("{} records, {} checkpoints verified (latest covers {})", report.records, report.checkpoints_verified, report.latest_checkpoint);
+        println!(
+            "{} records, {} checkpoints verified (latest covers {})",
+            report.records, report.checkpoints_verified, report.latest_checkpoint
+        );
         for p in &report.problems {
             println!("  - {p}");
         }
@@ -140,14 +154,20 @@ fn print_report(report: &LogReport, interval_ms: Option<u64>, json: bool) -> Res
             "{}",
             match status {
                 "fault" => "THE LOG DOES NOT VERIFY".to_string(),
-                "pending" => format!("the log verifies up to checkpoint {}; {} record(s) pending", report.latest_checkpoint, report.pending),
+                "pending" => format!(
+                    "the log verifies up to checkpoint {}; {} record(s) pending",
+                    report.latest_checkpoint, report.pending
+                ),
                 _ => "the log verifies".to_string(),
             }
         );
     }
     match status {
         "fault" => Err(CliError::Serve("audit verification failed".into())),
-        "pending" => Err(CliError::Pending(format!("{} record(s) are not yet covered by a signed checkpoint; verify again later", report.pending))),
+        "pending" => Err(CliError::Pending(format!(
+            "{} record(s) are not yet covered by a signed checkpoint; verify again later",
+            report.pending
+        ))),
         _ => Ok(()),
     }
 }
@@ -157,14 +177,17 @@ pub async fn run(args: AuditArgs) -> Result<(), CliError> {
     match args.action {
         AuditAction::LogKey { file, name, kek } => {
             let der = super::keys::plaintext_key(&file, &kek)?;
-            let signer = LogSigner::from_pkcs8(&name, &der).map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?;
+            let signer = LogSigner::from_pkcs8(&name, &der)
+                .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?;
             println!("{}", signer.verifier_key());
             Ok(())
         }
         AuditAction::CheckProof { file, log_key } => {
             let verifier = verifier(&log_key)?;
-            let bytes = std::fs::read(&file).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", file.display())))?;
-            let proof = ProofFile::from_json(&bytes).map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?;
+            let bytes = std::fs::read(&file)
+                .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", file.display())))?;
+            let proof = ProofFile::from_json(&bytes)
+                .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?;
             match proof.check(&verifier) {
                 Ok(checked) => {
                     println!(
@@ -182,19 +205,31 @@ pub async fn run(args: AuditArgs) -> Result<(), CliError> {
         }
         AuditAction::Verify { log_key, db: Some(db), json, no_sign: _ } => {
             let verifier = verifier(&log_key)?;
-            let (records, notes) = eseal_service::store::offline::read_log(&db).await.map_err(|e| CliError::Usage(e.to_string()))?;
+            let (records, notes) = eseal_service::store::offline::read_log(&db)
+                .await
+                .map_err(|e| CliError::Usage(e.to_string()))?;
             print_report(&check_log(&records, &notes, &verifier), None, json)
         }
         AuditAction::Checkpoint { sign } => {
-            let c = audit_client(&args.client).await?.get_checkpoint(GetCheckpointRequest { sign_now: sign }).await?.into_inner();
+            let c = audit_client(&args.client)
+                .await?
+                .get_checkpoint(GetCheckpointRequest { sign_now: sign })
+                .await?
+                .into_inner();
             print!("{}", c.note);
             Ok(())
         }
         AuditAction::Prove { sequence, output, size } => {
             let request = GetInclusionProofRequest { sequence, tree_size: size };
-            let p = audit_client(&args.client).await?.get_inclusion_proof(request).await?.into_inner();
-            std::fs::write(&output, p.proof_file).map_err(|e| CliError::Usage(format!("cannot write {}: {e}", output.display())))?;
-            println!("proof of record {sequence} in the log of {} records written to {}", p.tree_size, output.display());
+            let p =
+                audit_client(&args.client).await?.get_inclusion_proof(request).await?.into_inner();
+            std::fs::write(&output, p.proof_file)
+                .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", output.display())))?;
+            println!(
+                "proof of record {sequence} in the log of {} records written to {}",
+                p.tree_size,
+                output.display()
+            );
             Ok(())
         }
         AuditAction::Verify { log_key, db: None, json, no_sign } => {
@@ -209,7 +244,10 @@ pub async fn run(args: AuditArgs) -> Result<(), CliError> {
                     Ok(latest) => Ok(latest),
                     // The server may refuse to sign a log it finds inconsistent: verify what is signed.
                     Err(e) if e.code() == tonic::Code::Internal => {
-                        eprintln!("note: the server did not sign a checkpoint now ({}); verifying up to the latest one", e.message());
+                        eprintln!(
+                            "note: the server did not sign a checkpoint now ({}); verifying up to the latest one",
+                            e.message()
+                        );
                         client.get_checkpoint(GetCheckpointRequest { sign_now: false }).await
                     }
                     Err(e) => Err(e),
@@ -224,7 +262,10 @@ pub async fn run(args: AuditArgs) -> Result<(), CliError> {
             let mut records = Vec::new();
             loop {
                 let from = records.len() as u64 + 1;
-                let page = client.get_records(GetRecordsRequest { from_sequence: from, limit: 10_000 }).await?.into_inner();
+                let page = client
+                    .get_records(GetRecordsRequest { from_sequence: from, limit: 10_000 })
+                    .await?
+                    .into_inner();
                 if page.records.is_empty() {
                     break;
                 }
@@ -234,7 +275,13 @@ pub async fn run(args: AuditArgs) -> Result<(), CliError> {
             let mut interval_ms = None;
             if let Some(latest) = &latest {
                 for size in &latest.checkpointed_sizes {
-                    let pair = client.get_consistency_proof(GetConsistencyProofRequest { old_size: *size, new_size: latest.size }).await?.into_inner();
+                    let pair = client
+                        .get_consistency_proof(GetConsistencyProofRequest {
+                            old_size: *size,
+                            new_size: latest.size,
+                        })
+                        .await?
+                        .into_inner();
                     notes.push(pair.old_checkpoint);
                 }
                 interval_ms = Some(latest.checkpoint_interval_ms).filter(|ms| *ms > 0);

@@ -27,7 +27,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use tonic::transport::Channel;
 
 use super::client::sample_default;
-use super::{ClientArgs, CliError, code_name, parse_duration};
+use super::{CliError, ClientArgs, code_name, parse_duration};
 use eseal_service::api::proto::seal_admin_service_client::SealAdminServiceClient;
 use eseal_service::api::proto::sign_document_request::Part as RequestPart;
 use eseal_service::api::proto::sign_document_response::Part as ResponsePart;
@@ -175,28 +175,51 @@ struct Results {
 
 impl Results {
     fn error(&mut self, grant: bool, code: &str, message: &str) {
-        *(if grant { &mut self.grant_errors } else { &mut self.errors }).entry(code.to_string()).or_default() += 1;
+        *(if grant { &mut self.grant_errors } else { &mut self.errors })
+            .entry(code.to_string())
+            .or_default() += 1;
         if self.first_errors.len() < 5 {
-            self.first_errors.push(format!("{}{code}: {message}", if grant { "grant " } else { "" }));
+            self.first_errors
+                .push(format!("{}{code}: {message}", if grant { "grant " } else { "" }));
         }
     }
 }
 
 fn parse_rect(text: &str) -> Result<proto::SealRect, CliError> {
-    let numbers: Vec<f64> = text.split(',').map(|n| n.trim().parse::<f64>()).collect::<Result<_, _>>().map_err(|_| CliError::Usage(format!("--rect {text:?}: expected X,Y,W,H")))?;
+    let numbers: Vec<f64> = text
+        .split(',')
+        .map(|n| n.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| CliError::Usage(format!("--rect {text:?}: expected X,Y,W,H")))?;
     let [x, y, width, height] = numbers[..] else {
         return Err(CliError::Usage(format!("--rect {text:?}: expected four numbers X,Y,W,H")));
     };
-    Ok(proto::SealRect { x, y, width, height, unit: proto::Unit::Millimetres as i32, corner: proto::Corner::BottomRight as i32 })
+    Ok(proto::SealRect {
+        x,
+        y,
+        width,
+        height,
+        unit: proto::Unit::Millimetres as i32,
+        corner: proto::Corner::BottomRight as i32,
+    })
 }
 
 /// utime + stime of `pid`, in seconds (USER_HZ is 100 on Linux).
 fn cpu_seconds(pid: u32) -> Result<f64, CliError> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| CliError::Usage(format!("--server-pid {pid}: {e}")))?;
-    let after = stat.rfind(')').map(|i| &stat[i + 1..]).ok_or_else(|| CliError::Usage(format!("/proc/{pid}/stat unreadable")))?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map_err(|e| CliError::Usage(format!("--server-pid {pid}: {e}")))?;
+    let after = stat
+        .rfind(')')
+        .map(|i| &stat[i + 1..])
+        .ok_or_else(|| CliError::Usage(format!("/proc/{pid}/stat unreadable")))?;
     let fields: Vec<&str> = after.split_whitespace().collect();
     // Fields 14 and 15 of stat(5); `after` starts at field 3.
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).ok_or_else(|| CliError::Usage(format!("/proc/{pid}/stat unreadable")));
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .ok_or_else(|| CliError::Usage(format!("/proc/{pid}/stat unreadable")))
+    };
     Ok((ticks(11)? + ticks(12)?) as f64 / 100.0)
 }
 
@@ -211,7 +234,8 @@ fn percentile_ms(sorted: &[u64], q: f64) -> f64 {
 
 fn latency_json(mut us: Vec<u64>) -> serde_json::Value {
     us.sort_unstable();
-    let mean = if us.is_empty() { 0.0 } else { us.iter().sum::<u64>() as f64 / us.len() as f64 / 1000.0 };
+    let mean =
+        if us.is_empty() { 0.0 } else { us.iter().sum::<u64>() as f64 / us.len() as f64 / 1000.0 };
     serde_json::json!({
         "count": us.len(),
         "p50": percentile_ms(&us, 0.50), "p99": percentile_ms(&us, 0.99), "p999": percentile_ms(&us, 0.999),
@@ -219,7 +243,11 @@ fn latency_json(mut us: Vec<u64>) -> serde_json::Value {
     })
 }
 
-async fn grant(admin: &mut SealAdminServiceClient<Channel>, shared: &Shared, case: &str) -> Result<String, tonic::Status> {
+async fn grant(
+    admin: &mut SealAdminServiceClient<Channel>,
+    shared: &Shared,
+    case: &str,
+) -> Result<String, tonic::Status> {
     let request = GrantAuthorizationRequest {
         seal_id: shared.seal.clone(),
         grantee: shared.grantee.clone(),
@@ -239,7 +267,14 @@ struct Answer {
 
 /// One SignDocument. Every answer must carry a fresh (not replayed) receipt and exactly the
 /// bytes it announces; the sampled ones (`keep`) are kept whole for the full check.
-async fn sign_one(signing: &mut SigningServiceClient<Channel>, shared: &Shared, authorization: &str, case: &str, request_id: String, keep: bool) -> Result<Answer, tonic::Status> {
+async fn sign_one(
+    signing: &mut SigningServiceClient<Channel>,
+    shared: &Shared,
+    authorization: &str,
+    case: &str,
+    request_id: String,
+    keep: bool,
+) -> Result<Answer, tonic::Status> {
     let header = SignHeader {
         seal_id: shared.seal.clone(),
         authorization_id: authorization.to_string(),
@@ -247,24 +282,41 @@ async fn sign_one(signing: &mut SigningServiceClient<Channel>, shared: &Shared, 
         placement: Some(shared.placement),
         reason: "bench".into(),
         case_number: case.to_string(),
-        returned_bytes: if shared.update_only { proto::ReturnedBytes::UpdateOnly } else { proto::ReturnedBytes::SealedDocument } as i32,
+        returned_bytes: if shared.update_only {
+            proto::ReturnedBytes::UpdateOnly
+        } else {
+            proto::ReturnedBytes::SealedDocument
+        } as i32,
         ..Default::default()
     };
     let mut messages = vec![SignDocumentRequest { part: Some(RequestPart::Header(header)) }];
-    messages.extend(eseal_service::api::spool::slices(shared.document.clone(), 1 << 20).map(|c| SignDocumentRequest { part: Some(RequestPart::Chunk(c.to_vec())) }));
+    messages.extend(
+        eseal_service::api::spool::slices(shared.document.clone(), 1 << 20)
+            .map(|c| SignDocumentRequest { part: Some(RequestPart::Chunk(c.to_vec())) }),
+    );
     let mut responses = signing.sign_document(tokio_stream::iter(messages)).await?.into_inner();
     let receipt = match responses.message().await? {
         Some(proto::SignDocumentResponse { part: Some(ResponsePart::Receipt(r)) }) => r,
         _ => return Err(tonic::Status::data_loss("the server answered without a receipt")),
     };
     if receipt.replayed {
-        return Err(tonic::Status::data_loss("the server replayed an earlier stamping for a fresh request_id"));
+        return Err(tonic::Status::data_loss(
+            "the server replayed an earlier stamping for a fresh request_id",
+        ));
     }
     if receipt.input_size != shared.document.len() as u64 {
-        return Err(tonic::Status::data_loss(format!("the receipt says {} bytes were received, not {}", receipt.input_size, shared.document.len())));
+        return Err(tonic::Status::data_loss(format!(
+            "the receipt says {} bytes were received, not {}",
+            receipt.input_size,
+            shared.document.len()
+        )));
     }
     // With the update alone, the sealed document is the document sent followed by it.
-    let expected = if shared.update_only { receipt.output_size.saturating_sub(receipt.input_size) } else { receipt.output_size };
+    let expected = if shared.update_only {
+        receipt.output_size.saturating_sub(receipt.input_size)
+    } else {
+        receipt.output_size
+    };
     let mut len = 0u64;
     let mut kept = keep.then(|| {
         let mut document = Vec::with_capacity(receipt.output_size as usize);
@@ -282,7 +334,9 @@ async fn sign_one(signing: &mut SigningServiceClient<Channel>, shared: &Shared, 
         }
     }
     if len != expected {
-        return Err(tonic::Status::data_loss(format!("the answer has {len} bytes, its receipt says {expected}")));
+        return Err(tonic::Status::data_loss(format!(
+            "the answer has {len} bytes, its receipt says {expected}"
+        )));
     }
     Ok(Answer { len, kept: kept.map(|document| (document, receipt.output_sha256)) })
 }
@@ -296,19 +350,32 @@ fn check(sealed: &[u8], receipt_sha256: &[u8], anchors: &TrustAnchors) -> Result
     }
     let report = verify_document(&sealed, anchors).map_err(|e| e.to_string())?;
     let last = report.signatures.last().ok_or("no signature")?;
-    if last.indication == Indication::TotalPassed && last.coverage == Coverage::EntireFile && !matches!(report.verdict, DocumentVerdict::Failed | DocumentVerdict::ChangedAfterSigning) {
+    if last.indication == Indication::TotalPassed
+        && last.coverage == Coverage::EntireFile
+        && !matches!(report.verdict, DocumentVerdict::Failed | DocumentVerdict::ChangedAfterSigning)
+    {
         Ok(())
     } else {
         Err(format!(
             "verdict {}; field {}: {} {:?}, trusted {} ({:?}), coverage {:?}, problems {:?}",
-            report.verdict.as_str(), last.field_name, last.indication.as_str(), last.sub_indication, last.trusted, last.trust_problem, last.coverage, last.problems
+            report.verdict.as_str(),
+            last.field_name,
+            last.indication.as_str(),
+            last.sub_indication,
+            last.trusted,
+            last.trust_problem,
+            last.coverage,
+            last.problems
         ))
     }
 }
 
 /// The next authorization granted in the background, waiting for one when none is ready; `None`
 /// once the deadline has passed or every granting task has stopped.
-async fn take_granted(shared: &Shared, queue: &Mutex<mpsc::Receiver<(String, String)>>) -> Option<(String, String)> {
+async fn take_granted(
+    shared: &Shared,
+    queue: &Mutex<mpsc::Receiver<(String, String)>>,
+) -> Option<(String, String)> {
     let mut queue = queue.lock().await;
     match queue.try_recv() {
         Ok(pair) => return Some(pair),
@@ -317,7 +384,9 @@ async fn take_granted(shared: &Shared, queue: &Mutex<mpsc::Receiver<(String, Str
     }
     shared.grant_waits.fetch_add(1, Ordering::Relaxed);
     match shared.deadline {
-        Some(deadline) => tokio::time::timeout_at(deadline.into(), queue.recv()).await.ok().flatten(),
+        Some(deadline) => {
+            tokio::time::timeout_at(deadline.into(), queue.recv()).await.ok().flatten()
+        }
         None => queue.recv().await,
     }
 }
@@ -326,7 +395,12 @@ async fn take_granted(shared: &Shared, queue: &Mutex<mpsc::Receiver<(String, Str
 /// when the queue has room for it, so that at most the queue's capacity is granted ahead of the
 /// signers. Stops when the queue is closed (the run is over) or after a refused grant (recorded
 /// as a grant error, which fails the run).
-async fn granter(shared: Arc<Shared>, queue: mpsc::Sender<(String, String)>, mut admin: SealAdminServiceClient<Channel>, next: Arc<AtomicU64>) {
+async fn granter(
+    shared: Arc<Shared>,
+    queue: mpsc::Sender<(String, String)>,
+    mut admin: SealAdminServiceClient<Channel>,
+    next: Arc<AtomicU64>,
+) {
     while let Ok(slot) = queue.reserve().await {
         if shared.deadline.is_some_and(|d| Instant::now() >= d) {
             return;
@@ -353,14 +427,21 @@ fn vm_rss_kib(status: &str) -> Option<u64> {
 
 /// The resident memory of process `pid`, in MiB.
 fn rss_mib(pid: u32) -> Result<f64, CliError> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| CliError::Usage(format!("--server-pid {pid}: {e}")))?;
-    vm_rss_kib(&status).map(|kib| kib as f64 / 1024.0).ok_or_else(|| CliError::Usage(format!("/proc/{pid}/status has no VmRSS")))
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|e| CliError::Usage(format!("--server-pid {pid}: {e}")))?;
+    vm_rss_kib(&status)
+        .map(|kib| kib as f64 / 1024.0)
+        .ok_or_else(|| CliError::Usage(format!("/proc/{pid}/status has no VmRSS")))
 }
 
 /// Samples the resident memory of `pid` once a second from `start` until told to stop, then
 /// once more: the series of (seconds since `start`, MiB), and why sampling stopped early, if it
 /// did (the process went away).
-async fn sample_rss(pid: u32, start: Instant, mut stop: oneshot::Receiver<()>) -> (Vec<(f64, f64)>, Option<String>) {
+async fn sample_rss(
+    pid: u32,
+    start: Instant,
+    mut stop: oneshot::Receiver<()>,
+) -> (Vec<(f64, f64)>, Option<String>) {
     let mut series = Vec::new();
     let mut ticks = tokio::time::interval_at(start.into(), Duration::from_secs(1));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -399,7 +480,11 @@ fn rss_json(series: &[(f64, f64)], stopped: Option<&str>) -> serde_json::Value {
 }
 
 /// One task: takes items until the count or the deadline is reached.
-async fn worker(shared: Arc<Shared>, mut signing: SigningServiceClient<Channel>, mut admin: SealAdminServiceClient<Channel>) {
+async fn worker(
+    shared: Arc<Shared>,
+    mut signing: SigningServiceClient<Channel>,
+    mut admin: SealAdminServiceClient<Channel>,
+) {
     loop {
         if shared.deadline.is_some_and(|d| Instant::now() >= d) {
             return;
@@ -414,10 +499,12 @@ async fn worker(shared: Arc<Shared>, mut signing: SigningServiceClient<Channel>,
                 Some(pair) => pair.clone(),
                 None => return,
             },
-            (Mode::Sign, Authorizations::Queue(queue)) => match take_granted(&shared, queue).await {
-                Some(pair) => pair,
-                None => return,
-            },
+            (Mode::Sign, Authorizations::Queue(queue)) => {
+                match take_granted(&shared, queue).await {
+                    Some(pair) => pair,
+                    None => return,
+                }
+            }
             (Mode::Sign, Authorizations::None) => return,
             (Mode::Cycle, _) => {
                 let case = format!("BENCH-{}-{i}", shared.run_id);
@@ -433,7 +520,15 @@ async fn worker(shared: Arc<Shared>, mut signing: SigningServiceClient<Channel>,
         let request_id = format!("bench-{}-{i}", shared.run_id);
         let start = Instant::now();
         let sampled = shared.verify_every > 0 && (i + 1) % shared.verify_every == 0;
-        let outcome = sign_one(&mut signing, &shared, &authorization, &case, request_id, sampled || shared.save_to.is_some()).await;
+        let outcome = sign_one(
+            &mut signing,
+            &shared,
+            &authorization,
+            &case,
+            request_id,
+            sampled || shared.save_to.is_some(),
+        )
+        .await;
         let end = Instant::now();
         match outcome {
             Err(s) => shared.results.lock().await.error(false, &code_name(s.code()), s.message()),
@@ -441,13 +536,20 @@ async fn worker(shared: Arc<Shared>, mut signing: SigningServiceClient<Channel>,
                 if let (Some(dir), Some((sealed, _))) = (&shared.save_to, &kept) {
                     let path = dir.join(format!("{}-{i:06}.pdf", shared.run_id));
                     if let Err(e) = tokio::fs::write(&path, sealed).await {
-                        shared.results.lock().await.error(false, "save", &format!("cannot write {}: {e}", path.display()));
+                        shared.results.lock().await.error(
+                            false,
+                            "save",
+                            &format!("cannot write {}: {e}", path.display()),
+                        );
                     }
                 }
                 if let Some((sealed, receipt_sha256)) = kept.filter(|_| sampled) {
                     // Checked off the task, so that the check does not delay the next stamping.
                     let task_shared = shared.clone();
-                    let check = tokio::task::spawn_blocking(move || check(&sealed, &receipt_sha256, &task_shared.anchors).map_err(|p| format!("stamping {i}: {p}")));
+                    let check = tokio::task::spawn_blocking(move || {
+                        check(&sealed, &receipt_sha256, &task_shared.anchors)
+                            .map_err(|p| format!("stamping {i}: {p}"))
+                    });
                     shared.checks.lock().await.push(check);
                 }
                 let mut r = shared.results.lock().await;
@@ -465,18 +567,25 @@ async fn worker(shared: Arc<Shared>, mut signing: SigningServiceClient<Channel>,
 
 /// Runs the benchmark and prints its report.
 pub async fn run(args: BenchArgs) -> Result<(), CliError> {
-    let document = std::fs::read(&args.document).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", args.document.display())))?;
+    let document = std::fs::read(&args.document)
+        .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", args.document.display())))?;
     if let Some(dir) = &args.save_to {
-        std::fs::create_dir_all(dir).map_err(|e| CliError::Usage(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| CliError::Usage(format!("cannot create {}: {e}", dir.display())))?;
     }
     let concurrency = args.concurrency.max(1);
     let connections = args.connections.unwrap_or(1).clamp(1, concurrency);
     let duration = match &args.duration {
-        Some(text) => Some(Duration::from_secs(parse_duration(text).map_err(CliError::Usage)?.max(1) as u64)),
+        Some(text) => {
+            Some(Duration::from_secs(parse_duration(text).map_err(CliError::Usage)?.max(1) as u64))
+        }
         None => None,
     };
     // Background granting: sign mode for a duration, unless --pregrant asks for all first.
-    let background = args.mode == Mode::Sign && args.count.is_none() && duration.is_some() && args.pregrant.is_none();
+    let background = args.mode == Mode::Sign
+        && args.count.is_none()
+        && duration.is_some()
+        && args.pregrant.is_none();
     let ahead = args.grant_ahead.max(1);
     let limit = match (args.count, duration) {
         (Some(n), _) => n,
@@ -486,7 +595,8 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
         (None, None) => 200,
     };
     let anchors = super::client::trust_anchors(args.trust.as_slice())?;
-    let placement = proto::Placement { page: -1, rect: args.rect.as_deref().map(parse_rect).transpose()? };
+    let placement =
+        proto::Placement { page: -1, rect: args.rect.as_deref().map(parse_rect).transpose()? };
 
     let mut custodian = args.client.clone();
     custodian.cert = Some(match &args.custodian_cert {
@@ -503,7 +613,13 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
         department_channels.push(args.client.connect("client-department").await?);
         custodian_channels.push(custodian.connect("client-custodian").await?);
     }
-    let run_id = format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+    let run_id = format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos()
+    );
 
     // Sign mode: every authorization first (or the first --grant-ahead of them), granted
     // concurrently (bounded by --concurrency).
@@ -515,7 +631,8 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
         let next = Arc::new(AtomicU64::new(0));
         let mut tasks = tokio::task::JoinSet::new();
         for t in 0..concurrency {
-            let mut admin = SealAdminServiceClient::new(custodian_channels[t % connections].clone());
+            let mut admin =
+                SealAdminServiceClient::new(custodian_channels[t % connections].clone());
             let next = next.clone();
             let (seal, grantee, run_id) = (args.seal.clone(), args.grantee.clone(), run_id.clone());
             tasks.spawn(async move {
@@ -526,8 +643,16 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
                         return mine;
                     }
                     let case = format!("BENCH-{run_id}-{i}");
-                    let request = GrantAuthorizationRequest { seal_id: seal.clone(), grantee: grantee.clone(), case_number: case.clone(), document_sha256: Vec::new(), valid_for_seconds: 0 };
-                    mine.push(admin.grant_authorization(request).await.map(|a| (a.into_inner().id, case)));
+                    let request = GrantAuthorizationRequest {
+                        seal_id: seal.clone(),
+                        grantee: grantee.clone(),
+                        case_number: case.clone(),
+                        document_sha256: Vec::new(),
+                        valid_for_seconds: 0,
+                    };
+                    mine.push(
+                        admin.grant_authorization(request).await.map(|a| (a.into_inner().id, case)),
+                    );
                 }
             });
         }
@@ -538,7 +663,11 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
                     Err(s) => {
                         *grant_errors.entry(code_name(s.code())).or_default() += 1;
                         if first_errors.len() < 5 {
-                            first_errors.push(format!("grant {}: {}", code_name(s.code()), s.message()));
+                            first_errors.push(format!(
+                                "grant {}: {}",
+                                code_name(s.code()),
+                                s.message()
+                            ));
                         }
                     }
                 }
@@ -553,7 +682,9 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
             let (sender, receiver) = mpsc::channel(ahead as usize);
             for pair in granted {
                 // The queue holds `ahead` and at most that many were granted.
-                sender.try_send(pair).map_err(|e| CliError::Serve(format!("the authorization queue: {e}")))?;
+                sender
+                    .try_send(pair)
+                    .map_err(|e| CliError::Serve(format!("the authorization queue: {e}")))?;
             }
             (u64::MAX, Authorizations::Queue(Mutex::new(receiver)), Some(sender))
         }
@@ -587,7 +718,8 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
     });
     let mut tasks = tokio::task::JoinSet::new();
     for t in 0..concurrency {
-        let signing = SigningServiceClient::new(department_channels[t % connections].clone()).max_decoding_message_size(usize::MAX);
+        let signing = SigningServiceClient::new(department_channels[t % connections].clone())
+            .max_decoding_message_size(usize::MAX);
         let admin = SealAdminServiceClient::new(custodian_channels[t % connections].clone());
         tasks.spawn(worker(shared.clone(), signing, admin));
     }
@@ -613,9 +745,15 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
     let _ = stop_rss.send(());
     let rss = match rss_sampler {
         Some(sampler) => {
-            let (series, stopped) = sampler.await.map_err(|e| CliError::Serve(format!("the RSS sampler failed: {e}")))?;
+            let (series, stopped) = sampler
+                .await
+                .map_err(|e| CliError::Serve(format!("the RSS sampler failed: {e}")))?;
             // Sampling starts at the clock's start; a run shorter than a tick still has its start.
-            let series = if series.is_empty() { rss_before.map(|mib| vec![(0.0, mib)]).unwrap_or_default() } else { series };
+            let series = if series.is_empty() {
+                rss_before.map(|mib| vec![(0.0, mib)]).unwrap_or_default()
+            } else {
+                series
+            };
             rss_json(&series, stopped.as_deref())
         }
         None => serde_json::Value::Null,
@@ -623,7 +761,8 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
     let mut results = std::mem::take(&mut *shared.results.lock().await);
     for check in std::mem::take(&mut *shared.checks.lock().await) {
         results.verified += 1;
-        if let Err(problem) = check.await.unwrap_or_else(|e| Err(format!("the check failed: {e}"))) {
+        if let Err(problem) = check.await.unwrap_or_else(|e| Err(format!("the check failed: {e}")))
+        {
             results.verify_failures += 1;
             if results.verify_problems.len() < 5 {
                 results.verify_problems.push(problem);
@@ -637,7 +776,8 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
         (Some(b), Some(a)) if completed > 0 => Some((a - b) / completed as f64),
         _ => None,
     };
-    let errors: u64 = results.errors.values().sum::<u64>() + results.grant_errors.values().sum::<u64>();
+    let errors: u64 =
+        results.errors.values().sum::<u64>() + results.grant_errors.values().sum::<u64>();
     let mode = match args.mode {
         Mode::Sign => "sign",
         Mode::Cycle => "cycle",
@@ -678,7 +818,10 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
         print_report(&report);
     }
     if errors > 0 || results.verify_failures > 0 {
-        return Err(CliError::Serve(format!("{errors} error(s), {} failed verification(s)", results.verify_failures)));
+        return Err(CliError::Serve(format!(
+            "{errors} error(s), {} failed verification(s)",
+            results.verify_failures
+        )));
     }
     Ok(())
 }
@@ -698,17 +841,40 @@ fn print_report(r: &serde_json::Value) {
         println!("granted {} beforehand in {g:.2} s", r["pregranted"]);
     }
     if let Some(n) = r["granted_during_run"].as_u64() {
-        println!("granted {n} more in the background while signing ({} waits for a grant; not timed as stamping latency)", r["grant_waits"]);
+        println!(
+            "granted {n} more in the background while signing ({} waits for a grant; not timed as stamping latency)",
+            r["grant_waits"]
+        );
     }
-    println!("completed   {} in {:.2} s: {:.1} stampings/s", r["completed"], ms(r, "window_seconds"), ms(r, "throughput"));
+    println!(
+        "completed   {} in {:.2} s: {:.1} stampings/s",
+        r["completed"],
+        ms(r, "window_seconds"),
+        ms(r, "throughput")
+    );
     let l = &r["latency_ms"];
-    println!("SignDocument latency ms  p50 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}", ms(l, "p50"), ms(l, "p99"), ms(l, "p999"), ms(l, "max"));
+    println!(
+        "SignDocument latency ms  p50 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
+        ms(l, "p50"),
+        ms(l, "p99"),
+        ms(l, "p999"),
+        ms(l, "max")
+    );
     let c = &r["cycle_latency_ms"];
     if !c.is_null() {
-        println!("cycle latency ms         p50 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}", ms(c, "p50"), ms(c, "p99"), ms(c, "p999"), ms(c, "max"));
+        println!(
+            "cycle latency ms         p50 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
+            ms(c, "p50"),
+            ms(c, "p99"),
+            ms(c, "p999"),
+            ms(c, "max")
+        );
     }
     println!("bytes out {}  in {}", r["bytes_out"], r["bytes_in"]);
-    println!("errors {}  {}  grants: {}", r["errors"], r["errors_by_code"], r["grant_errors_by_code"]);
+    println!(
+        "errors {}  {}  grants: {}",
+        r["errors"], r["errors_by_code"], r["grant_errors_by_code"]
+    );
     for e in r["first_errors"].as_array().into_iter().flatten() {
         println!("  {}", e.as_str().unwrap_or(""));
     }
@@ -717,16 +883,31 @@ fn print_report(r: &serde_json::Value) {
         println!("  {}", p.as_str().unwrap_or(""));
     }
     if let Some(cpu) = r["server_cpu_seconds_per_stamping"].as_f64() {
-        let grants = if r["granted_during_run"].as_u64().is_some_and(|n| n > 0) { " (including the background grants)" } else { "" };
+        let grants = if r["granted_during_run"].as_u64().is_some_and(|n| n > 0) {
+            " (including the background grants)"
+        } else {
+            ""
+        };
         println!("server CPU {:.2} ms per stamping{grants}", cpu * 1000.0);
     }
     let rss = &r["server_rss_mib"];
     if !rss.is_null() {
-        let points: Vec<String> = [("start", "start"), ("1 min", "at_1min"), ("5 min", "at_5min"), ("10 min", "at_10min"), ("end", "end"), ("max", "max")]
-            .iter()
-            .filter_map(|(label, key)| rss[*key].as_f64().map(|mib| format!("{label} {mib:.1}")))
-            .collect();
-        println!("server RSS MiB: {} ({} samples, one a second)", points.join(", "), rss["samples"]);
+        let points: Vec<String> = [
+            ("start", "start"),
+            ("1 min", "at_1min"),
+            ("5 min", "at_5min"),
+            ("10 min", "at_10min"),
+            ("end", "end"),
+            ("max", "max"),
+        ]
+        .iter()
+        .filter_map(|(label, key)| rss[*key].as_f64().map(|mib| format!("{label} {mib:.1}")))
+        .collect();
+        println!(
+            "server RSS MiB: {} ({} samples, one a second)",
+            points.join(", "),
+            rss["samples"]
+        );
         if let Some(why) = rss["sampling_stopped"].as_str() {
             println!("  RSS sampling stopped early: {why}");
         }
@@ -741,7 +922,11 @@ mod tests {
     fn reads_vm_rss_from_proc_status() {
         let status = "Name:\teseal\nUmask:\t0022\nState:\tS (sleeping)\nVmPeak:\t 2254744 kB\nVmHWM:\t   61236 kB\nVmRSS:\t   48512 kB\nRssAnon:\t   30000 kB\nThreads:\t5\n";
         assert_eq!(vm_rss_kib(status), Some(48512));
-        assert_eq!(vm_rss_kib("Name:\tkthreadd\nState:\tS (sleeping)\n"), None, "kernel threads have no VmRSS");
+        assert_eq!(
+            vm_rss_kib("Name:\tkthreadd\nState:\tS (sleeping)\n"),
+            None,
+            "kernel threads have no VmRSS"
+        );
         assert_eq!(vm_rss_kib("VmRSS:\t   lots kB\n"), None);
     }
 
@@ -753,7 +938,8 @@ mod tests {
 
     #[test]
     fn summarises_an_rss_series_by_minute() {
-        let series: Vec<(f64, f64)> = (0..=610).map(|s| (s as f64 + 0.01, 40.0 + (s / 60) as f64)).collect();
+        let series: Vec<(f64, f64)> =
+            (0..=610).map(|s| (s as f64 + 0.01, 40.0 + (s / 60) as f64)).collect();
         let j = rss_json(&series, None);
         assert_eq!(j["start"], 40.0);
         assert_eq!(j["at_1min"], 41.0);
@@ -766,7 +952,9 @@ mod tests {
 
         let short = rss_json(&[(0.0, 12.34), (1.0, 20.0), (2.0, 15.0)], Some("gone"));
         assert_eq!(short["start"], 12.3);
-        assert!(short["at_1min"].is_null() && short["at_5min"].is_null() && short["at_10min"].is_null());
+        assert!(
+            short["at_1min"].is_null() && short["at_5min"].is_null() && short["at_10min"].is_null()
+        );
         assert_eq!(short["end"], 15.0);
         assert_eq!(short["max"], 20.0);
         assert_eq!(short["sampling_stopped"], "gone");

@@ -41,9 +41,16 @@ pub fn sample_default(file: &str, flag: &str, env: Option<&str>) -> Result<PathB
     if path.is_file() {
         return Ok(path);
     }
-    let folder = if keys_sample().is_dir() { String::new() } else { " (there is no ./keys-sample folder here)".to_string() };
+    let folder = if keys_sample().is_dir() {
+        String::new()
+    } else {
+        " (there is no ./keys-sample folder here)".to_string()
+    };
     let env = env.map(|e| format!(" (or the environment variable {e})")).unwrap_or_default();
-    Err(CliError::Usage(format!("{flag} not given and its default {} does not exist{folder}: pass {flag}{env}, or run from the source tree", path.display())))
+    Err(CliError::Usage(format!(
+        "{flag} not given and its default {} does not exist{folder}: pass {flag}{env}, or run from the source tree",
+        path.display()
+    )))
 }
 
 /// The trust anchors of a verification: every certificate of the PEM files given with
@@ -58,7 +65,9 @@ pub fn trust_anchors(paths: &[PathBuf]) -> Result<eseal_verify::TrustAnchors, Cl
     };
     let mut pem = String::new();
     for path in paths {
-        pem.push_str(&std::fs::read_to_string(path).map_err(|e| CliError::Usage(format!("--trust: cannot read {}: {e}", path.display())))?);
+        pem.push_str(&std::fs::read_to_string(path).map_err(|e| {
+            CliError::Usage(format!("--trust: cannot read {}: {e}", path.display()))
+        })?);
         pem.push('\n');
     }
     eseal_verify::TrustAnchors::from_pem(&pem).map_err(|e| CliError::Usage(format!("--trust: {e}")))
@@ -74,8 +83,13 @@ impl ClientArgs {
         if let Some(name) = &self.tls_name {
             return Ok(name.clone());
         }
-        let uri: tonic::transport::Uri = self.server.parse().map_err(|e| CliError::Usage(format!("bad server address {}: {e}", self.server)))?;
-        uri.host().map(|h| h.trim_start_matches('[').trim_end_matches(']').to_string()).ok_or_else(|| CliError::Usage(format!("no host in {}", self.server)))
+        let uri: tonic::transport::Uri = self
+            .server
+            .parse()
+            .map_err(|e| CliError::Usage(format!("bad server address {}: {e}", self.server)))?;
+        uri.host()
+            .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_string())
+            .ok_or_else(|| CliError::Usage(format!("no host in {}", self.server)))
     }
 
     /// Connects, using `default_identity` (a keys-sample client name such as

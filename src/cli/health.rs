@@ -7,7 +7,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-use super::{ClientArgs, CliError};
+use super::{CliError, ClientArgs};
 
 /// Options of `eseal health`.
 #[derive(Args, Debug)]
@@ -32,9 +32,12 @@ pub async fn run(args: HealthArgs) -> Result<(), CliError> {
         let request = HealthCheckRequest { service: args.service.clone() };
         Ok::<_, CliError>(HealthClient::new(channel).check(request).await?.into_inner())
     };
-    let answer = tokio::time::timeout(deadline, check)
-        .await
-        .map_err(|_| CliError::Connect(format!("{}: no health answer within {} ms", args.client.server, args.timeout_ms)))??;
+    let answer = tokio::time::timeout(deadline, check).await.map_err(|_| {
+        CliError::Connect(format!(
+            "{}: no health answer within {} ms",
+            args.client.server, args.timeout_ms
+        ))
+    })??;
     let status = ServingStatus::try_from(answer.status).unwrap_or(ServingStatus::Unknown);
     let name = if args.service.is_empty() { "server" } else { args.service.as_str() };
     println!("{name}: {}", status.as_str_name());

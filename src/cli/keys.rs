@@ -105,7 +105,9 @@ pub struct KeygenArgs {
 
 fn kek(file: Option<&Path>, env: Option<&str>, what: &str) -> Result<Kek, CliError> {
     let usage = |e: eseal_service::keys::KeyError| CliError::Usage(e.to_string());
-    let material = read_secret(file, env, what).map_err(usage)?.ok_or_else(|| CliError::Usage(format!("{what} is required")))?;
+    let material = read_secret(file, env, what)
+        .map_err(usage)?
+        .ok_or_else(|| CliError::Usage(format!("{what} is required")))?;
     Kek::parse(&material, what).map_err(usage)
 }
 
@@ -120,11 +122,24 @@ pub fn run(args: KeysArgs) -> Result<(), CliError> {
             println!("KEK {id} written to {}", output.display());
         }
         KeysAction::Encrypt { input, output, kek: source } => {
-            let kek = kek(source.kek_file.as_deref(), source.kek_env.as_deref(), "--kek-file / --kek-env")?;
-            let raw = zeroize::Zeroizing::new(std::fs::read(&input).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", input.display())))?);
+            let kek = kek(
+                source.kek_file.as_deref(),
+                source.kek_env.as_deref(),
+                "--kek-file / --kek-env",
+            )?;
+            let raw =
+                zeroize::Zeroizing::new(std::fs::read(&input).map_err(|e| {
+                    CliError::Usage(format!("cannot read {}: {e}", input.display()))
+                })?);
             let pkcs8 = match x509_parser::pem::parse_x509_pem(&raw) {
                 Ok((_, pem)) if pem.label == "PRIVATE KEY" => zeroize::Zeroizing::new(pem.contents),
-                Ok((_, pem)) => return Err(CliError::Usage(format!("{} holds a {} (PEM), not a PKCS#8 PRIVATE KEY", input.display(), pem.label))),
+                Ok((_, pem)) => {
+                    return Err(CliError::Usage(format!(
+                        "{} holds a {} (PEM), not a PKCS#8 PRIVATE KEY",
+                        input.display(),
+                        pem.label
+                    )));
+                }
                 Err(_) => raw,
             };
             if envelope::is_encrypted(&pkcs8) {
@@ -133,20 +148,48 @@ pub fn run(args: KeysArgs) -> Result<(), CliError> {
             // Only keys the service can use: a typo must not produce a file that fails at start.
             if let Err(e) = eseal_cms::RingSigner::from_pkcs8(&pkcs8) {
                 if ring::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(&pkcs8).is_err() {
-                    return Err(CliError::Usage(format!("{}: neither a seal key ({e}) nor an Ed25519 audit-log key", input.display())));
+                    return Err(CliError::Usage(format!(
+                        "{}: neither a seal key ({e}) nor an Ed25519 audit-log key",
+                        input.display()
+                    )));
                 }
             }
-            write_atomically(&output, &envelope::seal(&pkcs8, &kek).map_err(usage)?).map_err(|e| CliError::Usage(format!("cannot write {}: {e}", output.display())))?;
-            println!("{} encrypted under KEK {} into {}; remove the plaintext key", input.display(), kek.id_hex(), output.display());
+            write_atomically(&output, &envelope::seal(&pkcs8, &kek).map_err(usage)?)
+                .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", output.display())))?;
+            println!(
+                "{} encrypted under KEK {} into {}; remove the plaintext key",
+                input.display(),
+                kek.id_hex(),
+                output.display()
+            );
         }
-        KeysAction::RotateKek { directory, old_kek_file, old_kek_env, new_kek_file, new_kek_env } => {
-            let old = kek(old_kek_file.as_deref(), old_kek_env.as_deref(), "--old-kek-file / --old-kek-env")?;
-            let new = kek(new_kek_file.as_deref(), new_kek_env.as_deref(), "--new-kek-file / --new-kek-env")?;
+        KeysAction::RotateKek {
+            directory,
+            old_kek_file,
+            old_kek_env,
+            new_kek_file,
+            new_kek_env,
+        } => {
+            let old = kek(
+                old_kek_file.as_deref(),
+                old_kek_env.as_deref(),
+                "--old-kek-file / --old-kek-env",
+            )?;
+            let new = kek(
+                new_kek_file.as_deref(),
+                new_kek_env.as_deref(),
+                "--new-kek-file / --new-kek-env",
+            )?;
             let resealed = rotate_kek(&directory, &old, &new).map_err(usage)?;
             for name in &resealed {
                 println!("re-sealed {name}");
             }
-            println!("{} key file(s) now under KEK {} (was {})", resealed.len(), new.id_hex(), old.id_hex());
+            println!(
+                "{} key file(s) now under KEK {} (was {})",
+                resealed.len(),
+                new.id_hex(),
+                old.id_hex()
+            );
         }
     }
     Ok(())
@@ -154,16 +197,30 @@ pub fn run(args: KeysArgs) -> Result<(), CliError> {
 
 /// The plaintext PKCS#8 of a key file: the file itself, or, when `eseal keys encrypt` made it,
 /// the key opened with the KEK of `kek` (required then).
-pub fn plaintext_key(path: &Path, kek_source: &KekSource) -> Result<zeroize::Zeroizing<Vec<u8>>, CliError> {
-    let bytes = zeroize::Zeroizing::new(std::fs::read(path).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))?);
+pub fn plaintext_key(
+    path: &Path,
+    kek_source: &KekSource,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, CliError> {
+    let bytes = zeroize::Zeroizing::new(
+        std::fs::read(path)
+            .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))?,
+    );
     if !envelope::is_encrypted(&bytes) {
         return Ok(bytes);
     }
     if kek_source.kek_file.is_none() && kek_source.kek_env.is_none() {
-        return Err(CliError::Usage(format!("{} is an encrypted key file: give its KEK with --kek-file or --kek-env", path.display())));
+        return Err(CliError::Usage(format!(
+            "{} is an encrypted key file: give its KEK with --kek-file or --kek-env",
+            path.display()
+        )));
     }
-    let kek = kek(kek_source.kek_file.as_deref(), kek_source.kek_env.as_deref(), "--kek-file / --kek-env")?;
-    envelope::open(&bytes, std::slice::from_ref(&kek), &path.display().to_string()).map_err(|e| CliError::Usage(e.to_string()))
+    let kek = kek(
+        kek_source.kek_file.as_deref(),
+        kek_source.kek_env.as_deref(),
+        "--kek-file / --kek-env",
+    )?;
+    envelope::open(&bytes, std::slice::from_ref(&kek), &path.display().to_string())
+        .map_err(|e| CliError::Usage(e.to_string()))
 }
 
 /// Runs `eseal seal keygen`: prints the key reference to register the seal with.
@@ -174,8 +231,10 @@ pub fn keygen(args: KeygenArgs) -> Result<(), CliError> {
         AlgorithmArg::EcP256 => KeyAlgorithm::EcdsaP256,
         AlgorithmArg::Rsa3072 => KeyAlgorithm::Rsa3072,
     };
-    let made = make_key(&config.keys, home, &args.name, algorithm, &args.subject).map_err(|e| CliError::Usage(e.to_string()))?;
-    std::fs::write(&args.csr, &made.csr_pem).map_err(|e| CliError::Usage(format!("cannot write {}: {e}", args.csr.display())))?;
+    let made = make_key(&config.keys, home, &args.name, algorithm, &args.subject)
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    std::fs::write(&args.csr, &made.csr_pem)
+        .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", args.csr.display())))?;
     println!("key reference: {}\ncertificate request: {}", made.reference, args.csr.display());
     Ok(())
 }
@@ -185,7 +244,12 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let fail = |e: std::io::Error| CliError::Usage(format!("cannot write {}: {e}", path.display()));
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(fail)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(fail)?;
     file.write_all(bytes).map_err(fail)?;
     file.sync_all().map_err(fail)
 }

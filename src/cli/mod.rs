@@ -126,8 +126,12 @@ impl Cli {
 
 /// Parses a duration like `90s`, `30m`, `2h`, `1d` into seconds.
 pub fn parse_duration(text: &str) -> Result<i64, String> {
-    let (number, unit) = text.trim().split_at(text.trim().find(|c: char| !c.is_ascii_digit()).unwrap_or(text.trim().len()));
-    let n: i64 = number.parse().map_err(|_| format!("{text:?} is not a duration like 90s, 30m, 2h or 1d"))?;
+    let (number, unit) = text
+        .trim()
+        .split_at(text.trim().find(|c: char| !c.is_ascii_digit()).unwrap_or(text.trim().len()));
+    let n: i64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 90s, 30m, 2h or 1d"))?;
     let scale = match unit {
         "" | "s" => 1,
         "m" => 60,
@@ -154,14 +158,22 @@ mod tests {
     /// debug_assert does not see it).
     #[test]
     fn no_subcommand_redefines_a_global_argument() {
-        fn walk(command: &clap::Command, path: &str, globals: &[(String, Option<String>)], clashes: &mut Vec<String>) {
+        fn walk(
+            command: &clap::Command,
+            path: &str,
+            globals: &[(String, Option<String>)],
+            clashes: &mut Vec<String>,
+        ) {
             let mut inherited = globals.to_vec();
             for arg in command.get_arguments() {
                 let id = arg.get_id().to_string();
                 let long = arg.get_long().map(str::to_string);
                 for (global_id, global_long) in globals {
                     if *global_id == id || (long.is_some() && *global_long == long) {
-                        clashes.push(format!("{path}: {id} (--{}) redefines the global {global_id}", long.clone().unwrap_or_default()));
+                        clashes.push(format!(
+                            "{path}: {id} (--{}) redefines the global {global_id}",
+                            long.clone().unwrap_or_default()
+                        ));
                     }
                 }
                 if arg.is_global_set() {

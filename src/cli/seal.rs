@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use tonic::transport::Channel;
 
-use super::{ClientArgs, CliError, parse_duration};
+use super::{CliError, ClientArgs, parse_duration};
 use eseal_service::api::proto::seal_admin_service_client::SealAdminServiceClient;
 use eseal_service::api::proto::{self, Authorization, Seal};
 
@@ -124,7 +124,9 @@ fn seal_json(s: &Seal) -> serde_json::Value {
 
 /// JSON of an authorization, as `eseal grant --json` prints it.
 pub fn authorization_json(a: &Authorization) -> serde_json::Value {
-    let state = proto::AuthorizationState::try_from(a.state).map(|st| st.as_str_name()).unwrap_or("UNKNOWN");
+    let state = proto::AuthorizationState::try_from(a.state)
+        .map(|st| st.as_str_name())
+        .unwrap_or("UNKNOWN");
     serde_json::json!({
         "id": a.id, "seal_id": a.seal_id, "grantee": a.grantee, "granted_by": a.granted_by,
         "case_number": a.case_number, "document_sha256": eseal_service::api::hex(&a.document_sha256),
@@ -139,11 +141,21 @@ fn print_seal(seal: &Seal, json: bool) {
     if json {
         println!("{v}");
     } else {
-        println!("{:<16} {:<10} {} ({}) custodians: {}", seal.id, v["state"].as_str().unwrap_or(""), seal.name, seal.kind, seal.custodians.join(", "));
+        println!(
+            "{:<16} {:<10} {} ({}) custodians: {}",
+            seal.id,
+            v["state"].as_str().unwrap_or(""),
+            seal.name,
+            seal.kind,
+            seal.custodians.join(", ")
+        );
     }
 }
 
-async fn client(args: &ClientArgs, identity: &str) -> Result<SealAdminServiceClient<Channel>, CliError> {
+async fn client(
+    args: &ClientArgs,
+    identity: &str,
+) -> Result<SealAdminServiceClient<Channel>, CliError> {
     Ok(SealAdminServiceClient::new(args.connect(identity).await?))
 }
 
@@ -167,8 +179,19 @@ pub async fn run(args: SealArgs) -> Result<(), CliError> {
                 seals.iter().for_each(|s| print_seal(s, false));
             }
         }
-        SealAction::Show { id } => print_seal(&admin.get_seal(proto::GetSealRequest { id }).await?.into_inner(), args.json),
-        SealAction::Register { id, name, organization, kind, image, chain, key_reference, custodians } => {
+        SealAction::Show { id } => {
+            print_seal(&admin.get_seal(proto::GetSealRequest { id }).await?.into_inner(), args.json)
+        }
+        SealAction::Register {
+            id,
+            name,
+            organization,
+            kind,
+            image,
+            chain,
+            key_reference,
+            custodians,
+        } => {
             let pem = read(&chain)?;
             let certificate_chain = x509_parser::pem::Pem::iter_from_buffer(&pem)
                 .filter_map(Result::ok)
@@ -189,9 +212,15 @@ pub async fn run(args: SealArgs) -> Result<(), CliError> {
             };
             print_seal(&admin.register_seal(request).await?.into_inner(), args.json);
         }
-        SealAction::Suspend { id, reason } => print_seal(&admin.suspend_seal(transition(id, reason)).await?.into_inner(), args.json),
-        SealAction::Resume { id, reason } => print_seal(&admin.resume_seal(transition(id, reason)).await?.into_inner(), args.json),
-        SealAction::Revoke { id, reason } => print_seal(&admin.revoke_seal(transition(id, reason)).await?.into_inner(), args.json),
+        SealAction::Suspend { id, reason } => {
+            print_seal(&admin.suspend_seal(transition(id, reason)).await?.into_inner(), args.json)
+        }
+        SealAction::Resume { id, reason } => {
+            print_seal(&admin.resume_seal(transition(id, reason)).await?.into_inner(), args.json)
+        }
+        SealAction::Revoke { id, reason } => {
+            print_seal(&admin.revoke_seal(transition(id, reason)).await?.into_inner(), args.json)
+        }
         SealAction::Keygen(_) => {}
     }
     Ok(())
@@ -208,7 +237,13 @@ pub async fn grant(args: GrantArgs) -> Result<(), CliError> {
         None => 0,
     };
     let mut admin = client(&args.client, "client-custodian").await?;
-    let request = proto::GrantAuthorizationRequest { seal_id: args.seal, grantee: args.to, case_number: args.case, document_sha256, valid_for_seconds };
+    let request = proto::GrantAuthorizationRequest {
+        seal_id: args.seal,
+        grantee: args.to,
+        case_number: args.case,
+        document_sha256,
+        valid_for_seconds,
+    };
     let authorization = admin.grant_authorization(request).await?.into_inner();
     if args.json {
         println!("{}", authorization_json(&authorization));

@@ -33,8 +33,11 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
     }
     let root = PathBuf::new();
     // Only the ESEAL__ variables are read; the others may hold anything, valid UTF-8 or not.
-    let environment = std::env::vars_os().map(|(name, value)| (name.to_string_lossy().into_owned(), value.to_string_lossy().into_owned()));
-    let mut config = Config::load_with_overrides(args.config.as_deref(), &root, environment).map_err(|e| CliError::Usage(e.to_string()))?;
+    let environment = std::env::vars_os().map(|(name, value)| {
+        (name.to_string_lossy().into_owned(), value.to_string_lossy().into_owned())
+    });
+    let mut config = Config::load_with_overrides(args.config.as_deref(), &root, environment)
+        .map_err(|e| CliError::Usage(e.to_string()))?;
     if let Some(url) = &args.store {
         config.store.url = Some(url.clone());
         config.check().map_err(|e| CliError::Usage(e.to_string()))?;
@@ -44,7 +47,8 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         Some(url) => format!("PostgreSQL {}", url_without_password(url)),
         None => config.store.sqlite_path.display().to_string(),
     };
-    let server = eseal_service::server::start(config).await.map_err(|e| CliError::Serve(e.to_string()))?;
+    let server =
+        eseal_service::server::start(config).await.map_err(|e| CliError::Serve(e.to_string()))?;
     println!("eseal is listening on {} (mTLS), store {store}", server.address);
     if args.config.is_none() {
         println!(
@@ -55,7 +59,8 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
              (from the source tree: cargo run --release -- grant ... ; stop the server with Ctrl-C)"
         );
     }
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| CliError::Serve(e.to_string()))?;
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| CliError::Serve(e.to_string()))?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate.recv() => {}
@@ -85,7 +90,10 @@ mod tests {
 
     #[test]
     fn passwords_are_not_printed() {
-        assert_eq!(url_without_password("postgres://eseal:s3cr@t@db:5432/eseal"), "postgres://eseal:***@db:5432/eseal");
+        assert_eq!(
+            url_without_password("postgres://eseal:s3cr@t@db:5432/eseal"),
+            "postgres://eseal:***@db:5432/eseal"
+        );
         assert_eq!(url_without_password("postgres://eseal@db/eseal"), "postgres://eseal@db/eseal");
         assert_eq!(url_without_password("postgres://db/eseal"), "postgres://db/eseal");
     }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{ClientArgs, CliError, progress};
+use super::{CliError, ClientArgs, progress};
 use eseal_service::api::proto::seal_admin_service_client::SealAdminServiceClient;
 use eseal_service::api::proto::sign_document_request::Part as RequestPart;
 use eseal_service::api::proto::sign_document_response::Part as ResponsePart;
@@ -62,7 +62,11 @@ pub struct SignArgs {
 
 fn rect(args: &SignArgs) -> Result<Option<proto::SealRect>, CliError> {
     let Some(text) = &args.rect else { return Ok(None) };
-    let numbers: Vec<f64> = text.split(',').map(|n| n.trim().parse::<f64>()).collect::<Result<_, _>>().map_err(|_| CliError::Usage(format!("--rect {text:?}: expected X,Y,W,H")))?;
+    let numbers: Vec<f64> = text
+        .split(',')
+        .map(|n| n.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| CliError::Usage(format!("--rect {text:?}: expected X,Y,W,H")))?;
     let [x, y, width, height] = numbers[..] else {
         return Err(CliError::Usage(format!("--rect {text:?}: expected four numbers X,Y,W,H")));
     };
@@ -76,7 +80,11 @@ fn rect(args: &SignArgs) -> Result<Option<proto::SealRect>, CliError> {
         "bottom-right" => proto::Corner::BottomRight,
         "top-left" => proto::Corner::TopLeft,
         "top-right" => proto::Corner::TopRight,
-        other => return Err(CliError::Usage(format!("--corner {other:?}: use bottom-left, bottom-right, top-left or top-right"))),
+        other => {
+            return Err(CliError::Usage(format!(
+                "--corner {other:?}: use bottom-left, bottom-right, top-left or top-right"
+            )));
+        }
     };
     Ok(Some(proto::SealRect { x, y, width, height, unit: unit as i32, corner: corner as i32 }))
 }
@@ -102,7 +110,10 @@ fn upload_stream(
     size: u64,
     bar: indicatif::ProgressBar,
     copy: Option<tokio::sync::mpsc::Sender<bytes::Bytes>>,
-) -> (impl tokio_stream::Stream<Item = SignDocumentRequest>, tokio::sync::oneshot::Receiver<ReadFailure>) {
+) -> (
+    impl tokio_stream::Stream<Item = SignDocumentRequest>,
+    tokio::sync::oneshot::Receiver<ReadFailure>,
+) {
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     let (fail, failed) = tokio::sync::oneshot::channel();
     let header = SignDocumentRequest { part: Some(RequestPart::Header(header)) };
@@ -116,8 +127,12 @@ fn upload_stream(
             let mut chunk = vec![0u8; UPLOAD_CHUNK];
             let failure = match file.read(&mut chunk) {
                 Ok(0) if sent == size => return,
-                Ok(0) => Some(format!("the document shrank while being read ({sent} of {size} bytes)")),
-                Ok(n) if sent + n as u64 > size => Some(format!("the document grew while being read (more than {size} bytes)")),
+                Ok(0) => {
+                    Some(format!("the document shrank while being read ({sent} of {size} bytes)"))
+                }
+                Ok(n) if sent + n as u64 > size => {
+                    Some(format!("the document grew while being read (more than {size} bytes)"))
+                }
                 Err(e) => Some(format!("reading the document failed after {sent} bytes: {e}")),
                 Ok(read) => {
                     chunk.truncate(read);
@@ -127,7 +142,9 @@ fn upload_stream(
             // A copy that stops taking chunks failed to write the output: nothing may be sealed.
             let failure = failure.or_else(|| {
                 let copy = copy.as_ref()?;
-                copy.blocking_send(bytes::Bytes::copy_from_slice(&chunk)).err().map(|_| "the output file could not be written".to_string())
+                copy.blocking_send(bytes::Bytes::copy_from_slice(&chunk))
+                    .err()
+                    .map(|_| "the output file could not be written".to_string())
             });
             if let Some(failure) = failure {
                 let _ = fail.send((failure, tx));
@@ -136,7 +153,10 @@ fn upload_stream(
             let read = chunk.len();
             sent += read as u64;
             bar.inc(read as u64);
-            if tx.blocking_send(SignDocumentRequest { part: Some(RequestPart::Chunk(chunk)) }).is_err() {
+            if tx
+                .blocking_send(SignDocumentRequest { part: Some(RequestPart::Chunk(chunk)) })
+                .is_err()
+            {
                 return;
             }
         }
@@ -153,10 +173,14 @@ const SYNC_EVERY: u64 = 16 << 20;
 /// has little left to do.
 ///
 /// The task ends with the SHA-256 and the length of what it wrote.
-fn output_writer(mut file: std::fs::File, path: PathBuf) -> (tokio::sync::mpsc::Sender<bytes::Bytes>, WriterTask) {
+fn output_writer(
+    mut file: std::fs::File,
+    path: PathBuf,
+) -> (tokio::sync::mpsc::Sender<bytes::Bytes>, WriterTask) {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(4);
     let writer = tokio::task::spawn_blocking(move || {
-        let cannot_write = |e: std::io::Error| CliError::Usage(format!("cannot write {}: {e}", path.display()));
+        let cannot_write =
+            |e: std::io::Error| CliError::Usage(format!("cannot write {}: {e}", path.display()));
         // The early syncs are only a head start: their failures are seen by the final sync.
         let (sync_now, sync_requests) = std::sync::mpsc::sync_channel::<()>(1);
         let syncer = file.try_clone().ok().map(|early| {
@@ -191,24 +215,40 @@ fn output_writer(mut file: std::fs::File, path: PathBuf) -> (tokio::sync::mpsc::
 
 /// Seals the file through the server and writes the result.
 pub async fn run(args: SignArgs) -> Result<(), CliError> {
-    let file = std::fs::File::open(&args.input).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", args.input.display())))?;
-    let size = file.metadata().map_err(|e| CliError::Usage(format!("cannot read {}: {e}", args.input.display())))?.len();
+    let file = std::fs::File::open(&args.input)
+        .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", args.input.display())))?;
+    let size = file
+        .metadata()
+        .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", args.input.display())))?
+        .len();
     let rect = rect(&args)?;
     let channel = args.client.connect("client-department").await?;
     let case_number = match &args.case {
         Some(c) => c.clone(),
         None => {
             let request = proto::GetAuthorizationRequest { id: args.authorization.clone() };
-            SealAdminServiceClient::new(channel.clone()).get_authorization(request).await?.into_inner().case_number
+            SealAdminServiceClient::new(channel.clone())
+                .get_authorization(request)
+                .await?
+                .into_inner()
+                .case_number
         }
     };
     // One authorization permits one stamping: an id derived from it alone makes a re-run
     // replay, without reading the document twice to hash it first.
     let request_id = args.request_id.clone().unwrap_or_else(|| {
         let seed = [b"eseal sign:".as_slice(), args.authorization.as_bytes()].concat();
-        format!("req-{}", &eseal_service::api::hex(ring::digest::digest(&ring::digest::SHA256, &seed).as_ref())[..32])
+        format!(
+            "req-{}",
+            &eseal_service::api::hex(ring::digest::digest(&ring::digest::SHA256, &seed).as_ref())
+                [..32]
+        )
     });
-    let returned = if args.whole_document { proto::ReturnedBytes::SealedDocument } else { proto::ReturnedBytes::UpdateOnly };
+    let returned = if args.whole_document {
+        proto::ReturnedBytes::SealedDocument
+    } else {
+        proto::ReturnedBytes::UpdateOnly
+    };
     let header = SignHeader {
         seal_id: args.seal.clone(),
         authorization_id: args.authorization.clone(),
@@ -221,14 +261,17 @@ pub async fn run(args: SignArgs) -> Result<(), CliError> {
         ..Default::default()
     };
     let partial = args.output.with_extension("pdf.partial");
-    let output = std::fs::File::create(&partial).map_err(|e| CliError::Usage(format!("cannot write {}: {e}", partial.display())))?;
+    let output = std::fs::File::create(&partial)
+        .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", partial.display())))?;
     // Hashing and writing run on their own thread, fed with the bytes sent (update only) and
     // the bytes received.
     let (chunks, writer) = output_writer(output, partial.clone());
     // `exchange` drops its sender when it returns: the writer then finishes what it was given.
     let exchanged = exchange(&args, channel, header, file, size, chunks).await;
     let sealed = check_written(exchanged, writer).await.and_then(|receipt| {
-        std::fs::rename(&partial, &args.output).map(|()| receipt).map_err(|e| CliError::Usage(format!("cannot write {}: {e}", args.output.display())))
+        std::fs::rename(&partial, &args.output)
+            .map(|()| receipt)
+            .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", args.output.display())))
     });
     let receipt = match sealed {
         Ok(receipt) => receipt,
@@ -257,11 +300,15 @@ async fn check_written(
     exchanged: Result<proto::StampingReceipt, CliError>,
     writer: tokio::task::JoinHandle<Result<(ring::digest::Digest, u64), CliError>>,
 ) -> Result<proto::StampingReceipt, CliError> {
-    let written = writer.await.map_err(|e| CliError::Serve(format!("the output's writer failed: {e}")));
+    let written =
+        writer.await.map_err(|e| CliError::Serve(format!("the output's writer failed: {e}")));
     match (exchanged, written) {
         (Ok(receipt), Ok(Ok((digest, len)))) => {
             if len != receipt.output_size || digest.as_ref() != receipt.output_sha256.as_slice() {
-                return Err(CliError::Serve("the sealed document written does not match the receipt's size and SHA-256".into()));
+                return Err(CliError::Serve(
+                    "the sealed document written does not match the receipt's size and SHA-256"
+                        .into(),
+                ));
             }
             Ok(receipt)
         }
@@ -287,7 +334,8 @@ async fn exchange(
 ) -> Result<proto::StampingReceipt, CliError> {
     let update_only = header.returned_bytes == proto::ReturnedBytes::UpdateOnly as i32;
     let upload = progress::bar(size, "upload");
-    let (outgoing, failed) = upload_stream(header, file, size, upload.clone(), update_only.then(|| chunks.clone()));
+    let (outgoing, failed) =
+        upload_stream(header, file, size, upload.clone(), update_only.then(|| chunks.clone()));
     let mut client = SigningServiceClient::new(channel).max_decoding_message_size(16 << 20);
     // A failed read cancels the call (the future is dropped): the server discards the upload.
     let outcome = tokio::select! {
@@ -298,7 +346,10 @@ async fn exchange(
         Ok(answer) => answer?.into_inner(),
         Err((message, upload_sender)) => {
             drop(upload_sender);
-            return Err(CliError::Usage(format!("{}: {message}; nothing was sealed", args.input.display())));
+            return Err(CliError::Usage(format!(
+                "{}: {message}; nothing was sealed",
+                args.input.display()
+            )));
         }
     };
     upload.finish_and_clear();
@@ -312,9 +363,16 @@ async fn exchange(
         0 if update_only && size > 0 => size,
         0 => 0,
         received if received == size => 0,
-        received => return Err(CliError::Serve(format!("the server received {received} bytes of the {size} sent"))),
+        received => {
+            return Err(CliError::Serve(format!(
+                "the server received {received} bytes of the {size} sent"
+            )));
+        }
     };
-    let download = progress::bar(if update_only { receipt.output_size.saturating_sub(size) } else { receipt.output_size }, "download");
+    let download = progress::bar(
+        if update_only { receipt.output_size.saturating_sub(size) } else { receipt.output_size },
+        "download",
+    );
     loop {
         let chunk = match responses.message().await? {
             Some(proto::SignDocumentResponse { part: Some(ResponsePart::Chunk(chunk)) }) => chunk,

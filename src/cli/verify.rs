@@ -8,11 +8,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use clap::Args;
 
-use super::{ClientArgs, CliError, progress};
+use super::{CliError, ClientArgs, progress};
+use eseal_pdf::FileSource;
 use eseal_service::api::proto::VerifyDocumentRequest;
 use eseal_service::api::proto::VerifyDocumentResponse;
 use eseal_service::api::proto::verification_service_client::VerificationServiceClient;
-use eseal_pdf::FileSource;
 use eseal_verify::{TrustAnchors, verify_document};
 
 /// Exit code when a signature is TOTAL-FAILED or there is no signature.
@@ -72,15 +72,23 @@ pub async fn run(args: VerifyArgs) -> Result<(), CliError> {
     let mut tally = Tally::default();
     if args.offline {
         let anchors = super::client::trust_anchors(&args.trust)?;
-        let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+        let jobs = args
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1);
         let files = args.files.clone();
-        let replies = tokio::task::spawn_blocking(move || verify_here(&files, &anchors, jobs)).await.map_err(|e| CliError::Serve(format!("the verification threads failed: {e}")))?;
+        let replies = tokio::task::spawn_blocking(move || verify_here(&files, &anchors, jobs))
+            .await
+            .map_err(|e| CliError::Serve(format!("the verification threads failed: {e}")))?;
         for (file, reply) in args.files.iter().zip(replies) {
             let result = match reply {
                 Ok(reply) => report(&args, file, &reply, false),
                 Err(problem) => {
                     println!("{}: FAILED: {problem}", file.display());
-                    Err(CliError::Finding { code: EXIT_FAILED, message: format!("{}: {problem}", file.display()) })
+                    Err(CliError::Finding {
+                        code: EXIT_FAILED,
+                        message: format!("{}: {problem}", file.display()),
+                    })
                 }
             };
             tally.count(&result);
@@ -89,12 +97,22 @@ pub async fn run(args: VerifyArgs) -> Result<(), CliError> {
     } else {
         let channel = args.client.connect("client-archivist").await?;
         for file in &args.files {
-            let bytes = std::fs::read(file).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", file.display())))?;
+            let bytes = std::fs::read(file)
+                .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", file.display())))?;
             let bar = progress::bar(bytes.len() as u64, "upload");
-            let chunks: Vec<VerifyDocumentRequest> = bytes.chunks(1 << 20).map(|c| VerifyDocumentRequest { chunk: c.to_vec() }).collect();
+            let chunks: Vec<VerifyDocumentRequest> = bytes
+                .chunks(1 << 20)
+                .map(|c| VerifyDocumentRequest { chunk: c.to_vec() })
+                .collect();
             let upload_bar = bar.clone();
-            let stream = tokio_stream::iter(chunks.into_iter().inspect(move |c| upload_bar.inc(c.chunk.len() as u64)));
-            let reply = VerificationServiceClient::new(channel.clone()).max_decoding_message_size(64 << 20).verify_document(stream).await?.into_inner();
+            let stream = tokio_stream::iter(
+                chunks.into_iter().inspect(move |c| upload_bar.inc(c.chunk.len() as u64)),
+            );
+            let reply = VerificationServiceClient::new(channel.clone())
+                .max_decoding_message_size(64 << 20)
+                .verify_document(stream)
+                .await?
+                .into_inner();
             bar.finish_and_clear();
             let result = report(&args, file, &reply, true);
             tally.count(&result);
@@ -108,7 +126,12 @@ pub async fn run(args: VerifyArgs) -> Result<(), CliError> {
 }
 
 /// Prints one document's report as asked; returns its outcome.
-fn report(args: &VerifyArgs, file: &Path, reply: &VerifyDocumentResponse, records_checked: bool) -> Result<(), CliError> {
+fn report(
+    args: &VerifyArgs,
+    file: &Path,
+    reply: &VerifyDocumentResponse,
+    records_checked: bool,
+) -> Result<(), CliError> {
     let result = outcome(reply, args.require_record);
     if args.json {
         println!("{}", with_file(&reply.report_json, file));
@@ -126,9 +149,14 @@ fn report(args: &VerifyArgs, file: &Path, reply: &VerifyDocumentResponse, record
 }
 
 /// Verifies `files` on `jobs` threads, in the engine; answers in the order of `files`.
-fn verify_here(files: &[PathBuf], anchors: &TrustAnchors, jobs: usize) -> Vec<Result<VerifyDocumentResponse, String>> {
+fn verify_here(
+    files: &[PathBuf],
+    anchors: &TrustAnchors,
+    jobs: usize,
+) -> Vec<Result<VerifyDocumentResponse, String>> {
     let next = AtomicUsize::new(0);
-    let mut answers: Vec<Option<Result<VerifyDocumentResponse, String>>> = (0..files.len()).map(|_| None).collect();
+    let mut answers: Vec<Option<Result<VerifyDocumentResponse, String>>> =
+        (0..files.len()).map(|_| None).collect();
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..jobs.min(files.len()))
             .map(|_| {
@@ -137,7 +165,10 @@ fn verify_here(files: &[PathBuf], anchors: &TrustAnchors, jobs: usize) -> Vec<Re
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(file) = files.get(i) else { break };
-                        let answer = verify_file(file, anchors, &mut buffer).and_then(|report| eseal_service::api::verification::reply(&report, None, Vec::new()).map_err(|e| e.to_string()));
+                        let answer = verify_file(file, anchors, &mut buffer).and_then(|report| {
+                            eseal_service::api::verification::reply(&report, None, Vec::new())
+                                .map_err(|e| e.to_string())
+                        });
                         done.push((i, answer));
                     }
                     done
@@ -150,12 +181,19 @@ fn verify_here(files: &[PathBuf], anchors: &TrustAnchors, jobs: usize) -> Vec<Re
             }
         }
     });
-    answers.into_iter().map(|a| a.unwrap_or_else(|| Err("its verification thread stopped".into()))).collect()
+    answers
+        .into_iter()
+        .map(|a| a.unwrap_or_else(|| Err("its verification thread stopped".into())))
+        .collect()
 }
 
 /// Verifies one file: read whole into `buffer` when small (one read instead of one per
 /// object; the buffer is reused from file to file), through positioned reads otherwise.
-fn verify_file(file: &Path, anchors: &TrustAnchors, buffer: &mut Vec<u8>) -> Result<eseal_verify::VerificationReport, String> {
+fn verify_file(
+    file: &Path,
+    anchors: &TrustAnchors,
+    buffer: &mut Vec<u8>,
+) -> Result<eseal_verify::VerificationReport, String> {
     use std::io::Read;
     const READ_WHOLE: u64 = 32 << 20;
     let cannot_read = |e: std::io::Error| format!("cannot read it: {e}");
@@ -167,7 +205,8 @@ fn verify_file(file: &Path, anchors: &TrustAnchors, buffer: &mut Vec<u8>) -> Res
         opened.take(len).read_to_end(buffer).map_err(cannot_read)?;
         verify_document(&*buffer, anchors).map_err(not_verified)
     } else {
-        verify_document(&FileSource::new(opened).map_err(cannot_read)?, anchors).map_err(not_verified)
+        verify_document(&FileSource::new(opened).map_err(cannot_read)?, anchors)
+            .map_err(not_verified)
     }
 }
 
@@ -219,7 +258,11 @@ impl Tally {
 impl std::fmt::Display for Tally {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let total = self.passed + self.failed + self.changed + self.indeterminate + self.unrecorded;
-        write!(f, "{total} document(s): {} passed, {} failed, {} changed after signing, {} indeterminate", self.passed, self.failed, self.changed, self.indeterminate)?;
+        write!(
+            f,
+            "{total} document(s): {} passed, {} failed, {} changed after signing, {} indeterminate",
+            self.passed, self.failed, self.changed, self.indeterminate
+        )?;
         if self.unrecorded > 0 {
             write!(f, ", {} without a stamping record", self.unrecorded)?;
         }
@@ -230,7 +273,15 @@ impl std::fmt::Display for Tally {
 fn print_table(reply: &VerifyDocumentResponse, records_checked: bool) {
     println!(
         "{:<24} {:<18} {:<13} {:<33} {:<6} {:<6} {:<7} {:<16} {:<9} signer",
-        "field", "kind", "indication", "sub-indication", "intact", "valid", "trusted", "coverage", "recorded"
+        "field",
+        "kind",
+        "indication",
+        "sub-indication",
+        "intact",
+        "valid",
+        "trusted",
+        "coverage",
+        "recorded"
     );
     for s in &reply.signatures {
         let yes = |b: bool| if b { "yes" } else { "NO" };
@@ -248,7 +299,11 @@ fn print_table(reply: &VerifyDocumentResponse, records_checked: bool) {
             yes(s.intact),
             yes(s.valid),
             yes(s.trusted),
-            if s.modified_after_signing { format!("{} (MODIFIED)", s.coverage) } else { s.coverage.clone() },
+            if s.modified_after_signing {
+                format!("{} (MODIFIED)", s.coverage)
+            } else {
+                s.coverage.clone()
+            },
             recorded,
             s.signer_subject
         );
@@ -262,7 +317,10 @@ fn print_table(reply: &VerifyDocumentResponse, records_checked: bool) {
         // appearance, an annotation painting over signed content).
         for c in s.later_changes.iter().filter(|c| !c.allowed || c.visual_page > 0) {
             let allowed = if c.allowed { "allowed" } else { "NOT ALLOWED" };
-            println!("    - later change, {allowed}: object {} ({}): {}", c.object, c.role, c.description);
+            println!(
+                "    - later change, {allowed}: object {} ({}): {}",
+                c.object, c.role, c.description
+            );
         }
     }
     if !reply.unrecorded_signatures.is_empty() {
@@ -273,28 +331,45 @@ fn print_table(reply: &VerifyDocumentResponse, records_checked: bool) {
 
 fn verdict_line(verdict: &str) -> &'static str {
     match verdict {
-        "passed" => "PASSED (every signature TOTAL-PASSED, nothing changed after signing but allowed changes)",
+        "passed" => {
+            "PASSED (every signature TOTAL-PASSED, nothing changed after signing but allowed changes)"
+        }
         "failed" => "FAILED (a signature is TOTAL-FAILED, or there is none)",
-        "changed_after_signing" => "CHANGED AFTER SIGNING (a later revision made a change a signature does not permit)",
-        "indeterminate" => "INDETERMINATE (a signature cannot be confirmed: see its sub-indication)",
+        "changed_after_signing" => {
+            "CHANGED AFTER SIGNING (a later revision made a change a signature does not permit)"
+        }
+        "indeterminate" => {
+            "INDETERMINATE (a signature cannot be confirmed: see its sub-indication)"
+        }
         _ => "UNKNOWN (the server gave no verdict this client knows)",
     }
 }
 
 /// The exit: 0 only when passed (and, with `require_record`, every signature recorded).
 fn outcome(reply: &VerifyDocumentResponse, require_record: bool) -> Result<(), CliError> {
-    let finding = |code: i32, message: &str| Err(CliError::Finding { code, message: message.into() });
+    let finding =
+        |code: i32, message: &str| Err(CliError::Finding { code, message: message.into() });
     match reply.verdict.as_str() {
         "passed" => {}
-        "changed_after_signing" => return finding(EXIT_CHANGED_AFTER_SIGNING, "the document was changed after signing"),
+        "changed_after_signing" => {
+            return finding(EXIT_CHANGED_AFTER_SIGNING, "the document was changed after signing");
+        }
         "indeterminate" => return finding(EXIT_INDETERMINATE, "the verdict is indeterminate"),
         // "failed", or a server too old to send a verdict (its all_valid says whether it passed).
         "" if reply.all_valid => {}
         _ => return finding(EXIT_FAILED, "verification failed"),
     }
-    let unrecorded: Vec<&str> = reply.signatures.iter().filter(|s| s.kind == "signature" && !s.audit_record_found).map(|s| s.field_name.as_str()).collect();
+    let unrecorded: Vec<&str> = reply
+        .signatures
+        .iter()
+        .filter(|s| s.kind == "signature" && !s.audit_record_found)
+        .map(|s| s.field_name.as_str())
+        .collect();
     if require_record && !unrecorded.is_empty() {
-        return finding(EXIT_NO_RECORD, &format!("no stamping record of this service for {}", unrecorded.join(", ")));
+        return finding(
+            EXIT_NO_RECORD,
+            &format!("no stamping record of this service for {}", unrecorded.join(", ")),
+        );
     }
     Ok(())
 }

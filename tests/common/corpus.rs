@@ -9,7 +9,11 @@ use std::path::{Path, PathBuf};
 fn corpus_dir() -> PathBuf {
     std::env::var_os("ESEAL_CORPUS").map(PathBuf::from).unwrap_or_else(|| {
         let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-        crate_dir.ancestors().map(|dir| dir.join("tests/corpus")).find(|dir| dir.is_dir()).unwrap_or_else(|| crate_dir.join("tests/corpus"))
+        crate_dir
+            .ancestors()
+            .map(|dir| dir.join("tests/corpus"))
+            .find(|dir| dir.is_dir())
+            .unwrap_or_else(|| crate_dir.join("tests/corpus"))
     })
 }
 

@@ -32,21 +32,71 @@ pub const EC_SEAL_SUBJECT: &str = "/C=CN/O=示例市行政审批局/CN=示例市
 /// A P-256 key and a self-signed certificate with `subject` (openssl -subj form), a seal's key
 /// usages and no CA flag, made by openssl in `dir`.
 pub fn openssl_self_signed(dir: &std::path::Path, subject: &str) -> (RingSigner, CertificateChain) {
-    openssl_self_signed_with(dir, subject, &["-addext", "basicConstraints=critical,CA:FALSE", "-addext", "keyUsage=critical,digitalSignature,nonRepudiation"])
+    openssl_self_signed_with(
+        dir,
+        subject,
+        &[
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-addext",
+            "keyUsage=critical,digitalSignature,nonRepudiation",
+        ],
+    )
 }
 
 /// Like [`openssl_self_signed`], with `extensions` (openssl req arguments) instead of the
 /// seal's; none: openssl's defaults (a CA certificate).
-pub fn openssl_self_signed_with(dir: &std::path::Path, subject: &str, extensions: &[&str]) -> (RingSigner, CertificateChain) {
+pub fn openssl_self_signed_with(
+    dir: &std::path::Path,
+    subject: &str,
+    extensions: &[&str],
+) -> (RingSigner, CertificateChain) {
     let key = dir.join("impostor-key.pem");
     let pk8 = dir.join("impostor.pk8");
     let cert = dir.join("impostor.pem");
     let openssl = tool("openssl");
-    let out = run(&openssl, &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key.to_str().unwrap()]);
+    let out = run(
+        &openssl,
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            key.to_str().unwrap(),
+        ],
+    );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = run(&openssl, &["pkcs8", "-topk8", "-nocrypt", "-in", key.to_str().unwrap(), "-outform", "DER", "-out", pk8.to_str().unwrap()]);
+    let out = run(
+        &openssl,
+        &[
+            "pkcs8",
+            "-topk8",
+            "-nocrypt",
+            "-in",
+            key.to_str().unwrap(),
+            "-outform",
+            "DER",
+            "-out",
+            pk8.to_str().unwrap(),
+        ],
+    );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let mut args = vec!["req", "-x509", "-new", "-utf8", "-days", "365", "-key", key.to_str().unwrap(), "-subj", subject, "-out", cert.to_str().unwrap()];
+    let mut args = vec![
+        "req",
+        "-x509",
+        "-new",
+        "-utf8",
+        "-days",
+        "365",
+        "-key",
+        key.to_str().unwrap(),
+        "-subj",
+        subject,
+        "-out",
+        cert.to_str().unwrap(),
+    ];
     args.extend_from_slice(extensions);
     let out = run(&openssl, &args);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -65,7 +115,12 @@ pub fn sealed_by_impostor(dir: &std::path::Path) -> Vec<u8> {
 pub fn sealed_with_expired_certificate() -> Vec<u8> {
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
     let expired = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
-    let pem = keys::seal_chain_for(&rcgen::PublicKeyData::subject_public_key_info(&key), "过期测试专用章", keys::seal_usages(), expired);
+    let pem = keys::seal_chain_for(
+        &rcgen::PublicKeyData::subject_public_key_info(&key),
+        "过期测试专用章",
+        keys::seal_usages(),
+        expired,
+    );
     let signer = RingSigner::from_pkcs8(&key.serialize_der()).unwrap();
     seal_with(&CertificateChain::from_pem(&pem).unwrap(), &signer, now() - 2 * 3600)
 }
@@ -82,11 +137,28 @@ pub fn alter_a_signed_byte(pdf: &mut [u8]) {
 /// signed bytes alone.
 pub fn corrupt_signature_value(pdf: &mut [u8], field: &str) {
     let doc = Document::open(pdf.to_vec()).unwrap();
-    let field = eseal_pdf::signature_fields(&doc).unwrap().into_iter().find(|f| f.name == field).expect("the field");
-    let range: Vec<usize> = field.dict.get(b"ByteRange").unwrap().as_array().unwrap().iter().map(|v| v.as_i64().unwrap() as usize).collect();
-    let Some(Object::String(contents, _)) = field.dict.get(b"Contents") else { panic!("no /Contents") };
+    let field = eseal_pdf::signature_fields(&doc)
+        .unwrap()
+        .into_iter()
+        .find(|f| f.name == field)
+        .expect("the field");
+    let range: Vec<usize> = field
+        .dict
+        .get(b"ByteRange")
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap() as usize)
+        .collect();
+    let Some(Object::String(contents, _)) = field.dict.get(b"Contents") else {
+        panic!("no /Contents")
+    };
     let value = SignedDataInfo::parse(contents).unwrap().signature_value().to_vec();
-    let at = contents.windows(value.len()).position(|w| w == value.as_slice()).expect("the signature value is in /Contents");
+    let at = contents
+        .windows(value.len())
+        .position(|w| w == value.as_slice())
+        .expect("the signature value is in /Contents");
     // Two hex digits per byte, after the gap's '<'; the low digit of the value's last byte.
     let hex_at = range[1] + 1 + 2 * (at + value.len() - 1) + 1;
     pdf[hex_at] = if pdf[hex_at] == b'0' { b'1' } else { b'0' };
@@ -100,7 +172,10 @@ pub fn rewrite_page_content(pdf: &[u8]) -> Vec<u8> {
     let content_id = ObjectId::new(doc.next_object_number().unwrap(), 0);
     let mut page_dict = page.dict.clone();
     page_dict.set(b"Contents".to_vec(), Object::Reference(content_id));
-    let content = Object::Stream(Stream { dict: Dictionary::new(), data: b"0 g 50 700 400 40 re f".to_vec() });
+    let content = Object::Stream(Stream {
+        dict: Dictionary::new(),
+        data: b"0 g 50 700 400 40 re f".to_vec(),
+    });
     append_update(pdf, &[(page.id, Object::Dictionary(page_dict)), (content_id, content)], None)
 }
 
@@ -109,7 +184,18 @@ pub fn rewrite_page_content(pdf: &[u8]) -> Vec<u8> {
 /// test TSA signs with RSA only), written to `dir`.
 pub fn tsa(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let pem = dir.join("tsa-key.pem");
-    let out = run(&tool("openssl"), &["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", pem.to_str().unwrap()]);
+    let out = run(
+        &tool("openssl"),
+        &[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            pem.to_str().unwrap(),
+        ],
+    );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let key = rcgen::KeyPair::from_pem(&std::fs::read_to_string(&pem).unwrap()).unwrap();
     let mut params = rcgen::CertificateParams::default();
@@ -140,10 +226,19 @@ pub fn with_document_timestamp(pdf: &[u8], dir: &std::path::Path, gen_time: i64)
     let out = run(
         &python,
         &[
-            script.to_str().unwrap(), input.to_str().unwrap(), output.to_str().unwrap(), cert.to_str().unwrap(), key.to_str().unwrap(),
-            issuer.to_str().unwrap(), &gen_time.to_string(),
+            script.to_str().unwrap(),
+            input.to_str().unwrap(),
+            output.to_str().unwrap(),
+            cert.to_str().unwrap(),
+            key.to_str().unwrap(),
+            issuer.to_str().unwrap(),
+            &gen_time.to_string(),
         ],
     );
-    assert!(out.status.success(), "pyHanko's document timestamp: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "pyHanko's document timestamp: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::fs::read(&output).unwrap()
 }

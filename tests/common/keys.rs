@@ -57,7 +57,13 @@ pub fn tokens() -> &'static Tokens {
 
 /// `[keys.pkcs11]` for the test token `label`, the PIN in the file `pin_file`.
 pub fn pkcs11_config(label: &str, pin_file: &Path) -> Pkcs11Config {
-    Pkcs11Config { module: MODULE.into(), token_label: label.into(), pin_file: Some(pin_file.into()), pin_env: None, sessions: 8 }
+    Pkcs11Config {
+        module: MODULE.into(),
+        token_label: label.into(),
+        pin_file: Some(pin_file.into()),
+        pin_env: None,
+        sessions: 8,
+    }
 }
 
 /// Writes `pin` to `dir/name` and returns the path.
@@ -86,7 +92,10 @@ impl rcgen::PublicKeyData for Spki {
 /// PrintableString, O and CN UTF8String, in that order).
 fn name(organization: &str, common_name: &str) -> rcgen::DistinguishedName {
     let mut name = rcgen::DistinguishedName::new();
-    name.push(rcgen::DnType::CountryName, rcgen::DnValue::PrintableString(rcgen::string::PrintableString::try_from("CN").unwrap()));
+    name.push(
+        rcgen::DnType::CountryName,
+        rcgen::DnValue::PrintableString(rcgen::string::PrintableString::try_from("CN").unwrap()),
+    );
     name.push(rcgen::DnType::OrganizationName, organization);
     name.push(rcgen::DnType::CommonName, common_name);
     name
@@ -95,18 +104,29 @@ fn name(organization: &str, common_name: &str) -> rcgen::DistinguishedName {
 /// The subject key identifier of keys-sample/seal-ca.pem.
 fn seal_ca_key_id() -> Vec<u8> {
     use x509_parser::prelude::{FromDer, ParsedExtension, X509Certificate};
-    let der = x509_parser::pem::parse_x509_pem(&std::fs::read(keys().join("seal-ca.pem")).unwrap()).unwrap().1.contents;
+    let der = x509_parser::pem::parse_x509_pem(&std::fs::read(keys().join("seal-ca.pem")).unwrap())
+        .unwrap()
+        .1
+        .contents;
     let (_, ca) = X509Certificate::from_der(&der).unwrap();
     ca.extensions()
         .iter()
-        .find_map(|e| if let ParsedExtension::SubjectKeyIdentifier(id) = e.parsed_extension() { Some(id.0.to_vec()) } else { None })
+        .find_map(|e| {
+            if let ParsedExtension::SubjectKeyIdentifier(id) = e.parsed_extension() {
+                Some(id.0.to_vec())
+            } else {
+                None
+            }
+        })
         .expect("seal-ca.pem has a subject key identifier")
 }
 
 /// The development seal CA (keys-sample/seal-ca.*) as an rcgen issuer, its subject written
 /// exactly as in seal-ca.pem.
 pub fn seal_ca() -> rcgen::Issuer<'static, rcgen::KeyPair> {
-    let key = rcgen::KeyPair::from_pem(&std::fs::read_to_string(keys().join("seal-ca.key")).unwrap()).unwrap();
+    let key =
+        rcgen::KeyPair::from_pem(&std::fs::read_to_string(keys().join("seal-ca.key")).unwrap())
+            .unwrap();
     let mut params = rcgen::CertificateParams::default();
     params.distinguished_name = name("eseal Development", "eseal Development Seal Issuing CA");
     params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
@@ -121,7 +141,12 @@ pub fn seal_ca() -> rcgen::Issuer<'static, rcgen::KeyPair> {
 /// A seal certificate chain (PEM: the new certificate, then seal-ca.pem) for the public key
 /// `spki` (DER SubjectPublicKeyInfo), issued by the development seal CA with `usages`, valid
 /// from a day ago until `not_after`.
-pub fn seal_chain_for(spki: &[u8], common_name: &str, usages: Vec<rcgen::KeyUsagePurpose>, not_after: SystemTime) -> String {
+pub fn seal_chain_for(
+    spki: &[u8],
+    common_name: &str,
+    usages: Vec<rcgen::KeyUsagePurpose>,
+    not_after: SystemTime,
+) -> String {
     let certificate = issue(spki, common_name, usages, not_after, &seal_ca());
     format!("{certificate}{}", std::fs::read_to_string(keys().join("seal-ca.pem")).unwrap())
 }
@@ -135,15 +160,26 @@ pub fn impostor_chain_for(spki: &[u8], common_name: &str) -> String {
     params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
     params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
     let ca = params.self_signed(&key).unwrap();
-    let certificate = issue(spki, common_name, seal_usages(), in_a_year(), &rcgen::Issuer::new(params, key));
+    let certificate =
+        issue(spki, common_name, seal_usages(), in_a_year(), &rcgen::Issuer::new(params, key));
     format!("{certificate}{}", ca.pem())
 }
 
 /// A seal certificate (PEM) for `spki`, issued by `issuer`.
-fn issue(spki: &[u8], common_name: &str, usages: Vec<rcgen::KeyUsagePurpose>, not_after: SystemTime, issuer: &rcgen::Issuer<'_, rcgen::KeyPair>) -> String {
+fn issue(
+    spki: &[u8],
+    common_name: &str,
+    usages: Vec<rcgen::KeyUsagePurpose>,
+    not_after: SystemTime,
+    issuer: &rcgen::Issuer<'_, rcgen::KeyPair>,
+) -> String {
     use x509_parser::prelude::FromDer;
     let (_, info) = x509_parser::x509::SubjectPublicKeyInfo::from_der(spki).unwrap();
-    let algorithm = if info.algorithm.algorithm.to_id_string() == "1.2.840.10045.2.1" { &rcgen::PKCS_ECDSA_P256_SHA256 } else { &rcgen::PKCS_RSA_SHA256 };
+    let algorithm = if info.algorithm.algorithm.to_id_string() == "1.2.840.10045.2.1" {
+        &rcgen::PKCS_ECDSA_P256_SHA256
+    } else {
+        &rcgen::PKCS_RSA_SHA256
+    };
     let key = Spki { key: info.subject_public_key.data.to_vec(), algorithm };
     let mut params = rcgen::CertificateParams::default();
     params.distinguished_name = name("示例市测试局", common_name);
@@ -188,13 +224,18 @@ pub async fn start(config: Config) -> eseal_service::server::RunningServer {
 pub async fn health(channel: Channel, name: &str) -> Result<i32, tonic::Status> {
     use tonic_health::pb::HealthCheckRequest;
     use tonic_health::pb::health_client::HealthClient;
-    Ok(HealthClient::new(channel).check(HealthCheckRequest { service: name.into() }).await?.into_inner().status)
+    Ok(HealthClient::new(channel)
+        .check(HealthCheckRequest { service: name.into() })
+        .await?
+        .into_inner()
+        .status)
 }
 
 /// SERVING, as the health protocol numbers it.
 pub const SERVING: i32 = tonic_health::pb::health_check_response::ServingStatus::Serving as i32;
 /// NOT_SERVING.
-pub const NOT_SERVING: i32 = tonic_health::pb::health_check_response::ServingStatus::NotServing as i32;
+pub const NOT_SERVING: i32 =
+    tonic_health::pb::health_check_response::ServingStatus::NotServing as i32;
 
 /// An archivist's channel to `port`.
 pub async fn archivist(port: u16) -> Channel {
@@ -218,7 +259,14 @@ pub async fn preregister(config: &Config, id: &str, key_reference: &str) {
     // A certificate of its own (made here, never used to sign): a certificate serves one seal
     // only, and the seeds hold the sample ones.
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let certificate_chain = vec![rcgen::CertificateParams::new(vec![format!("{id}.test")]).unwrap().self_signed(&key).unwrap().der().to_vec()];
+    let certificate_chain = vec![
+        rcgen::CertificateParams::new(vec![format!("{id}.test")])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap()
+            .der()
+            .to_vec(),
+    ];
     let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() as i64;
     let seal = Seal {
         id: id.into(),
@@ -234,7 +282,12 @@ pub async fn preregister(config: &Config, id: &str, key_reference: &str) {
         state: SealState::Active,
         registered_at: now,
     };
-    let store = eseal_service::store::SqliteStore::open(&config.store.sqlite_path, &config.store.audit_origin).await.unwrap();
+    let store = eseal_service::store::SqliteStore::open(
+        &config.store.sqlite_path,
+        &config.store.audit_origin,
+    )
+    .await
+    .unwrap();
     let mut event = AuditEvent::new(EventKind::SealRegistered, "test-setup");
     event.seal_id = Some(id.into());
     store.register_seal(&seal, event, now).await.unwrap();

@@ -38,7 +38,8 @@ impl Seal {
         let read = |suffix: &str| std::fs::read(dir.join(format!("{name}{suffix}"))).unwrap();
         Seal {
             name,
-            chain: CertificateChain::from_pem(&String::from_utf8(read("-chain.pem")).unwrap()).unwrap(),
+            chain: CertificateChain::from_pem(&String::from_utf8(read("-chain.pem")).unwrap())
+                .unwrap(),
             signer: RingSigner::from_pkcs8(&read(".pk8")).unwrap(),
             image: SealImage::from_png(&read(".png")).unwrap(),
         }
@@ -60,7 +61,14 @@ impl Seal {
             field_name: None,
             placement: Placement {
                 page,
-                rect: Some(SealRect { x: margin_mm, y: margin_mm, width: size_mm, height: size_mm, unit: Unit::Millimetres, corner: Corner::BottomRight }),
+                rect: Some(SealRect {
+                    x: margin_mm,
+                    y: margin_mm,
+                    width: size_mm,
+                    height: size_mm,
+                    unit: Unit::Millimetres,
+                    corner: Corner::BottomRight,
+                }),
             },
             image: Some(&self.image),
             signing_time: 1_795_000_000,
@@ -76,7 +84,8 @@ impl Seal {
     /// Seals `input` with `options`.
     pub fn seal(&self, input: &[u8], options: &SealOptions<'_>) -> (Vec<u8>, Stamped) {
         let mut out = Vec::new();
-        let stamped = stamp::seal(&input.to_vec(), &mut out, options, &self.chain, &self.signer).unwrap();
+        let stamped =
+            stamp::seal(&input.to_vec(), &mut out, options, &self.chain, &self.signer).unwrap();
         (out, stamped)
     }
 }
@@ -94,23 +103,31 @@ pub fn temp() -> tempfile::TempDir {
 /// Runs a command, failing the test with a clear message when the tool is not installed.
 pub fn run(program: &Path, args: &[&str]) -> Output {
     Command::new(program).args(args).output().unwrap_or_else(|e| {
-        panic!("cannot run {} ({e}); run scripts/test.sh, which installs the tools the tests need", program.display())
+        panic!(
+            "cannot run {} ({e}); run scripts/test.sh, which installs the tools the tests need",
+            program.display()
+        )
     })
 }
 
 /// An executable on PATH.
 pub fn tool(name: &str) -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{name} is not installed; run scripts/test.sh, which installs it"))
+    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file()).unwrap_or_else(|| {
+        panic!("{name} is not installed; run scripts/test.sh, which installs it")
+    })
 }
 
 /// pyHanko's command-line tool (`ESEAL_PYHANKO`, or the venv scripts/test.sh makes).
 pub fn pyhanko() -> PathBuf {
-    let path = std::env::var_os("ESEAL_PYHANKO").map(PathBuf::from).unwrap_or_else(|| repo().join("target/test-venv/bin/pyhanko"));
-    assert!(path.is_file(), "pyHanko not found at {}; run scripts/test.sh, which installs it", path.display());
+    let path = std::env::var_os("ESEAL_PYHANKO")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target/test-venv/bin/pyhanko"));
+    assert!(
+        path.is_file(),
+        "pyHanko not found at {}; run scripts/test.sh, which installs it",
+        path.display()
+    );
     path
 }
 
@@ -131,8 +148,15 @@ impl PyHankoVerdict {
     fn parse(line: &str) -> Option<PyHankoVerdict> {
         let mut parts = line.splitn(3, ':');
         let (field, fingerprint, status) = (parts.next()?, parts.next()?, parts.next()?);
-        let well_formed = !field.is_empty() && fingerprint.len() == 64 && fingerprint.bytes().all(|b| b.is_ascii_hexdigit());
-        well_formed.then(|| PyHankoVerdict { field: field.into(), fingerprint: fingerprint.into(), status: status.into(), line: line.into() })
+        let well_formed = !field.is_empty()
+            && fingerprint.len() == 64
+            && fingerprint.bytes().all(|b| b.is_ascii_hexdigit());
+        well_formed.then(|| PyHankoVerdict {
+            field: field.into(),
+            fingerprint: fingerprint.into(),
+            status: status.into(),
+            line: line.into(),
+        })
     }
     /// The comma-separated fields after `INTACT:` (none when INVALID).
     fn fields(&self) -> Vec<&str> {
@@ -185,15 +209,32 @@ pub fn pyhanko_run(file: &Path, strict: bool) -> PyHankoRun {
 /// a crash or an error before any verdict never passes for a judgement.
 pub fn pyhanko_validate(file: &Path, strict: bool) -> (Vec<PyHankoVerdict>, String) {
     let run = pyhanko_run(file, strict);
-    assert!(!run.verdicts.is_empty(), "pyHanko gave no verdict on {} (exit {:?}):\n{}", file.display(), run.code, run.text);
-    let all_good = run.verdicts.iter().all(|v| v.intact() && v.trusted() && !v.illegal_modifications());
-    assert_eq!(run.code, Some(if all_good { 0 } else { 1 }), "pyHanko's exit status disagrees with its verdicts on {}:\n{}", file.display(), run.text);
+    assert!(
+        !run.verdicts.is_empty(),
+        "pyHanko gave no verdict on {} (exit {:?}):\n{}",
+        file.display(),
+        run.code,
+        run.text
+    );
+    let all_good =
+        run.verdicts.iter().all(|v| v.intact() && v.trusted() && !v.illegal_modifications());
+    assert_eq!(
+        run.code,
+        Some(if all_good { 0 } else { 1 }),
+        "pyHanko's exit status disagrees with its verdicts on {}:\n{}",
+        file.display(),
+        run.text
+    );
     (run.verdicts, run.text)
 }
 
 /// The SHA-256 of a seal's certificate in hex: the fingerprint pyHanko prints.
 pub fn fingerprint(chain: &CertificateChain) -> String {
-    ring::digest::digest(&ring::digest::SHA256, chain.end_entity_der()).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    ring::digest::digest(&ring::digest::SHA256, chain.end_entity_der())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Asserts that pyHanko prints exactly the verdict lines `expected` (`(field, signer
@@ -202,7 +243,8 @@ pub fn fingerprint(chain: &CertificateChain) -> String {
 pub fn assert_pyhanko(file: &Path, strict: bool, expected: &[(&str, &str, &str)], code: i32) {
     let run = pyhanko_run(file, strict);
     let got: Vec<&str> = run.verdicts.iter().map(|v| v.line.as_str()).collect();
-    let wanted: Vec<String> = expected.iter().map(|(field, fp, status)| format!("{field}:{fp}:{status}")).collect();
+    let wanted: Vec<String> =
+        expected.iter().map(|(field, fp, status)| format!("{field}:{fp}:{status}")).collect();
     assert_eq!(got, wanted, "pyHanko's verdicts on {}:\n{}", file.display(), run.text);
     assert_eq!(run.code, Some(code), "pyHanko's exit status on {}:\n{}", file.display(), run.text);
 }
@@ -224,7 +266,8 @@ pub fn pdfsig(file: &Path) -> (Vec<bool>, bool, String) {
 /// `qpdf --check`: success without warnings.
 pub fn qpdf_check(file: &Path) -> (bool, String) {
     let out = run(&tool("qpdf"), &["--check", file.to_str().unwrap()]);
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.code() == Some(0), text)
 }
 
@@ -254,12 +297,13 @@ pub fn append_update(
         trailer.set(b"Root".to_vec(), Object::Reference(root));
     }
     let kind = doc.xref().sections[0].kind;
-    let update = writer.finish(kind, trailer, doc.xref().startxref, highest, ObjectId::new(highest, 0));
+    let update =
+        writer.finish(kind, trailer, doc.xref().startxref, highest, ObjectId::new(highest, 0));
     let mut out = pdf.to_vec();
     out.extend_from_slice(&update);
     out
 }
 pub mod keys;
+pub mod postgres;
 pub mod service;
 pub mod store;
-pub mod postgres;

@@ -35,9 +35,20 @@ pub struct Cluster {
 /// The folder of PostgreSQL's server binaries.
 fn binaries() -> PathBuf {
     let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|entries| entries.filter_map(Result::ok).map(|e| e.path().join("bin")).filter(|bin| bin.join("initdb").is_file()).collect())
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path().join("bin"))
+                .filter(|bin| bin.join("initdb").is_file())
+                .collect()
+        })
         .unwrap_or_default();
-    versions.sort_by_key(|p| p.parent().and_then(|v| v.file_name()).and_then(|v| v.to_str()).and_then(|v| v.parse::<u32>().ok()));
+    versions.sort_by_key(|p| {
+        p.parent()
+            .and_then(|v| v.file_name())
+            .and_then(|v| v.to_str())
+            .and_then(|v| v.parse::<u32>().ok())
+    });
     if let Some(bin) = versions.pop() {
         return bin;
     }
@@ -51,14 +62,21 @@ fn binaries() -> PathBuf {
 fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
         .unwrap_or(false)
 }
 
 /// The uid and gid of `nobody` from /etc/passwd.
 fn nobody() -> (u32, u32) {
     let passwd = std::fs::read_to_string("/etc/passwd").expect("read /etc/passwd");
-    let line = passwd.lines().find(|l| l.starts_with("nobody:")).expect("no user nobody to run PostgreSQL as (it refuses root)");
+    let line = passwd
+        .lines()
+        .find(|l| l.starts_with("nobody:"))
+        .expect("no user nobody to run PostgreSQL as (it refuses root)");
     let fields: Vec<&str> = line.split(':').collect();
     (fields[2].parse().unwrap(), fields[3].parse().unwrap())
 }
@@ -77,10 +95,26 @@ impl Cluster {
         cluster.spawn_guardian();
         let out = cluster
             .command("initdb")
-            .args(["-D", cluster.data.to_str().unwrap(), "-U", "eseal", "-A", "trust", "--no-sync", "-E", "UTF8", "--locale=C"])
+            .args([
+                "-D",
+                cluster.data.to_str().unwrap(),
+                "-U",
+                "eseal",
+                "-A",
+                "trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "--locale=C",
+            ])
             .output()
             .unwrap_or_else(|e| panic!("cannot run initdb ({e})"));
-        assert!(out.status.success(), "initdb failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "initdb failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         cluster.resume();
         cluster
     }
@@ -100,9 +134,19 @@ impl Cluster {
     /// Stops the server and removes the folder when this process ends, however it ends.
     fn spawn_guardian(&self) {
         let as_nobody = if is_root() { "runuser -u nobody -- " } else { "" };
-        let stop = format!("{as_nobody}'{}' -D '{}' -m immediate stop", self.bin.join("pg_ctl").display(), self.data.display());
-        let script = format!("cat >/dev/null; {stop} >/dev/null 2>&1; rm -rf '{}'", self.root.display());
-        let child = Command::new("sh").args(["-c", &script]).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null()).spawn();
+        let stop = format!(
+            "{as_nobody}'{}' -D '{}' -m immediate stop",
+            self.bin.join("pg_ctl").display(),
+            self.data.display()
+        );
+        let script =
+            format!("cat >/dev/null; {stop} >/dev/null 2>&1; rm -rf '{}'", self.root.display());
+        let child = Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
         *self.guardian.lock().unwrap() = Some(child.expect("cannot start the guardian shell"));
     }
 
@@ -115,7 +159,18 @@ impl Cluster {
         let log = self.root.join("server.log");
         let out = self
             .command("pg_ctl")
-            .args(["-D", self.data.to_str().unwrap(), "-o", &options, "-l", log.to_str().unwrap(), "-w", "-t", "60", "start"])
+            .args([
+                "-D",
+                self.data.to_str().unwrap(),
+                "-o",
+                &options,
+                "-l",
+                log.to_str().unwrap(),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ])
             .output()
             .unwrap_or_else(|e| panic!("cannot run pg_ctl ({e})"));
         assert!(
@@ -129,8 +184,16 @@ impl Cluster {
 
     /// Stops the server (fast shutdown: connections are closed, committed data kept).
     pub fn pause(&self) {
-        let out = self.command("pg_ctl").args(["-D", self.data.to_str().unwrap(), "-m", "fast", "-w", "stop"]).output().unwrap();
-        assert!(out.status.success(), "pg_ctl stop failed: {}", String::from_utf8_lossy(&out.stderr));
+        let out = self
+            .command("pg_ctl")
+            .args(["-D", self.data.to_str().unwrap(), "-m", "fast", "-w", "stop"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_ctl stop failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// The URL of `database` on this server: its socket folder as the `host` parameter (the
@@ -143,8 +206,13 @@ impl Cluster {
     pub async fn new_database(&self) -> String {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let name = format!("test_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-        let mut admin = sqlx::PgConnection::connect(&self.url("postgres")).await.expect("connect to the test PostgreSQL");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.unwrap();
+        let mut admin = sqlx::PgConnection::connect(&self.url("postgres"))
+            .await
+            .expect("connect to the test PostgreSQL");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .unwrap();
         admin.close().await.unwrap();
         self.url(&name)
     }

@@ -9,14 +9,15 @@ use std::time::{Duration, SystemTime};
 /// One day.
 pub const DAY: Duration = Duration::from_secs(86_400);
 
+use eseal_audit::{AuditRecord, EventKind};
 use eseal_service::api::proto::seal_admin_service_client::SealAdminServiceClient;
 use eseal_service::api::proto::sign_document_request::Part as RequestPart;
 use eseal_service::api::proto::sign_document_response::Part as ResponsePart;
 use eseal_service::api::proto::signing_service_client::SigningServiceClient;
 use eseal_service::api::proto::{
-    self, Authorization, GrantAuthorizationRequest, Placement, SealRect, SignDocumentRequest, SignHeader, StampingReceipt,
+    self, Authorization, GrantAuthorizationRequest, Placement, SealRect, SignDocumentRequest,
+    SignHeader, StampingReceipt,
 };
-use eseal_audit::{AuditRecord, EventKind};
 use eseal_service::config::{Config, PrincipalConfig};
 use eseal_service::server::RunningServer;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
@@ -71,12 +72,18 @@ impl ClientIdentity {
     }
 }
 
-fn client_params(cn: &str, uri: &str, not_before: SystemTime, not_after: SystemTime) -> rcgen::CertificateParams {
+fn client_params(
+    cn: &str,
+    uri: &str,
+    not_before: SystemTime,
+    not_after: SystemTime,
+) -> rcgen::CertificateParams {
     let mut params = rcgen::CertificateParams::default();
     params.distinguished_name = rcgen::DistinguishedName::new();
     params.distinguished_name.push(rcgen::DnType::OrganizationName, "eseal Test");
     params.distinguished_name.push(rcgen::DnType::CommonName, cn);
-    params.subject_alt_names = vec![rcgen::SanType::URI(rcgen::string::Ia5String::try_from(uri).unwrap())];
+    params.subject_alt_names =
+        vec![rcgen::SanType::URI(rcgen::string::Ia5String::try_from(uri).unwrap())];
     params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
     params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
     params.is_ca = rcgen::IsCa::ExplicitNoCa;
@@ -89,12 +96,15 @@ fn client_params(cn: &str, uri: &str, not_before: SystemTime, not_after: SystemT
 /// exactly as in tls-ca.pem (C PrintableString, O and CN UTF8String, in that order) so that
 /// certificates it issues chain to it.
 fn tls_ca_issuer() -> rcgen::Issuer<'static, rcgen::KeyPair> {
-    let key = rcgen::KeyPair::from_pem(&std::fs::read_to_string(keys().join("tls-ca.key")).unwrap()).unwrap();
+    let key =
+        rcgen::KeyPair::from_pem(&std::fs::read_to_string(keys().join("tls-ca.key")).unwrap())
+            .unwrap();
     let mut params = rcgen::CertificateParams::default();
     params.distinguished_name = rcgen::DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CountryName, rcgen::DnValue::PrintableString(rcgen::string::PrintableString::try_from("CN").unwrap()));
+    params.distinguished_name.push(
+        rcgen::DnType::CountryName,
+        rcgen::DnValue::PrintableString(rcgen::string::PrintableString::try_from("CN").unwrap()),
+    );
     params.distinguished_name.push(rcgen::DnType::OrganizationName, "eseal Development");
     params.distinguished_name.push(rcgen::DnType::CommonName, "eseal Development TLS CA");
     params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -103,9 +113,15 @@ fn tls_ca_issuer() -> rcgen::Issuer<'static, rcgen::KeyPair> {
 }
 
 /// A client certificate issued at test time by the real development TLS CA.
-pub fn issued_by_tls_ca(cn: &str, uri: &str, not_before: SystemTime, not_after: SystemTime) -> ClientIdentity {
+pub fn issued_by_tls_ca(
+    cn: &str,
+    uri: &str,
+    not_before: SystemTime,
+    not_after: SystemTime,
+) -> ClientIdentity {
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let cert = client_params(cn, uri, not_before, not_after).signed_by(&key, &tls_ca_issuer()).unwrap();
+    let cert =
+        client_params(cn, uri, not_before, not_after).signed_by(&key, &tls_ca_issuer()).unwrap();
     ClientIdentity { cert_pem: cert.pem().into_bytes(), key_pem: key.serialize_pem().into_bytes() }
 }
 
@@ -122,7 +138,10 @@ pub fn from_foreign_ca(ca_name: &str, cn: &str, uri: &str) -> ClientIdentity {
     let ca_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
     let mut ca = rcgen::CertificateParams::default();
     ca.distinguished_name = rcgen::DistinguishedName::new();
-    ca.distinguished_name.push(rcgen::DnType::CountryName, rcgen::DnValue::PrintableString(rcgen::string::PrintableString::try_from("CN").unwrap()));
+    ca.distinguished_name.push(
+        rcgen::DnType::CountryName,
+        rcgen::DnValue::PrintableString(rcgen::string::PrintableString::try_from("CN").unwrap()),
+    );
     ca.distinguished_name.push(rcgen::DnType::OrganizationName, "eseal Development");
     ca.distinguished_name.push(rcgen::DnType::CommonName, ca_name);
     ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -149,7 +168,10 @@ pub fn dev_config(dir: &Path) -> Config {
 pub fn extended_config(dir: &Path) -> Config {
     let mut config = dev_config(dir);
     let principal = PrincipalConfig::recognised_by_uri;
-    config.principals.push(PrincipalConfig { department: vec!["*".into()], ..principal(SECOND_DEPARTMENT, SECOND_DEPARTMENT_URI) });
+    config.principals.push(PrincipalConfig {
+        department: vec!["*".into()],
+        ..principal(SECOND_DEPARTMENT, SECOND_DEPARTMENT_URI)
+    });
     config.principals.push(PrincipalConfig {
         department: vec!["approval-ec".into()],
         custodian: vec!["approval-ec".into()],
@@ -181,7 +203,13 @@ impl TestServer {
         adjust(&mut config);
         let db = config.store.sqlite_path.clone();
         let running = eseal_service::server::start(config).await.expect("the server starts");
-        TestServer { dir, db, address: running.address, metrics_address: running.metrics_address, running: Some(running) }
+        TestServer {
+            dir,
+            db,
+            address: running.address,
+            metrics_address: running.metrics_address,
+            running: Some(running),
+        }
     }
 
     /// Starts the extended development configuration in a fresh tempdir.
@@ -195,7 +223,8 @@ impl TestServer {
     }
 
     pub async fn signing(&self, identity: &ClientIdentity) -> SigningServiceClient<Channel> {
-        SigningServiceClient::new(self.channel(Some(identity)).await).max_decoding_message_size(64 << 20)
+        SigningServiceClient::new(self.channel(Some(identity)).await)
+            .max_decoding_message_size(64 << 20)
     }
 
     pub async fn admin(&self, identity: &ClientIdentity) -> SealAdminServiceClient<Channel> {
@@ -223,11 +252,16 @@ pub fn install_provider() {
 /// A channel to `https://127.0.0.1:port` verifying the server as `localhost` against tls-ca,
 /// presenting `identity` when given.
 pub async fn connect(port: u16, identity: Option<&ClientIdentity>) -> Channel {
-    try_connect(port, identity).await.unwrap_or_else(|e| panic!("cannot connect to 127.0.0.1:{port}: {e}"))
+    try_connect(port, identity)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to 127.0.0.1:{port}: {e}"))
 }
 
 /// Like [`connect`], returning the error.
-pub async fn try_connect(port: u16, identity: Option<&ClientIdentity>) -> Result<Channel, tonic::transport::Error> {
+pub async fn try_connect(
+    port: u16,
+    identity: Option<&ClientIdentity>,
+) -> Result<Channel, tonic::transport::Error> {
     try_connect_with(port, identity, |endpoint| endpoint).await
 }
 
@@ -238,11 +272,21 @@ pub async fn try_connect_with(
     adjust: impl FnOnce(tonic::transport::Endpoint) -> tonic::transport::Endpoint,
 ) -> Result<Channel, tonic::transport::Error> {
     install_provider();
-    let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(std::fs::read(keys().join("tls-ca.pem")).unwrap())).domain_name("localhost");
+    let mut tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(std::fs::read(keys().join("tls-ca.pem")).unwrap()))
+        .domain_name("localhost");
     if let Some(id) = identity {
         tls = tls.identity(Identity::from_pem(&id.cert_pem, &id.key_pem));
     }
-    adjust(Channel::from_shared(format!("https://127.0.0.1:{port}")).unwrap().tls_config(tls).unwrap().connect_timeout(Duration::from_secs(5))).connect().await
+    adjust(
+        Channel::from_shared(format!("https://127.0.0.1:{port}"))
+            .unwrap()
+            .tls_config(tls)
+            .unwrap()
+            .connect_timeout(Duration::from_secs(5)),
+    )
+    .connect()
+    .await
 }
 
 /// Asserts that a client without a certificate is not served at `port`: the TLS handshake
@@ -252,11 +296,15 @@ pub async fn try_connect_with(
 pub async fn assert_refused_without_certificate(port: u16) -> String {
     match try_connect(port, None).await {
         Err(e) => format!("{e:?}"),
-        Ok(channel) => match SealAdminServiceClient::new(channel).list_seals(proto::ListSealsRequest {}).await {
+        Ok(channel) => match SealAdminServiceClient::new(channel)
+            .list_seals(proto::ListSealsRequest {})
+            .await
+        {
             Ok(answer) => panic!("a client without a certificate was answered: {answer:?}"),
             Err(status) => {
                 assert!(
-                    matches!(status.code(), Code::Unavailable | Code::Unknown | Code::Cancelled) && std::error::Error::source(&status).is_some(),
+                    matches!(status.code(), Code::Unavailable | Code::Unknown | Code::Cancelled)
+                        && std::error::Error::source(&status).is_some(),
                     "a transport failure, not an answer of the service: {status:?}"
                 );
                 format!("{status:?}")
@@ -289,7 +337,10 @@ pub fn grant_request(seal: &str, grantee: &str, case: &str) -> GrantAuthorizatio
 }
 
 /// Grants `request` as the client `admin` (a custodian's), panicking on refusal.
-pub async fn grant(admin: &mut SealAdminServiceClient<Channel>, request: GrantAuthorizationRequest) -> Authorization {
+pub async fn grant(
+    admin: &mut SealAdminServiceClient<Channel>,
+    request: GrantAuthorizationRequest,
+) -> Authorization {
     admin.grant_authorization(request).await.expect("the grant succeeds").into_inner()
 }
 
@@ -341,41 +392,79 @@ pub struct Sealed {
 /// then every chunk (appended to `document` when the header asks for the update only). A broken answer (no receipt first, a chunk before it, a document whose size
 /// or SHA-256 is not the receipt's) is an error of code DATA_LOSS; nothing counts as received
 /// unless all of it arrived and matches the receipt.
-pub async fn try_sign(client: &mut SigningServiceClient<Channel>, header: SignHeader, document: &[u8]) -> Result<Sealed, Status> {
-    let header_returned_update_only = header.returned_bytes == proto::ReturnedBytes::UpdateOnly as i32;
+pub async fn try_sign(
+    client: &mut SigningServiceClient<Channel>,
+    header: SignHeader,
+    document: &[u8],
+) -> Result<Sealed, Status> {
+    let header_returned_update_only =
+        header.returned_bytes == proto::ReturnedBytes::UpdateOnly as i32;
     let mut messages = vec![SignDocumentRequest { part: Some(RequestPart::Header(header)) }];
-    messages.extend(document.chunks(256 * 1024).map(|c| SignDocumentRequest { part: Some(RequestPart::Chunk(c.to_vec())) }));
+    messages.extend(
+        document
+            .chunks(256 * 1024)
+            .map(|c| SignDocumentRequest { part: Some(RequestPart::Chunk(c.to_vec())) }),
+    );
     let mut stream = client.sign_document(tokio_stream::iter(messages)).await?.into_inner();
     let receipt = match stream.message().await? {
         Some(proto::SignDocumentResponse { part: Some(ResponsePart::Receipt(r)) }) => r,
-        other => return Err(Status::data_loss(format!("the first answer must be the receipt, not {other:?}"))),
+        other => {
+            return Err(Status::data_loss(format!(
+                "the first answer must be the receipt, not {other:?}"
+            )));
+        }
     };
     if receipt.input_size != document.len() as u64 {
-        return Err(Status::data_loss(format!("the receipt says {} bytes were received, not {}", receipt.input_size, document.len())));
+        return Err(Status::data_loss(format!(
+            "the receipt says {} bytes were received, not {}",
+            receipt.input_size,
+            document.len()
+        )));
     }
     // Asked for the update alone: the sealed document is the document sent followed by it.
     let mut out = if header_returned_update_only { document.to_vec() } else { Vec::new() };
     while let Some(message) = stream.message().await? {
         match message.part {
             Some(ResponsePart::Chunk(c)) => out.extend_from_slice(&c),
-            other => return Err(Status::data_loss(format!("only chunks may follow the receipt, not {other:?}"))),
+            other => {
+                return Err(Status::data_loss(format!(
+                    "only chunks may follow the receipt, not {other:?}"
+                )));
+            }
         }
     }
     if out.len() as u64 != receipt.output_size || sha256(&out).to_vec() != receipt.output_sha256 {
-        return Err(Status::data_loss(format!("received {} bytes that do not match the receipt ({} bytes)", out.len(), receipt.output_size)));
+        return Err(Status::data_loss(format!(
+            "received {} bytes that do not match the receipt ({} bytes)",
+            out.len(),
+            receipt.output_size
+        )));
     }
     Ok(Sealed { receipt, document: out })
 }
 
 /// [`try_sign`], failing the test on a broken answer; also checks that the receipt names the
 /// document sent and that the sealed document is an incremental update of it.
-pub async fn sign(client: &mut SigningServiceClient<Channel>, header: SignHeader, document: &[u8]) -> Result<Sealed, Status> {
+pub async fn sign(
+    client: &mut SigningServiceClient<Channel>,
+    header: SignHeader,
+    document: &[u8],
+) -> Result<Sealed, Status> {
     match try_sign(client, header, document).await {
-        Err(s) if s.code() == Code::DataLoss && s.message().contains("receipt") => panic!("broken SignDocument answer: {}", s.message()),
+        Err(s) if s.code() == Code::DataLoss && s.message().contains("receipt") => {
+            panic!("broken SignDocument answer: {}", s.message())
+        }
         Err(s) => Err(s),
         Ok(sealed) => {
-            assert_eq!(sealed.receipt.input_sha256, sha256(document).to_vec(), "the receipt names the document sent");
-            assert!(sealed.document.starts_with(document), "the sealed document is an incremental update of the one sent");
+            assert_eq!(
+                sealed.receipt.input_sha256,
+                sha256(document).to_vec(),
+                "the receipt names the document sent"
+            );
+            assert!(
+                sealed.document.starts_with(document),
+                "the sealed document is an incremental update of the one sent"
+            );
             Ok(sealed)
         }
     }
@@ -383,14 +472,28 @@ pub async fn sign(client: &mut SigningServiceClient<Channel>, header: SignHeader
 
 /// Asserts that `result` is a refusal with `code` whose message contains every one of `words`.
 #[track_caller]
-pub fn assert_refused<T: std::fmt::Debug>(result: Result<T, Status>, code: Code, words: &[&str]) -> Status {
+pub fn assert_refused<T: std::fmt::Debug>(
+    result: Result<T, Status>,
+    code: Code,
+    words: &[&str],
+) -> Status {
     let status = match result {
         Ok(v) => panic!("expected {code:?} ({words:?}), the call succeeded: {v:?}"),
         Err(s) => s,
     };
-    assert_eq!(status.code(), code, "expected {code:?} ({words:?}), got {:?}: {}", status.code(), status.message());
+    assert_eq!(
+        status.code(),
+        code,
+        "expected {code:?} ({words:?}), got {:?}: {}",
+        status.code(),
+        status.message()
+    );
     for w in words {
-        assert!(status.message().contains(w), "the {code:?} message should contain {w:?}: {}", status.message());
+        assert!(
+            status.message().contains(w),
+            "the {code:?} message should contain {w:?}: {}",
+            status.message()
+        );
     }
     status
 }
@@ -398,7 +501,11 @@ pub fn assert_refused<T: std::fmt::Debug>(result: Result<T, Status>, code: Code,
 /// A read-only pool on the store file (the server may still be running: WAL allows it).
 pub async fn read_only(db: &Path) -> sqlx::SqlitePool {
     let options = sqlx::sqlite::SqliteConnectOptions::new().filename(db).read_only(true);
-    sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect_with(options).await.expect("open the store read-only")
+    sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .expect("open the store read-only")
 }
 
 /// Every audit record of the store at `db`, in order, parsed; checks they are numbered from 1
@@ -406,14 +513,18 @@ pub async fn read_only(db: &Path) -> sqlx::SqlitePool {
 pub async fn audit_records(db: &Path) -> Vec<AuditRecord> {
     use sqlx::Row;
     let pool = read_only(db).await;
-    let rows = sqlx::query("SELECT sequence, record FROM audit_log ORDER BY sequence").fetch_all(&pool).await.unwrap();
+    let rows = sqlx::query("SELECT sequence, record FROM audit_log ORDER BY sequence")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
     pool.close().await;
     let records: Vec<AuditRecord> = rows
         .iter()
         .map(|row| {
             let sequence: i64 = row.get(0);
             let bytes: Vec<u8> = row.get(1);
-            let record = AuditRecord::from_json(&bytes).unwrap_or_else(|e| panic!("audit record {sequence}: {e}"));
+            let record = AuditRecord::from_json(&bytes)
+                .unwrap_or_else(|e| panic!("audit record {sequence}: {e}"));
             assert_eq!(record.sequence as i64, sequence, "the record's sequence is its row's");
             record
         })
@@ -432,18 +543,29 @@ pub fn of_kind(records: &[AuditRecord], kind: EventKind) -> Vec<&AuditRecord> {
 /// Asserts that the trail holds a `call_refused` record of `method` by `principal` whose
 /// reason contains every one of `words`.
 #[track_caller]
-pub fn assert_refusal_recorded(records: &[AuditRecord], principal: &str, method: &str, words: &[&str]) {
+pub fn assert_refusal_recorded(
+    records: &[AuditRecord],
+    principal: &str,
+    method: &str,
+    words: &[&str],
+) {
     let found = of_kind(records, EventKind::CallRefused).into_iter().any(|r| {
         r.event.method.as_deref() == Some(method)
             && r.event.principal == principal
-            && r.event.reason.as_deref().is_some_and(|reason| words.iter().all(|w| reason.contains(w)))
+            && r.event
+                .reason
+                .as_deref()
+                .is_some_and(|reason| words.iter().all(|w| reason.contains(w)))
     });
     if !found {
         let refusals: Vec<String> = of_kind(records, EventKind::CallRefused)
             .iter()
             .map(|r| format!("{} {:?} {:?}", r.event.principal, r.event.method, r.event.reason))
             .collect();
-        panic!("no call_refused record of {method} by {principal} with {words:?}; refusals recorded:\n{}", refusals.join("\n"));
+        panic!(
+            "no call_refused record of {method} by {principal} with {words:?}; refusals recorded:\n{}",
+            refusals.join("\n")
+        );
     }
 }
 
@@ -455,18 +577,28 @@ pub const METRICS_AT: &str = "metrics at http://";
 /// The address that `log` (the output of a child `eseal serve` told to listen on port 0)
 /// shows after `prefix`: the port the child bound itself, so no other process can take it
 /// between choice and use. Fails when the child exits first or after `within`.
-pub async fn logged_address(log: &Path, prefix: &str, child: &mut std::process::Child, within: Duration) -> SocketAddr {
+pub async fn logged_address(
+    log: &Path,
+    prefix: &str,
+    child: &mut std::process::Child,
+    within: Duration,
+) -> SocketAddr {
     let deadline = tokio::time::Instant::now() + within;
     loop {
         let text = std::fs::read_to_string(log).unwrap_or_default();
-        let address = text.lines().filter_map(|l| l.split_once(prefix)).find_map(|(_, rest)| rest.split(|c: char| c.is_whitespace() || c == '/' || c == '"').next()?.parse().ok());
+        let address = text.lines().filter_map(|l| l.split_once(prefix)).find_map(|(_, rest)| {
+            rest.split(|c: char| c.is_whitespace() || c == '/' || c == '"').next()?.parse().ok()
+        });
         if let Some(address) = address {
             return address;
         }
         if let Some(status) = child.try_wait().unwrap() {
             panic!("eseal serve exited ({status}) before printing {prefix:?}:\n{text}");
         }
-        assert!(tokio::time::Instant::now() < deadline, "eseal serve printed no {prefix:?} within {within:?}:\n{text}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "eseal serve printed no {prefix:?} within {within:?}:\n{text}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -486,7 +618,10 @@ pub async fn wait_serving(port: u16, within: Duration) {
                 }
             }
         }
-        assert!(tokio::time::Instant::now() < deadline, "the server on port {port} is not serving after {within:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the server on port {port} is not serving after {within:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -520,5 +655,8 @@ pub fn text(o: &std::process::Output) -> String {
 
 /// The development audit log's verifier key.
 pub fn vkey() -> String {
-    std::fs::read_to_string(super::repo().join("keys-sample/audit-log.vkey")).unwrap().trim().to_string()
+    std::fs::read_to_string(super::repo().join("keys-sample/audit-log.vkey"))
+        .unwrap()
+        .trim()
+        .to_string()
 }

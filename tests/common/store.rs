@@ -29,7 +29,11 @@ pub fn seal(id: &str) -> Seal {
         kind: "行政审批专用章".into(),
         image_png: vec![0x89, b'P', b'N', b'G', 0, 1, 2, 3],
         // The first certificate differs per seal: a certificate serves one seal only.
-        certificate_chain: vec![[&[0x30, 0x82, 0x01, 0x0a, 9, 9, 9][..], id.as_bytes()].concat(), vec![0x30; 700], vec![]],
+        certificate_chain: vec![
+            [&[0x30, 0x82, 0x01, 0x0a, 9, 9, 9][..], id.as_bytes()].concat(),
+            vec![0x30; 700],
+            vec![],
+        ],
         key_reference: format!("{id}.key"),
         custodians: vec!["wang".into(), "li".into(), "zhao".into()],
         valid_from: 1_700_000_000,
@@ -39,7 +43,13 @@ pub fn seal(id: &str) -> Seal {
     }
 }
 
-pub fn authorization(id: &str, seal_id: &str, grantee: &str, granted_at: i64, expires_at: i64) -> Authorization {
+pub fn authorization(
+    id: &str,
+    seal_id: &str,
+    grantee: &str,
+    granted_at: i64,
+    expires_at: i64,
+) -> Authorization {
     Authorization {
         id: id.into(),
         seal_id: seal_id.into(),
@@ -96,11 +106,15 @@ pub fn events_for(auth: &Authorization, request_id: &str) -> (AuditEvent, AuditE
     (consumed, sealed)
 }
 
-pub async fn commit(store: &dyn Store, request_id: &str, auth: &Authorization, now: i64) -> Result<StampingRecord, StoreError> {
+pub async fn commit(
+    store: &dyn Store,
+    request_id: &str,
+    auth: &Authorization,
+    now: i64,
+) -> Result<StampingRecord, StoreError> {
     let (consumed, sealed) = events_for(auth, request_id);
     store.commit_stamping(&stamping(request_id, auth), consumed, sealed, now).await
 }
-
 
 /// Which database a test runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -163,8 +177,12 @@ impl TestStore {
     /// Runs one SQL statement (valid on both backends) on the database; returns the rows changed.
     pub async fn execute(&self, sql: &'static str) -> u64 {
         match &self.concrete {
-            Concrete::Sqlite(s) => sqlx::query(sql).execute(s.pool()).await.unwrap().rows_affected(),
-            Concrete::Postgres(s) => sqlx::query(sql).execute(s.pool()).await.unwrap().rows_affected(),
+            Concrete::Sqlite(s) => {
+                sqlx::query(sql).execute(s.pool()).await.unwrap().rows_affected()
+            }
+            Concrete::Postgres(s) => {
+                sqlx::query(sql).execute(s.pool()).await.unwrap().rows_affected()
+            }
         }
     }
 

@@ -52,7 +52,9 @@ pub fn decode(text: &str) -> Result<Vec<u8>, AuditError> {
         }
         let mut n = 0u32;
         for &c in &quad[..4 - pad] {
-            let v = value(c).ok_or_else(|| AuditError::Base64(format!("unexpected character {:?}", char::from(c))))?;
+            let v = value(c).ok_or_else(|| {
+                AuditError::Base64(format!("unexpected character {:?}", char::from(c)))
+            })?;
             n = (n << 6) | v;
         }
         n <<= 6 * pad as u32;
@@ -101,7 +103,10 @@ mod tests {
 
     #[test]
     fn rejects_non_canonical_and_malformed_input() {
-        for bad in ["Zg", "Zg=", "Zh==", "Zm9=", "Z===", "Zg==Zg==", "Zm9v\n", " Zm9v", "Zm-v", "Zm_v", "====", "Zm8=Zm9v"] {
+        for bad in [
+            "Zg", "Zg=", "Zh==", "Zm9=", "Z===", "Zg==Zg==", "Zm9v\n", " Zm9v", "Zm-v", "Zm_v",
+            "====", "Zm8=Zm9v",
+        ] {
             assert!(decode(bad).is_err(), "{bad:?} accepted");
         }
     }

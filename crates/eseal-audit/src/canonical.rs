@@ -58,7 +58,9 @@ fn write_string(out: &mut Vec<u8>, s: &str) {
             '\n' => out.extend_from_slice(b"\\n"),
             '\r' => out.extend_from_slice(b"\\r"),
             '\t' => out.extend_from_slice(b"\\t"),
-            c if (c as u32) < 0x20 => out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes()),
+            c if (c as u32) < 0x20 => {
+                out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes())
+            }
             c => {
                 let mut buf = [0u8; 4];
                 out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
@@ -74,7 +76,10 @@ mod tests {
 
     #[test]
     fn sorts_keys_by_utf16_and_escapes_like_rfc_8785() {
-        let value: Value = serde_json::from_str(r#"{"b":1,"a":"x\u001fy\"","\u20ac":2,"\ud83d\ude00":3,"c":[true,null]}"#).unwrap();
+        let value: Value = serde_json::from_str(
+            r#"{"b":1,"a":"x\u001fy\"","\u20ac":2,"\ud83d\ude00":3,"c":[true,null]}"#,
+        )
+        .unwrap();
         let text = String::from_utf8(canonical_json(&value)).unwrap();
         // By UTF-16 code units U+20AC (0x20AC) sorts before U+1F600 (0xD83D 0xDE00).
         assert_eq!(text, "{\"a\":\"x\\u001fy\\\"\",\"b\":1,\"c\":[true,null],\"€\":2,\"😀\":3}");

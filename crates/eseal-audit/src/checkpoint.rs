@@ -77,7 +77,9 @@ fn hex4(id: [u8; 4]) -> String {
 /// Rejects ASCII control characters other than newline, as signed notes require.
 fn check_note_characters(text: &str) -> Result<(), AuditError> {
     match text.chars().find(|&c| c < ' ' && c != '\n') {
-        Some(c) => Err(AuditError::MalformedNote(format!("control character U+{:04X}", u32::from(c)))),
+        Some(c) => {
+            Err(AuditError::MalformedNote(format!("control character U+{:04X}", u32::from(c))))
+        }
         None => Ok(()),
     }
 }
@@ -126,7 +128,8 @@ impl Checkpoint {
             return Err(bad("the tree size has leading zeros"));
         }
         let size: u64 = size_text.parse().map_err(|_| bad("the tree size is too large"))?;
-        let root_bytes = base64::decode(lines[2]).map_err(|e| AuditError::MalformedCheckpoint(format!("root hash: {e}")))?;
+        let root_bytes = base64::decode(lines[2])
+            .map_err(|e| AuditError::MalformedCheckpoint(format!("root hash: {e}")))?;
         let root: Hash = root_bytes.try_into().map_err(|_| bad("the root hash is not 32 bytes"))?;
         Ok(Checkpoint { origin: origin.to_string(), size, root })
     }
@@ -137,7 +140,9 @@ fn check_origin(origin: &str) -> Result<(), AuditError> {
         return Err(AuditError::MalformedCheckpoint("empty origin".into()));
     }
     if origin.chars().any(|c| c.is_control()) {
-        return Err(AuditError::MalformedCheckpoint("the origin holds a newline or control character".into()));
+        return Err(AuditError::MalformedCheckpoint(
+            "the origin holds a newline or control character".into(),
+        ));
     }
     Ok(())
 }
@@ -164,24 +169,44 @@ pub struct LogSigner {
 
 impl fmt::Debug for LogSigner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LogSigner").field("name", &self.name).field("key_id", &hex4(self.key_id)).finish_non_exhaustive()
+        f.debug_struct("LogSigner")
+            .field("name", &self.name)
+            .field("key_id", &hex4(self.key_id))
+            .finish_non_exhaustive()
     }
 }
 
 impl LogSigner {
     fn from_key_pair(name: &str, key: Ed25519KeyPair) -> Result<Self, AuditError> {
         check_key_name(name)?;
-        let public_key: [u8; 32] =
-            key.public_key().as_ref().try_into().map_err(|_| AuditError::BadSigningKey("public key is not 32 bytes".into()))?;
-        Ok(LogSigner { name: name.to_string(), key_id: key_id(name, &public_key), public_key, key: SigningKey::InMemory(key) })
+        let public_key: [u8; 32] = key
+            .public_key()
+            .as_ref()
+            .try_into()
+            .map_err(|_| AuditError::BadSigningKey("public key is not 32 bytes".into()))?;
+        Ok(LogSigner {
+            name: name.to_string(),
+            key_id: key_id(name, &public_key),
+            public_key,
+            key: SigningKey::InMemory(key),
+        })
     }
 
     /// A signer whose private key is held elsewhere (a PKCS#11 token), given its public key.
     /// A first signature is made and checked now: a public key that is not the private key's
     /// fails here, not at the first checkpoint.
-    pub fn from_external(name: &str, public_key: [u8; 32], sign: ExternalEd25519) -> Result<Self, AuditError> {
+    pub fn from_external(
+        name: &str,
+        public_key: [u8; 32],
+        sign: ExternalEd25519,
+    ) -> Result<Self, AuditError> {
         check_key_name(name)?;
-        let signer = LogSigner { name: name.to_string(), key_id: key_id(name, &public_key), public_key, key: SigningKey::External(sign) };
+        let signer = LogSigner {
+            name: name.to_string(),
+            key_id: key_id(name, &public_key),
+            public_key,
+            key: SigningKey::External(sign),
+        };
         signer.signature(b"eseal log key check")?;
         Ok(signer)
     }
@@ -194,7 +219,11 @@ impl LogSigner {
                 let signature = sign(message).map_err(AuditError::BadSigningKey)?;
                 UnparsedPublicKey::new(&ED25519, self.public_key)
                     .verify(message, &signature)
-                    .map_err(|_| AuditError::BadSigningKey("the key's signature does not verify under its public key".into()))?;
+                    .map_err(|_| {
+                        AuditError::BadSigningKey(
+                            "the key's signature does not verify under its public key".into(),
+                        )
+                    })?;
                 Ok(signature)
             }
         }
@@ -203,13 +232,15 @@ impl LogSigner {
     /// A signer from an Ed25519 private key in PKCS#8 DER (v1, as OpenSSL writes it, or v2
     /// with the public key, as ring writes it).
     pub fn from_pkcs8(name: &str, pkcs8: &[u8]) -> Result<Self, AuditError> {
-        let key = Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8).map_err(|e| AuditError::BadSigningKey(e.to_string()))?;
+        let key = Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8)
+            .map_err(|e| AuditError::BadSigningKey(e.to_string()))?;
         LogSigner::from_key_pair(name, key)
     }
 
     /// A signer from a 32-byte Ed25519 seed (RFC 8032 private key).
     pub fn from_seed(name: &str, seed: &[u8; 32]) -> Result<Self, AuditError> {
-        let key = Ed25519KeyPair::from_seed_unchecked(seed).map_err(|e| AuditError::BadSigningKey(e.to_string()))?;
+        let key = Ed25519KeyPair::from_seed_unchecked(seed)
+            .map_err(|e| AuditError::BadSigningKey(e.to_string()))?;
         LogSigner::from_key_pair(name, key)
     }
 
@@ -217,10 +248,13 @@ impl LogSigner {
     /// `PRIVATE+KEY+<name>+<hex key id>+<base64(0x01 || seed)>`, checking its key id.
     pub fn from_signer_key(skey: &str) -> Result<Self, AuditError> {
         let bad = |why: &str| AuditError::BadSigningKey(why.to_string());
-        let rest = skey.strip_prefix("PRIVATE+KEY+").ok_or_else(|| bad("not a PRIVATE+KEY+ signer key"))?;
+        let rest = skey
+            .strip_prefix("PRIVATE+KEY+")
+            .ok_or_else(|| bad("not a PRIVATE+KEY+ signer key"))?;
         let (name, rest) = rest.split_once('+').ok_or_else(|| bad("no key id"))?;
         let (id_hex, key64) = rest.split_once('+').ok_or_else(|| bad("no key"))?;
-        let id = parse_key_id(id_hex).ok_or_else(|| bad("the key id is not 8 lowercase hex digits"))?;
+        let id =
+            parse_key_id(id_hex).ok_or_else(|| bad("the key id is not 8 lowercase hex digits"))?;
         let key = base64::decode(key64).map_err(|e| AuditError::BadSigningKey(e.to_string()))?;
         let (&alg, seed) = key.split_first().ok_or_else(|| bad("empty key"))?;
         if alg != ED25519_SIGNATURE_TYPE {
@@ -316,18 +350,23 @@ impl LogVerifier {
     /// that the key id matches the name and key.
     pub fn from_verifier_key(vkey: &str) -> Result<Self, AuditError> {
         let bad = |why: &str| AuditError::MalformedVerifierKey(why.to_string());
-        let (name, rest) = vkey.split_once('+').ok_or_else(|| bad("expected <name>+<key id>+<key>"))?;
-        let (id_hex, key64) = rest.split_once('+').ok_or_else(|| bad("expected <name>+<key id>+<key>"))?;
+        let (name, rest) =
+            vkey.split_once('+').ok_or_else(|| bad("expected <name>+<key id>+<key>"))?;
+        let (id_hex, key64) =
+            rest.split_once('+').ok_or_else(|| bad("expected <name>+<key id>+<key>"))?;
         if !is_valid_key_name(name) {
             return Err(bad("invalid key name"));
         }
-        let id = parse_key_id(id_hex).ok_or_else(|| bad("the key id is not 8 lowercase hex digits"))?;
-        let key = base64::decode(key64).map_err(|e| AuditError::MalformedVerifierKey(e.to_string()))?;
+        let id =
+            parse_key_id(id_hex).ok_or_else(|| bad("the key id is not 8 lowercase hex digits"))?;
+        let key =
+            base64::decode(key64).map_err(|e| AuditError::MalformedVerifierKey(e.to_string()))?;
         let (&alg, public_key) = key.split_first().ok_or_else(|| bad("empty key"))?;
         if alg != ED25519_SIGNATURE_TYPE {
             return Err(bad("not an Ed25519 key (signature type 0x01)"));
         }
-        let public_key: [u8; 32] = public_key.try_into().map_err(|_| bad("the public key is not 32 bytes"))?;
+        let public_key: [u8; 32] =
+            public_key.try_into().map_err(|_| bad("the public key is not 32 bytes"))?;
         let verifier = LogVerifier::new(name, public_key)?;
         if verifier.key_id != id {
             return Err(bad("the key id does not match the name and key"));
@@ -368,7 +407,8 @@ impl LogVerifier {
     pub fn open(&self, note: &str) -> Result<String, AuditError> {
         let malformed = |why: &str| AuditError::MalformedNote(why.to_string());
         check_note_characters(note)?;
-        let split = note.rfind("\n\n").ok_or_else(|| malformed("no blank line before the signatures"))?;
+        let split =
+            note.rfind("\n\n").ok_or_else(|| malformed("no blank line before the signatures"))?;
         let (text, signatures) = (&note[..split + 1], &note[split + 2..]);
         if signatures.is_empty() {
             return Err(malformed("no signature lines"));
@@ -382,12 +422,17 @@ impl LogVerifier {
             if n >= MAX_SIGNATURES {
                 return Err(malformed("too many signatures"));
             }
-            let line = line.strip_prefix(SIGNATURE_PREFIX).ok_or_else(|| malformed("a line after the blank line is not a signature line"))?;
-            let (name, b64) = line.split_once(' ').ok_or_else(|| malformed("a signature line has no signature"))?;
+            let line = line
+                .strip_prefix(SIGNATURE_PREFIX)
+                .ok_or_else(|| malformed("a line after the blank line is not a signature line"))?;
+            let (name, b64) = line
+                .split_once(' ')
+                .ok_or_else(|| malformed("a signature line has no signature"))?;
             if !is_valid_key_name(name) {
                 return Err(malformed("a signature line has an invalid key name"));
             }
-            let blob = base64::decode(b64).map_err(|e| AuditError::MalformedNote(format!("signature: {e}")))?;
+            let blob = base64::decode(b64)
+                .map_err(|e| AuditError::MalformedNote(format!("signature: {e}")))?;
             if blob.len() < 5 {
                 return Err(malformed("a signature is too short"));
             }
@@ -396,12 +441,19 @@ impl LogVerifier {
                 continue; // another key: ignored
             }
             if key.verify(text.as_bytes(), signature).is_err() {
-                return Err(AuditError::BadSignature { name: self.name.clone(), key_id: hex4(self.key_id) });
+                return Err(AuditError::BadSignature {
+                    name: self.name.clone(),
+                    key_id: hex4(self.key_id),
+                });
             }
             verified = true;
         }
         if !verified {
-            return Err(AuditError::NotSignedByLogKey(format!("{}+{}", self.name, hex4(self.key_id))));
+            return Err(AuditError::NotSignedByLogKey(format!(
+                "{}+{}",
+                self.name,
+                hex4(self.key_id)
+            )));
         }
         Ok(text.to_string())
     }
@@ -434,8 +486,10 @@ mod tests {
     // golang.org/x/mod/sumdb/note: the package documentation's example and note_test.go use
     // this key pair and signed note. Ed25519 is deterministic, so signing the same text with
     // the same seed must give the same note byte for byte.
-    const GO_SIGNER_KEY: &str = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
-    const GO_VERIFIER_KEY: &str = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
+    const GO_SIGNER_KEY: &str =
+        "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
+    const GO_VERIFIER_KEY: &str =
+        "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
     const GO_TEXT: &str = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n";
     const GO_NOTE: &str = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n\n\u{2014} PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n";
 
@@ -478,9 +532,13 @@ mod tests {
     fn checkpoint_bodies_parse_strictly() {
         let cp = Checkpoint { origin: "eseal.example/log".into(), size: 20852163, root: [9; 32] };
         let body = cp.to_body().unwrap();
-        assert_eq!(body, "eseal.example/log\n20852163\nCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=\n");
+        assert_eq!(
+            body,
+            "eseal.example/log\n20852163\nCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=\n"
+        );
         assert_eq!(Checkpoint::parse(&body).unwrap(), cp);
-        let empty = Checkpoint { origin: "o".into(), size: 0, root: super::super::merkle::EMPTY_ROOT };
+        let empty =
+            Checkpoint { origin: "o".into(), size: 0, root: super::super::merkle::EMPTY_ROOT };
         assert_eq!(Checkpoint::parse(&empty.to_body().unwrap()).unwrap(), empty);
         for bad in [
             "eseal.example/log\n20852163\nCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=",
@@ -505,7 +563,10 @@ mod tests {
         assert!(is_valid_key_name("eseal.example/log"));
         for bad in ["", "a b", "a+b", "a\tb", "a\u{a0}b", "a\u{2003}b", "a\nb"] {
             assert!(!is_valid_key_name(bad), "{bad:?}");
-            assert!(matches!(LogSigner::from_seed(bad, &[1; 32]), Err(AuditError::InvalidKeyName(_))));
+            assert!(matches!(
+                LogSigner::from_seed(bad, &[1; 32]),
+                Err(AuditError::InvalidKeyName(_))
+            ));
         }
     }
 }

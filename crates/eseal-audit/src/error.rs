@@ -23,7 +23,9 @@ pub enum AuditError {
         current: u64,
     },
     /// A pair of tree sizes that no proof exists for (zero, or the first larger than the second).
-    #[error("no consistency proof between tree sizes {first} and {second}: need 0 < first <= second")]
+    #[error(
+        "no consistency proof between tree sizes {first} and {second}: need 0 < first <= second"
+    )]
     InvalidSizes {
         /// The earlier size.
         first: u64,

@@ -8,17 +8,20 @@
 //! archivist checks offline.
 
 pub mod base64;
-pub mod log_check;
 mod canonical;
 pub mod checkpoint;
 mod error;
+pub mod log_check;
 pub mod merkle;
 pub mod proof;
 
 pub use canonical::canonical_json;
 pub use checkpoint::{Checkpoint, ExternalEd25519, LogSigner, LogVerifier};
 pub use error::AuditError;
-pub use merkle::{Hash, HashStore, MemoryStore, MerkleTree, NodeMap, leaf_hash, verify_consistency, verify_inclusion};
+pub use merkle::{
+    Hash, HashStore, MemoryStore, MerkleTree, NodeMap, leaf_hash, verify_consistency,
+    verify_inclusion,
+};
 pub use proof::{CheckedProof, ProofFile};
 
 use serde::{Deserialize, Serialize};
@@ -152,7 +155,8 @@ impl AuditRecord {
 
     /// Reads a record back from its canonical JSON.
     pub fn from_json(bytes: &[u8]) -> Result<AuditRecord, String> {
-        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
+        let value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
         let field = |name: &str| value.get(name).ok_or_else(|| format!("the record has no {name}"));
         let sequence = field("sequence")?.as_u64().ok_or("sequence is not a number")?;
         let time = field("time")?.as_i64().ok_or("time is not a number")?;
@@ -161,7 +165,8 @@ impl AuditRecord {
         if version != u64::from(RECORD_VERSION) {
             return Err(format!("unknown record version {version}"));
         }
-        let event: AuditEvent = serde_json::from_value(value.clone()).map_err(|e| format!("bad event fields: {e}"))?;
+        let event: AuditEvent =
+            serde_json::from_value(value.clone()).map_err(|e| format!("bad event fields: {e}"))?;
         Ok(AuditRecord { sequence, time, origin, event })
     }
 }
@@ -175,7 +180,12 @@ mod tests {
         let mut event = AuditEvent::new(EventKind::DocumentSealed, "approval-system");
         event.seal_id = Some("approval-ec".into());
         event.case_number = Some("审批-2026-001".into());
-        let record = AuditRecord { sequence: 7, time: 1_800_000_000, origin: "eseal.example/log".into(), event };
+        let record = AuditRecord {
+            sequence: 7,
+            time: 1_800_000_000,
+            origin: "eseal.example/log".into(),
+            event,
+        };
         let json = record.to_canonical_json();
         let text = String::from_utf8(json.clone()).unwrap();
         assert_eq!(
@@ -198,7 +208,12 @@ mod tests {
         event.count = Some(280);
         event.interval_start = Some(1_800_000_000);
         event.interval_end = Some(1_800_000_009);
-        let record = AuditRecord { sequence: 4, time: 1_800_000_010, origin: "eseal.local/audit".into(), event };
+        let record = AuditRecord {
+            sequence: 4,
+            time: 1_800_000_010,
+            origin: "eseal.local/audit".into(),
+            event,
+        };
         let json = record.to_canonical_json();
         assert_eq!(
             String::from_utf8(json.clone()).unwrap(),

@@ -44,20 +44,32 @@ impl LogReport {
 /// checkpoint notes `checkpoints`, with the log key `verifier`. Records after the latest
 /// checkpoint are pending, except the record of that checkpoint's own signing (which the
 /// checkpoint cannot cover).
-pub fn check_log(records: &[(u64, Vec<u8>)], checkpoints: &[String], verifier: &LogVerifier) -> LogReport {
+pub fn check_log(
+    records: &[(u64, Vec<u8>)],
+    checkpoints: &[String],
+    verifier: &LogVerifier,
+) -> LogReport {
     let mut report = LogReport { records: records.len() as u64, ..Default::default() };
     let mut tree = MerkleTree::in_memory();
     for (position, (sequence, bytes)) in records.iter().enumerate() {
         let expected = position as u64 + 1;
         if *sequence != expected {
-            report.problems.push(format!("sequence numbers are not contiguous: record {expected} is numbered {sequence}"));
+            report.problems.push(format!(
+                "sequence numbers are not contiguous: record {expected} is numbered {sequence}"
+            ));
         }
         match AuditRecord::from_json(bytes) {
             Ok(record) if record.sequence != *sequence => {
-                report.problems.push(format!("record {sequence} says it is record {}", record.sequence));
+                report
+                    .problems
+                    .push(format!("record {sequence} says it is record {}", record.sequence));
             }
             Ok(record) if record.origin != verifier.name() => {
-                report.problems.push(format!("record {sequence} belongs to log {:?}, not {:?}", record.origin, verifier.name()));
+                report.problems.push(format!(
+                    "record {sequence} belongs to log {:?}, not {:?}",
+                    record.origin,
+                    verifier.name()
+                ));
             }
             Ok(_) => {}
             Err(e) => report.problems.push(format!("record {sequence} is unreadable: {e}")),
@@ -117,8 +129,17 @@ mod tests {
     fn records(n: u64, signing: Option<u64>) -> Vec<(u64, Vec<u8>)> {
         (1..=n)
             .map(|sequence| {
-                let kind = if Some(sequence) == signing { EventKind::CheckpointSigned } else { EventKind::SealSuspended };
-                let record = AuditRecord { sequence, time: 1_800_000_000, origin: ORIGIN.into(), event: AuditEvent::new(kind, "admin") };
+                let kind = if Some(sequence) == signing {
+                    EventKind::CheckpointSigned
+                } else {
+                    EventKind::SealSuspended
+                };
+                let record = AuditRecord {
+                    sequence,
+                    time: 1_800_000_000,
+                    origin: ORIGIN.into(),
+                    event: AuditEvent::new(kind, "admin"),
+                };
                 (sequence, record.to_canonical_json())
             })
             .collect()
@@ -129,7 +150,9 @@ mod tests {
         for (_, bytes) in records {
             tree.append(leaf_hash(bytes)).unwrap();
         }
-        signer.sign(&Checkpoint { origin: ORIGIN.into(), size, root: tree.root(size).unwrap() }).unwrap()
+        signer
+            .sign(&Checkpoint { origin: ORIGIN.into(), size, root: tree.root(size).unwrap() })
+            .unwrap()
     }
 
     #[test]
@@ -141,12 +164,17 @@ mod tests {
 
         // 5 signs checkpoint 4; 6 to 9 are pending.
         let report = check_log(&log, &notes, &verifier);
-        assert_eq!((report.pending, report.latest_checkpoint, report.faulty(), report.ok()), (4, 4, false, false), "{report:?}");
+        assert_eq!(
+            (report.pending, report.latest_checkpoint, report.faulty(), report.ok()),
+            (4, 4, false, false),
+            "{report:?}"
+        );
         // Only the signing record after the checkpoint: verified.
         let report = check_log(&log[..5], &notes, &verifier);
         assert!(report.ok() && report.pending == 0, "{report:?}");
         // A record after the checkpoint that is not its signing record is pending.
-        let report = check_log(&records(5, None), &[note(&signer, &records(5, None), 4)], &verifier);
+        let report =
+            check_log(&records(5, None), &[note(&signer, &records(5, None), 4)], &verifier);
         assert_eq!((report.pending, report.faulty()), (1, false), "{report:?}");
         // No checkpoint at all: everything is pending.
         let report = check_log(&log, &[], &verifier);
@@ -155,7 +183,8 @@ mod tests {
         // A pending tail does not hide faults: an altered covered record, a checkpoint beyond
         // the records, another key.
         let mut altered = log.clone();
-        altered[1].1 = String::from_utf8(altered[1].1.clone()).unwrap().replace("admin", "other").into_bytes();
+        altered[1].1 =
+            String::from_utf8(altered[1].1.clone()).unwrap().replace("admin", "other").into_bytes();
         assert!(check_log(&altered, &notes, &verifier).faulty());
         assert!(check_log(&log[..3], &notes, &verifier).faulty());
         let (other, _) = LogSigner::generate(ORIGIN).unwrap();

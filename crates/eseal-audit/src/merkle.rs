@@ -41,8 +41,8 @@ pub type Hash = [u8; 32];
 
 /// The root of the empty tree: `SHA-256("")`.
 pub const EMPTY_ROOT: Hash = [
-    0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24, 0x27, 0xae, 0x41, 0xe4,
-    0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
+    0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24,
+    0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
 ];
 
 /// The leaf hash of a record: `SHA-256(0x00 || record bytes)`.
@@ -439,7 +439,12 @@ pub fn verify_inclusion(leaf: &Hash, index: u64, size: u64, proof: &[Hash], root
 
 /// The root that an inclusion proof leads to from `leaf` at `index` in a tree of `size`, or
 /// `None` when the proof cannot be for that position (wrong length, index not below size).
-pub fn root_from_inclusion_proof(leaf: &Hash, index: u64, size: u64, proof: &[Hash]) -> Option<Hash> {
+pub fn root_from_inclusion_proof(
+    leaf: &Hash,
+    index: u64,
+    size: u64,
+    proof: &[Hash],
+) -> Option<Hash> {
     if index >= size {
         return None;
     }
@@ -472,7 +477,13 @@ pub fn root_from_inclusion_proof(leaf: &Hash, index: u64, size: u64, proof: &[Ha
 ///
 /// Edge cases: `first > second` fails; `first == second` holds only with an empty proof and
 /// equal roots; `first == 0` holds only with an empty proof and `first_root` the empty root.
-pub fn verify_consistency(first: u64, second: u64, first_root: &Hash, second_root: &Hash, proof: &[Hash]) -> bool {
+pub fn verify_consistency(
+    first: u64,
+    second: u64,
+    first_root: &Hash,
+    second_root: &Hash,
+    proof: &[Hash],
+) -> bool {
     if first > second {
         return false;
     }
@@ -588,17 +599,28 @@ mod tests {
         for size in [1u64, 2, 3, 5, 8, 13, 64, 100, 511, 512, 513, 999, 1000] {
             let root_nodes = nodes_for_root(size);
             assert_eq!(root_nodes.len() as u32, size.count_ones());
-            assert_eq!(MerkleTree::assume_size(fetch(root_nodes), size).root(size), full.root(size));
+            assert_eq!(
+                MerkleTree::assume_size(fetch(root_nodes), size).root(size),
+                full.root(size)
+            );
             for index in [0, size / 3, size / 2, size - 1] {
                 let nodes = nodes_for_inclusion_proof(index, size).unwrap();
                 let partial = MerkleTree::assume_size(fetch(nodes), size);
-                assert_eq!(partial.inclusion_proof(index, size), full.inclusion_proof(index, size), "({index}, {size})");
+                assert_eq!(
+                    partial.inclusion_proof(index, size),
+                    full.inclusion_proof(index, size),
+                    "({index}, {size})"
+                );
             }
             for first in [1, size / 2, size - 1, size] {
                 let first = first.max(1);
                 let nodes = nodes_for_consistency_proof(first, size).unwrap();
                 let partial = MerkleTree::assume_size(fetch(nodes), size);
-                assert_eq!(partial.consistency_proof(first, size), full.consistency_proof(first, size), "({first}, {size})");
+                assert_eq!(
+                    partial.consistency_proof(first, size),
+                    full.consistency_proof(first, size),
+                    "({first}, {size})"
+                );
             }
             // Appending leaf `size` needs only the listed frontier.
             let mut partial = MerkleTree::assume_size(fetch(nodes_for_append(size)), size);
@@ -623,11 +645,17 @@ mod tests {
     #[test]
     fn bad_arguments_are_errors_not_panics() {
         let tree = tree_of(5);
-        assert!(matches!(tree.root(6), Err(AuditError::SizeOutOfRange { requested: 6, current: 5 })));
+        assert!(matches!(
+            tree.root(6),
+            Err(AuditError::SizeOutOfRange { requested: 6, current: 5 })
+        ));
         assert!(matches!(tree.inclusion_proof(5, 5), Err(AuditError::IndexOutOfRange { .. })));
         assert!(matches!(tree.inclusion_proof(0, 0), Err(AuditError::IndexOutOfRange { .. })));
         assert!(matches!(tree.inclusion_proof(0, 6), Err(AuditError::SizeOutOfRange { .. })));
-        assert!(matches!(tree.inclusion_proof(u64::MAX, 5), Err(AuditError::IndexOutOfRange { .. })));
+        assert!(matches!(
+            tree.inclusion_proof(u64::MAX, 5),
+            Err(AuditError::IndexOutOfRange { .. })
+        ));
         assert!(matches!(tree.consistency_proof(0, 3), Err(AuditError::InvalidSizes { .. })));
         assert!(matches!(tree.consistency_proof(4, 3), Err(AuditError::InvalidSizes { .. })));
         assert!(matches!(tree.consistency_proof(3, 6), Err(AuditError::SizeOutOfRange { .. })));
@@ -648,13 +676,19 @@ mod tests {
         let store = tree.into_store();
         let reopened = MerkleTree::open(store.clone(), 13).unwrap();
         assert_eq!(reopened.current_root().unwrap(), root);
-        assert!(matches!(MerkleTree::open(store.clone(), 14), Err(AuditError::MissingNode { level: 0, index: 13 })));
+        assert!(matches!(
+            MerkleTree::open(store.clone(), 14),
+            Err(AuditError::MissingNode { level: 0, index: 13 })
+        ));
         // A store missing an interior node is reported, not trusted.
         let mut damaged = MemoryStore::new();
         for i in 0..13u64 {
             damaged.put(0, i, store.get(0, i).unwrap());
         }
-        assert!(matches!(MerkleTree::open(damaged, 13), Err(AuditError::MissingNode { level: 2, index: 2 })));
+        assert!(matches!(
+            MerkleTree::open(damaged, 13),
+            Err(AuditError::MissingNode { level: 2, index: 2 })
+        ));
     }
 
     #[test]
@@ -665,7 +699,10 @@ mod tests {
         store.put(0, 2, [3; 32]);
         // (1, 0) is missing: appending leaf 3 needs (0, 2) and (1, 0).
         let mut tree = MerkleTree { store, size: 3 };
-        assert!(matches!(tree.append([4; 32]), Err(AuditError::MissingNode { level: 1, index: 0 })));
+        assert!(matches!(
+            tree.append([4; 32]),
+            Err(AuditError::MissingNode { level: 1, index: 0 })
+        ));
         assert_eq!(tree.size(), 3);
         assert_eq!(tree.store().level_len(0), 3);
     }

@@ -76,14 +76,20 @@ impl ProofFile {
     /// Reads a proof file. Unknown fields, bad base64 and hashes of the wrong length are
     /// errors; nothing is verified yet (see [`ProofFile::check`]).
     pub fn from_json(bytes: &[u8]) -> Result<ProofFile, AuditError> {
-        let json: ProofFileJson = serde_json::from_slice(bytes).map_err(|e| AuditError::MalformedProofFile(e.to_string()))?;
-        let record = base64::decode(&json.record).map_err(|e| AuditError::MalformedProofFile(format!("record: {e}")))?;
+        let json: ProofFileJson = serde_json::from_slice(bytes)
+            .map_err(|e| AuditError::MalformedProofFile(e.to_string()))?;
+        let record = base64::decode(&json.record)
+            .map_err(|e| AuditError::MalformedProofFile(format!("record: {e}")))?;
         let mut inclusion_proof = Vec::with_capacity(json.inclusion_proof.len());
         for (i, text) in json.inclusion_proof.iter().enumerate() {
-            let bytes = base64::decode(text).map_err(|e| AuditError::MalformedProofFile(format!("inclusion_proof[{i}]: {e}")))?;
-            let hash: Hash = bytes
-                .try_into()
-                .map_err(|_| AuditError::MalformedProofFile(format!("inclusion_proof[{i}] is not a 32-byte hash")))?;
+            let bytes = base64::decode(text).map_err(|e| {
+                AuditError::MalformedProofFile(format!("inclusion_proof[{i}]: {e}"))
+            })?;
+            let hash: Hash = bytes.try_into().map_err(|_| {
+                AuditError::MalformedProofFile(format!(
+                    "inclusion_proof[{i}] is not a 32-byte hash"
+                ))
+            })?;
             inclusion_proof.push(hash);
         }
         Ok(ProofFile {
@@ -105,21 +111,37 @@ impl ProofFile {
     pub fn check(&self, verifier: &LogVerifier) -> Result<CheckedProof, AuditError> {
         let checkpoint = verifier.verify_note(&self.checkpoint)?;
         if self.tree_size != checkpoint.size {
-            return Err(AuditError::CheckpointSizeMismatch { proof: self.tree_size, checkpoint: checkpoint.size });
+            return Err(AuditError::CheckpointSizeMismatch {
+                proof: self.tree_size,
+                checkpoint: checkpoint.size,
+            });
         }
-        let not_included = AuditError::NotIncluded { sequence: self.sequence, size: checkpoint.size };
+        let not_included =
+            AuditError::NotIncluded { sequence: self.sequence, size: checkpoint.size };
         let Some(index) = self.sequence.checked_sub(1) else {
             return Err(not_included);
         };
-        if !verify_inclusion(&leaf_hash(&self.record), index, checkpoint.size, &self.inclusion_proof, &checkpoint.root) {
+        if !verify_inclusion(
+            &leaf_hash(&self.record),
+            index,
+            checkpoint.size,
+            &self.inclusion_proof,
+            &checkpoint.root,
+        ) {
             return Err(not_included);
         }
         let record = AuditRecord::from_json(&self.record).map_err(AuditError::BadRecord)?;
         if record.sequence != self.sequence {
-            return Err(AuditError::SequenceMismatch { record: record.sequence, file: self.sequence });
+            return Err(AuditError::SequenceMismatch {
+                record: record.sequence,
+                file: self.sequence,
+            });
         }
         if record.origin != checkpoint.origin {
-            return Err(AuditError::OriginMismatch { record: record.origin, checkpoint: checkpoint.origin });
+            return Err(AuditError::OriginMismatch {
+                record: record.origin,
+                checkpoint: checkpoint.origin,
+            });
         }
         Ok(CheckedProof { record, checkpoint })
     }

@@ -61,9 +61,7 @@ impl DigestAlgorithm {
 
     /// Starts a streaming digest (e.g. over the chunks of a PDF `/ByteRange`).
     pub fn start(&self) -> Digester {
-        Digester {
-            context: digest::Context::new(self.ring_algorithm()),
-        }
+        Digester { context: digest::Context::new(self.ring_algorithm()) }
     }
 
     /// Digests the concatenation of `chunks` in one call.
@@ -112,9 +110,7 @@ impl Digester {
 
 impl fmt::Debug for Digester {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Digester")
-            .field("algorithm", &self.context.algorithm())
-            .finish()
+        f.debug_struct("Digester").field("algorithm", &self.context.algorithm()).finish()
     }
 }
 

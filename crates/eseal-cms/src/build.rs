@@ -176,10 +176,7 @@ fn assemble(
 
 /// id-sha256 with absent parameters (RFC 5754 §2: implementations SHOULD omit them).
 fn sha256_algorithm() -> AlgorithmIdentifierOwned {
-    AlgorithmIdentifierOwned {
-        oid: oids::ID_SHA256,
-        parameters: None,
-    }
+    AlgorithmIdentifierOwned { oid: oids::ID_SHA256, parameters: None }
 }
 
 /// One attribute with a single value.
@@ -188,10 +185,7 @@ fn attribute(
     value: &(impl der::EncodeValue + der::Tagged),
 ) -> Result<Attribute, CmsError> {
     let value = Any::encode_from(value).map_err(CmsError::encoding)?;
-    Ok(Attribute {
-        oid,
-        values: SetOfVec::try_from(vec![value]).map_err(CmsError::encoding)?,
-    })
+    Ok(Attribute { oid, values: SetOfVec::try_from(vec![value]).map_err(CmsError::encoding)? })
 }
 
 fn octets(bytes: &[u8]) -> Result<OctetString, CmsError> {

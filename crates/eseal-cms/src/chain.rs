@@ -85,18 +85,13 @@ impl CertificateChain {
             .iter()
             .enumerate()
             .map(|(index, der)| {
-                Certificate::from_der(der).map_err(|e| CmsError::InvalidCertificate {
-                    index,
-                    reason: e.to_string(),
-                })
+                Certificate::from_der(der)
+                    .map_err(|e| CmsError::InvalidCertificate { index, reason: e.to_string() })
             })
             .collect::<Result<Vec<_>, _>>()?;
         for (index, pair) in parsed.windows(2).enumerate() {
             if pair[0].tbs_certificate.issuer != pair[1].tbs_certificate.subject {
-                return Err(CmsError::ChainOrder {
-                    index,
-                    next: index + 1,
-                });
+                return Err(CmsError::ChainOrder { index, next: index + 1 });
             }
         }
         let key_type = seal_key_type(&parsed[0])?;
@@ -121,9 +116,7 @@ impl CertificateChain {
             }
         }
         if certificates.is_empty() {
-            return Err(CmsError::InvalidPem(
-                "no CERTIFICATE block in the bundle".to_owned(),
-            ));
+            return Err(CmsError::InvalidPem("no CERTIFICATE block in the bundle".to_owned()));
         }
         Self::from_der(certificates)
     }
@@ -200,11 +193,8 @@ fn seal_key_type(cert: &Certificate) -> Result<SealKeyType, CmsError> {
     let spki = &cert.tbs_certificate.subject_public_key_info;
     match spki.algorithm.oid {
         oids::ID_EC_PUBLIC_KEY => {
-            let curve: Option<ObjectIdentifier> = spki
-                .algorithm
-                .parameters
-                .as_ref()
-                .and_then(|p| p.decode_as().ok());
+            let curve: Option<ObjectIdentifier> =
+                spki.algorithm.parameters.as_ref().and_then(|p| p.decode_as().ok());
             match curve {
                 Some(oids::SECP256R1) => Ok(SealKeyType::EcdsaP256),
                 Some(other) => Err(CmsError::UnsupportedCertificateKey(format!(

@@ -43,8 +43,6 @@ pub(crate) struct IssuerSerial {
 impl EssCertIdV2 {
     /// The hash algorithm of `certHash`, applying the DEFAULT (id-sha256).
     pub fn hash_oid(&self) -> ObjectIdentifier {
-        self.hash_algorithm
-            .as_ref()
-            .map_or(oids::ID_SHA256, |alg| alg.oid)
+        self.hash_algorithm.as_ref().map_or(oids::ID_SHA256, |alg| alg.oid)
     }
 }

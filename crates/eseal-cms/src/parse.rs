@@ -57,9 +57,7 @@ impl SignedDataInfo {
         let der = strip_zero_padding(der)?;
         let content_info = ContentInfo::from_der(der).map_err(CmsError::malformed)?;
         if content_info.content_type != oids::ID_SIGNED_DATA {
-            return Err(CmsError::NotSignedData(oid_display(
-                &content_info.content_type,
-            )));
+            return Err(CmsError::NotSignedData(oid_display(&content_info.content_type)));
         }
         // The typed view is decoded without the certificates: they are read once, from their
         // original bytes in `raw` (re-encoding a decoded certificate is not guaranteed to give
@@ -82,17 +80,11 @@ impl SignedDataInfo {
 
         // Certificates: original bytes (re-encoding a decoded certificate is
         // not guaranteed to give them back), decoded alongside for matching.
-        let parsed: Vec<Option<Certificate>> = raw
-            .certificates
-            .iter()
-            .map(|c| Certificate::from_der(c).ok())
-            .collect();
-        let signer_index = parsed
-            .iter()
-            .position(|c| c.as_ref().is_some_and(|c| is_signer(c, &signer_info.sid)));
-        let signer_cert = signer_index
-            .and_then(|i| parsed.get(i))
-            .and_then(Option::as_ref);
+        let parsed: Vec<Option<Certificate>> =
+            raw.certificates.iter().map(|c| Certificate::from_der(c).ok()).collect();
+        let signer_index =
+            parsed.iter().position(|c| c.as_ref().is_some_and(|c| is_signer(c, &signer_info.sid)));
+        let signer_cert = signer_index.and_then(|i| parsed.get(i)).and_then(Option::as_ref);
 
         let content_type = signed_data.encap_content_info.econtent_type;
         let (encapsulated_content, tst_info) = encapsulated(&signed_data.encap_content_info)?;
@@ -124,11 +116,8 @@ impl SignedDataInfo {
                 }
             });
 
-        let unsigned_attrs: &[Attribute] = signer_info
-            .unsigned_attrs
-            .as_ref()
-            .map(|a| a.as_slice())
-            .unwrap_or_default();
+        let unsigned_attrs: &[Attribute] =
+            signer_info.unsigned_attrs.as_ref().map(|a| a.as_slice()).unwrap_or_default();
         let signature_timestamps = Self::timestamp_tokens(unsigned_attrs, depth);
 
         Ok(SignedDataInfo {
@@ -184,10 +173,8 @@ impl SignedDataInfo {
     /// hashes the `/ByteRange` with [`Self::digest_algorithm`] and compares
     /// with [`Self::message_digest`]. Nor does it validate the certificate.
     pub fn verify_signature(&self) -> Result<(), CmsError> {
-        let signed_attrs = self
-            .signed_attrs_der
-            .as_deref()
-            .ok_or(CmsError::MissingSignedAttributes)?;
+        let signed_attrs =
+            self.signed_attrs_der.as_deref().ok_or(CmsError::MissingSignedAttributes)?;
         let message_digest = self
             .message_digest
             .as_deref()
@@ -206,9 +193,7 @@ impl SignedDataInfo {
         {
             return Err(CmsError::ContentDigestMismatch);
         }
-        let signer = self
-            .signer_certificate()
-            .ok_or(CmsError::SignerCertificateNotFound)?;
+        let signer = self.signer_certificate().ok_or(CmsError::SignerCertificateNotFound)?;
         let cert = Certificate::from_der(signer).map_err(CmsError::malformed)?;
         verify_with_spki(
             &cert.tbs_certificate.subject_public_key_info,
@@ -247,17 +232,13 @@ impl SignedDataInfo {
     /// The signer's certificate (matched by issuerAndSerialNumber or
     /// subjectKeyIdentifier), if the SignedData carries it.
     pub fn signer_certificate(&self) -> Option<&[u8]> {
-        self.signer_index
-            .and_then(|i| self.certificates.get(i))
-            .map(Vec::as_slice)
+        self.signer_index.and_then(|i| self.certificates.get(i)).map(Vec::as_slice)
     }
 
     /// Subject of the signer's certificate (RFC 4514 string), if found.
     pub fn signer_subject(&self) -> Option<String> {
         let der = self.signer_certificate()?;
-        Certificate::from_der(der)
-            .ok()
-            .map(|c| c.tbs_certificate.subject.to_string())
+        Certificate::from_der(der).ok().map(|c| c.tbs_certificate.subject.to_string())
     }
 
     /// The value of the message-digest signed attribute.
@@ -297,14 +278,12 @@ impl SignedDataInfo {
 
     /// Whether an ESS signing-certificate-v2 signed attribute is present.
     pub fn has_signing_certificate_v2(&self) -> bool {
-        self.signed_attribute_oids
-            .contains(&oids::ID_AA_SIGNING_CERTIFICATE_V2)
+        self.signed_attribute_oids.contains(&oids::ID_AA_SIGNING_CERTIFICATE_V2)
     }
 
     /// Whether an ESS signing-certificate (v1, SHA-1) signed attribute is present.
     pub fn has_signing_certificate_v1(&self) -> bool {
-        self.signed_attribute_oids
-            .contains(&oids::ID_AA_SIGNING_CERTIFICATE)
+        self.signed_attribute_oids.contains(&oids::ID_AA_SIGNING_CERTIFICATE)
     }
 
     /// Whether the signing-certificate-v2 attribute designates the signer
@@ -343,9 +322,7 @@ fn strip_zero_padding(bytes: &[u8]) -> Result<&[u8], CmsError> {
         .split_at_checked(used)
         .ok_or_else(|| CmsError::Malformed("DER length beyond the end of the input".to_owned()))?;
     if padding.iter().any(|&b| b != 0) {
-        return Err(CmsError::Malformed(
-            "non-zero bytes after the CMS structure".to_owned(),
-        ));
+        return Err(CmsError::Malformed("non-zero bytes after the CMS structure".to_owned()));
     }
     Ok(der)
 }
@@ -414,9 +391,7 @@ impl RawSignedData {
             .transpose()?
             .transpose()?
             .unwrap_or_default();
-        let signer_infos = fields
-            .last()
-            .ok_or_else(|| der::Error::from(der::ErrorKind::Failed))?;
+        let signer_infos = fields.last().ok_or_else(|| der::Error::from(der::ErrorKind::Failed))?;
         let signed_attrs_value = match all_children(signer_infos.value())?.first() {
             // SignerInfo ::= SEQUENCE { version, sid, digestAlgorithm, [0] signedAttrs OPTIONAL, ... }
             Some(signer_info) => all_children(signer_info.value())?
@@ -452,18 +427,12 @@ fn all_children(value: &[u8]) -> der::Result<Vec<AnyRef<'_>>> {
 
 /// Exactly `N` TLVs inside a constructed value.
 fn children<const N: usize>(value: &[u8]) -> der::Result<[AnyRef<'_>; N]> {
-    all_children(value)?
-        .try_into()
-        .map_err(|_| der::Error::from(der::ErrorKind::Failed))
+    all_children(value)?.try_into().map_err(|_| der::Error::from(der::ErrorKind::Failed))
 }
 
 /// Whether a TLV is the constructed `[number]` context-specific field.
 fn is_context(tlv: &AnyRef<'_>, number: u8) -> bool {
-    tlv.tag()
-        == Tag::ContextSpecific {
-            constructed: true,
-            number: TagNumber::new(number),
-        }
+    tlv.tag() == Tag::ContextSpecific { constructed: true, number: TagNumber::new(number) }
 }
 
 /// The signed attributes as the signer encoded them: the `[0] IMPLICIT`
@@ -477,10 +446,7 @@ fn as_set_of(value: &[u8]) -> der::Result<Vec<u8>> {
 
 /// Decodes the attributes of a SET OF content, keeping their order.
 fn attributes_in_order(value: &[u8]) -> der::Result<Vec<Attribute>> {
-    all_children(value)?
-        .iter()
-        .map(|tlv| tlv.decode_as::<Attribute>())
-        .collect()
+    all_children(value)?.iter().map(|tlv| tlv.decode_as::<Attribute>()).collect()
 }
 
 /// The one value of the attribute of type `oid`, if present. An attribute

@@ -49,12 +49,9 @@ impl RingSigner {
                     .map_err(|e| CmsError::InvalidPrivateKey(format!("ECDSA P-256 key: {e}")))?,
             ),
             oids::ID_EC_PUBLIC_KEY => {
-                let curve = curve
-                    .map(|c| oid_display(&c))
-                    .unwrap_or_else(|| "no named curve".to_owned());
-                return Err(CmsError::UnsupportedKeyType(format!(
-                    "EC key on curve {curve}"
-                )));
+                let curve =
+                    curve.map(|c| oid_display(&c)).unwrap_or_else(|| "no named curve".to_owned());
+                return Err(CmsError::UnsupportedKeyType(format!("EC key on curve {curve}")));
             }
             oids::RSA_ENCRYPTION => RingKey::Rsa(
                 RsaKeyPair::from_pkcs8(der)
@@ -94,9 +91,7 @@ impl Signer for RingSigner {
 impl fmt::Debug for RingSigner {
     // Never print key material.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RingSigner")
-            .field("key", &self.key_description())
-            .finish_non_exhaustive()
+        f.debug_struct("RingSigner").field("key", &self.key_description()).finish_non_exhaustive()
     }
 }
 

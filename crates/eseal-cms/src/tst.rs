@@ -1,8 +1,8 @@
 //! RFC 3161 `TSTInfo`: what a timestamp token asserts.
 
-use eseal_encoding::civil_time::days_from_civil;
 use der::asn1::{AnyRef, Int, ObjectIdentifier, OctetString};
 use der::{Decode, Reader, Sequence, SliceReader, Tag, Tagged};
+use eseal_encoding::civil_time::days_from_civil;
 use spki::AlgorithmIdentifierOwned;
 
 use super::algorithms::DigestAlgorithm;
@@ -54,9 +54,7 @@ impl TstInfo {
             })
             .map_err(bad)?;
         if !reader.is_finished() {
-            return Err(CmsError::InvalidTimestamp(
-                "trailing data after TSTInfo".to_owned(),
-            ));
+            return Err(CmsError::InvalidTimestamp("trailing data after TSTInfo".to_owned()));
         }
         Ok(TstInfo {
             policy,
@@ -93,9 +91,7 @@ pub(super) fn parse_generalized_time(value: &[u8]) -> Result<i64, CmsError> {
         return Err(bad());
     }
     let number = |range: core::ops::Range<usize>| {
-        main[range]
-            .iter()
-            .fold(0i64, |acc, d| acc * 10 + i64::from(d - b'0'))
+        main[range].iter().fold(0i64, |acc, d| acc * 10 + i64::from(d - b'0'))
     };
     let (year, month, day) = (number(0..4), number(4..6), number(6..8));
     let (hour, minute, second) = (number(8..10), number(10..12), number(12..14));
@@ -115,4 +111,3 @@ pub(super) fn parse_generalized_time(value: &[u8]) -> Result<i64, CmsError> {
     }
     Ok(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second)
 }
-

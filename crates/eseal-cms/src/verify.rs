@@ -133,16 +133,12 @@ fn pss_hash(alg: &AlgorithmIdentifierOwned) -> Result<DigestAlgorithm, CmsError>
             .and_then(|p| p.decode_as::<AlgorithmIdentifierOwned>().ok())
             .map(|h| DigestAlgorithm::from_oid(&h.oid)),
         Some(_) => {
-            return Err(unsupported(
-                "with a mask generation function other than MGF1",
-            ));
+            return Err(unsupported("with a mask generation function other than MGF1"));
         }
         None => Some(Ok(DigestAlgorithm::Sha1)),
     };
     if !matches!(mgf_hash, Some(Ok(h)) if h == hash) {
-        return Err(unsupported(
-            "with an MGF1 hash different from the message hash",
-        ));
+        return Err(unsupported("with an MGF1 hash different from the message hash"));
     }
     let salt = params.salt_length.unwrap_or(20);
     if usize::try_from(salt).ok() != Some(hash.output_len()) {

@@ -30,5 +30,8 @@ pub fn civil_from_unix(unix_seconds: i64) -> (i64, i64, i64, i64, i64, i64) {
 
 /// The current time, Unix seconds (0 if the clock is before 1970).
 pub fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }

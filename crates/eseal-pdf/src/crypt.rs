@@ -6,7 +6,9 @@
 //! key, the object and the plaintext rather than drawn at random, so that sealing is
 //! deterministic (the same inputs give the same output bytes).
 
-use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit, block_padding::NoPadding, block_padding::Pkcs7};
+use aes::cipher::{
+    BlockDecryptMut, BlockEncryptMut, KeyIvInit, block_padding::NoPadding, block_padding::Pkcs7,
+};
 use ring::digest;
 
 use super::error::{PdfError, Result};
@@ -26,7 +28,10 @@ pub struct Crypt {
 
 impl std::fmt::Debug for Crypt {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Crypt").field("strings", &self.strings).field("streams", &self.streams).finish()
+        f.debug_struct("Crypt")
+            .field("strings", &self.strings)
+            .field("streams", &self.streams)
+            .finish()
     }
 }
 
@@ -77,7 +82,9 @@ impl Crypt {
                 Some(b"None") => Ok(false),
                 other => Err(PdfError::Unsupported(format!(
                     "crypt filter method {}",
-                    other.map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_else(|| "(missing)".into())
+                    other
+                        .map(|n| String::from_utf8_lossy(n).into_owned())
+                        .unwrap_or_else(|| "(missing)".into())
                 ))),
             }
         };
@@ -118,14 +125,18 @@ impl Crypt {
             return Ok(Vec::new());
         }
         if data.len() < 16 || (data.len() - 16) % 16 != 0 {
-            return Err(PdfError::Malformed("an encrypted string or stream has a bad length".into()));
+            return Err(PdfError::Malformed(
+                "an encrypted string or stream has a bad length".into(),
+            ));
         }
         let (iv, body) = data.split_at(16);
         let mut iv_block = [0u8; 16];
         iv_block.copy_from_slice(iv);
         Aes256CbcDec::new(&self.key.into(), &iv_block.into())
             .decrypt_padded_vec_mut::<Pkcs7>(body)
-            .map_err(|_| PdfError::Malformed("an encrypted string or stream does not decrypt".into()))
+            .map_err(|_| {
+                PdfError::Malformed("an encrypted string or stream does not decrypt".into())
+            })
     }
 
     /// Encrypts `plaintext` for object `id`; `salt` tells apart several strings of one object.
@@ -142,7 +153,10 @@ impl Crypt {
         let mut iv = [0u8; 16];
         iv.copy_from_slice(&seed[..16]);
         let mut out = iv.to_vec();
-        out.extend(Aes256CbcEnc::new(&self.key.into(), &iv.into()).encrypt_padded_vec_mut::<Pkcs7>(plaintext));
+        out.extend(
+            Aes256CbcEnc::new(&self.key.into(), &iv.into())
+                .encrypt_padded_vec_mut::<Pkcs7>(plaintext),
+        );
         out
     }
 }

@@ -97,7 +97,11 @@ impl<S: Source> Document<S> {
             return Err(PdfError::Unsupported("bytes before the %PDF- header".into()));
         }
         let xref = Xref::read_with(&source, &limits)?;
-        let budget = Rc::new(DecodeBudget { spent: Cell::new(0), allowed: limits.document_decoded(source.len()), file_size: source.len() });
+        let budget = Rc::new(DecodeBudget {
+            spent: Cell::new(0),
+            allowed: limits.document_decoded(source.len()),
+            file_size: source.len(),
+        });
         Self::with_xref(source, xref, limits, budget)
     }
 
@@ -122,7 +126,9 @@ impl<S: Source> Document<S> {
             None => {}
             Some(Object::Reference(id)) => {
                 let dict = doc.object(id)?;
-                let dict = dict.as_dict().ok_or_else(|| PdfError::Malformed("/Encrypt is not a dictionary".into()))?;
+                let dict = dict
+                    .as_dict()
+                    .ok_or_else(|| PdfError::Malformed("/Encrypt is not a dictionary".into()))?;
                 doc.crypt = Some(Crypt::open(dict)?);
                 doc.encrypt_ref = Some(id);
             }
@@ -136,7 +142,9 @@ impl<S: Source> Document<S> {
     /// an optional end of line), as it was then, read from the cross-reference data already
     /// read; `None` when no revision ends there.
     pub fn revision(&self, end: u64) -> Result<Option<Document<Prefix<'_, S>>>> {
-        let tail = self.source.read_range(end.saturating_sub(2), usize::try_from(end.min(2)).unwrap_or(0))?;
+        let tail = self
+            .source
+            .read_range(end.saturating_sub(2), usize::try_from(end.min(2)).unwrap_or(0))?;
         let eol: &[u8] = if tail.ends_with(b"\r\n") {
             b"\r\n"
         } else if tail.ends_with(b"\n") || tail.ends_with(b"\r") {
@@ -145,7 +153,13 @@ impl<S: Source> Document<S> {
             b""
         };
         let Some(xref) = self.xref.revision(end, eol)? else { return Ok(None) };
-        Document::with_xref(Prefix::new(&self.source, end), xref, self.limits.clone(), Rc::clone(&self.decoded)).map(Some)
+        Document::with_xref(
+            Prefix::new(&self.source, end),
+            xref,
+            self.limits.clone(),
+            Rc::clone(&self.decoded),
+        )
+        .map(Some)
     }
 
     /// The limit error this document reached, if any (later reads may have gone on).
@@ -165,7 +179,11 @@ impl<S: Source> Document<S> {
 
     /// The decoded data of `stream`, counted against the file's decoded-bytes budget.
     pub fn decode(&self, stream: &Stream) -> Result<Vec<u8>> {
-        let data = match filter::decode_within(&stream.dict, &stream.data, self.limits.stream_decoded_bytes) {
+        let data = match filter::decode_within(
+            &stream.dict,
+            &stream.data,
+            self.limits.stream_decoded_bytes,
+        ) {
             Err(PdfError::Limit(why)) => return Err(self.exceed(why)),
             other => other?,
         };
@@ -224,7 +242,9 @@ impl<S: Source> Document<S> {
         let highest = self.xref.entries.keys().max().copied().map(i64::from).unwrap_or(0);
         let next = size.max(highest + 1).max(1);
         if next > LIMIT {
-            return Err(PdfError::Unsupported(format!("the trailer's /Size {size} leaves no object numbers for an update")));
+            return Err(PdfError::Unsupported(format!(
+                "the trailer's /Size {size} leaves no object numbers for an update"
+            )));
         }
         Ok(next as u32)
     }
@@ -234,7 +254,10 @@ impl<S: Source> Document<S> {
         match self.object(id)? {
             Object::Dictionary(d) => Ok(d),
             Object::Stream(s) => Ok(s.dict),
-            other => Err(PdfError::Malformed(format!("{what} ({id}) is a {}, not a dictionary", other.type_name()))),
+            other => Err(PdfError::Malformed(format!(
+                "{what} ({id}) is a {}, not a dictionary",
+                other.type_name()
+            ))),
         }
     }
 
@@ -251,13 +274,18 @@ impl<S: Source> Document<S> {
     pub fn object(&self, id: ObjectId) -> Result<Object> {
         const MAX_NESTING: u32 = 8;
         if self.depth.get() >= MAX_NESTING {
-            return Err(PdfError::Malformed(format!("reading object {id} needs other objects in a cycle (/Length or object streams)")));
+            return Err(PdfError::Malformed(format!(
+                "reading object {id} needs other objects in a cycle (/Length or object streams)"
+            )));
         }
         self.limits.check_cancelled()?;
         let read = self.objects_read.get() + 1;
         self.objects_read.set(read);
         if read > self.limits.objects_read {
-            return Err(self.exceed(format!("reading the document takes more than {} object reads (the object limit)", self.limits.objects_read)));
+            return Err(self.exceed(format!(
+                "reading the document takes more than {} object reads (the object limit)",
+                self.limits.objects_read
+            )));
         }
         self.depth.set(self.depth.get() + 1);
         let result = self.object_unguarded(id);
@@ -291,7 +319,9 @@ impl<S: Source> Document<S> {
                 let (object, stream_at, end) = self.parse_at(id, offset)?;
                 self.check_alone(id, offset, stream_at.unwrap_or(end))?;
                 Ok(match (object, stream_at) {
-                    (Object::Dictionary(dict), Some(_)) => Object::Stream(Stream { dict, data: Vec::new() }),
+                    (Object::Dictionary(dict), Some(_)) => {
+                        Object::Stream(Stream { dict, data: Vec::new() })
+                    }
                     (object, _) => object,
                 })
             }
@@ -309,7 +339,9 @@ impl<S: Source> Document<S> {
             }
             Some(data_offset) => {
                 let Object::Dictionary(dict) = object else {
-                    return Err(PdfError::Malformed(format!("object {id} has stream data after a non-dictionary")));
+                    return Err(PdfError::Malformed(format!(
+                        "object {id} has stream data after a non-dictionary"
+                    )));
                 };
                 let data = self.stream_data(id, &dict, data_offset)?;
                 self.check_alone(id, offset, data_offset + data.len() as u64)?;
@@ -339,7 +371,9 @@ impl<S: Source> Document<S> {
     /// its data, and the offset where the object's syntax ends.
     fn parse_at(&self, id: ObjectId, offset: u64) -> Result<(Object, Option<u64>, u64)> {
         if offset >= self.source.len() {
-            return Err(PdfError::BrokenXref(format!("object {id} is listed at offset {offset}, past the end of the file")));
+            return Err(PdfError::BrokenXref(format!(
+                "object {id} is listed at offset {offset}, past the end of the file"
+            )));
         }
         let parsed = with_window(&self.source, offset, |data, complete| {
             let mut lx = Lexer::new(data, 0);
@@ -350,7 +384,8 @@ impl<S: Source> Document<S> {
                 return Err(super::xref::needs_more(lx.pos()));
             }
             let end = lx.pos() as u64;
-            let stream_at = if matches!(object, Object::Dictionary(_)) && lx.eat_keyword(b"stream") {
+            let stream_at = if matches!(object, Object::Dictionary(_)) && lx.eat_keyword(b"stream")
+            {
                 Some(data_start(data, lx.pos()) as u64)
             } else {
                 None
@@ -359,11 +394,17 @@ impl<S: Source> Document<S> {
         })?;
         let (found, object, stream_at, end) = parsed.map_err(|e| {
             if e.what == "an unsigned integer" && e.at == 0 || e.what == "the keyword 'obj'" {
-                PdfError::BrokenXref(format!("object {id} is not at offset {offset} where the cross-reference table says"))
+                PdfError::BrokenXref(format!(
+                    "object {id} is not at offset {offset} where the cross-reference table says"
+                ))
             } else if e.eof {
                 PdfError::Truncated(format!("object {id} at offset {offset} is cut off"))
             } else {
-                PdfError::Malformed(format!("object {id} at offset {offset}: expected {} at byte {}", e.what, offset + e.at as u64))
+                PdfError::Malformed(format!(
+                    "object {id} at offset {offset}: expected {} at byte {}",
+                    e.what,
+                    offset + e.at as u64
+                ))
             }
         })?;
         if found != id {
@@ -380,21 +421,30 @@ impl<S: Source> Document<S> {
             Some(Object::Integer(l)) => *l,
             Some(Object::Reference(len_id)) if *len_id != id => match self.object(*len_id)? {
                 Object::Integer(l) => l,
-                _ => return Err(PdfError::Malformed(format!("the /Length of stream {id} is not an integer"))),
+                _ => {
+                    return Err(PdfError::Malformed(format!(
+                        "the /Length of stream {id} is not an integer"
+                    )));
+                }
             },
             _ => return Err(PdfError::Malformed(format!("stream {id} has no usable /Length"))),
         };
-        let length = u64::try_from(length).map_err(|_| PdfError::Malformed(format!("stream {id} has a negative /Length")))?;
+        let length = u64::try_from(length)
+            .map_err(|_| PdfError::Malformed(format!("stream {id} has a negative /Length")))?;
         if data_offset.saturating_add(length) > self.source.len() {
             return Err(PdfError::Truncated(format!("stream {id} runs past the end of the file")));
         }
         if length > MAX_STREAM_LOAD {
-            return Err(PdfError::Unsupported(format!("stream {id} is larger than {MAX_STREAM_LOAD} bytes")));
+            return Err(PdfError::Unsupported(format!(
+                "stream {id} is larger than {MAX_STREAM_LOAD} bytes"
+            )));
         }
         let data = self.source.read_range(data_offset, length as usize)?;
         let after = self.source.read_range(data_offset + length, 32)?;
         if !followed_by(&after, 0, b"endstream") {
-            return Err(PdfError::Malformed(format!("stream {id}: its /Length does not end at 'endstream'")));
+            return Err(PdfError::Malformed(format!(
+                "stream {id}: its /Length does not end at 'endstream'"
+            )));
         }
         Ok(data)
     }
@@ -402,7 +452,9 @@ impl<S: Source> Document<S> {
     fn object_in_stream(&self, number: u32, stream: u32, index: u32) -> Result<Object> {
         let objstm = self.object_stream(stream)?;
         let Some(&(found, offset)) = objstm.offsets.get(index as usize) else {
-            return Err(PdfError::BrokenXref(format!("object stream {stream} has no entry {index} for object {number}")));
+            return Err(PdfError::BrokenXref(format!(
+                "object stream {stream} has no entry {index} for object {number}"
+            )));
         };
         if found != number {
             return Err(PdfError::BrokenXref(format!(
@@ -411,11 +463,16 @@ impl<S: Source> Document<S> {
         }
         let start = objstm.first.saturating_add(offset);
         if start >= objstm.data.len() {
-            return Err(PdfError::Malformed(format!("object {number} lies outside its object stream {stream}")));
+            return Err(PdfError::Malformed(format!(
+                "object {number} lies outside its object stream {stream}"
+            )));
         }
-        Lexer::new(&objstm.data, start)
-            .object()
-            .map_err(|e| PdfError::Malformed(format!("object {number} in object stream {stream}: expected {}", e.what)))
+        Lexer::new(&objstm.data, start).object().map_err(|e| {
+            PdfError::Malformed(format!(
+                "object {number} in object stream {stream}: expected {}",
+                e.what
+            ))
+        })
     }
 
     fn object_stream(&self, number: u32) -> Result<Rc<ObjectStream>> {
@@ -426,30 +483,49 @@ impl<S: Source> Document<S> {
             Some(XrefEntry::InFile { generation, .. }) => {
                 match self.object(ObjectId::new(number, *generation))? {
                     Object::Stream(s) => s,
-                    _ => return Err(PdfError::BrokenXref(format!("object {number} should be an object stream"))),
+                    _ => {
+                        return Err(PdfError::BrokenXref(format!(
+                            "object {number} should be an object stream"
+                        )));
+                    }
                 }
             }
             Some(XrefEntry::InStream { stream, .. }) => {
-                return Err(PdfError::BrokenXref(format!("object stream {number} is itself listed inside object stream {stream}")));
+                return Err(PdfError::BrokenXref(format!(
+                    "object stream {number} is itself listed inside object stream {stream}"
+                )));
             }
-            _ => return Err(PdfError::BrokenXref(format!("object stream {number} is not in the file"))),
+            _ => {
+                return Err(PdfError::BrokenXref(format!(
+                    "object stream {number} is not in the file"
+                )));
+            }
         };
         let data = self.decode(&stream)?;
         let n = stream.dict.get(b"N").and_then(Object::as_i64).unwrap_or(-1);
         let first = stream.dict.get(b"First").and_then(Object::as_i64).unwrap_or(-1);
         if n < 0 || first < 0 || first as usize > data.len() || n as usize > data.len() {
-            return Err(PdfError::Malformed(format!("object stream {number} has a bad /N or /First")));
+            return Err(PdfError::Malformed(format!(
+                "object stream {number} has a bad /N or /First"
+            )));
         }
         let mut lx = Lexer::new(&data[..first as usize], 0);
         let mut offsets = Vec::with_capacity((n as usize).min(4096));
         for _ in 0..n {
             let (Ok(obj), Ok(off)) = (lx.unsigned(), lx.unsigned()) else {
-                return Err(PdfError::Malformed(format!("object stream {number} has a bad header")));
+                return Err(PdfError::Malformed(format!(
+                    "object stream {number} has a bad header"
+                )));
             };
-            offsets.push((u32::try_from(obj).unwrap_or(u32::MAX), usize::try_from(off).unwrap_or(usize::MAX)));
+            offsets.push((
+                u32::try_from(obj).unwrap_or(u32::MAX),
+                usize::try_from(off).unwrap_or(usize::MAX),
+            ));
         }
         if let Some(repeated) = super::xref::first_repeated(offsets.iter().map(|(n, _)| *n)) {
-            return Err(PdfError::BrokenXref(format!("object stream {number} lists object {repeated} twice")));
+            return Err(PdfError::BrokenXref(format!(
+                "object stream {number} lists object {repeated} twice"
+            )));
         }
         let parsed = Rc::new(ObjectStream { offsets, first: first as usize, data });
         self.object_streams.borrow_mut().insert(number, Rc::clone(&parsed));
@@ -459,8 +535,13 @@ impl<S: Source> Document<S> {
     /// The number of pages, from the page tree root's /Count.
     pub fn page_count(&self) -> Result<u32> {
         let pages = self.pages_root()?;
-        let count = self.dict(pages, "the page tree root")?.get(b"Count").and_then(Object::as_i64).unwrap_or(-1);
-        u32::try_from(count).map_err(|_| PdfError::Malformed("the page tree root has no valid /Count".into()))
+        let count = self
+            .dict(pages, "the page tree root")?
+            .get(b"Count")
+            .and_then(Object::as_i64)
+            .unwrap_or(-1);
+        u32::try_from(count)
+            .map_err(|_| PdfError::Malformed("the page tree root has no valid /Count".into()))
     }
 
     fn pages_root(&self) -> Result<ObjectId> {
@@ -490,22 +571,30 @@ impl<S: Source> Document<S> {
             let is_leaf = dict.has_type(b"Page") || dict.get(b"Kids").is_none();
             if is_leaf {
                 if remaining != 0 {
-                    return Err(PdfError::Malformed("the page tree's /Count does not match its pages".into()));
+                    return Err(PdfError::Malformed(
+                        "the page tree's /Count does not match its pages".into(),
+                    ));
                 }
                 return self.make_page(node, dict, index, &inherited);
             }
             let kids = self.resolve(dict.get(b"Kids").unwrap_or(&Object::Null))?;
-            let kids = kids.as_array().ok_or_else(|| PdfError::Malformed("a page tree node's /Kids is not an array".into()))?;
+            let kids = kids.as_array().ok_or_else(|| {
+                PdfError::Malformed("a page tree node's /Kids is not an array".into())
+            })?;
             for kid in kids {
                 let Some(kid_id) = kid.as_reference() else {
-                    return Err(PdfError::Malformed("a page tree node's /Kids holds a non-reference".into()));
+                    return Err(PdfError::Malformed(
+                        "a page tree node's /Kids holds a non-reference".into(),
+                    ));
                 };
                 let kid_dict = self.dict(kid_id, "a page tree node")?;
                 let count = if kid_dict.has_type(b"Page") || kid_dict.get(b"Kids").is_none() {
                     1
                 } else {
                     let c = kid_dict.get(b"Count").and_then(Object::as_i64).unwrap_or(-1);
-                    u32::try_from(c).map_err(|_| PdfError::Malformed("a page tree node has no valid /Count".into()))?
+                    u32::try_from(c).map_err(|_| {
+                        PdfError::Malformed("a page tree node has no valid /Count".into())
+                    })?
                 };
                 if remaining < count {
                     node = kid_id;
@@ -513,7 +602,9 @@ impl<S: Source> Document<S> {
                 }
                 remaining -= count;
             }
-            return Err(PdfError::Malformed("the page tree's /Count is larger than its pages".into()));
+            return Err(PdfError::Malformed(
+                "the page tree's /Count is larger than its pages".into(),
+            ));
         }
         Err(PdfError::Malformed("the page tree is too deep".into()))
     }
@@ -541,26 +632,49 @@ impl<S: Source> Document<S> {
             }
             let kids = self.resolve(dict.get(b"Kids").unwrap_or(&Object::Null))?;
             for kid in kids.as_array().unwrap_or_default().iter().rev() {
-                let kid = kid.as_reference().ok_or_else(|| PdfError::Malformed("a page tree node's /Kids holds a non-reference".into()))?;
+                let kid = kid.as_reference().ok_or_else(|| {
+                    PdfError::Malformed("a page tree node's /Kids holds a non-reference".into())
+                })?;
                 stack.push((kid, inherited.clone(), depth + 1));
             }
         }
         Ok(pages)
     }
 
-    fn make_page(&self, id: ObjectId, dict: Dictionary, index: u32, inherited: &Dictionary) -> Result<Page> {
+    fn make_page(
+        &self,
+        id: ObjectId,
+        dict: Dictionary,
+        index: u32,
+        inherited: &Dictionary,
+    ) -> Result<Page> {
         let rect = |key: &[u8]| -> Result<Option<[f64; 4]>> {
             let Some(v) = inherited.get(key) else { return Ok(None) };
             let v = self.resolve(v)?;
-            let nums: Vec<f64> = v.as_array().unwrap_or_default().iter().filter_map(Object::as_f64).collect();
+            let nums: Vec<f64> =
+                v.as_array().unwrap_or_default().iter().filter_map(Object::as_f64).collect();
             if nums.len() != 4 {
-                return Err(PdfError::Malformed(format!("page {} has a bad /{}", index + 1, String::from_utf8_lossy(key))));
+                return Err(PdfError::Malformed(format!(
+                    "page {} has a bad /{}",
+                    index + 1,
+                    String::from_utf8_lossy(key)
+                )));
             }
-            Ok(Some([nums[0].min(nums[2]), nums[1].min(nums[3]), nums[0].max(nums[2]), nums[1].max(nums[3])]))
+            Ok(Some([
+                nums[0].min(nums[2]),
+                nums[1].min(nums[3]),
+                nums[0].max(nums[2]),
+                nums[1].max(nums[3]),
+            ]))
         };
         let media_box = rect(b"MediaBox")?.unwrap_or([0.0, 0.0, 612.0, 792.0]);
         let crop_box = match rect(b"CropBox")? {
-            Some(c) => [c[0].max(media_box[0]), c[1].max(media_box[1]), c[2].min(media_box[2]), c[3].min(media_box[3])],
+            Some(c) => [
+                c[0].max(media_box[0]),
+                c[1].max(media_box[1]),
+                c[2].min(media_box[2]),
+                c[3].min(media_box[3]),
+            ],
             None => media_box,
         };
         let rotate = match inherited.get(b"Rotate").map(|r| self.resolve(r)).transpose()? {
@@ -569,7 +683,9 @@ impl<S: Source> Document<S> {
         };
         let rotate = match rotate {
             0 | 90 | 180 | 270 => rotate as u16,
-            other => return Err(PdfError::Malformed(format!("page {} has /Rotate {other}", index + 1))),
+            other => {
+                return Err(PdfError::Malformed(format!("page {} has /Rotate {other}", index + 1)));
+            }
         };
         Ok(Page { id, dict, index, media_box, crop_box, rotate })
     }
@@ -578,8 +694,12 @@ impl<S: Source> Document<S> {
 fn decrypt_object(crypt: &Crypt, object: Object) -> Result<Object> {
     fn walk(crypt: &Crypt, object: Object) -> Result<Object> {
         Ok(match object {
-            Object::String(s, f) if crypt.encrypts_strings() => Object::String(crypt.decrypt(&s)?, f),
-            Object::Array(items) => Object::Array(items.into_iter().map(|o| walk(crypt, o)).collect::<Result<_>>()?),
+            Object::String(s, f) if crypt.encrypts_strings() => {
+                Object::String(crypt.decrypt(&s)?, f)
+            }
+            Object::Array(items) => {
+                Object::Array(items.into_iter().map(|o| walk(crypt, o)).collect::<Result<_>>()?)
+            }
             Object::Dictionary(d) => Object::Dictionary(walk_dict(crypt, d)?),
             // Cross-reference streams are never encrypted, dictionary included (7.5.8.2).
             Object::Stream(s) if s.dict.has_type(b"XRef") => Object::Stream(s),
@@ -596,7 +716,11 @@ fn decrypt_object(crypt: &Crypt, object: Object) -> Result<Object> {
         let is_signature = super::object::is_signature_dict(&dict);
         dict.iter()
             .map(|(k, v)| {
-                let v = if is_signature && k == b"Contents" { v.clone() } else { walk(crypt, v.clone())? };
+                let v = if is_signature && k == b"Contents" {
+                    v.clone()
+                } else {
+                    walk(crypt, v.clone())?
+                };
                 Ok((k.to_vec(), v))
             })
             .collect()

@@ -15,7 +15,9 @@ pub enum PdfError {
     #[error("the PDF file is truncated: {0}")]
     Truncated(String),
     /// The cross-reference data does not describe the file; the engine never rebuilds it.
-    #[error("the PDF file's cross-reference table is broken ({0}); repair the file (for example by re-saving it) before sealing it")]
+    #[error(
+        "the PDF file's cross-reference table is broken ({0}); repair the file (for example by re-saving it) before sealing it"
+    )]
     BrokenXref(String),
     /// An object the update needs is malformed.
     #[error("the PDF file is malformed: {0}")]

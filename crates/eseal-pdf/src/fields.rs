@@ -72,7 +72,12 @@ pub fn signature_fields<S: Source>(doc: &Document<S>) -> Result<Vec<SignatureFie
     for field in fields.into_iter().filter(FormField::is_signature) {
         let Some(value) = field.dict.get(b"V") else { continue };
         if let Ok(Object::Dictionary(sig)) = doc.resolve(value) {
-            signatures.push(SignatureField { name: field.name, field: field.id, signature: value.as_reference(), dict: sig });
+            signatures.push(SignatureField {
+                name: field.name,
+                field: field.id,
+                signature: value.as_reference(),
+                dict: sig,
+            });
         }
     }
     Ok(signatures)
@@ -92,7 +97,9 @@ fn walk<S: Source>(
     }
     let limit = doc.limits().form_fields;
     if found.len() >= limit {
-        return Err(PdfError::Limit(format!("the form has more than {limit} fields (the form field limit)")));
+        return Err(PdfError::Limit(format!(
+            "the form has more than {limit} fields (the form field limit)"
+        )));
     }
     let id = field.as_reference();
     if let Some(id) = id {
@@ -115,11 +122,17 @@ fn walk<S: Source>(
         (false, true) => prefix.to_string(),
         (false, false) => format!("{prefix}.{partial}"),
     };
-    let field_type = dict.get(b"FT").and_then(Object::as_name).map(<[u8]>::to_vec).or(inherited_type);
+    let field_type =
+        dict.get(b"FT").and_then(Object::as_name).map(<[u8]>::to_vec).or(inherited_type);
     let kids = dict.get(b"Kids").cloned();
     // A widget without its own /T is part of its parent field, not a field of its own.
     if dict.get(b"T").is_some() || prefix.is_empty() {
-        found.push(FormField { name: name.clone(), id, dict: dict.clone(), field_type: field_type.clone() });
+        found.push(FormField {
+            name: name.clone(),
+            id,
+            dict: dict.clone(),
+            field_type: field_type.clone(),
+        });
     }
     if let Some(kids) = kids {
         let kids = doc.resolve(&kids)?;
@@ -141,7 +154,9 @@ pub fn docmdp_permission<S: Source>(doc: &Document<S>, signature: &Dictionary) -
     let references = resolve(signature.get(b"Reference")?)?;
     for reference in references.as_array()?.iter().take(MAX_REFERENCES) {
         let Some(Object::Dictionary(reference)) = resolve(reference) else { continue };
-        if reference.get(b"TransformMethod").and_then(resolve).as_ref().and_then(Object::as_name) != Some(b"DocMDP") {
+        if reference.get(b"TransformMethod").and_then(resolve).as_ref().and_then(Object::as_name)
+            != Some(b"DocMDP")
+        {
             continue;
         }
         let Some(params) = reference.get(b"TransformParams") else { return Some(2) };

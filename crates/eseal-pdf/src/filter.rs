@@ -22,7 +22,10 @@ pub fn decode_within(dict: &Dictionary, data: &[u8], limit: u64) -> Result<Vec<u
         Some(Object::Name(n)) => vec![n.as_slice()],
         Some(Object::Array(a)) => a.iter().filter_map(Object::as_name).collect(),
         Some(other) => {
-            return Err(PdfError::Malformed(format!("a stream's /Filter is a {}", other.type_name())));
+            return Err(PdfError::Malformed(format!(
+                "a stream's /Filter is a {}",
+                other.type_name()
+            )));
         }
     };
     let params: Vec<Option<&Dictionary>> = match dict.get(b"DecodeParms") {
@@ -61,7 +64,8 @@ fn inflate_within(data: &[u8], limit: usize) -> Result<Vec<u8>> {
     INFLATER.with_borrow_mut(|inflater| {
         inflater.reset(true);
         let cap = limit.saturating_add(1);
-        let mut out = Vec::with_capacity(data.len().saturating_mul(4).clamp(4096, 1 << 20).min(cap));
+        let mut out =
+            Vec::with_capacity(data.len().saturating_mul(4).clamp(4096, 1 << 20).min(cap));
         let finished = loop {
             if out.len() == out.capacity() {
                 // Doubling, up to one byte past the limit: enough to tell that it was passed.
@@ -72,19 +76,25 @@ fn inflate_within(data: &[u8], limit: usize) -> Result<Vec<u8>> {
             // Not `Finish`: miniz then wants the whole output in one buffer.
             let status = inflater.decompress_vec(rest, &mut out, flate2::FlushDecompress::None);
             if out.len() > limit {
-                return Err(PdfError::Limit(format!("a stream inflates to more than {limit} bytes (the decoded-stream limit)")));
+                return Err(PdfError::Limit(format!(
+                    "a stream inflates to more than {limit} bytes (the decoded-stream limit)"
+                )));
             }
             match status {
                 Ok(flate2::Status::StreamEnd) => break Ok(()),
                 // No progress with room to write: the input ended before the stream did.
-                Ok(_) if inflater.total_in() == before_in && inflater.total_out() == before_out => break Err("it ends early".to_string()),
+                Ok(_) if inflater.total_in() == before_in && inflater.total_out() == before_out => {
+                    break Err("it ends early".to_string());
+                }
                 Ok(_) => {}
                 // Many writers end streams without a proper checksum; keep what inflated cleanly.
                 Err(e) => break Err(e.to_string()),
             }
         };
         match finished {
-            Err(why) if out.is_empty() => Err(PdfError::Malformed(format!("a compressed stream does not inflate: {why}"))),
+            Err(why) if out.is_empty() => {
+                Err(PdfError::Malformed(format!("a compressed stream does not inflate: {why}")))
+            }
             _ => Ok(out),
         }
     })
@@ -112,7 +122,10 @@ fn unpredict(params: Option<&Dictionary>, data: Vec<u8>) -> Result<Vec<u8>> {
     let colors = int_param(params, b"Colors", 1);
     let bpc = int_param(params, b"BitsPerComponent", 8);
     let columns = int_param(params, b"Columns", 1);
-    if !(1..=32).contains(&colors) || ![1, 2, 4, 8, 16].contains(&bpc) || !(1..=1 << 20).contains(&columns) {
+    if !(1..=32).contains(&colors)
+        || ![1, 2, 4, 8, 16].contains(&bpc)
+        || !(1..=1 << 20).contains(&columns)
+    {
         return Err(PdfError::Malformed("unusable predictor parameters".into()));
     }
     let bpp = ((colors * bpc + 7) / 8) as usize;
@@ -162,7 +175,8 @@ fn unpredict(params: Option<&Dictionary>, data: Vec<u8>) -> Result<Vec<u8>> {
 
 fn paeth(a: u8, b: u8, c: u8) -> u8 {
     let p = i16::from(a) + i16::from(b) - i16::from(c);
-    let (pa, pb, pc) = ((p - i16::from(a)).abs(), (p - i16::from(b)).abs(), (p - i16::from(c)).abs());
+    let (pa, pb, pc) =
+        ((p - i16::from(a)).abs(), (p - i16::from(b)).abs(), (p - i16::from(c)).abs());
     if pa <= pb && pa <= pc {
         a
     } else if pb <= pc {
@@ -190,11 +204,18 @@ mod tests {
         assert_eq!(decode(&flate_dict(), &big_z).unwrap(), big, "larger than the first buffer");
         assert_eq!(decode(&flate_dict(), &small_z).unwrap(), small);
         assert!(matches!(decode(&flate_dict(), b"not zlib at all"), Err(PdfError::Malformed(_))));
-        assert!(matches!(decode(&flate_dict(), &big_z[..2]), Err(PdfError::Malformed(_))), "a header alone inflates to nothing");
+        assert!(
+            matches!(decode(&flate_dict(), &big_z[..2]), Err(PdfError::Malformed(_))),
+            "a header alone inflates to nothing"
+        );
         // A stream cut short keeps what inflated cleanly.
         let cut = decode(&flate_dict(), &big_z[..big_z.len() / 2]).unwrap();
         assert!(!cut.is_empty() && big.starts_with(&cut), "{} bytes kept", cut.len());
-        assert_eq!(decode(&flate_dict(), &small_z).unwrap(), small, "after a broken and a cut stream");
+        assert_eq!(
+            decode(&flate_dict(), &small_z).unwrap(),
+            small,
+            "after a broken and a cut stream"
+        );
     }
 
     /// The limit holds at, just past and far past it, and memory never goes past it by more
@@ -205,7 +226,10 @@ mod tests {
         assert_eq!(inflate_within(&zeros, 1 << 20).unwrap().len(), 1 << 20, "exactly at the limit");
         for limit in [(1 << 20) - 1, 100_000, 4095, 10] {
             match inflate_within(&zeros, limit) {
-                Err(PdfError::Limit(m)) => assert!(m.contains(&limit.to_string()) && m.contains("decoded-stream limit"), "{m}"),
+                Err(PdfError::Limit(m)) => assert!(
+                    m.contains(&limit.to_string()) && m.contains("decoded-stream limit"),
+                    "{m}"
+                ),
                 other => panic!("limit {limit}: {other:?}"),
             }
         }

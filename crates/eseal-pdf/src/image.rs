@@ -29,22 +29,29 @@ impl SealImage {
     pub fn from_png(png_bytes: &[u8]) -> Result<SealImage> {
         let mut decoder = png::Decoder::new(Cursor::new(png_bytes));
         decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
-        let mut reader = decoder.read_info().map_err(|e| PdfError::Image(format!("not a readable PNG: {e}")))?;
+        let mut reader =
+            decoder.read_info().map_err(|e| PdfError::Image(format!("not a readable PNG: {e}")))?;
         let (width, height) = (reader.info().width, reader.info().height);
         if width == 0 || height == 0 || width > MAX_SIDE || height > MAX_SIDE {
-            return Err(PdfError::Image(format!("{width}x{height} pixels; sides must be 1 to {MAX_SIDE}")));
+            return Err(PdfError::Image(format!(
+                "{width}x{height} pixels; sides must be 1 to {MAX_SIDE}"
+            )));
         }
         let size = reader
             .output_buffer_size()
             .ok_or_else(|| PdfError::Image("the PNG is too large".into()))?;
         let mut buf = vec![0u8; size];
-        let frame = reader.next_frame(&mut buf).map_err(|e| PdfError::Image(format!("the PNG does not decode: {e}")))?;
+        let frame = reader
+            .next_frame(&mut buf)
+            .map_err(|e| PdfError::Image(format!("the PNG does not decode: {e}")))?;
         let channels = match frame.color_type {
             png::ColorType::Grayscale => 1,
             png::ColorType::GrayscaleAlpha => 2,
             png::ColorType::Rgb => 3,
             png::ColorType::Rgba => 4,
-            png::ColorType::Indexed => return Err(PdfError::Image("an indexed PNG did not expand".into())),
+            png::ColorType::Indexed => {
+                return Err(PdfError::Image("an indexed PNG did not expand".into()));
+            }
         };
         let pixels = (width as usize) * (height as usize);
         let samples = &buf[..frame.buffer_size().min(buf.len())];
@@ -68,6 +75,11 @@ impl SealImage {
             }
         }
         let opaque = alpha.is_empty() || alpha.iter().all(|a| *a == 255);
-        Ok(SealImage { width, height, rgb: deflate(&rgb), alpha: (!opaque).then(|| deflate(&alpha)) })
+        Ok(SealImage {
+            width,
+            height,
+            rgb: deflate(&rgb),
+            alpha: (!opaque).then(|| deflate(&alpha)),
+        })
     }
 }

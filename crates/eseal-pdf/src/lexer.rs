@@ -146,7 +146,11 @@ impl<'a> Lexer<'a> {
 
     fn object_at_depth(&mut self, depth: usize) -> Result<Object> {
         if depth > MAX_DEPTH {
-            return Err(SyntaxError { at: self.pos, eof: false, what: "arrays and dictionaries nested at most 64 deep (the nesting limit)" });
+            return Err(SyntaxError {
+                at: self.pos,
+                eof: false,
+                what: "arrays and dictionaries nested at most 64 deep (the nesting limit)",
+            });
         }
         self.skip_whitespace();
         let Some(b) = self.peek() else {
@@ -310,7 +314,9 @@ impl<'a> Lexer<'a> {
     fn hex_string(&mut self) -> Result<Object> {
         self.pos += 1; // '<'
         let data = self.data;
-        let Some(end) = data[self.pos.min(data.len())..].iter().position(|&b| b == b'>').map(|i| self.pos + i) else {
+        let Some(end) =
+            data[self.pos.min(data.len())..].iter().position(|&b| b == b'>').map(|i| self.pos + i)
+        else {
             self.pos = data.len();
             return Err(self.err("'>' to close a hex string"));
         };
@@ -365,16 +371,20 @@ impl<'a> Lexer<'a> {
                     && self.data.get(self.pos + 1).is_none_or(|b| !is_regular(*b))
                     && gen_start > after_first
                 {
-                    if let (Ok(number), Ok(generation)) = (u32::try_from(n), u16::try_from(generation)) {
+                    if let (Ok(number), Ok(generation)) =
+                        (u32::try_from(n), u16::try_from(generation))
+                    {
                         self.pos += 1;
                         return Ok(Object::Reference(ObjectId::new(number, generation)));
                     }
                 }
             }
             self.pos = after_first;
-            return i64::try_from(n)
-                .map(Object::Integer)
-                .map_err(|_| SyntaxError { at: start, eof: false, what: "a number in range" });
+            return i64::try_from(n).map(Object::Integer).map_err(|_| SyntaxError {
+                at: start,
+                eof: false,
+                what: "a number in range",
+            });
         }
         parse_number(tok).ok_or(SyntaxError { at: start, eof: false, what: "a number" })
     }
@@ -458,7 +468,10 @@ mod tests {
         assert_eq!(parse("4."), Object::Real(4.0));
         assert_eq!(parse("12 0 R"), Object::Reference(ObjectId::new(12, 0)));
         assert_eq!(parse("/A#20B"), Object::Name(b"A B".to_vec()));
-        assert_eq!(parse("(a\\(b\\)c\\101)"), Object::String(b"a(b)cA".to_vec(), StringFormat::Literal));
+        assert_eq!(
+            parse("(a\\(b\\)c\\101)"),
+            Object::String(b"a(b)cA".to_vec(), StringFormat::Literal)
+        );
         assert_eq!(parse("<48 65 6>"), Object::String(b"He`".to_vec(), StringFormat::Hex));
         let d = parse("<</Type/Page/Kids[1 0 R 2 0 R]/N null/X 1>>");
         let d = d.as_dict().unwrap();

@@ -21,10 +21,10 @@ pub mod xref;
 
 pub use document::{Document, Page};
 pub use error::PdfError;
-pub use limits::Limits;
+pub use fields::{FormField, SignatureField, form_fields, signature_fields};
 pub use image::SealImage;
+pub use limits::Limits;
 pub use object::{Dictionary, Object, ObjectId};
 pub use placement::{Corner, Placement, SealRect, Unit};
 pub use seal::{HashedSeal, PreparedSeal, ReservedField, SealOptions, SealedDocument, prepare};
 pub use source::{FileSource, Prefix, Source};
-pub use fields::{FormField, SignatureField, form_fields, signature_fields};

@@ -65,7 +65,8 @@ impl Limits {
 
     /// Decoded bytes a file of `file_size` bytes may produce.
     pub fn document_decoded(&self, file_size: u64) -> u64 {
-        self.document_decoded_base.saturating_add(self.document_decoded_per_byte.saturating_mul(file_size))
+        self.document_decoded_base
+            .saturating_add(self.document_decoded_per_byte.saturating_mul(file_size))
     }
 
     /// Fails with [`PdfError::Cancelled`] once the cancel flag is set.

@@ -103,7 +103,10 @@ pub fn resolve(page: &Page, rect: &SealRect) -> Result<ResolvedRect> {
         return Err(PdfError::Placement("the rectangle has a non-finite number".into()));
     }
     if w <= 0.0 || h <= 0.0 {
-        return Err(PdfError::Placement(format!("the rectangle has zero or negative size ({} x {})", rect.width, rect.height)));
+        return Err(PdfError::Placement(format!(
+            "the rectangle has zero or negative size ({} x {})",
+            rect.width, rect.height
+        )));
     }
     let [x0, y0, x1, y1] = page.crop_box;
     let (cw, ch) = (x1 - x0, y1 - y0);
@@ -115,7 +118,13 @@ pub fn resolve(page: &Page, rect: &SealRect) -> Result<ResolvedRect> {
         Corner::TopLeft => (x, page_h - y - h),
         Corner::TopRight => (page_w - x - w, page_h - y - h),
     };
-    if x < -EPSILON || y < -EPSILON || dx < -EPSILON || dy < -EPSILON || dx + w > page_w + EPSILON || dy + h > page_h + EPSILON {
+    if x < -EPSILON
+        || y < -EPSILON
+        || dx < -EPSILON
+        || dy < -EPSILON
+        || dx + w > page_w + EPSILON
+        || dy + h > page_h + EPSILON
+    {
         return Err(PdfError::Placement(format!(
             "the rectangle does not fit on page {}, which is {:.1} x {:.1} pt ({:.1} x {:.1} mm) as displayed",
             page.index + 1,
@@ -136,13 +145,22 @@ pub fn resolve(page: &Page, rect: &SealRect) -> Result<ResolvedRect> {
     };
     let (ax, ay) = to_user(dx, dy);
     let (bx, by) = to_user(dx + w, dy + h);
-    Ok(ResolvedRect { rect: [ax.min(bx), ay.min(by), ax.max(bx), ay.max(by)], display_size: (w, h), matrix: rotation_matrix(page.rotate) })
+    Ok(ResolvedRect {
+        rect: [ax.min(bx), ay.min(by), ax.max(bx), ay.max(by)],
+        display_size: (w, h),
+        matrix: rotation_matrix(page.rotate),
+    })
 }
 
 impl ResolvedRect {
     /// The appearance geometry for an existing widget rectangle (user space) on `page`.
     pub fn from_user_rect(page: &Page, rect: [f64; 4]) -> ResolvedRect {
-        let rect = [rect[0].min(rect[2]), rect[1].min(rect[3]), rect[0].max(rect[2]), rect[1].max(rect[3])];
+        let rect = [
+            rect[0].min(rect[2]),
+            rect[1].min(rect[3]),
+            rect[0].max(rect[2]),
+            rect[1].max(rect[3]),
+        ];
         let (w, h) = (rect[2] - rect[0], rect[3] - rect[1]);
         let display_size = if page.rotate % 180 == 90 { (h, w) } else { (w, h) };
         ResolvedRect { rect, display_size, matrix: rotation_matrix(page.rotate) }

@@ -12,8 +12,8 @@ use std::io::Write;
 use ring::digest;
 
 use super::document::{Document, Page};
-use super::fields::{FormField, form_fields};
 use super::error::{PdfError, Result};
+use super::fields::{FormField, form_fields};
 use super::image::SealImage;
 use super::object::{Dictionary, Object, ObjectId, Stream};
 use super::placement::{self, Placement, ResolvedRect, SealRect};
@@ -105,7 +105,9 @@ impl<S: Source> Changes<'_, S> {
             self.changed.insert(id, object);
         }
         // Just inserted when missing.
-        self.changed.get_mut(&id).ok_or_else(|| PdfError::Malformed(format!("object {id} vanished")))
+        self.changed
+            .get_mut(&id)
+            .ok_or_else(|| PdfError::Malformed(format!("object {id} vanished")))
     }
 
     fn dict(&mut self, id: ObjectId, what: &str) -> Result<&mut Dictionary> {
@@ -118,7 +120,13 @@ impl<S: Source> Changes<'_, S> {
 
     /// Appends `item` to the array stored under `key` of the dictionary `owner`, following an
     /// indirect array so that only the array object is rewritten.
-    fn append_to_array(&mut self, owner: ObjectId, key: &[u8], item: Object, what: &str) -> Result<()> {
+    fn append_to_array(
+        &mut self,
+        owner: ObjectId,
+        key: &[u8],
+        item: Object,
+        what: &str,
+    ) -> Result<()> {
         let current = self.dict(owner, what)?.get(key).cloned();
         if let Some(list) = self.appended(current, item)? {
             self.dict(owner, what)?.set(key, list);
@@ -133,7 +141,8 @@ impl<S: Source> Changes<'_, S> {
     fn appended(&mut self, current: Option<Object>, item: Object) -> Result<Option<Object>> {
         match current {
             Some(Object::Reference(id)) => {
-                let known = self.changed.contains_key(&id) || !matches!(self.doc.object(id)?, Object::Null);
+                let known =
+                    self.changed.contains_key(&id) || !matches!(self.doc.object(id)?, Object::Null);
                 if !known {
                     return Ok(Some(Object::Array(vec![item])));
                 }
@@ -142,7 +151,10 @@ impl<S: Source> Changes<'_, S> {
                         items.push(item);
                         Ok(None)
                     }
-                    other => Err(PdfError::Malformed(format!("{id} should be an array but is a {}", other.type_name()))),
+                    other => Err(PdfError::Malformed(format!(
+                        "{id} should be an array but is a {}",
+                        other.type_name()
+                    ))),
                 }
             }
             Some(Object::Array(mut items)) => {
@@ -163,7 +175,9 @@ pub fn prepare<S: Source>(doc: &Document<S>, options: &SealOptions<'_>) -> Resul
     let page = doc.page(options.placement.page_index(doc.page_count()?)?)?;
     let form = FormState::read(doc, &page)?;
     if form.docmdp_permission == Some(1) {
-        return Err(PdfError::NotPermitted("it is certified with no changes permitted (DocMDP P=1)".into()));
+        return Err(PdfError::NotPermitted(
+            "it is certified with no changes permitted (DocMDP P=1)".into(),
+        ));
     }
     if options.certify && (form.has_signatures || form.docmdp_permission.is_some()) {
         return Err(PdfError::NotPermitted(
@@ -178,7 +192,10 @@ pub fn prepare<S: Source>(doc: &Document<S>, options: &SealOptions<'_>) -> Resul
     let field_name = match existing {
         Some(field) => {
             if !field.is_signature() || field.dict.get(b"V").is_some() {
-                return Err(PdfError::NotPermitted(format!("a field named {:?} already exists and is not an empty signature field", field.name)));
+                return Err(PdfError::NotPermitted(format!(
+                    "a field named {:?} already exists and is not an empty signature field",
+                    field.name
+                )));
             }
             if options.placement.rect.is_some() {
                 return Err(PdfError::Placement(format!(
@@ -192,14 +209,24 @@ pub fn prepare<S: Source>(doc: &Document<S>, options: &SealOptions<'_>) -> Resul
         None => {
             let name = match &options.field_name {
                 Some(name) => usable_name(name)?,
-                None => (1..).map(|i| format!("Seal{i}")).find(|n| form.is_free(n)).unwrap_or_else(|| "Seal".into()),
+                None => (1..)
+                    .map(|i| format!("Seal{i}"))
+                    .find(|n| form.is_free(n))
+                    .unwrap_or_else(|| "Seal".into()),
             };
             let visible = options.placement.rect.is_some();
             if form.docmdp_permission == Some(2) && visible {
                 let empty = form.empty_signature_fields();
                 return Err(PdfError::NotPermitted(format!(
                     "it is certified (DocMDP P=2), which permits signing existing signature fields but no new visible ones: {}",
-                    if empty.is_empty() { "seal it invisibly".to_string() } else { format!("seal into one of its empty fields ({}) or seal invisibly", empty.join(", ")) }
+                    if empty.is_empty() {
+                        "seal it invisibly".to_string()
+                    } else {
+                        format!(
+                            "seal into one of its empty fields ({}) or seal invisibly",
+                            empty.join(", ")
+                        )
+                    }
                 )));
             }
             plan.new_field(&name, &page, options.placement.rect.as_ref(), options.image, true)?;
@@ -208,8 +235,13 @@ pub fn prepare<S: Source>(doc: &Document<S>, options: &SealOptions<'_>) -> Resul
     };
     for reserved in &options.reserve_fields {
         let name = usable_name(&reserved.name)?;
-        if !form.is_free(&name) || name == field_name || options.reserve_fields.iter().filter(|r| r.name == name).count() > 1 {
-            return Err(PdfError::NotPermitted(format!("the field name {name:?} is already taken")));
+        if !form.is_free(&name)
+            || name == field_name
+            || options.reserve_fields.iter().filter(|r| r.name == name).count() > 1
+        {
+            return Err(PdfError::NotPermitted(format!(
+                "the field name {name:?} is already taken"
+            )));
         }
         let reserved_page = doc.page(reserved.placement.page_index(doc.page_count()?)?)?;
         plan.new_field(&name, &reserved_page, reserved.placement.rect.as_ref(), None, false)?;
@@ -223,7 +255,9 @@ pub fn prepare<S: Source>(doc: &Document<S>, options: &SealOptions<'_>) -> Resul
 /// Field names must be non-empty and must not contain the hierarchy separator.
 fn usable_name(name: &str) -> Result<String> {
     if name.is_empty() || name.contains('.') {
-        return Err(PdfError::NotPermitted(format!("{name:?} is not a usable field name (empty or containing '.')")));
+        return Err(PdfError::NotPermitted(format!(
+            "{name:?} is not a usable field name (empty or containing '.')"
+        )));
     }
     Ok(name.to_string())
 }
@@ -274,17 +308,31 @@ impl<'d, S: Source> Plan<'d, S> {
         let ap_id = self.new_id();
         let image_id = self.new_id();
         let smask_id = image.alpha.as_ref().map(|_| self.new_id());
-        self.new_objects.push((ap_id, appearance_stream(at.display_size, at.matrix, image, image_id)));
-        self.new_objects.push((image_id, image_xobject(image.width, image.height, b"DeviceRGB", image.rgb.clone(), smask_id)));
+        self.new_objects
+            .push((ap_id, appearance_stream(at.display_size, at.matrix, image, image_id)));
+        self.new_objects.push((
+            image_id,
+            image_xobject(image.width, image.height, b"DeviceRGB", image.rgb.clone(), smask_id),
+        ));
         if let (Some(smask_id), Some(alpha)) = (smask_id, &image.alpha) {
-            self.new_objects.push((smask_id, image_xobject(image.width, image.height, b"DeviceGray", alpha.clone(), None)));
+            self.new_objects.push((
+                smask_id,
+                image_xobject(image.width, image.height, b"DeviceGray", alpha.clone(), None),
+            ));
         }
         Object::Dictionary([(b"N".to_vec(), Object::Reference(ap_id))].into_iter().collect())
     }
 
     /// A new signature field (merged with its widget) on the placement's page; `signed` sets
     /// its value to this update's signature.
-    fn new_field(&mut self, name: &str, page: &Page, rect: Option<&SealRect>, image: Option<&SealImage>, signed: bool) -> Result<()> {
+    fn new_field(
+        &mut self,
+        name: &str,
+        page: &Page,
+        rect: Option<&SealRect>,
+        image: Option<&SealImage>,
+        signed: bool,
+    ) -> Result<()> {
         let resolved = rect.map(|r| placement::resolve(page, r)).transpose()?;
         if signed && resolved.is_some() && image.is_none() {
             return Err(PdfError::Image("a visible seal needs a seal image".into()));
@@ -306,25 +354,36 @@ impl<'d, S: Source> Plan<'d, S> {
             widget.set(b"AP".to_vec(), ap);
         }
         self.new_objects.push((widget_id, Object::Dictionary(widget)));
-        self.changes.append_to_array(page.id, b"Annots", Object::Reference(widget_id), "the page")?;
+        self.changes.append_to_array(
+            page.id,
+            b"Annots",
+            Object::Reference(widget_id),
+            "the page",
+        )?;
         self.add_to_form(widget_id)
     }
 
     /// Signs the existing empty signature `field`: its value, and the appearance of its widget.
     fn fill_field(&mut self, field: &FormField, image: Option<&SealImage>) -> Result<()> {
         let Some(field_id) = field.id else {
-            return Err(PdfError::Unsupported(format!("the signature field {:?} is not an indirect object", field.name)));
+            return Err(PdfError::Unsupported(format!(
+                "the signature field {:?} is not an indirect object",
+                field.name
+            )));
         };
         // The widget is the field itself (merged) or its first kid.
         let widget_id = if field.dict.get(b"Subtype").and_then(Object::as_name) == Some(b"Widget") {
             field_id
         } else {
             let kids = self.doc.resolve(field.dict.get(b"Kids").unwrap_or(&Object::Null))?;
-            kids.as_array()
-                .unwrap_or_default()
-                .iter()
-                .find_map(Object::as_reference)
-                .ok_or_else(|| PdfError::Malformed(format!("the signature field {:?} has no widget", field.name)))?
+            kids.as_array().unwrap_or_default().iter().find_map(Object::as_reference).ok_or_else(
+                || {
+                    PdfError::Malformed(format!(
+                        "the signature field {:?} has no widget",
+                        field.name
+                    ))
+                },
+            )?
         };
         let widget = self.doc.dict(widget_id, "a signature widget")?;
         let (page, in_annots) = self.page_of_widget(widget_id, &widget)?;
@@ -341,14 +400,22 @@ impl<'d, S: Source> Plan<'d, S> {
             _ => ResolvedRect::from_user_rect(&page, [0.0; 4]),
         };
         if at.is_visible() {
-            let image = image.ok_or_else(|| PdfError::Image("a visible seal needs a seal image".into()))?;
+            let image =
+                image.ok_or_else(|| PdfError::Image("a visible seal needs a seal image".into()))?;
             let ap = self.appearance(&at, image);
             self.changes.dict(widget_id, "a signature widget")?.set(b"AP".to_vec(), ap);
         }
         let sig_id = self.sig_id;
-        self.changes.dict(field_id, "a signature field")?.set(b"V".to_vec(), Object::Reference(sig_id));
+        self.changes
+            .dict(field_id, "a signature field")?
+            .set(b"V".to_vec(), Object::Reference(sig_id));
         if !in_annots {
-            self.changes.append_to_array(page.id, b"Annots", Object::Reference(widget_id), "the page")?;
+            self.changes.append_to_array(
+                page.id,
+                b"Annots",
+                Object::Reference(widget_id),
+                "the page",
+            )?;
         }
         self.set_sig_flags()
     }
@@ -382,7 +449,9 @@ impl<'d, S: Source> Plan<'d, S> {
     fn add_to_form(&mut self, field: ObjectId) -> Result<()> {
         let form_ref = self.catalog.get(b"AcroForm").and_then(Object::as_reference);
         // A form this update made: list the field there.
-        if let Some((_, Object::Dictionary(form))) = self.new_objects.iter_mut().find(|(id, _)| Some(*id) == form_ref) {
+        if let Some((_, Object::Dictionary(form))) =
+            self.new_objects.iter_mut().find(|(id, _)| Some(*id) == form_ref)
+        {
             if let Some(Object::Array(fields)) = form.get(b"Fields").cloned() {
                 let mut fields = fields;
                 fields.push(Object::Reference(field));
@@ -392,10 +461,17 @@ impl<'d, S: Source> Plan<'d, S> {
         }
         match self.catalog.get(b"AcroForm").cloned() {
             Some(Object::Reference(form_id)) if self.doc.object(form_id)?.as_dict().is_some() => {
-                self.changes.append_to_array(form_id, b"Fields", Object::Reference(field), "the interactive form")?;
+                self.changes.append_to_array(
+                    form_id,
+                    b"Fields",
+                    Object::Reference(field),
+                    "the interactive form",
+                )?;
             }
             Some(Object::Dictionary(mut form)) => {
-                if let Some(fields) = self.changes.appended(form.get(b"Fields").cloned(), Object::Reference(field))? {
+                if let Some(fields) =
+                    self.changes.appended(form.get(b"Fields").cloned(), Object::Reference(field))?
+                {
                     form.set(b"Fields".to_vec(), fields);
                 }
                 self.catalog.set(b"AcroForm".to_vec(), Object::Dictionary(form));
@@ -417,13 +493,17 @@ impl<'d, S: Source> Plan<'d, S> {
     fn set_sig_flags(&mut self) -> Result<()> {
         let flags = Object::Integer(3);
         match self.catalog.get(b"AcroForm").cloned() {
-            Some(Object::Reference(form_id)) if !self.new_objects.iter().any(|(id, _)| *id == form_id) => {
+            Some(Object::Reference(form_id))
+                if !self.new_objects.iter().any(|(id, _)| *id == form_id) =>
+            {
                 let form = match self.changes.changed.get(&form_id) {
                     Some(o) => o.as_dict().cloned().unwrap_or_default(),
                     None => self.doc.dict(form_id, "the interactive form")?,
                 };
                 if form.get(b"SigFlags") != Some(&flags) {
-                    self.changes.dict(form_id, "the interactive form")?.set(b"SigFlags".to_vec(), flags);
+                    self.changes
+                        .dict(form_id, "the interactive form")?
+                        .set(b"SigFlags".to_vec(), flags);
                 }
             }
             Some(Object::Dictionary(mut form)) if form.get(b"SigFlags") != Some(&flags) => {
@@ -487,7 +567,10 @@ impl<'d, S: Source> Plan<'d, S> {
             }
         }
         if trailer.get(b"ID").is_none() {
-            let seed = digest::digest(&digest::SHA256, format!("eseal-id:{original_len}:{}", doc.xref().startxref).as_bytes());
+            let seed = digest::digest(
+                &digest::SHA256,
+                format!("eseal-id:{original_len}:{}", doc.xref().startxref).as_bytes(),
+            );
             let id = Object::String(seed.as_ref()[..16].to_vec(), super::object::StringFormat::Hex);
             trailer.set(b"ID".to_vec(), Object::Array(vec![id.clone(), id]));
         }
@@ -499,10 +582,18 @@ impl<'d, S: Source> Plan<'d, S> {
         let contents_end = original_len + (contents_at + 2 + 2 * options.contents_size) as u64;
         let total = original_len + update.len() as u64;
         let byte_range = [0, original_len + contents_at as u64, contents_end, total - contents_end];
-        let text = format!("{} {} {} {}", byte_range[0], byte_range[1], byte_range[2], byte_range[3]);
+        let text =
+            format!("{} {} {} {}", byte_range[0], byte_range[1], byte_range[2], byte_range[3]);
         let range_at = base_in_update + sig_body.byte_range_at;
         update[range_at..range_at + text.len()].copy_from_slice(text.as_bytes());
-        Ok(PreparedSeal { original_len, update, contents_at, contents_size: options.contents_size, byte_range, field_name })
+        Ok(PreparedSeal {
+            original_len,
+            update,
+            contents_at,
+            contents_size: options.contents_size,
+            byte_range,
+            field_name,
+        })
     }
 }
 
@@ -521,16 +612,24 @@ impl FormState {
     fn read<S: Source>(doc: &Document<S>, page: &Page) -> Result<FormState> {
         let fields = form_fields(doc)?;
         let mut names: HashSet<String> = fields.iter().map(|f| f.name.clone()).collect();
-        let mut has_signatures = fields.iter().any(|f| f.is_signature() && f.dict.get(b"V").is_some());
+        let mut has_signatures =
+            fields.iter().any(|f| f.is_signature() && f.dict.get(b"V").is_some());
         let catalog = doc.catalog()?;
         if let Some(form) = catalog.get(b"AcroForm") {
-            let flags = doc.resolve(form)?.as_dict().and_then(|f| f.get(b"SigFlags")).and_then(Object::as_i64).unwrap_or(0);
+            let flags = doc
+                .resolve(form)?
+                .as_dict()
+                .and_then(|f| f.get(b"SigFlags"))
+                .and_then(Object::as_i64)
+                .unwrap_or(0);
             has_signatures |= flags & 1 == 1;
         }
         if let Some(annots) = page.dict.get(b"Annots") {
             for annot in doc.resolve(annots)?.as_array().unwrap_or_default().iter().take(10_000) {
                 let Ok(Object::Dictionary(widget)) = doc.resolve(annot) else { continue };
-                if widget.get(b"FT").and_then(Object::as_name) == Some(b"Sig") && widget.get(b"Parent").is_none() {
+                if widget.get(b"FT").and_then(Object::as_name) == Some(b"Sig")
+                    && widget.get(b"Parent").is_none()
+                {
                     has_signatures |= widget.get(b"V").is_some();
                     if let Some(Object::String(name, _)) = widget.get(b"T") {
                         names.insert(super::text::decode_text_string(name));
@@ -545,7 +644,10 @@ impl FormState {
                 let sig = doc.resolve(sig)?;
                 // /Perms /DocMDP names the certification: without a readable DocMDP reference
                 // it still certifies, with the default permission (P=2).
-                docmdp_permission = Some(sig.as_dict().map_or(1, |sig| super::fields::docmdp_permission(doc, sig).unwrap_or(2)));
+                docmdp_permission = Some(
+                    sig.as_dict()
+                        .map_or(1, |sig| super::fields::docmdp_permission(doc, sig).unwrap_or(2)),
+                );
             }
         }
         Ok(FormState { fields, names, has_signatures, docmdp_permission })
@@ -556,7 +658,11 @@ impl FormState {
     }
 
     fn empty_signature_fields(&self) -> Vec<String> {
-        self.fields.iter().filter(|f| f.is_signature() && f.dict.get(b"V").is_none()).map(|f| f.name.clone()).collect()
+        self.fields
+            .iter()
+            .filter(|f| f.is_signature() && f.dict.get(b"V").is_none())
+            .map(|f| f.name.clone())
+            .collect()
     }
 }
 
@@ -566,13 +672,21 @@ struct SignatureBody {
     contents_at: usize,
 }
 
-fn signature_dictionary(options: &SealOptions<'_>, sig_id: ObjectId, crypt: Option<&super::crypt::Crypt>) -> Result<SignatureBody> {
+fn signature_dictionary(
+    options: &SealOptions<'_>,
+    sig_id: ObjectId,
+    crypt: Option<&super::crypt::Crypt>,
+) -> Result<SignatureBody> {
     let mut dict = Dictionary::new();
     dict.set(b"Type".to_vec(), Object::name("Sig"));
     dict.set(b"Filter".to_vec(), Object::name("Adobe.PPKLite"));
     dict.set(b"SubFilter".to_vec(), Object::name("ETSI.CAdES.detached"));
     dict.set(b"M".to_vec(), Object::string(pdf_date(options.signing_time)?));
-    for (key, value) in [(&b"Reason"[..], &options.reason), (b"Location", &options.location), (b"ContactInfo", &options.contact_info)] {
+    for (key, value) in [
+        (&b"Reason"[..], &options.reason),
+        (b"Location", &options.location),
+        (b"ContactInfo", &options.contact_info),
+    ] {
         if let Some(v) = value {
             dict.set(key, Object::string(text_string(v)));
         }
@@ -611,10 +725,27 @@ fn round(v: f64) -> f64 {
 }
 
 fn reals(values: &[f64]) -> Object {
-    Object::Array(values.iter().map(|v| round(*v)).map(|v| if v.fract() == 0.0 && v.abs() < 1e15 { Object::Integer(v as i64) } else { Object::Real(v) }).collect())
+    Object::Array(
+        values
+            .iter()
+            .map(|v| round(*v))
+            .map(|v| {
+                if v.fract() == 0.0 && v.abs() < 1e15 {
+                    Object::Integer(v as i64)
+                } else {
+                    Object::Real(v)
+                }
+            })
+            .collect(),
+    )
 }
 
-fn appearance_stream(size: (f64, f64), matrix: [f64; 6], image: &SealImage, image_id: ObjectId) -> Object {
+fn appearance_stream(
+    size: (f64, f64),
+    matrix: [f64; 6],
+    image: &SealImage,
+    image_id: ObjectId,
+) -> Object {
     let (w, h) = size;
     // Fit the picture into the box keeping its proportions, centred.
     let scale = (w / f64::from(image.width)).min(h / f64::from(image.height));
@@ -630,13 +761,21 @@ fn appearance_stream(size: (f64, f64), matrix: [f64; 6], image: &SealImage, imag
     dict.set(b"Subtype".to_vec(), Object::name("Form"));
     dict.set(b"BBox".to_vec(), reals(&[0.0, 0.0, w, h]));
     dict.set(b"Matrix".to_vec(), reals(&matrix));
-    let xobjects: Dictionary = [(b"Seal".to_vec(), Object::Reference(image_id))].into_iter().collect();
-    let resources: Dictionary = [(b"XObject".to_vec(), Object::Dictionary(xobjects))].into_iter().collect();
+    let xobjects: Dictionary =
+        [(b"Seal".to_vec(), Object::Reference(image_id))].into_iter().collect();
+    let resources: Dictionary =
+        [(b"XObject".to_vec(), Object::Dictionary(xobjects))].into_iter().collect();
     dict.set(b"Resources".to_vec(), Object::Dictionary(resources));
     Object::Stream(Stream { dict, data: content })
 }
 
-fn image_xobject(width: u32, height: u32, colour_space: &[u8], data: Vec<u8>, smask: Option<ObjectId>) -> Object {
+fn image_xobject(
+    width: u32,
+    height: u32,
+    colour_space: &[u8],
+    data: Vec<u8>,
+    smask: Option<ObjectId>,
+) -> Object {
     let mut dict = Dictionary::new();
     dict.set(b"Type".to_vec(), Object::name("XObject"));
     dict.set(b"Subtype".to_vec(), Object::name("Image"));
@@ -670,9 +809,15 @@ impl PreparedSeal {
     /// Copies the original document from `source` to `out`, hashing it on the way, and
     /// returns the digest the signature must cover. `source` must be the document given to
     /// [`prepare`]; a source of another length is refused.
-    pub fn copy_original<S: Source + ?Sized, W: Write>(self, source: &S, out: &mut W) -> Result<HashedSeal> {
+    pub fn copy_original<S: Source + ?Sized, W: Write>(
+        self,
+        source: &S,
+        out: &mut W,
+    ) -> Result<HashedSeal> {
         if source.len() != self.original_len {
-            return Err(PdfError::Malformed("the document changed between preparing and copying".into()));
+            return Err(PdfError::Malformed(
+                "the document changed between preparing and copying".into(),
+            ));
         }
         let mut ctx = digest::Context::new(&digest::SHA256);
         let mut buf = vec![0u8; COPY_CHUNK.min(self.original_len as usize).max(1)];
@@ -724,7 +869,10 @@ impl HashedSeal {
     pub fn finish<W: Write>(self, out: &mut W, signature: &[u8]) -> Result<SealedDocument> {
         let HashedSeal { prepared, input_sha256, mut output, .. } = self;
         if signature.len() > prepared.contents_size {
-            return Err(PdfError::SignatureTooLarge { size: signature.len(), reserved: prepared.contents_size });
+            return Err(PdfError::SignatureTooLarge {
+                size: signature.len(),
+                reserved: prepared.contents_size,
+            });
         }
         let mut update = prepared.update;
         let hex_at = prepared.contents_at + 1;

@@ -164,11 +164,33 @@ mod tests {
     fn read_range_gives_the_bytes_in_range_and_fewer_at_the_end() {
         let bytes = b"0123456789".to_vec();
         let prefix = Prefix::new(&bytes, 6);
-        for (offset, len, whole, first_six) in [(0, 4, "0123", "0123"), (4, 4, "4567", "45"), (8, 10, "89", ""), (10, 1, "", ""), (u64::MAX, 3, "", "")] {
-            assert_eq!(bytes.read_range(offset, len).unwrap(), whole.as_bytes(), "Vec at {offset}+{len}");
-            assert_eq!(bytes.as_slice().read_range(offset, len).unwrap(), whole.as_bytes(), "slice at {offset}+{len}");
-            assert_eq!((&bytes.as_slice()).read_range(offset, len).unwrap(), whole.as_bytes(), "&slice at {offset}+{len}");
-            assert_eq!(prefix.read_range(offset, len).unwrap(), first_six.as_bytes(), "prefix at {offset}+{len}");
+        for (offset, len, whole, first_six) in [
+            (0, 4, "0123", "0123"),
+            (4, 4, "4567", "45"),
+            (8, 10, "89", ""),
+            (10, 1, "", ""),
+            (u64::MAX, 3, "", ""),
+        ] {
+            assert_eq!(
+                bytes.read_range(offset, len).unwrap(),
+                whole.as_bytes(),
+                "Vec at {offset}+{len}"
+            );
+            assert_eq!(
+                bytes.as_slice().read_range(offset, len).unwrap(),
+                whole.as_bytes(),
+                "slice at {offset}+{len}"
+            );
+            assert_eq!(
+                (&bytes.as_slice()).read_range(offset, len).unwrap(),
+                whole.as_bytes(),
+                "&slice at {offset}+{len}"
+            );
+            assert_eq!(
+                prefix.read_range(offset, len).unwrap(),
+                first_six.as_bytes(),
+                "prefix at {offset}+{len}"
+            );
         }
     }
 }

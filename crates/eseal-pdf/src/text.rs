@@ -19,7 +19,8 @@ pub fn text_string(text: &str) -> Vec<u8> {
 /// Decodes a PDF text string (UTF-16BE with BOM, UTF-8 with BOM, else PDFDocEncoding read as Latin-1).
 pub fn decode_text_string(bytes: &[u8]) -> String {
     if let Some(rest) = bytes.strip_prefix(&[0xfe, 0xff]) {
-        let units: Vec<u16> = rest.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
+        let units: Vec<u16> =
+            rest.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
         return String::from_utf16_lossy(&units);
     }
     if let Some(rest) = bytes.strip_prefix(&[0xef, 0xbb, 0xbf]) {
@@ -32,7 +33,9 @@ pub fn decode_text_string(bytes: &[u8]) -> String {
 pub fn pdf_date(unix_seconds: i64) -> Result<Vec<u8>> {
     let (year, month, day, hour, minute, second) = civil_from_unix(unix_seconds);
     if !(0..=9999).contains(&year) {
-        return Err(PdfError::NotPermitted(format!("the signing time {unix_seconds} is outside years 0..9999")));
+        return Err(PdfError::NotPermitted(format!(
+            "the signing time {unix_seconds} is outside years 0..9999"
+        )));
     }
     Ok(format!("D:{year:04}{month:02}{day:02}{hour:02}{minute:02}{second:02}+00'00'").into_bytes())
 }
@@ -50,7 +53,12 @@ pub fn parse_pdf_date(bytes: &[u8]) -> Option<i64> {
     };
     let (year, month, day) = (field(0, 4, 0), field(4, 2, 1), field(6, 2, 1));
     let (hour, minute, second) = (field(8, 2, 0), field(10, 2, 0), field(12, 2, 0));
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
         return None;
     }
     let rest = &s[digits.len()..];

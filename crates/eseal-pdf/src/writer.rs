@@ -50,7 +50,10 @@ pub fn write_dict(out: &mut Vec<u8>, dict: &Dictionary) {
     out.extend_from_slice(b"<<");
     for (key, value) in dict.iter() {
         write_name(out, key);
-        if !matches!(value, Object::Name(_) | Object::String(..) | Object::Array(_) | Object::Dictionary(_)) {
+        if !matches!(
+            value,
+            Object::Name(_) | Object::String(..) | Object::Array(_) | Object::Dictionary(_)
+        ) {
             out.push(b' ');
         }
         write_object(out, value);
@@ -115,7 +118,11 @@ pub fn encrypt_object(crypt: Option<&Crypt>, id: ObjectId, object: Object) -> Ob
         let is_signature = super::object::is_signature_dict(dict);
         dict.iter()
             .map(|(k, v)| {
-                let v = if is_signature && k == b"Contents" { v.clone() } else { walk(crypt, id, salt, v.clone()) };
+                let v = if is_signature && k == b"Contents" {
+                    v.clone()
+                } else {
+                    walk(crypt, id, salt, v.clone())
+                };
                 (k.to_vec(), v)
             })
             .collect()
@@ -123,8 +130,12 @@ pub fn encrypt_object(crypt: Option<&Crypt>, id: ObjectId, object: Object) -> Ob
     fn walk(crypt: &Crypt, id: ObjectId, salt: &mut u32, object: Object) -> Object {
         *salt += 1;
         match object {
-            Object::String(s, _) if crypt.encrypts_strings() => Object::String(crypt.encrypt(id, *salt, &s), StringFormat::Hex),
-            Object::Array(items) => Object::Array(items.into_iter().map(|o| walk(crypt, id, salt, o)).collect()),
+            Object::String(s, _) if crypt.encrypts_strings() => {
+                Object::String(crypt.encrypt(id, *salt, &s), StringFormat::Hex)
+            }
+            Object::Array(items) => {
+                Object::Array(items.into_iter().map(|o| walk(crypt, id, salt, o)).collect())
+            }
             Object::Dictionary(d) => Object::Dictionary(walk_dict(crypt, id, salt, &d)),
             Object::Stream(mut s) => {
                 s.dict = walk_dict(crypt, id, salt, &s.dict);
@@ -190,7 +201,14 @@ impl UpdateWriter {
     /// Finishes the update with a cross-reference section of `kind` and the trailer entries
     /// `trailer` (to which /Size and /Prev are added). `xref_stream_id` numbers the
     /// cross-reference stream when one is written. Returns the complete update bytes.
-    pub fn finish(mut self, kind: XrefKind, mut trailer: Dictionary, prev: u64, size: u32, xref_stream_id: ObjectId) -> Vec<u8> {
+    pub fn finish(
+        mut self,
+        kind: XrefKind,
+        mut trailer: Dictionary,
+        prev: u64,
+        size: u32,
+        xref_stream_id: ObjectId,
+    ) -> Vec<u8> {
         self.offsets.sort_by_key(|(id, _)| id.number);
         trailer.set(b"Prev".to_vec(), Object::Integer(prev as i64));
         let xref_at = self.position();
@@ -229,12 +247,23 @@ impl UpdateWriter {
                 dict.set(b"Type".to_vec(), Object::name("XRef"));
                 dict.set(b"Size".to_vec(), Object::Integer(i64::from(size)));
                 dict.set(b"Index".to_vec(), Object::Array(index));
-                dict.set(b"W".to_vec(), Object::Array(vec![Object::Integer(1), Object::Integer(width as i64), Object::Integer(2)]));
+                dict.set(
+                    b"W".to_vec(),
+                    Object::Array(vec![
+                        Object::Integer(1),
+                        Object::Integer(width as i64),
+                        Object::Integer(2),
+                    ]),
+                );
                 for (k, v) in trailer.iter() {
                     dict.set(k.to_vec(), v.clone());
                 }
                 let stream = Object::Stream(super::object::Stream { dict, data: rows });
-                let _ = writeln!(self.buf, "{} {} obj", xref_stream_id.number, xref_stream_id.generation);
+                let _ = writeln!(
+                    self.buf,
+                    "{} {} obj",
+                    xref_stream_id.number, xref_stream_id.generation
+                );
                 write_object(&mut self.buf, &stream);
                 self.buf.extend_from_slice(b"\nendobj\n");
             }
@@ -267,7 +296,15 @@ mod tests {
     fn writes_objects_that_read_back() {
         let mut d = Dictionary::new();
         d.set(b"Type".to_vec(), Object::name("Annot"));
-        d.set(b"Rect".to_vec(), Object::Array(vec![Object::Real(1.5), Object::Integer(2), Object::Real(-0.25), Object::Real(1e-9)]));
+        d.set(
+            b"Rect".to_vec(),
+            Object::Array(vec![
+                Object::Real(1.5),
+                Object::Integer(2),
+                Object::Real(-0.25),
+                Object::Real(1e-9),
+            ]),
+        );
         d.set(b"T".to_vec(), Object::string(b"a(b)\\c\r".to_vec()));
         d.set(b"N a#".to_vec(), Object::Reference(ObjectId::new(7, 0)));
         let obj = Object::Dictionary(d);

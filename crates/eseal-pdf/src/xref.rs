@@ -105,21 +105,32 @@ impl Xref {
         let len = source.len();
         let mut sections = Vec::new();
         let mut visited = HashSet::new();
-        let mut budget = Budget { left: limits.xref_entries(len), limit: limits.xref_entries(len), file_size: len };
+        let mut budget = Budget {
+            left: limits.xref_entries(len),
+            limit: limits.xref_entries(len),
+            file_size: len,
+        };
         let mut next = Some(startxref);
         while let Some(offset) = next {
             limits.check_cancelled()?;
             if !visited.insert(offset) {
-                return Err(PdfError::BrokenXref(format!("the /Prev chain loops back to offset {offset}")));
+                return Err(PdfError::BrokenXref(format!(
+                    "the /Prev chain loops back to offset {offset}"
+                )));
             }
             if sections.len() >= limits.revisions {
-                return Err(PdfError::Limit(format!("the document has more than {} cross-reference sections (the revision limit)", limits.revisions)));
+                return Err(PdfError::Limit(format!(
+                    "the document has more than {} cross-reference sections (the revision limit)",
+                    limits.revisions
+                )));
             }
             let section = read_section(source, offset, &mut visited, &mut budget, limits)?;
             next = match section.trailer.get(b"Prev") {
                 None => None,
                 Some(Object::Integer(p)) if *p >= 0 => Some(*p as u64),
-                Some(_) => return Err(PdfError::BrokenXref("a trailer's /Prev is not an offset".into())),
+                Some(_) => {
+                    return Err(PdfError::BrokenXref("a trailer's /Prev is not an offset".into()));
+                }
             };
             sections.push(section);
         }
@@ -133,14 +144,21 @@ impl Xref {
         check_tail(source, revision_ends[0], limits)?;
         // Oldest first: an in-file entry must lie in its own revision, or repeat the entry an
         // older section gave the same object (writers re-list unchanged objects).
-        let mut entries: HashMap<u32, XrefEntry> = HashMap::with_capacity(sections.iter().map(|s| s.entries.len()).max().unwrap_or(0));
+        let mut entries: HashMap<u32, XrefEntry> =
+            HashMap::with_capacity(sections.iter().map(|s| s.entries.len()).max().unwrap_or(0));
         for (i, (section, &(low, high))) in sections.iter().zip(&ranges).enumerate().rev() {
             // A hybrid's stream may sit in an earlier revision: its entries belong to that one.
             let hidden = match section.hidden {
-                Some((stm, from)) => match ranges[i..].iter().find(|(l, h)| (*l..=*h).contains(&stm)) {
-                    Some(&(l, _)) => Some((from, l, stm)),
-                    None => return Err(PdfError::BrokenXref(format!("the /XRefStm stream at offset {stm} lies in no revision"))),
-                },
+                Some((stm, from)) => {
+                    match ranges[i..].iter().find(|(l, h)| (*l..=*h).contains(&stm)) {
+                        Some(&(l, _)) => Some((from, l, stm)),
+                        None => {
+                            return Err(PdfError::BrokenXref(format!(
+                                "the /XRefStm stream at offset {stm} lies in no revision"
+                            )));
+                        }
+                    }
+                }
                 None => None,
             };
             for (k, &(number, entry)) in section.entries.iter().enumerate() {
@@ -150,7 +168,9 @@ impl Xref {
                         _ => (low, high),
                     };
                     if offset >= len {
-                        return Err(PdfError::BrokenXref(format!("object {number} is listed at offset {offset}, past the end of the file")));
+                        return Err(PdfError::BrokenXref(format!(
+                            "object {number} is listed at offset {offset}, past the end of the file"
+                        )));
                     }
                     if !(low..=high).contains(&offset) && entries.get(&number) != Some(&entry) {
                         return Err(PdfError::BrokenXref(format!(
@@ -170,17 +190,26 @@ impl Xref {
     /// an end of line allowed): the sections from that revision back, merged. `None` when no
     /// revision ends there.
     pub fn revision(&self, end: u64, eol: &[u8]) -> Result<Option<Xref>> {
-        let Some(k) = self.revision_ends.iter().position(|e| *e <= end && end - *e == eol.len() as u64) else {
+        let Some(k) =
+            self.revision_ends.iter().position(|e| *e <= end && end - *e == eol.len() as u64)
+        else {
             return Ok(None);
         };
         let sections = self.sections[k..].to_vec();
-        let mut entries = HashMap::with_capacity(sections.iter().map(|s| s.entries.len()).max().unwrap_or(0));
+        let mut entries =
+            HashMap::with_capacity(sections.iter().map(|s| s.entries.len()).max().unwrap_or(0));
         for section in sections.iter().rev() {
             entries.extend(section.entries.iter().copied());
         }
         let offsets = sorted_offsets(&entries)?;
         let startxref = sections[0].offset;
-        Ok(Some(Xref { sections, entries, startxref, revision_ends: self.revision_ends[k..].to_vec(), offsets }))
+        Ok(Some(Xref {
+            sections,
+            entries,
+            startxref,
+            revision_ends: self.revision_ends[k..].to_vec(),
+            offsets,
+        }))
     }
 }
 
@@ -195,7 +224,10 @@ fn sorted_offsets(entries: &HashMap<u32, XrefEntry>) -> Result<Vec<(u64, u32)>> 
         .collect();
     offsets.sort_unstable();
     if let Some(w) = offsets.windows(2).find(|w| w[0].0 == w[1].0) {
-        return Err(PdfError::BrokenXref(format!("objects {} and {} are both listed at offset {}", w[0].1, w[1].1, w[0].0)));
+        return Err(PdfError::BrokenXref(format!(
+            "objects {} and {} are both listed at offset {}",
+            w[0].1, w[1].1, w[0].0
+        )));
     }
     Ok(offsets)
 }
@@ -203,7 +235,11 @@ fn sorted_offsets(entries: &HashMap<u32, XrefEntry>) -> Result<Vec<(u64, u32)>> 
 /// The two oldest sections may lie in reverse order only as a linearized file's first-page and
 /// main sections: the file must say it is linearized, and the two must not list one object
 /// differently (each reader would otherwise pick its own).
-fn check_linearized(source: &dyn Source, first_page: &XrefSection, main: &XrefSection) -> Result<()> {
+fn check_linearized(
+    source: &dyn Source,
+    first_page: &XrefSection,
+    main: &XrefSection,
+) -> Result<()> {
     let head = source.read_range(0, 1024)?;
     if find(&head, b"/Linearized").is_none() {
         return Err(PdfError::BrokenXref(format!(
@@ -211,10 +247,13 @@ fn check_linearized(source: &dyn Source, first_page: &XrefSection, main: &XrefSe
             first_page.offset, main.offset
         )));
     }
-    let listed: HashMap<u32, XrefEntry> = main.entries.iter().copied().filter(|(_, e)| *e != XrefEntry::Free).collect();
+    let listed: HashMap<u32, XrefEntry> =
+        main.entries.iter().copied().filter(|(_, e)| *e != XrefEntry::Free).collect();
     for (number, entry) in &first_page.entries {
         if *entry != XrefEntry::Free && listed.get(number).is_some_and(|other| other != entry) {
-            return Err(PdfError::BrokenXref(format!("object {number} is listed differently by the first-page and the main cross-reference sections")));
+            return Err(PdfError::BrokenXref(format!(
+                "object {number} is listed differently by the first-page and the main cross-reference sections"
+            )));
         }
     }
     Ok(())
@@ -260,7 +299,13 @@ fn revisions(source: &dyn Source, sections: &[XrefSection], limits: &Limits) -> 
 
 /// The offset just past the first `%%EOF` in `from .. bound`: the end of the revision whose
 /// cross-reference section (at `section`) ends at `from`.
-fn eof_after(source: &dyn Source, from: u64, bound: u64, section: u64, limits: &Limits) -> Result<u64> {
+fn eof_after(
+    source: &dyn Source,
+    from: u64,
+    bound: u64,
+    section: u64,
+    limits: &Limits,
+) -> Result<u64> {
     const CHUNK: usize = 64 * 1024;
     let mut at = from;
     while at < bound {
@@ -275,7 +320,9 @@ fn eof_after(source: &dyn Source, from: u64, bound: u64, section: u64, limits: &
         }
         at += (chunk.len() - 4) as u64;
     }
-    Err(PdfError::BrokenXref(format!("no %%EOF ends the revision of the cross-reference section at offset {section} before the next revision begins")))
+    Err(PdfError::BrokenXref(format!(
+        "no %%EOF ends the revision of the cross-reference section at offset {section} before the next revision begins"
+    )))
 }
 
 /// Only white space may follow the final `%%EOF`, which ends at `end`.
@@ -352,7 +399,9 @@ pub fn with_window<T>(
         let window = source.read_range(offset, size)?;
         let at_end = offset + window.len() as u64 >= source.len();
         match parse(&window, at_end) {
-            Err(e) if !at_end && (e.eof || e.at + EDGE >= window.len()) => size = size.saturating_mul(4),
+            Err(e) if !at_end && (e.eof || e.at + EDGE >= window.len()) => {
+                size = size.saturating_mul(4)
+            }
             other => return Ok(other),
         }
     }
@@ -397,20 +446,39 @@ pub(crate) fn first_repeated<T: Ord + Copy>(values: impl IntoIterator<Item = T>)
     sorted.windows(2).find(|w| w[0] == w[1]).map(|w| w[0])
 }
 
-fn read_section(source: &dyn Source, offset: u64, visited: &mut HashSet<u64>, budget: &mut Budget, limits: &Limits) -> Result<XrefSection> {
+fn read_section(
+    source: &dyn Source,
+    offset: u64,
+    visited: &mut HashSet<u64>,
+    budget: &mut Budget,
+    limits: &Limits,
+) -> Result<XrefSection> {
     let head = source.read_range(offset, 64)?;
     let mut lx = Lexer::new(&head, 0);
     if lx.eat_keyword(b"xref") {
         let (entries, trailer, end) = with_window(source, offset, |data, _| parse_table(data))?
-            .map_err(|e| PdfError::BrokenXref(format!("bad cross-reference table at offset {offset}: expected {}", e.what)))?;
+            .map_err(|e| {
+                PdfError::BrokenXref(format!(
+                    "bad cross-reference table at offset {offset}: expected {}",
+                    e.what
+                ))
+            })?;
         budget.take(entries.len() as u64)?;
         check_unique(&entries, || format!("the cross-reference table at offset {offset}"))?;
-        let mut section = XrefSection { offset, kind: XrefKind::Table, trailer, entries, end: offset + end as u64, hidden: None };
+        let mut section = XrefSection {
+            offset,
+            kind: XrefKind::Table,
+            trailer,
+            entries,
+            end: offset + end as u64,
+            hidden: None,
+        };
         if let Some(stm) = section.trailer.get(b"XRefStm").and_then(Object::as_i64) {
-            let stm = u64::try_from(stm)
-                .ok()
-                .filter(|s| *s < offset)
-                .ok_or_else(|| PdfError::BrokenXref("/XRefStm does not point before its cross-reference table".into()))?;
+            let stm = u64::try_from(stm).ok().filter(|s| *s < offset).ok_or_else(|| {
+                PdfError::BrokenXref(
+                    "/XRefStm does not point before its cross-reference table".into(),
+                )
+            })?;
             if !visited.insert(stm) {
                 return Err(PdfError::BrokenXref(format!("/XRefStm {stm} is used twice")));
             }
@@ -452,14 +520,24 @@ fn parse_table(data: &[u8]) -> std::result::Result<Table, super::lexer::SyntaxEr
         if lx.eat_keyword(b"trailer") {
             let trailer = match lx.object()? {
                 Object::Dictionary(d) => d,
-                _ => return Err(SyntaxError { at: lx.pos(), eof: false, what: "a trailer dictionary" }),
+                _ => {
+                    return Err(SyntaxError {
+                        at: lx.pos(),
+                        eof: false,
+                        what: "a trailer dictionary",
+                    });
+                }
             };
             return Ok((entries, trailer, lx.pos()));
         }
         let first = lx.unsigned()?;
         let count = lx.unsigned()?;
         if first.saturating_add(count) > MAX_OBJECT_NUMBER + 1 {
-            return Err(SyntaxError { at: lx.pos(), eof: false, what: "a subsection within the object number range" });
+            return Err(SyntaxError {
+                at: lx.pos(),
+                eof: false,
+                what: "a subsection within the object number range",
+            });
         }
         for i in 0..count {
             let offset = lx.unsigned()?;
@@ -477,7 +555,13 @@ fn parse_table(data: &[u8]) -> std::result::Result<Table, super::lexer::SyntaxEr
                     })?,
                 },
                 b"f" => XrefEntry::Free,
-                _ => return Err(SyntaxError { at: lx.pos(), eof: lx.pos() >= data.len(), what: "'n' or 'f'" }),
+                _ => {
+                    return Err(SyntaxError {
+                        at: lx.pos(),
+                        eof: lx.pos() >= data.len(),
+                        what: "'n' or 'f'",
+                    });
+                }
             };
             // Object 0 is always the head of the free list.
             if number != 0 {
@@ -497,7 +581,12 @@ fn read_direct_stream(source: &dyn Source, offset: u64) -> Result<(Dictionary, V
         lx.expect_keyword(b"stream", "'stream'")?;
         Ok((dict, data_start(data, lx.pos())))
     })?
-    .map_err(|e| PdfError::BrokenXref(format!("no cross-reference stream at offset {offset}: expected {}", e.what)))?;
+    .map_err(|e| {
+        PdfError::BrokenXref(format!(
+            "no cross-reference stream at offset {offset}: expected {}",
+            e.what
+        ))
+    })?;
     let (Object::Dictionary(dict), start) = parsed else {
         return Err(PdfError::BrokenXref(format!("no cross-reference stream at offset {offset}")));
     };
@@ -505,15 +594,21 @@ fn read_direct_stream(source: &dyn Source, offset: u64) -> Result<(Dictionary, V
         .get(b"Length")
         .and_then(Object::as_i64)
         .and_then(|l| u64::try_from(l).ok())
-        .ok_or_else(|| PdfError::BrokenXref("a cross-reference stream has no direct /Length".into()))?;
+        .ok_or_else(|| {
+        PdfError::BrokenXref("a cross-reference stream has no direct /Length".into())
+    })?;
     let start = offset + start as u64;
     if start.saturating_add(length) > source.len() {
-        return Err(PdfError::Truncated(format!("a cross-reference stream at offset {offset} runs past the end of the file")));
+        return Err(PdfError::Truncated(format!(
+            "a cross-reference stream at offset {offset} runs past the end of the file"
+        )));
     }
     let data = source.read_range(start, length as usize)?;
     let after = source.read_range(start + length, 32)?;
     if !followed_by(&after, 0, b"endstream") {
-        return Err(PdfError::BrokenXref(format!("the cross-reference stream at offset {offset}: its /Length does not end at 'endstream'")));
+        return Err(PdfError::BrokenXref(format!(
+            "the cross-reference stream at offset {offset}: its /Length does not end at 'endstream'"
+        )));
     }
     Ok((dict, data, start + length))
 }
@@ -527,7 +622,12 @@ pub fn data_start(data: &[u8], pos: usize) -> usize {
     }
 }
 
-fn read_stream_section(source: &dyn Source, offset: u64, budget: &mut Budget, limits: &Limits) -> Result<XrefSection> {
+fn read_stream_section(
+    source: &dyn Source,
+    offset: u64,
+    budget: &mut Budget,
+    limits: &Limits,
+) -> Result<XrefSection> {
     let (dict, raw, end) = read_direct_stream(source, offset)?;
     if !dict.has_type(b"XRef") {
         return Err(PdfError::BrokenXref(format!(
@@ -537,27 +637,41 @@ fn read_stream_section(source: &dyn Source, offset: u64, budget: &mut Budget, li
     let widths: Vec<usize> = dict
         .get(b"W")
         .and_then(Object::as_array)
-        .map(|w| w.iter().filter_map(Object::as_i64).filter_map(|v| usize::try_from(v).ok()).collect())
+        .map(|w| {
+            w.iter().filter_map(Object::as_i64).filter_map(|v| usize::try_from(v).ok()).collect()
+        })
         .unwrap_or_default();
     if widths.len() != 3 || widths.iter().any(|w| *w > 8) || widths.iter().sum::<usize>() == 0 {
         return Err(PdfError::BrokenXref("a cross-reference stream has a bad /W".into()));
     }
-    let size = dict
-        .get(b"Size")
-        .and_then(Object::as_i64)
-        .and_then(|s| u64::try_from(s).ok())
-        .ok_or_else(|| PdfError::BrokenXref("a cross-reference stream has no valid /Size".into()))?;
+    let size =
+        dict.get(b"Size").and_then(Object::as_i64).and_then(|s| u64::try_from(s).ok()).ok_or_else(
+            || PdfError::BrokenXref("a cross-reference stream has no valid /Size".into()),
+        )?;
     let index: Vec<u64> = match dict.get(b"Index") {
         None => vec![0, size],
         Some(Object::Array(a)) => a
             .iter()
             .map(|v| v.as_i64().and_then(|i| u64::try_from(i).ok()))
             .collect::<Option<Vec<u64>>>()
-            .ok_or_else(|| PdfError::BrokenXref("a cross-reference stream's /Index holds a non-number".into()))?,
-        Some(_) => return Err(PdfError::BrokenXref("a cross-reference stream's /Index is not an array".into())),
+            .ok_or_else(|| {
+                PdfError::BrokenXref("a cross-reference stream's /Index holds a non-number".into())
+            })?,
+        Some(_) => {
+            return Err(PdfError::BrokenXref(
+                "a cross-reference stream's /Index is not an array".into(),
+            ));
+        }
     };
-    if index.len() % 2 != 0 || index.chunks(2).zip(index.chunks(2).skip(1)).any(|(a, b)| a[0].saturating_add(a[1]) > b[0]) {
-        return Err(PdfError::BrokenXref("a cross-reference stream has a bad /Index (odd, overlapping or unordered)".into()));
+    if index.len() % 2 != 0
+        || index
+            .chunks(2)
+            .zip(index.chunks(2).skip(1))
+            .any(|(a, b)| a[0].saturating_add(a[1]) > b[0])
+    {
+        return Err(PdfError::BrokenXref(
+            "a cross-reference stream has a bad /Index (odd, overlapping or unordered)".into(),
+        ));
     }
     let rows_listed = index.chunks(2).fold(0u64, |sum, p| sum.saturating_add(p[1]));
     budget.take(rows_listed)?;
@@ -565,7 +679,11 @@ fn read_stream_section(source: &dyn Source, offset: u64, budget: &mut Budget, li
     // The rows need this many bytes (a PNG predictor adds one per row); more is not decoded.
     let needed = rows_listed.saturating_mul(row as u64 + 1).saturating_add(4096);
     let data = match filter::decode_within(&dict, &raw, needed.min(limits.stream_decoded_bytes)) {
-        Err(PdfError::Limit(why)) => return Err(PdfError::Limit(format!("the cross-reference stream at offset {offset}: {why}"))),
+        Err(PdfError::Limit(why)) => {
+            return Err(PdfError::Limit(format!(
+                "the cross-reference stream at offset {offset}: {why}"
+            )));
+        }
         other => other.map_err(|e| PdfError::BrokenXref(format!("cross-reference stream: {e}")))?,
     };
     let mut rows = data.chunks_exact(row);
@@ -573,11 +691,15 @@ fn read_stream_section(source: &dyn Source, offset: u64, budget: &mut Budget, li
     for pair in index.chunks(2) {
         let (first, count) = (pair[0], pair[1]);
         if first.saturating_add(count) > MAX_OBJECT_NUMBER + 1 {
-            return Err(PdfError::BrokenXref("a cross-reference stream names objects out of range".into()));
+            return Err(PdfError::BrokenXref(
+                "a cross-reference stream names objects out of range".into(),
+            ));
         }
         for i in 0..count {
             let Some(r) = rows.next() else {
-                return Err(PdfError::BrokenXref("a cross-reference stream has fewer rows than /Index says".into()));
+                return Err(PdfError::BrokenXref(
+                    "a cross-reference stream has fewer rows than /Index says".into(),
+                ));
             };
             let field = |n: usize| -> u64 {
                 let start: usize = widths[..n].iter().sum();
@@ -587,7 +709,10 @@ fn read_stream_section(source: &dyn Source, offset: u64, budget: &mut Budget, li
             let number = (first + i) as u32;
             let entry = match kind {
                 0 => XrefEntry::Free,
-                1 => XrefEntry::InFile { offset: field(1), generation: field(2).min(u64::from(u16::MAX)) as u16 },
+                1 => XrefEntry::InFile {
+                    offset: field(1),
+                    generation: field(2).min(u64::from(u16::MAX)) as u16,
+                },
                 2 => XrefEntry::InStream {
                     stream: u32::try_from(field(1)).unwrap_or(u32::MAX),
                     index: u32::try_from(field(2)).unwrap_or(u32::MAX),

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use eseal_audit::{AuditEvent, Checkpoint, EventKind, LogSigner, verify_consistency};
 use crate::store::{Store, StoreError, StoredCheckpoint};
+use eseal_audit::{AuditEvent, Checkpoint, EventKind, LogSigner, verify_consistency};
 
 /// Why a checkpoint was not signed.
 #[derive(Debug, thiserror::Error)]
@@ -15,7 +15,9 @@ pub enum CheckpointError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The stored tree does not extend the last checkpoint: nothing is signed.
-    #[error("the stored log of {size} records is not consistent with checkpoint {checkpoint}: refusing to sign")]
+    #[error(
+        "the stored log of {size} records is not consistent with checkpoint {checkpoint}: refusing to sign"
+    )]
     Inconsistent {
         /// The current size.
         size: u64,
@@ -52,7 +54,11 @@ pub struct Checkpointer {
 
 impl Checkpointer {
     /// A checkpointer over `store`, signing with `signer` (whose name is the log origin).
-    pub fn new(store: Arc<dyn Store>, signer: LogSigner, witness: Option<std::path::PathBuf>) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        signer: LogSigner,
+        witness: Option<std::path::PathBuf>,
+    ) -> Self {
         Self { store, signer, witness, signing: tokio::sync::Mutex::new(()) }
     }
 
@@ -64,13 +70,27 @@ impl Checkpointer {
         let note = match std::fs::read_to_string(path) {
             Ok(note) => note,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(CheckpointError::Signing(format!("cannot read {}: {e}", path.display()))),
+            Err(e) => {
+                return Err(CheckpointError::Signing(format!(
+                    "cannot read {}: {e}",
+                    path.display()
+                )));
+            }
         };
-        let witnessed = self.signer.verifier().verify_note(&note).map_err(|e| CheckpointError::Signing(format!("{}: {e}", path.display())))?;
+        let witnessed = self
+            .signer
+            .verifier()
+            .verify_note(&note)
+            .map_err(|e| CheckpointError::Signing(format!("{}: {e}", path.display())))?;
         let size = self.store.audit_len().await?;
-        let holds = size >= witnessed.size && self.store.tree_root(witnessed.size).await? == witnessed.root;
+        let holds =
+            size >= witnessed.size && self.store.tree_root(witnessed.size).await? == witnessed.root;
         if !holds {
-            return Err(CheckpointError::Restored { size, checkpoint: witnessed.size, witness: path.display().to_string() });
+            return Err(CheckpointError::Restored {
+                size,
+                checkpoint: witnessed.size,
+                witness: path.display().to_string(),
+            });
         }
         Ok(())
     }
@@ -82,7 +102,10 @@ impl Checkpointer {
 
     /// Signs a checkpoint of the current log when it grew since the last checkpoint by more than
     /// that checkpoint's own signing record; returns the latest checkpoint either way.
-    pub async fn sign_if_grown(&self, now: i64) -> Result<Option<StoredCheckpoint>, CheckpointError> {
+    pub async fn sign_if_grown(
+        &self,
+        now: i64,
+    ) -> Result<Option<StoredCheckpoint>, CheckpointError> {
         let _one_at_a_time = self.signing.lock().await;
         let size = self.store.audit_len().await?;
         let last = self.store.latest_checkpoint().await?;
@@ -99,7 +122,8 @@ impl Checkpointer {
             }
         }
         let checkpoint = Checkpoint { origin: self.signer.name().to_string(), size, root };
-        let note = self.signer.sign(&checkpoint).map_err(|e| CheckpointError::Signing(e.to_string()))?;
+        let note =
+            self.signer.sign(&checkpoint).map_err(|e| CheckpointError::Signing(e.to_string()))?;
         let stored = StoredCheckpoint { size, root, note, signed_at: now };
         let mut event = AuditEvent::new(EventKind::CheckpointSigned, "eseal");
         event.reason = Some(format!("checkpoint of {size} records"));
@@ -107,7 +131,8 @@ impl Checkpointer {
         if let Some(path) = &self.witness {
             // Written beside, then renamed: the witness is never half a note.
             let temporary = path.with_extension("checkpoint.tmp");
-            let written = write_owner_only(&temporary, stored.note.as_bytes()).and_then(|()| std::fs::rename(&temporary, path));
+            let written = write_owner_only(&temporary, stored.note.as_bytes())
+                .and_then(|()| std::fs::rename(&temporary, path));
             if let Err(e) = written {
                 tracing::error!(error = %e, path = %path.display(), "cannot write the checkpoint witness");
             }
@@ -120,7 +145,8 @@ impl Checkpointer {
     pub fn spawn_periodic(self: Arc<Self>, interval: Duration) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             // The first checkpoint one interval after start, not at once.
-            let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+            let mut ticker =
+                tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticker.tick().await;
@@ -136,7 +162,12 @@ impl Checkpointer {
 fn write_owner_only(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
     file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     file.write_all(bytes)
 }

@@ -466,18 +466,49 @@ impl Config {
             },
             keys: KeysConfig { directory: keys.clone(), ..KeysConfig::default() },
             authorizations: AuthorizationConfig::default(),
-            audit: AuditConfig { log_key: Some(keys.join("audit-log.pk8")), log_key_reference: None, checkpoint_interval_ms: default_checkpoint_interval() },
+            audit: AuditConfig {
+                log_key: Some(keys.join("audit-log.pk8")),
+                log_key_reference: None,
+                checkpoint_interval_ms: default_checkpoint_interval(),
+            },
             verification: VerificationConfig { trust_anchors: vec![keys.join("root-ca.pem")] },
             archive: ArchiveConfig::default(),
             principals: vec![
-                PrincipalConfig { department: vec!["*".into()], ..principal("approval-system", "spiffe://eseal.example/department/approval-system") },
-                PrincipalConfig { custodian: vec!["*".into()], ..principal("custodian-wang", "spiffe://eseal.example/custodian/wang") },
-                PrincipalConfig { seal_admin: true, ..principal("seal-admin-li", "spiffe://eseal.example/seal-admin/li") },
-                PrincipalConfig { archivist: true, ..principal("archivist-zhao", "spiffe://eseal.example/archivist/zhao") },
+                PrincipalConfig {
+                    department: vec!["*".into()],
+                    ..principal(
+                        "approval-system",
+                        "spiffe://eseal.example/department/approval-system",
+                    )
+                },
+                PrincipalConfig {
+                    custodian: vec!["*".into()],
+                    ..principal("custodian-wang", "spiffe://eseal.example/custodian/wang")
+                },
+                PrincipalConfig {
+                    seal_admin: true,
+                    ..principal("seal-admin-li", "spiffe://eseal.example/seal-admin/li")
+                },
+                PrincipalConfig {
+                    archivist: true,
+                    ..principal("archivist-zhao", "spiffe://eseal.example/archivist/zhao")
+                },
             ],
             seed_seals: vec![
-                seed("approval-ec", "示例市行政审批局行政审批专用章", "示例市行政审批局", "行政审批专用章", "seal-approval-ec"),
-                seed("housing-rsa", "示例市住房和城乡建设局业务专用章", "示例市住房和城乡建设局", "业务专用章", "seal-housing-rsa"),
+                seed(
+                    "approval-ec",
+                    "示例市行政审批局行政审批专用章",
+                    "示例市行政审批局",
+                    "行政审批专用章",
+                    "seal-approval-ec",
+                ),
+                seed(
+                    "housing-rsa",
+                    "示例市住房和城乡建设局业务专用章",
+                    "示例市住房和城乡建设局",
+                    "业务专用章",
+                    "seal-housing-rsa",
+                ),
             ],
             // Off in development: a second port on the developer's machine only when asked for
             // (`ESEAL__METRICS__LISTEN=127.0.0.1:9464`).
@@ -532,34 +563,53 @@ impl Config {
             return invalid("audit.checkpoint_interval_ms must be positive".into());
         }
         if self.store.max_connections == 0 || self.store.acquire_timeout_ms == 0 {
-            return invalid("store.max_connections and store.acquire_timeout_ms must be positive".into());
+            return invalid(
+                "store.max_connections and store.acquire_timeout_ms must be positive".into(),
+            );
         }
         if let Some(url) = &self.store.url
             && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
         {
-            return invalid("store.url must be a PostgreSQL URL (postgres://user:password@host:port/database)".into());
+            return invalid(
+                "store.url must be a PostgreSQL URL (postgres://user:password@host:port/database)"
+                    .into(),
+            );
         }
         if self.server.max_document_bytes == 0 {
             return invalid("server.max_document_bytes must be positive".into());
         }
         let server = &self.server;
-        if server.refusal_burst == 0 || !(server.refusal_refill_per_second.is_finite() && server.refusal_refill_per_second > 0.0) {
-            return invalid("server.refusal_burst and server.refusal_refill_per_second must be positive".into());
+        if server.refusal_burst == 0
+            || !(server.refusal_refill_per_second.is_finite()
+                && server.refusal_refill_per_second > 0.0)
+        {
+            return invalid(
+                "server.refusal_burst and server.refusal_refill_per_second must be positive".into(),
+            );
         }
         if server.refusal_summary_interval_ms == 0 || server.client_crl_check_ms == 0 {
             return invalid("server.refusal_summary_interval_ms and server.client_crl_check_ms must be positive".into());
         }
         let a = &self.authorizations;
         if a.default_validity_seconds <= 0 || a.max_validity_seconds < a.default_validity_seconds {
-            return invalid("authorizations: 0 < default_validity_seconds <= max_validity_seconds is required".into());
+            return invalid(
+                "authorizations: 0 < default_validity_seconds <= max_validity_seconds is required"
+                    .into(),
+            );
         }
         let k = &self.keys;
-        if k.kek_file.is_some() && k.kek_env.is_some() || k.previous_kek_file.is_some() && k.previous_kek_env.is_some() {
-            return invalid("keys: give the KEK as a file or an environment variable, not both".into());
+        if k.kek_file.is_some() && k.kek_env.is_some()
+            || k.previous_kek_file.is_some() && k.previous_kek_env.is_some()
+        {
+            return invalid(
+                "keys: give the KEK as a file or an environment variable, not both".into(),
+            );
         }
         if let Some(p) = &k.pkcs11 {
             if p.pin_file.is_some() == p.pin_env.is_some() {
-                return invalid("keys.pkcs11: exactly one of pin_file and pin_env is required".into());
+                return invalid(
+                    "keys.pkcs11: exactly one of pin_file and pin_env is required".into(),
+                );
             }
             if p.sessions == 0 {
                 return invalid("keys.pkcs11.sessions must be positive".into());
@@ -583,7 +633,9 @@ fn is_loopback(address: &str) -> bool {
     if let Ok(socket) = address.parse::<std::net::SocketAddr>() {
         return socket.ip().is_loopback();
     }
-    address.rsplit_once(':').is_some_and(|(host, port)| host.eq_ignore_ascii_case("localhost") && port.parse::<u16>().is_ok())
+    address.rsplit_once(':').is_some_and(|(host, port)| {
+        host.eq_ignore_ascii_case("localhost") && port.parse::<u16>().is_ok()
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -639,13 +691,17 @@ impl Config {
             config.check_development_listen()?;
             return Ok(config);
         };
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.into(), source })?;
         let parse_error = |message: String| ConfigError::Parse { path: path.into(), message };
-        let mut table: toml::Table = toml::from_str(&text).map_err(|e| parse_error(e.to_string()))?;
+        let mut table: toml::Table =
+            toml::from_str(&text).map_err(|e| parse_error(e.to_string()))?;
         overrides.iter().try_for_each(|o| o.apply(&mut table))?;
         let mut config = Self::from_table(table).map_err(|message| {
             // The file's own mistake is reported with its line and column when it has one.
-            parse_error(toml::from_str::<Config>(&text).err().map(|e| e.to_string()).unwrap_or(message))
+            parse_error(
+                toml::from_str::<Config>(&text).err().map(|e| e.to_string()).unwrap_or(message),
+            )
         })?;
         config.rebase(path.parent().unwrap_or(Path::new(".")));
         config.check()?;
@@ -656,7 +712,8 @@ impl Config {
     /// copy of the repository can call it. Without a configuration file it therefore listens
     /// on a loopback address only (the gRPC port and the metrics endpoint alike).
     fn check_development_listen(&self) -> Result<(), ConfigError> {
-        let listeners = std::iter::once(("server.listen", &self.server.listen)).chain(self.metrics.as_ref().map(|m| ("metrics.listen", &m.listen)));
+        let listeners = std::iter::once(("server.listen", &self.server.listen))
+            .chain(self.metrics.as_ref().map(|m| ("metrics.listen", &m.listen)));
         for (key, address) in listeners {
             if !is_loopback(address) {
                 return Err(ConfigError::Invalid(format!(
@@ -672,8 +729,12 @@ impl Config {
     fn table_of(config: &Config) -> Result<toml::Table, ConfigError> {
         match toml::Value::try_from(config) {
             Ok(toml::Value::Table(table)) => Ok(table),
-            Ok(_) => Err(ConfigError::Invalid("the configuration does not serialise as a table".into())),
-            Err(e) => Err(ConfigError::Invalid(format!("the configuration does not serialise: {e}"))),
+            Ok(_) => {
+                Err(ConfigError::Invalid("the configuration does not serialise as a table".into()))
+            }
+            Err(e) => {
+                Err(ConfigError::Invalid(format!("the configuration does not serialise: {e}")))
+            }
         }
     }
 
@@ -684,8 +745,20 @@ impl Config {
     /// Checks that every file and folder the configuration names exists (the store's database
     /// and the archive folder excepted: they are created). The message names the key.
     pub fn check_files(&self) -> Result<(), ConfigError> {
-        let file = |key: String, path: &Path| if path.is_file() { Ok(()) } else { Err(ConfigError::Missing { key, path: path.into(), folder: false }) };
-        let folder = |key: String, path: &Path| if path.is_dir() { Ok(()) } else { Err(ConfigError::Missing { key, path: path.into(), folder: true }) };
+        let file = |key: String, path: &Path| {
+            if path.is_file() {
+                Ok(())
+            } else {
+                Err(ConfigError::Missing { key, path: path.into(), folder: false })
+            }
+        };
+        let folder = |key: String, path: &Path| {
+            if path.is_dir() {
+                Ok(())
+            } else {
+                Err(ConfigError::Missing { key, path: path.into(), folder: true })
+            }
+        };
         file("server.tls_certificate".into(), &self.server.tls_certificate)?;
         file("server.tls_key".into(), &self.server.tls_key)?;
         file("server.client_ca".into(), &self.server.client_ca)?;
@@ -702,7 +775,10 @@ impl Config {
         if let Some(reference) = &self.audit.log_key_reference
             && !reference.starts_with("pkcs11:")
         {
-            file("audit.log_key_reference (in keys.directory)".into(), &self.keys.directory.join(reference))?;
+            file(
+                "audit.log_key_reference (in keys.directory)".into(),
+                &self.keys.directory.join(reference),
+            )?;
         }
         for anchor in &self.verification.trust_anchors {
             file("verification.trust_anchors".into(), anchor)?;
@@ -711,10 +787,16 @@ impl Config {
             file(format!("seed_seals[{}].image", seed.id), &seed.image)?;
             file(format!("seed_seals[{}].certificate_chain", seed.id), &seed.certificate_chain)?;
             if !seed.key_reference.starts_with("pkcs11:") {
-                file(format!("seed_seals[{}].key_reference (in keys.directory)", seed.id), &self.keys.directory.join(&seed.key_reference))?;
+                file(
+                    format!("seed_seals[{}].key_reference (in keys.directory)", seed.id),
+                    &self.keys.directory.join(&seed.key_reference),
+                )?;
             }
         }
-        for (key, path) in [("keys.kek_file", &self.keys.kek_file), ("keys.previous_kek_file", &self.keys.previous_kek_file)] {
+        for (key, path) in [
+            ("keys.kek_file", &self.keys.kek_file),
+            ("keys.previous_kek_file", &self.keys.previous_kek_file),
+        ] {
             if let Some(path) = path {
                 file(key.into(), path)?;
             }
@@ -743,10 +825,14 @@ impl Override {
                 ),
                 _ => String::new(),
             };
-            return Err(fail(format!("expected {OVERRIDE_PREFIX}<SECTION>__<KEY> (one section, one key, joined by double underscores){hint}")));
+            return Err(fail(format!(
+                "expected {OVERRIDE_PREFIX}<SECTION>__<KEY> (one section, one key, joined by double underscores){hint}"
+            )));
         };
         if section.is_empty() || key.is_empty() {
-            return Err(fail(format!("expected {OVERRIDE_PREFIX}<SECTION>__<KEY> with a section and a key")));
+            return Err(fail(format!(
+                "expected {OVERRIDE_PREFIX}<SECTION>__<KEY> with a section and a key"
+            )));
         }
         // Exactly one `value = ...` line: a value cannot smuggle in other keys.
         let value = match toml::from_str::<toml::Table>(&format!("value = {raw}")) {
@@ -777,7 +863,8 @@ impl Override {
         match attempt(&self) {
             Ok(()) => Ok(self),
             Err(error) if !self.value.is_str() => {
-                let typed = std::mem::replace(&mut self.value, toml::Value::String(self.raw.clone()));
+                let typed =
+                    std::mem::replace(&mut self.value, toml::Value::String(self.raw.clone()));
                 match attempt(&self) {
                     Ok(()) => Ok(self),
                     Err(_) => {
@@ -792,11 +879,16 @@ impl Override {
 
     /// Sets `section.key` in `table`, creating the section when absent.
     fn apply(&self, table: &mut toml::Table) -> Result<(), ConfigError> {
-        let section = table.entry(self.section.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let section = table
+            .entry(self.section.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
         let toml::Value::Table(section) = section else {
             return Err(ConfigError::Override {
                 variable: self.variable.clone(),
-                message: format!("[{}] is not a section of single keys (a list such as [[principals]] is set in the file)", self.section),
+                message: format!(
+                    "[{}] is not a section of single keys (a list such as [[principals]] is set in the file)",
+                    self.section
+                ),
             });
         };
         section.insert(self.key.clone(), self.value.clone());
@@ -836,10 +928,16 @@ mod override_tests {
         assert_eq!(config.store.sqlite_path, PathBuf::from("/var/lib/eseal/eseal.db"));
         assert_eq!(config.store.audit_origin, "2026", "a number meant as a string is taken as one");
         assert_eq!(config.log.format, LogFormat::Json);
-        assert_eq!(config.verification.trust_anchors, vec![PathBuf::from("/a.pem"), PathBuf::from("/b.pem")]);
+        assert_eq!(
+            config.verification.trust_anchors,
+            vec![PathBuf::from("/a.pem"), PathBuf::from("/b.pem")]
+        );
         // Untouched keys keep their development values.
         assert_eq!(config.server.tls_certificate, PathBuf::from("/repo/keys-sample/server.pem"));
-        assert!(development(&[]).unwrap().metrics.is_none(), "no metrics endpoint in development unless asked for");
+        assert!(
+            development(&[]).unwrap().metrics.is_none(),
+            "no metrics endpoint in development unless asked for"
+        );
     }
 
     #[test]
@@ -857,14 +955,23 @@ mod override_tests {
                 assert!(error.contains(words), "{variable}={address}: {error}");
             }
         }
-        for address in ["127.0.0.1:0", "127.0.0.2:50051", "[::1]:50051", "localhost:50051", "LOCALHOST:1"] {
-            development(&[("ESEAL__SERVER__LISTEN", address), ("ESEAL__METRICS__LISTEN", address)]).expect(address);
+        for address in
+            ["127.0.0.1:0", "127.0.0.2:50051", "[::1]:50051", "localhost:50051", "LOCALHOST:1"]
+        {
+            development(&[("ESEAL__SERVER__LISTEN", address), ("ESEAL__METRICS__LISTEN", address)])
+                .expect(address);
         }
         // A configuration file may listen anywhere: its keys are the operator's own.
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("eseal.toml");
-        std::fs::write(&path, toml::to_string(&Config::development(Path::new("/repo"))).unwrap()).unwrap();
-        let loaded = Config::load_with_overrides(Some(&path), Path::new("/"), vars(&[("ESEAL__SERVER__LISTEN", "0.0.0.0:50051")])).unwrap();
+        std::fs::write(&path, toml::to_string(&Config::development(Path::new("/repo"))).unwrap())
+            .unwrap();
+        let loaded = Config::load_with_overrides(
+            Some(&path),
+            Path::new("/"),
+            vars(&[("ESEAL__SERVER__LISTEN", "0.0.0.0:50051")]),
+        )
+        .unwrap();
         assert_eq!(loaded.server.listen, "0.0.0.0:50051");
     }
 
@@ -873,19 +980,28 @@ mod override_tests {
         for (variable, value, words) in [
             ("ESEAL__SERVER__LISTN", "x", &["ESEAL__SERVER__LISTN", "unknown field `listn`"][..]),
             ("ESEAL__SERVR__LISTEN", "x", &["ESEAL__SERVR__LISTEN", "unknown field `servr`"]),
-            ("ESEAL__SERVER__SHUTDOWN_GRACE_MS", "soon", &["ESEAL__SERVER__SHUTDOWN_GRACE_MS", "server.shutdown_grace_ms"]),
+            (
+                "ESEAL__SERVER__SHUTDOWN_GRACE_MS",
+                "soon",
+                &["ESEAL__SERVER__SHUTDOWN_GRACE_MS", "server.shutdown_grace_ms"],
+            ),
             ("ESEAL__LOG__FORMAT", "xml", &["ESEAL__LOG__FORMAT", "xml"]),
             ("ESEAL__PRINCIPALS__NAME", "x", &["ESEAL__PRINCIPALS__NAME", "[[principals]]"]),
             ("ESEAL__SERVER", "x", &["ESEAL__SERVER", "<SECTION>__<KEY>"]),
             ("ESEAL__SERVER__TLS__KEY", "x", &["ESEAL__SERVER__TLS__KEY", "<SECTION>__<KEY>"]),
-            ("ESEAL__KEYS__PKCS11__MODULE", "x", &["ESEAL__KEYS__PKCS11__MODULE", "ESEAL__KEYS__PKCS11='{ key"]),
+            (
+                "ESEAL__KEYS__PKCS11__MODULE",
+                "x",
+                &["ESEAL__KEYS__PKCS11__MODULE", "ESEAL__KEYS__PKCS11='{ key"],
+            ),
         ] {
             let error = development(&[(variable, value)]).expect_err(variable).to_string();
             assert!(words.iter().all(|w| error.contains(w)), "{variable}: {error}");
         }
         // The form the hint gives is one that works.
         let token = "{ module = \"/usr/lib/softhsm/libsofthsm2.so\", token_label = \"seals\", pin_env = \"PIN\" }";
-        let config = development(&[("ESEAL__KEYS__PKCS11", token)]).expect("a nested table set whole");
+        let config =
+            development(&[("ESEAL__KEYS__PKCS11", token)]).expect("a nested table set whole");
         assert_eq!(config.keys.pkcs11.map(|p| p.token_label), Some("seals".to_string()));
     }
 
@@ -899,7 +1015,10 @@ mod override_tests {
         let loaded = Config::load_with_overrides(
             Some(&path),
             Path::new("/elsewhere"),
-            vars(&[("ESEAL__SERVER__LISTEN", "127.0.0.1:2"), ("ESEAL__STORE__SQLITE_PATH", "data/eseal.db")]),
+            vars(&[
+                ("ESEAL__SERVER__LISTEN", "127.0.0.1:2"),
+                ("ESEAL__STORE__SQLITE_PATH", "data/eseal.db"),
+            ]),
         )
         .unwrap();
         assert_eq!(loaded.server.listen, "127.0.0.1:2");
@@ -908,22 +1027,36 @@ mod override_tests {
 
         // An unknown key in the file keeps its line number in the message.
         std::fs::write(&path, format!("{}\n[server]\nlisten = \"x\"\nbogus = 1\n", "")).unwrap();
-        let error = Config::load_with_overrides(Some(&path), Path::new("/"), vars(&[])).unwrap_err().to_string();
+        let error = Config::load_with_overrides(Some(&path), Path::new("/"), vars(&[]))
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("bogus") && error.contains(&path.display().to_string()), "{error}");
     }
 
     #[test]
     fn missing_files_are_named_with_their_key() {
-        let mut config = Config::development(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."));
+        let mut config =
+            Config::development(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."));
         config.check_files().expect("keys-sample has every file");
         config.audit.log_key = Some(PathBuf::from("/nowhere/audit-log.pk8"));
         let error = config.check_files().unwrap_err().to_string();
         assert_eq!(error, "audit.log_key: /nowhere/audit-log.pk8 does not exist");
-        let mut config = Config::development(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."));
+        let mut config =
+            Config::development(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."));
         config.seed_seals[1].key_reference = "gone.pk8".into();
         let error = config.check_files().unwrap_err().to_string();
-        assert!(error.starts_with("seed_seals[housing-rsa].key_reference") && error.contains("gone.pk8"), "{error}");
+        assert!(
+            error.starts_with("seed_seals[housing-rsa].key_reference")
+                && error.contains("gone.pk8"),
+            "{error}"
+        );
         config.keys.directory = PathBuf::from("/nowhere");
-        assert!(config.check_files().unwrap_err().to_string().contains("keys.directory: /nowhere does not exist (a folder is expected)"));
+        assert!(
+            config
+                .check_files()
+                .unwrap_err()
+                .to_string()
+                .contains("keys.directory: /nowhere does not exist (a folder is expected)")
+        );
     }
 }

@@ -75,7 +75,11 @@ struct Reported {
 impl Readiness {
     /// Over `reporter`, for the services named (their gRPC full names).
     pub fn new(reporter: HealthReporter, services: &[&'static str]) -> Self {
-        Self { reporter, services: services.iter().copied().chain([""]).collect(), state: Arc::default() }
+        Self {
+            reporter,
+            services: services.iter().copied().chain([""]).collect(),
+            state: Arc::default(),
+        }
     }
 
     /// Reports every service as `status` (nothing once shutdown began).
@@ -127,7 +131,8 @@ impl Readiness {
             // The states reported last: the node starts SERVING, and each seal as the server
             // found it at start (a seal not seen yet is reported at the first probe).
             let mut ready = true;
-            let mut seals_usable: std::collections::HashMap<String, bool> = initial_seals.into_iter().collect();
+            let mut seals_usable: std::collections::HashMap<String, bool> =
+                initial_seals.into_iter().collect();
             loop {
                 tokio::select! {
                     _ = ticker.tick() => {}
@@ -150,8 +155,13 @@ impl Readiness {
                             ready = true;
                         }
                         // A seal no longer active (suspended, revoked) stamps nothing.
-                        let active: std::collections::HashSet<&str> = observed.seals.iter().map(|s| s.id.as_str()).collect();
-                        let gone: Vec<String> = seals_usable.keys().filter(|id| !active.contains(id.as_str())).cloned().collect();
+                        let active: std::collections::HashSet<&str> =
+                            observed.seals.iter().map(|s| s.id.as_str()).collect();
+                        let gone: Vec<String> = seals_usable
+                            .keys()
+                            .filter(|id| !active.contains(id.as_str()))
+                            .cloned()
+                            .collect();
                         for id in gone {
                             seals_usable.remove(&id);
                             tracing::info!(seal = %id, "the seal is no longer active: {} NOT_SERVING", seal_service(&id));
@@ -164,10 +174,18 @@ impl Readiness {
                             let usable = seal.key_unavailable.is_none();
                             if seals_usable.insert(seal.id.clone(), usable) != Some(usable) {
                                 match &seal.key_unavailable {
-                                    None => tracing::info!(seal = %seal.id, "the seal's key can be used: {} SERVING", seal_service(&seal.id)),
-                                    Some(why) => tracing::error!(seal = %seal.id, error = %why, "SEAL UNAVAILABLE: its key cannot be used; the other seals keep working"),
+                                    None => {
+                                        tracing::info!(seal = %seal.id, "the seal's key can be used: {} SERVING", seal_service(&seal.id))
+                                    }
+                                    Some(why) => {
+                                        tracing::error!(seal = %seal.id, error = %why, "SEAL UNAVAILABLE: its key cannot be used; the other seals keep working")
+                                    }
                                 }
-                                let status = if usable { ServingStatus::Serving } else { ServingStatus::NotServing };
+                                let status = if usable {
+                                    ServingStatus::Serving
+                                } else {
+                                    ServingStatus::NotServing
+                                };
                                 self.set_seal(&seal.id, status).await;
                             }
                         }
@@ -201,19 +219,34 @@ async fn probe(store: &dyn Store, keys: &Arc<dyn KeyStore>) -> Result<Observed, 
         // timeout, so that a hung HSM neither holds a runtime worker nor stops the store's
         // part of the probe (a key that does not answer in time counts as unavailable).
         let (keys, reference) = (Arc::clone(keys), seal.key_reference.clone());
-        let key_unavailable = match tokio::time::timeout(PROBE_TIMEOUT, tokio::task::spawn_blocking(move || keys.check(&reference))).await {
+        let key_unavailable = match tokio::time::timeout(
+            PROBE_TIMEOUT,
+            tokio::task::spawn_blocking(move || keys.check(&reference)),
+        )
+        .await
+        {
             Ok(Ok(Ok(()))) => None,
             Ok(Ok(Err(e))) => Some(e.to_string()),
             Ok(Err(e)) => Some(format!("the key check failed: {e}")),
             Err(_) => Some(format!("the key store did not answer within {PROBE_TIMEOUT:?}")),
         };
-        observed.push(SealObserved { key_unavailable, not_after: seal.certificate_chain.first().and_then(|der| crate::api::certificate_validity(der)).map(|(_, not_after)| not_after), id: seal.id });
+        observed.push(SealObserved {
+            key_unavailable,
+            not_after: seal
+                .certificate_chain
+                .first()
+                .and_then(|der| crate::api::certificate_validity(der))
+                .map(|(_, not_after)| not_after),
+            id: seal.id,
+        });
     }
     Ok(Observed { audit_log_size, checkpoint_signed_at, seals: observed })
 }
 
 /// The store's answer within [`PROBE_TIMEOUT`].
-async fn answered<T>(call: impl std::future::Future<Output = Result<T, StoreError>>) -> Result<T, Unready> {
+async fn answered<T>(
+    call: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, Unready> {
     match tokio::time::timeout(PROBE_TIMEOUT, call).await {
         Ok(answer) => answer.map_err(|e| Unready::Store(e.to_string())),
         Err(_) => Err(Unready::StoreTimeout(PROBE_TIMEOUT)),

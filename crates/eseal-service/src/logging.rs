@@ -15,7 +15,9 @@ pub const LEVEL_VARIABLE: &str = "ESEAL_LOG";
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
     /// The level is not a tracing filter.
-    #[error("{source_name} {filter:?} is not a log filter such as info or eseal=debug,sqlx=warn: {message}")]
+    #[error(
+        "{source_name} {filter:?} is not a log filter such as info or eseal=debug,sqlx=warn: {message}"
+    )]
     BadFilter {
         /// Where the filter came from.
         source_name: &'static str,
@@ -32,9 +34,16 @@ pub fn init(config: &LogConfig) -> Result<(), LogError> {
         Ok(filter) => (LEVEL_VARIABLE, filter),
         Err(_) => ("[log] level", config.level.clone().unwrap_or_else(|| "info".into())),
     };
-    let filter = EnvFilter::try_new(&filter).map_err(|e| LogError::BadFilter { source_name, filter, message: e.to_string() })?;
+    let filter = EnvFilter::try_new(&filter).map_err(|e| LogError::BadFilter {
+        source_name,
+        filter,
+        message: e.to_string(),
+    })?;
     // Escape sequences belong on a terminal, not in a file or a collector's pipe.
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     // Already installed (a test, or a second start in one process): keep the first.
     let _ = match config.format {
         LogFormat::Text => builder.try_init(),
@@ -46,6 +55,10 @@ pub fn init(config: &LogConfig) -> Result<(), LogError> {
 /// Text at `ESEAL_LOG`'s level (`info` when unset or unreadable): for the client commands.
 pub fn init_default() {
     if init(&LogConfig::default()).is_err() {
-        let _ = tracing_subscriber::fmt().with_env_filter(EnvFilter::new("info")).with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal()).try_init();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(EnvFilter::new("info"))
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init();
     }
 }

@@ -70,9 +70,11 @@ const MAX_SEALS: usize = 1000;
 
 /// Bucket bounds of request durations, in seconds: a stamping takes milliseconds, a large
 /// document or an archive export seconds.
-const REQUEST_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+const REQUEST_BUCKETS: &[f64] =
+    &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
 /// Bucket bounds of store commits, in seconds: one fsync, shared by a group commit.
-const COMMIT_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const COMMIT_BUCKETS: &[f64] =
+    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
 /// A histogram of durations over fixed buckets, lock-free.
 struct Histogram {
@@ -85,14 +87,20 @@ struct Histogram {
 
 impl Histogram {
     fn new(bounds: &'static [f64]) -> Self {
-        Self { bounds, counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(), sum_nanos: AtomicU64::new(0) }
+        Self {
+            bounds,
+            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum_nanos: AtomicU64::new(0),
+        }
     }
 
     fn observe(&self, elapsed: Duration) {
         let seconds = elapsed.as_secs_f64();
-        let bucket = self.bounds.iter().position(|&bound| seconds <= bound).unwrap_or(self.bounds.len());
+        let bucket =
+            self.bounds.iter().position(|&bound| seconds <= bound).unwrap_or(self.bounds.len());
         self.counts[bucket].fetch_add(1, Ordering::Relaxed);
-        self.sum_nanos.fetch_add(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.sum_nanos
+            .fetch_add(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     /// Writes the `_bucket`, `_sum` and `_count` lines; `labels` is empty or `key="value",`.
@@ -105,7 +113,11 @@ impl Histogram {
         }
         let labels = labels.trim_end_matches(',');
         let braces = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
-        let _ = writeln!(out, "{name}_sum{braces} {}", self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9);
+        let _ = writeln!(
+            out,
+            "{name}_sum{braces} {}",
+            self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9
+        );
         let _ = writeln!(out, "{name}_count{braces} {cumulative}");
     }
 }
@@ -163,7 +175,11 @@ impl Metrics {
             return;
         }
         let mut stampings = self.stampings.write().unwrap_or_else(|p| p.into_inner());
-        let seal = if stampings.len() < MAX_SEALS || stampings.contains_key(seal) { seal } else { "other" };
+        let seal = if stampings.len() < MAX_SEALS || stampings.contains_key(seal) {
+            seal
+        } else {
+            "other"
+        };
         stampings.entry(seal.to_string()).or_default()[index].fetch_add(1, Ordering::Relaxed);
     }
 
@@ -173,7 +189,12 @@ impl Metrics {
             count.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        self.refusals.write().unwrap_or_else(|p| p.into_inner()).entry(reason).or_default().fetch_add(1, Ordering::Relaxed);
+        self.refusals
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(reason)
+            .or_default()
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts one refusal beyond the audit rate limit (recorded in a summary, not alone).
@@ -193,11 +214,17 @@ impl Metrics {
 
     /// Records how long a call of `method` took.
     pub fn request(&self, method: &'static str, elapsed: Duration) {
-        if let Some(histogram) = self.requests.read().unwrap_or_else(|p| p.into_inner()).get(method) {
+        if let Some(histogram) = self.requests.read().unwrap_or_else(|p| p.into_inner()).get(method)
+        {
             histogram.observe(elapsed);
             return;
         }
-        self.requests.write().unwrap_or_else(|p| p.into_inner()).entry(method).or_insert_with(|| Histogram::new(REQUEST_BUCKETS)).observe(elapsed);
+        self.requests
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(method)
+            .or_insert_with(|| Histogram::new(REQUEST_BUCKETS))
+            .observe(elapsed);
     }
 
     /// Records how long a store commit took.
@@ -227,7 +254,12 @@ impl Metrics {
     /// age is taken at `now` (Unix seconds) and left out while no checkpoint was signed.
     pub fn encode(&self, now: i64) -> String {
         let mut out = String::new();
-        header(&mut out, "eseal_stampings_total", "counter", "Stamping requests by seal and outcome (sealed, replayed, refused).");
+        header(
+            &mut out,
+            "eseal_stampings_total",
+            "counter",
+            "Stamping requests by seal and outcome (sealed, replayed, refused).",
+        );
         {
             let stampings = self.stampings.read().unwrap_or_else(|p| p.into_inner());
             let mut seals: Vec<&String> = stampings.keys().collect();
@@ -250,42 +282,118 @@ impl Metrics {
             let mut reasons: Vec<_> = refusals.iter().collect();
             reasons.sort_by_key(|(reason, _)| **reason);
             for (reason, count) in reasons {
-                let _ = writeln!(out, "eseal_refusals_total{{reason=\"{}\"}} {}", escape(reason), count.load(Ordering::Relaxed));
+                let _ = writeln!(
+                    out,
+                    "eseal_refusals_total{{reason=\"{}\"}} {}",
+                    escape(reason),
+                    count.load(Ordering::Relaxed)
+                );
             }
         }
-        header(&mut out, "eseal_refusals_summarized_total", "counter", "Refused calls beyond the audit rate limit, recorded in summary records instead of one by one.");
-        let _ = writeln!(out, "eseal_refusals_summarized_total {}", self.refusals_summarized.load(Ordering::Relaxed));
-        header(&mut out, "eseal_client_crl_reload_failures_total", "counter", "Client CRL files that changed but could not be used (unreadable, or not signed by the client CA): the previous list stays.");
-        let _ = writeln!(out, "eseal_client_crl_reload_failures_total {}", self.crl_reload_failures.load(Ordering::Relaxed));
-        header(&mut out, "eseal_client_crls_expired", "gauge", "Client CRLs in use whose nextUpdate has passed (still used: publish a fresh one).");
-        let _ = writeln!(out, "eseal_client_crls_expired {}", self.crls_expired.load(Ordering::Relaxed));
-        header(&mut out, "eseal_request_duration_seconds", "histogram", "Duration of gRPC calls until their response starts, by method.");
+        header(
+            &mut out,
+            "eseal_refusals_summarized_total",
+            "counter",
+            "Refused calls beyond the audit rate limit, recorded in summary records instead of one by one.",
+        );
+        let _ = writeln!(
+            out,
+            "eseal_refusals_summarized_total {}",
+            self.refusals_summarized.load(Ordering::Relaxed)
+        );
+        header(
+            &mut out,
+            "eseal_client_crl_reload_failures_total",
+            "counter",
+            "Client CRL files that changed but could not be used (unreadable, or not signed by the client CA): the previous list stays.",
+        );
+        let _ = writeln!(
+            out,
+            "eseal_client_crl_reload_failures_total {}",
+            self.crl_reload_failures.load(Ordering::Relaxed)
+        );
+        header(
+            &mut out,
+            "eseal_client_crls_expired",
+            "gauge",
+            "Client CRLs in use whose nextUpdate has passed (still used: publish a fresh one).",
+        );
+        let _ = writeln!(
+            out,
+            "eseal_client_crls_expired {}",
+            self.crls_expired.load(Ordering::Relaxed)
+        );
+        header(
+            &mut out,
+            "eseal_request_duration_seconds",
+            "histogram",
+            "Duration of gRPC calls until their response starts, by method.",
+        );
         {
             let requests = self.requests.read().unwrap_or_else(|p| p.into_inner());
             let mut methods: Vec<_> = requests.iter().collect();
             methods.sort_by_key(|(method, _)| **method);
             for (method, histogram) in methods {
-                histogram.encode(&mut out, "eseal_request_duration_seconds", &format!("method=\"{}\",", escape(method)));
+                histogram.encode(
+                    &mut out,
+                    "eseal_request_duration_seconds",
+                    &format!("method=\"{}\",", escape(method)),
+                );
             }
         }
-        header(&mut out, "eseal_store_commit_duration_seconds", "histogram", "Duration of the store commit of a stamping (group commit included).");
+        header(
+            &mut out,
+            "eseal_store_commit_duration_seconds",
+            "histogram",
+            "Duration of the store commit of a stamping (group commit included).",
+        );
         self.store_commits.encode(&mut out, "eseal_store_commit_duration_seconds", "");
         header(&mut out, "eseal_audit_log_size", "gauge", "Records in the audit log.");
-        let _ = writeln!(out, "eseal_audit_log_size {}", self.audit_log_size.load(Ordering::Relaxed));
-        header(&mut out, "eseal_checkpoint_age_seconds", "gauge", "Seconds since the latest checkpoint of the audit log was signed.");
+        let _ =
+            writeln!(out, "eseal_audit_log_size {}", self.audit_log_size.load(Ordering::Relaxed));
+        header(
+            &mut out,
+            "eseal_checkpoint_age_seconds",
+            "gauge",
+            "Seconds since the latest checkpoint of the audit log was signed.",
+        );
         let signed_at = self.checkpoint_signed_at.load(Ordering::Relaxed);
         if signed_at != NEVER {
-            let _ = writeln!(out, "eseal_checkpoint_age_seconds {}", now.saturating_sub(signed_at).max(0));
+            let _ = writeln!(
+                out,
+                "eseal_checkpoint_age_seconds {}",
+                now.saturating_sub(signed_at).max(0)
+            );
         }
         let seals = self.seal_certificates_not_after.read().unwrap_or_else(|p| p.into_inner());
-        header(&mut out, "eseal_seal_certificate_expiry_seconds", "gauge", "Seconds until each active seal's certificate expires (negative: expired).");
+        header(
+            &mut out,
+            "eseal_seal_certificate_expiry_seconds",
+            "gauge",
+            "Seconds until each active seal's certificate expires (negative: expired).",
+        );
         for (seal, not_after) in seals.iter() {
-            let _ = writeln!(out, "eseal_seal_certificate_expiry_seconds{{seal=\"{}\"}} {}", escape(seal), not_after.saturating_sub(now));
+            let _ = writeln!(
+                out,
+                "eseal_seal_certificate_expiry_seconds{{seal=\"{}\"}} {}",
+                escape(seal),
+                not_after.saturating_sub(now)
+            );
         }
         let warning = crate::seal::CERTIFICATE_EXPIRY_WARNING_DAYS * 86_400;
-        header(&mut out, "eseal_seal_certificate_expiring", "gauge", "1 when the seal's certificate expires within 30 days (renew it), else 0.");
+        header(
+            &mut out,
+            "eseal_seal_certificate_expiring",
+            "gauge",
+            "1 when the seal's certificate expires within 30 days (renew it), else 0.",
+        );
         for (seal, not_after) in seals.iter() {
-            let _ = writeln!(out, "eseal_seal_certificate_expiring{{seal=\"{}\"}} {}", escape(seal), u8::from(not_after.saturating_sub(now) < warning));
+            let _ = writeln!(
+                out,
+                "eseal_seal_certificate_expiring{{seal=\"{}\"}} {}",
+                escape(seal),
+                u8::from(not_after.saturating_sub(now) < warning)
+            );
         }
         out
     }
@@ -321,7 +429,12 @@ impl MetricsEndpoint {
 
     /// Serves `GET /metrics` (HTTP/1.1) until `stop` resolves; the clock gives the checkpoint's
     /// age. Other paths get 404, other methods 405.
-    pub async fn serve(self, metrics: Arc<Metrics>, now: fn() -> i64, stop: impl std::future::Future<Output = ()>) {
+    pub async fn serve(
+        self,
+        metrics: Arc<Metrics>,
+        now: fn() -> i64,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
         tokio::pin!(stop);
         loop {
             let (stream, peer) = tokio::select! {
@@ -337,11 +450,15 @@ impl MetricsEndpoint {
             };
             let metrics = Arc::clone(&metrics);
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-                    let response = answer(&metrics, now, request.method(), request.uri().path());
-                    async move { Ok::<_, std::convert::Infallible>(response) }
-                });
-                let connection = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                let service = hyper::service::service_fn(
+                    move |request: hyper::Request<hyper::body::Incoming>| {
+                        let response =
+                            answer(&metrics, now, request.method(), request.uri().path());
+                        async move { Ok::<_, std::convert::Infallible>(response) }
+                    },
+                );
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
                 if let Err(e) = connection.await {
                     tracing::debug!(%peer, error = %e, "metrics: connection ended with an error");
                 }
@@ -350,15 +467,26 @@ impl MetricsEndpoint {
     }
 }
 
-fn answer(metrics: &Metrics, now: fn() -> i64, method: &hyper::Method, path: &str) -> hyper::Response<http_body_util::Full<bytes::Bytes>> {
+fn answer(
+    metrics: &Metrics,
+    now: fn() -> i64,
+    method: &hyper::Method,
+    path: &str,
+) -> hyper::Response<http_body_util::Full<bytes::Bytes>> {
     let (status, content_type, body) = match (method, path) {
-        (&hyper::Method::GET, "/metrics") => (hyper::StatusCode::OK, CONTENT_TYPE, metrics.encode(now())),
-        (_, "/metrics") => (hyper::StatusCode::METHOD_NOT_ALLOWED, "text/plain", "only GET\n".to_string()),
+        (&hyper::Method::GET, "/metrics") => {
+            (hyper::StatusCode::OK, CONTENT_TYPE, metrics.encode(now()))
+        }
+        (_, "/metrics") => {
+            (hyper::StatusCode::METHOD_NOT_ALLOWED, "text/plain", "only GET\n".to_string())
+        }
         _ => (hyper::StatusCode::NOT_FOUND, "text/plain", "metrics are at /metrics\n".to_string()),
     };
     let mut response = hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from(body)));
     *response.status_mut() = status;
-    response.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static(content_type));
+    response
+        .headers_mut()
+        .insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static(content_type));
     response
 }
 
@@ -406,7 +534,10 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
         }
-        assert!(!text.lines().any(|l| l.starts_with("eseal_checkpoint_age_seconds ")), "no age before the first checkpoint");
+        assert!(
+            !text.lines().any(|l| l.starts_with("eseal_checkpoint_age_seconds ")),
+            "no age before the first checkpoint"
+        );
         metrics.set_checkpoint_signed_at(990);
         assert!(metrics.encode(1_000).lines().any(|l| l == "eseal_checkpoint_age_seconds 10"));
     }
@@ -419,8 +550,14 @@ mod tests {
         }
         metrics.stamping("seal-0", Outcome::Sealed);
         let text = metrics.encode(0);
-        assert!(text.contains("eseal_stampings_total{seal=\"other\",outcome=\"refused\"} 5"), "{text}");
+        assert!(
+            text.contains("eseal_stampings_total{seal=\"other\",outcome=\"refused\"} 5"),
+            "{text}"
+        );
         assert!(text.contains("eseal_stampings_total{seal=\"seal-0\",outcome=\"sealed\"} 1"));
-        assert_eq!(text.lines().filter(|l| l.starts_with("eseal_stampings_total{")).count(), (MAX_SEALS + 1) * 3);
+        assert_eq!(
+            text.lines().filter(|l| l.starts_with("eseal_stampings_total{")).count(),
+            (MAX_SEALS + 1) * 3
+        );
     }
 }

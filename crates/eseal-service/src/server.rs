@@ -21,16 +21,16 @@ use tonic_health::ServingStatus;
 use crate::api::admin::{self, Admin};
 use crate::api::audit::Audit;
 use crate::api::proto::audit_service_server::AuditServiceServer;
-use crate::checkpoints::Checkpointer;
 use crate::api::proto::seal_admin_service_server::SealAdminServiceServer;
 use crate::api::proto::signing_service_server::SigningServiceServer;
 use crate::api::proto::verification_service_server::VerificationServiceServer;
 use crate::api::signing::Signing;
+use crate::api::timing::TimingLayer;
 use crate::api::verification::Verification;
 use crate::api::{PeerInfo, ServiceState, proto};
 use crate::auth::Authenticator;
 use crate::auth::tls::ClientCertificateRecorder;
-use crate::api::timing::TimingLayer;
+use crate::checkpoints::Checkpointer;
 use crate::config::{Config, StoreConfig};
 use crate::health::Readiness;
 use crate::keys::KeyRing;
@@ -101,20 +101,32 @@ pub enum ServerError {
 }
 
 fn read(what: &'static str, path: &Path) -> Result<Vec<u8>, ServerError> {
-    std::fs::read(path).map_err(|e| ServerError::File { what, path: path.display().to_string(), message: e.to_string() })
+    std::fs::read(path).map_err(|e| ServerError::File {
+        what,
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
 }
 
 fn pem_items(what: &'static str, path: &Path, label: &str) -> Result<Vec<Vec<u8>>, ServerError> {
     let text = read(what, path)?;
     let mut items = Vec::new();
     for item in x509_parser::pem::Pem::iter_from_buffer(&text) {
-        let item = item.map_err(|e| ServerError::File { what, path: path.display().to_string(), message: e.to_string() })?;
+        let item = item.map_err(|e| ServerError::File {
+            what,
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
         if item.label == label {
             items.push(item.contents);
         }
     }
     if items.is_empty() {
-        return Err(ServerError::File { what, path: path.display().to_string(), message: format!("no {label} in it") });
+        return Err(ServerError::File {
+            what,
+            path: path.display().to_string(),
+            message: format!("no {label} in it"),
+        });
     }
     Ok(items)
 }
@@ -154,11 +166,15 @@ async fn open_store(config: &StoreConfig) -> Result<Arc<dyn Store>, ServerError>
     let failed = |e: StoreError| ServerError::Store(e.to_string());
     Ok(match &config.url {
         Some(url) => {
-            let options =
-                PgOptions { max_connections: config.max_connections, acquire_timeout: Duration::from_millis(config.acquire_timeout_ms) };
+            let options = PgOptions {
+                max_connections: config.max_connections,
+                acquire_timeout: Duration::from_millis(config.acquire_timeout_ms),
+            };
             Arc::new(PgStore::open(url, &config.audit_origin, options).await.map_err(failed)?)
         }
-        None => Arc::new(SqliteStore::open(&config.sqlite_path, &config.audit_origin).await.map_err(failed)?),
+        None => Arc::new(
+            SqliteStore::open(&config.sqlite_path, &config.audit_origin).await.map_err(failed)?,
+        ),
     })
 }
 
@@ -167,7 +183,8 @@ async fn open_store(config: &StoreConfig) -> Result<Arc<dyn Store>, ServerError>
 /// shared (the working directory, /var/lib), and the files eseal writes in it are 0600.
 fn private_folder(dir: &Path) -> Result<(), ServerError> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    let failed = |e: std::io::Error| ServerError::Store(format!("cannot create {}: {e}", dir.display()));
+    let failed =
+        |e: std::io::Error| ServerError::Store(format!("cannot create {}: {e}", dir.display()));
     if let Ok(metadata) = std::fs::metadata(dir) {
         let mode = metadata.permissions().mode() & 0o777;
         if metadata.is_dir() && mode & 0o077 != 0 {
@@ -186,12 +203,19 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     check_startup(&config)?;
 
-    let client_ca = String::from_utf8_lossy(&read("client CA", &config.server.client_ca)?).into_owned();
-    let auth = Authenticator::new(&client_ca, config.principals.clone()).and_then(|a| a.with_crls(&config.server.client_crls)).map_err(ServerError::Tls)?;
+    let client_ca =
+        String::from_utf8_lossy(&read("client CA", &config.server.client_ca)?).into_owned();
+    let auth = Authenticator::new(&client_ca, config.principals.clone())
+        .and_then(|a| a.with_crls(&config.server.client_crls))
+        .map_err(ServerError::Tls)?;
     let certificates: Vec<CertificateDer<'static>> =
-        pem_items("server certificate", &config.server.tls_certificate, "CERTIFICATE")?.into_iter().map(CertificateDer::from).collect();
+        pem_items("server certificate", &config.server.tls_certificate, "CERTIFICATE")?
+            .into_iter()
+            .map(CertificateDer::from)
+            .collect();
     let key = pem_items("server key", &config.server.tls_key, "PRIVATE KEY")?.remove(0);
-    let verifier = Arc::new(ClientCertificateRecorder::new(Arc::clone(&provider), auth.client_ca()));
+    let verifier =
+        Arc::new(ClientCertificateRecorder::new(Arc::clone(&provider), auth.client_ca()));
     let mut tls = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
         .map_err(|e| ServerError::Tls(e.to_string()))?
@@ -208,9 +232,15 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     if config.development {
         crate::keys::warn_development();
     }
-    let limits = crate::store::StampingLimits { default: config.keys.max_stampings_per_key, per_seal: config.keys.max_stampings_per_seal.clone() };
+    let limits = crate::store::StampingLimits {
+        default: config.keys.max_stampings_per_key,
+        per_seal: config.keys.max_stampings_per_seal.clone(),
+    };
     store.set_stamping_limits(limits).map_err(|e| ServerError::Store(e.to_string()))?;
-    let keys = Arc::new(KeyRing::from_config(&config.keys, config.development).map_err(|e| ServerError::Keys(e.to_string()))?);
+    let keys = Arc::new(
+        KeyRing::from_config(&config.keys, config.development)
+            .map_err(|e| ServerError::Keys(e.to_string()))?,
+    );
     let signer = log_signer(&config, &keys)?;
     tracing::info!(verifier_key = %signer.verifier_key(), "audit log checkpoints are signed by this key");
     let witness = config.store.sqlite_path.with_extension("checkpoint");
@@ -219,19 +249,33 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     let interval = Duration::from_millis(config.audit.checkpoint_interval_ms);
     let listen = config.server.listen.clone();
     let seeds = config.seed_seals.clone();
-    let state = Arc::new(ServiceState::new(store, keys, auth, config, TrustAnchors::from_der(roots), Arc::clone(&checkpoints)));
+    let state = Arc::new(ServiceState::new(
+        store,
+        keys,
+        auth,
+        config,
+        TrustAnchors::from_der(roots),
+        Arc::clone(&checkpoints),
+    ));
     seed(&state, &seeds).await?;
     let checkpoint_task = checkpoints.spawn_periodic(interval);
     let crl_task = spawn_crl_reloads(Arc::clone(&state));
 
     let metrics = Arc::clone(&state.metrics);
     let metrics_endpoint = match &state.config.metrics {
-        Some(m) => Some(MetricsEndpoint::bind(&m.listen).await.map_err(|e| ServerError::Network(e.to_string()))?),
+        Some(m) => Some(
+            MetricsEndpoint::bind(&m.listen)
+                .await
+                .map_err(|e| ServerError::Network(e.to_string()))?,
+        ),
         None => None,
     };
-    let listener = TcpListener::bind(&listen).await.map_err(|e| ServerError::Network(format!("cannot listen on {listen}: {e}")))?;
+    let listener = TcpListener::bind(&listen)
+        .await
+        .map_err(|e| ServerError::Network(format!("cannot listen on {listen}: {e}")))?;
     let address = listener.local_addr().map_err(|e| ServerError::Network(e.to_string()))?;
-    let (connections, incoming) = tokio::sync::mpsc::channel::<Result<TlsConnection, std::io::Error>>(64);
+    let (connections, incoming) =
+        tokio::sync::mpsc::channel::<Result<TlsConnection, std::io::Error>>(64);
     let acceptor = TlsAcceptor::from(Arc::new(tls));
     // Turns true when shutdown starts: the accept loop and the readiness probe watch it.
     let (stopping, stopping_seen) = tokio::sync::watch::channel(false);
@@ -246,11 +290,21 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     let mut initial_seals = Vec::new();
     for seal in state.seal_readiness().await.map_err(|e| ServerError::Store(e.to_string()))? {
         let usable = seal.unavailable.is_none();
-        readiness.set_seal(&seal.seal_id, if usable { ServingStatus::Serving } else { ServingStatus::NotServing }).await;
+        readiness
+            .set_seal(
+                &seal.seal_id,
+                if usable { ServingStatus::Serving } else { ServingStatus::NotServing },
+            )
+            .await;
         initial_seals.push((seal.seal_id, usable));
     }
-    let probe_task =
-        readiness.clone().spawn_probe(Arc::clone(&state.store), Arc::clone(&state.keys), Arc::clone(&metrics), initial_seals, stopping_seen.clone());
+    let probe_task = readiness.clone().spawn_probe(
+        Arc::clone(&state.store),
+        Arc::clone(&state.keys),
+        Arc::clone(&metrics),
+        initial_seals,
+        stopping_seen.clone(),
+    );
     let metrics_address = metrics_endpoint.as_ref().map(|e| e.address);
     // The endpoint serves until the server has stopped (the drain can be watched): until this
     // sender is dropped.
@@ -268,8 +322,14 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         .map_err(|e| ServerError::Network(format!("reflection: {e}")))?;
 
     // Stock tools (health probes, grpcurl) must authenticate too; their refusals are audited.
-    let health_service = tonic::service::interceptor::InterceptedService::new(health_service, authenticated(Arc::clone(&state), "grpc.health.v1.Health"));
-    let reflection = tonic::service::interceptor::InterceptedService::new(reflection, authenticated(Arc::clone(&state), "grpc.reflection.v1.ServerReflection"));
+    let health_service = tonic::service::interceptor::InterceptedService::new(
+        health_service,
+        authenticated(Arc::clone(&state), "grpc.health.v1.Health"),
+    );
+    let reflection = tonic::service::interceptor::InterceptedService::new(
+        reflection,
+        authenticated(Arc::clone(&state), "grpc.reflection.v1.ServerReflection"),
+    );
     let router = tonic::transport::Server::builder()
         // HTTP/2 flow control: the 64 KiB windows of the protocol's defaults make a 100 MB
         // upload wait for window updates thousands of times. These bound what one stream
@@ -283,9 +343,18 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         .layer(crate::auth::peer::PeerLayer)
         .add_service(health_service)
         .add_service(reflection)
-        .add_service(SigningServiceServer::new(Signing::new(Arc::clone(&state))).max_decoding_message_size(MAX_MESSAGE))
-        .add_service(SealAdminServiceServer::new(Admin::new(Arc::clone(&state))).max_decoding_message_size(MAX_MESSAGE))
-        .add_service(VerificationServiceServer::new(Verification::new(Arc::clone(&state))).max_decoding_message_size(MAX_MESSAGE))
+        .add_service(
+            SigningServiceServer::new(Signing::new(Arc::clone(&state)))
+                .max_decoding_message_size(MAX_MESSAGE),
+        )
+        .add_service(
+            SealAdminServiceServer::new(Admin::new(Arc::clone(&state)))
+                .max_decoding_message_size(MAX_MESSAGE),
+        )
+        .add_service(
+            VerificationServiceServer::new(Verification::new(Arc::clone(&state)))
+                .max_decoding_message_size(MAX_MESSAGE),
+        )
         .add_service(AuditServiceServer::new(Audit::new(Arc::clone(&state))));
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     let store_at_shutdown = Arc::clone(&state.store);
@@ -294,10 +363,11 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     let state_at_shutdown = Arc::clone(&state);
     let grace = Duration::from_millis(state.config.server.shutdown_grace_ms);
     let task = tokio::spawn(async move {
-        let serving = router.serve_with_incoming_shutdown(ReceiverStream::new(incoming), async move {
-            let _ = stopped.await;
-            begin_shutdown(&readiness, &stopping).await;
-        });
+        let serving =
+            router.serve_with_incoming_shutdown(ReceiverStream::new(incoming), async move {
+                let _ = stopped.await;
+                begin_shutdown(&readiness, &stopping).await;
+            });
         let result = drain(serving, stopping_seen, grace).await;
         checkpoint_task.abort();
         probe_task.abort();
@@ -324,7 +394,10 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
 
 /// An interceptor that admits only callers with a valid client certificate of a known
 /// principal (any role), recording refusals in the audit trail.
-fn authenticated(state: Arc<ServiceState>, service: &'static str) -> impl tonic::service::Interceptor + Clone {
+fn authenticated(
+    state: Arc<ServiceState>,
+    service: &'static str,
+) -> impl tonic::service::Interceptor + Clone {
     move |request: tonic::Request<()>| {
         match state.authenticate(&request) {
             Ok(_) => Ok(request),
@@ -334,7 +407,15 @@ fn authenticated(state: Arc<ServiceState>, service: &'static str) -> impl tonic:
                 let state = Arc::clone(&state);
                 // Interceptors are synchronous: the audit record is written on the side.
                 tokio::spawn(async move {
-                    let _ = state.refuse_from(peer, "anonymous", service, error, crate::api::Subject::default()).await;
+                    let _ = state
+                        .refuse_from(
+                            peer,
+                            "anonymous",
+                            service,
+                            error,
+                            crate::api::Subject::default(),
+                        )
+                        .await;
                 });
                 Err(status)
             }
@@ -348,16 +429,21 @@ fn authenticated(state: Arc<ServiceState>, service: &'static str) -> impl tonic:
 fn log_signer(config: &Config, keys: &KeyRing) -> Result<eseal_audit::LogSigner, ServerError> {
     let origin = &config.store.audit_origin;
     match (&config.audit.log_key, &config.audit.log_key_reference) {
-        (_, Some(reference)) => {
-            keys.log_signer(reference, origin).map_err(|e| ServerError::Config(format!("audit log key (audit.log_key_reference = {reference}): {e}")))
-        }
+        (_, Some(reference)) => keys.log_signer(reference, origin).map_err(|e| {
+            ServerError::Config(format!(
+                "audit log key (audit.log_key_reference = {reference}): {e}"
+            ))
+        }),
         (Some(path), None) => {
             let pkcs8 = zeroize::Zeroizing::new(read("audit log key", path)?);
             if !config.development {
                 tracing::warn!(file = %path.display(), "the audit log key is a plaintext file (audit.log_key): encrypt it with `eseal keys encrypt` into keys.directory and name it as audit.log_key_reference");
             }
-            eseal_audit::LogSigner::from_pkcs8(origin, &pkcs8)
-                .map_err(|e| ServerError::File { what: "audit log key", path: path.display().to_string(), message: e.to_string() })
+            eseal_audit::LogSigner::from_pkcs8(origin, &pkcs8).map_err(|e| ServerError::File {
+                what: "audit log key",
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })
         }
         (None, None) => Err(ServerError::Config("audit: no log_key nor log_key_reference".into())),
     }
@@ -366,7 +452,10 @@ fn log_signer(config: &Config, keys: &KeyRing) -> Result<eseal_audit::LogSigner,
 /// Writes the summary records of refusals beyond the rate limit every
 /// `server.refusal_summary_interval_ms`, whether or not further refusals arrive.
 /// Ends when `stop` turns true (never in the middle of a write).
-fn spawn_refusal_summaries(state: Arc<ServiceState>, mut stop: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+fn spawn_refusal_summaries(
+    state: Arc<ServiceState>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
     let period = Duration::from_millis(state.config.server.refusal_summary_interval_ms);
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
@@ -390,7 +479,8 @@ fn spawn_crl_reloads(state: Arc<ServiceState>) -> tokio::task::JoinHandle<()> {
     let period = Duration::from_millis(state.config.server.client_crl_check_ms);
     let polling = !state.config.server.client_crls.is_empty();
     let metrics = Arc::clone(&state.metrics);
-    let mut expired_before = report_crls(&state.auth.reload_crls(false, crate::api::now()), &metrics, usize::MAX);
+    let mut expired_before =
+        report_crls(&state.auth.reload_crls(false, crate::api::now()), &metrics, usize::MAX);
     // Listening for SIGHUP starts here, before the server answers, not when the task first
     // runs: a SIGHUP in between would end the process (its default action).
     #[cfg(unix)]
@@ -419,25 +509,37 @@ fn spawn_crl_reloads(state: Arc<ServiceState>) -> tokio::task::JoinHandle<()> {
                 _ = hangup => true,
             };
             if forced {
-                tracing::info!(files = state.config.server.client_crls.len(), "SIGHUP: reading the client CRLs again");
+                tracing::info!(
+                    files = state.config.server.client_crls.len(),
+                    "SIGHUP: reading the client CRLs again"
+                );
             }
             // Reading files and verifying signatures: off the runtime's worker threads.
             let reloading = Arc::clone(&state);
-            let report = match tokio::task::spawn_blocking(move || reloading.auth.reload_crls(forced, crate::api::now())).await {
+            let report = match tokio::task::spawn_blocking(move || {
+                reloading.auth.reload_crls(forced, crate::api::now())
+            })
+            .await
+            {
                 Ok(report) => report,
                 Err(e) => {
                     tracing::error!(error = %e, "the client CRL check failed; the lists read before stay in use");
                     continue;
                 }
             };
-            expired_before = report_crls(&report, &metrics, if forced { usize::MAX } else { expired_before });
+            expired_before =
+                report_crls(&report, &metrics, if forced { usize::MAX } else { expired_before });
         }
     })
 }
 
 /// Logs what a check of the client CRLs found and updates the metrics; returns how many are
 /// past their nextUpdate. Those are logged when their number changes from `expired_before`.
-fn report_crls(report: &crate::auth::CrlReport, metrics: &crate::metrics::Metrics, expired_before: usize) -> usize {
+fn report_crls(
+    report: &crate::auth::CrlReport,
+    metrics: &crate::metrics::Metrics,
+    expired_before: usize,
+) -> usize {
     for (path, revoked) in &report.reloaded {
         tracing::info!(file = %path.display(), revoked, "client CRL loaded");
     }
@@ -473,7 +575,11 @@ async fn seed(state: &ServiceState, seeds: &[crate::config::SeedSeal]) -> Result
             organization: s.organization.clone(),
             kind: s.kind.clone(),
             image_png: read("seal image", &s.image)?,
-            certificate_chain: pem_items("seal certificate chain", &s.certificate_chain, "CERTIFICATE")?,
+            certificate_chain: pem_items(
+                "seal certificate chain",
+                &s.certificate_chain,
+                "CERTIFICATE",
+            )?,
             key_reference: s.key_reference.clone(),
             custodians: s.custodians.clone(),
             valid_from: 0,
@@ -556,7 +662,9 @@ fn check_startup(config: &Config) -> Result<(), ServerError> {
     for seed in &config.seed_seals {
         // Plaintext key files only: an encrypted file or a token key is compared with its
         // certificate through the key ring when the seal is registered (admin::register).
-        let Ok(crate::keys::KeyLocation::File(file)) = crate::keys::KeyLocation::parse(&seed.key_reference) else {
+        let Ok(crate::keys::KeyLocation::File(file)) =
+            crate::keys::KeyLocation::parse(&seed.key_reference)
+        else {
             continue;
         };
         let key_path = config.keys.directory.join(file);
@@ -570,8 +678,14 @@ fn check_startup(config: &Config) -> Result<(), ServerError> {
             certificate: seed.certificate_chain.display().to_string(),
             key: key_path.display().to_string(),
         };
-        let signing_key = rustls::crypto::ring::sign::any_supported_type(&PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)))
-            .map_err(|e| ServerError::File { what: "seal key", path: key_path.display().to_string(), message: e.to_string() })?;
+        let signing_key = rustls::crypto::ring::sign::any_supported_type(&PrivateKeyDer::Pkcs8(
+            PrivatePkcs8KeyDer::from(key),
+        ))
+        .map_err(|e| ServerError::File {
+            what: "seal key",
+            path: key_path.display().to_string(),
+            message: e.to_string(),
+        })?;
         let end_entity = chain.into_iter().next().map(CertificateDer::from).into_iter().collect();
         match rustls::sign::CertifiedKey::new(end_entity, signing_key).keys_match() {
             Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
@@ -585,11 +699,13 @@ fn check_startup(config: &Config) -> Result<(), ServerError> {
 /// key's is named with both paths.
 fn tls_key_error(error: rustls::Error, config: &Config) -> ServerError {
     match error {
-        rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch) => ServerError::KeyMismatch {
-            what: "the server's TLS certificate".into(),
-            certificate: config.server.tls_certificate.display().to_string(),
-            key: config.server.tls_key.display().to_string(),
-        },
+        rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch) => {
+            ServerError::KeyMismatch {
+                what: "the server's TLS certificate".into(),
+                certificate: config.server.tls_certificate.display().to_string(),
+                key: config.server.tls_key.display().to_string(),
+            }
+        }
         e => ServerError::Tls(e.to_string()),
     }
 }
@@ -597,7 +713,9 @@ fn tls_key_error(error: rustls::Error, config: &Config) -> ServerError {
 /// The first steps of shutdown: NOT_SERVING for every service, so that health checkers and
 /// load balancers send nothing new; then the listener closes.
 async fn begin_shutdown(readiness: &Readiness, stopping: &tokio::sync::watch::Sender<bool>) {
-    tracing::info!("shutting down: NOT_SERVING, no new connections, draining the calls in progress");
+    tracing::info!(
+        "shutting down: NOT_SERVING, no new connections, draining the calls in progress"
+    );
     readiness.shut_down().await;
     let _ = stopping.send(true);
 }
@@ -633,19 +751,32 @@ impl Connected for TlsConnection {
     type ConnectInfo = PeerInfo;
 
     fn connect_info(&self) -> PeerInfo {
-        let certificates = self.stream.get_ref().1.peer_certificates().map(|c| Arc::new(c.iter().map(|c| c.clone().into_owned()).collect()));
+        let certificates = self
+            .stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .map(|c| Arc::new(c.iter().map(|c| c.clone().into_owned()).collect()));
         PeerInfo { address: Some(self.address), certificates }
     }
 }
 
 impl AsyncRead for TlsConnection {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for TlsConnection {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
     }
 

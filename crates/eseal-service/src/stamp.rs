@@ -5,7 +5,10 @@ use std::io::Write;
 
 use thiserror::Error;
 
-use eseal_cms::{CertificateChain, CmsError, Signer, TIMESTAMP_RESERVE, build_pades_signed_data, signature_size_estimate};
+use eseal_cms::{
+    CertificateChain, CmsError, Signer, TIMESTAMP_RESERVE, build_pades_signed_data,
+    signature_size_estimate,
+};
 use eseal_pdf::{Document, PdfError, SealOptions, SealedDocument, Source};
 
 /// Why a stamping failed.
@@ -85,10 +88,11 @@ pub fn seal_update<S: Source>(
 ) -> Result<(Vec<u8>, Stamped), StampError> {
     let mut update = Vec::new();
     let mut cms = Vec::new();
-    let document = stamp_with(source, Original::Hashed(original), &mut update, options, chain, |digest| {
-        cms = build_pades_signed_data(digest, chain, signer)?;
-        Ok(cms.clone())
-    })?;
+    let document =
+        stamp_with(source, Original::Hashed(original), &mut update, options, chain, |digest| {
+            cms = build_pades_signed_data(digest, chain, signer)?;
+            Ok(cms.clone())
+        })?;
     Ok((update, Stamped { document, cms }))
 }
 
@@ -101,7 +105,10 @@ pub fn replay_update<S: Source>(
     cms: &[u8],
 ) -> Result<(Vec<u8>, SealedDocument), StampError> {
     let mut update = Vec::new();
-    let document = stamp_with(source, Original::Hashed(original), &mut update, options, chain, |_| Ok(cms.to_vec()))?;
+    let document =
+        stamp_with(source, Original::Hashed(original), &mut update, options, chain, |_| {
+            Ok(cms.to_vec())
+        })?;
     Ok((update, document))
 }
 
@@ -124,7 +131,8 @@ fn stamp_with<S: Source, W: Write>(
     signature_for: impl FnOnce(&[u8; 32]) -> Result<Vec<u8>, StampError>,
 ) -> Result<SealedDocument, StampError> {
     let doc = Document::open(source)?;
-    let contents_size = if options.contents_size == 0 { contents_size(chain) } else { options.contents_size };
+    let contents_size =
+        if options.contents_size == 0 { contents_size(chain) } else { options.contents_size };
     let options = SealOptions { contents_size, ..options.clone() };
     let prepared = eseal_pdf::prepare(&doc, &options)?;
     let hashed = match original {

@@ -149,19 +149,39 @@ pub fn changes_since<A: Source, B: Source>(
     let mut out = Vec::new();
     let now = CurrentPages::read(current).unwrap_or_else(|e| {
         // Without the final pages and form, new annotations and signatures cannot be told apart.
-        out.push(Change::new(0, "page tree", format!("the final file's pages or form cannot be read: {e}"), false));
-        CurrentPages { annotations: HashMap::new(), crop_boxes: Vec::new(), form_fields: HashSet::new() }
+        out.push(Change::new(
+            0,
+            "page tree",
+            format!("the final file's pages or form cannot be read: {e}"),
+            false,
+        ));
+        CurrentPages {
+            annotations: HashMap::new(),
+            crop_boxes: Vec::new(),
+            form_fields: HashSet::new(),
+        }
     });
     let trailer_change = |key: &[u8]| signed.trailer().get(key) != current.trailer().get(key);
     for key in [&b"Root"[..], b"Encrypt"] {
         if trailer_change(key) {
-            out.push(Change::new(0, "trailer", format!("/{} replaced", String::from_utf8_lossy(key)), false));
+            out.push(Change::new(
+                0,
+                "trailer",
+                format!("/{} replaced", String::from_utf8_lossy(key)),
+                false,
+            ));
         }
     }
     // The Info dictionary replaced by another object: judged like an update in place.
     let mut new_info = None;
     if trailer_change(b"Info") {
-        let old = roles.info.map(|id| signed.dict(id, "the Info dictionary")).transpose().ok().flatten().unwrap_or_default();
+        let old = roles
+            .info
+            .map(|id| signed.dict(id, "the Info dictionary"))
+            .transpose()
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         match current.trailer().get(b"Info") {
             None => out.push(Change::new(0, "trailer", "/Info removed".into(), true)),
             Some(Object::Reference(id)) => {
@@ -169,7 +189,9 @@ pub fn changes_since<A: Source, B: Source>(
                 let new = current.dict(*id, "the Info dictionary").unwrap_or_default();
                 out.push(info_change(0, &old, &new));
             }
-            Some(_) => out.push(Change::new(0, "trailer", "/Info is not a reference".into(), false)),
+            Some(_) => {
+                out.push(Change::new(0, "trailer", "/Info is not a reference".into(), false))
+            }
         }
     }
 
@@ -180,7 +202,9 @@ pub fn changes_since<A: Source, B: Source>(
     for number in numbers {
         let new_entry = new_entries[&number];
         let old_entry = old_entries.get(&number).copied();
-        if Some(new_entry) == old_entry && unchanged_location(new_entry, covered_end, old_entries, new_entries) {
+        if Some(new_entry) == old_entry
+            && unchanged_location(new_entry, covered_end, old_entries, new_entries)
+        {
             continue;
         }
         let new_id = ObjectId::new(number, generation(new_entry));
@@ -217,7 +241,9 @@ pub fn changes_since<A: Source, B: Source>(
         }
     }
     for (number, entry) in old_entries {
-        if *entry != XrefEntry::Free && matches!(new_entries.get(number), None | Some(XrefEntry::Free)) {
+        if *entry != XrefEntry::Free
+            && matches!(new_entries.get(number), None | Some(XrefEntry::Free))
+        {
             out.push(Change::new(*number, "object", "deleted".into(), false));
         }
     }
@@ -237,7 +263,15 @@ impl Change {
     fn showing(mut self, area: Option<VisualArea>) -> Change {
         if let Some(area) = &area {
             let [a, b, c, d] = area.rect;
-            self.description = format!("{}; covers page {} at [{} {} {} {}]", self.description, area.page, num(a), num(b), num(c), num(d));
+            self.description = format!(
+                "{}; covers page {} at [{} {} {} {}]",
+                self.description,
+                area.page,
+                num(a),
+                num(b),
+                num(c),
+                num(d)
+            );
         }
         self.visual = area;
         self
@@ -251,11 +285,21 @@ fn num(v: f64) -> String {
 }
 
 /// Judges an object the signed revision did not have.
-fn judge_new<B: Source>(current: &Document<B>, now: &CurrentPages, id: ObjectId, object: &Object, certification: Option<i64>) -> Change {
+fn judge_new<B: Source>(
+    current: &Document<B>,
+    now: &CurrentPages,
+    id: ObjectId,
+    object: &Object,
+    certification: Option<i64>,
+) -> Change {
     let Some(page) = now.annotations.get(&id).copied() else {
         let role = role_of_new(object);
         let refused = certification == Some(1) && role == "signature";
-        let description = if refused { "an approval signature added after a certification permitting no changes (P=1)" } else { "added" };
+        let description = if refused {
+            "an approval signature added after a certification permitting no changes (P=1)"
+        } else {
+            "added"
+        };
         return Change::new(id.number, role, description.into(), !refused);
     };
     let dict = object.as_dict().cloned().unwrap_or_default();
@@ -274,15 +318,24 @@ fn judge_new<B: Source>(current: &Document<B>, now: &CurrentPages, id: ObjectId,
         }
         (None, false, Some(_)) => Some("added, visible over the signed page, after an approval signature (an annotation is not a signature)".to_string()),
     };
-    let subtype = dict.get(b"Subtype").and_then(Object::as_name).map(|s| format!(" /{}", String::from_utf8_lossy(s))).unwrap_or_default();
-    let description = refusal.clone().unwrap_or_else(|| format!("added{subtype} on page {}", page + 1));
+    let subtype = dict
+        .get(b"Subtype")
+        .and_then(Object::as_name)
+        .map(|s| format!(" /{}", String::from_utf8_lossy(s)))
+        .unwrap_or_default();
+    let description =
+        refusal.clone().unwrap_or_else(|| format!("added{subtype} on page {}", page + 1));
     Change::new(id.number, role, description, refusal.is_none()).showing(area)
 }
 
 /// The field of a signature field or of the widget of one (through /Parent) whose value is a
 /// signature, when `dict` (object `id`) is one: a new signature's widget, not an empty field
 /// that only paints.
-fn signature_field_of<S: Source>(doc: &Document<S>, id: ObjectId, dict: &Dictionary) -> Option<ObjectId> {
+fn signature_field_of<S: Source>(
+    doc: &Document<S>,
+    id: ObjectId,
+    dict: &Dictionary,
+) -> Option<ObjectId> {
     let (mut node, mut current) = (id, dict.clone());
     let mut signed = false;
     for _ in 0..8 {
@@ -304,7 +357,11 @@ fn number_in<S: Source>(doc: &Document<S>, value: Option<&Object>) -> Option<f64
 
 /// Whether a field's /V is a signature (or document timestamp) dictionary.
 fn is_signature_value<S: Source>(doc: &Document<S>, value: Option<&Object>) -> bool {
-    value.and_then(|v| doc.resolve(v).ok()).as_ref().and_then(Object::as_dict).is_some_and(eseal_pdf::object::is_signature_dict)
+    value
+        .and_then(|v| doc.resolve(v).ok())
+        .as_ref()
+        .and_then(Object::as_dict)
+        .is_some_and(eseal_pdf::object::is_signature_dict)
 }
 
 /// Whether annotation flags keep an annotation off both screen and paper: Hidden, or NoView
@@ -320,13 +377,24 @@ fn integer_in<S: Source>(doc: &Document<S>, value: Option<&Object>) -> Option<i6
 
 /// The part of the page an annotation covers: its /Rect (numbers read through references)
 /// clipped to the crop box, when it has an area and is not hidden.
-fn visible_area<S: Source>(doc: &Document<S>, dict: &Dictionary, page: u32, crop: Option<&[f64; 4]>) -> Option<VisualArea> {
+fn visible_area<S: Source>(
+    doc: &Document<S>,
+    dict: &Dictionary,
+    page: u32,
+    crop: Option<&[f64; 4]>,
+) -> Option<VisualArea> {
     if is_invisible(integer_in(doc, dict.get(b"F")).unwrap_or(0)) {
         return None;
     }
     // A /Rect that cannot be read is taken as the whole page: viewers draw what they can.
     let rect = dict.get(b"Rect").and_then(|r| doc.resolve(r).ok());
-    let values: Vec<f64> = rect.as_ref().and_then(Object::as_array).unwrap_or_default().iter().filter_map(|v| number_in(doc, Some(v))).collect();
+    let values: Vec<f64> = rect
+        .as_ref()
+        .and_then(Object::as_array)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|v| number_in(doc, Some(v)))
+        .collect();
     let whole = crop.copied().unwrap_or([0.0, 0.0, f64::MAX, f64::MAX]);
     let [a, b, c, d] = match values.as_slice() {
         [a, b, c, d, ..] => [a, b, c, d],
@@ -341,14 +409,21 @@ fn visible_area<S: Source>(doc: &Document<S>, dict: &Dictionary, page: u32, crop
 
 /// Whether an entry that is the same in both revisions really points at the same signed bytes:
 /// an offset inside the signed revision, or an object stream that did not change.
-fn unchanged_location(entry: XrefEntry, covered_end: u64, old: &HashMap<u32, XrefEntry>, new: &HashMap<u32, XrefEntry>) -> bool {
+fn unchanged_location(
+    entry: XrefEntry,
+    covered_end: u64,
+    old: &HashMap<u32, XrefEntry>,
+    new: &HashMap<u32, XrefEntry>,
+) -> bool {
     match entry {
         XrefEntry::Free => true,
         XrefEntry::InFile { offset, .. } => offset < covered_end,
         // The object stream itself must be a signed object stored in the file: an object
         // stream inside an object stream (or itself) is no location at all.
         XrefEntry::InStream { stream, .. } => match (old.get(&stream), new.get(&stream)) {
-            (Some(a @ XrefEntry::InFile { offset, .. }), Some(b)) => a == b && *offset < covered_end,
+            (Some(a @ XrefEntry::InFile { offset, .. }), Some(b)) => {
+                a == b && *offset < covered_end
+            }
             _ => false,
         },
     }
@@ -364,10 +439,13 @@ fn generation(entry: XrefEntry) -> u16 {
 impl CurrentPages {
     fn read<S: Source>(doc: &Document<S>) -> Result<CurrentPages, PdfError> {
         let form_fields = eseal_pdf::form_fields(doc)?.into_iter().filter_map(|f| f.id).collect();
-        let mut now = CurrentPages { annotations: HashMap::new(), crop_boxes: Vec::new(), form_fields };
+        let mut now =
+            CurrentPages { annotations: HashMap::new(), crop_boxes: Vec::new(), form_fields };
         for page in doc.pages()? {
             now.crop_boxes.push(page.crop_box);
-            if let Some(Object::Array(annots)) = page.dict.get(b"Annots").and_then(|a| doc.resolve(a).ok()) {
+            if let Some(Object::Array(annots)) =
+                page.dict.get(b"Annots").and_then(|a| doc.resolve(a).ok())
+            {
                 for id in annots.iter().filter_map(Object::as_reference) {
                     now.annotations.entry(id).or_insert(page.index);
                 }
@@ -397,7 +475,9 @@ impl Roles {
             referrers: HashMap::new(),
         };
         if let Some(form) = catalog.get(b"AcroForm").map(|f| doc.resolve(f)).transpose()? {
-            if let Some(fields) = form.as_dict().and_then(|f| f.get(b"Fields")).and_then(Object::as_reference) {
+            if let Some(fields) =
+                form.as_dict().and_then(|f| f.get(b"Fields")).and_then(Object::as_reference)
+            {
                 roles.lists.insert(fields, "the form's /Fields".into());
             }
         }
@@ -411,7 +491,13 @@ impl Roles {
                 }
                 other => other.cloned(),
             };
-            for id in annots.as_ref().and_then(Object::as_array).unwrap_or_default().iter().filter_map(Object::as_reference) {
+            for id in annots
+                .as_ref()
+                .and_then(Object::as_array)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(Object::as_reference)
+            {
                 roles.annotations.entry(id).or_insert(page.index);
             }
             match page.dict.get(b"Contents") {
@@ -423,9 +509,11 @@ impl Roles {
                         });
                     }
                 }
-                Some(Object::Array(items)) => items.iter().filter_map(Object::as_reference).for_each(|c| {
-                    roles.page_content.insert(c, page.index);
-                }),
+                Some(Object::Array(items)) => {
+                    items.iter().filter_map(Object::as_reference).for_each(|c| {
+                        roles.page_content.insert(c, page.index);
+                    })
+                }
                 _ => {}
             }
         }
@@ -434,7 +522,9 @@ impl Roles {
             let signature = field.is_signature().then(|| field.dict.get(b"V").is_some());
             roles.fields.insert(id, signature);
             // Widgets of the field, when separate.
-            if let Some(Object::Array(kids)) = field.dict.get(b"Kids").map(|k| doc.resolve(k)).transpose()? {
+            if let Some(Object::Array(kids)) =
+                field.dict.get(b"Kids").map(|k| doc.resolve(k)).transpose()?
+            {
                 for kid in kids.iter().filter_map(Object::as_reference) {
                     roles.fields.entry(kid).or_insert(signature);
                 }
@@ -446,7 +536,12 @@ impl Roles {
                 roles.dss.insert(id, "validation data (/DSS)");
             }
             if let Some(dss) = doc.resolve(dss_value)?.as_dict() {
-                for (key, role) in [(&b"VRI"[..], "validation data (/DSS /VRI)"), (b"Certs", "validation data (/DSS /Certs)"), (b"CRLs", "validation data (/DSS /CRLs)"), (b"OCSPs", "validation data (/DSS /OCSPs)")] {
+                for (key, role) in [
+                    (&b"VRI"[..], "validation data (/DSS /VRI)"),
+                    (b"Certs", "validation data (/DSS /Certs)"),
+                    (b"CRLs", "validation data (/DSS /CRLs)"),
+                    (b"OCSPs", "validation data (/DSS /OCSPs)"),
+                ] {
                     if let Some(id) = dss.get(key).and_then(Object::as_reference) {
                         roles.dss.insert(id, role);
                     }
@@ -461,7 +556,8 @@ impl Roles {
             if let Ok(object) = doc.object_structure(ObjectId::new(*number, generation(*entry))) {
                 let mut refs = Vec::new();
                 collect_references(&object, &mut refs);
-                let structural = object.as_dict().is_some_and(|d| d.has_type(b"XRef") || d.has_type(b"ObjStm"));
+                let structural =
+                    object.as_dict().is_some_and(|d| d.has_type(b"XRef") || d.has_type(b"ObjStm"));
                 if !structural {
                     for r in &refs {
                         *roles.referrers.entry(*r).or_insert(0) += 1;
@@ -471,12 +567,19 @@ impl Roles {
             }
         }
         // A container or metadata stream that something else also uses keeps that other role.
-        let only_one_use = |id: &ObjectId, referrers: &HashMap<u32, u32>| referrers.get(&id.number).copied().unwrap_or(0) <= 1;
+        let only_one_use = |id: &ObjectId, referrers: &HashMap<u32, u32>| {
+            referrers.get(&id.number).copied().unwrap_or(0) <= 1
+        };
         // A list that grows freely is a list only: an array that is also a page's /Contents,
         // another page's /Annots or anything else's keeps being that.
         let list_ids: Vec<ObjectId> = roles.lists.keys().copied().collect();
         for id in list_ids {
-            if !only_one_use(&id, &roles.referrers) || roles.page_content.contains_key(&id) || roles.dss.contains_key(&id) || roles.annotations.contains_key(&id) || roles.pages.contains_key(&id) {
+            if !only_one_use(&id, &roles.referrers)
+                || roles.page_content.contains_key(&id)
+                || roles.dss.contains_key(&id)
+                || roles.annotations.contains_key(&id)
+                || roles.pages.contains_key(&id)
+            {
                 roles.lists.remove(&id);
             }
         }
@@ -544,7 +647,11 @@ fn role_of_new(object: &Object) -> &'static str {
 
 /// Keys whose values differ (added, removed or changed).
 fn changed_keys(old: &Dictionary, new: &Dictionary) -> Vec<Vec<u8>> {
-    let mut keys: Vec<Vec<u8>> = new.iter().filter(|(k, v)| !old.get(k).is_some_and(|o| same_meaning(o, v))).map(|(k, _)| k.to_vec()).collect();
+    let mut keys: Vec<Vec<u8>> = new
+        .iter()
+        .filter(|(k, v)| !old.get(k).is_some_and(|o| same_meaning(o, v)))
+        .map(|(k, _)| k.to_vec())
+        .collect();
     keys.extend(old.iter().filter(|(k, _)| new.get(k).is_none()).map(|(k, _)| k.to_vec()));
     keys
 }
@@ -554,9 +661,16 @@ fn changed_keys(old: &Dictionary, new: &Dictionary) -> Vec<Vec<u8>> {
 /// strings so, and pyHanko compares text). Other re-encodings count as changes.
 fn same_meaning(a: &Object, b: &Object) -> bool {
     match (a, b) {
-        (Object::String(x, _), Object::String(y, _)) => x == y || ascii_text(x).is_some_and(|t| ascii_text(y) == Some(t)),
-        (Object::Array(x), Object::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_meaning(a, b)),
-        (Object::Dictionary(x), Object::Dictionary(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same_meaning(v, w))),
+        (Object::String(x, _), Object::String(y, _)) => {
+            x == y || ascii_text(x).is_some_and(|t| ascii_text(y) == Some(t))
+        }
+        (Object::Array(x), Object::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_meaning(a, b))
+        }
+        (Object::Dictionary(x), Object::Dictionary(y)) => {
+            x.len() == y.len()
+                && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same_meaning(v, w)))
+        }
         _ => a == b,
     }
 }
@@ -565,11 +679,16 @@ fn same_meaning(a: &Object, b: &Object) -> bool {
 /// as UTF-16BE with its byte order mark; `None` for any other string.
 fn ascii_text(bytes: &[u8]) -> Option<String> {
     let text = match bytes.strip_prefix(&[0xfe, 0xff]) {
-        Some(units) if units.len() % 2 == 0 => String::from_utf16(&units.chunks_exact(2).map(|u| u16::from_be_bytes([u[0], u[1]])).collect::<Vec<_>>()).ok()?,
+        Some(units) if units.len() % 2 == 0 => String::from_utf16(
+            &units.chunks_exact(2).map(|u| u16::from_be_bytes([u[0], u[1]])).collect::<Vec<_>>(),
+        )
+        .ok()?,
         Some(_) => return None,
         None => String::from_utf8(bytes.to_vec()).ok()?,
     };
-    text.bytes().all(|b| (0x20..0x7f).contains(&b) || matches!(b, b'\t' | b'\n' | b'\r')).then_some(text)
+    text.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) || matches!(b, b'\t' | b'\n' | b'\r'))
+        .then_some(text)
 }
 
 /// A form may stop asking viewers to regenerate field appearances (/NeedAppearances dropped,
@@ -592,13 +711,23 @@ fn only_grew(old: &Object, new: &Object) -> bool {
 
 /// The references a list gained.
 fn gained(old: &Object, new: &Object) -> Vec<ObjectId> {
-    let old: HashSet<ObjectId> = old.as_array().unwrap_or_default().iter().filter_map(Object::as_reference).collect();
-    new.as_array().unwrap_or_default().iter().filter_map(Object::as_reference).filter(|r| !old.contains(r)).collect()
+    let old: HashSet<ObjectId> =
+        old.as_array().unwrap_or_default().iter().filter_map(Object::as_reference).collect();
+    new.as_array()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(Object::as_reference)
+        .filter(|r| !old.contains(r))
+        .collect()
 }
 
 /// The references among `added` that name objects of the signed revision.
 fn signed_objects<S: Source>(signed: &Document<S>, added: &[ObjectId]) -> Vec<ObjectId> {
-    added.iter().copied().filter(|r| signed.xref().entries.get(&r.number).is_some_and(|e| *e != XrefEntry::Free)).collect()
+    added
+        .iter()
+        .copied()
+        .filter(|r| signed.xref().entries.get(&r.number).is_some_and(|e| *e != XrefEntry::Free))
+        .collect()
 }
 
 /// A list value (direct array or reference to one) resolved in its revision.
@@ -620,33 +749,68 @@ struct Rule {
     lists: &'static [&'static [u8]],
 }
 
-const CATALOG: Rule = Rule { role: "catalog", may_change: &[b"AcroForm", b"DSS", b"Extensions", b"Version", b"Metadata"], lists: &[] };
-const FORM: Rule = Rule { role: "interactive form", may_change: &[b"Fields", b"SigFlags"], lists: &[b"Fields"] };
+const CATALOG: Rule = Rule {
+    role: "catalog",
+    may_change: &[b"AcroForm", b"DSS", b"Extensions", b"Version", b"Metadata"],
+    lists: &[],
+};
+const FORM: Rule =
+    Rule { role: "interactive form", may_change: &[b"Fields", b"SigFlags"], lists: &[b"Fields"] };
 const PAGE: Rule = Rule { role: "page", may_change: &[b"Annots"], lists: &[b"Annots"] };
-const EMPTY_SIGNATURE_FIELD: Rule = Rule { role: "empty signature field", may_change: &[b"V", b"AP", b"AS", b"F", b"Ff"], lists: &[] };
-const SIGNED_SIGNATURE_FIELD: Rule = Rule { role: "signed signature field", may_change: &[b"Ff"], lists: &[] };
+const EMPTY_SIGNATURE_FIELD: Rule = Rule {
+    role: "empty signature field",
+    may_change: &[b"V", b"AP", b"AS", b"F", b"Ff"],
+    lists: &[],
+};
+const SIGNED_SIGNATURE_FIELD: Rule =
+    Rule { role: "signed signature field", may_change: &[b"Ff"], lists: &[] };
 const FIELD: Rule = Rule { role: "form field", may_change: &[b"F", b"Ff"], lists: &[] };
 const ANNOTATION: Rule = Rule { role: "annotation", may_change: &[b"F"], lists: &[] };
 
-fn classify<A: Source, B: Source>(roles: &Roles, signed: &Document<A>, current: &Document<B>, id: ObjectId, old: &Object, new: &Object) -> Change {
-    let change = |role: &str, description: String, allowed: bool| Change::new(id.number, role, description, allowed);
-    let page_area = |page: u32| roles.crop_boxes.get(page as usize).map(|b| VisualArea { page: page + 1, rect: *b });
+fn classify<A: Source, B: Source>(
+    roles: &Roles,
+    signed: &Document<A>,
+    current: &Document<B>,
+    id: ObjectId,
+    old: &Object,
+    new: &Object,
+) -> Change {
+    let change = |role: &str, description: String, allowed: bool| {
+        Change::new(id.number, role, description, allowed)
+    };
+    let page_area = |page: u32| {
+        roles.crop_boxes.get(page as usize).map(|b| VisualArea { page: page + 1, rect: *b })
+    };
     if let Some(role) = roles.dss.get(&id) {
         return dss_change(signed, current, id.number, role, old, new);
     }
     if roles.metadata == Some(id) {
         // Rewritten in place, it must still be the catalog's metadata (as pyHanko requires).
-        let still_used = current.catalog().ok().and_then(|c| c.get(b"Metadata").and_then(Object::as_reference)) == Some(id);
+        let still_used =
+            current.catalog().ok().and_then(|c| c.get(b"Metadata").and_then(Object::as_reference))
+                == Some(id);
         return match (metadata_problem(signed, old), metadata_problem(current, new)) {
-            _ if !still_used => change("XMP metadata", "rewritten, and no longer the catalog's metadata".into(), false),
+            _ if !still_used => change(
+                "XMP metadata",
+                "rewritten, and no longer the catalog's metadata".into(),
+                false,
+            ),
             (None, None) => change("XMP metadata", "rewritten (well-formed XMP)".into(), true),
-            (Some(p), _) => change("XMP metadata", format!("rewritten, but the signed one is not a metadata stream to update: {p}"), false),
+            (Some(p), _) => change(
+                "XMP metadata",
+                format!("rewritten, but the signed one is not a metadata stream to update: {p}"),
+                false,
+            ),
             (_, Some(p)) => change("XMP metadata", format!("rewritten: {p}"), false),
         };
     }
     if roles.info == Some(id) {
         let (Some(old_d), Some(new_d)) = (old.as_dict(), new.as_dict()) else {
-            return change("document information", "rewritten as another kind of object".into(), false);
+            return change(
+                "document information",
+                "rewritten as another kind of object".into(),
+                false,
+            );
         };
         return info_change(id.number, old_d, new_d);
     }
@@ -657,7 +821,14 @@ fn classify<A: Source, B: Source>(roles: &Roles, signed: &Document<A>, current: 
         }
         let reused = signed_objects(signed, &gained(old, new));
         if !reused.is_empty() {
-            return change(&role, format!("objects of the signed revision added to it: {}", reused.iter().map(|r| r.number.to_string()).collect::<Vec<_>>().join(", ")), false);
+            return change(
+                &role,
+                format!(
+                    "objects of the signed revision added to it: {}",
+                    reused.iter().map(|r| r.number.to_string()).collect::<Vec<_>>().join(", ")
+                ),
+                false,
+            );
         }
         return change(&role, "entries added".into(), true);
     }
@@ -665,7 +836,9 @@ fn classify<A: Source, B: Source>(roles: &Roles, signed: &Document<A>, current: 
     let (Some(old_d), Some(new_d)) = (old.as_dict(), new.as_dict()) else {
         return change(&role_name, "rewritten".into(), false);
     };
-    if matches!((old, new), (Object::Stream(a), Object::Stream(b)) if a.data != b.data) || matches!(old, Object::Stream(_)) != matches!(new, Object::Stream(_)) {
+    if matches!((old, new), (Object::Stream(a), Object::Stream(b)) if a.data != b.data)
+        || matches!(old, Object::Stream(_)) != matches!(new, Object::Stream(_))
+    {
         let area = roles.page_content.get(&id).and_then(|p| page_area(*p));
         return change(&role_name, "stream content changed".into(), false).showing(area);
     }
@@ -688,14 +861,17 @@ fn classify<A: Source, B: Source>(roles: &Roles, signed: &Document<A>, current: 
     } else {
         return change(&role_name, format!("{} changed", names(&keys)), false);
     };
-    let permitted = |k: &[u8]| rule.may_change.contains(&k) || rule.role == FORM.role && appearances_kept(k, new_d);
+    let permitted = |k: &[u8]| {
+        rule.may_change.contains(&k) || rule.role == FORM.role && appearances_kept(k, new_d)
+    };
     let mut disallowed: Vec<Vec<u8>> = keys.iter().filter(|k| !permitted(k)).cloned().collect();
     let mut notes = Vec::new();
     for list in rule.lists {
         if !keys.iter().any(|k| k == list) {
             continue;
         }
-        let (old_list, new_list) = (list_in(signed, old_d.get(list)), list_in(current, new_d.get(list)));
+        let (old_list, new_list) =
+            (list_in(signed, old_d.get(list)), list_in(current, new_d.get(list)));
         if !only_grew(&old_list, &new_list) {
             disallowed.push(list.to_vec());
         } else if !signed_objects(signed, &gained(&old_list, &new_list)).is_empty() {
@@ -705,14 +881,20 @@ fn classify<A: Source, B: Source>(roles: &Roles, signed: &Document<A>, current: 
     }
     // Annotation flags may not show or hide an annotation; field flags may only lock.
     if keys.iter().any(|k| k == b"F") && rule.may_change.contains(&&b"F"[..]) {
-        let (was, is) = (integer_in(signed, old_d.get(b"F")).unwrap_or(0), integer_in(current, new_d.get(b"F")).unwrap_or(0));
+        let (was, is) = (
+            integer_in(signed, old_d.get(b"F")).unwrap_or(0),
+            integer_in(current, new_d.get(b"F")).unwrap_or(0),
+        );
         if (was ^ is) & !LOCK_FLAGS != 0 && rule.role != "empty signature field" {
             notes.push("/F changes more than the lock flags (it shows, hides or prints the annotation differently)".to_string());
             disallowed.push(b"F".to_vec());
         }
     }
     if keys.iter().any(|k| k == b"Ff") && rule.may_change.contains(&&b"Ff"[..]) {
-        let (was, is) = (integer_in(signed, old_d.get(b"Ff")).unwrap_or(0), integer_in(current, new_d.get(b"Ff")).unwrap_or(0));
+        let (was, is) = (
+            integer_in(signed, old_d.get(b"Ff")).unwrap_or(0),
+            integer_in(current, new_d.get(b"Ff")).unwrap_or(0),
+        );
         if is & was != was || (is & !was) & !READ_ONLY != 0 {
             notes.push("/Ff does more than set ReadOnly".to_string());
             disallowed.push(b"Ff".to_vec());
@@ -720,20 +902,33 @@ fn classify<A: Source, B: Source>(roles: &Roles, signed: &Document<A>, current: 
     }
     // An empty signature field changes its appearance and flags only as it is signed.
     if rule.role == "empty signature field" && !is_signature_value(current, new_d.get(b"V")) {
-        let unsigned: Vec<Vec<u8>> = keys.iter().filter(|k| [&b"AP"[..], b"AS", b"F", b"V"].contains(&k.as_slice())).cloned().collect();
+        let unsigned: Vec<Vec<u8>> = keys
+            .iter()
+            .filter(|k| [&b"AP"[..], b"AS", b"F", b"V"].contains(&k.as_slice()))
+            .cloned()
+            .collect();
         if !unsigned.is_empty() {
-            notes.push("the field is not being signed (no signature dictionary as its /V)".to_string());
+            notes.push(
+                "the field is not being signed (no signature dictionary as its /V)".to_string(),
+            );
             disallowed.extend(unsigned);
         }
     }
     // The catalog's form may be created or replaced only by one that differs in the form's
     // own permitted ways; its metadata only by a well-formed XMP stream.
-    if rule.role == "catalog" && keys.iter().any(|k| k == b"AcroForm") && !form_change_allowed(signed, current, old_d, new_d) {
+    if rule.role == "catalog"
+        && keys.iter().any(|k| k == b"AcroForm")
+        && !form_change_allowed(signed, current, old_d, new_d)
+    {
         disallowed.push(b"AcroForm".to_vec());
     }
     if rule.role == "catalog" && keys.iter().any(|k| k == b"Metadata") {
         let problem = match new_d.get(b"Metadata") {
-            Some(Object::Reference(m)) => current.object(*m).map_err(|e| e.to_string()).and_then(|o| metadata_problem(current, &o).map_or(Ok(()), Err)).err(),
+            Some(Object::Reference(m)) => current
+                .object(*m)
+                .map_err(|e| e.to_string())
+                .and_then(|o| metadata_problem(current, &o).map_or(Ok(()), Err))
+                .err(),
             Some(_) => Some("/Metadata is not a reference to a stream".into()),
             None => None,
         };
@@ -744,14 +939,28 @@ fn classify<A: Source, B: Source>(roles: &Roles, signed: &Document<A>, current: 
     }
     // An empty signature field getting its appearance shows on its page.
     let area = match rule.role {
-        "empty signature field" if keys.iter().any(|k| k == b"AP" || k == b"AS" || k == b"F" || k == b"Rect") => {
-            roles.annotations.get(&id).and_then(|p| visible_area(current, new_d, *p, roles.crop_boxes.get(*p as usize)))
+        "empty signature field"
+            if keys.iter().any(|k| k == b"AP" || k == b"AS" || k == b"F" || k == b"Rect") =>
+        {
+            roles
+                .annotations
+                .get(&id)
+                .and_then(|p| visible_area(current, new_d, *p, roles.crop_boxes.get(*p as usize)))
         }
-        "page" if !disallowed.is_empty() && keys.iter().any(|k| k == b"Contents" || k == b"Resources") => roles.pages.get(&id).and_then(|p| page_area(*p)),
+        "page"
+            if !disallowed.is_empty()
+                && keys.iter().any(|k| k == b"Contents" || k == b"Resources") =>
+        {
+            roles.pages.get(&id).and_then(|p| page_area(*p))
+        }
         _ => None,
     };
     disallowed.dedup();
-    let role = if rule.role == "annotation" || rule.role == "form field" { role_name.as_str() } else { rule.role };
+    let role = if rule.role == "annotation" || rule.role == "form field" {
+        role_name.as_str()
+    } else {
+        rule.role
+    };
     if disallowed.is_empty() {
         change(role, format!("{} updated", names(&keys)), true).showing(area)
     } else {
@@ -763,21 +972,38 @@ fn classify<A: Source, B: Source>(roles: &Roles, signed: &Document<A>, current: 
 /// A /DSS container changed: the dictionary keeps to its keys and its /VRI entries, /VRI
 /// keeps its entries, and the arrays may change (PAdES lets a later update drop data that
 /// is no longer needed).
-fn dss_change<A: Source, B: Source>(signed: &Document<A>, current: &Document<B>, number: u32, role: &str, old: &Object, new: &Object) -> Change {
-    let change = |description: String, allowed: bool| Change::new(number, role, description, allowed);
+fn dss_change<A: Source, B: Source>(
+    signed: &Document<A>,
+    current: &Document<B>,
+    number: u32,
+    role: &str,
+    old: &Object,
+    new: &Object,
+) -> Change {
+    let change =
+        |description: String, allowed: bool| Change::new(number, role, description, allowed);
     match (old, new) {
         (Object::Array(_), Object::Array(_)) => change("entries updated".into(), true),
         (Object::Dictionary(old), Object::Dictionary(new)) if role == "validation data (/DSS)" => {
-            let unexpected: Vec<Vec<u8>> = new.iter().map(|(k, _)| k).filter(|k| !DSS_KEYS.contains(k)).map(<[u8]>::to_vec).collect();
+            let unexpected: Vec<Vec<u8>> = new
+                .iter()
+                .map(|(k, _)| k)
+                .filter(|k| !DSS_KEYS.contains(k))
+                .map(<[u8]>::to_vec)
+                .collect();
             if !unexpected.is_empty() {
                 return change(format!("unexpected keys {}", names(&unexpected)), false);
             }
             // /VRI may move (direct to indirect, or to a new object), keeping its old entries.
-            let old_vri = old.get(b"VRI").map(|v| signed.resolve(v).ok().and_then(|o| o.as_dict().cloned()));
-            let new_vri = new.get(b"VRI").map(|v| current.resolve(v).ok().and_then(|o| o.as_dict().cloned()));
+            let old_vri =
+                old.get(b"VRI").map(|v| signed.resolve(v).ok().and_then(|o| o.as_dict().cloned()));
+            let new_vri =
+                new.get(b"VRI").map(|v| current.resolve(v).ok().and_then(|o| o.as_dict().cloned()));
             match (old_vri, new_vri) {
                 (None, _) => change("updated".into(), true),
-                (Some(Some(a)), Some(Some(b))) if kept_entries(&a, &b) => change("updated".into(), true),
+                (Some(Some(a)), Some(Some(b))) if kept_entries(&a, &b) => {
+                    change("updated".into(), true)
+                }
                 _ => change("/VRI entries changed or removed".into(), false),
             }
         }
@@ -800,14 +1026,25 @@ fn kept_entries(old: &Dictionary, new: &Dictionary) -> bool {
 /// The Info dictionary changed: only the keys a signing tool writes.
 fn info_change(number: u32, old: &Dictionary, new: &Dictionary) -> Change {
     let keys = changed_keys(old, new);
-    let disallowed: Vec<Vec<u8>> = keys.iter().filter(|k| !INFO_KEYS.contains(&k.as_slice())).cloned().collect();
+    let disallowed: Vec<Vec<u8>> =
+        keys.iter().filter(|k| !INFO_KEYS.contains(&k.as_slice())).cloned().collect();
     let indirect = INFO_KEYS.iter().any(|k| matches!(new.get(k), Some(Object::Reference(_))));
     if disallowed.is_empty() && !indirect {
         Change::new(number, "document information", format!("{} updated", names(&keys)), true)
     } else if disallowed.is_empty() {
-        Change::new(number, "document information", "/ModDate, /Producer or /Creator made a reference".into(), false)
+        Change::new(
+            number,
+            "document information",
+            "/ModDate, /Producer or /Creator made a reference".into(),
+            false,
+        )
     } else {
-        Change::new(number, "document information", format!("{} changed", names(&disallowed)), false)
+        Change::new(
+            number,
+            "document information",
+            format!("{} changed", names(&disallowed)),
+            false,
+        )
     }
 }
 
@@ -816,7 +1053,9 @@ fn metadata_problem<S: Source>(doc: &Document<S>, object: &Object) -> Option<Str
     let Object::Stream(stream) = object else {
         return Some("not a stream".into());
     };
-    if !stream.dict.has_type(b"Metadata") || stream.dict.get(b"Subtype").and_then(Object::as_name) != Some(b"XML") {
+    if !stream.dict.has_type(b"Metadata")
+        || stream.dict.get(b"Subtype").and_then(Object::as_name) != Some(b"XML")
+    {
         return Some("not /Type /Metadata /Subtype /XML".into());
     }
     let data = match doc.decode(stream) {
@@ -828,12 +1067,20 @@ fn metadata_problem<S: Source>(doc: &Document<S>, object: &Object) -> Option<Str
 
 /// A catalog's /AcroForm changed: the new form (resolved) may differ from the old only in
 /// /SigFlags and a /Fields list that grew.
-fn form_change_allowed<A: Source, B: Source>(signed: &Document<A>, current: &Document<B>, old_catalog: &Dictionary, new_catalog: &Dictionary) -> bool {
+fn form_change_allowed<A: Source, B: Source>(
+    signed: &Document<A>,
+    current: &Document<B>,
+    old_catalog: &Dictionary,
+    new_catalog: &Dictionary,
+) -> bool {
     let old = match old_catalog.get(b"AcroForm") {
         Some(f) => signed.resolve(f).ok().and_then(|f| f.as_dict().cloned()),
         None => Some(Dictionary::new()),
     };
-    let new = new_catalog.get(b"AcroForm").and_then(|f| current.resolve(f).ok()).and_then(|f| f.as_dict().cloned());
+    let new = new_catalog
+        .get(b"AcroForm")
+        .and_then(|f| current.resolve(f).ok())
+        .and_then(|f| f.as_dict().cloned());
     let (Some(old), Some(new)) = (old, new) else { return false };
     let keys = changed_keys(&old, &new);
     keys.iter().all(|k| FORM.may_change.contains(&k.as_slice()) || appearances_kept(k, &new))
@@ -864,7 +1111,9 @@ mod xml {
             check_text(&rest[..lt], !stack.is_empty())?;
             rest = &rest[lt..];
             if let Some(after) = rest.strip_prefix("<?") {
-                let Some(end) = after.find("?>") else { return err("an unclosed processing instruction") };
+                let Some(end) = after.find("?>") else {
+                    return err("an unclosed processing instruction");
+                };
                 rest = &after[end + 2..];
             } else if let Some(after) = rest.strip_prefix("<!--") {
                 let Some(end) = after.find("-->") else { return err("an unclosed comment") };
@@ -886,7 +1135,9 @@ mod xml {
                 rest = &after[end + 1..];
             } else {
                 let after = &rest[1..];
-                let (name, tail) = split_name(after).ok_or_else(|| "the XML is not well-formed: a tag without a name".to_string())?;
+                let (name, tail) = split_name(after).ok_or_else(|| {
+                    "the XML is not well-formed: a tag without a name".to_string()
+                })?;
                 let (empty, tail) = attributes(tail)?;
                 if stack.is_empty() {
                     if root.is_some() {
@@ -924,7 +1175,9 @@ mod xml {
     fn split_name(s: &str) -> Option<(&str, &str)> {
         let end = s.find(|c: char| !is_name_char(c)).unwrap_or(s.len());
         let name = &s[..end];
-        (!name.is_empty() && !name.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '.')).then_some((name, &s[end..]))
+        (!name.is_empty()
+            && !name.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '.'))
+        .then_some((name, &s[end..]))
     }
 
     /// Reads attributes up to `>` or `/>`; returns whether the element was empty and the rest.
@@ -949,10 +1202,16 @@ mod xml {
                 return bad("a repeated attribute");
             }
             let rest = rest.trim_start_matches([' ', '\t', '\r', '\n']);
-            let Some(rest) = rest.strip_prefix('=') else { return bad("an attribute without a value") };
+            let Some(rest) = rest.strip_prefix('=') else {
+                return bad("an attribute without a value");
+            };
             let rest = rest.trim_start_matches([' ', '\t', '\r', '\n']);
-            let Some(quote) = rest.chars().next().filter(|c| *c == '"' || *c == '\'') else { return bad("an unquoted attribute value") };
-            let Some(end) = rest[1..].find(quote) else { return bad("an unclosed attribute value") };
+            let Some(quote) = rest.chars().next().filter(|c| *c == '"' || *c == '\'') else {
+                return bad("an unquoted attribute value");
+            };
+            let Some(end) = rest[1..].find(quote) else {
+                return bad("an unclosed attribute value");
+            };
             let value = &rest[1..1 + end];
             if value.contains('<') {
                 return bad("'<' in an attribute value");
@@ -973,13 +1232,22 @@ mod xml {
     fn check_references(mut text: &str) -> Result<(), String> {
         while let Some(at) = text.find('&') {
             let rest = &text[at + 1..];
-            let Some(end) = rest.find(';') else { return Err("the XML is not well-formed: a bare '&'".into()) };
+            let Some(end) = rest.find(';') else {
+                return Err("the XML is not well-formed: a bare '&'".into());
+            };
             let name = &rest[..end];
             let ok = matches!(name, "lt" | "gt" | "amp" | "apos" | "quot")
-                || name.strip_prefix("#x").is_some_and(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_hexdigit()))
-                || name.strip_prefix('#').is_some_and(|d| !d.is_empty() && d.chars().all(|c| c.is_ascii_digit()));
+                || name
+                    .strip_prefix("#x")
+                    .is_some_and(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_hexdigit()))
+                || name
+                    .strip_prefix('#')
+                    .is_some_and(|d| !d.is_empty() && d.chars().all(|c| c.is_ascii_digit()));
             if !ok {
-                return Err(format!("the XML is not well-formed: the entity &{}; is not predefined", clip(name)));
+                return Err(format!(
+                    "the XML is not well-formed: the entity &{}; is not predefined",
+                    clip(name)
+                ));
             }
             text = &rest[end + 1..];
         }
@@ -1001,7 +1269,10 @@ mod xml {
             for (bad, why) in [
                 ("<x:xmpmeta><a></x:xmpmeta>", "does not match"),
                 ("<x:xmpmeta>", "left open"),
-                ("<!DOCTYPE x [<!ENTITY e \"0 g 0 0 100 100 re f\">]><x:xmpmeta>&e;</x:xmpmeta>", "document type"),
+                (
+                    "<!DOCTYPE x [<!ENTITY e \"0 g 0 0 100 100 re f\">]><x:xmpmeta>&e;</x:xmpmeta>",
+                    "document type",
+                ),
                 ("<x:xmpmeta>&e;</x:xmpmeta>", "not predefined"),
                 ("<x:xmpmeta a=1/>", "unquoted"),
                 ("<x:xmpmeta/><x:xmpmeta/>", "more than one root"),
@@ -1021,29 +1292,52 @@ mod tests {
     use super::*;
 
     fn utf16(text: &str) -> Object {
-        Object::String([0xfe, 0xff].into_iter().chain(text.encode_utf16().flat_map(u16::to_be_bytes)).collect(), eseal_pdf::object::StringFormat::Literal)
+        Object::String(
+            [0xfe, 0xff]
+                .into_iter()
+                .chain(text.encode_utf16().flat_map(u16::to_be_bytes))
+                .collect(),
+            eseal_pdf::object::StringFormat::Literal,
+        )
     }
 
     #[test]
     fn ascii_text_rewritten_as_utf16_means_the_same_and_nothing_else_does() {
-        let labels = |prefix: Object| Object::Dictionary([(b"P".to_vec(), prefix), (b"S".to_vec(), Object::name("r"))].into_iter().collect());
+        let labels = |prefix: Object| {
+            Object::Dictionary(
+                [(b"P".to_vec(), prefix), (b"S".to_vec(), Object::name("r"))].into_iter().collect(),
+            )
+        };
         assert!(same_meaning(&labels(utf16("A-")), &labels(Object::string(b"A-".to_vec()))));
         assert!(!same_meaning(&labels(utf16("A-")), &labels(Object::string(b"B-".to_vec()))));
         // Beyond ASCII, PDFDocEncoding and Latin-1 part ways: a re-encoding is a change.
         assert!(!same_meaning(&utf16("\u{e9}"), &Object::string(vec![0xe9])));
         assert!(!same_meaning(&utf16("\u{2022}"), &Object::string(vec![0x80])));
         // An odd number of UTF-16 bytes, or a different number of entries, is a change.
-        assert!(!same_meaning(&Object::string(vec![0xfe, 0xff, 0x00]), &Object::string(Vec::new())));
-        assert!(!same_meaning(&Object::Array(vec![utf16("1")]), &Object::Array(vec![Object::string(b"1".to_vec()), Object::Null])));
+        assert!(!same_meaning(
+            &Object::string(vec![0xfe, 0xff, 0x00]),
+            &Object::string(Vec::new())
+        ));
+        assert!(!same_meaning(
+            &Object::Array(vec![utf16("1")]),
+            &Object::Array(vec![Object::string(b"1".to_vec()), Object::Null])
+        ));
     }
 
     #[test]
     fn a_form_may_stop_but_not_start_regenerating_appearances() {
-        let form = |value: Option<Object>| value.map(|v| [(b"NeedAppearances".to_vec(), v)].into_iter().collect()).unwrap_or_default();
+        let form = |value: Option<Object>| {
+            value
+                .map(|v| [(b"NeedAppearances".to_vec(), v)].into_iter().collect())
+                .unwrap_or_default()
+        };
         assert!(appearances_kept(b"NeedAppearances", &form(None)));
         assert!(appearances_kept(b"NeedAppearances", &form(Some(Object::Boolean(false)))));
         assert!(!appearances_kept(b"NeedAppearances", &form(Some(Object::Boolean(true)))));
-        assert!(!appearances_kept(b"NeedAppearances", &form(Some(Object::Reference(ObjectId::new(9, 0))))));
+        assert!(!appearances_kept(
+            b"NeedAppearances",
+            &form(Some(Object::Reference(ObjectId::new(9, 0))))
+        ));
         assert!(!appearances_kept(b"DA", &form(None)));
     }
 }

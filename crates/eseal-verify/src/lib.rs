@@ -20,7 +20,9 @@ use eseal_pdf::{Document, Limits, Object, ObjectId, PdfError, Prefix, Source};
 
 pub use diff::{Change, VisualArea};
 pub use trust::{Purpose, TrustAnchors, TrustFailure, TrustFailureKind, key_usage_permits_signing};
-pub use verdict::{ChainFinding, DocumentVerdict, Indication, SignatureFacts, SubIndication, signature_verdict};
+pub use verdict::{
+    ChainFinding, DocumentVerdict, Indication, SignatureFacts, SubIndication, signature_verdict,
+};
 
 /// Why a document could not be verified at all (individual signature problems are reported,
 /// not raised).
@@ -167,7 +169,10 @@ impl VerificationReport {
 }
 
 /// Verifies every signature of the document in `source` against `anchors`.
-pub fn verify_document<S: Source>(source: &S, anchors: &TrustAnchors) -> Result<VerificationReport, VerifyError> {
+pub fn verify_document<S: Source>(
+    source: &S,
+    anchors: &TrustAnchors,
+) -> Result<VerificationReport, VerifyError> {
     verify_document_with(source, anchors, &Limits::default())
 }
 
@@ -179,7 +184,11 @@ pub fn verify_document<S: Source>(source: &S, anchors: &TrustAnchors) -> Result<
 /// the document, which is then not valid (a signature shown as several fields is what a forged
 /// field or widget would use). Each signed revision is opened once, however many signatures
 /// cover it.
-pub fn verify_document_with<S: Source>(source: &S, anchors: &TrustAnchors, limits: &Limits) -> Result<VerificationReport, VerifyError> {
+pub fn verify_document_with<S: Source>(
+    source: &S,
+    anchors: &TrustAnchors,
+    limits: &Limits,
+) -> Result<VerificationReport, VerifyError> {
     let doc = Document::open_with(source, limits.clone())?;
     let fields = eseal_pdf::signature_fields(&doc)?;
     stopped(&doc)?;
@@ -198,9 +207,14 @@ pub fn verify_document_with<S: Source>(source: &S, anchors: &TrustAnchors, limit
         }
     }
     if distinct.len() > limits.signatures {
-        return Err(PdfError::Limit(format!("the document has more than {} signatures (the signature limit)", limits.signatures)).into());
+        return Err(PdfError::Limit(format!(
+            "the document has more than {} signatures (the signature limit)",
+            limits.signatures
+        ))
+        .into());
     }
-    let verified_fields: Vec<&eseal_pdf::SignatureField> = distinct.iter().map(|(field, _)| *field).collect();
+    let verified_fields: Vec<&eseal_pdf::SignatureField> =
+        distinct.iter().map(|(field, _)| *field).collect();
     let mut revisions: HashMap<u64, Option<Document<Prefix<'_, &S>>>> = HashMap::new();
     let mut signatures = Vec::new();
     let mut problems = Vec::new();
@@ -210,11 +224,15 @@ pub fn verify_document_with<S: Source>(source: &S, anchors: &TrustAnchors, limit
             Some(end) if end < file_size && ends_revision(source, end) => {
                 let revision = match revisions.entry(end) {
                     std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
-                    std::collections::hash_map::Entry::Vacant(slot) => slot.insert(match doc.revision(end) {
-                        Ok(revision) => revision,
-                        Err(e @ (PdfError::Cancelled | PdfError::Limit(_))) => return Err(e.into()),
-                        Err(_) => None,
-                    }),
+                    std::collections::hash_map::Entry::Vacant(slot) => {
+                        slot.insert(match doc.revision(end) {
+                            Ok(revision) => revision,
+                            Err(e @ (PdfError::Cancelled | PdfError::Limit(_))) => {
+                                return Err(e.into());
+                            }
+                            Err(_) => None,
+                        })
+                    }
                 };
                 revision.as_ref()
             }
@@ -240,7 +258,9 @@ pub fn verify_document_with<S: Source>(source: &S, anchors: &TrustAnchors, limit
     proofs_from_document_timestamps(&verified_fields, &mut signatures, anchors);
     // A problem of the document as a whole (one signature shown as several fields) fails it.
     let verdict = match problems.is_empty() {
-        true => DocumentVerdict::of(signatures.iter().map(|s| (s.indication, s.modified_after_signing))),
+        true => {
+            DocumentVerdict::of(signatures.iter().map(|s| (s.indication, s.modified_after_signing)))
+        }
         false => DocumentVerdict::Failed,
     };
     Ok(VerificationReport { file_size, verdict, signatures, problems })
@@ -280,15 +300,23 @@ fn text_of(dict: &eseal_pdf::Dictionary, key: &[u8]) -> Option<String> {
 /// `signed_doc` is the signed revision (the file as the signature covered it), when the
 /// signature covers a complete earlier revision: everything the report says about the
 /// signature comes from there, never from later revisions.
-fn verify_one<S: Source>(doc: &Document<&S>, field: &eseal_pdf::SignatureField, signed_doc: Option<&Document<Prefix<'_, &S>>>, anchors: &TrustAnchors, limits: &Limits) -> SignatureReport {
+fn verify_one<S: Source>(
+    doc: &Document<&S>,
+    field: &eseal_pdf::SignatureField,
+    signed_doc: Option<&Document<Prefix<'_, &S>>>,
+    anchors: &TrustAnchors,
+    limits: &Limits,
+) -> SignatureReport {
     let source = *doc.source();
     let file_size = source.len();
     let range = byte_range(field);
     let covered_end = signed_revision_end(field, file_size);
     // The signed dictionary and the certification it makes, both read in the signed revision.
     let signed = match (covered_end, &signed_doc) {
-        (Some(end), _) if end == file_size => signed_signature_dict(doc, field, &range, true).map(|d| (eseal_pdf::fields::docmdp_permission(doc, &d), d)),
-        (_, Some(signed)) => signed_signature_dict(signed, field, &range, false).map(|d| (eseal_pdf::fields::docmdp_permission(signed, &d), d)),
+        (Some(end), _) if end == file_size => signed_signature_dict(doc, field, &range, true)
+            .map(|d| (eseal_pdf::fields::docmdp_permission(doc, &d), d)),
+        (_, Some(signed)) => signed_signature_dict(signed, field, &range, false)
+            .map(|d| (eseal_pdf::fields::docmdp_permission(signed, &d), d)),
         _ => Err("the signature does not cover a complete revision of the file".to_string()),
     };
     let (certification, signed_dict) = match signed {
@@ -299,11 +327,19 @@ fn verify_one<S: Source>(doc: &Document<&S>, field: &eseal_pdf::SignatureField, 
     // the signed one; /Contents is read from the current one either way.
     let unverified = eseal_pdf::Dictionary::new();
     let dict = signed_dict.as_ref().unwrap_or(&unverified);
-    let kind = if dict.has_type(b"DocTimeStamp") || field.dict.has_type(b"DocTimeStamp") { SignatureKind::DocumentTimestamp } else { SignatureKind::Signature };
+    let kind = if dict.has_type(b"DocTimeStamp") || field.dict.has_type(b"DocTimeStamp") {
+        SignatureKind::DocumentTimestamp
+    } else {
+        SignatureKind::Signature
+    };
     let mut report = SignatureReport {
         field_name: field.name.clone(),
         kind,
-        sub_filter: dict.get(b"SubFilter").and_then(Object::as_name).map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default(),
+        sub_filter: dict
+            .get(b"SubFilter")
+            .and_then(Object::as_name)
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .unwrap_or_default(),
         signer: None,
         signing_time_text: text_of(dict, b"M"),
         signing_time: match dict.get(b"M") {
@@ -345,11 +381,18 @@ fn verify_one<S: Source>(doc: &Document<&S>, field: &eseal_pdf::SignatureField, 
     };
     let range_ok = signed_dict.is_ok()
         && match range.as_slice() {
-            [0, a, b, c] => *a <= *b && b.checked_add(*c).is_some_and(|end| end <= file_size) && gap_is_contents(source, *a, *b, &contents),
+            [0, a, b, c] => {
+                *a <= *b
+                    && b.checked_add(*c).is_some_and(|end| end <= file_size)
+                    && gap_is_contents(source, *a, *b, &contents)
+            }
             _ => false,
         };
     if !range_ok {
-        report.problems.push("the /ByteRange does not start at 0 or its gap is not exactly the /Contents string".into());
+        report.problems.push(
+            "the /ByteRange does not start at 0 or its gap is not exactly the /Contents string"
+                .into(),
+        );
     }
 
     let cms = match SignedDataInfo::parse(&contents) {
@@ -359,7 +402,9 @@ fn verify_one<S: Source>(doc: &Document<&S>, field: &eseal_pdf::SignatureField, 
             return report;
         }
     };
-    report.signature_sha256 = contents.get(..cms.der_len()).map(|der| hex(ring::digest::digest(&ring::digest::SHA256, der).as_ref()));
+    report.signature_sha256 = contents
+        .get(..cms.der_len())
+        .map(|der| hex(ring::digest::digest(&ring::digest::SHA256, der).as_ref()));
     report.digest_algorithm = Some(cms.digest_algorithm().name().to_string());
     report.signature_algorithm = Some(cms.signature_algorithm_name().to_string());
     if let Some(cert) = cms.signer_certificate() {
@@ -372,7 +417,9 @@ fn verify_one<S: Source>(doc: &Document<&S>, field: &eseal_pdf::SignatureField, 
     if range_ok {
         let claimed = match kind {
             SignatureKind::Signature => Some((cms.digest_algorithm(), cms.message_digest())),
-            SignatureKind::DocumentTimestamp => cms.tst_info().map(|tst| (tst.hash_algorithm, Some(tst.hashed_message.as_slice()))),
+            SignatureKind::DocumentTimestamp => {
+                cms.tst_info().map(|tst| (tst.hash_algorithm, Some(tst.hashed_message.as_slice())))
+            }
         };
         tst_missing = kind == SignatureKind::DocumentTimestamp && claimed.is_none();
         if let Some(tst) = cms.tst_info().filter(|_| kind == SignatureKind::DocumentTimestamp) {
@@ -391,7 +438,9 @@ fn verify_one<S: Source>(doc: &Document<&S>, field: &eseal_pdf::SignatureField, 
     let verified = cms.verify_signature();
     let signature_verifies = verified.is_ok();
     match verified {
-        Ok(()) if weak => report.problems.push("the signature uses SHA-1, which no longer protects against forgery".into()),
+        Ok(()) if weak => report
+            .problems
+            .push("the signature uses SHA-1, which no longer protects against forgery".into()),
         Ok(()) => report.valid = report.intact,
         Err(e) => report.problems.push(format!("the signature value does not verify: {e}")),
     }
@@ -402,12 +451,19 @@ fn verify_one<S: Source>(doc: &Document<&S>, field: &eseal_pdf::SignatureField, 
     let now = now();
     if let Some(Ok(ts)) = cms.signature_timestamp() {
         let tst = ts.tst_info();
-        let sound = ts.verify_signature().is_ok() && tst.is_some_and(|t| t.imprint_matches(cms.signature_value()));
-        let trusted_tsa = ts.signer_certificate().is_some_and(|c| anchors.check(c, ts.certificates(), now, Purpose::Timestamping).is_ok());
+        let sound = ts.verify_signature().is_ok()
+            && tst.is_some_and(|t| t.imprint_matches(cms.signature_value()));
+        let trusted_tsa = ts.signer_certificate().is_some_and(|c| {
+            anchors.check(c, ts.certificates(), now, Purpose::Timestamping).is_ok()
+        });
         match (sound, trusted_tsa) {
             (true, true) => report.timestamp_time = tst.map(|t| t.gen_time),
-            (false, _) => report.problems.push("the signature timestamp does not verify against this signature".into()),
-            (true, false) => report.problems.push("the signature timestamp's authority is not trusted; its time is not used".into()),
+            (false, _) => report
+                .problems
+                .push("the signature timestamp does not verify against this signature".into()),
+            (true, false) => report.problems.push(
+                "the signature timestamp's authority is not trusted; its time is not used".into(),
+            ),
         }
     }
 
@@ -417,7 +473,15 @@ fn verify_one<S: Source>(doc: &Document<&S>, field: &eseal_pdf::SignatureField, 
     let chain = match cms.signer_certificate() {
         Some(cert) => {
             let proven = report.timestamp_time.map(|t| (t, "signature timestamp"));
-            let (finding, at, source_of_time, problem) = chain_finding(anchors, cert, cms.certificates(), kind.purpose(), proven, report.signing_time, now);
+            let (finding, at, source_of_time, problem) = chain_finding(
+                anchors,
+                cert,
+                cms.certificates(),
+                kind.purpose(),
+                proven,
+                report.signing_time,
+                now,
+            );
             report.trust_time = Some(at);
             report.trust_time_source = Some(source_of_time.into());
             report.trust_problem = problem;
@@ -437,7 +501,9 @@ fn verify_one<S: Source>(doc: &Document<&S>, field: &eseal_pdf::SignatureField, 
             report.coverage = Coverage::EntireRevision;
             if doc.xref().startxref < end {
                 report.modified_after_signing = true;
-                report.problems.push("bytes follow the signed revision without being a revision of the file".into());
+                report.problems.push(
+                    "bytes follow the signed revision without being a revision of the file".into(),
+                );
             }
             match diff::changes_since(signed, doc, end, report.certification) {
                 Ok(changes) => {
@@ -453,7 +519,9 @@ fn verify_one<S: Source>(doc: &Document<&S>, field: &eseal_pdf::SignatureField, 
         _ => {}
     }
     if report.modified_after_signing {
-        report.problems.push("the document was modified after signing in ways a signature does not permit".into());
+        report.problems.push(
+            "the document was modified after signing in ways a signature does not permit".into(),
+        );
     }
     let facts = SignatureFacts {
         well_formed: range_ok && report.coverage != Coverage::Partial && !tst_missing,
@@ -470,7 +538,11 @@ fn verify_one<S: Source>(doc: &Document<&S>, field: &eseal_pdf::SignatureField, 
 /// in it, existed at its genTime: a proof of existence for a signature whose certificate is
 /// out of its validity now. Latest revisions first, so that a document timestamp proven by a
 /// later one proves earlier signatures in turn (PAdES-LTA).
-fn proofs_from_document_timestamps(fields: &[&eseal_pdf::SignatureField], reports: &mut [SignatureReport], anchors: &TrustAnchors) {
+fn proofs_from_document_timestamps(
+    fields: &[&eseal_pdf::SignatureField],
+    reports: &mut [SignatureReport],
+    anchors: &TrustAnchors,
+) {
     let mut order: Vec<usize> = (0..reports.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(reports[i].signed_revision_end));
     for i in order {
@@ -481,7 +553,12 @@ fn proofs_from_document_timestamps(fields: &[&eseal_pdf::SignatureField], report
         let proof = reports
             .iter()
             .enumerate()
-            .filter(|(j, t)| *j != i && t.kind == SignatureKind::DocumentTimestamp && t.indication == Indication::TotalPassed && t.signed_revision_end >= end)
+            .filter(|(j, t)| {
+                *j != i
+                    && t.kind == SignatureKind::DocumentTimestamp
+                    && t.indication == Indication::TotalPassed
+                    && t.signed_revision_end >= end
+            })
             .filter_map(|(_, t)| t.signing_time)
             .min();
         let (Some(at), Some(field)) = (proof, fields.get(i)) else { continue };
@@ -489,7 +566,15 @@ fn proofs_from_document_timestamps(fields: &[&eseal_pdf::SignatureField], report
         let Ok(cms) = SignedDataInfo::parse(contents) else { continue };
         let Some(cert) = cms.signer_certificate() else { continue };
         let report = &mut reports[i];
-        let (chain, at, source_of_time, problem) = chain_finding(anchors, cert, cms.certificates(), report.kind.purpose(), Some((at, "document timestamp")), report.signing_time, now());
+        let (chain, at, source_of_time, problem) = chain_finding(
+            anchors,
+            cert,
+            cms.certificates(),
+            report.kind.purpose(),
+            Some((at, "document timestamp")),
+            report.signing_time,
+            now(),
+        );
         report.trusted = chain == ChainFinding::Trusted;
         report.trust_time = Some(at);
         report.trust_time_source = Some(source_of_time.into());
@@ -530,8 +615,20 @@ fn chain_finding(
             Ok(()) => (ChainFinding::Trusted, at, proof, None),
             Err(f) => {
                 let (finding, reason) = match f.kind {
-                    TrustFailureKind::Expired => (ChainFinding::OutOfBoundsNoProof, format!("{} (the {proof}'s time); nothing proves the signature existed before", f.reason)),
-                    TrustFailureKind::NotYetValid => (ChainFinding::NotYetValidAtProvenTime, format!("{} (the {proof}'s time): the signature existed before its certificate was valid", f.reason)),
+                    TrustFailureKind::Expired => (
+                        ChainFinding::OutOfBoundsNoProof,
+                        format!(
+                            "{} (the {proof}'s time); nothing proves the signature existed before",
+                            f.reason
+                        ),
+                    ),
+                    TrustFailureKind::NotYetValid => (
+                        ChainFinding::NotYetValidAtProvenTime,
+                        format!(
+                            "{} (the {proof}'s time): the signature existed before its certificate was valid",
+                            f.reason
+                        ),
+                    ),
                     kind => (other(kind), f.reason),
                 };
                 (finding, at, proof, Some(reason))
@@ -542,14 +639,32 @@ fn chain_finding(
         Ok(()) => (ChainFinding::Trusted, now, "verification time", None),
         Err(f) if matches!(f.kind, TrustFailureKind::Expired | TrustFailureKind::NotYetValid) => {
             match claimed.map(|t| anchors.validate(cert, intermediates, t, purpose)) {
-                Some(Err(g)) if !matches!(g.kind, TrustFailureKind::Expired | TrustFailureKind::NotYetValid) => (other(g.kind), now, "verification time", Some(g.reason)),
+                Some(Err(g))
+                    if !matches!(
+                        g.kind,
+                        TrustFailureKind::Expired | TrustFailureKind::NotYetValid
+                    ) =>
+                {
+                    (other(g.kind), now, "verification time", Some(g.reason))
+                }
                 Some(Ok(())) => (
                     ChainFinding::OutOfBoundsNoProof,
                     now,
                     "verification time",
-                    Some(format!("{} (now); it was valid at the claimed signing time, but no trusted timestamp proves the signature existed then", f.reason)),
+                    Some(format!(
+                        "{} (now); it was valid at the claimed signing time, but no trusted timestamp proves the signature existed then",
+                        f.reason
+                    )),
                 ),
-                _ => (ChainFinding::OutOfBoundsNoProof, now, "verification time", Some(format!("{}, and no trusted timestamp proves the signature existed while it was valid", f.reason))),
+                _ => (
+                    ChainFinding::OutOfBoundsNoProof,
+                    now,
+                    "verification time",
+                    Some(format!(
+                        "{}, and no trusted timestamp proves the signature existed while it was valid",
+                        f.reason
+                    )),
+                ),
             }
         }
         Err(f) => (other(f.kind), now, "verification time", Some(f.reason)),
@@ -562,21 +677,33 @@ fn chain_finding(
 /// a dictionary of its own (with another /M, /Reason or /Reference) for the signed one.
 /// `current` says that `signed` is the document `field` was read from (the signature covers
 /// the whole file): the field's dictionary is then the signed one, read already.
-fn signed_signature_dict<T: Source>(signed: &Document<T>, field: &eseal_pdf::SignatureField, range: &[u64], current: bool) -> Result<eseal_pdf::Dictionary, String> {
+fn signed_signature_dict<T: Source>(
+    signed: &Document<T>,
+    field: &eseal_pdf::SignatureField,
+    range: &[u64],
+    current: bool,
+) -> Result<eseal_pdf::Dictionary, String> {
     let not_signed = || "the signature dictionary is not part of the bytes it signs".to_string();
     let (holder, direct) = match (field.signature, field.field) {
         (Some(id), _) => (id, false),
         (None, Some(id)) => (id, true),
         (None, None) => return Err(not_signed()),
     };
-    let Some(&XrefEntry::InFile { offset, generation }) = signed.xref().entries.get(&holder.number) else {
+    let Some(&XrefEntry::InFile { offset, generation }) = signed.xref().entries.get(&holder.number)
+    else {
         return Err(not_signed());
     };
     let gap_start = *range.get(1).ok_or_else(not_signed)?;
-    if generation != holder.generation || offset >= gap_start || gap_start - offset > 16 * 1024 * 1024 {
+    if generation != holder.generation
+        || offset >= gap_start
+        || gap_start - offset > 16 * 1024 * 1024
+    {
         return Err(not_signed());
     }
-    let before_gap = signed.source().read_range(offset, (gap_start - offset) as usize).map_err(|_| not_signed())?;
+    let before_gap = signed
+        .source()
+        .read_range(offset, (gap_start - offset) as usize)
+        .map_err(|_| not_signed())?;
     if before_gap.windows(6).any(|w| w == b"endobj") {
         return Err(not_signed());
     }
@@ -602,7 +729,11 @@ fn signed_signature_dict<T: Source>(signed: &Document<T>, field: &eseal_pdf::Sig
 fn ends_revision<S: Source>(source: &S, end: u64) -> bool {
     let start = end.saturating_sub(16);
     let Ok(tail) = source.read_range(start, (end - start) as usize) else { return false };
-    let trimmed = tail.strip_suffix(b"\r\n").or_else(|| tail.strip_suffix(b"\n")).or_else(|| tail.strip_suffix(b"\r")).unwrap_or(&tail);
+    let trimmed = tail
+        .strip_suffix(b"\r\n")
+        .or_else(|| tail.strip_suffix(b"\n"))
+        .or_else(|| tail.strip_suffix(b"\r"))
+        .unwrap_or(&tail);
     trimmed.ends_with(b"%%EOF")
 }
 
@@ -619,7 +750,12 @@ fn gap_is_contents<S: Source>(source: &S, start: u64, end: u64, contents: &[u8])
     eseal_pdf::lexer::hex_digits(&gap[1..gap.len() - 1]).is_some_and(|bytes| bytes == contents)
 }
 
-fn hash_ranges<S: Source>(source: &S, range: &[u64], algorithm: eseal_cms::DigestAlgorithm, limits: &Limits) -> std::io::Result<Vec<u8>> {
+fn hash_ranges<S: Source>(
+    source: &S,
+    range: &[u64],
+    algorithm: eseal_cms::DigestAlgorithm,
+    limits: &Limits,
+) -> std::io::Result<Vec<u8>> {
     let mut digester = algorithm.start();
     let mut buf = vec![0u8; 64 * 1024];
     for pair in range.chunks(2) {
@@ -631,7 +767,10 @@ fn hash_ranges<S: Source>(source: &S, range: &[u64], algorithm: eseal_cms::Diges
             let want = usize::try_from(end - offset).unwrap_or(usize::MAX).min(buf.len());
             let n = source.read_at(offset, &mut buf[..want])?;
             if n == 0 {
-                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the byte range runs past the end of the file"));
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the byte range runs past the end of the file",
+                ));
             }
             digester.update(&buf[..n]);
             offset += n as u64;
@@ -655,5 +794,5 @@ pub fn certificate_facts(der: &[u8]) -> Option<CertificateFacts> {
     })
 }
 
-pub use eseal_encoding::hex;
 use eseal_encoding::civil_time::now;
+pub use eseal_encoding::hex;

@@ -99,13 +99,25 @@ impl TrustAnchors {
     /// Validates `end_entity` up to a trusted root through `intermediates` at `time` (Unix
     /// seconds), and checks that the end entity may sign (digitalSignature or
     /// nonRepudiation). Returns a reason when it is not trusted.
-    pub fn check(&self, end_entity: &[u8], intermediates: &[Vec<u8>], time: i64, purpose: Purpose) -> Result<(), String> {
+    pub fn check(
+        &self,
+        end_entity: &[u8],
+        intermediates: &[Vec<u8>],
+        time: i64,
+        purpose: Purpose,
+    ) -> Result<(), String> {
         self.validate(end_entity, intermediates, time, purpose).map_err(|f| f.reason)
     }
 
     /// Like [`TrustAnchors::check`], with the class of the failure: what a verdict needs to
     /// tell "no chain" from "expired" from "not allowed to sign".
-    pub fn validate(&self, end_entity: &[u8], intermediates: &[Vec<u8>], time: i64, purpose: Purpose) -> Result<(), TrustFailure> {
+    pub fn validate(
+        &self,
+        end_entity: &[u8],
+        intermediates: &[Vec<u8>],
+        time: i64,
+        purpose: Purpose,
+    ) -> Result<(), TrustFailure> {
         let key = memo_key(end_entity, intermediates, time, purpose);
         if let Some(known) = self.memo.lock().ok().and_then(|memo| memo.get(&key).cloned()) {
             return known;
@@ -120,36 +132,59 @@ impl TrustAnchors {
         result
     }
 
-    fn validate_afresh(&self, end_entity: &[u8], intermediates: &[Vec<u8>], time: i64, purpose: Purpose) -> Result<(), TrustFailure> {
+    fn validate_afresh(
+        &self,
+        end_entity: &[u8],
+        intermediates: &[Vec<u8>],
+        time: i64,
+        purpose: Purpose,
+    ) -> Result<(), TrustFailure> {
         // No certificate at hand names the signer's issuer (a self-made certificate, whatever
         // its extensions say): no chain, before any other property of the certificate.
         if !self.issuer_in_reach(end_entity, intermediates) {
             return Err(TrustFailure { kind: TrustFailureKind::NoChain, reason: "the chain does not lead to a trusted root (no trusted or supplied certificate is its issuer)".into() });
         }
         key_usage_permits_signing(end_entity).map_err(|reason| {
-            let kind = if reason.contains("does not parse") { TrustFailureKind::Other } else { TrustFailureKind::Usage };
+            let kind = if reason.contains("does not parse") {
+                TrustFailureKind::Other
+            } else {
+                TrustFailureKind::Usage
+            };
             TrustFailure { kind, reason }
         })?;
         if self.roots.is_empty() {
-            return Err(TrustFailure { kind: TrustFailureKind::NoChain, reason: "no trust anchors are configured".into() });
+            return Err(TrustFailure {
+                kind: TrustFailureKind::NoChain,
+                reason: "no trust anchors are configured".into(),
+            });
         }
-        let root_ders: Vec<CertificateDer<'_>> = self.roots.iter().map(|der| CertificateDer::from(der.as_slice())).collect();
+        let root_ders: Vec<CertificateDer<'_>> =
+            self.roots.iter().map(|der| CertificateDer::from(der.as_slice())).collect();
         let anchors: Vec<TrustAnchor<'_>> =
             root_ders.iter().filter_map(|der| webpki::anchor_from_trusted_cert(der).ok()).collect();
         let ee_der = CertificateDer::from(end_entity);
-        let ee = webpki::EndEntityCert::try_from(&ee_der)
-            .map_err(|e| TrustFailure { kind: TrustFailureKind::Other, reason: format!("the signer certificate is unusable: {e}") })?;
-        let intermediates: Vec<CertificateDer<'_>> = intermediates.iter().map(|c| CertificateDer::from(c.as_slice())).collect();
+        let ee = webpki::EndEntityCert::try_from(&ee_der).map_err(|e| TrustFailure {
+            kind: TrustFailureKind::Other,
+            reason: format!("the signer certificate is unusable: {e}"),
+        })?;
+        let intermediates: Vec<CertificateDer<'_>> =
+            intermediates.iter().map(|c| CertificateDer::from(c.as_slice())).collect();
         let at = UnixTime::since_unix_epoch(Duration::from_secs(u64::try_from(time).unwrap_or(0)));
         let mut last = String::new();
         let usages = match purpose {
-            Purpose::DocumentSigning => [DOCUMENT_SIGNING, EMAIL_PROTECTION, ANY_EKU].map(webpki::KeyUsage::required_if_present).to_vec(),
+            Purpose::DocumentSigning => [DOCUMENT_SIGNING, EMAIL_PROTECTION, ANY_EKU]
+                .map(webpki::KeyUsage::required_if_present)
+                .to_vec(),
             // webpki applies the usage to every certificate of the path, and a CA certificate
             // rarely lists timeStamping: the end entity's is required separately, below.
             Purpose::Timestamping => vec![webpki::KeyUsage::required_if_present(TIME_STAMPING)],
         };
         if purpose == Purpose::Timestamping && !has_time_stamping_usage(end_entity) {
-            return Err(TrustFailure { kind: TrustFailureKind::Usage, reason: "the timestamping certificate lacks the timeStamping extended key usage".into() });
+            return Err(TrustFailure {
+                kind: TrustFailureKind::Usage,
+                reason: "the timestamping certificate lacks the timeStamping extended key usage"
+                    .into(),
+            });
         }
         for usage in usages {
             match ee.verify_for_usage(
@@ -164,8 +199,12 @@ impl TrustAnchors {
                 Ok(_) => return Ok(()),
                 Err(webpki::Error::RequiredEkuNotFoundContext(_)) => {
                     last = match purpose {
-                        Purpose::DocumentSigning => "the signer certificate's extended key usage allows no document signing",
-                        Purpose::Timestamping => "the timestamping certificate lacks the timeStamping extended key usage",
+                        Purpose::DocumentSigning => {
+                            "the signer certificate's extended key usage allows no document signing"
+                        }
+                        Purpose::Timestamping => {
+                            "the timestamping certificate lacks the timeStamping extended key usage"
+                        }
                     }
                     .into();
                 }
@@ -198,7 +237,9 @@ impl TrustAnchors {
     fn issuer_in_reach(&self, end_entity: &[u8], intermediates: &[Vec<u8>]) -> bool {
         let Ok((_, ee)) = X509Certificate::from_der(end_entity) else { return true };
         let issuer = ee.issuer().as_raw();
-        let subject_is_issuer = |der: &Vec<u8>| X509Certificate::from_der(der).is_ok_and(|(_, c)| c.subject().as_raw() == issuer);
+        let subject_is_issuer = |der: &Vec<u8>| {
+            X509Certificate::from_der(der).is_ok_and(|(_, c)| c.subject().as_raw() == issuer)
+        };
         self.roots.iter().any(|r| r.as_slice() == end_entity || subject_is_issuer(r))
             || intermediates.iter().filter(|c| c.as_slice() != end_entity).any(subject_is_issuer)
     }
@@ -231,12 +272,22 @@ pub enum TrustFailureKind {
 
 fn describe(e: webpki::Error) -> TrustFailure {
     let (kind, reason) = match e {
-        webpki::Error::UnknownIssuer => (TrustFailureKind::NoChain, "the chain does not lead to a trusted root".into()),
-        webpki::Error::InvalidSignatureForPublicKey => {
-            (TrustFailureKind::NoChain, "the chain does not lead to a trusted root (an issuer's signature does not verify)".into())
+        webpki::Error::UnknownIssuer => {
+            (TrustFailureKind::NoChain, "the chain does not lead to a trusted root".into())
         }
-        webpki::Error::CertExpired { .. } => (TrustFailureKind::Expired, "a certificate of the chain had expired at the validation time".into()),
-        webpki::Error::CertNotValidYet { .. } => (TrustFailureKind::NotYetValid, "a certificate of the chain was not yet valid at the validation time".into()),
+        webpki::Error::InvalidSignatureForPublicKey => (
+            TrustFailureKind::NoChain,
+            "the chain does not lead to a trusted root (an issuer's signature does not verify)"
+                .into(),
+        ),
+        webpki::Error::CertExpired { .. } => (
+            TrustFailureKind::Expired,
+            "a certificate of the chain had expired at the validation time".into(),
+        ),
+        webpki::Error::CertNotValidYet { .. } => (
+            TrustFailureKind::NotYetValid,
+            "a certificate of the chain was not yet valid at the validation time".into(),
+        ),
         other => (TrustFailureKind::Other, format!("the chain does not validate: {other}")),
     };
     TrustFailure { kind, reason }
@@ -244,17 +295,21 @@ fn describe(e: webpki::Error) -> TrustFailure {
 
 /// Whether the certificate's extended key usage lists timeStamping.
 fn has_time_stamping_usage(der: &[u8]) -> bool {
-    X509Certificate::from_der(der).is_ok_and(|(_, cert)| matches!(cert.extended_key_usage(), Ok(Some(eku)) if eku.value.time_stamping))
+    X509Certificate::from_der(der).is_ok_and(
+        |(_, cert)| matches!(cert.extended_key_usage(), Ok(Some(eku)) if eku.value.time_stamping),
+    )
 }
 
 /// Checks the end entity's KeyUsage extension (webpki does not): digitalSignature or
 /// nonRepudiation must be set when the extension is present.
 pub fn key_usage_permits_signing(end_entity: &[u8]) -> Result<(), String> {
-    let (_, cert) = X509Certificate::from_der(end_entity).map_err(|e| format!("the signer certificate does not parse: {e}"))?;
+    let (_, cert) = X509Certificate::from_der(end_entity)
+        .map_err(|e| format!("the signer certificate does not parse: {e}"))?;
     match cert.key_usage() {
-        Ok(Some(ku)) if !(ku.value.digital_signature() || ku.value.non_repudiation()) => {
-            Err("the signer certificate's key usage allows neither digitalSignature nor nonRepudiation".into())
-        }
+        Ok(Some(ku)) if !(ku.value.digital_signature() || ku.value.non_repudiation()) => Err(
+            "the signer certificate's key usage allows neither digitalSignature nor nonRepudiation"
+                .into(),
+        ),
         Ok(_) => Ok(()),
         Err(e) => Err(format!("the signer certificate's key usage does not parse: {e}")),
     }

@@ -211,7 +211,13 @@ mod tests {
     use super::SubIndication::*;
     use super::*;
 
-    fn facts(well_formed: bool, digest_matches: bool, signature_verifies: bool, weak_digest: bool, chain: ChainFinding) -> SignatureFacts {
+    fn facts(
+        well_formed: bool,
+        digest_matches: bool,
+        signature_verifies: bool,
+        weak_digest: bool,
+        chain: ChainFinding,
+    ) -> SignatureFacts {
         SignatureFacts { well_formed, digest_matches, signature_verifies, weak_digest, chain }
     }
 
@@ -224,16 +230,52 @@ mod tests {
             (facts(true, false, false, false, C::Trusted), TotalFailed, Some(HashFailure)),
             (facts(true, false, true, false, C::NoChain), TotalFailed, Some(HashFailure)),
             (facts(true, true, false, false, C::Trusted), TotalFailed, Some(SigCryptoFailure)),
-            (facts(true, true, false, false, C::OutOfBoundsNoProof), TotalFailed, Some(SigCryptoFailure)),
+            (
+                facts(true, true, false, false, C::OutOfBoundsNoProof),
+                TotalFailed,
+                Some(SigCryptoFailure),
+            ),
             (facts(true, true, true, false, C::Revoked), TotalFailed, Some(Revoked)),
-            (facts(true, true, true, false, C::NotYetValidAtProvenTime), TotalFailed, Some(NotYetValid)),
-            (facts(true, true, true, false, C::NoSignerCertificate), Indeterminate, Some(NoSigningCertificateFound)),
-            (facts(true, true, true, false, C::NoChain), Indeterminate, Some(NoCertificateChainFound)),
-            (facts(true, true, true, true, C::NoChain), Indeterminate, Some(NoCertificateChainFound)),
-            (facts(true, true, true, false, C::UsageNotAllowed), Indeterminate, Some(SigConstraintsFailure)),
-            (facts(true, true, true, false, C::GeneralFailure), Indeterminate, Some(CertificateChainGeneralFailure)),
-            (facts(true, true, true, false, C::OutOfBoundsNoProof), Indeterminate, Some(OutOfBoundsNoPoe)),
-            (facts(true, true, true, true, C::Trusted), Indeterminate, Some(CryptoConstraintsFailureNoPoe)),
+            (
+                facts(true, true, true, false, C::NotYetValidAtProvenTime),
+                TotalFailed,
+                Some(NotYetValid),
+            ),
+            (
+                facts(true, true, true, false, C::NoSignerCertificate),
+                Indeterminate,
+                Some(NoSigningCertificateFound),
+            ),
+            (
+                facts(true, true, true, false, C::NoChain),
+                Indeterminate,
+                Some(NoCertificateChainFound),
+            ),
+            (
+                facts(true, true, true, true, C::NoChain),
+                Indeterminate,
+                Some(NoCertificateChainFound),
+            ),
+            (
+                facts(true, true, true, false, C::UsageNotAllowed),
+                Indeterminate,
+                Some(SigConstraintsFailure),
+            ),
+            (
+                facts(true, true, true, false, C::GeneralFailure),
+                Indeterminate,
+                Some(CertificateChainGeneralFailure),
+            ),
+            (
+                facts(true, true, true, false, C::OutOfBoundsNoProof),
+                Indeterminate,
+                Some(OutOfBoundsNoPoe),
+            ),
+            (
+                facts(true, true, true, true, C::Trusted),
+                Indeterminate,
+                Some(CryptoConstraintsFailureNoPoe),
+            ),
         ];
         for (facts, indication, sub) in table {
             assert_eq!(signature_verdict(facts), (*indication, *sub), "{facts:?}");
@@ -263,9 +305,27 @@ mod tests {
         assert_eq!(serde_json::to_value(TotalPassed).unwrap(), "TOTAL-PASSED");
         assert_eq!(serde_json::to_value(TotalFailed).unwrap(), "TOTAL-FAILED");
         assert_eq!(serde_json::to_value(OutOfBoundsNoPoe).unwrap(), "OUT_OF_BOUNDS_NO_POE");
-        assert_eq!(serde_json::to_value(CryptoConstraintsFailureNoPoe).unwrap(), "CRYPTO_CONSTRAINTS_FAILURE_NO_POE");
-        assert_eq!(serde_json::to_value(DocumentVerdict::ChangedAfterSigning).unwrap(), "changed_after_signing");
-        for sub in [FormatFailure, HashFailure, SigCryptoFailure, Revoked, NotYetValid, NoSigningCertificateFound, NoCertificateChainFound, CertificateChainGeneralFailure, SigConstraintsFailure, OutOfBoundsNoPoe, CryptoConstraintsFailureNoPoe] {
+        assert_eq!(
+            serde_json::to_value(CryptoConstraintsFailureNoPoe).unwrap(),
+            "CRYPTO_CONSTRAINTS_FAILURE_NO_POE"
+        );
+        assert_eq!(
+            serde_json::to_value(DocumentVerdict::ChangedAfterSigning).unwrap(),
+            "changed_after_signing"
+        );
+        for sub in [
+            FormatFailure,
+            HashFailure,
+            SigCryptoFailure,
+            Revoked,
+            NotYetValid,
+            NoSigningCertificateFound,
+            NoCertificateChainFound,
+            CertificateChainGeneralFailure,
+            SigConstraintsFailure,
+            OutOfBoundsNoPoe,
+            CryptoConstraintsFailureNoPoe,
+        ] {
             assert_eq!(serde_json::to_value(sub).unwrap(), sub.as_str());
         }
         for indication in [TotalPassed, TotalFailed, Indeterminate] {

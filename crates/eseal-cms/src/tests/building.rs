@@ -18,31 +18,14 @@ fn check_built_signature(kind: KeyKind, expected_alg: &str) {
 
     // The real OpenSSL accepts it.
     let verified = openssl_verify(&pki, &der, &data);
-    assert!(
-        verified.ok,
-        "openssl rejected the seal: {}",
-        verified.output
-    );
-    assert!(
-        verified.output.contains("Verification successful"),
-        "{}",
-        verified.output
-    );
+    assert!(verified.ok, "openssl rejected the seal: {}", verified.output);
+    assert!(verified.output.contains("Verification successful"), "{}", verified.output);
 
     // Its structure, as OpenSSL reads it.
     let printed = openssl_print(pki.dir.path(), &der);
-    assert!(
-        printed.contains("eContent: <ABSENT>"),
-        "not detached:\n{printed}"
-    );
-    assert!(
-        printed.contains("id-smime-aa-signingCertificateV2"),
-        "{printed}"
-    );
-    assert!(
-        !printed.contains("signingTime"),
-        "signing-time present:\n{printed}"
-    );
+    assert!(printed.contains("eContent: <ABSENT>"), "not detached:\n{printed}");
+    assert!(printed.contains("id-smime-aa-signingCertificateV2"), "{printed}");
+    assert!(!printed.contains("signingTime"), "signing-time present:\n{printed}");
     assert!(printed.contains(expected_alg), "{printed}");
 
     // Our parser reads back what was meant.
@@ -60,16 +43,10 @@ fn check_built_signature(kind: KeyKind, expected_alg: &str) {
     assert!(info.certificates().contains(&pki.intermediate_der));
     let mut attrs = info.signed_attribute_oids().to_vec();
     attrs.sort();
-    let mut expected = vec![
-        oids::ID_CONTENT_TYPE,
-        oids::ID_MESSAGE_DIGEST,
-        oids::ID_AA_SIGNING_CERTIFICATE_V2,
-    ];
+    let mut expected =
+        vec![oids::ID_CONTENT_TYPE, oids::ID_MESSAGE_DIGEST, oids::ID_AA_SIGNING_CERTIFICATE_V2];
     expected.sort();
-    assert_eq!(
-        attrs, expected,
-        "signed attributes must be exactly the PAdES B-B three"
-    );
+    assert_eq!(attrs, expected, "signed attributes must be exactly the PAdES B-B three");
     assert!(!info.has_signing_time());
     assert!(info.has_signing_certificate_v2());
     assert_eq!(info.signing_certificate_v2_matches(), Some(true));
@@ -105,14 +82,8 @@ fn check_built_signature(kind: KeyKind, expected_alg: &str) {
         .expect("ESS attribute");
     let ess: SigningCertificateV2 = ess.values.as_slice()[0].decode_as().expect("ESS decodes");
     assert_eq!(ess.certs.len(), 1);
-    assert_eq!(
-        ess.certs[0].hash_algorithm, None,
-        "DEFAULT sha256 must be omitted"
-    );
-    assert_eq!(
-        ess.certs[0].cert_hash.as_bytes(),
-        chain.fingerprint_sha256()
-    );
+    assert_eq!(ess.certs[0].hash_algorithm, None, "DEFAULT sha256 must be omitted");
+    assert_eq!(ess.certs[0].cert_hash.as_bytes(), chain.fingerprint_sha256());
     assert!(ess.certs[0].issuer_serial.is_some());
 
     // Tampering: one byte of the data → OpenSSL fails, and the digest the
@@ -130,24 +101,15 @@ fn check_built_signature(kind: KeyKind, expected_alg: &str) {
     let verified = openssl_verify(&pki, &bad_sig, &data);
     assert!(!verified.ok, "openssl accepted a tampered signature");
     let parsed = SignedDataInfo::parse(&bad_sig).expect("still well-formed");
-    assert!(matches!(
-        parsed.verify_signature(),
-        Err(CmsError::SignatureInvalid)
-    ));
+    assert!(matches!(parsed.verify_signature(), Err(CmsError::SignatureInvalid)));
 
     // One byte of a signed attribute (inside the message digest) → both fail.
-    let pos = der
-        .windows(32)
-        .position(|w| w == digest)
-        .expect("digest in the DER");
+    let pos = der.windows(32).position(|w| w == digest).expect("digest in the DER");
     let mut bad_attr = der.clone();
     bad_attr[pos + 5] ^= 0x80;
     assert!(!openssl_verify(&pki, &bad_attr, &data).ok);
     let parsed = SignedDataInfo::parse(&bad_attr).expect("still well-formed");
-    assert!(matches!(
-        parsed.verify_signature(),
-        Err(CmsError::SignatureInvalid)
-    ));
+    assert!(matches!(parsed.verify_signature(), Err(CmsError::SignatureInvalid)));
 }
 
 #[test]
@@ -180,9 +142,7 @@ fn unsorted_signed_attributes_still_verify() {
         .expect("signed attrs")
         .to_der()
         .expect("encode");
-    let content = der::asn1::AnyRef::from_der(&sorted_set)
-        .expect("SET")
-        .value();
+    let content = der::asn1::AnyRef::from_der(&sorted_set).expect("SET").value();
     let header_len = sorted_set.len() - content.len();
     let at = find(&der, content).expect("signed attributes in the DER");
 
@@ -191,10 +151,7 @@ fn unsorted_signed_attributes_still_verify() {
     let mut tlvs = Vec::new();
     while !der::Reader::is_finished(&reader) {
         tlvs.push(
-            der::asn1::AnyRef::decode(&mut reader)
-                .expect("attribute")
-                .to_der()
-                .expect("tlv"),
+            der::asn1::AnyRef::decode(&mut reader).expect("attribute").to_der().expect("tlv"),
         );
     }
     tlvs.reverse();
@@ -209,24 +166,16 @@ fn unsorted_signed_attributes_still_verify() {
     let info = SignedDataInfo::parse(&der).expect("parse");
     assert_eq!(
         info.signed_attribute_oids(),
-        [
-            oids::ID_AA_SIGNING_CERTIFICATE_V2,
-            oids::ID_MESSAGE_DIGEST,
-            oids::ID_CONTENT_TYPE
-        ],
+        [oids::ID_AA_SIGNING_CERTIFICATE_V2, oids::ID_MESSAGE_DIGEST, oids::ID_CONTENT_TYPE],
         "attributes reported in their encoded order"
     );
-    info.verify_signature()
-        .expect("signature over the unsorted attributes verifies");
+    info.verify_signature().expect("signature over the unsorted attributes verifies");
 }
 
 #[test]
 fn signer_is_called_exactly_once() {
     let pki = Pki::new(KeyKind::P256);
-    let signer = CountingSigner {
-        inner: pki.signer(),
-        calls: AtomicUsize::new(0),
-    };
+    let signer = CountingSigner { inner: pki.signer(), calls: AtomicUsize::new(0) };
     build_pades_signed_data(&[7u8; 32], &pki.chain(), &signer).expect("build");
     assert_eq!(signer.calls.load(Ordering::SeqCst), 1);
 }
@@ -262,17 +211,9 @@ fn size_estimate_bounds_the_real_size() {
         let signer = pki.signer();
         // ECDSA signatures vary in length (70–72 bytes): try several.
         for i in 0..20u8 {
-            let real = build_pades_signed_data(&[i; 32], &chain, &signer)
-                .expect("build")
-                .len();
-            assert!(
-                estimate >= real,
-                "{kind:?}: estimate {estimate} < real {real}"
-            );
-            assert!(
-                estimate - real <= 8,
-                "{kind:?}: estimate {estimate} far above {real}"
-            );
+            let real = build_pades_signed_data(&[i; 32], &chain, &signer).expect("build").len();
+            assert!(estimate >= real, "{kind:?}: estimate {estimate} < real {real}");
+            assert!(estimate - real <= 8, "{kind:?}: estimate {estimate} far above {real}");
         }
         // With the whole chain, root included, the bound follows.
         let full = CertificateChain::from_der(vec![
@@ -281,9 +222,7 @@ fn size_estimate_bounds_the_real_size() {
             pki.root_der.clone(),
         ])
         .expect("full chain");
-        let real = build_pades_signed_data(&[1; 32], &full, &signer)
-            .expect("build")
-            .len();
+        let real = build_pades_signed_data(&[1; 32], &full, &signer).expect("build").len();
         assert!(signature_size_estimate(&full) >= real);
         assert!(signature_size_estimate(&full) > estimate);
     }

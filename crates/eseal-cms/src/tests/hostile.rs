@@ -10,15 +10,10 @@ use super::support::*;
 fn truncated_signatures_are_errors() {
     let pdf = corpus_file(PYHANKO_PDF);
     let signature = &pdf_signatures(&pdf)[0];
-    let der_len = SignedDataInfo::parse(&signature.contents)
-        .expect("parses")
-        .der_len();
+    let der_len = SignedDataInfo::parse(&signature.contents).expect("parses").der_len();
     let der = &signature.contents[..der_len];
     for len in 0..der_len {
-        assert!(
-            SignedDataInfo::parse(&der[..len]).is_err(),
-            "prefix of {len} bytes accepted"
-        );
+        assert!(SignedDataInfo::parse(&der[..len]).is_err(), "prefix of {len} bytes accepted");
         // The same prefix zero-padded back to size: a damaged /Contents whose
         // outer header is intact, so the inner decoders meet the zeros.
         // Damage confined to the unsigned timestamp token leaves the
@@ -51,10 +46,7 @@ fn trailing_bytes_other_than_zero_are_errors() {
     der.extend_from_slice(&[0; 100]);
     assert!(SignedDataInfo::parse(&der).is_ok(), "zero padding is fine");
     der.push(1);
-    assert!(matches!(
-        SignedDataInfo::parse(&der),
-        Err(CmsError::Malformed(_))
-    ));
+    assert!(matches!(SignedDataInfo::parse(&der), Err(CmsError::Malformed(_))));
 }
 
 /// Byte ranges of a DER signature that its signature depends on: the signed
@@ -63,24 +55,11 @@ fn protected_ranges(der: &[u8]) -> Vec<std::ops::Range<usize>> {
     let info = SignedDataInfo::parse(der).expect("sample parses");
     let signed_data = decode_signed_data(&der[..info.der_len()]);
     let signer_info = &signed_data.signer_infos.0.as_slice()[0];
-    let attrs = signer_info
-        .signed_attrs
-        .as_ref()
-        .expect("attrs")
-        .to_der()
-        .expect("der");
-    let attrs = der::asn1::AnyRef::from_der(&attrs)
-        .expect("SET")
-        .value()
-        .to_vec();
+    let attrs = signer_info.signed_attrs.as_ref().expect("attrs").to_der().expect("der");
+    let attrs = der::asn1::AnyRef::from_der(&attrs).expect("SET").value().to_vec();
     let cert =
         x509_cert::Certificate::from_der(info.signer_certificate().expect("signer")).expect("cert");
-    let key = cert
-        .tbs_certificate
-        .subject_public_key_info
-        .subject_public_key
-        .raw_bytes()
-        .to_vec();
+    let key = cert.tbs_certificate.subject_public_key_info.subject_public_key.raw_bytes().to_vec();
     [attrs.as_slice(), info.signature_value(), key.as_slice()]
         .iter()
         .map(|part| {
@@ -137,24 +116,15 @@ fn random_corruption_never_panics() {
             }
         }
     }
-    assert!(
-        errors > 100,
-        "corruption should mostly be caught: {errors} errors"
-    );
-    assert!(
-        caught_in_protected > 50,
-        "too few flips hit signed bytes: {caught_in_protected}"
-    );
+    assert!(errors > 100, "corruption should mostly be caught: {errors} errors");
+    assert!(caught_in_protected > 50, "too few flips hit signed bytes: {caught_in_protected}");
 
     // Pure garbage and small structures.
     for len in [0usize, 1, 2, 5, 64, 1000] {
         let garbage: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
         assert!(SignedDataInfo::parse(&garbage).is_err());
     }
-    assert!(
-        SignedDataInfo::parse(&[0x30, 0x80, 0, 0]).is_err(),
-        "BER indefinite length"
-    );
+    assert!(SignedDataInfo::parse(&[0x30, 0x80, 0, 0]).is_err(), "BER indefinite length");
     assert!(SignedDataInfo::parse(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]).is_err());
 }
 
@@ -168,8 +138,5 @@ fn content_info_that_is_not_signed_data_is_reported() {
         .expect("any"),
     };
     let der = content_info.to_der().expect("encode");
-    assert!(matches!(
-        SignedDataInfo::parse(&der),
-        Err(CmsError::NotSignedData(_))
-    ));
+    assert!(matches!(SignedDataInfo::parse(&der), Err(CmsError::NotSignedData(_))));
 }

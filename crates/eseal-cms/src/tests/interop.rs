@@ -9,24 +9,9 @@ use super::support::*;
 fn parses_and_verifies_openssl_signatures() {
     let data = b"signed by openssl".repeat(10);
     let cases: &[(KeyKind, &[&str], &str, DigestAlgorithm)] = &[
-        (
-            KeyKind::P256,
-            &["-md", "sha256"],
-            "ecdsa-with-SHA256",
-            DigestAlgorithm::Sha256,
-        ),
-        (
-            KeyKind::P256,
-            &["-md", "sha384"],
-            "ecdsa-with-SHA384",
-            DigestAlgorithm::Sha384,
-        ),
-        (
-            KeyKind::P384,
-            &["-md", "sha384"],
-            "ecdsa-with-SHA384",
-            DigestAlgorithm::Sha384,
-        ),
+        (KeyKind::P256, &["-md", "sha256"], "ecdsa-with-SHA256", DigestAlgorithm::Sha256),
+        (KeyKind::P256, &["-md", "sha384"], "ecdsa-with-SHA384", DigestAlgorithm::Sha384),
+        (KeyKind::P384, &["-md", "sha384"], "ecdsa-with-SHA384", DigestAlgorithm::Sha384),
         (
             KeyKind::Rsa(2048),
             &["-md", "sha512"],
@@ -60,28 +45,18 @@ fn parses_and_verifies_openssl_signatures() {
             DigestAlgorithm::Sha384,
         ),
         // -keyid: the signer is designated by subjectKeyIdentifier.
-        (
-            KeyKind::P256,
-            &["-md", "sha256", "-keyid"],
-            "ecdsa-with-SHA256",
-            DigestAlgorithm::Sha256,
-        ),
+        (KeyKind::P256, &["-md", "sha256", "-keyid"], "ecdsa-with-SHA256", DigestAlgorithm::Sha256),
     ];
     for (kind, args, alg, digest) in cases {
         let pki = Pki::new(*kind);
         let der = openssl_sign(&pki, &data, args);
         let info = SignedDataInfo::parse(&der)
             .unwrap_or_else(|e| panic!("{kind:?} {args:?}: parse failed: {e}"));
-        info.verify_signature()
-            .unwrap_or_else(|e| panic!("{kind:?} {args:?}: verify failed: {e}"));
+        info.verify_signature().unwrap_or_else(|e| panic!("{kind:?} {args:?}: verify failed: {e}"));
         assert_eq!(info.signature_algorithm_name(), *alg, "{kind:?} {args:?}");
         assert_eq!(info.digest_algorithm(), *digest, "{kind:?} {args:?}");
         assert_eq!(info.message_digest(), Some(&digest.digest([&data[..]])[..]));
-        assert_eq!(
-            info.signer_certificate(),
-            Some(&pki.ee_der[..]),
-            "{kind:?} {args:?}"
-        );
+        assert_eq!(info.signer_certificate(), Some(&pki.ee_der[..]), "{kind:?} {args:?}");
         // OpenSSL adds signing-time (and SMIMECapabilities).
         assert!(info.has_signing_time());
 
@@ -123,10 +98,7 @@ fn ed25519_signature_values_verify() {
         &signature,
     )
     .expect_err("ECDSA with an Ed25519 key");
-    assert!(
-        matches!(err, CmsError::UnsupportedSignatureAlgorithm(_)),
-        "{err}"
-    );
+    assert!(matches!(err, CmsError::UnsupportedSignatureAlgorithm(_)), "{err}");
 }
 
 #[test]
@@ -135,20 +107,10 @@ fn pss_with_a_salt_ring_cannot_check_is_reported() {
     let der = openssl_sign(
         &pki,
         b"data",
-        &[
-            "-md",
-            "sha256",
-            "-keyopt",
-            "rsa_padding_mode:pss",
-            "-keyopt",
-            "rsa_pss_saltlen:max",
-        ],
+        &["-md", "sha256", "-keyopt", "rsa_padding_mode:pss", "-keyopt", "rsa_pss_saltlen:max"],
     );
     let err = SignedDataInfo::parse(&der).expect_err("max salt is not verifiable by ring");
-    assert!(
-        matches!(err, CmsError::UnsupportedSignatureAlgorithm(_)),
-        "{err}"
-    );
+    assert!(matches!(err, CmsError::UnsupportedSignatureAlgorithm(_)), "{err}");
     assert!(err.to_string().contains("salt"), "{err}");
 }
 
@@ -162,10 +124,7 @@ fn pyhanko_pades_lta_signature_and_document_timestamp() {
 
     // The signature (RSA, by pyHanko), zero-padded in /Contents.
     let sig = &signatures[0];
-    assert!(
-        sig.contents.ends_with(&[0, 0, 0, 0]),
-        "expected zero padding"
-    );
+    assert!(sig.contents.ends_with(&[0, 0, 0, 0]), "expected zero padding");
     let info = SignedDataInfo::parse(&sig.contents).expect("pyHanko signature parses");
     assert!(info.der_len() < sig.contents.len());
     info.verify_signature().expect("pyHanko signature verifies");
@@ -173,50 +132,30 @@ fn pyhanko_pades_lta_signature_and_document_timestamp() {
     assert_eq!(info.signature_algorithm_name(), "sha256WithRSAEncryption");
     assert_eq!(info.content_type(), oids::ID_DATA);
     let expected = byte_range_digest(&pdf, info.digest_algorithm(), sig.byte_range);
-    assert_eq!(
-        info.message_digest(),
-        Some(&expected[..]),
-        "digest of the /ByteRange"
-    );
+    assert_eq!(info.message_digest(), Some(&expected[..]), "digest of the /ByteRange");
     assert_eq!(
         info.signed_attribute_oids(),
-        [
-            oids::ID_CONTENT_TYPE,
-            oids::ID_MESSAGE_DIGEST,
-            oids::ID_AA_SIGNING_CERTIFICATE_V2
-        ]
+        [oids::ID_CONTENT_TYPE, oids::ID_MESSAGE_DIGEST, oids::ID_AA_SIGNING_CERTIFICATE_V2]
     );
     assert!(!info.has_signing_time());
     assert_eq!(info.signing_certificate_v2_matches(), Some(true));
     assert_eq!(info.certificates().len(), 3);
     let signer = info.signer_subject().expect("signer certificate found");
     assert!(signer.contains("Example Inc"), "{signer}");
-    assert_eq!(
-        info.unsigned_attribute_oids(),
-        [oids::ID_AA_TIME_STAMP_TOKEN]
-    );
+    assert_eq!(info.unsigned_attribute_oids(), [oids::ID_AA_TIME_STAMP_TOKEN]);
 
     // Its signature timestamp: a token over the signature value.
-    let token = info
-        .signature_timestamp()
-        .expect("signature timestamp present")
-        .expect("token parses");
+    let token =
+        info.signature_timestamp().expect("signature timestamp present").expect("token parses");
     assert_eq!(token.content_type(), oids::ID_CT_TST_INFO);
     token.verify_signature().expect("token signature verifies");
     assert!(token.has_signing_time());
     let tst = token.tst_info().expect("TSTInfo");
     assert_eq!(tst.hash_algorithm, DigestAlgorithm::Sha256);
-    assert!(
-        tst.imprint_matches(info.signature_value()),
-        "imprint is not of the signature"
-    );
+    assert!(tst.imprint_matches(info.signature_value()), "imprint is not of the signature");
     assert!(!tst.imprint_matches(b"something else"));
     // pyHanko's test data is dated 2020-11-01.
-    assert!(
-        (1_604_188_800..1_604_275_200).contains(&tst.gen_time),
-        "{}",
-        tst.gen_time
-    );
+    assert!((1_604_188_800..1_604_275_200).contains(&tst.gen_time), "{}", tst.gen_time);
 
     // The document timestamp: a bare RFC 3161 token over the /ByteRange.
     let doc_ts = &signatures[1];

@@ -53,25 +53,17 @@ impl Pki {
 
         let int_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("int key");
         let int_params = ca_params("Test Intermediate CA", 2);
-        let intermediate = int_params
-            .signed_by(&int_key, &root_issuer)
-            .expect("int cert");
+        let intermediate = int_params.signed_by(&int_key, &root_issuer).expect("int cert");
         let int_issuer = Issuer::new(int_params, int_key);
 
         let ee_key = seal_key(kind, dir.path());
         let mut ee_params = CertificateParams::new(Vec::<String>::new()).expect("params");
-        ee_params
-            .distinguished_name
-            .push(DnType::CommonName, "Test Seal");
-        ee_params
-            .distinguished_name
-            .push(DnType::OrganizationName, "Example Municipality");
+        ee_params.distinguished_name.push(DnType::CommonName, "Test Seal");
+        ee_params.distinguished_name.push(DnType::OrganizationName, "Example Municipality");
         ee_params.serial_number = Some(SerialNumber::from_slice(&EE_SERIAL));
         ee_params.is_ca = IsCa::ExplicitNoCa;
-        ee_params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::ContentCommitment,
-        ];
+        ee_params.key_usages =
+            vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::ContentCommitment];
         let ee = ee_params.signed_by(&ee_key, &int_issuer).expect("ee cert");
 
         let pki = Pki {
@@ -146,10 +138,7 @@ pub(super) fn openssl_key(args: &[&str], dir: &Path) -> String {
         .arg(&out)
         .output()
         .expect("run openssl genpkey");
-    assert!(
-        status.status.success(),
-        "openssl genpkey {args:?} failed: {status:?}"
-    );
+    assert!(status.status.success(), "openssl genpkey {args:?} failed: {status:?}");
     std::fs::read_to_string(out).expect("read key")
 }
 
@@ -165,9 +154,7 @@ pub(super) fn openssl_verify(pki: &Pki, signature: &[u8], data: &[u8]) -> Openss
     std::fs::write(pki.path("sig.der"), signature).expect("write sig");
     std::fs::write(pki.path("data.bin"), data).expect("write data");
     let out = Command::new(OPENSSL)
-        .args([
-            "cms", "-verify", "-binary", "-inform", "DER", "-purpose", "any",
-        ])
+        .args(["cms", "-verify", "-binary", "-inform", "DER", "-purpose", "any"])
         .arg("-in")
         .arg(pki.path("sig.der"))
         .arg("-content")
@@ -247,11 +234,7 @@ impl Signer for CountingSigner {
 
 /// The SignerInfo of a DER ContentInfo(SignedData), decoded with the cms crate.
 pub(super) fn decode_signed_data(der: &[u8]) -> SignedData {
-    ContentInfo::from_der(der)
-        .expect("content info")
-        .content
-        .decode_as()
-        .expect("signed data")
+    ContentInfo::from_der(der).expect("content info").content.decode_as().expect("signed data")
 }
 
 /// Deterministic pseudo-random numbers for the fuzz-style tests (xorshift64*).

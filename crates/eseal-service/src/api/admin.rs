@@ -5,17 +5,17 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
+use super::limits::{Bounded, quote, shown};
 use super::proto::seal_admin_service_server::SealAdminService;
 use super::proto::{self, AuthorizationState as ProtoAuthState, SealState as ProtoSealState};
-use super::limits::{Bounded, quote, shown};
 use super::{ApiError, ServiceState, Subject, certificate_validity, hex, now};
-use eseal_audit::{AuditEvent, EventKind};
 use crate::auth::{Principal, Role};
-use eseal_cms::{CertificateChain, build_pades_signed_data};
-use eseal_pdf::SealImage;
 use crate::policy::{self, Authorization, AuthorizationState, GrantRequest};
 use crate::seal::{Seal, SealState, Transition};
 use crate::store::{AuthorizationFilter, AuthorizationStateFilter, Page, StoreError};
+use eseal_audit::{AuditEvent, EventKind};
+use eseal_cms::{CertificateChain, build_pades_signed_data};
+use eseal_pdf::SealImage;
 
 /// The administration service.
 pub struct Admin {
@@ -30,7 +30,13 @@ impl Admin {
 
     /// Runs `body` for an authenticated caller whose request is within the field bounds
     /// ([`super::limits`]); any error is audited as a refusal.
-    async fn call<T: Bounded, R, F>(&self, method: &'static str, request: Request<T>, subject: impl FnOnce(&T) -> Subject, body: F) -> Result<Response<R>, Status>
+    async fn call<T: Bounded, R, F>(
+        &self,
+        method: &'static str,
+        request: Request<T>,
+        subject: impl FnOnce(&T) -> Subject,
+        body: F,
+    ) -> Result<Response<R>, Status>
     where
         F: AsyncFnOnce(&ServiceState, &Principal, T) -> Result<R, ApiError>,
     {
@@ -56,13 +62,19 @@ fn seal_subject(id: &str) -> Subject {
 }
 
 fn require(principal: &Principal, role: Role, seal: Option<&str>) -> Result<(), ApiError> {
-    if principal.has(role, seal) { Ok(()) } else { Err(ApiError::denied(&principal.name, role, seal)) }
+    if principal.has(role, seal) {
+        Ok(())
+    } else {
+        Err(ApiError::denied(&principal.name, role, seal))
+    }
 }
 
 /// Whether `principal` may read the whole of seal `id` (its key reference and custodians):
 /// seal administrators, and principals with a role for that seal.
 fn may_read_seal(principal: &Principal, id: &str) -> bool {
-    principal.has(Role::SealAdmin, None) || principal.has(Role::Department, Some(id)) || principal.has(Role::Custodian, Some(id))
+    principal.has(Role::SealAdmin, None)
+        || principal.has(Role::Department, Some(id))
+        || principal.has(Role::Custodian, Some(id))
 }
 
 /// The seal as a principal without a role for it sees it in a listing: what any relying party
@@ -90,17 +102,27 @@ fn seal_message(seal: &Seal) -> proto::Seal {
             SealState::Revoked => ProtoSealState::Revoked,
         } as i32,
         registered_at: seal.registered_at,
-        certificate_sha256: seal.certificate_chain.first().map(|c| hex(ring::digest::digest(&ring::digest::SHA256, c).as_ref())).unwrap_or_default(),
+        certificate_sha256: seal
+            .certificate_chain
+            .first()
+            .map(|c| hex(ring::digest::digest(&ring::digest::SHA256, c).as_ref()))
+            .unwrap_or_default(),
     }
 }
 
 /// The authorization as shown: active past its expiry reads as expired.
 pub fn authorization_message(a: &Authorization, now: i64) -> proto::Authorization {
     let (state, closed_at, consumed_by, revoked_by) = match &a.state {
-        AuthorizationState::Active if now > a.expires_at => (ProtoAuthState::Expired, 0, String::new(), String::new()),
+        AuthorizationState::Active if now > a.expires_at => {
+            (ProtoAuthState::Expired, 0, String::new(), String::new())
+        }
         AuthorizationState::Active => (ProtoAuthState::Active, 0, String::new(), String::new()),
-        AuthorizationState::Consumed { at, request_id } => (ProtoAuthState::Consumed, *at, request_id.clone(), String::new()),
-        AuthorizationState::Revoked { at, by } => (ProtoAuthState::Revoked, *at, String::new(), by.clone()),
+        AuthorizationState::Consumed { at, request_id } => {
+            (ProtoAuthState::Consumed, *at, request_id.clone(), String::new())
+        }
+        AuthorizationState::Revoked { at, by } => {
+            (ProtoAuthState::Revoked, *at, String::new(), by.clone())
+        }
     };
     proto::Authorization {
         id: a.id.clone(),
@@ -127,12 +149,23 @@ fn new_id(prefix: &str) -> Result<String, ApiError> {
 }
 
 fn valid_seal_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    !id.is_empty()
+        && id.len() <= 64
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-async fn transition(state: &ServiceState, principal: &Principal, request: proto::SealTransitionRequest, transition: Transition) -> Result<proto::Seal, ApiError> {
+async fn transition(
+    state: &ServiceState,
+    principal: &Principal,
+    request: proto::SealTransitionRequest,
+    transition: Transition,
+) -> Result<proto::Seal, ApiError> {
     require(principal, Role::SealAdmin, None)?;
-    let seal = state.store.seal(&request.id).await?.ok_or_else(|| ApiError::NotFound { what: "seal", id: request.id.clone() })?;
+    let seal = state
+        .store
+        .seal(&request.id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound { what: "seal", id: request.id.clone() })?;
     let next = seal.after(transition)?;
     let kind = match transition {
         Transition::Suspend => EventKind::SealSuspended,
@@ -149,21 +182,36 @@ async fn transition(state: &ServiceState, principal: &Principal, request: proto:
 }
 
 /// Registers `seal` after checking its picture, chain and key; shared with the first-start seeding.
-pub async fn register(state: &ServiceState, principal: &str, mut seal: Seal) -> Result<Seal, ApiError> {
+pub async fn register(
+    state: &ServiceState,
+    principal: &str,
+    mut seal: Seal,
+) -> Result<Seal, ApiError> {
     if !valid_seal_id(&seal.id) {
-        return Err(ApiError::InvalidArgument(format!("seal id {} must be 1-64 letters, digits, '-' or '_'", quote(&seal.id))));
+        return Err(ApiError::InvalidArgument(format!(
+            "seal id {} must be 1-64 letters, digits, '-' or '_'",
+            quote(&seal.id)
+        )));
     }
     if seal.custodians.is_empty() {
         return Err(ApiError::InvalidArgument("a seal needs at least one custodian".into()));
     }
     SealImage::from_png(&seal.image_png).map_err(|e| ApiError::InvalidArgument(e.to_string()))?;
-    let chain = CertificateChain::from_der(seal.certificate_chain.clone()).map_err(|e| ApiError::InvalidArgument(format!("certificate chain: {e}")))?;
+    let chain = CertificateChain::from_der(seal.certificate_chain.clone())
+        .map_err(|e| ApiError::InvalidArgument(format!("certificate chain: {e}")))?;
     // Only seal certificates this service's verifiers will trust, with a signing key usage:
     // a key folder may hold other keys (CA keys in development), which must not become seals.
     state
         .anchors
-        .check(chain.end_entity_der(), chain.certificates(), now(), eseal_verify::Purpose::DocumentSigning)
-        .map_err(|e| ApiError::InvalidArgument(format!("the seal certificate is not usable for seals: {e}")))?;
+        .check(
+            chain.end_entity_der(),
+            chain.certificates(),
+            now(),
+            eseal_verify::Purpose::DocumentSigning,
+        )
+        .map_err(|e| {
+            ApiError::InvalidArgument(format!("the seal certificate is not usable for seals: {e}"))
+        })?;
     // The extension itself is required of a seal certificate (the check above only reads it
     // when present).
     if !has_key_usage(chain.end_entity_der()) {
@@ -172,11 +220,19 @@ pub async fn register(state: &ServiceState, principal: &str, mut seal: Seal) -> 
     // A key that another seal holds is refused before it is used: the key of a revoked seal
     // may be gone from the key store, and must not be touched again. (The store checks the key
     // reference again, the certificate and the public key too, under its write lock.)
-    let holder = state.store.list_seals().await?.into_iter().find(|s| s.id != seal.id && s.key_reference == seal.key_reference);
+    let holder = state
+        .store
+        .list_seals()
+        .await?
+        .into_iter()
+        .find(|s| s.id != seal.id && s.key_reference == seal.key_reference);
     if let Some(holder) = holder {
         return Err(StoreError::KeyInUse { what: "key reference", seal: holder.id }.into());
     }
-    let signer = state.keys.signer(&seal.key_reference).map_err(|e| ApiError::InvalidArgument(e.to_string()))?;
+    let signer = state
+        .keys
+        .signer(&seal.key_reference)
+        .map_err(|e| ApiError::InvalidArgument(e.to_string()))?;
     // One test signature, checked against the certificate: the key must be the certificate's.
     build_pades_signed_data(&[0u8; 32], &chain, signer.as_ref()).map_err(|e| match e {
         eseal_cms::CmsError::KeyCertificateMismatch => ApiError::InvalidArgument(format!(
@@ -185,7 +241,8 @@ pub async fn register(state: &ServiceState, principal: &str, mut seal: Seal) -> 
         )),
         e => ApiError::InvalidArgument(format!("key {} cannot sign for the seal certificate: {e}", shown(&seal.key_reference))),
     })?;
-    let (not_before, not_after) = certificate_validity(chain.end_entity_der()).ok_or_else(|| ApiError::InvalidArgument("unreadable seal certificate".into()))?;
+    let (not_before, not_after) = certificate_validity(chain.end_entity_der())
+        .ok_or_else(|| ApiError::InvalidArgument("unreadable seal certificate".into()))?;
     if seal.valid_from == 0 {
         seal.valid_from = not_before;
     }
@@ -212,69 +269,150 @@ fn has_key_usage(der: &[u8]) -> bool {
 
 #[tonic::async_trait]
 impl SealAdminService for Admin {
-    async fn register_seal(&self, request: Request<proto::RegisterSealRequest>) -> Result<Response<proto::Seal>, Status> {
-        self.call("RegisterSeal", request, |r| seal_subject(&r.id), async |state, principal, r| {
-            require(principal, Role::SealAdmin, None)?;
-            let seal = Seal {
-                id: r.id,
-                name: r.name,
-                organization: r.organization,
-                kind: r.kind,
-                image_png: r.image_png,
-                certificate_chain: r.certificate_chain,
-                key_reference: r.key_reference,
-                custodians: r.custodians,
-                valid_from: r.valid_from,
-                valid_until: r.valid_until,
-                state: SealState::Active,
-                registered_at: 0,
-            };
-            Ok(seal_message(&register(state, &principal.name, seal).await?))
-        })
+    async fn register_seal(
+        &self,
+        request: Request<proto::RegisterSealRequest>,
+    ) -> Result<Response<proto::Seal>, Status> {
+        self.call(
+            "RegisterSeal",
+            request,
+            |r| seal_subject(&r.id),
+            async |state, principal, r| {
+                require(principal, Role::SealAdmin, None)?;
+                let seal = Seal {
+                    id: r.id,
+                    name: r.name,
+                    organization: r.organization,
+                    kind: r.kind,
+                    image_png: r.image_png,
+                    certificate_chain: r.certificate_chain,
+                    key_reference: r.key_reference,
+                    custodians: r.custodians,
+                    valid_from: r.valid_from,
+                    valid_until: r.valid_until,
+                    state: SealState::Active,
+                    registered_at: 0,
+                };
+                Ok(seal_message(&register(state, &principal.name, seal).await?))
+            },
+        )
         .await
     }
 
-    async fn get_seal(&self, request: Request<proto::GetSealRequest>) -> Result<Response<proto::Seal>, Status> {
-        self.call("GetSeal", request, |r| seal_subject(&r.id), async |state, principal, r| {
-            // Checked before the lookup: a principal without a role learns nothing of which
-            // seals exist beyond what ListSeals shows.
-            if !may_read_seal(principal, &r.id) {
-                return Err(ApiError::PermissionDenied { principal: principal.name.clone(), role: "department or custodian (or seal-admin)", seal: Some(r.id) });
-            }
-            let seal = state.store.seal(&r.id).await?.ok_or_else(|| ApiError::NotFound { what: "seal", id: r.id.clone() })?;
-            Ok(seal_message(&seal))
-        })
+    async fn get_seal(
+        &self,
+        request: Request<proto::GetSealRequest>,
+    ) -> Result<Response<proto::Seal>, Status> {
+        self.call(
+            "GetSeal",
+            request,
+            |r| seal_subject(&r.id),
+            async |state, principal, r| {
+                // Checked before the lookup: a principal without a role learns nothing of which
+                // seals exist beyond what ListSeals shows.
+                if !may_read_seal(principal, &r.id) {
+                    return Err(ApiError::PermissionDenied {
+                        principal: principal.name.clone(),
+                        role: "department or custodian (or seal-admin)",
+                        seal: Some(r.id),
+                    });
+                }
+                let seal = state
+                    .store
+                    .seal(&r.id)
+                    .await?
+                    .ok_or_else(|| ApiError::NotFound { what: "seal", id: r.id.clone() })?;
+                Ok(seal_message(&seal))
+            },
+        )
         .await
     }
 
-    async fn list_seals(&self, request: Request<proto::ListSealsRequest>) -> Result<Response<proto::ListSealsResponse>, Status> {
-        self.call("ListSeals", request, |_| Subject::default(), async |state, principal, _r| {
-            let shown = |seal: &Seal| if may_read_seal(principal, &seal.id) { seal_message(seal) } else { public_seal_message(seal) };
-            Ok(proto::ListSealsResponse { seals: state.store.list_seals().await?.iter().map(shown).collect() })
-        })
+    async fn list_seals(
+        &self,
+        request: Request<proto::ListSealsRequest>,
+    ) -> Result<Response<proto::ListSealsResponse>, Status> {
+        self.call(
+            "ListSeals",
+            request,
+            |_| Subject::default(),
+            async |state, principal, _r| {
+                let shown = |seal: &Seal| {
+                    if may_read_seal(principal, &seal.id) {
+                        seal_message(seal)
+                    } else {
+                        public_seal_message(seal)
+                    }
+                };
+                Ok(proto::ListSealsResponse {
+                    seals: state.store.list_seals().await?.iter().map(shown).collect(),
+                })
+            },
+        )
         .await
     }
 
-    async fn suspend_seal(&self, request: Request<proto::SealTransitionRequest>) -> Result<Response<proto::Seal>, Status> {
-        self.call("SuspendSeal", request, |r| seal_subject(&r.id), async |s, p, r| transition(s, p, r, Transition::Suspend).await).await
+    async fn suspend_seal(
+        &self,
+        request: Request<proto::SealTransitionRequest>,
+    ) -> Result<Response<proto::Seal>, Status> {
+        self.call(
+            "SuspendSeal",
+            request,
+            |r| seal_subject(&r.id),
+            async |s, p, r| transition(s, p, r, Transition::Suspend).await,
+        )
+        .await
     }
 
-    async fn resume_seal(&self, request: Request<proto::SealTransitionRequest>) -> Result<Response<proto::Seal>, Status> {
-        self.call("ResumeSeal", request, |r| seal_subject(&r.id), async |s, p, r| transition(s, p, r, Transition::Resume).await).await
+    async fn resume_seal(
+        &self,
+        request: Request<proto::SealTransitionRequest>,
+    ) -> Result<Response<proto::Seal>, Status> {
+        self.call(
+            "ResumeSeal",
+            request,
+            |r| seal_subject(&r.id),
+            async |s, p, r| transition(s, p, r, Transition::Resume).await,
+        )
+        .await
     }
 
-    async fn revoke_seal(&self, request: Request<proto::SealTransitionRequest>) -> Result<Response<proto::Seal>, Status> {
-        self.call("RevokeSeal", request, |r| seal_subject(&r.id), async |s, p, r| transition(s, p, r, Transition::Revoke).await).await
+    async fn revoke_seal(
+        &self,
+        request: Request<proto::SealTransitionRequest>,
+    ) -> Result<Response<proto::Seal>, Status> {
+        self.call(
+            "RevokeSeal",
+            request,
+            |r| seal_subject(&r.id),
+            async |s, p, r| transition(s, p, r, Transition::Revoke).await,
+        )
+        .await
     }
 
-    async fn grant_authorization(&self, request: Request<proto::GrantAuthorizationRequest>) -> Result<Response<proto::Authorization>, Status> {
-        let subject = |r: &proto::GrantAuthorizationRequest| Subject { seal_id: Some(r.seal_id.clone()), case_number: Some(r.case_number.clone()), ..Default::default() };
+    async fn grant_authorization(
+        &self,
+        request: Request<proto::GrantAuthorizationRequest>,
+    ) -> Result<Response<proto::Authorization>, Status> {
+        let subject = |r: &proto::GrantAuthorizationRequest| Subject {
+            seal_id: Some(r.seal_id.clone()),
+            case_number: Some(r.case_number.clone()),
+            ..Default::default()
+        };
         self.call("GrantAuthorization", request, subject, async |state, principal, r| {
             require(principal, Role::Custodian, Some(&r.seal_id))?;
-            let seal = state.recent_seal(&r.seal_id).await?.ok_or_else(|| ApiError::NotFound { what: "seal", id: r.seal_id.clone() })?;
+            let seal = state
+                .recent_seal(&r.seal_id)
+                .await?
+                .ok_or_else(|| ApiError::NotFound { what: "seal", id: r.seal_id.clone() })?;
             let grantee = state.auth.principal_named(&r.grantee);
             if !grantee.is_some_and(|g| g.has(Role::Department, Some(&seal.id))) {
-                return Err(ApiError::InvalidArgument(format!("{} is not a department principal of seal {}", shown(&r.grantee), seal.id)));
+                return Err(ApiError::InvalidArgument(format!(
+                    "{} is not a department principal of seal {}",
+                    shown(&r.grantee),
+                    seal.id
+                )));
             }
             let document_sha256 = match r.document_sha256.len() {
                 0 => None,
@@ -283,12 +421,25 @@ impl SealAdminService for Admin {
                     d.copy_from_slice(&r.document_sha256);
                     Some(d)
                 }
-                n => return Err(ApiError::InvalidArgument(format!("document_sha256 must be 32 bytes, not {n}"))),
+                n => {
+                    return Err(ApiError::InvalidArgument(format!(
+                        "document_sha256 must be 32 bytes, not {n}"
+                    )));
+                }
             };
             let limits = &state.config.authorizations;
-            let valid_for = if r.valid_for_seconds == 0 { limits.default_validity_seconds } else { r.valid_for_seconds };
+            let valid_for = if r.valid_for_seconds == 0 {
+                limits.default_validity_seconds
+            } else {
+                r.valid_for_seconds
+            };
             let now = now();
-            let grant = GrantRequest { custodian: &principal.name, grantee: &r.grantee, case_number: &r.case_number, expires_at: now.saturating_add(valid_for) };
+            let grant = GrantRequest {
+                custodian: &principal.name,
+                grantee: &r.grantee,
+                case_number: &r.case_number,
+                expires_at: now.saturating_add(valid_for),
+            };
             policy::check_grant(&seal, &grant, now, limits.max_validity_seconds)?;
             let authorization = Authorization {
                 id: new_id("auth")?,
@@ -301,7 +452,8 @@ impl SealAdminService for Admin {
                 expires_at: grant.expires_at,
                 state: AuthorizationState::Active,
             };
-            let mut event = AuditEvent::new(EventKind::AuthorizationGranted, principal.name.clone());
+            let mut event =
+                AuditEvent::new(EventKind::AuthorizationGranted, principal.name.clone());
             event.seal_id = Some(seal.id.clone());
             event.authorization_id = Some(authorization.id.clone());
             event.case_number = Some(authorization.case_number.clone());
@@ -312,30 +464,62 @@ impl SealAdminService for Admin {
         .await
     }
 
-    async fn revoke_authorization(&self, request: Request<proto::RevokeAuthorizationRequest>) -> Result<Response<proto::Authorization>, Status> {
-        let subject = |r: &proto::RevokeAuthorizationRequest| Subject { authorization_id: Some(r.id.clone()), ..Default::default() };
+    async fn revoke_authorization(
+        &self,
+        request: Request<proto::RevokeAuthorizationRequest>,
+    ) -> Result<Response<proto::Authorization>, Status> {
+        let subject = |r: &proto::RevokeAuthorizationRequest| Subject {
+            authorization_id: Some(r.id.clone()),
+            ..Default::default()
+        };
         self.call("RevokeAuthorization", request, subject, async |state, principal, r| {
-            let current = state.store.authorization(&r.id).await?.ok_or_else(|| ApiError::NotFound { what: "authorization", id: r.id.clone() })?;
+            let current = state
+                .store
+                .authorization(&r.id)
+                .await?
+                .ok_or_else(|| ApiError::NotFound { what: "authorization", id: r.id.clone() })?;
             require(principal, Role::Custodian, Some(&current.seal_id))?;
-            let seal = state.store.seal(&current.seal_id).await?.ok_or_else(|| ApiError::NotFound { what: "seal", id: current.seal_id.clone() })?;
+            let seal = state
+                .store
+                .seal(&current.seal_id)
+                .await?
+                .ok_or_else(|| ApiError::NotFound { what: "seal", id: current.seal_id.clone() })?;
             if !seal.is_custodian(&principal.name) {
-                return Err(policy::PolicyError::NotCustodian { principal: principal.name.clone(), seal: seal.id }.into());
+                return Err(policy::PolicyError::NotCustodian {
+                    principal: principal.name.clone(),
+                    seal: seal.id,
+                }
+                .into());
             }
-            let mut event = AuditEvent::new(EventKind::AuthorizationRevoked, principal.name.clone());
+            let mut event =
+                AuditEvent::new(EventKind::AuthorizationRevoked, principal.name.clone());
             event.seal_id = Some(current.seal_id.clone());
             event.authorization_id = Some(current.id.clone());
             event.reason = (!r.reason.is_empty()).then(|| r.reason.clone());
-            let (revoked, _) = state.store.revoke_authorization(&r.id, &principal.name, event, now()).await?;
+            let (revoked, _) =
+                state.store.revoke_authorization(&r.id, &principal.name, event, now()).await?;
             Ok(authorization_message(&revoked, now()))
         })
         .await
     }
 
-    async fn get_authorization(&self, request: Request<proto::GetAuthorizationRequest>) -> Result<Response<proto::Authorization>, Status> {
-        let subject = |r: &proto::GetAuthorizationRequest| Subject { authorization_id: Some(r.id.clone()), ..Default::default() };
+    async fn get_authorization(
+        &self,
+        request: Request<proto::GetAuthorizationRequest>,
+    ) -> Result<Response<proto::Authorization>, Status> {
+        let subject = |r: &proto::GetAuthorizationRequest| Subject {
+            authorization_id: Some(r.id.clone()),
+            ..Default::default()
+        };
         self.call("GetAuthorization", request, subject, async |state, principal, r| {
-            let a = state.store.authorization(&r.id).await?.ok_or_else(|| ApiError::NotFound { what: "authorization", id: r.id.clone() })?;
-            let may = principal.has(Role::Custodian, Some(&a.seal_id)) || principal.has(Role::Archivist, None) || a.grantee == principal.name;
+            let a = state
+                .store
+                .authorization(&r.id)
+                .await?
+                .ok_or_else(|| ApiError::NotFound { what: "authorization", id: r.id.clone() })?;
+            let may = principal.has(Role::Custodian, Some(&a.seal_id))
+                || principal.has(Role::Archivist, None)
+                || a.grantee == principal.name;
             if !may {
                 return Err(ApiError::denied(&principal.name, Role::Custodian, Some(&a.seal_id)));
             }
@@ -344,8 +528,14 @@ impl SealAdminService for Admin {
         .await
     }
 
-    async fn list_authorizations(&self, request: Request<proto::ListAuthorizationsRequest>) -> Result<Response<proto::ListAuthorizationsResponse>, Status> {
-        let subject = |r: &proto::ListAuthorizationsRequest| Subject { seal_id: (!r.seal_id.is_empty()).then(|| r.seal_id.clone()), ..Default::default() };
+    async fn list_authorizations(
+        &self,
+        request: Request<proto::ListAuthorizationsRequest>,
+    ) -> Result<Response<proto::ListAuthorizationsResponse>, Status> {
+        let subject = |r: &proto::ListAuthorizationsRequest| Subject {
+            seal_id: (!r.seal_id.is_empty()).then(|| r.seal_id.clone()),
+            ..Default::default()
+        };
         self.call("ListAuthorizations", request, subject, async |state, principal, r| {
             let text = |s: &String| (!s.is_empty()).then(|| s.clone());
             let mut filter = AuthorizationFilter {
@@ -362,15 +552,25 @@ impl SealAdminService for Admin {
                 Ok(ProtoAuthState::Consumed) => Some(AuthorizationStateFilter::Consumed),
                 Ok(ProtoAuthState::Revoked) => Some(AuthorizationStateFilter::Revoked),
                 Ok(ProtoAuthState::Expired) => Some(AuthorizationStateFilter::Expired { now }),
-                Err(_) => return Err(ApiError::InvalidArgument(format!("unknown state {}", r.state))),
+                Err(_) => {
+                    return Err(ApiError::InvalidArgument(format!("unknown state {}", r.state)));
+                }
             };
             // Who sees what: archivists everything, custodians their seals', departments their own.
-            let custodian_of_filter = filter.seal_id.as_deref().is_some_and(|s| principal.has(Role::Custodian, Some(s)));
-            if !(principal.has(Role::Archivist, None) || custodian_of_filter || principal.has(Role::Custodian, Some("*"))) {
+            let custodian_of_filter =
+                filter.seal_id.as_deref().is_some_and(|s| principal.has(Role::Custodian, Some(s)));
+            if !(principal.has(Role::Archivist, None)
+                || custodian_of_filter
+                || principal.has(Role::Custodian, Some("*")))
+            {
                 if principal.has_any(Role::Department) {
                     filter.grantee = Some(principal.name.clone());
                 } else {
-                    return Err(ApiError::denied(&principal.name, Role::Custodian, filter.seal_id.as_deref()));
+                    return Err(ApiError::denied(
+                        &principal.name,
+                        Role::Custodian,
+                        filter.seal_id.as_deref(),
+                    ));
                 }
             }
             let size = match r.page_size {
@@ -379,7 +579,9 @@ impl SealAdminService for Admin {
                 n => return Err(ApiError::InvalidArgument(format!("page_size {n} is over 1000"))),
             };
             if !r.page_token.is_empty() && !Page::is_valid_token(&r.page_token) {
-                return Err(ApiError::InvalidArgument("page_token is not one this service gave out".into()));
+                return Err(ApiError::InvalidArgument(
+                    "page_token is not one this service gave out".into(),
+                ));
             }
             let page = Page { size, token: text(&r.page_token) };
             let (items, next) = state.store.list_authorizations(&filter, &page).await?;

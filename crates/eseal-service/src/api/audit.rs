@@ -6,16 +6,17 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
+use super::limits::Bounded;
 use super::proto::audit_service_server::AuditService;
 use super::proto::{
-    AuditRecordBytes, CheckpointResponse, ConsistencyProofResponse, GetCheckpointRequest, GetConsistencyProofRequest, GetInclusionProofRequest,
-    GetRecordsRequest, GetRecordsResponse, InclusionProofResponse,
+    AuditRecordBytes, CheckpointResponse, ConsistencyProofResponse, GetCheckpointRequest,
+    GetConsistencyProofRequest, GetInclusionProofRequest, GetRecordsRequest, GetRecordsResponse,
+    InclusionProofResponse,
 };
-use super::limits::Bounded;
 use super::{ApiError, ServiceState, Subject, now};
-use eseal_audit::ProofFile;
 use crate::auth::{Principal, Role};
 use crate::store::StoredCheckpoint;
+use eseal_audit::ProofFile;
 
 /// The audit service.
 pub struct Audit {
@@ -29,7 +30,12 @@ impl Audit {
     }
 
     /// Authenticates, requires the archivist role, runs `body`; refusals are audited.
-    async fn call<T: Bounded, R>(&self, method: &'static str, request: Request<T>, body: impl AsyncFnOnce(&ServiceState, T) -> Result<R, ApiError>) -> Result<Response<R>, Status> {
+    async fn call<T: Bounded, R>(
+        &self,
+        method: &'static str,
+        request: Request<T>,
+        body: impl AsyncFnOnce(&ServiceState, T) -> Result<R, ApiError>,
+    ) -> Result<Response<R>, Status> {
         let principal: Principal = self.state.caller(&request, method).await?;
         self.state.require(&principal, Role::Archivist, None, method).await?;
         if let Err(e) = request.get_ref().check_bounds() {
@@ -49,7 +55,11 @@ pub const GET_RECORDS_MAX_BYTES: u64 = 3 << 20;
 
 /// The checkpoint of exactly `size`, or of the latest when `size` is 0.
 async fn checkpointed(state: &ServiceState, size: u64) -> Result<StoredCheckpoint, ApiError> {
-    let found = if size == 0 { state.store.latest_checkpoint().await? } else { state.store.checkpoint(size).await? };
+    let found = if size == 0 {
+        state.store.latest_checkpoint().await?
+    } else {
+        state.store.checkpoint(size).await?
+    };
     found.ok_or_else(|| {
         ApiError::FailedPrecondition(if size == 0 {
             "no checkpoint has been signed yet; ask GetCheckpoint with sign_now".into()
@@ -69,14 +79,25 @@ async fn record(state: &ServiceState, sequence: u64) -> Result<AuditRecordBytes,
 
 #[tonic::async_trait]
 impl AuditService for Audit {
-    async fn get_checkpoint(&self, request: Request<GetCheckpointRequest>) -> Result<Response<CheckpointResponse>, Status> {
+    async fn get_checkpoint(
+        &self,
+        request: Request<GetCheckpointRequest>,
+    ) -> Result<Response<CheckpointResponse>, Status> {
         self.call("GetCheckpoint", request, async |state, r| {
             let latest = if r.sign_now {
-                state.checkpoints.sign_if_grown(now()).await.map_err(|e| ApiError::Internal(e.to_string()))?
+                state
+                    .checkpoints
+                    .sign_if_grown(now())
+                    .await
+                    .map_err(|e| ApiError::Internal(e.to_string()))?
             } else {
                 state.store.latest_checkpoint().await?
             };
-            let latest = latest.ok_or_else(|| ApiError::FailedPrecondition("no checkpoint has been signed yet; ask with sign_now".into()))?;
+            let latest = latest.ok_or_else(|| {
+                ApiError::FailedPrecondition(
+                    "no checkpoint has been signed yet; ask with sign_now".into(),
+                )
+            })?;
             let sizes = state.store.checkpoints().await?.into_iter().map(|c| c.size).collect();
             Ok(CheckpointResponse {
                 note: latest.note,
@@ -90,27 +111,42 @@ impl AuditService for Audit {
         .await
     }
 
-    async fn get_records(&self, request: Request<GetRecordsRequest>) -> Result<Response<GetRecordsResponse>, Status> {
+    async fn get_records(
+        &self,
+        request: Request<GetRecordsRequest>,
+    ) -> Result<Response<GetRecordsResponse>, Status> {
         self.call("GetRecords", request, async |state, r| {
             let limit = match r.limit {
                 0 => 1000,
                 n if n <= 10_000 => n,
                 n => return Err(ApiError::InvalidArgument(format!("limit {n} is over 10000"))),
             };
-            let records = state.store.audit_records_within(r.from_sequence.max(1), limit, GET_RECORDS_MAX_BYTES).await?;
+            let records = state
+                .store
+                .audit_records_within(r.from_sequence.max(1), limit, GET_RECORDS_MAX_BYTES)
+                .await?;
             Ok(GetRecordsResponse {
-                records: records.into_iter().map(|(sequence, record)| AuditRecordBytes { sequence, record }).collect(),
+                records: records
+                    .into_iter()
+                    .map(|(sequence, record)| AuditRecordBytes { sequence, record })
+                    .collect(),
                 log_size: state.store.audit_len().await?,
             })
         })
         .await
     }
 
-    async fn get_inclusion_proof(&self, request: Request<GetInclusionProofRequest>) -> Result<Response<InclusionProofResponse>, Status> {
+    async fn get_inclusion_proof(
+        &self,
+        request: Request<GetInclusionProofRequest>,
+    ) -> Result<Response<InclusionProofResponse>, Status> {
         self.call("GetInclusionProof", request, async |state, r| {
             let checkpoint = checkpointed(state, r.tree_size).await?;
             if r.sequence == 0 || r.sequence > checkpoint.size {
-                return Err(ApiError::InvalidArgument(format!("record {} is not in the checkpointed tree of {} records", r.sequence, checkpoint.size)));
+                return Err(ApiError::InvalidArgument(format!(
+                    "record {} is not in the checkpointed tree of {} records",
+                    r.sequence, checkpoint.size
+                )));
             }
             let record = record(state, r.sequence).await?;
             let proof = state.store.inclusion_proof(r.sequence, checkpoint.size).await?;
@@ -132,26 +168,50 @@ impl AuditService for Audit {
         .await
     }
 
-    async fn get_consistency_proof(&self, request: Request<GetConsistencyProofRequest>) -> Result<Response<ConsistencyProofResponse>, Status> {
+    async fn get_consistency_proof(
+        &self,
+        request: Request<GetConsistencyProofRequest>,
+    ) -> Result<Response<ConsistencyProofResponse>, Status> {
         self.call("GetConsistencyProof", request, async |state, r| {
             let new = checkpointed(state, r.new_size).await?;
             if r.old_size == 0 {
-                return Err(ApiError::InvalidArgument("old_size must be a checkpointed size (1 or more)".into()));
+                return Err(ApiError::InvalidArgument(
+                    "old_size must be a checkpointed size (1 or more)".into(),
+                ));
             }
             let old = checkpointed(state, r.old_size).await?;
             if old.size > new.size {
-                return Err(ApiError::InvalidArgument(format!("old_size {} is larger than new_size {}", old.size, new.size)));
+                return Err(ApiError::InvalidArgument(format!(
+                    "old_size {} is larger than new_size {}",
+                    old.size, new.size
+                )));
             }
-            let proof = if old.size == new.size { Vec::new() } else { state.store.consistency_proof(old.size, new.size).await? };
-            Ok(ConsistencyProofResponse { proof: proof.iter().map(|h| h.to_vec()).collect(), old_checkpoint: old.note, new_checkpoint: new.note })
+            let proof = if old.size == new.size {
+                Vec::new()
+            } else {
+                state.store.consistency_proof(old.size, new.size).await?
+            };
+            Ok(ConsistencyProofResponse {
+                proof: proof.iter().map(|h| h.to_vec()).collect(),
+                old_checkpoint: old.note,
+                new_checkpoint: new.note,
+            })
         })
         .await
     }
 
-    type ExportArchiveStream =
-        std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<super::proto::ExportArchiveResponse, Status>> + Send + 'static>>;
+    type ExportArchiveStream = std::pin::Pin<
+        Box<
+            dyn tokio_stream::Stream<Item = Result<super::proto::ExportArchiveResponse, Status>>
+                + Send
+                + 'static,
+        >,
+    >;
 
-    async fn export_archive(&self, request: Request<super::proto::ExportArchiveRequest>) -> Result<Response<Self::ExportArchiveStream>, Status> {
+    async fn export_archive(
+        &self,
+        request: Request<super::proto::ExportArchiveRequest>,
+    ) -> Result<Response<Self::ExportArchiveStream>, Status> {
         use super::proto::export_archive_response::Part;
         use super::proto::{ArchiveChunk, ArchiveSummary, BagInfoField, ExportArchiveResponse};
         use crate::archive::export::{self, ExportError, ExportItem, ExportRequest};
@@ -166,17 +226,39 @@ impl AuditService for Audit {
             }
         }
         self.call("ExportArchive", request, async |state, r| {
-            let asked = ExportRequest { from: r.from_time, to: r.to_time, previous_tree_size: r.previous_tree_size };
-            let plan = export::plan(state.store.as_ref(), &state.checkpoints, asked, now()).await.map_err(api)?;
-            tracing::info!(first = plan.first, last = plan.last, tree_size = plan.checkpoint.size, "archive export");
+            let asked = ExportRequest {
+                from: r.from_time,
+                to: r.to_time,
+                previous_tree_size: r.previous_tree_size,
+            };
+            let plan = export::plan(state.store.as_ref(), &state.checkpoints, asked, now())
+                .await
+                .map_err(api)?;
+            tracing::info!(
+                first = plan.first,
+                last = plan.last,
+                tree_size = plan.checkpoint.size,
+                "archive export"
+            );
             let (tx, rx) = tokio::sync::mpsc::channel(8);
-            tokio::spawn(export::stream(Arc::clone(&state.store), plan, state.config.archive.keep_documents_dir.clone(), now(), tx));
+            tokio::spawn(export::stream(
+                Arc::clone(&state.store),
+                plan,
+                state.config.archive.keep_documents_dir.clone(),
+                now(),
+                tx,
+            ));
             let answers = tokio_stream::wrappers::ReceiverStream::new(rx).map(|item| {
                 let part = match item.map_err(|e| Status::from(api(e)))? {
-                    ExportItem::Piece { path, data, end_of_file } => Part::Chunk(ArchiveChunk { path, data, end_of_file }),
-                    ExportItem::Info(fields) => {
-                        Part::Summary(ArchiveSummary { bag_info: fields.into_iter().map(|(label, value)| BagInfoField { label, value }).collect() })
+                    ExportItem::Piece { path, data, end_of_file } => {
+                        Part::Chunk(ArchiveChunk { path, data, end_of_file })
                     }
+                    ExportItem::Info(fields) => Part::Summary(ArchiveSummary {
+                        bag_info: fields
+                            .into_iter()
+                            .map(|(label, value)| BagInfoField { label, value })
+                            .collect(),
+                    }),
                 };
                 Ok(ExportArchiveResponse { part: Some(part) })
             });

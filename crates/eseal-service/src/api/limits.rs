@@ -45,14 +45,19 @@ pub const QUOTED_CHARS: usize = 64;
 pub fn quote(text: &str) -> String {
     let mut chars = text.chars();
     let head: String = chars.by_ref().take(QUOTED_CHARS).collect();
-    let cut = if chars.next().is_some() { format!("… ({} bytes)", text.len()) } else { String::new() };
+    let cut =
+        if chars.next().is_some() { format!("… ({} bytes)", text.len()) } else { String::new() };
     format!("{head:?}{cut}")
 }
 
 /// `text` itself when it is short and printable, else as [`quote`] shows it: what a message
 /// says of a name the client gave, unchanged for every ordinary one.
 pub fn shown(text: &str) -> String {
-    if text.chars().count() <= QUOTED_CHARS && !text.chars().any(char::is_control) { text.to_string() } else { quote(text) }
+    if text.chars().count() <= QUOTED_CHARS && !text.chars().any(char::is_control) {
+        text.to_string()
+    } else {
+        quote(text)
+    }
 }
 
 /// At most `max` bytes of `text`, cut at a character boundary, with "…" when cut.
@@ -76,18 +81,32 @@ pub trait Bounded {
 /// Refuses `value` when it is longer than `max` bytes.
 fn text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
     if value.len() > max {
-        return Err(ApiError::InvalidArgument(format!("{field} is {} bytes long; at most {max} are accepted", value.len())));
+        return Err(ApiError::InvalidArgument(format!(
+            "{field} is {} bytes long; at most {max} are accepted",
+            value.len()
+        )));
     }
     Ok(())
 }
 
 /// Refuses more than `max` items, or an item longer than `max_item` bytes.
-fn list<T: AsRef<[u8]>>(field: &str, values: &[T], max: usize, max_item: usize) -> Result<(), ApiError> {
+fn list<T: AsRef<[u8]>>(
+    field: &str,
+    values: &[T],
+    max: usize,
+    max_item: usize,
+) -> Result<(), ApiError> {
     if values.len() > max {
-        return Err(ApiError::InvalidArgument(format!("{field} has {} entries; at most {max} are accepted", values.len())));
+        return Err(ApiError::InvalidArgument(format!(
+            "{field} has {} entries; at most {max} are accepted",
+            values.len()
+        )));
     }
     if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| v.as_ref().len() > max_item) {
-        return Err(ApiError::InvalidArgument(format!("{field}[{i}] is {} bytes long; at most {max_item} are accepted", v.as_ref().len())));
+        return Err(ApiError::InvalidArgument(format!(
+            "{field}[{i}] is {} bytes long; at most {max_item} are accepted",
+            v.as_ref().len()
+        )));
     }
     Ok(())
 }
@@ -100,9 +119,17 @@ impl Bounded for proto::RegisterSealRequest {
         text("kind", &self.kind, MAX_TEXT)?;
         text("key_reference", &self.key_reference, MAX_KEY_REFERENCE)?;
         list("custodians", &self.custodians, MAX_CUSTODIANS, MAX_PRINCIPAL)?;
-        list("certificate_chain", &self.certificate_chain, MAX_CHAIN_CERTIFICATES, MAX_CERTIFICATE_BYTES)?;
+        list(
+            "certificate_chain",
+            &self.certificate_chain,
+            MAX_CHAIN_CERTIFICATES,
+            MAX_CERTIFICATE_BYTES,
+        )?;
         if self.image_png.len() > MAX_IMAGE_BYTES {
-            return Err(ApiError::InvalidArgument(format!("image_png is {} bytes; at most {MAX_IMAGE_BYTES} are accepted", self.image_png.len())));
+            return Err(ApiError::InvalidArgument(format!(
+                "image_png is {} bytes; at most {MAX_IMAGE_BYTES} are accepted",
+                self.image_png.len()
+            )));
         }
         Ok(())
     }
@@ -135,7 +162,10 @@ impl Bounded for proto::GrantAuthorizationRequest {
         // Exactly 32 when set; checked with its own message later. Bounded here so that the
         // refusal never quotes more.
         if self.document_sha256.len() > 64 {
-            return Err(ApiError::InvalidArgument(format!("document_sha256 is {} bytes; it must be 32", self.document_sha256.len())));
+            return Err(ApiError::InvalidArgument(format!(
+                "document_sha256 is {} bytes; it must be 32",
+                self.document_sha256.len()
+            )));
         }
         Ok(())
     }
@@ -246,21 +276,96 @@ mod tests {
         };
         refused(proto::GetSealRequest { id: over(MAX_SEAL_ID) }.check_bounds(), "id");
         assert!(proto::GetSealRequest { id: "x".repeat(MAX_SEAL_ID) }.check_bounds().is_ok());
-        refused(proto::SealTransitionRequest { id: "s".into(), reason: over(MAX_REASON) }.check_bounds(), "reason");
-        refused(proto::GrantAuthorizationRequest { case_number: over(MAX_CASE_NUMBER), ..Default::default() }.check_bounds(), "case_number");
-        refused(proto::GrantAuthorizationRequest { grantee: over(MAX_PRINCIPAL), ..Default::default() }.check_bounds(), "grantee");
-        refused(proto::RevokeAuthorizationRequest { id: over(MAX_AUTHORIZATION_ID), ..Default::default() }.check_bounds(), "id");
-        refused(proto::GetAuthorizationRequest { id: over(MAX_AUTHORIZATION_ID) }.check_bounds(), "id");
-        refused(proto::ListAuthorizationsRequest { page_token: over(MAX_PAGE_TOKEN), ..Default::default() }.check_bounds(), "page_token");
-        refused(proto::ListAuthorizationsRequest { grantee: over(MAX_PRINCIPAL), ..Default::default() }.check_bounds(), "grantee");
-        refused(proto::SignHeader { request_id: over(MAX_REQUEST_ID), ..Default::default() }.check_bounds(), "request_id");
-        refused(proto::SignHeader { field_name: over(MAX_TEXT), ..Default::default() }.check_bounds(), "field_name");
-        refused(proto::RegisterSealRequest { key_reference: over(MAX_KEY_REFERENCE), ..Default::default() }.check_bounds(), "key_reference");
-        refused(proto::RegisterSealRequest { custodians: vec!["c".into(); MAX_CUSTODIANS + 1], ..Default::default() }.check_bounds(), "custodians");
-        refused(proto::RegisterSealRequest { custodians: vec![over(MAX_PRINCIPAL)], ..Default::default() }.check_bounds(), "custodians[0]");
-        refused(proto::RegisterSealRequest { image_png: vec![0; MAX_IMAGE_BYTES + 1], ..Default::default() }.check_bounds(), "image_png");
         refused(
-            proto::RegisterSealRequest { certificate_chain: vec![vec![0; MAX_CERTIFICATE_BYTES + 1]], ..Default::default() }.check_bounds(),
+            proto::SealTransitionRequest { id: "s".into(), reason: over(MAX_REASON) }
+                .check_bounds(),
+            "reason",
+        );
+        refused(
+            proto::GrantAuthorizationRequest {
+                case_number: over(MAX_CASE_NUMBER),
+                ..Default::default()
+            }
+            .check_bounds(),
+            "case_number",
+        );
+        refused(
+            proto::GrantAuthorizationRequest { grantee: over(MAX_PRINCIPAL), ..Default::default() }
+                .check_bounds(),
+            "grantee",
+        );
+        refused(
+            proto::RevokeAuthorizationRequest {
+                id: over(MAX_AUTHORIZATION_ID),
+                ..Default::default()
+            }
+            .check_bounds(),
+            "id",
+        );
+        refused(
+            proto::GetAuthorizationRequest { id: over(MAX_AUTHORIZATION_ID) }.check_bounds(),
+            "id",
+        );
+        refused(
+            proto::ListAuthorizationsRequest {
+                page_token: over(MAX_PAGE_TOKEN),
+                ..Default::default()
+            }
+            .check_bounds(),
+            "page_token",
+        );
+        refused(
+            proto::ListAuthorizationsRequest { grantee: over(MAX_PRINCIPAL), ..Default::default() }
+                .check_bounds(),
+            "grantee",
+        );
+        refused(
+            proto::SignHeader { request_id: over(MAX_REQUEST_ID), ..Default::default() }
+                .check_bounds(),
+            "request_id",
+        );
+        refused(
+            proto::SignHeader { field_name: over(MAX_TEXT), ..Default::default() }.check_bounds(),
+            "field_name",
+        );
+        refused(
+            proto::RegisterSealRequest {
+                key_reference: over(MAX_KEY_REFERENCE),
+                ..Default::default()
+            }
+            .check_bounds(),
+            "key_reference",
+        );
+        refused(
+            proto::RegisterSealRequest {
+                custodians: vec!["c".into(); MAX_CUSTODIANS + 1],
+                ..Default::default()
+            }
+            .check_bounds(),
+            "custodians",
+        );
+        refused(
+            proto::RegisterSealRequest {
+                custodians: vec![over(MAX_PRINCIPAL)],
+                ..Default::default()
+            }
+            .check_bounds(),
+            "custodians[0]",
+        );
+        refused(
+            proto::RegisterSealRequest {
+                image_png: vec![0; MAX_IMAGE_BYTES + 1],
+                ..Default::default()
+            }
+            .check_bounds(),
+            "image_png",
+        );
+        refused(
+            proto::RegisterSealRequest {
+                certificate_chain: vec![vec![0; MAX_CERTIFICATE_BYTES + 1]],
+                ..Default::default()
+            }
+            .check_bounds(),
             "certificate_chain[0]",
         );
     }

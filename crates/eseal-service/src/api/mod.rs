@@ -19,15 +19,15 @@ use std::time::{Duration, Instant};
 use rustls_pki_types::CertificateDer;
 use tonic::{Request, Status};
 
-use eseal_audit::{AuditEvent, EventKind};
 use crate::auth::refusal_limit::RefusalKey;
 use crate::auth::{Authenticator, Principal, Role};
-use eseal_cms::{CertificateChain, Signer};
 use crate::config::Config;
 use crate::keys::KeyStore;
-use eseal_pdf::SealImage;
 use crate::seal::Seal;
 use crate::store::Store;
+use eseal_audit::{AuditEvent, EventKind};
+use eseal_cms::{CertificateChain, Signer};
+use eseal_pdf::SealImage;
 use eseal_verify::TrustAnchors;
 
 pub use status::ApiError;
@@ -113,7 +113,10 @@ impl ServiceState {
         anchors: TrustAnchors,
         checkpoints: Arc<crate::checkpoints::Checkpointer>,
     ) -> Self {
-        let refusal_limit = crate::auth::refusal_limit::RefusalLimiter::new(config.server.refusal_burst, config.server.refusal_refill_per_second);
+        let refusal_limit = crate::auth::refusal_limit::RefusalLimiter::new(
+            config.server.refusal_burst,
+            config.server.refusal_refill_per_second,
+        );
         Self {
             store,
             keys,
@@ -132,7 +135,8 @@ impl ServiceState {
     /// or a grant, which the store's transaction repeats where it matters (the seal's state).
     /// Saves reading the seal, its picture and its chain for every call.
     pub async fn recent_seal(&self, id: &str) -> Result<Option<Arc<Seal>>, ApiError> {
-        if let Some((read_at, seal)) = self.seals.lock().unwrap_or_else(|p| p.into_inner()).get(id) {
+        if let Some((read_at, seal)) = self.seals.lock().unwrap_or_else(|p| p.into_inner()).get(id)
+        {
             if read_at.elapsed() < SEAL_CACHE_TTL {
                 return Ok(Some(Arc::clone(seal)));
             }
@@ -141,7 +145,10 @@ impl ServiceState {
             return Ok(None);
         };
         let seal = Arc::new(seal);
-        self.seals.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_string(), (Instant::now(), Arc::clone(&seal)));
+        self.seals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.to_string(), (Instant::now(), Arc::clone(&seal)));
         Ok(Some(seal))
     }
 
@@ -154,37 +161,69 @@ impl ServiceState {
     pub async fn caller<T>(&self, request: &Request<T>, method: &str) -> Result<Principal, Status> {
         match self.authenticate(request) {
             Ok(principal) => Ok(principal),
-            Err((peer, e)) => Err(self.refuse_from(peer, "anonymous", method, ApiError::Unauthenticated(e), Subject::default()).await),
+            Err((peer, e)) => Err(self
+                .refuse_from(
+                    peer,
+                    "anonymous",
+                    method,
+                    ApiError::Unauthenticated(e),
+                    Subject::default(),
+                )
+                .await),
         }
     }
 
     /// The principal of the client certificate `request` came with, or why there is none and
     /// the caller's address (for the refusal record, which this does not write).
-    pub fn authenticate<T>(&self, request: &Request<T>) -> Result<Principal, (Option<std::net::SocketAddr>, crate::auth::AuthError)> {
+    pub fn authenticate<T>(
+        &self,
+        request: &Request<T>,
+    ) -> Result<Principal, (Option<std::net::SocketAddr>, crate::auth::AuthError)> {
         let peer = request.extensions().get::<PeerInfo>();
         let certificates = peer.and_then(|p| p.certificates.as_deref()).map(Vec::as_slice);
         self.auth.authenticate(certificates, now()).map_err(|e| (peer.and_then(|p| p.address), e))
     }
 
     /// Requires `role` (for `seal` when per seal); a refusal is audited.
-    pub async fn require(&self, principal: &Principal, role: Role, seal: Option<&str>, method: &str) -> Result<(), Status> {
+    pub async fn require(
+        &self,
+        principal: &Principal,
+        role: Role,
+        seal: Option<&str>,
+        method: &str,
+    ) -> Result<(), Status> {
         if principal.has(role, seal) {
             return Ok(());
         }
         let subject = Subject { seal_id: seal.map(Into::into), ..Default::default() };
-        Err(self.refuse(&principal.name, method, ApiError::denied(&principal.name, role, seal), subject).await)
+        Err(self
+            .refuse(&principal.name, method, ApiError::denied(&principal.name, role, seal), subject)
+            .await)
     }
 
     /// Records a refused call in the audit trail and returns its status. If the audit trail
     /// itself cannot be written, the caller gets UNAVAILABLE: a refusal is never silent.
     /// Beyond the rate limit of audited refusals, the refusal is answered and counted in a
     /// summary record instead ([`ServiceState::write_refusal_summaries`]).
-    pub async fn refuse(&self, principal: &str, method: &str, error: ApiError, subject: Subject) -> Status {
+    pub async fn refuse(
+        &self,
+        principal: &str,
+        method: &str,
+        error: ApiError,
+        subject: Subject,
+    ) -> Status {
         self.refuse_from(crate::auth::peer::current(), principal, method, error, subject).await
     }
 
     /// [`ServiceState::refuse`] of a call from `peer`.
-    pub async fn refuse_from(&self, peer: Option<std::net::SocketAddr>, principal: &str, method: &str, error: ApiError, subject: Subject) -> Status {
+    pub async fn refuse_from(
+        &self,
+        peer: Option<std::net::SocketAddr>,
+        principal: &str,
+        method: &str,
+        error: ApiError,
+        subject: Subject,
+    ) -> Status {
         let mut event = AuditEvent::new(EventKind::CallRefused, principal);
         event.peer = peer.map(|p| p.to_string());
         event.method = Some(method.into());
@@ -202,7 +241,14 @@ impl ServiceState {
             (ApiError::Unauthenticated(_), Some(peer)) => RefusalKey::peer(peer.ip()),
             _ => RefusalKey::Principal(principal.to_string()),
         };
-        if !self.refusal_limit.admit(key, method, error.refusal_reason(), peer.map(|p| p.ip()), Instant::now(), now()) {
+        if !self.refusal_limit.admit(
+            key,
+            method,
+            error.refusal_reason(),
+            peer.map(|p| p.ip()),
+            Instant::now(),
+            now(),
+        ) {
             self.metrics.refusal_summarized();
             return error.into();
         }
@@ -210,7 +256,9 @@ impl ServiceState {
             Ok(_) => error.into(),
             Err(e) => {
                 tracing::error!(method, error = %e, "cannot record a refusal in the audit trail");
-                Status::unavailable(format!("the audit trail cannot be written ({e}); nothing was done"))
+                Status::unavailable(format!(
+                    "the audit trail cannot be written ({e}); nothing was done"
+                ))
             }
         }
     }
@@ -234,14 +282,29 @@ impl ServiceState {
 
     /// The seal ready to stamp with, built on first use and kept (per seal and certificate).
     pub fn loaded_seal(&self, seal: &Seal) -> Result<Arc<LoadedSeal>, ApiError> {
-        let key = format!("{}:{}", seal.id, seal.certificate_chain.first().map(|c| hex(ring::digest::digest(&ring::digest::SHA256, c).as_ref())).unwrap_or_default());
+        let key = format!(
+            "{}:{}",
+            seal.id,
+            seal.certificate_chain
+                .first()
+                .map(|c| hex(ring::digest::digest(&ring::digest::SHA256, c).as_ref()))
+                .unwrap_or_default()
+        );
         if let Some(loaded) = self.loaded.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
             return Ok(Arc::clone(loaded));
         }
-        let chain = CertificateChain::from_der(seal.certificate_chain.clone()).map_err(|e| ApiError::Internal(format!("seal {}: {e}", seal.id)))?;
-        let image = SealImage::from_png(&seal.image_png).map_err(|e| ApiError::Internal(format!("seal {}: {e}", seal.id)))?;
-        let signer = self.keys.signer(&seal.key_reference).map_err(|source| ApiError::SealUnavailable { seal: seal.id.clone(), source })?;
-        let certificate_validity = certificate_validity(chain.end_entity_der()).ok_or_else(|| ApiError::Internal(format!("seal {}: unreadable certificate", seal.id)))?;
+        let chain = CertificateChain::from_der(seal.certificate_chain.clone())
+            .map_err(|e| ApiError::Internal(format!("seal {}: {e}", seal.id)))?;
+        let image = SealImage::from_png(&seal.image_png)
+            .map_err(|e| ApiError::Internal(format!("seal {}: {e}", seal.id)))?;
+        let signer = self
+            .keys
+            .signer(&seal.key_reference)
+            .map_err(|source| ApiError::SealUnavailable { seal: seal.id.clone(), source })?;
+        let certificate_validity =
+            certificate_validity(chain.end_entity_der()).ok_or_else(|| {
+                ApiError::Internal(format!("seal {}: unreadable certificate", seal.id))
+            })?;
         let loaded = Arc::new(LoadedSeal { chain, image, signer, certificate_validity });
         self.loaded.lock().unwrap_or_else(|p| p.into_inner()).insert(key, Arc::clone(&loaded));
         Ok(loaded)

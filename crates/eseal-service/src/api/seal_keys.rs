@@ -42,9 +42,15 @@ impl ServiceState {
                 Ok(loaded) => SealReadiness {
                     seal_id: seal.id.clone(),
                     unavailable: None,
-                    days_until_expiry: Some(loaded.certificate_validity.1.saturating_sub(now()).div_euclid(86_400)),
+                    days_until_expiry: Some(
+                        loaded.certificate_validity.1.saturating_sub(now()).div_euclid(86_400),
+                    ),
                 },
-                Err(e) => SealReadiness { seal_id: seal.id.clone(), unavailable: Some(e.to_string()), days_until_expiry: None },
+                Err(e) => SealReadiness {
+                    seal_id: seal.id.clone(),
+                    unavailable: Some(e.to_string()),
+                    days_until_expiry: None,
+                },
             };
             if let Some(why) = &readiness.unavailable {
                 tracing::error!(seal = %seal.id, key = %seal.key_reference, error = %why, "SEAL UNAVAILABLE: its key cannot be used; the other seals keep working");
@@ -64,11 +70,18 @@ mod tests {
 
     #[test]
     fn expiry_warning_threshold() {
-        let at = |days| SealReadiness { seal_id: "s".into(), unavailable: None, days_until_expiry: days };
+        let at = |days| SealReadiness {
+            seal_id: "s".into(),
+            unavailable: None,
+            days_until_expiry: days,
+        };
         assert!(at(Some(29)).expires_soon());
         assert!(at(Some(-1)).expires_soon(), "expired already");
         assert!(!at(Some(30)).expires_soon());
-        assert!(!at(None).expires_soon(), "an unavailable seal is reported as such, not as expiring");
+        assert!(
+            !at(None).expires_soon(),
+            "an unavailable seal is reported as such, not as expiring"
+        );
         assert_eq!(crate::health::seal_service("approval-ec"), "eseal.seal.approval-ec");
     }
 }

@@ -36,7 +36,14 @@ impl Spool {
     /// A spool that moves to a temporary file (in `directory`, or the system's) past
     /// `threshold` bytes.
     pub fn new(threshold: u64, directory: Option<PathBuf>) -> Self {
-        Spool { threshold, directory, memory: Vec::new(), file: None, len: 0, hash: digest::Context::new(&digest::SHA256) }
+        Spool {
+            threshold,
+            directory,
+            memory: Vec::new(),
+            file: None,
+            len: 0,
+            hash: digest::Context::new(&digest::SHA256),
+        }
     }
 
     /// Bytes received so far.
@@ -62,7 +69,8 @@ impl Spool {
             self.memory = chunk;
             return Ok(());
         }
-        self.write(&chunk).map_err(|e| super::ApiError::Internal(format!("cannot spool the document: {e}")))
+        self.write(&chunk)
+            .map_err(|e| super::ApiError::Internal(format!("cannot spool the document: {e}")))
     }
 
     /// Appends a chunk.
@@ -139,5 +147,7 @@ impl Source for Spooled {
 /// `bytes` in slices of at most `size` bytes, sharing its buffer (no copy): the chunks of a
 /// document in transfer.
 pub fn slices(bytes: bytes::Bytes, size: usize) -> impl Iterator<Item = bytes::Bytes> {
-    (0..bytes.len()).step_by(size.max(1)).map(move |start| bytes.slice(start..bytes.len().min(start + size.max(1))))
+    (0..bytes.len())
+        .step_by(size.max(1))
+        .map(move |start| bytes.slice(start..bytes.len().min(start + size.max(1))))
 }

@@ -5,11 +5,11 @@ use tonic::{Code, Status};
 use super::limits::{MAX_MESSAGE, clip_to, shown};
 use crate::auth::{AuthError, Role};
 use crate::keys::KeyError;
-use eseal_pdf::PdfError;
 use crate::policy::PolicyError;
 use crate::seal::LifecycleError;
 use crate::stamp::StampError;
 use crate::store::StoreError;
+use eseal_pdf::PdfError;
 
 /// Everything a call can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +84,11 @@ pub enum ApiError {
 impl ApiError {
     /// A missing role.
     pub fn denied(principal: &str, role: Role, seal: Option<&str>) -> Self {
-        ApiError::PermissionDenied { principal: principal.into(), role: role.as_str(), seal: seal.map(Into::into) }
+        ApiError::PermissionDenied {
+            principal: principal.into(),
+            role: role.as_str(),
+            seal: seal.map(Into::into),
+        }
     }
 
     /// The gRPC code for this error.
@@ -96,18 +100,26 @@ impl ApiError {
             ApiError::NotFound { .. } => Code::NotFound,
             ApiError::FailedPrecondition(_) => Code::FailedPrecondition,
             ApiError::Policy(PolicyError::NotCustodian { .. }) => Code::PermissionDenied,
-            ApiError::Policy(PolicyError::BadExpiry { .. } | PolicyError::MissingCaseNumber) => Code::InvalidArgument,
+            ApiError::Policy(PolicyError::BadExpiry { .. } | PolicyError::MissingCaseNumber) => {
+                Code::InvalidArgument
+            }
             ApiError::Policy(_) | ApiError::Lifecycle(_) => Code::FailedPrecondition,
             ApiError::Stamp(StampError::Pdf(e)) => pdf_code(e),
-            ApiError::Stamp(StampError::Cms(_)) | ApiError::Key(_) | ApiError::Internal(_) => Code::Internal,
+            ApiError::Stamp(StampError::Cms(_)) | ApiError::Key(_) | ApiError::Internal(_) => {
+                Code::Internal
+            }
             ApiError::SealUnavailable { .. } => Code::Unavailable,
             ApiError::TooLarge { .. } => Code::ResourceExhausted,
             ApiError::Cancelled => Code::Cancelled,
             ApiError::RequestIdReused(_) => Code::AlreadyExists,
             ApiError::Store(StoreError::NotFound { .. }) => Code::NotFound,
             ApiError::Store(StoreError::AlreadyExists { .. }) => Code::AlreadyExists,
-            ApiError::Store(StoreError::Conflict(_) | StoreError::KeyInUse { .. }) => Code::FailedPrecondition,
-            ApiError::Store(StoreError::Database(_) | StoreError::Unavailable(_)) => Code::Unavailable,
+            ApiError::Store(StoreError::Conflict(_) | StoreError::KeyInUse { .. }) => {
+                Code::FailedPrecondition
+            }
+            ApiError::Store(StoreError::Database(_) | StoreError::Unavailable(_)) => {
+                Code::Unavailable
+            }
         }
     }
 
@@ -119,7 +131,9 @@ impl ApiError {
             ApiError::Policy(e) => match e {
                 PolicyError::NotCustodian { .. } => "not_custodian",
                 PolicyError::SelfAuthorization { .. } => "self_authorization",
-                PolicyError::BadExpiry { .. } | PolicyError::MissingCaseNumber => "invalid_argument",
+                PolicyError::BadExpiry { .. } | PolicyError::MissingCaseNumber => {
+                    "invalid_argument"
+                }
                 PolicyError::Expired { .. } => "authorization_expired",
                 PolicyError::Revoked { .. } => "authorization_revoked",
                 PolicyError::AlreadyUsed { .. } => "authorization_used",
@@ -178,7 +192,9 @@ fn pdf_code(e: &PdfError) -> Code {
         PdfError::Io(_) => Code::Internal,
         PdfError::Cancelled => Code::Cancelled,
         e if e.is_bad_document() => Code::InvalidArgument,
-        PdfError::PageOutOfRange { .. } | PdfError::Placement(_) | PdfError::Image(_) => Code::InvalidArgument,
+        PdfError::PageOutOfRange { .. } | PdfError::Placement(_) | PdfError::Image(_) => {
+            Code::InvalidArgument
+        }
         _ => Code::FailedPrecondition,
     }
 }
@@ -202,86 +218,305 @@ mod tests {
         let s = |id: &str| id.to_string();
         let pdf = |e: PdfError| ApiError::Stamp(StampError::Pdf(e));
         let cases: Vec<(ApiError, Code, &str, &str)> = vec![
-            (ApiError::Unauthenticated(AuthError::NoCertificate), Code::Unauthenticated, "unauthenticated",
-             "Unauthenticated: no client certificate: connect with a certificate issued by the service's client CA"),
-            (ApiError::Unauthenticated(AuthError::Rejected(s("expired"))), Code::Unauthenticated, "unauthenticated",
-             "Unauthenticated: the client certificate is not accepted: expired"),
-            (ApiError::Unauthenticated(AuthError::UnknownPrincipal(s("CN=x"))), Code::Unauthenticated, "unauthenticated",
-             "Unauthenticated: the client certificate (CN=x) names no principal of this service"),
-            (ApiError::denied("li", Role::Custodian, Some("approval-ec")), Code::PermissionDenied, "permission_denied",
-             "PermissionDenied: li does not have the custodian role for seal approval-ec"),
-            (ApiError::denied("li", Role::Archivist, None), Code::PermissionDenied, "permission_denied",
-             "PermissionDenied: li does not have the archivist role"),
-            (ApiError::InvalidArgument(s("bad")), Code::InvalidArgument, "invalid_argument", "InvalidArgument: bad"),
-            (ApiError::FailedPrecondition(s("not yet")), Code::FailedPrecondition, "failed_precondition", "FailedPrecondition: not yet"),
-            (ApiError::NotFound { what: "seal", id: s("s9") }, Code::NotFound, "not_found", "NotFound: seal s9 does not exist"),
-            (p(PolicyError::NotCustodian { principal: s("li"), seal: s("s1") }), Code::PermissionDenied, "not_custodian",
-             "PermissionDenied: li is not a custodian of seal s1"),
-            (p(PolicyError::SelfAuthorization { principal: s("chen") }), Code::FailedPrecondition, "self_authorization",
-             "FailedPrecondition: chen may not authorize a stamping it requests itself"),
-            (p(PolicyError::BadExpiry { max_seconds: 60 }), Code::InvalidArgument, "invalid_argument",
-             "InvalidArgument: the expiry must be between now and 60 seconds from now"),
-            (p(PolicyError::MissingCaseNumber), Code::InvalidArgument, "invalid_argument", "InvalidArgument: an authorization needs a case number"),
-            (p(PolicyError::Expired { id: s("a1"), expired_at: 5 }), Code::FailedPrecondition, "authorization_expired",
-             "FailedPrecondition: authorization a1 expired at 5 (Unix time)"),
-            (p(PolicyError::Revoked { id: s("a1"), by: s("wang") }), Code::FailedPrecondition, "authorization_revoked",
-             "FailedPrecondition: authorization a1 was revoked by wang"),
-            (p(PolicyError::AlreadyUsed { id: s("a1"), request_id: s("r1") }), Code::FailedPrecondition, "authorization_used",
-             "FailedPrecondition: authorization a1 was already used (request r1)"),
-            (p(PolicyError::OtherSeal { id: s("a1"), authorized: s("s1"), requested: s("s2") }), Code::FailedPrecondition, "other_seal",
-             "FailedPrecondition: authorization a1 is for seal s1, not s2"),
-            (p(PolicyError::OtherGrantee { id: s("a1"), grantee: s("d1"), principal: s("d2") }), Code::FailedPrecondition, "other_grantee",
-             "FailedPrecondition: authorization a1 was granted to d1, not d2"),
-            (p(PolicyError::OtherCase { id: s("a1"), authorized: s("c1"), requested: s("c2") }), Code::FailedPrecondition, "other_case",
-             "FailedPrecondition: authorization a1 is for case c1, not c2"),
-            (p(PolicyError::DocumentMismatch { id: s("a1"), authorized: s("aa"), actual: s("bb") }), Code::FailedPrecondition, "other_document",
-             "FailedPrecondition: authorization a1 is for another document (SHA-256 aa); this one is bb"),
-            (p(PolicyError::SealSuspended { seal: s("s1") }), Code::FailedPrecondition, "seal_suspended", "FailedPrecondition: seal s1 is suspended"),
-            (p(PolicyError::SealRevoked { seal: s("s1") }), Code::FailedPrecondition, "seal_revoked", "FailedPrecondition: seal s1 is revoked"),
-            (p(PolicyError::SealOutsideValidity { seal: s("s1"), from: 1, until: 2 }), Code::FailedPrecondition, "seal_outside_validity",
-             "FailedPrecondition: seal s1 is valid from 1 to 2 (Unix time), not now"),
-            (p(PolicyError::SealCertificateExpired { seal: s("s1"), not_before: 1, not_after: 2 }), Code::FailedPrecondition, "seal_certificate_expired",
-             "FailedPrecondition: the certificate of seal s1 is valid from 1 to 2 (Unix time), not now"),
-            (ApiError::Lifecycle(LifecycleError::NotAllowed { seal: s("s1"), from: "revoked", action: "resumed" }), Code::FailedPrecondition, "seal_lifecycle",
-             "FailedPrecondition: seal s1 is revoked; it cannot be resumed"),
-            (pdf(PdfError::NotPdf(s("starts with abc"))), Code::InvalidArgument, "invalid_argument", "InvalidArgument: not a PDF file: starts with abc"),
-            (pdf(PdfError::NeedsPassword), Code::InvalidArgument, "invalid_argument",
-             "InvalidArgument: the PDF file is protected by a password; remove the password before sealing it"),
-            (pdf(PdfError::PageOutOfRange { requested: 3, count: 1 }), Code::InvalidArgument, "invalid_argument",
-             "InvalidArgument: page 3 does not exist: the document has 1 page(s)"),
-            (pdf(PdfError::Placement(s("outside the page"))), Code::InvalidArgument, "invalid_argument", "InvalidArgument: invalid seal placement: outside the page"),
-            (pdf(PdfError::Image(s("not a PNG"))), Code::InvalidArgument, "invalid_argument", "InvalidArgument: invalid seal image: not a PNG"),
-            (pdf(PdfError::NotPermitted(s("DocMDP P=1"))), Code::FailedPrecondition, "failed_precondition",
-             "FailedPrecondition: the document does not permit this seal: DocMDP P=1"),
-            (pdf(PdfError::SignatureTooLarge { size: 9, reserved: 8 }), Code::FailedPrecondition, "failed_precondition",
-             "FailedPrecondition: the signature is 9 bytes but only 8 were reserved"),
-            (pdf(PdfError::Io(std::io::Error::other("disk full"))), Code::Internal, "internal", "Internal: I/O error: disk full"),
-            (ApiError::Stamp(StampError::Cms(eseal_cms::CmsError::InvalidPrivateKey(s("short")))), Code::Internal, "internal",
-             "Internal: signing failed: seal private key rejected: short"),
-            (ApiError::TooLarge { limit: 10 }, Code::ResourceExhausted, "too_large",
-             "ResourceExhausted: the document exceeds the limit of 10 bytes (server.max_document_bytes)"),
-            (ApiError::RequestIdReused(s("r1")), Code::AlreadyExists, "request_id_reused",
-             "AlreadyExists: request_id r1 was already used by you for another stamping (seal, authorization or document); choose a new request_id"),
-            (ApiError::Store(StoreError::NotFound { what: "authorization", id: s("a9") }), Code::NotFound, "not_found",
-             "NotFound: authorization a9 not found"),
-            (ApiError::Store(StoreError::AlreadyExists { what: "seal", id: s("s1") }), Code::AlreadyExists, "already_exists",
-             "AlreadyExists: seal s1 already exists"),
-            (ApiError::Store(StoreError::Conflict(s("changed"))), Code::FailedPrecondition, "conflict", "FailedPrecondition: changed"),
-            (ApiError::Store(StoreError::KeyInUse { what: "key reference", seal: s("s1") }), Code::FailedPrecondition, "key_in_use",
-             "FailedPrecondition: the key reference is already registered to seal s1; a key and its certificate serve one seal only, for good: register a new key and certificate"),
-            (ApiError::Store(StoreError::Database(s("disk I/O"))), Code::Unavailable, "unavailable", "Unavailable: database error: disk I/O"),
-            (ApiError::Store(StoreError::Unavailable(s("refused"))), Code::Unavailable, "unavailable",
-             "Unavailable: the database is unavailable (refused); try again when it is back"),
-            (ApiError::Key(KeyError::Kek(s("missing"))), Code::Internal, "internal", "Internal: key-encryption key: missing"),
-            (ApiError::SealUnavailable { seal: s("s1"), source: KeyError::Token(s("PIN locked")) }, Code::Unavailable, "unavailable",
-             "Unavailable: seal s1 is unavailable: PKCS#11: PIN locked"),
-            (ApiError::Cancelled, Code::Cancelled, "cancelled", "Cancelled: the call was cancelled by the client"),
-            (ApiError::Internal(s("bug")), Code::Internal, "internal", "Internal: internal error: bug"),
+            (
+                ApiError::Unauthenticated(AuthError::NoCertificate),
+                Code::Unauthenticated,
+                "unauthenticated",
+                "Unauthenticated: no client certificate: connect with a certificate issued by the service's client CA",
+            ),
+            (
+                ApiError::Unauthenticated(AuthError::Rejected(s("expired"))),
+                Code::Unauthenticated,
+                "unauthenticated",
+                "Unauthenticated: the client certificate is not accepted: expired",
+            ),
+            (
+                ApiError::Unauthenticated(AuthError::UnknownPrincipal(s("CN=x"))),
+                Code::Unauthenticated,
+                "unauthenticated",
+                "Unauthenticated: the client certificate (CN=x) names no principal of this service",
+            ),
+            (
+                ApiError::denied("li", Role::Custodian, Some("approval-ec")),
+                Code::PermissionDenied,
+                "permission_denied",
+                "PermissionDenied: li does not have the custodian role for seal approval-ec",
+            ),
+            (
+                ApiError::denied("li", Role::Archivist, None),
+                Code::PermissionDenied,
+                "permission_denied",
+                "PermissionDenied: li does not have the archivist role",
+            ),
+            (
+                ApiError::InvalidArgument(s("bad")),
+                Code::InvalidArgument,
+                "invalid_argument",
+                "InvalidArgument: bad",
+            ),
+            (
+                ApiError::FailedPrecondition(s("not yet")),
+                Code::FailedPrecondition,
+                "failed_precondition",
+                "FailedPrecondition: not yet",
+            ),
+            (
+                ApiError::NotFound { what: "seal", id: s("s9") },
+                Code::NotFound,
+                "not_found",
+                "NotFound: seal s9 does not exist",
+            ),
+            (
+                p(PolicyError::NotCustodian { principal: s("li"), seal: s("s1") }),
+                Code::PermissionDenied,
+                "not_custodian",
+                "PermissionDenied: li is not a custodian of seal s1",
+            ),
+            (
+                p(PolicyError::SelfAuthorization { principal: s("chen") }),
+                Code::FailedPrecondition,
+                "self_authorization",
+                "FailedPrecondition: chen may not authorize a stamping it requests itself",
+            ),
+            (
+                p(PolicyError::BadExpiry { max_seconds: 60 }),
+                Code::InvalidArgument,
+                "invalid_argument",
+                "InvalidArgument: the expiry must be between now and 60 seconds from now",
+            ),
+            (
+                p(PolicyError::MissingCaseNumber),
+                Code::InvalidArgument,
+                "invalid_argument",
+                "InvalidArgument: an authorization needs a case number",
+            ),
+            (
+                p(PolicyError::Expired { id: s("a1"), expired_at: 5 }),
+                Code::FailedPrecondition,
+                "authorization_expired",
+                "FailedPrecondition: authorization a1 expired at 5 (Unix time)",
+            ),
+            (
+                p(PolicyError::Revoked { id: s("a1"), by: s("wang") }),
+                Code::FailedPrecondition,
+                "authorization_revoked",
+                "FailedPrecondition: authorization a1 was revoked by wang",
+            ),
+            (
+                p(PolicyError::AlreadyUsed { id: s("a1"), request_id: s("r1") }),
+                Code::FailedPrecondition,
+                "authorization_used",
+                "FailedPrecondition: authorization a1 was already used (request r1)",
+            ),
+            (
+                p(PolicyError::OtherSeal { id: s("a1"), authorized: s("s1"), requested: s("s2") }),
+                Code::FailedPrecondition,
+                "other_seal",
+                "FailedPrecondition: authorization a1 is for seal s1, not s2",
+            ),
+            (
+                p(PolicyError::OtherGrantee { id: s("a1"), grantee: s("d1"), principal: s("d2") }),
+                Code::FailedPrecondition,
+                "other_grantee",
+                "FailedPrecondition: authorization a1 was granted to d1, not d2",
+            ),
+            (
+                p(PolicyError::OtherCase { id: s("a1"), authorized: s("c1"), requested: s("c2") }),
+                Code::FailedPrecondition,
+                "other_case",
+                "FailedPrecondition: authorization a1 is for case c1, not c2",
+            ),
+            (
+                p(PolicyError::DocumentMismatch {
+                    id: s("a1"),
+                    authorized: s("aa"),
+                    actual: s("bb"),
+                }),
+                Code::FailedPrecondition,
+                "other_document",
+                "FailedPrecondition: authorization a1 is for another document (SHA-256 aa); this one is bb",
+            ),
+            (
+                p(PolicyError::SealSuspended { seal: s("s1") }),
+                Code::FailedPrecondition,
+                "seal_suspended",
+                "FailedPrecondition: seal s1 is suspended",
+            ),
+            (
+                p(PolicyError::SealRevoked { seal: s("s1") }),
+                Code::FailedPrecondition,
+                "seal_revoked",
+                "FailedPrecondition: seal s1 is revoked",
+            ),
+            (
+                p(PolicyError::SealOutsideValidity { seal: s("s1"), from: 1, until: 2 }),
+                Code::FailedPrecondition,
+                "seal_outside_validity",
+                "FailedPrecondition: seal s1 is valid from 1 to 2 (Unix time), not now",
+            ),
+            (
+                p(PolicyError::SealCertificateExpired {
+                    seal: s("s1"),
+                    not_before: 1,
+                    not_after: 2,
+                }),
+                Code::FailedPrecondition,
+                "seal_certificate_expired",
+                "FailedPrecondition: the certificate of seal s1 is valid from 1 to 2 (Unix time), not now",
+            ),
+            (
+                ApiError::Lifecycle(LifecycleError::NotAllowed {
+                    seal: s("s1"),
+                    from: "revoked",
+                    action: "resumed",
+                }),
+                Code::FailedPrecondition,
+                "seal_lifecycle",
+                "FailedPrecondition: seal s1 is revoked; it cannot be resumed",
+            ),
+            (
+                pdf(PdfError::NotPdf(s("starts with abc"))),
+                Code::InvalidArgument,
+                "invalid_argument",
+                "InvalidArgument: not a PDF file: starts with abc",
+            ),
+            (
+                pdf(PdfError::NeedsPassword),
+                Code::InvalidArgument,
+                "invalid_argument",
+                "InvalidArgument: the PDF file is protected by a password; remove the password before sealing it",
+            ),
+            (
+                pdf(PdfError::PageOutOfRange { requested: 3, count: 1 }),
+                Code::InvalidArgument,
+                "invalid_argument",
+                "InvalidArgument: page 3 does not exist: the document has 1 page(s)",
+            ),
+            (
+                pdf(PdfError::Placement(s("outside the page"))),
+                Code::InvalidArgument,
+                "invalid_argument",
+                "InvalidArgument: invalid seal placement: outside the page",
+            ),
+            (
+                pdf(PdfError::Image(s("not a PNG"))),
+                Code::InvalidArgument,
+                "invalid_argument",
+                "InvalidArgument: invalid seal image: not a PNG",
+            ),
+            (
+                pdf(PdfError::NotPermitted(s("DocMDP P=1"))),
+                Code::FailedPrecondition,
+                "failed_precondition",
+                "FailedPrecondition: the document does not permit this seal: DocMDP P=1",
+            ),
+            (
+                pdf(PdfError::SignatureTooLarge { size: 9, reserved: 8 }),
+                Code::FailedPrecondition,
+                "failed_precondition",
+                "FailedPrecondition: the signature is 9 bytes but only 8 were reserved",
+            ),
+            (
+                pdf(PdfError::Io(std::io::Error::other("disk full"))),
+                Code::Internal,
+                "internal",
+                "Internal: I/O error: disk full",
+            ),
+            (
+                ApiError::Stamp(StampError::Cms(eseal_cms::CmsError::InvalidPrivateKey(s(
+                    "short",
+                )))),
+                Code::Internal,
+                "internal",
+                "Internal: signing failed: seal private key rejected: short",
+            ),
+            (
+                ApiError::TooLarge { limit: 10 },
+                Code::ResourceExhausted,
+                "too_large",
+                "ResourceExhausted: the document exceeds the limit of 10 bytes (server.max_document_bytes)",
+            ),
+            (
+                ApiError::RequestIdReused(s("r1")),
+                Code::AlreadyExists,
+                "request_id_reused",
+                "AlreadyExists: request_id r1 was already used by you for another stamping (seal, authorization or document); choose a new request_id",
+            ),
+            (
+                ApiError::Store(StoreError::NotFound { what: "authorization", id: s("a9") }),
+                Code::NotFound,
+                "not_found",
+                "NotFound: authorization a9 not found",
+            ),
+            (
+                ApiError::Store(StoreError::AlreadyExists { what: "seal", id: s("s1") }),
+                Code::AlreadyExists,
+                "already_exists",
+                "AlreadyExists: seal s1 already exists",
+            ),
+            (
+                ApiError::Store(StoreError::Conflict(s("changed"))),
+                Code::FailedPrecondition,
+                "conflict",
+                "FailedPrecondition: changed",
+            ),
+            (
+                ApiError::Store(StoreError::KeyInUse { what: "key reference", seal: s("s1") }),
+                Code::FailedPrecondition,
+                "key_in_use",
+                "FailedPrecondition: the key reference is already registered to seal s1; a key and its certificate serve one seal only, for good: register a new key and certificate",
+            ),
+            (
+                ApiError::Store(StoreError::Database(s("disk I/O"))),
+                Code::Unavailable,
+                "unavailable",
+                "Unavailable: database error: disk I/O",
+            ),
+            (
+                ApiError::Store(StoreError::Unavailable(s("refused"))),
+                Code::Unavailable,
+                "unavailable",
+                "Unavailable: the database is unavailable (refused); try again when it is back",
+            ),
+            (
+                ApiError::Key(KeyError::Kek(s("missing"))),
+                Code::Internal,
+                "internal",
+                "Internal: key-encryption key: missing",
+            ),
+            (
+                ApiError::SealUnavailable {
+                    seal: s("s1"),
+                    source: KeyError::Token(s("PIN locked")),
+                },
+                Code::Unavailable,
+                "unavailable",
+                "Unavailable: seal s1 is unavailable: PKCS#11: PIN locked",
+            ),
+            (
+                ApiError::Cancelled,
+                Code::Cancelled,
+                "cancelled",
+                "Cancelled: the call was cancelled by the client",
+            ),
+            (
+                ApiError::Internal(s("bug")),
+                Code::Internal,
+                "internal",
+                "Internal: internal error: bug",
+            ),
         ];
         for (error, code, label, reason) in cases {
-            assert_eq!((error.code(), error.refusal_reason(), error.audit_reason().as_str()), (code, label, reason), "{error:?}");
+            assert_eq!(
+                (error.code(), error.refusal_reason(), error.audit_reason().as_str()),
+                (code, label, reason),
+                "{error:?}"
+            );
             let status = Status::from(error);
-            assert_eq!((status.code(), status.message()), (code, &reason[format!("{code:?}: ").len()..]));
+            assert_eq!(
+                (status.code(), status.message()),
+                (code, &reason[format!("{code:?}: ").len()..])
+            );
         }
     }
 
@@ -291,13 +526,20 @@ mod tests {
     fn messages_clip_what_clients_sent() {
         let huge = "x".repeat(100_000);
         let not_found = ApiError::NotFound { what: "seal", id: huge.clone() };
-        assert_eq!(not_found.to_string(), format!("seal \"{}\"… (100000 bytes) does not exist", "x".repeat(64)));
+        assert_eq!(
+            not_found.to_string(),
+            format!("seal \"{}\"… (100000 bytes) does not exist", "x".repeat(64))
+        );
         let denied = ApiError::denied("li", Role::Department, Some(&huge));
         assert!(denied.to_string().len() < 200, "{denied}");
         assert!(ApiError::RequestIdReused(huge.clone()).to_string().len() < 250);
         let invalid = ApiError::InvalidArgument(huge.clone());
         assert_eq!(invalid.to_string().len(), MAX_MESSAGE + "…".len());
-        let policy = ApiError::Policy(PolicyError::OtherCase { id: "a".into(), authorized: "c".into(), requested: huge });
+        let policy = ApiError::Policy(PolicyError::OtherCase {
+            id: "a".into(),
+            authorized: "c".into(),
+            requested: huge,
+        });
         assert_eq!(policy.audit_reason().len(), MAX_MESSAGE + "…".len());
         assert_eq!(Status::from(policy).message().len(), MAX_MESSAGE + "…".len());
     }

@@ -8,7 +8,9 @@ use tonic::{Request, Response, Status, Streaming};
 use tracing::Instrument;
 
 use super::proto::verification_service_server::VerificationService;
-use super::proto::{LaterChange, SignatureVerification, VerifyDocumentRequest, VerifyDocumentResponse};
+use super::proto::{
+    LaterChange, SignatureVerification, VerifyDocumentRequest, VerifyDocumentResponse,
+};
 use super::spool::Spool;
 use super::{ApiError, ServiceState, Subject};
 use crate::auth::{Principal, Role};
@@ -28,7 +30,10 @@ impl Verification {
 
 #[tonic::async_trait]
 impl VerificationService for Verification {
-    async fn verify_document(&self, request: Request<Streaming<VerifyDocumentRequest>>) -> Result<Response<VerifyDocumentResponse>, Status> {
+    async fn verify_document(
+        &self,
+        request: Request<Streaming<VerifyDocumentRequest>>,
+    ) -> Result<Response<VerifyDocumentResponse>, Status> {
         const METHOD: &str = "VerifyDocument";
         let principal = self.state.caller(&request, METHOD).await?;
         let span = tracing::info_span!("rpc", method = METHOD, principal = %principal.name);
@@ -39,7 +44,11 @@ impl VerificationService for Verification {
     }
 }
 
-async fn verify(state: &Arc<ServiceState>, principal: &Principal, mut stream: Streaming<VerifyDocumentRequest>) -> Result<VerifyDocumentResponse, ApiError> {
+async fn verify(
+    state: &Arc<ServiceState>,
+    principal: &Principal,
+    mut stream: Streaming<VerifyDocumentRequest>,
+) -> Result<VerifyDocumentResponse, ApiError> {
     if !principal.has(Role::Archivist, None) {
         return Err(ApiError::denied(&principal.name, Role::Archivist, None));
     }
@@ -48,7 +57,9 @@ async fn verify(state: &Arc<ServiceState>, principal: &Principal, mut stream: St
     while let Some(message) = stream.message().await.map_err(super::signing::upload_failed)? {
         spool.write_within(message.chunk, config.max_document_bytes)?;
     }
-    let document = spool.finish().map_err(|e| ApiError::Internal(format!("cannot spool the document: {e}")))?;
+    let document = spool
+        .finish()
+        .map_err(|e| ApiError::Internal(format!("cannot spool the document: {e}")))?;
     let document_sha256 = document.sha256().to_vec();
     let anchors = state.anchors.clone();
     // Dropping this call's future (the client went away) sets the flag, and the engine stops.
@@ -63,7 +74,13 @@ async fn verify(state: &Arc<ServiceState>, principal: &Principal, mut stream: St
         let mut digests: Vec<Option<[u8; 32]>> = Vec::new();
         for s in &report.signatures {
             limits.check_cancelled()?;
-            digests.push(if s.intact { *by_end.entry(s.signed_revision_end).or_insert_with(|| prefix_sha256(&document, s.signed_revision_end)) } else { None });
+            digests.push(if s.intact {
+                *by_end
+                    .entry(s.signed_revision_end)
+                    .or_insert_with(|| prefix_sha256(&document, s.signed_revision_end))
+            } else {
+                None
+            });
         }
         Ok::<_, eseal_verify::VerifyError>((report, digests))
     })
@@ -74,7 +91,11 @@ async fn verify(state: &Arc<ServiceState>, principal: &Principal, mut stream: St
     let mut records = Vec::new();
     for (s, revision) in report.signatures.iter().zip(&revision_digests) {
         let record = match s.signature_sha256.as_deref().and_then(unhex32) {
-            Some(digest) => state.store.stamping_by_cms(&digest).await?.filter(|r| Some(r.output_sha256) == *revision),
+            Some(digest) => state
+                .store
+                .stamping_by_cms(&digest)
+                .await?
+                .filter(|r| Some(r.output_sha256) == *revision),
             None => None,
         };
         records.push(record.map(|r| r.audit_sequence));
@@ -85,7 +106,11 @@ async fn verify(state: &Arc<ServiceState>, principal: &Principal, mut stream: St
 /// The reply for `report`. `records` holds each signature's stamping record (its audit
 /// sequence) in this service, or is None when no service was asked (`eseal verify --offline`):
 /// then the JSON has no record match and no signature is listed as unrecorded.
-pub fn reply(report: &VerificationReport, records: Option<&[Option<u64>]>, document_sha256: Vec<u8>) -> Result<VerifyDocumentResponse, serde_json::Error> {
+pub fn reply(
+    report: &VerificationReport,
+    records: Option<&[Option<u64>]>,
+    document_sha256: Vec<u8>,
+) -> Result<VerifyDocumentResponse, serde_json::Error> {
     let record = |i: usize| records.and_then(|r| r.get(i).copied().flatten());
     let signatures = report
         .signatures
@@ -100,7 +125,11 @@ pub fn reply(report: &VerificationReport, records: Option<&[Option<u64>]>, docum
             .into(),
             signer_subject: s.signer.as_ref().map(|c| c.subject.clone()).unwrap_or_default(),
             signer_serial: s.signer.as_ref().map(|c| c.serial.clone()).unwrap_or_default(),
-            signer_sha256_fingerprint: s.signer.as_ref().map(|c| c.sha256_fingerprint.clone()).unwrap_or_default(),
+            signer_sha256_fingerprint: s
+                .signer
+                .as_ref()
+                .map(|c| c.sha256_fingerprint.clone())
+                .unwrap_or_default(),
             signing_time: s.signing_time.unwrap_or(0),
             intact: s.intact,
             valid: s.valid,
@@ -133,7 +162,13 @@ pub fn reply(report: &VerificationReport, records: Option<&[Option<u64>]>, docum
         })
         .collect();
     let unrecorded_signatures: Vec<String> = match records {
-        Some(_) => report.signatures.iter().enumerate().filter(|(i, _)| record(*i).is_none()).map(|(_, s)| s.field_name.clone()).collect(),
+        Some(_) => report
+            .signatures
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| record(*i).is_none())
+            .map(|(_, s)| s.field_name.clone())
+            .collect(),
         None => Vec::new(),
     };
     Ok(VerifyDocumentResponse {
@@ -149,13 +184,18 @@ pub fn reply(report: &VerificationReport, records: Option<&[Option<u64>]>, docum
 /// The engine's report as JSON with this service's record match added: each signature's
 /// "stamping_record" ({"audit_sequence": N}, or null) and the document's "unrecorded_signatures";
 /// without records (offline), the engine's report alone.
-fn report_json(report: &VerificationReport, records: Option<&[Option<u64>]>, unrecorded: &[String]) -> Result<String, serde_json::Error> {
+fn report_json(
+    report: &VerificationReport,
+    records: Option<&[Option<u64>]>,
+    unrecorded: &[String],
+) -> Result<String, serde_json::Error> {
     let Some(records) = records else { return serde_json::to_string(report) };
     let mut json = serde_json::to_value(report)?;
     if let Some(signatures) = json.get_mut("signatures").and_then(serde_json::Value::as_array_mut) {
         for (signature, record) in signatures.iter_mut().zip(records) {
             if let Some(object) = signature.as_object_mut() {
-                let record = record.map(|sequence| serde_json::json!({ "audit_sequence": sequence }));
+                let record =
+                    record.map(|sequence| serde_json::json!({ "audit_sequence": sequence }));
                 object.insert("stamping_record".into(), record.unwrap_or(serde_json::Value::Null));
             }
         }

@@ -42,7 +42,12 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BagError + '_ {
 pub fn is_portable_path(path: &str) -> bool {
     !path.is_empty()
         && path.split('/').all(|part| {
-            !part.is_empty() && part != "." && part != ".." && part.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+            !part.is_empty()
+                && part != "."
+                && part != ".."
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
         })
 }
 
@@ -86,7 +91,10 @@ impl Hasher {
         self.sha512.update(bytes);
     }
     fn finish(self) -> Digests {
-        Digests { sha256: hex(self.sha256.finish().as_ref()), sha512: hex(self.sha512.finish().as_ref()) }
+        Digests {
+            sha256: hex(self.sha256.finish().as_ref()),
+            sha512: hex(self.sha512.finish().as_ref()),
+        }
     }
 }
 
@@ -144,7 +152,10 @@ impl BagWriter {
         if root.exists() {
             let mut entries = std::fs::read_dir(root).map_err(io(root))?;
             if entries.next().is_some() {
-                return Err(BagError::Invalid(format!("{} exists and is not empty", root.display())));
+                return Err(BagError::Invalid(format!(
+                    "{} exists and is not empty",
+                    root.display()
+                )));
             }
         }
         let data = root.join("data");
@@ -160,13 +171,24 @@ impl BagWriter {
     /// Starts payload file `path` (`data/...`, portable, new).
     pub fn start_file(&mut self, path: &str) -> Result<(), BagError> {
         if self.open.is_some() {
-            return Err(BagError::Invalid(format!("{path} started before the previous file ended")));
+            return Err(BagError::Invalid(format!(
+                "{path} started before the previous file ended"
+            )));
         }
         if !is_payload_path(path) {
-            return Err(BagError::Invalid(format!("{path:?} is not a payload path a bag may hold (data/ then letters, digits, . _ - and /)")));
+            return Err(BagError::Invalid(format!(
+                "{path:?} is not a payload path a bag may hold (data/ then letters, digits, . _ - and /)"
+            )));
         }
-        if self.payload.contains_key(path) || self.payload.keys().any(|p| p.starts_with(&format!("{path}/")) || path.starts_with(&format!("{p}/"))) {
-            return Err(BagError::Invalid(format!("{path} is given twice, or as both a file and a folder")));
+        if self.payload.contains_key(path)
+            || self
+                .payload
+                .keys()
+                .any(|p| p.starts_with(&format!("{path}/")) || path.starts_with(&format!("{p}/")))
+        {
+            return Err(BagError::Invalid(format!(
+                "{path} is given twice, or as both a file and a folder"
+            )));
         }
         let full = self.root.join(path);
         if let Some(parent) = full.parent() {
@@ -184,8 +206,13 @@ impl BagWriter {
 
     /// Appends bytes to the file being written.
     pub fn write(&mut self, bytes: &[u8]) -> Result<(), BagError> {
-        let open = self.open.as_mut().ok_or_else(|| BagError::Invalid("bytes written outside a file".into()))?;
-        open.file.write_all(bytes).map_err(|source| BagError::Io { path: self.root.join(&open.path), source })?;
+        let open = self
+            .open
+            .as_mut()
+            .ok_or_else(|| BagError::Invalid("bytes written outside a file".into()))?;
+        open.file
+            .write_all(bytes)
+            .map_err(|source| BagError::Io { path: self.root.join(&open.path), source })?;
         open.hasher.update(bytes);
         open.len += bytes.len() as u64;
         Ok(())
@@ -218,31 +245,42 @@ impl BagWriter {
         let bytes: u64 = self.payload.values().map(|(_, len)| len).sum();
         let mut bag_info = String::new();
         for (label, value) in info {
-            if label.is_empty() || label.contains(':') || label.chars().any(char::is_control) || label.trim() != label {
+            if label.is_empty()
+                || label.contains(':')
+                || label.chars().any(char::is_control)
+                || label.trim() != label
+            {
                 return Err(BagError::Invalid(format!("{label:?} cannot be a bag-info label")));
             }
             if label.eq_ignore_ascii_case("Payload-Oxum") {
                 continue; // computed here
             }
             // One line per field: a value with line breaks is folded into spaces.
-            let value: String = value.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+            let value: String =
+                value.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
             bag_info.push_str(&format!("{label}: {}\n", value.trim()));
         }
         bag_info.push_str(&format!("Payload-Oxum: {bytes}.{files}\n"));
 
-        let mut tags: Vec<(String, Vec<u8>)> = vec![("bagit.txt".into(), BAGIT_TXT.as_bytes().to_vec()), ("bag-info.txt".into(), bag_info.into_bytes())];
+        let mut tags: Vec<(String, Vec<u8>)> = vec![
+            ("bagit.txt".into(), BAGIT_TXT.as_bytes().to_vec()),
+            ("bag-info.txt".into(), bag_info.into_bytes()),
+        ];
         for algorithm in ALGORITHMS {
             let mut manifest = String::new();
             for (path, (digests, _)) in &self.payload {
-                manifest.push_str(&format!("{}  {path}\n", digests.of(algorithm).unwrap_or_default()));
+                manifest
+                    .push_str(&format!("{}  {path}\n", digests.of(algorithm).unwrap_or_default()));
             }
             tags.push((format!("manifest-{algorithm}.txt"), manifest.into_bytes()));
         }
-        let tag_digests: Vec<(String, Digests)> = tags.iter().map(|(name, bytes)| (name.clone(), digests_of(bytes))).collect();
+        let tag_digests: Vec<(String, Digests)> =
+            tags.iter().map(|(name, bytes)| (name.clone(), digests_of(bytes))).collect();
         for algorithm in ALGORITHMS {
             let mut manifest = String::new();
             for (name, digests) in &tag_digests {
-                manifest.push_str(&format!("{}  {name}\n", digests.of(algorithm).unwrap_or_default()));
+                manifest
+                    .push_str(&format!("{}  {name}\n", digests.of(algorithm).unwrap_or_default()));
             }
             tags.push((format!("tagmanifest-{algorithm}.txt"), manifest.into_bytes()));
         }
@@ -317,7 +355,8 @@ fn list_files(root: &Path, dir: &Path, out: &mut BTreeSet<String>, problems: &mu
     };
     for entry in entries.flatten() {
         let path = entry.path();
-        let relative = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+        let relative =
+            path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
         let Ok(kind) = entry.file_type() else {
             problems.push(format!("{relative} cannot be examined"));
             continue;
@@ -361,8 +400,11 @@ pub fn check_fixity(root: &Path) -> Fixity {
             if info_value(&fields, "BagIt-Version") != Some("1.0") {
                 problems.push("bagit.txt does not declare BagIt-Version: 1.0".into());
             }
-            if !info_value(&fields, "Tag-File-Character-Encoding").is_some_and(|e| e.eq_ignore_ascii_case("UTF-8")) {
-                problems.push("bagit.txt does not declare Tag-File-Character-Encoding: UTF-8".into());
+            if !info_value(&fields, "Tag-File-Character-Encoding")
+                .is_some_and(|e| e.eq_ignore_ascii_case("UTF-8"))
+            {
+                problems
+                    .push("bagit.txt does not declare Tag-File-Character-Encoding: UTF-8".into());
             }
         }
         Err(e) => problems.push(format!("bagit.txt is missing: {e}")),
@@ -393,7 +435,9 @@ pub fn check_fixity(root: &Path) -> Fixity {
                 Ok(kind) if kind.is_file() => {
                     tag_files.insert(name);
                 }
-                Ok(kind) if kind.is_dir() => list_files(root, &entry.path(), &mut tag_files, problems),
+                Ok(kind) if kind.is_dir() => {
+                    list_files(root, &entry.path(), &mut tag_files, problems)
+                }
                 _ => problems.push(format!("{name} is not a regular file")),
             }
         }
@@ -401,7 +445,12 @@ pub fn check_fixity(root: &Path) -> Fixity {
 
     // Each file is hashed once, for both algorithms.
     let mut cache: BTreeMap<String, Option<(Digests, u64)>> = BTreeMap::new();
-    let mut digests = |path: &str| -> Option<(Digests, u64)> { cache.entry(path.to_string()).or_insert_with(|| digests_of_file(&root.join(path)).ok()).clone() };
+    let mut digests = |path: &str| -> Option<(Digests, u64)> {
+        cache
+            .entry(path.to_string())
+            .or_insert_with(|| digests_of_file(&root.join(path)).ok())
+            .clone()
+    };
 
     for algorithm in ALGORITHMS {
         let name = format!("manifest-{algorithm}.txt");
@@ -455,12 +504,15 @@ pub fn check_fixity(root: &Path) -> Fixity {
     }
 
     fixity.payload_files = payload.len() as u64;
-    fixity.payload_bytes = payload.iter().filter_map(|p| std::fs::metadata(root.join(p)).ok()).map(|m| m.len()).sum();
+    fixity.payload_bytes =
+        payload.iter().filter_map(|p| std::fs::metadata(root.join(p)).ok()).map(|m| m.len()).sum();
     match info_value(&fixity.info, "Payload-Oxum") {
         Some(oxum) => {
             let expected = format!("{}.{}", fixity.payload_bytes, fixity.payload_files);
             if oxum != expected {
-                fixity.problems.push(format!("Payload-Oxum says {oxum} but the payload is {expected} (bytes.files)"));
+                fixity.problems.push(format!(
+                    "Payload-Oxum says {oxum} but the payload is {expected} (bytes.files)"
+                ));
             }
         }
         None => fixity.problems.push("bag-info.txt has no Payload-Oxum".into()),
@@ -493,7 +545,10 @@ mod tests {
         assert_eq!(info_value(&fixity.info, "source-organization"), Some("示例市 line"));
         assert_eq!(info_value(&fixity.info, "Payload-Oxum"), Some("13.2"));
         let manifest = std::fs::read_to_string(root.join("manifest-sha256.txt")).unwrap();
-        assert_eq!(manifest.lines().next().unwrap(), "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03  data/a.txt");
+        assert_eq!(
+            manifest.lines().next().unwrap(),
+            "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03  data/a.txt"
+        );
     }
 
     #[test]
@@ -507,8 +562,14 @@ mod tests {
         let problems = check_fixity(&root).problems.join("\n");
         assert!(problems.contains("data/a.txt: its sha256 digest does not match"), "{problems}");
         assert!(problems.contains("data/a.txt: its sha512 digest does not match"), "{problems}");
-        assert!(problems.contains("data/extra.txt is in the bag but not in manifest-sha256.txt"), "{problems}");
-        assert!(problems.contains("data/sub/b.json is in manifest-sha512.txt but missing"), "{problems}");
+        assert!(
+            problems.contains("data/extra.txt is in the bag but not in manifest-sha256.txt"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("data/sub/b.json is in manifest-sha512.txt but missing"),
+            "{problems}"
+        );
         assert!(problems.contains("Payload-Oxum"), "{problems}");
     }
 
@@ -516,7 +577,17 @@ mod tests {
     fn refuses_unsafe_paths_and_misuse() {
         let dir = tempfile::tempdir().unwrap();
         let mut bag = BagWriter::create(&dir.path().join("b")).unwrap();
-        for bad in ["data/../x", "/data/x", "data//x", "data/./x", "x", "data/a b", "data/é", "data/", "data\\x"] {
+        for bad in [
+            "data/../x",
+            "/data/x",
+            "data//x",
+            "data/./x",
+            "x",
+            "data/a b",
+            "data/é",
+            "data/",
+            "data\\x",
+        ] {
             assert!(bag.start_file(bad).is_err(), "{bad:?}");
         }
         bag.add_file("data/x", b"1").unwrap();

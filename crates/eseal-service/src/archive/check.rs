@@ -97,7 +97,10 @@ pub struct ArchiveReport {
 impl ArchiveReport {
     /// Whether all four properties hold.
     pub fn ok(&self) -> bool {
-        self.authenticity.holds && self.integrity.holds && self.usability.holds && self.security.holds
+        self.authenticity.holds
+            && self.integrity.holds
+            && self.usability.holds
+            && self.security.holds
     }
 
     /// The report as text for a person.
@@ -120,8 +123,16 @@ impl ArchiveReport {
             self.documents,
             self.seals
         ));
-        for (name, property) in [("authenticity", &self.authenticity), ("integrity", &self.integrity), ("usability", &self.usability), ("security", &self.security)] {
-            out.push_str(&format!("{name:<13} {}\n", if property.holds { "HOLDS" } else { "FAILS" }));
+        for (name, property) in [
+            ("authenticity", &self.authenticity),
+            ("integrity", &self.integrity),
+            ("usability", &self.usability),
+            ("security", &self.security),
+        ] {
+            out.push_str(&format!(
+                "{name:<13} {}\n",
+                if property.holds { "HOLDS" } else { "FAILS" }
+            ));
             for c in &property.checked {
                 out.push_str(&format!("    {c}\n"));
             }
@@ -132,7 +143,11 @@ impl ArchiveReport {
                 out.push_str(&format!("  ! ... and {} more problems\n", property.more_problems));
             }
         }
-        out.push_str(if self.ok() { "the archive verifies: all four properties hold\n" } else { "THE ARCHIVE DOES NOT VERIFY\n" });
+        out.push_str(if self.ok() {
+            "the archive verifies: all four properties hold\n"
+        } else {
+            "THE ARCHIVE DOES NOT VERIFY\n"
+        });
         out
     }
 }
@@ -182,7 +197,9 @@ fn payload_files(root: &Path) -> Vec<String> {
             let path = entry.path();
             match entry.file_type() {
                 Ok(t) if t.is_dir() => walk(root, &path, out),
-                Ok(t) if t.is_file() => out.push(path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/")),
+                Ok(t) if t.is_file() => out.push(
+                    path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/"),
+                ),
                 _ => {}
             }
         }
@@ -195,7 +212,11 @@ fn payload_files(root: &Path) -> Vec<String> {
 
 /// Checks the bag in `root` with the log key `verifier`.
 pub fn check_bag(root: &Path, verifier: &LogVerifier, options: &CheckOptions) -> ArchiveReport {
-    let mut report = ArchiveReport { bag: root.display().to_string(), log_key: verifier.verifier_key(), ..Default::default() };
+    let mut report = ArchiveReport {
+        bag: root.display().to_string(),
+        log_key: verifier.verifier_key(),
+        ..Default::default()
+    };
     let mut authenticity = Property::default();
     let mut integrity = Property::default();
     let mut usability = Property::default();
@@ -231,7 +252,10 @@ pub fn check_bag(root: &Path, verifier: &LogVerifier, options: &CheckOptions) ->
     let checkpoint_note = std::fs::read_to_string(root.join(layout::CHECKPOINT_PATH)).ok();
     let checkpoint: Option<Checkpoint> = match &checkpoint_note {
         None => {
-            security.problem(format!("{} is missing: nothing in the bag is under a signature", layout::CHECKPOINT_PATH));
+            security.problem(format!(
+                "{} is missing: nothing in the bag is under a signature",
+                layout::CHECKPOINT_PATH
+            ));
             None
         }
         Some(note) => match verifier.verify_note(note) {
@@ -240,7 +264,10 @@ pub fn check_bag(root: &Path, verifier: &LogVerifier, options: &CheckOptions) ->
                 Some(c)
             }
             Err(e) => {
-                security.problem(format!("{} is not a checkpoint signed by the log key {key}: {e}", layout::CHECKPOINT_PATH));
+                security.problem(format!(
+                    "{} is not a checkpoint signed by the log key {key}: {e}",
+                    layout::CHECKPOINT_PATH
+                ));
                 None
             }
         },
@@ -249,13 +276,25 @@ pub fn check_bag(root: &Path, verifier: &LogVerifier, options: &CheckOptions) ->
         report.log_origin = Some(c.origin.clone());
         report.tree_size = Some(c.size);
         if c.origin != verifier.name() {
-            security.problem(format!("the checkpoint is of log {:?}, not of the key's log {:?}", c.origin, verifier.name()));
+            security.problem(format!(
+                "the checkpoint is of log {:?}, not of the key's log {:?}",
+                c.origin,
+                verifier.name()
+            ));
         }
         if info_value(info, layout::INFO_ORIGIN) != Some(c.origin.as_str()) {
-            integrity.problem(format!("bag-info.txt's {} is not the checkpoint's origin {:?}", layout::INFO_ORIGIN, c.origin));
+            integrity.problem(format!(
+                "bag-info.txt's {} is not the checkpoint's origin {:?}",
+                layout::INFO_ORIGIN,
+                c.origin
+            ));
         }
         if info_number(layout::INFO_TREE_SIZE) != Some(c.size) {
-            integrity.problem(format!("bag-info.txt's {} is not the checkpoint's size {}", layout::INFO_TREE_SIZE, c.size));
+            integrity.problem(format!(
+                "bag-info.txt's {} is not the checkpoint's size {}",
+                layout::INFO_TREE_SIZE,
+                c.size
+            ));
         }
     }
 
@@ -279,18 +318,29 @@ pub fn check_bag(root: &Path, verifier: &LogVerifier, options: &CheckOptions) ->
         match AuditRecord::from_json(&bytes) {
             Ok(record) => {
                 if record.sequence != sequence {
-                    integrity.problem(format!("{path} holds record {}, not record {sequence}", record.sequence));
+                    integrity.problem(format!(
+                        "{path} holds record {}, not record {sequence}",
+                        record.sequence
+                    ));
                 }
                 if from.is_some_and(|f| record.time < f) || to.is_some_and(|t| record.time >= t) {
                     outside_range += 1;
                 }
                 let event = &record.event;
-                if let (Some(seal), Some(fingerprint)) = (&event.seal_id, &event.seal_certificate_sha256) {
-                    seen.seal_fingerprints.entry(seal.clone()).or_default().insert(fingerprint.clone());
+                if let (Some(seal), Some(fingerprint)) =
+                    (&event.seal_id, &event.seal_certificate_sha256)
+                {
+                    seen.seal_fingerprints
+                        .entry(seal.clone())
+                        .or_default()
+                        .insert(fingerprint.clone());
                 }
                 if event.event == Some(EventKind::DocumentSealed) {
                     if let Some(output) = &event.output_sha256 {
-                        seen.outputs.insert(output.clone(), (sequence, event.seal_certificate_sha256.clone()));
+                        seen.outputs.insert(
+                            output.clone(),
+                            (sequence, event.seal_certificate_sha256.clone()),
+                        );
                     }
                 }
             }
@@ -298,15 +348,24 @@ pub fn check_bag(root: &Path, verifier: &LogVerifier, options: &CheckOptions) ->
         }
         if let Some(c) = &checkpoint {
             if sequence > c.size {
-                security.problem(format!("record {sequence} is outside the signed checkpoint of {} records", c.size));
+                security.problem(format!(
+                    "record {sequence} is outside the signed checkpoint of {} records",
+                    c.size
+                ));
             }
         }
         if !proofs.contains(&sequence) {
-            authenticity.problem(format!("record {sequence} has no proof file {}", layout::proof_path(sequence)));
+            authenticity.problem(format!(
+                "record {sequence} has no proof file {}",
+                layout::proof_path(sequence)
+            ));
             continue;
         }
         let proof_path = layout::proof_path(sequence);
-        let proof = match std::fs::read(root.join(&proof_path)).map_err(|e| e.to_string()).and_then(|b| ProofFile::from_json(&b).map_err(|e| e.to_string())) {
+        let proof = match std::fs::read(root.join(&proof_path))
+            .map_err(|e| e.to_string())
+            .and_then(|b| ProofFile::from_json(&b).map_err(|e| e.to_string()))
+        {
             Ok(p) => p,
             Err(e) => {
                 authenticity.problem(format!("{proof_path} is not a proof file: {e}"));
@@ -315,13 +374,18 @@ pub fn check_bag(root: &Path, verifier: &LogVerifier, options: &CheckOptions) ->
         };
         match verifier.verify_note(&proof.checkpoint) {
             Ok(_) => notes_verified += 1,
-            Err(e) => security.problem(format!("the checkpoint in {proof_path} is not signed by the log key {key}: {e}")),
+            Err(e) => security.problem(format!(
+                "the checkpoint in {proof_path} is not signed by the log key {key}: {e}"
+            )),
         }
         if checkpoint_note.as_deref() != Some(proof.checkpoint.as_str()) {
             against_other_checkpoint += 1;
         }
         if proof.sequence != sequence {
-            authenticity.problem(format!("{proof_path} is the proof of record {}, not of record {sequence}", proof.sequence));
+            authenticity.problem(format!(
+                "{proof_path} is the proof of record {}, not of record {sequence}",
+                proof.sequence
+            ));
             continue;
         }
         let differs = proof.record != bytes;
@@ -331,15 +395,26 @@ pub fn check_bag(root: &Path, verifier: &LogVerifier, options: &CheckOptions) ->
             Ok(_) => proofs_held += 1,
             Err(e) => authenticity.problem(format!(
                 "record {sequence}: its proof does not hold for {path}: {e}{}",
-                if differs { " (the record file is not the record its proof was issued for)" } else { "" }
+                if differs {
+                    " (the record file is not the record its proof was issued for)"
+                } else {
+                    ""
+                }
             )),
         }
     }
     for sequence in proofs.difference(&records) {
-        integrity.problem(format!("{} has no record file {}", layout::proof_path(*sequence), layout::record_path(*sequence)));
+        integrity.problem(format!(
+            "{} has no record file {}",
+            layout::proof_path(*sequence),
+            layout::record_path(*sequence)
+        ));
     }
     if against_other_checkpoint > 0 {
-        integrity.problem(format!("{against_other_checkpoint} proof files are against another checkpoint than {}", layout::CHECKPOINT_PATH));
+        integrity.problem(format!(
+            "{against_other_checkpoint} proof files are against another checkpoint than {}",
+            layout::CHECKPOINT_PATH
+        ));
     }
     authenticity.checked.push(format!("{proofs_held} of {} records: the record file is included in the tree of a checkpoint signed by the log key", records.len()));
 
@@ -352,16 +427,27 @@ pub fn check_bag(root: &Path, verifier: &LogVerifier, options: &CheckOptions) ->
     report.last_sequence = last.or(present_last);
     match (first, last) {
         (Some(first), Some(last)) if first >= 1 && first <= last => {
-            let missing: Vec<u64> = (first..=last).filter(|s| !records.contains(s)).take(MAX_PROBLEMS + 1).collect();
+            let missing: Vec<u64> =
+                (first..=last).filter(|s| !records.contains(s)).take(MAX_PROBLEMS + 1).collect();
             for range in ranges(&missing) {
-                integrity.problem(format!("records {range} are missing: a gap in the sequence {first}-{last}"));
+                integrity.problem(format!(
+                    "records {range} are missing: a gap in the sequence {first}-{last}"
+                ));
             }
             for s in records.iter().filter(|s| **s < first || **s > last) {
-                integrity.problem(format!("record {s} is outside the range {first}-{last} that bag-info.txt declares"));
+                integrity.problem(format!(
+                    "record {s} is outside the range {first}-{last} that bag-info.txt declares"
+                ));
             }
             if let Some(c) = &checkpoint {
-                let mut boundary = |path: &str, expected: u64, is_outside: &dyn Fn(i64) -> bool, what: &str| {
-                    let proof = match std::fs::read(root.join(path)).map_err(|e| e.to_string()).and_then(|b| ProofFile::from_json(&b).map_err(|e| e.to_string())) {
+                let mut boundary = |path: &str,
+                                    expected: u64,
+                                    is_outside: &dyn Fn(i64) -> bool,
+                                    what: &str| {
+                    let proof = match std::fs::read(root.join(path))
+                        .map_err(|e| e.to_string())
+                        .and_then(|b| ProofFile::from_json(&b).map_err(|e| e.to_string()))
+                    {
                         Ok(p) => p,
                         Err(e) => {
                             integrity.problem(format!("{path} ({what}) is missing or unreadable ({e}): nothing shows that no record was cut there"));
@@ -378,17 +464,29 @@ pub fn check_bag(root: &Path, verifier: &LogVerifier, options: &CheckOptions) ->
                             }
                         }
                         Err(e) => {
-                            security.problem(format!("{path} ({what}) does not hold against the log key: {e}"));
+                            security.problem(format!(
+                                "{path} ({what}) does not hold against the log key: {e}"
+                            ));
                         }
                     }
                 };
                 if first > 1 {
                     let from = from.unwrap_or(i64::MIN);
-                    boundary(layout::BEFORE_PATH, first - 1, &|t| t < from, "the last record before the range");
+                    boundary(
+                        layout::BEFORE_PATH,
+                        first - 1,
+                        &|t| t < from,
+                        "the last record before the range",
+                    );
                 }
                 if last < c.size {
                     let to = to.unwrap_or(i64::MAX);
-                    boundary(layout::AFTER_PATH, last + 1, &|t| t >= to, "the first record after the range");
+                    boundary(
+                        layout::AFTER_PATH,
+                        last + 1,
+                        &|t| t >= to,
+                        "the first record after the range",
+                    );
                 } else if last > c.size {
                     security.problem(format!("the range ends at record {last}, after the signed checkpoint of {} records", c.size));
                 }
@@ -398,7 +496,11 @@ pub fn check_bag(root: &Path, verifier: &LogVerifier, options: &CheckOptions) ->
                 if outside_range > 0 { format!(" ({outside_range} records inside carry a time outside it: clocks of concurrent appends)") } else { String::new() }
             ));
         }
-        _ => integrity.problem(format!("bag-info.txt does not declare the range ({} and {})", layout::INFO_FIRST, layout::INFO_LAST)),
+        _ => integrity.problem(format!(
+            "bag-info.txt does not declare the range ({} and {})",
+            layout::INFO_FIRST,
+            layout::INFO_LAST
+        )),
     }
     if records.is_empty() {
         integrity.problem("the bag holds no records");
@@ -407,25 +509,36 @@ pub fn check_bag(root: &Path, verifier: &LogVerifier, options: &CheckOptions) ->
     // Integrity: consistency with the previous export.
     let previous = info_number(layout::INFO_PREVIOUS);
     match std::fs::read(root.join(layout::CONSISTENCY_PATH)) {
-        Ok(bytes) => match ConsistencyFile::from_json(&bytes) {
-            Ok(file) => {
-                for (which, note) in [("old", &file.old_checkpoint), ("new", &file.new_checkpoint)] {
-                    match verifier.verify_note(note) {
+        Ok(bytes) => {
+            match ConsistencyFile::from_json(&bytes) {
+                Ok(file) => {
+                    for (which, note) in
+                        [("old", &file.old_checkpoint), ("new", &file.new_checkpoint)]
+                    {
+                        match verifier.verify_note(note) {
                         Ok(_) => notes_verified += 1,
                         Err(e) => security.problem(format!("the {which} checkpoint of {} is not signed by the log key {key}: {e}", layout::CONSISTENCY_PATH)),
                     }
-                }
-                match file.check(verifier) {
-                    Ok((old, new)) => {
-                        report.previous_tree_size = Some(old.size);
-                        if checkpoint.as_ref().is_some_and(|c| *c != new) {
-                            integrity.problem(format!("{} ends at another checkpoint than {}", layout::CONSISTENCY_PATH, layout::CHECKPOINT_PATH));
-                        }
-                        if previous != Some(old.size) {
-                            integrity.problem(format!("bag-info.txt's {} is not the consistency proof's old size {}", layout::INFO_PREVIOUS, old.size));
-                        }
-                        if let Some(note) = &options.previous_checkpoint {
-                            match verifier.verify_note(note) {
+                    }
+                    match file.check(verifier) {
+                        Ok((old, new)) => {
+                            report.previous_tree_size = Some(old.size);
+                            if checkpoint.as_ref().is_some_and(|c| *c != new) {
+                                integrity.problem(format!(
+                                    "{} ends at another checkpoint than {}",
+                                    layout::CONSISTENCY_PATH,
+                                    layout::CHECKPOINT_PATH
+                                ));
+                            }
+                            if previous != Some(old.size) {
+                                integrity.problem(format!(
+                                    "bag-info.txt's {} is not the consistency proof's old size {}",
+                                    layout::INFO_PREVIOUS,
+                                    old.size
+                                ));
+                            }
+                            if let Some(note) = &options.previous_checkpoint {
+                                match verifier.verify_note(note) {
                                 Ok(p) if p == old => {}
                                 Ok(p) => integrity.problem(format!(
                                     "the consistency proof starts at a checkpoint of {} records, not at the previous export's checkpoint of {}",
@@ -433,20 +546,27 @@ pub fn check_bag(root: &Path, verifier: &LogVerifier, options: &CheckOptions) ->
                                 )),
                                 Err(e) => security.problem(format!("the previous export's checkpoint is not signed by the log key: {e}")),
                             }
+                            }
+                            integrity.checked.push(format!("consistency: the signed tree of {} records is a prefix of the signed tree of {}", old.size, new.size));
                         }
-                        integrity.checked.push(format!("consistency: the signed tree of {} records is a prefix of the signed tree of {}", old.size, new.size));
+                        Err(e) => integrity.problem(format!("{}: {e}", layout::CONSISTENCY_PATH)),
                     }
-                    Err(e) => integrity.problem(format!("{}: {e}", layout::CONSISTENCY_PATH)),
                 }
+                Err(e) => integrity.problem(format!("{}: {e}", layout::CONSISTENCY_PATH)),
             }
-            Err(e) => integrity.problem(format!("{}: {e}", layout::CONSISTENCY_PATH)),
-        },
+        }
         Err(_) => {
             if let Some(size) = previous {
-                integrity.problem(format!("bag-info.txt names a previous tree size {size} but the bag has no {}", layout::CONSISTENCY_PATH));
+                integrity.problem(format!(
+                    "bag-info.txt names a previous tree size {size} but the bag has no {}",
+                    layout::CONSISTENCY_PATH
+                ));
             }
             if options.previous_checkpoint.is_some() {
-                integrity.problem(format!("a previous export was given but the bag has no {}", layout::CONSISTENCY_PATH));
+                integrity.problem(format!(
+                    "a previous export was given but the bag has no {}",
+                    layout::CONSISTENCY_PATH
+                ));
             }
         }
     }
@@ -461,7 +581,11 @@ pub fn check_bag(root: &Path, verifier: &LogVerifier, options: &CheckOptions) ->
             }
             report.seals += 1;
             let chain_path = layout::seal_chain_path(&id);
-            match std::fs::read_to_string(root.join(&chain_path)).map_err(|e| e.to_string()).and_then(|pem| eseal_cms::CertificateChain::from_pem(&pem).map_err(|e| e.to_string())) {
+            match std::fs::read_to_string(root.join(&chain_path))
+                .map_err(|e| e.to_string())
+                .and_then(|pem| {
+                    eseal_cms::CertificateChain::from_pem(&pem).map_err(|e| e.to_string())
+                }) {
                 Ok(chain) => {
                     let fingerprint = chain.fingerprint_hex();
                     for named in seen.seal_fingerprints.get(&id).into_iter().flatten() {
@@ -470,7 +594,8 @@ pub fn check_bag(root: &Path, verifier: &LogVerifier, options: &CheckOptions) ->
                         }
                     }
                 }
-                Err(e) => usability.problem(format!("{chain_path} is not a readable certificate chain: {e}")),
+                Err(e) => usability
+                    .problem(format!("{chain_path} is not a readable certificate chain: {e}")),
             }
             if !root.join(layout::seal_image_path(&id)).is_file() {
                 usability.problem(format!("seal {id} has no {}", layout::seal_image_path(&id)));
@@ -482,7 +607,8 @@ pub fn check_bag(root: &Path, verifier: &LogVerifier, options: &CheckOptions) ->
     let mut documents_verified = 0u64;
     let mut present = BTreeSet::new();
     if let Ok(entries) = std::fs::read_dir(root.join(layout::DOCUMENTS_DIR)) {
-        let mut names: Vec<String> = entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        let mut names: Vec<String> =
+            entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
         names.sort();
         for name in names {
             let path = format!("{}/{name}", layout::DOCUMENTS_DIR);
@@ -495,7 +621,10 @@ pub fn check_bag(root: &Path, verifier: &LogVerifier, options: &CheckOptions) ->
             let full = root.join(&path);
             match digests_of_file(&full) {
                 Ok((digests, _)) if digests.sha256 != named => {
-                    authenticity.problem(format!("{path}: its SHA-256 is {}, not its name", digests.sha256));
+                    authenticity.problem(format!(
+                        "{path}: its SHA-256 is {}, not its name",
+                        digests.sha256
+                    ));
                     continue;
                 }
                 Ok(_) => {}
@@ -505,28 +634,53 @@ pub fn check_bag(root: &Path, verifier: &LogVerifier, options: &CheckOptions) ->
                 }
             }
             let Some((sequence, seal_fingerprint)) = seen.outputs.get(named).cloned() else {
-                authenticity.problem(format!("{path}: no document_sealed record of the bag has this output SHA-256"));
+                authenticity.problem(format!(
+                    "{path}: no document_sealed record of the bag has this output SHA-256"
+                ));
                 continue;
             };
-            let report_of = eseal_pdf::FileSource::open(&full).map_err(|e| e.to_string()).and_then(|s| verify_document(&s, &options.anchors).map_err(|e| e.to_string()));
+            let report_of = eseal_pdf::FileSource::open(&full)
+                .map_err(|e| e.to_string())
+                .and_then(|s| verify_document(&s, &options.anchors).map_err(|e| e.to_string()));
             match report_of {
                 Ok(verification) => {
                     let mut fine = true;
                     // Signatures other than the seal's (an earlier signer's, under anchors
                     // this verifier lacks) may be INDETERMINATE; none may fail, and nothing may
                     // have changed after signing.
-                    if matches!(verification.verdict, DocumentVerdict::Failed | DocumentVerdict::ChangedAfterSigning) {
+                    if matches!(
+                        verification.verdict,
+                        DocumentVerdict::Failed | DocumentVerdict::ChangedAfterSigning
+                    ) {
                         fine = false;
                         let details: Vec<String> = verification
                             .signatures
                             .iter()
-                            .filter(|s| s.indication == Indication::TotalFailed || s.modified_after_signing)
-                            .map(|s| format!("{} {}{}: {}", s.field_name, s.indication.as_str(), s.sub_indication.map(|i| format!(" {}", i.as_str())).unwrap_or_default(), s.problems.join("; ")))
+                            .filter(|s| {
+                                s.indication == Indication::TotalFailed || s.modified_after_signing
+                            })
+                            .map(|s| {
+                                format!(
+                                    "{} {}{}: {}",
+                                    s.field_name,
+                                    s.indication.as_str(),
+                                    s.sub_indication
+                                        .map(|i| format!(" {}", i.as_str()))
+                                        .unwrap_or_default(),
+                                    s.problems.join("; ")
+                                )
+                            })
                             .collect();
-                        authenticity.problem(format!("{path} (record {sequence}): the verdict is {}: {}", verification.verdict.as_str(), details.join(" | ")));
+                        authenticity.problem(format!(
+                            "{path} (record {sequence}): the verdict is {}: {}",
+                            verification.verdict.as_str(),
+                            details.join(" | ")
+                        ));
                     }
                     let seal_signature = match &seal_fingerprint {
-                        Some(f) => verification.signatures.iter().find(|s| s.signer.as_ref().is_some_and(|c| &c.sha256_fingerprint == f)),
+                        Some(f) => verification.signatures.iter().find(|s| {
+                            s.signer.as_ref().is_some_and(|c| &c.sha256_fingerprint == f)
+                        }),
                         None => verification.signatures.last(),
                     };
                     match seal_signature {
@@ -538,7 +692,9 @@ pub fn check_bag(root: &Path, verifier: &LogVerifier, options: &CheckOptions) ->
                                 s.field_name,
                                 if s.trusted { "does not pass" } else { "is not trusted" },
                                 s.indication.as_str(),
-                                s.sub_indication.map(|i| format!(" {}", i.as_str())).unwrap_or_default(),
+                                s.sub_indication
+                                    .map(|i| format!(" {}", i.as_str()))
+                                    .unwrap_or_default(),
                                 s.trust_problem.clone().unwrap_or_else(|| s.problems.join("; "))
                             ));
                         }
@@ -551,7 +707,8 @@ pub fn check_bag(root: &Path, verifier: &LogVerifier, options: &CheckOptions) ->
                         documents_verified += 1;
                     }
                 }
-                Err(e) => authenticity.problem(format!("{path} (record {sequence}): cannot be verified: {e}")),
+                Err(e) => authenticity
+                    .problem(format!("{path} (record {sequence}): cannot be verified: {e}")),
             }
         }
     }
@@ -571,11 +728,17 @@ pub fn check_bag(root: &Path, verifier: &LogVerifier, options: &CheckOptions) ->
             Err(e) => usability.problem(format!("{path}: {e}")),
         }
     }
-    usability.checked.push(format!("{readable} of {} payload files are JSON, PEM, PNG, PDF or UTF-8 text and parse", files.len()));
+    usability.checked.push(format!(
+        "{readable} of {} payload files are JSON, PEM, PNG, PDF or UTF-8 text and parse",
+        files.len()
+    ));
 
     security.checked.push(format!("{notes_verified} checkpoint notes (the checkpoint, every proof, the boundaries, the consistency proof) signed by {key}"));
     if let Some(c) = &checkpoint {
-        security.checked.push(format!("every record of the bag is within the signed checkpoint of {} records", c.size));
+        security.checked.push(format!(
+            "every record of the bag is within the signed checkpoint of {} records",
+            c.size
+        ));
     }
 
     for p in [&mut authenticity, &mut integrity, &mut usability, &mut security] {
@@ -591,7 +754,14 @@ pub fn check_bag(root: &Path, verifier: &LogVerifier, options: &CheckOptions) ->
 /// Integrity: bag-info's counts match the payload, and, when the bag says the service keeps
 /// documents, every document a `document_sealed` record of the bag names is in it or listed in
 /// the not-kept file (and only those).
-fn completeness(root: &Path, info: &[(String, String)], seen: &Seen, present: &BTreeSet<String>, report: &mut ArchiveReport, integrity: &mut Property) {
+fn completeness(
+    root: &Path,
+    info: &[(String, String)],
+    seen: &Seen,
+    present: &BTreeSet<String>,
+    report: &mut ArchiveReport,
+    integrity: &mut Property,
+) {
     for (label, actual, what) in [
         (layout::INFO_RECORD_COUNT, report.records, "record files"),
         (layout::INFO_DOCUMENT_COUNT, report.documents, "sealed documents"),
@@ -599,8 +769,12 @@ fn completeness(root: &Path, info: &[(String, String)], seen: &Seen, present: &B
     ] {
         match info_value(info, label).map(|v| v.parse::<u64>()) {
             None => {}
-            Some(Ok(declared)) if declared == actual => integrity.checked.push(format!("count: {actual} {what}, as bag-info.txt's {label} declares")),
-            Some(Ok(declared)) => integrity.problem(format!("bag-info.txt's {label} declares {declared} {what} but the bag holds {actual}")),
+            Some(Ok(declared)) if declared == actual => integrity
+                .checked
+                .push(format!("count: {actual} {what}, as bag-info.txt's {label} declares")),
+            Some(Ok(declared)) => integrity.problem(format!(
+                "bag-info.txt's {label} declares {declared} {what} but the bag holds {actual}"
+            )),
             Some(Err(_)) => integrity.problem(format!("bag-info.txt's {label} is not a number")),
         }
     }
@@ -610,11 +784,19 @@ fn completeness(root: &Path, info: &[(String, String)], seen: &Seen, present: &B
     let listed = match std::fs::read_to_string(root.join(layout::NOT_KEPT_PATH)) {
         Ok(text) => {
             for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-                match line.split_once(' ').and_then(|(hex, seq)| Some((hex, seq.trim().parse::<u64>().ok()?))).filter(|(hex, _)| is_sha256_hex(hex)) {
+                match line
+                    .split_once(' ')
+                    .and_then(|(hex, seq)| Some((hex, seq.trim().parse::<u64>().ok()?)))
+                    .filter(|(hex, _)| is_sha256_hex(hex))
+                {
                     Some((hex, sequence)) => {
                         not_kept.insert(hex.to_string(), sequence);
                     }
-                    None => integrity.problem(format!("{} line {}: not `<sha256 hex> <record sequence>`", layout::NOT_KEPT_PATH, n + 1)),
+                    None => integrity.problem(format!(
+                        "{} line {}: not `<sha256 hex> <record sequence>`",
+                        layout::NOT_KEPT_PATH,
+                        n + 1
+                    )),
                 }
             }
             true
@@ -696,7 +878,9 @@ fn parses(full: &Path, path: &str) -> Result<(), String> {
     match extension {
         "json" => {
             let bytes = std::fs::read(full).map_err(|e| e.to_string())?;
-            serde_json::from_slice::<serde_json::Value>(&bytes).map(|_| ()).map_err(|e| format!("not JSON: {e}"))
+            serde_json::from_slice::<serde_json::Value>(&bytes)
+                .map(|_| ())
+                .map_err(|e| format!("not JSON: {e}"))
         }
         "txt" => {
             let bytes = std::fs::read(full).map_err(|e| e.to_string())?;
@@ -708,7 +892,8 @@ fn parses(full: &Path, path: &str) -> Result<(), String> {
             for block in x509_parser::pem::Pem::iter_from_buffer(&bytes) {
                 let block = block.map_err(|e| format!("not PEM: {e}"))?;
                 if block.label == "CERTIFICATE" {
-                    x509_parser::parse_x509_certificate(&block.contents).map_err(|e| format!("a certificate does not parse: {e}"))?;
+                    x509_parser::parse_x509_certificate(&block.contents)
+                        .map_err(|e| format!("a certificate does not parse: {e}"))?;
                 }
                 blocks += 1;
             }
@@ -720,9 +905,13 @@ fn parses(full: &Path, path: &str) -> Result<(), String> {
         }
         "pdf" => {
             let source = eseal_pdf::FileSource::open(full).map_err(|e| e.to_string())?;
-            eseal_pdf::Document::open(&source).map(|_| ()).map_err(|e| format!("not a readable PDF: {e}"))
+            eseal_pdf::Document::open(&source)
+                .map(|_| ())
+                .map_err(|e| format!("not a readable PDF: {e}"))
         }
-        other => Err(format!("the format .{other} is not one this archive uses (JSON, PEM, PNG, PDF, text)")),
+        other => Err(format!(
+            "the format .{other} is not one this archive uses (JSON, PEM, PNG, PDF, text)"
+        )),
     }
 }
 

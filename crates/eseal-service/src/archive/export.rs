@@ -19,9 +19,9 @@ use tokio::sync::mpsc;
 
 use super::layout::{self, ConsistencyFile, certificates_pem, is_portable_seal_id, is_sha256_hex};
 use super::time::{format_date, format_rfc3339};
-use eseal_audit::{AuditRecord, EventKind, ProofFile};
 use crate::checkpoints::Checkpointer;
 use crate::store::{Store, StoreError, StoredCheckpoint};
+use eseal_audit::{AuditRecord, EventKind, ProofFile};
 
 /// Largest piece of a file sent at once.
 pub const PIECE: usize = 1 << 20;
@@ -105,7 +105,12 @@ fn time_of(bytes: &[u8]) -> Option<i64> {
 }
 
 /// Whether a record from `from_sequence` to `to_sequence` has its time in the range.
-async fn any_in_range(store: &dyn Store, from_sequence: u64, to_sequence: u64, request: &ExportRequest) -> Result<bool, StoreError> {
+async fn any_in_range(
+    store: &dyn Store,
+    from_sequence: u64,
+    to_sequence: u64,
+    request: &ExportRequest,
+) -> Result<bool, StoreError> {
     let mut next = from_sequence;
     while next <= to_sequence {
         let page = store.audit_records(next, PAGE).await?;
@@ -127,7 +132,11 @@ async fn any_in_range(store: &dyn Store, from_sequence: u64, to_sequence: u64, r
 
 /// (first, last) of the range among records 1 to `size`: the first whose time is at or after
 /// `from`, the last whose time is before `to`.
-async fn find_range(store: &dyn Store, size: u64, request: &ExportRequest) -> Result<Option<(u64, u64)>, StoreError> {
+async fn find_range(
+    store: &dyn Store,
+    size: u64,
+    request: &ExportRequest,
+) -> Result<Option<(u64, u64)>, StoreError> {
     let (mut first, mut last) = (None, None);
     let mut next = 1;
     while next <= size {
@@ -157,7 +166,12 @@ async fn find_range(store: &dyn Store, size: u64, request: &ExportRequest) -> Re
 
 /// Checks the request and fixes what the bag holds. When records of the range are not under
 /// the latest checkpoint, a new one is signed first (at `now`).
-pub async fn plan(store: &dyn Store, checkpoints: &Checkpointer, request: ExportRequest, now: i64) -> Result<ExportPlan, ExportError> {
+pub async fn plan(
+    store: &dyn Store,
+    checkpoints: &Checkpointer,
+    request: ExportRequest,
+    now: i64,
+) -> Result<ExportPlan, ExportError> {
     if request.from >= request.to {
         return Err(ExportError::InvalidArgument(format!(
             "the range [{}, {}) is empty: from_time must be before to_time",
@@ -169,13 +183,21 @@ pub async fn plan(store: &dyn Store, checkpoints: &Checkpointer, request: Export
     let mut latest = store.latest_checkpoint().await?;
     let covered = latest.as_ref().map_or(0, |c| c.size);
     if covered < len && any_in_range(store, covered + 1, len, &request).await? {
-        latest = checkpoints.sign_if_grown(now).await.map_err(|e| ExportError::Internal(format!("cannot sign a checkpoint for the export: {e}")))?;
+        latest = checkpoints.sign_if_grown(now).await.map_err(|e| {
+            ExportError::Internal(format!("cannot sign a checkpoint for the export: {e}"))
+        })?;
     }
     let range = |size| {
-        format!("no record of the signed log of {size} records has its time in [{}, {})", format_rfc3339(request.from), format_rfc3339(request.to))
+        format!(
+            "no record of the signed log of {size} records has its time in [{}, {})",
+            format_rfc3339(request.from),
+            format_rfc3339(request.to)
+        )
     };
     let checkpoint = latest.ok_or_else(|| ExportError::FailedPrecondition(range(0)))?;
-    let (first, last) = find_range(store, checkpoint.size, &request).await?.ok_or_else(|| ExportError::FailedPrecondition(range(checkpoint.size)))?;
+    let (first, last) = find_range(store, checkpoint.size, &request)
+        .await?
+        .ok_or_else(|| ExportError::FailedPrecondition(range(checkpoint.size)))?;
     let origin = checkpoint.note.lines().next().unwrap_or_default().to_string();
     let consistency = match request.previous_tree_size {
         0 => None,
@@ -191,8 +213,18 @@ pub async fn plan(store: &dyn Store, checkpoints: &Checkpointer, request: Export
                     "previous_tree_size {old_size} is not a checkpointed size: give the tree size of the previous export's checkpoint"
                 ))
             })?;
-            let proof = if old.size == checkpoint.size { Vec::new() } else { store.consistency_proof(old.size, checkpoint.size).await? };
-            Some(ConsistencyFile { old_size, new_size: checkpoint.size, proof, old_checkpoint: old.note, new_checkpoint: checkpoint.note.clone() })
+            let proof = if old.size == checkpoint.size {
+                Vec::new()
+            } else {
+                store.consistency_proof(old.size, checkpoint.size).await?
+            };
+            Some(ConsistencyFile {
+                old_size,
+                new_size: checkpoint.size,
+                proof,
+                old_checkpoint: old.note,
+                new_checkpoint: checkpoint.note.clone(),
+            })
         }
     };
     Ok(ExportPlan { request, origin, first, last, checkpoint, consistency })
@@ -203,8 +235,16 @@ struct Sender<'a> {
 }
 
 impl Sender<'_> {
-    async fn piece(&self, path: String, data: Vec<u8>, end_of_file: bool) -> Result<(), ExportError> {
-        self.tx.send(Ok(ExportItem::Piece { path, data, end_of_file })).await.map_err(|_| ExportError::Cancelled)
+    async fn piece(
+        &self,
+        path: String,
+        data: Vec<u8>,
+        end_of_file: bool,
+    ) -> Result<(), ExportError> {
+        self.tx
+            .send(Ok(ExportItem::Piece { path, data, end_of_file }))
+            .await
+            .map_err(|_| ExportError::Cancelled)
     }
 
     /// A whole file, in pieces of at most [`PIECE`] bytes.
@@ -222,7 +262,13 @@ impl Sender<'_> {
 
 /// Sends the bag's payload files, then its bag-info fields, through `tx`; an error is sent as
 /// the last item. `documents_dir` is the service's folder of kept sealed documents.
-pub async fn stream(store: Arc<dyn Store>, plan: ExportPlan, documents_dir: Option<PathBuf>, now: i64, tx: mpsc::Sender<Result<ExportItem, ExportError>>) {
+pub async fn stream(
+    store: Arc<dyn Store>,
+    plan: ExportPlan,
+    documents_dir: Option<PathBuf>,
+    now: i64,
+    tx: mpsc::Sender<Result<ExportItem, ExportError>>,
+) {
     match send_all(store.as_ref(), &plan, documents_dir, now, &tx).await {
         Ok(()) | Err(ExportError::Cancelled) => {}
         Err(e) => {
@@ -232,9 +278,21 @@ pub async fn stream(store: Arc<dyn Store>, plan: ExportPlan, documents_dir: Opti
     }
 }
 
-async fn proof_file(store: &dyn Store, sequence: u64, record: Vec<u8>, checkpoint: &StoredCheckpoint) -> Result<String, ExportError> {
+async fn proof_file(
+    store: &dyn Store,
+    sequence: u64,
+    record: Vec<u8>,
+    checkpoint: &StoredCheckpoint,
+) -> Result<String, ExportError> {
     let inclusion_proof = store.inclusion_proof(sequence, checkpoint.size).await?;
-    Ok(ProofFile { record, sequence, tree_size: checkpoint.size, inclusion_proof, checkpoint: checkpoint.note.clone() }.to_json())
+    Ok(ProofFile {
+        record,
+        sequence,
+        tree_size: checkpoint.size,
+        inclusion_proof,
+        checkpoint: checkpoint.note.clone(),
+    }
+    .to_json())
 }
 
 async fn one_record(store: &dyn Store, sequence: u64) -> Result<Vec<u8>, ExportError> {
@@ -244,7 +302,13 @@ async fn one_record(store: &dyn Store, sequence: u64) -> Result<Vec<u8>, ExportE
     }
 }
 
-async fn send_all(store: &dyn Store, plan: &ExportPlan, documents_dir: Option<PathBuf>, now: i64, tx: &mpsc::Sender<Result<ExportItem, ExportError>>) -> Result<(), ExportError> {
+async fn send_all(
+    store: &dyn Store,
+    plan: &ExportPlan,
+    documents_dir: Option<PathBuf>,
+    now: i64,
+    tx: &mpsc::Sender<Result<ExportItem, ExportError>>,
+) -> Result<(), ExportError> {
     let out = Sender { tx };
     let checkpoint = &plan.checkpoint;
     let mut seal_ids = BTreeSet::new();
@@ -260,7 +324,9 @@ async fn send_all(store: &dyn Store, plan: &ExportPlan, documents_dir: Option<Pa
         }
         for (sequence, bytes) in page {
             if sequence != next {
-                return Err(ExportError::Internal(format!("the store returned record {sequence} where record {next} was expected")));
+                return Err(ExportError::Internal(format!(
+                    "the store returned record {sequence} where record {next} was expected"
+                )));
             }
             if let Ok(record) = AuditRecord::from_json(&bytes) {
                 if let Some(seal) = record.event.seal_id {
@@ -300,7 +366,11 @@ async fn send_all(store: &dyn Store, plan: &ExportPlan, documents_dir: Option<Pa
     for id in seal_ids.iter().filter(|id| is_portable_seal_id(id)) {
         if let Some(seal) = store.seal(id).await? {
             organizations.insert(seal.organization.clone());
-            out.file(layout::seal_chain_path(id), certificates_pem(&seal.certificate_chain).into_bytes()).await?;
+            out.file(
+                layout::seal_chain_path(id),
+                certificates_pem(&seal.certificate_chain).into_bytes(),
+            )
+            .await?;
             out.file(layout::seal_image_path(id), seal.image_png).await?;
             seals += 1;
         }
@@ -319,10 +389,20 @@ async fn send_all(store: &dyn Store, plan: &ExportPlan, documents_dir: Option<Pa
                     not_kept.push_str(&format!("{hex} {sequence}\n"));
                     continue;
                 }
-                Err(e) => return Err(ExportError::Internal(format!("kept document {} cannot be read: {e}", path.display()))),
+                Err(e) => {
+                    return Err(ExportError::Internal(format!(
+                        "kept document {} cannot be read: {e}",
+                        path.display()
+                    )));
+                }
             };
             let bag_path = layout::document_path(hex);
-            let read_error = |e: std::io::Error| ExportError::Internal(format!("kept document {} cannot be read: {e}", path.display()));
+            let read_error = |e: std::io::Error| {
+                ExportError::Internal(format!(
+                    "kept document {} cannot be read: {e}",
+                    path.display()
+                ))
+            };
             let mut buffer = vec![0u8; PIECE];
             let mut pending: Option<Vec<u8>> = None;
             loop {
@@ -355,13 +435,20 @@ async fn send_all(store: &dyn Store, plan: &ExportPlan, documents_dir: Option<Pa
 
     let request = &plan.request;
     let (from, to) = (format_rfc3339(request.from), format_rfc3339(request.to));
-    let source = if organizations.is_empty() { plan.origin.clone() } else { organizations.into_iter().collect::<Vec<_>>().join("; ") };
+    let source = if organizations.is_empty() {
+        plan.origin.clone()
+    } else {
+        organizations.into_iter().collect::<Vec<_>>().join("; ")
+    };
     let mut description = format!(
         "Audit records {}-{} of the eseal log {} with time in [{from}, {to}), each with its inclusion proof in the signed checkpoint of {} records",
         plan.first, plan.last, plan.origin, checkpoint.size
     );
     if let Some(c) = &plan.consistency {
-        description.push_str(&format!(", a consistency proof from the checkpoint of {} records", c.old_size));
+        description.push_str(&format!(
+            ", a consistency proof from the checkpoint of {} records",
+            c.old_size
+        ));
     }
     description.push_str(&format!(
         ", {seals} seals and {documents} sealed documents. Verify offline with: eseal archive verify <bag> --log-key <the log's verifier key, obtained from the service operator, never from the bag>"

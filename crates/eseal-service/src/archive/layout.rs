@@ -184,7 +184,8 @@ impl ConsistencyFile {
 
     /// Reads the file; nothing is verified yet.
     pub fn from_json(bytes: &[u8]) -> Result<ConsistencyFile, String> {
-        let json: ConsistencyJson = serde_json::from_slice(bytes).map_err(|e| format!("not a consistency file: {e}"))?;
+        let json: ConsistencyJson =
+            serde_json::from_slice(bytes).map_err(|e| format!("not a consistency file: {e}"))?;
         let mut proof = Vec::with_capacity(json.proof.len());
         for (i, text) in json.proof.iter().enumerate() {
             let bytes = base64::decode(text).map_err(|e| format!("proof[{i}]: {e}"))?;
@@ -202,8 +203,12 @@ impl ConsistencyFile {
     /// Checks both notes against the log key, that their sizes are the file's, and that the
     /// proof shows the old tree is a prefix of the new one. Returns both checkpoints.
     pub fn check(&self, verifier: &LogVerifier) -> Result<(Checkpoint, Checkpoint), String> {
-        let old = verifier.verify_note(&self.old_checkpoint).map_err(|e| format!("the old checkpoint: {e}"))?;
-        let new = verifier.verify_note(&self.new_checkpoint).map_err(|e| format!("the new checkpoint: {e}"))?;
+        let old = verifier
+            .verify_note(&self.old_checkpoint)
+            .map_err(|e| format!("the old checkpoint: {e}"))?;
+        let new = verifier
+            .verify_note(&self.new_checkpoint)
+            .map_err(|e| format!("the new checkpoint: {e}"))?;
         if old.size != self.old_size || new.size != self.new_size {
             return Err(format!(
                 "the file says sizes {} -> {} but its checkpoints are of {} and {} records",
@@ -211,15 +216,22 @@ impl ConsistencyFile {
             ));
         }
         if old.origin != new.origin {
-            return Err(format!("the checkpoints are of two logs, {:?} and {:?}", old.origin, new.origin));
+            return Err(format!(
+                "the checkpoints are of two logs, {:?} and {:?}",
+                old.origin, new.origin
+            ));
         }
         let holds = if old.size == new.size {
             old.root == new.root && self.proof.is_empty()
         } else {
-            old.size > 0 && verify_consistency(old.size, new.size, &old.root, &new.root, &self.proof)
+            old.size > 0
+                && verify_consistency(old.size, new.size, &old.root, &new.root, &self.proof)
         };
         if !holds {
-            return Err(format!("the tree of {} records is not proved to be a prefix of the tree of {}", old.size, new.size));
+            return Err(format!(
+                "the tree of {} records is not proved to be a prefix of the tree of {}",
+                old.size, new.size
+            ));
         }
         Ok((old, new))
     }
@@ -240,13 +252,18 @@ mod tests {
             assert_eq!(sequence_of(bad), None, "{bad}");
         }
         assert!(is_portable_seal_id("approval-ec"));
-        assert!(!is_portable_seal_id("../x") && !is_portable_seal_id("a/b") && !is_portable_seal_id(".."));
+        assert!(
+            !is_portable_seal_id("../x")
+                && !is_portable_seal_id("a/b")
+                && !is_portable_seal_id("..")
+        );
     }
 
     #[test]
     fn pem_reads_back() {
         let pem = certificates_pem(&[vec![1; 100], vec![2; 3]]);
-        let blocks: Vec<_> = x509_parser::pem::Pem::iter_from_buffer(pem.as_bytes()).map(Result::unwrap).collect();
+        let blocks: Vec<_> =
+            x509_parser::pem::Pem::iter_from_buffer(pem.as_bytes()).map(Result::unwrap).collect();
         assert_eq!(blocks.len(), 2);
         assert_eq!(blocks[0].contents, vec![1; 100]);
         assert!(pem.lines().all(|l| l.len() <= 64 || l.starts_with("-----")));
@@ -259,8 +276,22 @@ mod tests {
         for i in 0..13u8 {
             tree.append(leaf_hash(&[i])).unwrap();
         }
-        let note = |size| signer.sign(&Checkpoint { origin: "test.example/log".into(), size, root: tree.root(size).unwrap() }).unwrap();
-        let file = ConsistencyFile { old_size: 5, new_size: 13, proof: tree.consistency_proof(5, 13).unwrap(), old_checkpoint: note(5), new_checkpoint: note(13) };
+        let note = |size| {
+            signer
+                .sign(&Checkpoint {
+                    origin: "test.example/log".into(),
+                    size,
+                    root: tree.root(size).unwrap(),
+                })
+                .unwrap()
+        };
+        let file = ConsistencyFile {
+            old_size: 5,
+            new_size: 13,
+            proof: tree.consistency_proof(5, 13).unwrap(),
+            old_checkpoint: note(5),
+            new_checkpoint: note(13),
+        };
         let read = ConsistencyFile::from_json(file.to_json().as_bytes()).unwrap();
         assert_eq!(read, file);
         assert!(read.check(&signer.verifier()).is_ok());
@@ -272,7 +303,13 @@ mod tests {
         assert!(swapped.check(&signer.verifier()).is_err());
         let other = LogSigner::from_seed("test.example/log", &[4; 32]).unwrap();
         assert!(file.check(&other.verifier()).is_err());
-        let same = ConsistencyFile { old_size: 13, new_size: 13, proof: vec![], old_checkpoint: note(13), new_checkpoint: note(13) };
+        let same = ConsistencyFile {
+            old_size: 13,
+            new_size: 13,
+            proof: vec![],
+            old_checkpoint: note(13),
+            new_checkpoint: note(13),
+        };
         assert!(same.check(&signer.verifier()).is_ok());
     }
 }

@@ -20,17 +20,34 @@ pub fn format_date(unix: i64) -> String {
 /// fractional seconds are truncated). Returns Unix seconds.
 pub fn parse_time(text: &str) -> Result<i64, String> {
     let text = text.trim();
-    let bad = || format!("{text:?} is neither Unix seconds nor an RFC 3339 time like 2026-11-27T00:00:00Z");
-    if !text.is_empty() && text.bytes().enumerate().all(|(i, b)| b.is_ascii_digit() || (i == 0 && b == b'-' && text.len() > 1)) {
+    let bad = || {
+        format!("{text:?} is neither Unix seconds nor an RFC 3339 time like 2026-11-27T00:00:00Z")
+    };
+    if !text.is_empty()
+        && text
+            .bytes()
+            .enumerate()
+            .all(|(i, b)| b.is_ascii_digit() || (i == 0 && b == b'-' && text.len() > 1))
+    {
         return text.parse::<i64>().map_err(|_| bad());
     }
     let b = text.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return Err(bad());
     }
     let number = |range: std::ops::Range<usize>| -> Result<i64, String> {
         let part = &text[range];
-        if part.bytes().all(|c| c.is_ascii_digit()) { part.parse::<i64>().map_err(|_| bad()) } else { Err(bad()) }
+        if part.bytes().all(|c| c.is_ascii_digit()) {
+            part.parse::<i64>().map_err(|_| bad())
+        } else {
+            Err(bad())
+        }
     };
     let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
     let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
@@ -65,7 +82,8 @@ pub fn parse_time(text: &str) -> Result<i64, String> {
             if hm.len() != 5 || hm.as_bytes()[2] != b':' {
                 return Err(bad());
             }
-            let (h, m) = (number_of(&hm[..2]).ok_or_else(bad)?, number_of(&hm[3..]).ok_or_else(bad)?);
+            let (h, m) =
+                (number_of(&hm[..2]).ok_or_else(bad)?, number_of(&hm[3..]).ok_or_else(bad)?);
             if h > 23 || m > 59 {
                 return Err(bad());
             }
@@ -96,7 +114,10 @@ mod tests {
         assert_eq!(parse_time("2026-11-27T08:00:00+08:00").unwrap(), 1_795_737_600);
         assert_eq!(parse_time("2026-11-26T19:30:00-04:30").unwrap(), 1_795_737_600);
         assert_eq!(parse_time("2026-11-27t00:00:00.999z").unwrap(), 1_795_737_600);
-        assert_eq!(parse_time("2024-02-29 12:00:00Z").unwrap(), parse_time("2024-02-29T12:00:00Z").unwrap());
+        assert_eq!(
+            parse_time("2024-02-29 12:00:00Z").unwrap(),
+            parse_time("2024-02-29T12:00:00Z").unwrap()
+        );
         for t in 1_700_000_000..1_700_000_003 {
             assert_eq!(parse_time(&format_rfc3339(t)).unwrap(), t);
         }

@@ -63,7 +63,10 @@ pub struct CrlFile {
 
 /// Reads the CRLs of `path` (PEM `X509 CRL` blocks, or one DER CRL) and checks each against
 /// `client_ca`. The message says what is wrong, for the log and the start-up error.
-pub fn read_crls(path: &Path, client_ca: &[CertificateDer<'static>]) -> Result<Vec<LoadedCrl>, String> {
+pub fn read_crls(
+    path: &Path,
+    client_ca: &[CertificateDer<'static>],
+) -> Result<Vec<LoadedCrl>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
     let ders: Vec<Vec<u8>> = if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
         let mut ders = Vec::new();
@@ -85,12 +88,15 @@ pub fn read_crls(path: &Path, client_ca: &[CertificateDer<'static>]) -> Result<V
 
 /// One DER CRL, parsed and checked: issued by a client CA allowed to sign CRLs, signed by its key.
 fn checked(der: &[u8], client_ca: &[CertificateDer<'static>]) -> Result<LoadedCrl, String> {
-    let owned = OwnedCertRevocationList::from_der(der).map_err(|e| format!("not a usable CRL: {e:?}"))?;
-    let (_, parsed) = CertificateRevocationList::from_der(der).map_err(|e| format!("not a CRL: {e}"))?;
+    let owned =
+        OwnedCertRevocationList::from_der(der).map_err(|e| format!("not a usable CRL: {e:?}"))?;
+    let (_, parsed) =
+        CertificateRevocationList::from_der(der).map_err(|e| format!("not a CRL: {e}"))?;
     let next_update = parsed.next_update().ok_or("the CRL has no nextUpdate")?.timestamp();
     // Every client CA certificate of the CRL's issuer name is tried: a re-keyed CA keeps its
     // name, and the CRL is good when one of them may sign CRLs and its key verifies it.
-    let mut refusal = format!("it is not issued by the client CA (its issuer is {})", parsed.issuer());
+    let mut refusal =
+        format!("it is not issued by the client CA (its issuer is {})", parsed.issuer());
     let issuers = client_ca
         .iter()
         .filter_map(|c| X509Certificate::from_der(c.as_ref()).ok().map(|(_, cert)| cert))
@@ -99,15 +105,22 @@ fn checked(der: &[u8], client_ca: &[CertificateDer<'static>]) -> Result<LoadedCr
         if let Ok(Some(usage)) = issuer.key_usage()
             && !usage.value.crl_sign()
         {
-            refusal = format!("its issuer {} may not sign CRLs (no cRLSign key usage)", issuer.subject());
+            refusal =
+                format!("its issuer {} may not sign CRLs (no cRLSign key usage)", issuer.subject());
             continue;
         }
         match verify_signature(der, issuer.public_key().raw) {
             Ok(()) => {
                 let revoked = parsed.iter_revoked_certificates().count();
-                return Ok(LoadedCrl { crl: CertRevocationList::Owned(owned), next_update, revoked });
+                return Ok(LoadedCrl {
+                    crl: CertRevocationList::Owned(owned),
+                    next_update,
+                    revoked,
+                });
             }
-            Err(e) => refusal = format!("its signature does not verify with the client CA's key: {e}"),
+            Err(e) => {
+                refusal = format!("its signature does not verify with the client CA's key: {e}")
+            }
         }
     }
     Err(refusal)
@@ -124,12 +137,20 @@ fn verify_signature(der: &[u8], spki: &[u8]) -> Result<(), String> {
     let (key, _) = tlv(spki, 0x30).ok_or_else(malformed)?;
     let (key_algorithm, after_key_algorithm) = tlv(key.contents, 0x30).ok_or_else(malformed)?;
     let (key_bits, _) = tlv(after_key_algorithm, 0x03).ok_or_else(malformed)?;
-    let (signature, public_key) = (bit_string(signature.contents).ok_or_else(malformed)?, bit_string(key_bits.contents).ok_or_else(malformed)?);
+    let (signature, public_key) = (
+        bit_string(signature.contents).ok_or_else(malformed)?,
+        bit_string(key_bits.contents).ok_or_else(malformed)?,
+    );
     let scheme = webpki::ALL_VERIFICATION_ALGS
         .iter()
-        .find(|a| a.signature_alg_id().as_ref() == algorithm.contents && a.public_key_alg_id().as_ref() == key_algorithm.contents)
+        .find(|a| {
+            a.signature_alg_id().as_ref() == algorithm.contents
+                && a.public_key_alg_id().as_ref() == key_algorithm.contents
+        })
         .ok_or("its signature algorithm is not supported for the client CA's key")?;
-    scheme.verify_signature(public_key, tbs_contents.whole, signature).map_err(|_| "invalid signature".to_string())
+    scheme
+        .verify_signature(public_key, tbs_contents.whole, signature)
+        .map_err(|_| "invalid signature".to_string())
 }
 
 /// The bytes of a BIT STRING's contents that has no unused bits.

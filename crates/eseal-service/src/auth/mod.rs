@@ -178,10 +178,19 @@ impl Authenticator {
         let mut files = Vec::new();
         for path in paths {
             let stamp = crl::FileStamp::of(path).ok();
-            let crls = crl::read_crls(path, &self.client_ca).map_err(|e| format!("client CRL {}: {e}", path.display()))?;
-            files.push(crl::CrlFile { path: path.clone(), stamp, crls: Arc::new(crls), missing_reported: false });
+            let crls = crl::read_crls(path, &self.client_ca)
+                .map_err(|e| format!("client CRL {}: {e}", path.display()))?;
+            files.push(crl::CrlFile {
+                path: path.clone(),
+                stamp,
+                crls: Arc::new(crls),
+                missing_reported: false,
+            });
         }
-        let revocation = Revocation { generation: 0, files: files.iter().map(|f| Arc::clone(&f.crls)).collect() };
+        let revocation = Revocation {
+            generation: 0,
+            files: files.iter().map(|f| Arc::clone(&f.crls)).collect(),
+        };
         *self.revocation.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(revocation);
         *self.crl_files.lock().unwrap_or_else(|p| p.into_inner()) = files;
         Ok(self)
@@ -208,7 +217,9 @@ impl Authenticator {
                     file.missing_reported = false;
                     match crl::read_crls(&file.path, &self.client_ca) {
                         Ok(crls) => {
-                            report.reloaded.push((file.path.clone(), crls.iter().map(|c| c.revoked).sum()));
+                            report
+                                .reloaded
+                                .push((file.path.clone(), crls.iter().map(|c| c.revoked).sum()));
                             file.crls = Arc::new(crls);
                         }
                         Err(e) => report.failed.push((file.path.clone(), e)),
@@ -222,7 +233,10 @@ impl Authenticator {
         if !report.reloaded.is_empty() {
             let mut revocation = self.revocation.write().unwrap_or_else(|p| p.into_inner());
             let generation = revocation.generation + 1;
-            *revocation = Arc::new(Revocation { generation, files: files.iter().map(|f| Arc::clone(&f.crls)).collect() });
+            *revocation = Arc::new(Revocation {
+                generation,
+                files: files.iter().map(|f| Arc::clone(&f.crls)).collect(),
+            });
             drop(revocation);
             // Entries of the previous generation are never used again: free them now.
             self.accepted.lock().unwrap_or_else(|p| p.into_inner()).clear();
@@ -232,7 +246,12 @@ impl Authenticator {
 
     /// The configured CRL files.
     pub fn crl_paths(&self) -> Vec<PathBuf> {
-        self.crl_files.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|f| f.path.clone()).collect()
+        self.crl_files
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|f| f.path.clone())
+            .collect()
     }
 
     /// The client CA certificates (for the TLS layer's hints).
@@ -250,12 +269,18 @@ impl Authenticator {
     /// The answer is the same as verifying the chain from scratch at `now`; a chain accepted
     /// before is recognised without verifying its signatures again while `now` is inside the
     /// validity of all its certificates.
-    pub fn authenticate(&self, chain: Option<&[CertificateDer<'_>]>, now: i64) -> Result<Principal, AuthError> {
+    pub fn authenticate(
+        &self,
+        chain: Option<&[CertificateDer<'_>]>,
+        now: i64,
+    ) -> Result<Principal, AuthError> {
         let chain = chain.filter(|c| !c.is_empty()).ok_or(AuthError::NoCertificate)?;
         let key = chain_key(chain);
         let revocation = Arc::clone(&self.revocation.read().unwrap_or_else(|p| p.into_inner()));
         let accepted = self.accepted.lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned();
-        if let Some(accepted) = accepted.filter(|a| a.window.0 <= now && now <= a.window.1 && a.generation == revocation.generation) {
+        if let Some(accepted) = accepted.filter(|a| {
+            a.window.0 <= now && now <= a.window.1 && a.generation == revocation.generation
+        }) {
             return Ok(accepted.principal);
         }
         let principal = self.verify(chain, now, &revocation)?;
@@ -264,20 +289,38 @@ impl Authenticator {
             if cache.len() >= MAX_ACCEPTED {
                 cache.clear();
             }
-            cache.insert(key, Accepted { principal: principal.clone(), window, generation: revocation.generation });
+            cache.insert(
+                key,
+                Accepted {
+                    principal: principal.clone(),
+                    window,
+                    generation: revocation.generation,
+                },
+            );
         }
         Ok(principal)
     }
 
     /// [`Authenticator::authenticate`] from scratch: the chain to the client CA at `now`, the
     /// clientAuth usage, the SAN URI of a configured principal.
-    fn verify(&self, chain: &[CertificateDer<'_>], now: i64, revocation: &Revocation) -> Result<Principal, AuthError> {
-        let anchors: Vec<TrustAnchor<'_>> = self.client_ca.iter().filter_map(|c| webpki::anchor_from_trusted_cert(c).ok()).collect();
-        let end_entity = webpki::EndEntityCert::try_from(&chain[0]).map_err(|e| AuthError::Rejected(format!("unreadable: {e}")))?;
+    fn verify(
+        &self,
+        chain: &[CertificateDer<'_>],
+        now: i64,
+        revocation: &Revocation,
+    ) -> Result<Principal, AuthError> {
+        let anchors: Vec<TrustAnchor<'_>> = self
+            .client_ca
+            .iter()
+            .filter_map(|c| webpki::anchor_from_trusted_cert(c).ok())
+            .collect();
+        let end_entity = webpki::EndEntityCert::try_from(&chain[0])
+            .map_err(|e| AuthError::Rejected(format!("unreadable: {e}")))?;
         let at = UnixTime::since_unix_epoch(Duration::from_secs(u64::try_from(now).unwrap_or(0)));
         // Every certificate of the chain is looked up in the CRL of its issuer, when one is
         // configured; a CRL past its nextUpdate is still used (see the crl module).
-        let crls: Vec<&webpki::CertRevocationList<'static>> = revocation.files.iter().flat_map(|f| f.iter().map(|c| &c.crl)).collect();
+        let crls: Vec<&webpki::CertRevocationList<'static>> =
+            revocation.files.iter().flat_map(|f| f.iter().map(|c| &c.crl)).collect();
         let revocation = webpki::RevocationOptionsBuilder::new(&crls).ok().map(|options| {
             options
                 .with_depth(webpki::RevocationCheckDepth::Chain)
@@ -286,14 +329,28 @@ impl Authenticator {
                 .build()
         });
         end_entity
-            .verify_for_usage(webpki::ALL_VERIFICATION_ALGS, &anchors, &chain[1..], at, webpki::KeyUsage::required(CLIENT_AUTH), revocation, None)
+            .verify_for_usage(
+                webpki::ALL_VERIFICATION_ALGS,
+                &anchors,
+                &chain[1..],
+                at,
+                webpki::KeyUsage::required(CLIENT_AUTH),
+                revocation,
+                None,
+            )
             .map_err(|e| {
                 let reason: String = match e {
-                    webpki::Error::CertRevoked => "it is revoked (listed in the client CA's revocation list)".into(),
-                    webpki::Error::UnknownIssuer => "it is not issued by the service's client CA".into(),
+                    webpki::Error::CertRevoked => {
+                        "it is revoked (listed in the client CA's revocation list)".into()
+                    }
+                    webpki::Error::UnknownIssuer => {
+                        "it is not issued by the service's client CA".into()
+                    }
                     webpki::Error::CertExpired { .. } => "it has expired".into(),
                     webpki::Error::CertNotValidYet { .. } => "it is not valid yet".into(),
-                    webpki::Error::RequiredEkuNotFoundContext(_) => "it is not a client certificate (no clientAuth extended key usage)".into(),
+                    webpki::Error::RequiredEkuNotFoundContext(_) => {
+                        "it is not a client certificate (no clientAuth extended key usage)".into()
+                    }
                     webpki::Error::InvalidSignatureForPublicKey => {
                         "its signature does not verify with the client CA's key".into()
                     }
@@ -302,7 +359,8 @@ impl Authenticator {
                 // Which certificate: a refusal record must let an investigator find it.
                 AuthError::Rejected(format!("{reason} (certificate {})", identify(&chain[0])))
             })?;
-        let (_, cert) = X509Certificate::from_der(chain[0].as_ref()).map_err(|e| AuthError::Rejected(format!("unreadable: {e}")))?;
+        let (_, cert) = X509Certificate::from_der(chain[0].as_ref())
+            .map_err(|e| AuthError::Rejected(format!("unreadable: {e}")))?;
         let subject = cert.subject().to_string();
         let uris: Vec<String> = cert
             .subject_alternative_name()
@@ -321,11 +379,10 @@ impl Authenticator {
             .unwrap_or_default();
         // Principals are recognised by SAN URI only: a URI is one exact string, where subject
         // names have escaping and ordering rules that text comparison gets wrong.
-        let config = self
-            .principals
-            .iter()
-            .find(|p| uris.contains(&p.san_uri))
-            .ok_or_else(|| AuthError::UnknownPrincipal(uris.first().cloned().unwrap_or(subject)))?;
+        let config =
+            self.principals.iter().find(|p| uris.contains(&p.san_uri)).ok_or_else(|| {
+                AuthError::UnknownPrincipal(uris.first().cloned().unwrap_or(subject))
+            })?;
         Ok(principal_of(config))
     }
 }
@@ -337,7 +394,10 @@ fn identify(certificate: &CertificateDer<'_>) -> String {
     let fingerprint = eseal_encoding::hex(digest.as_ref());
     match X509Certificate::from_der(certificate.as_ref()) {
         // A serial is at most 20 bytes (RFC 5280); a longer one is cut.
-        Ok((_, cert)) => format!("serial {}, SHA-256 {fingerprint}", cert.raw_serial_as_string().chars().take(64).collect::<String>()),
+        Ok((_, cert)) => format!(
+            "serial {}, SHA-256 {fingerprint}",
+            cert.raw_serial_as_string().chars().take(64).collect::<String>()
+        ),
         Err(_) => format!("SHA-256 {fingerprint}"),
     }
 }
@@ -387,7 +447,9 @@ mod tests {
         let ca = std::fs::read_to_string(&config.server.client_ca).unwrap();
         let authenticator = Authenticator::new(&ca, config.principals.clone()).unwrap();
         let pem = std::fs::read(root.join("keys-sample/client-department.pem")).unwrap();
-        let chain = x509_parser::pem::Pem::iter_from_buffer(&pem).map(|item| CertificateDer::from(item.unwrap().contents)).collect();
+        let chain = x509_parser::pem::Pem::iter_from_buffer(&pem)
+            .map(|item| CertificateDer::from(item.unwrap().contents))
+            .collect();
         (authenticator, chain)
     }
 
@@ -403,14 +465,20 @@ mod tests {
             other => panic!("expected a refusal, got {other:?}"),
         }
         match authenticator.authenticate(Some(&chain), not_before - 1) {
-            Err(AuthError::Rejected(reason)) => assert!(reason.contains("not valid yet"), "{reason}"),
+            Err(AuthError::Rejected(reason)) => {
+                assert!(reason.contains("not valid yet"), "{reason}")
+            }
             other => panic!("expected a refusal, got {other:?}"),
         }
         // Another chain (one byte of the signature changed) is verified, not recognised.
         let mut forged = chain[0].to_vec();
         let last = forged.len() - 1;
         forged[last] ^= 1;
-        assert!(authenticator.authenticate(Some(&[CertificateDer::from(forged)]), not_before + 10).is_err());
+        assert!(
+            authenticator
+                .authenticate(Some(&[CertificateDer::from(forged)]), not_before + 10)
+                .is_err()
+        );
         assert_eq!(authenticator.accepted.lock().unwrap().len(), 1, "refusals are not remembered");
     }
 }

@@ -54,7 +54,9 @@ impl RefusalKey {
             IpAddr::V4(_) => RefusalKey::Peer(ip),
             IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
                 Some(v4) => RefusalKey::Peer(IpAddr::V4(v4)),
-                None => RefusalKey::Peer(IpAddr::V6(std::net::Ipv6Addr::from(v6.to_bits() & !u128::from(u64::MAX)))),
+                None => RefusalKey::Peer(IpAddr::V6(std::net::Ipv6Addr::from(
+                    v6.to_bits() & !u128::from(u64::MAX),
+                ))),
             },
         }
     }
@@ -95,7 +97,11 @@ impl Pending {
     /// Counts `n` refusals of `method`: under its own name among the first [`MAX_METHODS`],
     /// else under `other`.
     fn count_method(&mut self, method: &str, n: u64) {
-        let method = if self.methods.len() < MAX_METHODS || self.methods.contains_key(method) { method } else { "other" };
+        let method = if self.methods.len() < MAX_METHODS || self.methods.contains_key(method) {
+            method
+        } else {
+            "other"
+        };
         *self.methods.entry(method.to_string()).or_default() += n;
     }
 
@@ -139,10 +145,18 @@ impl Summary {
             RefusalKey::Principal(_) => p.peer.map(|ip| ip.to_string()),
             RefusalKey::Overflow => None,
         };
-        let counted = |items: Vec<(String, u64)>| items.into_iter().map(|(name, n)| format!("{name} ({n})")).collect::<Vec<_>>().join(", ");
+        let counted = |items: Vec<(String, u64)>| {
+            items
+                .into_iter()
+                .map(|(name, n)| format!("{name} ({n})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         event.method = Some(counted(p.methods.iter().map(|(m, n)| (m.clone(), *n)).collect()));
         let whose = match self.key {
-            RefusalKey::Overflow => format!(" (callers not authenticated, from addresses beyond the {MAX_KEYS} tracked)"),
+            RefusalKey::Overflow => format!(
+                " (callers not authenticated, from addresses beyond the {MAX_KEYS} tracked)"
+            ),
             _ => String::new(),
         };
         event.reason = Some(format!(
@@ -202,7 +216,11 @@ impl RefusalLimiter {
             table: std::sync::Mutex::new(Table {
                 buckets: HashMap::new(),
                 peers: 0,
-                unauthenticated: Bucket { tokens: f64::INFINITY, updated: Instant::now(), pending: Pending::default() },
+                unauthenticated: Bucket {
+                    tokens: f64::INFINITY,
+                    updated: Instant::now(),
+                    pending: Pending::default(),
+                },
                 last_prune: None,
             }),
         }
@@ -210,7 +228,15 @@ impl RefusalLimiter {
 
     /// Whether a refusal of `key` is recorded one by one (`true`), or counted for a summary
     /// (`false`). `at` drives the buckets, `now` (Unix seconds) is what summaries report.
-    pub fn admit(&self, key: RefusalKey, method: &str, reason: &'static str, peer: Option<IpAddr>, at: Instant, now: i64) -> bool {
+    pub fn admit(
+        &self,
+        key: RefusalKey,
+        method: &str,
+        reason: &'static str,
+        peer: Option<IpAddr>,
+        at: Instant,
+        now: i64,
+    ) -> bool {
         let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
         let authenticated = matches!(key, RefusalKey::Principal(_));
         let key = if authenticated { key } else { self.tracked_key(&mut table, key, at) };
@@ -219,7 +245,11 @@ impl RefusalLimiter {
         if !authenticated && !table.buckets.contains_key(&key) {
             table.peers += 1;
         }
-        let bucket = table.buckets.entry(key).or_insert_with(|| Bucket { tokens: burst, updated: at, pending: Pending::default() });
+        let bucket = table.buckets.entry(key).or_insert_with(|| Bucket {
+            tokens: burst,
+            updated: at,
+            pending: Pending::default(),
+        });
         bucket.refill(at, burst, refill);
         let shared = &mut table.unauthenticated;
         if !authenticated {
@@ -249,7 +279,9 @@ impl RefusalLimiter {
             let mut dropped = 0;
             table.buckets.retain(|k, b| {
                 b.refill(at, burst, refill);
-                let keep = matches!(k, RefusalKey::Principal(_) | RefusalKey::Overflow) || b.tokens < burst || b.pending.count > 0;
+                let keep = matches!(k, RefusalKey::Principal(_) | RefusalKey::Overflow)
+                    || b.tokens < burst
+                    || b.pending.count > 0;
                 dropped += usize::from(!keep);
                 keep
             });
@@ -275,10 +307,16 @@ impl RefusalLimiter {
     pub fn restore(&self, summary: Summary, at: Instant) {
         let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
         let burst = self.burst;
-        if !matches!(summary.key, RefusalKey::Principal(_)) && !table.buckets.contains_key(&summary.key) {
+        if !matches!(summary.key, RefusalKey::Principal(_))
+            && !table.buckets.contains_key(&summary.key)
+        {
             table.peers += 1;
         }
-        let bucket = table.buckets.entry(summary.key).or_insert_with(|| Bucket { tokens: burst, updated: at, pending: Pending::default() });
+        let bucket = table.buckets.entry(summary.key).or_insert_with(|| Bucket {
+            tokens: burst,
+            updated: at,
+            pending: Pending::default(),
+        });
         bucket.pending.merge(summary.pending);
     }
 
@@ -301,31 +339,77 @@ mod tests {
         let limiter = RefusalLimiter::new(3, 2.0);
         let t0 = Instant::now();
         let key = || RefusalKey::Principal("approval-system".into());
-        let admitted: Vec<bool> = (0..10).map(|_| limiter.admit(key(), "GetSeal", "permission_denied", None, t0, 1000)).collect();
+        let admitted: Vec<bool> = (0..10)
+            .map(|_| limiter.admit(key(), "GetSeal", "permission_denied", None, t0, 1000))
+            .collect();
         assert_eq!(admitted.iter().filter(|a| **a).count(), 3, "the burst");
         // Half a second later, one more token (2 per second).
-        assert!(limiter.admit(key(), "GetSeal", "permission_denied", None, t0 + Duration::from_millis(500), 1001));
-        assert!(!limiter.admit(key(), "ListSeals", "permission_denied", Some(peer(1)), t0 + Duration::from_millis(500), 1001));
+        assert!(limiter.admit(
+            key(),
+            "GetSeal",
+            "permission_denied",
+            None,
+            t0 + Duration::from_millis(500),
+            1001
+        ));
+        assert!(!limiter.admit(
+            key(),
+            "ListSeals",
+            "permission_denied",
+            Some(peer(1)),
+            t0 + Duration::from_millis(500),
+            1001
+        ));
         // Another principal has its own bucket.
-        assert!(limiter.admit(RefusalKey::Principal("custodian-wang".into()), "GetSeal", "permission_denied", None, t0, 1000));
+        assert!(limiter.admit(
+            RefusalKey::Principal("custodian-wang".into()),
+            "GetSeal",
+            "permission_denied",
+            None,
+            t0,
+            1000
+        ));
 
         let summaries = limiter.take_summaries();
         assert_eq!(summaries.len(), 1);
         let s = &summaries[0];
-        assert_eq!((s.key.clone(), s.pending.count, s.pending.first, s.pending.last), (key(), 8, 1000, 1001));
-        assert_eq!(s.pending.methods, BTreeMap::from([("GetSeal".to_string(), 7), ("ListSeals".to_string(), 1)]));
+        assert_eq!(
+            (s.key.clone(), s.pending.count, s.pending.first, s.pending.last),
+            (key(), 8, 1000, 1001)
+        );
+        assert_eq!(
+            s.pending.methods,
+            BTreeMap::from([("GetSeal".to_string(), 7), ("ListSeals".to_string(), 1)])
+        );
         let event = s.to_event();
         assert_eq!(event.event, Some(EventKind::RefusalsSummarized));
-        assert_eq!((event.principal.as_str(), event.count, event.peer.as_deref()), ("approval-system", Some(8), Some("10.0.0.1")));
+        assert_eq!(
+            (event.principal.as_str(), event.count, event.peer.as_deref()),
+            ("approval-system", Some(8), Some("10.0.0.1"))
+        );
         assert_eq!(event.method.as_deref(), Some("GetSeal (7), ListSeals (1)"));
-        assert!(event.reason.as_deref().unwrap().starts_with("8 refusals beyond the audit rate limit"), "{:?}", event.reason);
+        assert!(
+            event.reason.as_deref().unwrap().starts_with("8 refusals beyond the audit rate limit"),
+            "{:?}",
+            event.reason
+        );
         assert!(limiter.take_summaries().is_empty(), "taken once");
 
         // Not written: put back, and merged with what comes next.
         limiter.restore(s.clone(), t0);
-        assert!(!limiter.admit(key(), "GetSeal", "permission_denied", None, t0 + Duration::from_millis(500), 1002));
+        assert!(!limiter.admit(
+            key(),
+            "GetSeal",
+            "permission_denied",
+            None,
+            t0 + Duration::from_millis(500),
+            1002
+        ));
         let again = limiter.take_summaries();
-        assert_eq!((again[0].pending.count, again[0].pending.first, again[0].pending.last), (9, 1000, 1002));
+        assert_eq!(
+            (again[0].pending.count, again[0].pending.first, again[0].pending.last),
+            (9, 1000, 1002)
+        );
     }
 
     #[test]
@@ -336,7 +420,15 @@ mod tests {
         for i in 0..10_000 {
             // Each address spends its bucket, so none can be dropped.
             for _ in 0..3 {
-                if !limiter.admit(RefusalKey::Peer(peer(i)), "ListSeals", "unauthenticated", Some(peer(i)), t0, 1000) && i >= 100 {
+                if !limiter.admit(
+                    RefusalKey::Peer(peer(i)),
+                    "ListSeals",
+                    "unauthenticated",
+                    Some(peer(i)),
+                    t0,
+                    1000,
+                ) && i >= 100
+                {
                     overflowed += 1;
                 }
             }
@@ -348,11 +440,20 @@ mod tests {
         // Every refusal is either recorded or counted; all the addresses together are recorded
         // no more than the shared bucket holds (2 x a burst of 2).
         assert_eq!(total, 30_000 - 4);
-        assert!(summaries.iter().any(|s| s.key == RefusalKey::Overflow && s.to_event().peer.is_none()));
+        assert!(
+            summaries.iter().any(|s| s.key == RefusalKey::Overflow && s.to_event().peer.is_none())
+        );
 
         // Buckets that are full again and hold nothing are dropped to make room.
         let later = t0 + Duration::from_secs(10_000);
-        assert!(limiter.admit(RefusalKey::Peer(peer(50_000)), "ListSeals", "unauthenticated", None, later, 20_000));
+        assert!(limiter.admit(
+            RefusalKey::Peer(peer(50_000)),
+            "ListSeals",
+            "unauthenticated",
+            None,
+            later,
+            20_000
+        ));
         assert!(limiter.tracked() <= 3, "{}", limiter.tracked());
     }
 
@@ -360,16 +461,38 @@ mod tests {
     fn many_addresses_share_one_budget_and_an_ipv6_prefix_is_one_address() {
         let limiter = RefusalLimiter::new(5, 1.0);
         let t0 = Instant::now();
-        let recorded = (0..1000).filter(|i| limiter.admit(RefusalKey::peer(peer(*i)), "GetSeal", "unauthenticated", Some(peer(*i)), t0, 1000)).count();
-        assert_eq!(recorded, 10, "a thousand addresses, one refusal each: the shared bucket (2 x 5) is the bound");
+        let recorded = (0..1000)
+            .filter(|i| {
+                limiter.admit(
+                    RefusalKey::peer(peer(*i)),
+                    "GetSeal",
+                    "unauthenticated",
+                    Some(peer(*i)),
+                    t0,
+                    1000,
+                )
+            })
+            .count();
+        assert_eq!(
+            recorded, 10,
+            "a thousand addresses, one refusal each: the shared bucket (2 x 5) is the bound"
+        );
         let total: u64 = limiter.take_summaries().iter().map(|s| s.pending.count).sum();
         assert_eq!(total, 990, "the others are counted, each under its address");
 
         let v6 = |text: &str| RefusalKey::peer(text.parse().unwrap());
         assert_eq!(v6("2001:db8:1:2:aaaa::1"), v6("2001:db8:1:2:ffff:ffff:ffff:ffff"), "one /64");
         assert_ne!(v6("2001:db8:1:2::1"), v6("2001:db8:1:3::1"), "another /64");
-        assert_eq!(v6("::ffff:192.0.2.7"), RefusalKey::Peer("192.0.2.7".parse().unwrap()), "an IPv4 address seen over IPv6");
-        assert_ne!(RefusalKey::peer(peer(1)), RefusalKey::peer(peer(2)), "IPv4 addresses are their own");
+        assert_eq!(
+            v6("::ffff:192.0.2.7"),
+            RefusalKey::Peer("192.0.2.7".parse().unwrap()),
+            "an IPv4 address seen over IPv6"
+        );
+        assert_ne!(
+            RefusalKey::peer(peer(1)),
+            RefusalKey::peer(peer(2)),
+            "IPv4 addresses are their own"
+        );
     }
 
     #[test]
@@ -378,17 +501,34 @@ mod tests {
         let t0 = Instant::now();
         for i in 0..100 {
             for _ in 0..3 {
-                limiter.admit(RefusalKey::peer(peer(i)), "ListSeals", "unauthenticated", Some(peer(i)), t0, 1000);
+                limiter.admit(
+                    RefusalKey::peer(peer(i)),
+                    "ListSeals",
+                    "unauthenticated",
+                    Some(peer(i)),
+                    t0,
+                    1000,
+                );
             }
         }
         // The shared bucket of callers not authenticated is empty; a principal's is its own.
         let insider = || RefusalKey::Principal("approval-system".into());
-        assert!(limiter.admit(insider(), "GetSeal", "permission_denied", None, t0, 1000), "recorded one by one");
+        assert!(
+            limiter.admit(insider(), "GetSeal", "permission_denied", None, t0, 1000),
+            "recorded one by one"
+        );
         assert!(limiter.admit(insider(), "GetSeal", "permission_denied", None, t0, 1000));
-        assert!(!limiter.admit(insider(), "GetSeal", "permission_denied", None, t0, 1000), "its own burst of 2");
+        assert!(
+            !limiter.admit(insider(), "GetSeal", "permission_denied", None, t0, 1000),
+            "its own burst of 2"
+        );
         let summaries = limiter.take_summaries();
-        let insider_summary = summaries.iter().find(|s| s.key == insider()).expect("the principal's own summary");
-        assert_eq!((insider_summary.pending.count, insider_summary.to_event().principal.as_str()), (1, "approval-system"));
+        let insider_summary =
+            summaries.iter().find(|s| s.key == insider()).expect("the principal's own summary");
+        assert_eq!(
+            (insider_summary.pending.count, insider_summary.to_event().principal.as_str()),
+            (1, "approval-system")
+        );
         assert_eq!(limiter.tracked(), 10 + 1 + 1, "10 addresses, the overflow and the principal");
     }
 }

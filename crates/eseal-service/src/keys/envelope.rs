@@ -64,7 +64,11 @@ impl Kek {
     /// A KEK written as text (64 hex digits or the base64 of 32 bytes, surrounding white space
     /// ignored) or, in a file, as its 32 raw bytes. `source` names where it came from, for errors.
     pub fn parse(material: &[u8], source: &str) -> Result<Kek, KeyError> {
-        let bad = || KeyError::Kek(format!("{source} must hold 32 bytes: 64 hex digits, base64, or the raw bytes"));
+        let bad = || {
+            KeyError::Kek(format!(
+                "{source} must hold 32 bytes: 64 hex digits, base64, or the raw bytes"
+            ))
+        };
         let mut bytes = Zeroizing::new([0u8; 32]);
         let text = std::str::from_utf8(material).ok().map(str::trim);
         match text {
@@ -75,7 +79,8 @@ impl Kek {
                 }
             }
             Some(t) if t.len() == 44 => {
-                let mut decoded = Zeroizing::new(eseal_audit::base64::decode(t).map_err(|_| bad())?);
+                let mut decoded =
+                    Zeroizing::new(eseal_audit::base64::decode(t).map_err(|_| bad())?);
                 if decoded.len() != 32 {
                     decoded.zeroize();
                     return Err(bad());
@@ -91,7 +96,9 @@ impl Kek {
     /// A new random KEK, as the 64 hex digits [`Kek::parse`] reads.
     pub fn generate_hex() -> Result<Zeroizing<String>, KeyError> {
         let mut bytes = Zeroizing::new([0u8; 32]);
-        SystemRandom::new().fill(&mut bytes[..]).map_err(|_| KeyError::Kek("no randomness for a new KEK".into()))?;
+        SystemRandom::new()
+            .fill(&mut bytes[..])
+            .map_err(|_| KeyError::Kek("no randomness for a new KEK".into()))?;
         Ok(Zeroizing::new(eseal_encoding::hex(&bytes[..])))
     }
 
@@ -108,13 +115,16 @@ pub fn is_encrypted(bytes: &[u8]) -> bool {
 
 /// The KEK identifier an encrypted key file needs (16 hex digits), if the header is readable.
 pub fn kek_id_of(file: &[u8]) -> Option<String> {
-    (file.len() >= HEADER_LEN && is_encrypted(file)).then(|| eseal_encoding::hex(&file[MAGIC.len() + 1..MAGIC.len() + 1 + KEK_ID_LEN]))
+    (file.len() >= HEADER_LEN && is_encrypted(file))
+        .then(|| eseal_encoding::hex(&file[MAGIC.len() + 1..MAGIC.len() + 1 + KEK_ID_LEN]))
 }
 
 /// Seals `pkcs8` under `kek` with a fresh random nonce.
 pub fn seal(pkcs8: &[u8], kek: &Kek) -> Result<Vec<u8>, KeyError> {
     let mut nonce = [0u8; NONCE_LEN];
-    SystemRandom::new().fill(&mut nonce).map_err(|_| KeyError::Kek("no randomness for a nonce".into()))?;
+    SystemRandom::new()
+        .fill(&mut nonce)
+        .map_err(|_| KeyError::Kek("no randomness for a nonce".into()))?;
     let mut out = Vec::with_capacity(HEADER_LEN + pkcs8.len() + AES_256_GCM.tag_len());
     out.extend_from_slice(MAGIC);
     out.push(VERSION);
@@ -123,7 +133,11 @@ pub fn seal(pkcs8: &[u8], kek: &Kek) -> Result<Vec<u8>, KeyError> {
     let mut body = Zeroizing::new(pkcs8.to_vec());
     let tag = kek
         .key
-        .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(&out[..HEADER_LEN]), body.as_mut_slice())
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(&out[..HEADER_LEN]),
+            body.as_mut_slice(),
+        )
         .map_err(|_| KeyError::Kek("AES-256-GCM sealing failed".into()))?;
     out.extend_from_slice(&body);
     out.extend_from_slice(tag.as_ref());
@@ -133,12 +147,16 @@ pub fn seal(pkcs8: &[u8], kek: &Kek) -> Result<Vec<u8>, KeyError> {
 /// Opens an encrypted key file with whichever of `keks` it names. The PKCS#8 bytes come back in
 /// a buffer that is wiped when dropped. `reference` names the file in errors.
 pub fn open(file: &[u8], keks: &[Kek], reference: &str) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-    let broken = |why: &str| KeyError::Tampered { reference: reference.into(), message: why.into() };
+    let broken =
+        |why: &str| KeyError::Tampered { reference: reference.into(), message: why.into() };
     if file.len() < HEADER_LEN + AES_256_GCM.tag_len() || !is_encrypted(file) {
         return Err(broken("too short or no ESEALKEY header"));
     }
     if file[MAGIC.len()] != VERSION {
-        return Err(broken(&format!("format version {} is not one this build reads (1)", file[MAGIC.len()])));
+        return Err(broken(&format!(
+            "format version {} is not one this build reads (1)",
+            file[MAGIC.len()]
+        )));
     }
     let id = &file[MAGIC.len() + 1..MAGIC.len() + 1 + KEK_ID_LEN];
     let Some(kek) = keks.iter().find(|k| k.id == id) else {
@@ -181,7 +199,10 @@ mod tests {
             let mut bad = file.clone();
             bad[at] ^= 1;
             let e = open(&bad, &[kek(1)], "k").unwrap_err();
-            assert!(matches!(e, KeyError::Tampered { .. } | KeyError::WrongKek { .. }), "byte {at}: {e}");
+            assert!(
+                matches!(e, KeyError::Tampered { .. } | KeyError::WrongKek { .. }),
+                "byte {at}: {e}"
+            );
         }
         assert!(matches!(open(&file[..20], &[kek(1)], "k"), Err(KeyError::Tampered { .. })));
         // Two seals of the same key differ (fresh nonce).
@@ -192,7 +213,10 @@ mod tests {
     fn kek_text_forms() {
         let hex = "11".repeat(32);
         assert_eq!(Kek::parse(hex.as_bytes(), "t").unwrap().id_hex(), kek(0x11).id_hex());
-        assert_eq!(Kek::parse(format!(" {hex}\n").as_bytes(), "t").unwrap().id_hex(), kek(0x11).id_hex());
+        assert_eq!(
+            Kek::parse(format!(" {hex}\n").as_bytes(), "t").unwrap().id_hex(),
+            kek(0x11).id_hex()
+        );
         let b64 = eseal_audit::base64::encode(&[0x11; 32]);
         assert_eq!(Kek::parse(b64.as_bytes(), "t").unwrap().id_hex(), kek(0x11).id_hex());
         assert_eq!(Kek::parse(&[0x11; 32], "t").unwrap().id_hex(), kek(0x11).id_hex());

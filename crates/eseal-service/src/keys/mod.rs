@@ -22,8 +22,8 @@ use std::sync::{Arc, Mutex};
 use thiserror::Error;
 use zeroize::Zeroizing;
 
-use eseal_cms::{RingSigner, Signer};
 use crate::config::KeysConfig;
+use eseal_cms::{RingSigner, Signer};
 
 pub use envelope::Kek;
 pub use pkcs11::{Token, TokenSettings};
@@ -32,7 +32,9 @@ pub use pkcs11::{Token, TokenSettings};
 #[derive(Debug, Error)]
 pub enum KeyError {
     /// The reference is not a plain file name (no folders, no `..`) nor a `pkcs11:` URI.
-    #[error("key reference {0:?} is neither a plain file name in the key folder nor pkcs11:label=NAME")]
+    #[error(
+        "key reference {0:?} is neither a plain file name in the key folder nor pkcs11:label=NAME"
+    )]
     BadReference(String),
     /// The key file cannot be read.
     #[error("key {reference} cannot be read: {message}")]
@@ -55,7 +57,9 @@ pub enum KeyError {
     #[error("key-encryption key: {0}")]
     Kek(String),
     /// The file was sealed under a KEK that is not configured.
-    #[error("key {reference} is sealed under KEK {needed}, but the configured KEK is {configured} (wrong keys.kek_file / kek_env?)")]
+    #[error(
+        "key {reference} is sealed under KEK {needed}, but the configured KEK is {configured} (wrong keys.kek_file / kek_env?)"
+    )]
     WrongKek {
         /// The reference.
         reference: String,
@@ -124,27 +128,47 @@ impl<'a> KeyLocation<'a> {
         if let Some(rest) = reference.strip_prefix("pkcs11:") {
             let label = rest.strip_prefix("label=").or_else(|| rest.strip_prefix("object="));
             return match label {
-                Some(label) if !label.is_empty() && !label.contains(';') => Ok(KeyLocation::Token(label)),
+                Some(label) if !label.is_empty() && !label.contains(';') => {
+                    Ok(KeyLocation::Token(label))
+                }
                 _ => Err(KeyError::BadReference(reference.into())),
             };
         }
-        let plain = !reference.is_empty() && !reference.contains(['/', '\\']) && reference != ".." && reference != ".";
-        if plain { Ok(KeyLocation::File(reference)) } else { Err(KeyError::BadReference(reference.into())) }
+        let plain = !reference.is_empty()
+            && !reference.contains(['/', '\\'])
+            && reference != ".."
+            && reference != ".";
+        if plain {
+            Ok(KeyLocation::File(reference))
+        } else {
+            Err(KeyError::BadReference(reference.into()))
+        }
     }
 }
 
 /// Reads a secret from a file or an environment variable (exactly one of them). `what` names
 /// the configuration keys in errors. Trailing white space of a text file is not part of it.
-pub fn read_secret(file: Option<&Path>, env: Option<&str>, what: &str) -> Result<Option<Zeroizing<Vec<u8>>>, KeyError> {
+pub fn read_secret(
+    file: Option<&Path>,
+    env: Option<&str>,
+    what: &str,
+) -> Result<Option<Zeroizing<Vec<u8>>>, KeyError> {
     match (file, env) {
-        (Some(_), Some(_)) => Err(KeyError::Kek(format!("{what}: give a file or an environment variable, not both"))),
+        (Some(_), Some(_)) => {
+            Err(KeyError::Kek(format!("{what}: give a file or an environment variable, not both")))
+        }
         (Some(path), None) => {
-            let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| KeyError::Kek(format!("{what} {}: {e}", path.display())))?);
+            let bytes = Zeroizing::new(
+                std::fs::read(path)
+                    .map_err(|e| KeyError::Kek(format!("{what} {}: {e}", path.display())))?,
+            );
             Ok(Some(bytes))
         }
         (None, Some(name)) => match std::env::var(name) {
             Ok(value) => Ok(Some(Zeroizing::new(value.into_bytes()))),
-            Err(_) => Err(KeyError::Kek(format!("{what}: the environment variable {name} is not set"))),
+            Err(_) => {
+                Err(KeyError::Kek(format!("{what}: the environment variable {name} is not set")))
+            }
         },
         (None, None) => Ok(None),
     }
@@ -156,7 +180,11 @@ pub fn configured_keks(config: &KeysConfig) -> Result<Vec<Kek>, KeyError> {
     let mut keks = Vec::new();
     for (file, env, what) in [
         (config.kek_file.as_deref(), config.kek_env.as_deref(), "keys.kek_file / kek_env"),
-        (config.previous_kek_file.as_deref(), config.previous_kek_env.as_deref(), "keys.previous_kek_file / previous_kek_env"),
+        (
+            config.previous_kek_file.as_deref(),
+            config.previous_kek_env.as_deref(),
+            "keys.previous_kek_file / previous_kek_env",
+        ),
     ] {
         if let Some(material) = read_secret(file, env, what)? {
             keks.push(Kek::parse(&material, what)?);
@@ -171,9 +199,18 @@ pub fn token_settings(config: &KeysConfig) -> Result<Option<TokenSettings>, KeyE
         return Ok(None);
     };
     let what = "keys.pkcs11.pin_file / pin_env";
-    let pin = read_secret(p.pin_file.as_deref(), p.pin_env.as_deref(), what)?.ok_or_else(|| KeyError::Token(format!("{what}: no PIN configured")))?;
-    let pin = std::str::from_utf8(&pin).map_err(|_| KeyError::Token(format!("{what}: the PIN is not UTF-8")))?.trim_end().to_string();
-    Ok(Some(TokenSettings { module: p.module.clone(), token_label: p.token_label.clone(), pin: Zeroizing::new(pin), sessions: p.sessions }))
+    let pin = read_secret(p.pin_file.as_deref(), p.pin_env.as_deref(), what)?
+        .ok_or_else(|| KeyError::Token(format!("{what}: no PIN configured")))?;
+    let pin = std::str::from_utf8(&pin)
+        .map_err(|_| KeyError::Token(format!("{what}: the PIN is not UTF-8")))?
+        .trim_end()
+        .to_string();
+    Ok(Some(TokenSettings {
+        module: p.module.clone(),
+        token_label: p.token_label.clone(),
+        pin: Zeroizing::new(pin),
+        sessions: p.sessions,
+    }))
 }
 
 /// The service's key store: files (encrypted, or plaintext in development) and a PKCS#11 token.
@@ -191,16 +228,29 @@ impl KeyRing {
     /// configuration is wrong); a token that refuses the PIN is not: its seals are unavailable.
     pub fn from_config(config: &KeysConfig, development: bool) -> Result<KeyRing, KeyError> {
         let keks = configured_keks(config)?;
-        let token = token_settings(config)?.map(|settings| Token::open(&settings).map_err(|e| e.to_string()));
+        let token = token_settings(config)?
+            .map(|settings| Token::open(&settings).map_err(|e| e.to_string()));
         if let Some(Err(e)) = &token {
             tracing::error!(error = %e, "the PKCS#11 token cannot be used: seals whose keys are in it are unavailable");
         }
-        Ok(KeyRing { directory: config.directory.clone(), keks, development, token, loaded: Mutex::new(HashMap::new()) })
+        Ok(KeyRing {
+            directory: config.directory.clone(),
+            keks,
+            development,
+            token,
+            loaded: Mutex::new(HashMap::new()),
+        })
     }
 
     /// A key store over `directory` only: no KEK, no token.
     pub fn files(directory: impl Into<PathBuf>, keks: Vec<Kek>, development: bool) -> KeyRing {
-        KeyRing { directory: directory.into(), keks, development, token: None, loaded: Mutex::new(HashMap::new()) }
+        KeyRing {
+            directory: directory.into(),
+            keks,
+            development,
+            token: None,
+            loaded: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The plaintext PKCS#8 of the key file `reference` in the key folder: opened with the
@@ -210,11 +260,16 @@ impl KeyRing {
         let name = match KeyLocation::parse(reference)? {
             KeyLocation::File(name) => name,
             KeyLocation::Token(_) => {
-                return Err(KeyError::Token(format!("{reference}: only a key file in the key folder can be read here, not a token key")));
+                return Err(KeyError::Token(format!(
+                    "{reference}: only a key file in the key folder can be read here, not a token key"
+                )));
             }
         };
-        let unreadable = |message: String| KeyError::Unreadable { reference: reference.into(), message };
-        let bytes = Zeroizing::new(std::fs::read(self.directory.join(name)).map_err(|e| unreadable(e.to_string()))?);
+        let unreadable =
+            |message: String| KeyError::Unreadable { reference: reference.into(), message };
+        let bytes = Zeroizing::new(
+            std::fs::read(self.directory.join(name)).map_err(|e| unreadable(e.to_string()))?,
+        );
         if envelope::is_encrypted(&bytes) {
             envelope::open(&bytes, &self.keks, reference)
         } else if self.development {
@@ -227,10 +282,20 @@ impl KeyRing {
     /// The audit log's checkpoint signer named `name`, over the Ed25519 key of `reference`: a
     /// key file of the key folder (encrypted, or plaintext in development), or a token key
     /// (`pkcs11:label=NAME`), which signs in the token.
-    pub fn log_signer(&self, reference: &str, name: &str) -> Result<eseal_audit::LogSigner, KeyError> {
-        let invalid = |e: eseal_audit::AuditError| KeyError::Invalid { reference: reference.into(), message: format!("not a usable Ed25519 log key: {e}") };
+    pub fn log_signer(
+        &self,
+        reference: &str,
+        name: &str,
+    ) -> Result<eseal_audit::LogSigner, KeyError> {
+        let invalid = |e: eseal_audit::AuditError| KeyError::Invalid {
+            reference: reference.into(),
+            message: format!("not a usable Ed25519 log key: {e}"),
+        };
         match KeyLocation::parse(reference)? {
-            KeyLocation::File(_) => eseal_audit::LogSigner::from_pkcs8(name, &self.file_pkcs8(reference)?).map_err(invalid),
+            KeyLocation::File(_) => {
+                eseal_audit::LogSigner::from_pkcs8(name, &self.file_pkcs8(reference)?)
+                    .map_err(invalid)
+            }
             KeyLocation::Token(label) => match &self.token {
                 None => Err(KeyError::NoToken(reference.into())),
                 Some(Err(e)) => Err(KeyError::Token(e.clone())),
@@ -251,7 +316,10 @@ impl KeyRing {
             },
             KeyLocation::File(_) => {
                 let pkcs8 = self.file_pkcs8(reference)?;
-                let signer = RingSigner::from_pkcs8(&pkcs8).map_err(|e| KeyError::Invalid { reference: reference.into(), message: e.to_string() })?;
+                let signer = RingSigner::from_pkcs8(&pkcs8).map_err(|e| KeyError::Invalid {
+                    reference: reference.into(),
+                    message: e.to_string(),
+                })?;
                 Ok(Arc::new(signer))
             }
         }
@@ -276,8 +344,11 @@ impl KeyStore for KeyRing {
     /// memory each time the readiness probe asks. Token and plaintext keys are loaded again.
     fn check(&self, reference: &str) -> Result<(), KeyError> {
         if let KeyLocation::File(name) = KeyLocation::parse(reference)? {
-            let unreadable = |message: String| KeyError::Unreadable { reference: reference.into(), message };
-            let bytes = Zeroizing::new(std::fs::read(self.directory.join(name)).map_err(|e| unreadable(e.to_string()))?);
+            let unreadable =
+                |message: String| KeyError::Unreadable { reference: reference.into(), message };
+            let bytes = Zeroizing::new(
+                std::fs::read(self.directory.join(name)).map_err(|e| unreadable(e.to_string()))?,
+            );
             if envelope::is_encrypted(&bytes) {
                 return envelope::open(&bytes, &self.keks, reference).map(drop);
             }
@@ -297,7 +368,9 @@ pub fn warn_development() {
     if !std::io::stderr().is_terminal() {
         return;
     }
-    eprintln!("\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n{BANNER}\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n");
+    eprintln!(
+        "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n{BANNER}\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
+    );
 }
 
 /// Re-seals every encrypted key file of `directory` sealed under `old` with `new`, one file at a
@@ -306,7 +379,10 @@ pub fn warn_development() {
 /// Files already under `new` are left alone (a rotation interrupted and run again finishes);
 /// plaintext files are not touched. Returns the file names re-sealed.
 pub fn rotate_kek(directory: &Path, old: &Kek, new: &Kek) -> Result<Vec<String>, KeyError> {
-    let io = |what: &str, e: std::io::Error| KeyError::Unreadable { reference: what.into(), message: e.to_string() };
+    let io = |what: &str, e: std::io::Error| KeyError::Unreadable {
+        reference: what.into(),
+        message: e.to_string(),
+    };
     let mut names: Vec<String> = std::fs::read_dir(directory)
         .map_err(|e| io(&directory.display().to_string(), e))?
         .filter_map(|entry| entry.ok())
@@ -318,7 +394,9 @@ pub fn rotate_kek(directory: &Path, old: &Kek, new: &Kek) -> Result<Vec<String>,
     for name in names {
         let path = directory.join(&name);
         let bytes = std::fs::read(&path).map_err(|e| io(&name, e))?;
-        if !envelope::is_encrypted(&bytes) || envelope::kek_id_of(&bytes).as_deref() == Some(&new.id_hex()) {
+        if !envelope::is_encrypted(&bytes)
+            || envelope::kek_id_of(&bytes).as_deref() == Some(&new.id_hex())
+        {
             continue;
         }
         let pkcs8 = envelope::open(&bytes, std::slice::from_ref(old), &name)?;
@@ -347,10 +425,27 @@ mod tests {
 
     #[test]
     fn references() {
-        assert_eq!(KeyLocation::parse("pkcs11:label=approval").unwrap(), KeyLocation::Token("approval"));
-        assert_eq!(KeyLocation::parse("pkcs11:object=approval").unwrap(), KeyLocation::Token("approval"));
-        assert_eq!(KeyLocation::parse("approval.key.enc").unwrap(), KeyLocation::File("approval.key.enc"));
-        for bad in ["", "..", "a/b", "pkcs11:", "pkcs11:label=", "pkcs11:id=01", "pkcs11:label=a;type=private"] {
+        assert_eq!(
+            KeyLocation::parse("pkcs11:label=approval").unwrap(),
+            KeyLocation::Token("approval")
+        );
+        assert_eq!(
+            KeyLocation::parse("pkcs11:object=approval").unwrap(),
+            KeyLocation::Token("approval")
+        );
+        assert_eq!(
+            KeyLocation::parse("approval.key.enc").unwrap(),
+            KeyLocation::File("approval.key.enc")
+        );
+        for bad in [
+            "",
+            "..",
+            "a/b",
+            "pkcs11:",
+            "pkcs11:label=",
+            "pkcs11:id=01",
+            "pkcs11:label=a;type=private",
+        ] {
             assert!(matches!(KeyLocation::parse(bad), Err(KeyError::BadReference(_))), "{bad:?}");
         }
     }

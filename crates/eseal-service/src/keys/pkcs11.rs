@@ -46,7 +46,8 @@ pub struct TokenSettings {
 /// the module is reached through that one context.
 fn context(module: &Path) -> Result<Pkcs11, KeyError> {
     static CONTEXTS: OnceLock<Mutex<HashMap<PathBuf, Pkcs11>>> = OnceLock::new();
-    let mut contexts = CONTEXTS.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+    let mut contexts =
+        CONTEXTS.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
     if let Some(context) = contexts.get(module) {
         return Ok(context.clone());
     }
@@ -91,17 +92,26 @@ impl Token {
     /// token or module is an error naming it.
     pub fn open(settings: &TokenSettings) -> Result<Arc<Token>, KeyError> {
         let context = context(&settings.module)?;
-        let token_error = |what: &str, e: CkError| KeyError::Token(format!("token {:?}: {what}: {e}", settings.token_label));
+        let token_error = |what: &str, e: CkError| {
+            KeyError::Token(format!("token {:?}: {what}: {e}", settings.token_label))
+        };
         let slots = context.get_slots_with_token().map_err(|e| token_error("listing slots", e))?;
         let mut slot = None;
         for s in slots {
-            let info = context.get_token_info(s).map_err(|e| token_error("reading token info", e))?;
+            let info =
+                context.get_token_info(s).map_err(|e| token_error("reading token info", e))?;
             if info.label().trim_end() == settings.token_label {
                 slot = Some(s);
                 break;
             }
         }
-        let slot = slot.ok_or_else(|| KeyError::Token(format!("no token labelled {:?} in {}", settings.token_label, settings.module.display())))?;
+        let slot = slot.ok_or_else(|| {
+            KeyError::Token(format!(
+                "no token labelled {:?} in {}",
+                settings.token_label,
+                settings.module.display()
+            ))
+        })?;
         let token = Token {
             context,
             slot,
@@ -127,12 +137,15 @@ impl Token {
     /// A new read-write session, logged in as the user. In PKCS#11 the login belongs to the
     /// application, not the session: "already logged in" is success.
     fn new_session(&self) -> Result<Session, KeyError> {
-        let session = self.context.open_rw_session(self.slot).map_err(|e| KeyError::Token(format!("token {:?}: opening a session: {e}", self.label)))?;
+        let session = self.context.open_rw_session(self.slot).map_err(|e| {
+            KeyError::Token(format!("token {:?}: opening a session: {e}", self.label))
+        })?;
         match session.login(UserType::User, Some(&self.pin)) {
             Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(session),
-            Err(CkError::Pkcs11(RvError::PinIncorrect, _)) => {
-                Err(KeyError::Token(format!("token {:?} refused the PIN (wrong PIN in keys.pkcs11.pin_file / pin_env)", self.label)))
-            }
+            Err(CkError::Pkcs11(RvError::PinIncorrect, _)) => Err(KeyError::Token(format!(
+                "token {:?} refused the PIN (wrong PIN in keys.pkcs11.pin_file / pin_env)",
+                self.label
+            ))),
             Err(e) => Err(KeyError::Token(format!("token {:?}: login: {e}", self.label))),
         }
     }
@@ -167,19 +180,28 @@ impl Token {
 
     /// Runs `work` on a pooled session. A session the token no longer knows (closed, logged
     /// out, device reset) is dropped and the work tried once more on a fresh one.
-    fn with_session<T>(&self, work: impl Fn(&Session) -> Result<T, CkError>) -> Result<T, KeyError> {
+    fn with_session<T>(
+        &self,
+        work: impl Fn(&Session) -> Result<T, CkError>,
+    ) -> Result<T, KeyError> {
         let mut attempts = 0;
         loop {
             attempts += 1;
             let session = self.take()?;
             match work(&session) {
-                Err(CkError::Pkcs11(RvError::SessionHandleInvalid | RvError::SessionClosed | RvError::UserNotLoggedIn, _)) if attempts < 2 => {
+                Err(CkError::Pkcs11(
+                    RvError::SessionHandleInvalid
+                    | RvError::SessionClosed
+                    | RvError::UserNotLoggedIn,
+                    _,
+                )) if attempts < 2 => {
                     drop(session);
                     self.give_back(None);
                 }
                 result => {
                     self.give_back(Some(session));
-                    return result.map_err(|e| KeyError::Token(format!("token {:?}: {e}", self.label)));
+                    return result
+                        .map_err(|e| KeyError::Token(format!("token {:?}: {e}", self.label)));
                 }
             }
         }
@@ -187,14 +209,29 @@ impl Token {
 
     /// The private key labelled `label`: exactly one must exist.
     fn private_key(&self, label: &str) -> Result<(ObjectHandle, KeyType), KeyError> {
-        let template = [Attribute::Class(ObjectClass::PRIVATE_KEY), Attribute::Label(label.as_bytes().to_vec())];
+        let template = [
+            Attribute::Class(ObjectClass::PRIVATE_KEY),
+            Attribute::Label(label.as_bytes().to_vec()),
+        ];
         let found = self.with_session(|s| s.find_objects(&template))?;
         let handle = match found.as_slice() {
             [one] => *one,
-            [] => return Err(KeyError::Token(format!("token {:?} holds no private key labelled {label:?}", self.label))),
-            _ => return Err(KeyError::Token(format!("token {:?} holds {} private keys labelled {label:?}; labels must be unique", self.label, found.len()))),
+            [] => {
+                return Err(KeyError::Token(format!(
+                    "token {:?} holds no private key labelled {label:?}",
+                    self.label
+                )));
+            }
+            _ => {
+                return Err(KeyError::Token(format!(
+                    "token {:?} holds {} private keys labelled {label:?}; labels must be unique",
+                    self.label,
+                    found.len()
+                )));
+            }
         };
-        let attributes = self.with_session(|s| s.get_attributes(handle, &[AttributeType::KeyType]))?;
+        let attributes =
+            self.with_session(|s| s.get_attributes(handle, &[AttributeType::KeyType]))?;
         let key_type = attributes
             .into_iter()
             .find_map(|a| if let Attribute::KeyType(t) = a { Some(t) } else { None })
@@ -210,35 +247,58 @@ impl Token {
         } else if key_type == KeyType::RSA {
             Scheme::RsaPkcs1
         } else {
-            return Err(KeyError::Token(format!("key {label:?} is of type {key_type}; seals use EC P-256 or RSA")));
+            return Err(KeyError::Token(format!(
+                "key {label:?} is of type {key_type}; seals use EC P-256 or RSA"
+            )));
         };
         Ok(Arc::new(TokenSigner { token: Arc::clone(self), key, scheme, label: label.into() }))
     }
 
     /// The Ed25519 key labelled `label` (the audit log's key): its 32-byte public key, and a
     /// function signing with it (`CKM_EDDSA`, pure Ed25519) in the token.
-    pub fn ed25519(self: &Arc<Self>, label: &str) -> Result<([u8; 32], eseal_audit::ExternalEd25519), KeyError> {
+    pub fn ed25519(
+        self: &Arc<Self>,
+        label: &str,
+    ) -> Result<([u8; 32], eseal_audit::ExternalEd25519), KeyError> {
         let (key, key_type) = self.private_key(label)?;
         if key_type != KeyType::EC_EDWARDS {
-            return Err(KeyError::Token(format!("key {label:?} is of type {key_type}, not an Ed25519 (CKK_EC_EDWARDS) key")));
+            return Err(KeyError::Token(format!(
+                "key {label:?} is of type {key_type}, not an Ed25519 (CKK_EC_EDWARDS) key"
+            )));
         }
-        let template = [Attribute::Class(ObjectClass::PUBLIC_KEY), Attribute::Label(label.as_bytes().to_vec())];
+        let template = [
+            Attribute::Class(ObjectClass::PUBLIC_KEY),
+            Attribute::Label(label.as_bytes().to_vec()),
+        ];
         let found = self.with_session(|s| s.find_objects(&template))?;
         let [handle] = found.as_slice() else {
-            return Err(KeyError::Token(format!("token {:?}: expected one public key labelled {label:?}, found {}", self.label, found.len())));
+            return Err(KeyError::Token(format!(
+                "token {:?}: expected one public key labelled {label:?}, found {}",
+                self.label,
+                found.len()
+            )));
         };
-        let attributes = self.with_session(|s| s.get_attributes(*handle, &[AttributeType::EcPoint]))?;
-        let point = attributes.into_iter().find_map(|a| if let Attribute::EcPoint(p) = a { Some(p) } else { None });
-        let point = point.ok_or_else(|| KeyError::Token(format!("public key {label:?}: no CKA_EC_POINT")))?;
+        let attributes =
+            self.with_session(|s| s.get_attributes(*handle, &[AttributeType::EcPoint]))?;
+        let point = attributes
+            .into_iter()
+            .find_map(|a| if let Attribute::EcPoint(p) = a { Some(p) } else { None });
+        let point = point
+            .ok_or_else(|| KeyError::Token(format!("public key {label:?}: no CKA_EC_POINT")))?;
         // CKA_EC_POINT is the key in a DER OCTET STRING (PKCS#11 3.0), or the raw 32 bytes.
         let raw = match <OctetStringRef<'_> as der::Decode>::from_der(&point) {
             Ok(octets) => octets.as_bytes().to_vec(),
             Err(_) => point,
         };
-        let public_key: [u8; 32] = raw.as_slice().try_into().map_err(|_| KeyError::Token(format!("public key {label:?} is not 32 bytes")))?;
+        let public_key: [u8; 32] = raw
+            .as_slice()
+            .try_into()
+            .map_err(|_| KeyError::Token(format!("public key {label:?} is not 32 bytes")))?;
         let token = Arc::clone(self);
         let sign = move |message: &[u8]| {
-            let mechanism = Mechanism::Eddsa(cryptoki::mechanism::eddsa::EddsaParams::new(cryptoki::mechanism::eddsa::EddsaSignatureScheme::Pure));
+            let mechanism = Mechanism::Eddsa(cryptoki::mechanism::eddsa::EddsaParams::new(
+                cryptoki::mechanism::eddsa::EddsaSignatureScheme::Pure,
+            ));
             token.with_session(|s| s.sign(&mechanism, key, message)).map_err(|e| e.to_string())
         };
         Ok((public_key, Box::new(sign)))
@@ -247,19 +307,35 @@ impl Token {
     /// The templates of a new key pair labelled `label` (public, private): in the token, an id
     /// derived from the label, the public key for verifying, the private key sensitive,
     /// non-extractable and for signing only. Refuses a label already in use.
-    fn new_key_pair_templates(&self, label: &str) -> Result<(Vec<Attribute>, Vec<Attribute>), KeyError> {
+    fn new_key_pair_templates(
+        &self,
+        label: &str,
+    ) -> Result<(Vec<Attribute>, Vec<Attribute>), KeyError> {
         let existing = [Attribute::Label(label.as_bytes().to_vec())];
         if !self.with_session(|s| s.find_objects(&existing))?.is_empty() {
-            return Err(KeyError::Token(format!("token {:?} already holds an object labelled {label:?}", self.label)));
+            return Err(KeyError::Token(format!(
+                "token {:?} already holds an object labelled {label:?}",
+                self.label
+            )));
         }
-        let id = ring::digest::digest(&ring::digest::SHA256, label.as_bytes()).as_ref()[..16].to_vec();
+        let id =
+            ring::digest::digest(&ring::digest::SHA256, label.as_bytes()).as_ref()[..16].to_vec();
         let common = |private: bool| {
-            vec![Attribute::Token(true), Attribute::Label(label.as_bytes().to_vec()), Attribute::Id(id.clone()), Attribute::Private(private)]
+            vec![
+                Attribute::Token(true),
+                Attribute::Label(label.as_bytes().to_vec()),
+                Attribute::Id(id.clone()),
+                Attribute::Private(private),
+            ]
         };
         let mut public = common(false);
         public.push(Attribute::Verify(true));
         let mut private = common(true);
-        private.extend([Attribute::Sensitive(true), Attribute::Extractable(false), Attribute::Sign(true)]);
+        private.extend([
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Sign(true),
+        ]);
         Ok((public, private))
     }
 
@@ -269,7 +345,9 @@ impl Token {
         let (mut public, private) = self.new_key_pair_templates(label)?;
         // The curve by its OID, id-Ed25519 (1.3.101.112).
         public.push(Attribute::EcParams(vec![0x06, 0x03, 0x2b, 0x65, 0x70]));
-        self.with_session(|s| s.generate_key_pair(&Mechanism::EccEdwardsKeyPairGen, &public, &private))?;
+        self.with_session(|s| {
+            s.generate_key_pair(&Mechanism::EccEdwardsKeyPairGen, &public, &private)
+        })?;
         self.ed25519(label).map(|(public_key, _)| public_key)
     }
 
@@ -284,38 +362,66 @@ impl Token {
                 Mechanism::EccKeyPairGen
             }
             KeyAlgorithm::Rsa3072 => {
-                public.extend([Attribute::ModulusBits(3072u64.into()), Attribute::PublicExponent(vec![1, 0, 1])]);
+                public.extend([
+                    Attribute::ModulusBits(3072u64.into()),
+                    Attribute::PublicExponent(vec![1, 0, 1]),
+                ]);
                 Mechanism::RsaPkcsKeyPairGen
             }
         };
-        let (public_key, _) = self.with_session(|s| s.generate_key_pair(&mechanism, &public, &private))?;
+        let (public_key, _) =
+            self.with_session(|s| s.generate_key_pair(&mechanism, &public, &private))?;
         self.public_key_info(public_key, algorithm)
     }
 
     /// The public key of the key pair labelled `label` as a DER SubjectPublicKeyInfo.
     pub fn public_key(&self, label: &str) -> Result<Vec<u8>, KeyError> {
-        let template = [Attribute::Class(ObjectClass::PUBLIC_KEY), Attribute::Label(label.as_bytes().to_vec())];
+        let template = [
+            Attribute::Class(ObjectClass::PUBLIC_KEY),
+            Attribute::Label(label.as_bytes().to_vec()),
+        ];
         let found = self.with_session(|s| s.find_objects(&template))?;
         let [handle] = found.as_slice() else {
-            return Err(KeyError::Token(format!("token {:?}: expected one public key labelled {label:?}, found {}", self.label, found.len())));
+            return Err(KeyError::Token(format!(
+                "token {:?}: expected one public key labelled {label:?}, found {}",
+                self.label,
+                found.len()
+            )));
         };
         let (_, key_type) = self.private_key(label)?;
-        let algorithm = if key_type == KeyType::EC { KeyAlgorithm::EcdsaP256 } else { KeyAlgorithm::Rsa3072 };
+        let algorithm =
+            if key_type == KeyType::EC { KeyAlgorithm::EcdsaP256 } else { KeyAlgorithm::Rsa3072 };
         self.public_key_info(*handle, algorithm)
     }
 
-    fn public_key_info(&self, handle: ObjectHandle, algorithm: KeyAlgorithm) -> Result<Vec<u8>, KeyError> {
-        let bad = |what: String| KeyError::Token(format!("token {:?}: public key: {what}", self.label));
+    fn public_key_info(
+        &self,
+        handle: ObjectHandle,
+        algorithm: KeyAlgorithm,
+    ) -> Result<Vec<u8>, KeyError> {
+        let bad =
+            |what: String| KeyError::Token(format!("token {:?}: public key: {what}", self.label));
         let spki = match algorithm {
             KeyAlgorithm::EcdsaP256 => {
-                let attributes = self.with_session(|s| s.get_attributes(handle, &[AttributeType::EcPoint]))?;
-                let wrapped = attributes.into_iter().find_map(|a| if let Attribute::EcPoint(p) = a { Some(p) } else { None }).ok_or_else(|| bad("no CKA_EC_POINT".into()))?;
+                let attributes =
+                    self.with_session(|s| s.get_attributes(handle, &[AttributeType::EcPoint]))?;
+                let wrapped = attributes
+                    .into_iter()
+                    .find_map(|a| if let Attribute::EcPoint(p) = a { Some(p) } else { None })
+                    .ok_or_else(|| bad("no CKA_EC_POINT".into()))?;
                 // CKA_EC_POINT is the point wrapped in a DER OCTET STRING.
-                let point = <OctetStringRef<'_> as der::Decode>::from_der(&wrapped).map(|o| o.as_bytes().to_vec()).map_err(|e| bad(format!("CKA_EC_POINT: {e}")))?;
+                let point = <OctetStringRef<'_> as der::Decode>::from_der(&wrapped)
+                    .map(|o| o.as_bytes().to_vec())
+                    .map_err(|e| bad(format!("CKA_EC_POINT: {e}")))?;
                 return super::csr::ec_p256_spki(&point).map_err(|e| bad(e.to_string()));
             }
             KeyAlgorithm::Rsa3072 => {
-                let attributes = self.with_session(|s| s.get_attributes(handle, &[AttributeType::Modulus, AttributeType::PublicExponent]))?;
+                let attributes = self.with_session(|s| {
+                    s.get_attributes(
+                        handle,
+                        &[AttributeType::Modulus, AttributeType::PublicExponent],
+                    )
+                })?;
                 let (mut modulus, mut exponent) = (None, None);
                 for a in attributes {
                     match a {
@@ -324,14 +430,24 @@ impl Token {
                         _ => {}
                     }
                 }
-                let (modulus, exponent) = modulus.zip(exponent).ok_or_else(|| bad("no modulus or exponent".into()))?;
+                let (modulus, exponent) =
+                    modulus.zip(exponent).ok_or_else(|| bad("no modulus or exponent".into()))?;
                 let rsa = RsaPublicKey {
                     modulus: UintRef::new(&modulus).map_err(|e| bad(e.to_string()))?,
                     public_exponent: UintRef::new(&exponent).map_err(|e| bad(e.to_string()))?,
                 };
                 SubjectPublicKeyInfoOwned {
-                    algorithm: AlgorithmIdentifierOwned { oid: RSA_ENCRYPTION, parameters: Some(der::Any::encode_from(&der::asn1::Null).map_err(|e| bad(e.to_string()))?) },
-                    subject_public_key: BitString::from_bytes(&rsa.to_der().map_err(|e| bad(e.to_string()))?).map_err(|e| bad(e.to_string()))?,
+                    algorithm: AlgorithmIdentifierOwned {
+                        oid: RSA_ENCRYPTION,
+                        parameters: Some(
+                            der::Any::encode_from(&der::asn1::Null)
+                                .map_err(|e| bad(e.to_string()))?,
+                        ),
+                    },
+                    subject_public_key: BitString::from_bytes(
+                        &rsa.to_der().map_err(|e| bad(e.to_string()))?,
+                    )
+                    .map_err(|e| bad(e.to_string()))?,
                 }
             }
         };
@@ -365,7 +481,10 @@ pub struct TokenSigner {
 
 impl std::fmt::Debug for TokenSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenSigner").field("token", &self.token.label).field("key", &self.label).finish_non_exhaustive()
+        f.debug_struct("TokenSigner")
+            .field("token", &self.token.label)
+            .field("key", &self.label)
+            .finish_non_exhaustive()
     }
 }
 
@@ -375,10 +494,21 @@ impl Signer for TokenSigner {
         match self.scheme {
             Scheme::Ecdsa => {
                 let digest = ring::digest::digest(&ring::digest::SHA256, message);
-                let raw = self.token.with_session(|s| s.sign(&Mechanism::Ecdsa, self.key, digest.as_ref())).map_err(failed)?;
-                ecdsa_raw_to_der(&raw).ok_or_else(|| CmsError::SigningFailed(format!("the token returned a {}-byte ECDSA signature, not 64", raw.len())))
+                let raw = self
+                    .token
+                    .with_session(|s| s.sign(&Mechanism::Ecdsa, self.key, digest.as_ref()))
+                    .map_err(failed)?;
+                ecdsa_raw_to_der(&raw).ok_or_else(|| {
+                    CmsError::SigningFailed(format!(
+                        "the token returned a {}-byte ECDSA signature, not 64",
+                        raw.len()
+                    ))
+                })
             }
-            Scheme::RsaPkcs1 => self.token.with_session(|s| s.sign(&Mechanism::Sha256RsaPkcs, self.key, message)).map_err(failed),
+            Scheme::RsaPkcs1 => self
+                .token
+                .with_session(|s| s.sign(&Mechanism::Sha256RsaPkcs, self.key, message))
+                .map_err(failed),
         }
     }
 }

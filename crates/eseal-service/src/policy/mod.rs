@@ -145,7 +145,9 @@ pub enum PolicyError {
         requested: String,
     },
     /// The document is not the one the authorization names.
-    #[error("authorization {id} is for another document (SHA-256 {authorized}); this one is {actual}")]
+    #[error(
+        "authorization {id} is for another document (SHA-256 {authorized}); this one is {actual}"
+    )]
     DocumentMismatch {
         /// The authorization.
         id: String,
@@ -177,7 +179,9 @@ pub enum PolicyError {
         until: i64,
     },
     /// The seal certificate is not valid now.
-    #[error("the certificate of seal {seal} is valid from {not_before} to {not_after} (Unix time), not now")]
+    #[error(
+        "the certificate of seal {seal} is valid from {not_before} to {not_after} (Unix time), not now"
+    )]
     SealCertificateExpired {
         /// The seal.
         seal: String,
@@ -203,9 +207,17 @@ pub struct GrantRequest<'a> {
 
 /// Checks that `request` may create an authorization for `seal` at `now`, with validity at
 /// most `max_validity` seconds.
-pub fn check_grant(seal: &Seal, request: &GrantRequest<'_>, now: i64, max_validity: i64) -> Result<(), PolicyError> {
+pub fn check_grant(
+    seal: &Seal,
+    request: &GrantRequest<'_>,
+    now: i64,
+    max_validity: i64,
+) -> Result<(), PolicyError> {
     if !seal.is_custodian(request.custodian) {
-        return Err(PolicyError::NotCustodian { principal: request.custodian.into(), seal: seal.id.clone() });
+        return Err(PolicyError::NotCustodian {
+            principal: request.custodian.into(),
+            seal: seal.id.clone(),
+        });
     }
     if request.custodian == request.grantee {
         return Err(PolicyError::SelfAuthorization { principal: request.custodian.into() });
@@ -221,18 +233,30 @@ pub fn check_grant(seal: &Seal, request: &GrantRequest<'_>, now: i64, max_validi
 
 /// Checks that the seal may be used now: active, within its validity, and (when its
 /// certificate's validity is given as (not_before, not_after)) with a valid certificate.
-pub fn check_seal_usable(seal: &Seal, certificate_validity: Option<(i64, i64)>, now: i64) -> Result<(), PolicyError> {
+pub fn check_seal_usable(
+    seal: &Seal,
+    certificate_validity: Option<(i64, i64)>,
+    now: i64,
+) -> Result<(), PolicyError> {
     match seal.state {
         SealState::Active => {}
         SealState::Suspended => return Err(PolicyError::SealSuspended { seal: seal.id.clone() }),
         SealState::Revoked => return Err(PolicyError::SealRevoked { seal: seal.id.clone() }),
     }
     if now < seal.valid_from || now > seal.valid_until {
-        return Err(PolicyError::SealOutsideValidity { seal: seal.id.clone(), from: seal.valid_from, until: seal.valid_until });
+        return Err(PolicyError::SealOutsideValidity {
+            seal: seal.id.clone(),
+            from: seal.valid_from,
+            until: seal.valid_until,
+        });
     }
     if let Some((not_before, not_after)) = certificate_validity {
         if now < not_before || now > not_after {
-            return Err(PolicyError::SealCertificateExpired { seal: seal.id.clone(), not_before, not_after });
+            return Err(PolicyError::SealCertificateExpired {
+                seal: seal.id.clone(),
+                not_before,
+                not_after,
+            });
         }
     }
     Ok(())
@@ -267,23 +291,41 @@ pub fn check_stamping(
         AuthorizationState::Consumed { request_id, .. } => {
             return Err(PolicyError::AlreadyUsed { id: id(), request_id: request_id.clone() });
         }
-        AuthorizationState::Revoked { by, .. } => return Err(PolicyError::Revoked { id: id(), by: by.clone() }),
+        AuthorizationState::Revoked { by, .. } => {
+            return Err(PolicyError::Revoked { id: id(), by: by.clone() });
+        }
     }
     if authorization.seal_id != request.seal_id {
-        return Err(PolicyError::OtherSeal { id: id(), authorized: authorization.seal_id.clone(), requested: request.seal_id.into() });
+        return Err(PolicyError::OtherSeal {
+            id: id(),
+            authorized: authorization.seal_id.clone(),
+            requested: request.seal_id.into(),
+        });
     }
     if authorization.grantee != request.principal {
-        return Err(PolicyError::OtherGrantee { id: id(), grantee: authorization.grantee.clone(), principal: request.principal.into() });
+        return Err(PolicyError::OtherGrantee {
+            id: id(),
+            grantee: authorization.grantee.clone(),
+            principal: request.principal.into(),
+        });
     }
     if now > authorization.expires_at {
         return Err(PolicyError::Expired { id: id(), expired_at: authorization.expires_at });
     }
     if authorization.case_number != request.case_number {
-        return Err(PolicyError::OtherCase { id: id(), authorized: authorization.case_number.clone(), requested: request.case_number.into() });
+        return Err(PolicyError::OtherCase {
+            id: id(),
+            authorized: authorization.case_number.clone(),
+            requested: request.case_number.into(),
+        });
     }
     if let (Some(bound), Some(actual)) = (&authorization.document_sha256, request.document_sha256) {
         if bound != actual {
-            return Err(PolicyError::DocumentMismatch { id: id(), authorized: hex(bound), actual: hex(actual) });
+            return Err(PolicyError::DocumentMismatch {
+                id: id(),
+                authorized: hex(bound),
+                actual: hex(actual),
+            });
         }
     }
     check_seal_usable(seal, certificate_validity, now)

@@ -105,7 +105,9 @@ impl Seal {
         match (self.state, transition) {
             (SealState::Active, Transition::Suspend) => Ok(SealState::Suspended),
             (SealState::Suspended, Transition::Resume) => Ok(SealState::Active),
-            (SealState::Active | SealState::Suspended, Transition::Revoke) => Ok(SealState::Revoked),
+            (SealState::Active | SealState::Suspended, Transition::Revoke) => {
+                Ok(SealState::Revoked)
+            }
             (_, Transition::Suspend) => Err(self.not_allowed("suspended")),
             (_, Transition::Resume) => Err(self.not_allowed("resumed")),
             (SealState::Revoked, Transition::Revoke) => Err(self.not_allowed("revoked")),

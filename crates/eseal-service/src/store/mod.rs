@@ -23,9 +23,9 @@ pub use sqlite::SqliteStore;
 
 use thiserror::Error;
 
-use eseal_audit::AuditEvent;
 use crate::policy::Authorization;
 use crate::seal::{Seal, SealState};
+use eseal_audit::AuditEvent;
 
 /// Why a store operation failed.
 #[derive(Debug, Error)]
@@ -55,7 +55,9 @@ pub enum StoreError {
     Conflict(String),
     /// The seal's key reference, certificate or public key is registered to another seal
     /// (revoked or not): a key serves one seal, for good.
-    #[error("the {what} is already registered to seal {seal}; a key and its certificate serve one seal only, for good: register a new key and certificate")]
+    #[error(
+        "the {what} is already registered to seal {seal}; a key and its certificate serve one seal only, for good: register a new key and certificate"
+    )]
     KeyInUse {
         /// `"key reference"`, `"certificate"` or `"public key"`.
         what: &'static str,
@@ -79,9 +81,13 @@ impl StoreError {
     pub fn duplicate(&self) -> StoreError {
         match self {
             StoreError::NotFound { what, id } => StoreError::NotFound { what, id: id.clone() },
-            StoreError::AlreadyExists { what, id } => StoreError::AlreadyExists { what, id: id.clone() },
+            StoreError::AlreadyExists { what, id } => {
+                StoreError::AlreadyExists { what, id: id.clone() }
+            }
             StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
-            StoreError::KeyInUse { what, seal } => StoreError::KeyInUse { what, seal: seal.clone() },
+            StoreError::KeyInUse { what, seal } => {
+                StoreError::KeyInUse { what, seal: seal.clone() }
+            }
             StoreError::Database(m) => StoreError::Database(m.clone()),
             StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
         }
@@ -105,8 +111,14 @@ impl From<sqlx::Error> for StoreError {
 /// cannot connect now).
 fn connection_lost(error: &sqlx::Error) -> bool {
     match error {
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(e) => e.code().is_some_and(|code| code.starts_with("08") || code.starts_with("57P0")),
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(e) => {
+            e.code().is_some_and(|code| code.starts_with("08") || code.starts_with("57P0"))
+        }
         _ => false,
     }
 }
@@ -273,7 +285,12 @@ impl Page {
 pub trait Store: Send + Sync + 'static {
     /// Registers a seal (with its custodians) and appends `audit`. `AlreadyExists` if the id
     /// is taken. Returns the audit record's sequence number.
-    async fn register_seal(&self, seal: &Seal, audit: AuditEvent, now: i64) -> Result<u64, StoreError>;
+    async fn register_seal(
+        &self,
+        seal: &Seal,
+        audit: AuditEvent,
+        now: i64,
+    ) -> Result<u64, StoreError>;
 
     /// The seal with this id, if any.
     async fn seal(&self, id: &str) -> Result<Option<Seal>, StoreError>;
@@ -284,12 +301,24 @@ pub trait Store: Send + Sync + 'static {
     /// Compare-and-set: moves the seal from `from` to `to` only if it is in `from`, and
     /// appends `audit`. `Conflict` if it is in another state (or `from == to`, or `from` is
     /// the final state revoked); `NotFound` if absent. Returns the audit sequence number.
-    async fn set_seal_state(&self, id: &str, from: SealState, to: SealState, audit: AuditEvent, now: i64) -> Result<u64, StoreError>;
+    async fn set_seal_state(
+        &self,
+        id: &str,
+        from: SealState,
+        to: SealState,
+        audit: AuditEvent,
+        now: i64,
+    ) -> Result<u64, StoreError>;
 
     /// Stores a new authorization and appends `audit`. `AlreadyExists` on a duplicate id,
     /// `NotFound` if the seal does not exist, `Conflict` if it is not active (suspended or
     /// revoked meanwhile). Returns the audit sequence number.
-    async fn grant(&self, authorization: &Authorization, audit: AuditEvent, now: i64) -> Result<u64, StoreError>;
+    async fn grant(
+        &self,
+        authorization: &Authorization,
+        audit: AuditEvent,
+        now: i64,
+    ) -> Result<u64, StoreError>;
 
     /// The authorization with this id, if any.
     async fn authorization(&self, id: &str) -> Result<Option<Authorization>, StoreError>;
@@ -305,11 +334,21 @@ pub trait Store: Send + Sync + 'static {
     /// Revokes an ACTIVE authorization on behalf of `by` and appends `audit` (`Conflict` if it
     /// is consumed or revoked already, `NotFound` if absent). Returns the authorization as
     /// now stored and the audit sequence number.
-    async fn revoke_authorization(&self, id: &str, by: &str, audit: AuditEvent, now: i64) -> Result<(Authorization, u64), StoreError>;
+    async fn revoke_authorization(
+        &self,
+        id: &str,
+        by: &str,
+        audit: AuditEvent,
+        now: i64,
+    ) -> Result<(Authorization, u64), StoreError>;
 
     /// The stamping `principal` made under this request id, if any (request ids are each
     /// principal's own).
-    async fn stamping(&self, principal: &str, request_id: &str) -> Result<Option<StampingRecord>, StoreError>;
+    async fn stamping(
+        &self,
+        principal: &str,
+        request_id: &str,
+    ) -> Result<Option<StampingRecord>, StoreError>;
 
     /// The stamping `principal` recorded under `request_id` and the authorization
     /// `authorization_id` (each if any), read together in one snapshot: what a stamping request
@@ -322,7 +361,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(Option<StampingRecord>, Option<Authorization>), StoreError>;
 
     /// The stamping whose CMS signature has this SHA-256, if any.
-    async fn stamping_by_cms(&self, cms_sha256: &[u8; 32]) -> Result<Option<StampingRecord>, StoreError>;
+    async fn stamping_by_cms(
+        &self,
+        cms_sha256: &[u8; 32],
+    ) -> Result<Option<StampingRecord>, StoreError>;
 
     /// THE atomic step of one seal, one authorization, in one transaction:
     /// 1. consume the authorization (only if it is active and not expired at `now`);
@@ -345,12 +387,21 @@ pub trait Store: Send + Sync + 'static {
     async fn append_audit(&self, event: AuditEvent, now: i64) -> Result<u64, StoreError>;
 
     /// At most `limit` records from `from_sequence` on, ascending: (sequence, canonical JSON).
-    async fn audit_records(&self, from_sequence: u64, limit: u32) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
+    async fn audit_records(
+        &self,
+        from_sequence: u64,
+        limit: u32,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
 
     /// Like [`Store::audit_records`], and no more records than fit in `max_bytes` of record
     /// bytes in all; the first record is returned whatever its size, so that paging always
     /// moves on.
-    async fn audit_records_within(&self, from_sequence: u64, limit: u32, max_bytes: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
+    async fn audit_records_within(
+        &self,
+        from_sequence: u64,
+        limit: u32,
+        max_bytes: u64,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
 
     /// The number of records in the log (which is also the last sequence number).
     async fn audit_len(&self) -> Result<u64, StoreError>;
@@ -362,7 +413,11 @@ pub trait Store: Send + Sync + 'static {
     /// in its transaction (`Conflict` saying so, nothing consumed). A backend that cannot
     /// enforce limits refuses any (the default), rather than ignoring them.
     fn set_stamping_limits(&self, limits: StampingLimits) -> Result<(), StoreError> {
-        if limits.is_empty() { Ok(()) } else { Err(StoreError::Conflict("this store backend does not enforce stamping limits".into())) }
+        if limits.is_empty() {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict("this store backend does not enforce stamping limits".into()))
+        }
     }
 
     /// The RFC 9162 root of the first `size` records (0 gives the empty tree's root).
@@ -379,11 +434,19 @@ pub trait Store: Send + Sync + 'static {
     /// [`eseal_audit::verify_consistency`] checks it: empty when the sizes are equal or
     /// `old_size` is 0. `Conflict` when `new_size` is larger than the log or
     /// `old_size > new_size`.
-    async fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<[u8; 32]>, StoreError>;
+    async fn consistency_proof(
+        &self,
+        old_size: u64,
+        new_size: u64,
+    ) -> Result<Vec<[u8; 32]>, StoreError>;
 
     /// At most `limit` stored leaf hashes from record `from_sequence` on, ascending:
     /// (sequence, `SHA-256(0x00 || record)`).
-    async fn leaf_hashes(&self, from_sequence: u64, limit: u32) -> Result<Vec<(u64, [u8; 32])>, StoreError>;
+    async fn leaf_hashes(
+        &self,
+        from_sequence: u64,
+        limit: u32,
+    ) -> Result<Vec<(u64, [u8; 32])>, StoreError>;
 
     /// The checkpoint of the largest size, if any was saved.
     async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError>;
@@ -403,7 +466,12 @@ pub trait Store: Send + Sync + 'static {
     /// `size`. Saving again the very checkpoint stored at that size (same root and note: a
     /// retry) changes nothing and returns the sequence of the record appended the first time;
     /// the same size and root with another note is refused too (one checkpoint per size).
-    async fn save_checkpoint(&self, checkpoint: &StoredCheckpoint, audit: AuditEvent, now: i64) -> Result<u64, StoreError>;
+    async fn save_checkpoint(
+        &self,
+        checkpoint: &StoredCheckpoint,
+        audit: AuditEvent,
+        now: i64,
+    ) -> Result<u64, StoreError>;
 }
 
 /// Encodes a certificate chain for storage: each certificate as a 4-byte big-endian length
@@ -411,8 +479,9 @@ pub trait Store: Send + Sync + 'static {
 fn encode_chain(chain: &[Vec<u8>]) -> Result<Vec<u8>, StoreError> {
     let mut out = Vec::with_capacity(chain.iter().map(|c| c.len() + 4).sum());
     for certificate in chain {
-        let length =
-            u32::try_from(certificate.len()).map_err(|_| StoreError::Database("a certificate of the chain is larger than 4 GiB".into()))?;
+        let length = u32::try_from(certificate.len()).map_err(|_| {
+            StoreError::Database("a certificate of the chain is larger than 4 GiB".into())
+        })?;
         out.extend_from_slice(&length.to_be_bytes());
         out.extend_from_slice(certificate);
     }
@@ -423,7 +492,9 @@ fn encode_chain(chain: &[Vec<u8>]) -> Result<Vec<u8>, StoreError> {
 fn decode_chain(mut bytes: &[u8]) -> Result<Vec<Vec<u8>>, StoreError> {
     let mut chain = Vec::new();
     while !bytes.is_empty() {
-        let (length, rest) = bytes.split_first_chunk::<4>().ok_or_else(|| corrupt("certificate chain: truncated length"))?;
+        let (length, rest) = bytes
+            .split_first_chunk::<4>()
+            .ok_or_else(|| corrupt("certificate chain: truncated length"))?;
         let length = u32::from_be_bytes(*length) as usize;
         if rest.len() < length {
             return Err(corrupt("certificate chain: truncated certificate"));
@@ -442,12 +513,16 @@ fn encode_token(granted_at: i64, id: &str) -> String {
 
 /// Reads a token written by [`encode_token`].
 fn decode_token(token: &str) -> Result<(i64, String), StoreError> {
-    let bad = || StoreError::Conflict(format!("page token {token:?} was not issued by this service"));
+    let bad =
+        || StoreError::Conflict(format!("page token {token:?} was not issued by this service"));
     if token.len() % 2 != 0 || !token.is_ascii() {
         return Err(bad());
     }
-    let bytes =
-        (0..token.len()).step_by(2).map(|i| u8::from_str_radix(&token[i..i + 2], 16)).collect::<Result<Vec<u8>, _>>().map_err(|_| bad())?;
+    let bytes = (0..token.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&token[i..i + 2], 16))
+        .collect::<Result<Vec<u8>, _>>()
+        .map_err(|_| bad())?;
     let text = String::from_utf8(bytes).map_err(|_| bad())?;
     let (granted_at, id) = text.split_once(':').ok_or_else(bad)?;
     Ok((granted_at.parse().map_err(|_| bad())?, id.to_string()))
@@ -466,7 +541,8 @@ fn key_fingerprints(chain: &[Vec<u8>]) -> (Option<[u8; 32]>, Option<[u8; 32]>) {
     let Some(certificate) = chain.first() else {
         return (None, None);
     };
-    let public_key = X509Certificate::from_der(certificate).ok().map(|(_, c)| sha256(c.public_key().raw));
+    let public_key =
+        X509Certificate::from_der(certificate).ok().map(|(_, c)| sha256(c.public_key().raw));
     (Some(sha256(certificate)), public_key)
 }
 
@@ -477,7 +553,8 @@ fn corrupt(what: &str) -> StoreError {
 
 /// A stored 32-byte digest.
 fn digest(bytes: Vec<u8>, column: &str) -> Result<[u8; 32], StoreError> {
-    <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| corrupt(&format!("{column} is {} bytes, not 32", bytes.len())))
+    <[u8; 32]>::try_from(bytes.as_slice())
+        .map_err(|_| corrupt(&format!("{column} is {} bytes, not 32", bytes.len())))
 }
 
 /// A stored non-negative integer.
@@ -487,7 +564,8 @@ fn unsigned(value: i64, column: &str) -> Result<u64, StoreError> {
 
 /// A non-negative integer to store (databases have signed 64-bit integers).
 fn signed(value: u64, what: &str) -> Result<i64, StoreError> {
-    i64::try_from(value).map_err(|_| StoreError::Database(format!("{what} {value} is too large to store")))
+    i64::try_from(value)
+        .map_err(|_| StoreError::Database(format!("{what} {value} is too large to store")))
 }
 
 #[cfg(test)]

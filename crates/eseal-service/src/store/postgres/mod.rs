@@ -25,22 +25,29 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRo
 use sqlx::{AssertSqlSafe, Postgres, Row, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use super::sql::{append_in_memory, migrator, inserting, not_active, restored_backup, tree_error, within_log};
-use super::{
-    AuthorizationFilter, AuthorizationStateFilter, Page, StampingRecord, Store, StoreError, StoredCheckpoint, corrupt, decode_chain, key_fingerprints,
-    decode_token, digest, encode_chain, encode_token, signed, unsigned,
+use super::sql::{
+    append_in_memory, inserting, migrator, not_active, restored_backup, tree_error, within_log,
 };
-use eseal_audit::merkle::{self, Hash, HashStore, MerkleTree, NodeMap};
-use eseal_audit::{AuditError, AuditEvent, EventKind};
+use super::{
+    AuthorizationFilter, AuthorizationStateFilter, Page, StampingRecord, Store, StoreError,
+    StoredCheckpoint, corrupt, decode_chain, decode_token, digest, encode_chain, encode_token,
+    key_fingerprints, signed, unsigned,
+};
 use crate::policy::{Authorization, AuthorizationState};
 use crate::seal::{Seal, SealState};
+use eseal_audit::merkle::{self, Hash, HashStore, MerkleTree, NodeMap};
+use eseal_audit::{AuditError, AuditEvent, EventKind};
 
 /// The migrations of the PostgreSQL backend (`migrations/postgres/`), embedded in the binary,
 /// listed by hand as the SQLite ones are (a unit test checks the list against the folder).
 /// sqlx's migrator holds an advisory lock while it runs: nodes starting together migrate once.
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../../../../migrations/postgres/0001_init.sql")),
-    (2, "request ids per principal", include_str!("../../../../../migrations/postgres/0002_request_ids_per_principal.sql")),
+    (
+        2,
+        "request ids per principal",
+        include_str!("../../../../../migrations/postgres/0002_request_ids_per_principal.sql"),
+    ),
     (3, "seal keys", include_str!("../../../../../migrations/postgres/0003_seal_keys.sql")),
 ];
 
@@ -86,7 +93,12 @@ impl PgStore {
         let connect = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::Database(format!("invalid PostgreSQL URL: {e}")))?
             .application_name("eseal");
-        let place = format!("PostgreSQL at {}:{}/{}", connect.get_host(), connect.get_port(), connect.get_database().unwrap_or("(default database)"));
+        let place = format!(
+            "PostgreSQL at {}:{}/{}",
+            connect.get_host(),
+            connect.get_port(),
+            connect.get_database().unwrap_or("(default database)")
+        );
         let pool = PgPoolOptions::new()
             // At least two: the group-commit writer holds one for each batch, and the reads of
             // a call must not wait for it.
@@ -95,10 +107,18 @@ impl PgStore {
             .connect_with(connect)
             .await
             .map_err(|e| StoreError::Unavailable(format!("cannot connect to {place}: {e}")))?;
-        migrator(MIGRATIONS).run(&pool).await.map_err(|e| StoreError::Database(format!("cannot migrate {place}: {e}")))?;
+        migrator(MIGRATIONS)
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Database(format!("cannot migrate {place}: {e}")))?;
         let (writer, waiting) = mpsc::channel(4 * batch::MAX_BATCH);
         let limits = std::sync::Arc::default();
-        tokio::spawn(batch::run(pool.clone(), origin.to_string(), waiting, std::sync::Arc::clone(&limits)));
+        tokio::spawn(batch::run(
+            pool.clone(),
+            origin.to_string(),
+            waiting,
+            std::sync::Arc::clone(&limits),
+        ));
         Ok(PgStore { pool, origin: origin.to_string(), writer, limits })
     }
 
@@ -116,7 +136,9 @@ impl PgStore {
 /// Locks the log head row for the rest of the caller's transaction: waits for the write
 /// transaction of any other node (or of this one) to end first.
 async fn lock_log_head(conn: &mut PgConnection) -> Result<(), StoreError> {
-    let head: Option<i16> = sqlx::query_scalar("SELECT id FROM audit_head WHERE id = 1 FOR UPDATE").fetch_optional(&mut *conn).await?;
+    let head: Option<i16> = sqlx::query_scalar("SELECT id FROM audit_head WHERE id = 1 FOR UPDATE")
+        .fetch_optional(&mut *conn)
+        .await?;
     match head {
         Some(_) => Ok(()),
         None => Err(corrupt("the audit_head row is missing: writes cannot be serialized")),
@@ -153,6 +175,9 @@ mod tests {
     /// its name, with its current text.
     #[test]
     fn embedded_migrations_match_the_folder() {
-        crate::store::sql::assert_embedded_migrations_match("../../migrations/postgres", super::MIGRATIONS);
+        crate::store::sql::assert_embedded_migrations_match(
+            "../../migrations/postgres",
+            super::MIGRATIONS,
+        );
     }
 }

@@ -37,9 +37,9 @@ macro_rules! checkpoint_columns {
     };
 }
 
+use crate::policy::{Authorization, AuthorizationState, PolicyError};
 use eseal_audit::merkle::{self, Hash};
 use eseal_audit::{AuditError, AuditEvent, AuditRecord};
-use crate::policy::{Authorization, AuthorizationState, PolicyError};
 
 use std::fmt::Write as _;
 
@@ -57,7 +57,12 @@ pub(super) fn restored_backup(len: u64, checkpoint: u64) -> StoreError {
 }
 
 /// The canonical JSON of record `sequence` and its leaf hash.
-pub(super) fn append_in_memory(origin: &str, sequence: u64, event: AuditEvent, now: i64) -> (Vec<u8>, Hash) {
+pub(super) fn append_in_memory(
+    origin: &str,
+    sequence: u64,
+    event: AuditEvent,
+    now: i64,
+) -> (Vec<u8>, Hash) {
     let record = AuditRecord { sequence, time: now, origin: origin.to_string(), event };
     let bytes = record.to_canonical_json();
     let leaf = merkle::leaf_hash(&bytes);
@@ -67,7 +72,9 @@ pub(super) fn append_in_memory(origin: &str, sequence: u64, event: AuditEvent, n
 /// A tree operation that failed on stored data (the arguments are checked before).
 pub(super) fn tree_error(error: AuditError) -> StoreError {
     match error {
-        AuditError::MissingNode { level, index } => corrupt(&format!("the audit tree has no node at level {level}, index {index}")),
+        AuditError::MissingNode { level, index } => {
+            corrupt(&format!("the audit tree has no node at level {level}, index {index}"))
+        }
         other => StoreError::Database(format!("audit tree: {other}")),
     }
 }
@@ -75,7 +82,9 @@ pub(super) fn tree_error(error: AuditError) -> StoreError {
 /// Refuses a tree size larger than the log.
 pub(super) fn within_log(size: u64, len: u64) -> Result<(), StoreError> {
     if size > len {
-        return Err(StoreError::Conflict(format!("tree size {size} is larger than the audit log ({len} records)")));
+        return Err(StoreError::Conflict(format!(
+            "tree size {size} is larger than the audit log ({len} records)"
+        )));
     }
     Ok(())
 }
@@ -83,24 +92,38 @@ pub(super) fn within_log(size: u64, len: u64) -> Result<(), StoreError> {
 /// Maps an insertion error: a unique violation means the record exists already.
 pub(super) fn inserting(what: &'static str, id: &str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |error| match &error {
-        sqlx::Error::Database(e) if e.is_unique_violation() => StoreError::AlreadyExists { what, id: id.to_string() },
+        sqlx::Error::Database(e) if e.is_unique_violation() => {
+            StoreError::AlreadyExists { what, id: id.to_string() }
+        }
         _ => error.into(),
     }
 }
 
 /// Why an authorization that is not (or no longer) usable cannot be consumed or revoked, in
 /// the words of [`PolicyError`].
-pub(super) fn not_active(authorization: Option<Authorization>, id: &str, now: Option<i64>) -> StoreError {
+pub(super) fn not_active(
+    authorization: Option<Authorization>,
+    id: &str,
+    now: Option<i64>,
+) -> StoreError {
     let Some(authorization) = authorization else {
         return StoreError::NotFound { what: "authorization", id: id.to_string() };
     };
     let id = authorization.id;
     let reason = match authorization.state {
-        AuthorizationState::Consumed { request_id, .. } => PolicyError::AlreadyUsed { id, request_id },
+        AuthorizationState::Consumed { request_id, .. } => {
+            PolicyError::AlreadyUsed { id, request_id }
+        }
         AuthorizationState::Revoked { by, .. } => PolicyError::Revoked { id, by },
         AuthorizationState::Active => match now {
-            Some(now) if now > authorization.expires_at => PolicyError::Expired { id, expired_at: authorization.expires_at },
-            _ => return StoreError::Conflict(format!("authorization {id} changed concurrently; try again")),
+            Some(now) if now > authorization.expires_at => {
+                PolicyError::Expired { id, expired_at: authorization.expires_at }
+            }
+            _ => {
+                return StoreError::Conflict(format!(
+                    "authorization {id} changed concurrently; try again"
+                ));
+            }
         },
     };
     StoreError::Conflict(reason.to_string())
@@ -137,7 +160,13 @@ pub(super) fn migrator(migrations: &[(i64, &'static str, &'static str)]) -> Migr
         migrations
             .iter()
             .map(|&(version, description, sql)| {
-                Migration::new(version, description.into(), MigrationType::Simple, sql.into_sql_str(), false)
+                Migration::new(
+                    version,
+                    description.into(),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
             })
             .collect(),
     )
@@ -155,11 +184,16 @@ pub(super) fn assert_embedded_migrations_match(folder: &str, migrations: &[(i64,
             let name = path.file_name().unwrap().to_str().unwrap().to_string();
             let stem = name.strip_suffix(".sql").unwrap();
             let (version, description) = stem.split_once('_').unwrap();
-            (version.parse().unwrap(), description.replace('_', " "), std::fs::read_to_string(&path).unwrap())
+            (
+                version.parse().unwrap(),
+                description.replace('_', " "),
+                std::fs::read_to_string(&path).unwrap(),
+            )
         })
         .collect();
     files.sort();
-    let embedded: Vec<(i64, String, String)> = migrations.iter().map(|&(v, d, s)| (v, d.to_string(), s.to_string())).collect();
+    let embedded: Vec<(i64, String, String)> =
+        migrations.iter().map(|&(v, d, s)| (v, d.to_string(), s.to_string())).collect();
     assert_eq!(embedded, files);
 }
 

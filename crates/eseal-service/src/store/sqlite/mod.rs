@@ -21,21 +21,25 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
 };
 use sqlx::{AssertSqlSafe, Row, Sqlite, Transaction};
+use tokio::sync::{mpsc, oneshot};
 
-use super::sql::{append_in_memory, migrator, inserting, not_active, restored_backup, tree_error, within_log};
-use super::{
-    AuthorizationFilter, AuthorizationStateFilter, Page, StampingRecord, Store, StoreError, StoredCheckpoint, corrupt, decode_chain, key_fingerprints,
-    decode_token, digest, encode_chain, encode_token, signed, unsigned,
+use super::sql::{
+    append_in_memory, inserting, migrator, not_active, restored_backup, tree_error, within_log,
 };
-use eseal_audit::merkle::{self, Hash, HashStore, MerkleTree, NodeMap};
-use eseal_audit::{AuditError, AuditEvent, EventKind};
+use super::{
+    AuthorizationFilter, AuthorizationStateFilter, Page, StampingRecord, Store, StoreError,
+    StoredCheckpoint, corrupt, decode_chain, decode_token, digest, encode_chain, encode_token,
+    key_fingerprints, signed, unsigned,
+};
 use crate::policy::{Authorization, AuthorizationState};
 use crate::seal::{Seal, SealState};
+use eseal_audit::merkle::{self, Hash, HashStore, MerkleTree, NodeMap};
+use eseal_audit::{AuditError, AuditEvent, EventKind};
 
 /// The migrations of the SQLite backend (`migrations/sqlite/`), embedded in the binary.
 ///
@@ -45,8 +49,16 @@ use crate::seal::{Seal, SealState};
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../../../../migrations/sqlite/0001_init.sql")),
     (2, "merkle", include_str!("../../../../../migrations/sqlite/0002_merkle.sql")),
-    (3, "stampings by seal", include_str!("../../../../../migrations/sqlite/0003_stampings_by_seal.sql")),
-    (4, "request ids per principal", include_str!("../../../../../migrations/sqlite/0004_request_ids_per_principal.sql")),
+    (
+        3,
+        "stampings by seal",
+        include_str!("../../../../../migrations/sqlite/0003_stampings_by_seal.sql"),
+    ),
+    (
+        4,
+        "request ids per principal",
+        include_str!("../../../../../migrations/sqlite/0004_request_ids_per_principal.sql"),
+    ),
     (5, "seal keys", include_str!("../../../../../migrations/sqlite/0005_seal_keys.sql")),
 ];
 
@@ -66,7 +78,6 @@ const NODES_PER_QUERY: usize = 256;
 const REBUILD_BATCH: u32 = 4096;
 
 mod batch;
-
 
 /// Creates the database file at `path` with mode 0600 when it does not exist, and sets 0600 on
 /// it and on its `-wal` and `-shm` files when they do (an existing file with wider modes is
@@ -110,7 +121,12 @@ impl SqliteStore {
     /// `origin` is the audit log's name, written into every record (e.g. `eseal.local/audit`).
     /// The database file is readable by its owner only (see [`owner_only_files`]).
     pub async fn open(path: &Path, origin: &str) -> Result<SqliteStore, StoreError> {
-        owner_only_files(path).map_err(|e| StoreError::Database(format!("cannot create {} readable by its owner only: {e}", path.display())))?;
+        owner_only_files(path).map_err(|e| {
+            StoreError::Database(format!(
+                "cannot create {} readable by its owner only: {e}",
+                path.display()
+            ))
+        })?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -126,10 +142,18 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", path.display())))?;
-        migrator(MIGRATIONS).run(&pool).await.map_err(|e| StoreError::Database(format!("cannot migrate {}: {e}", path.display())))?;
+        migrator(MIGRATIONS)
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Database(format!("cannot migrate {}: {e}", path.display())))?;
         let (writer, waiting) = mpsc::channel(4 * batch::MAX_BATCH);
         let limits = std::sync::Arc::default();
-        tokio::spawn(batch::run(pool.clone(), origin.to_string(), waiting, std::sync::Arc::clone(&limits)));
+        tokio::spawn(batch::run(
+            pool.clone(),
+            origin.to_string(),
+            waiting,
+            std::sync::Arc::clone(&limits),
+        ));
         let store = SqliteStore { pool, origin: origin.to_string(), writer, limits };
         store.complete_tree().await?;
         Ok(store)
@@ -160,7 +184,10 @@ impl SqliteStore {
             for (i, row) in rows.iter().enumerate() {
                 let sequence = unsigned(row.try_get(0)?, "audit_log.sequence")?;
                 if sequence != leaves + 1 + i as u64 {
-                    return Err(corrupt(&format!("audit_log has no record {} (the next is {sequence})", leaves + 1 + i as u64)));
+                    return Err(corrupt(&format!(
+                        "audit_log has no record {} (the next is {sequence})",
+                        leaves + 1 + i as u64
+                    )));
                 }
                 hashes.push(merkle::leaf_hash(&row.try_get::<Vec<u8>, _>(1)?));
             }
@@ -209,7 +236,10 @@ where
     )
     .fetch_one(executor)
     .await?;
-    Ok((unsigned(row.try_get(0)?, "audit_nodes.idx")?, unsigned(row.try_get(1)?, "audit_log.sequence")?))
+    Ok((
+        unsigned(row.try_get(0)?, "audit_nodes.idx")?,
+        unsigned(row.try_get(1)?, "audit_log.sequence")?,
+    ))
 }
 
 /// The store the shared code implements.
@@ -242,6 +272,9 @@ mod tests {
     /// its name, with its current text.
     #[test]
     fn embedded_migrations_match_the_folder() {
-        crate::store::sql::assert_embedded_migrations_match("../../migrations/sqlite", super::MIGRATIONS);
+        crate::store::sql::assert_embedded_migrations_match(
+            "../../migrations/sqlite",
+            super::MIGRATIONS,
+        );
     }
 }
