@@ -31,6 +31,8 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 
 # Benchmarks are not tests: scripts/bench.sh runs them.
 cargo test --locked --workspace --lib --bins --tests --examples "$@"
+# The examples in the crates' documentation.
+[ $# -eq 0 ] && cargo test --locked --workspace --doc
 
 # deploy/docker-compose.yml's processes on loopback (PostgreSQL and two nodes; no Docker engine
 # here), with the binary the tests just built.
