@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use eseal_audit::log_check::check_log;
+use eseal_audit::check_log;
 use eseal_audit::{AuditEvent, EventKind, LogSigner, verify_inclusion};
 use eseal_service::checkpoints::Checkpointer;
 use eseal_service::store::{SqliteStore, Store};

@@ -31,11 +31,11 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 
 # Benchmarks are not tests: scripts/bench.sh runs them.
 cargo test --locked --workspace --lib --bins --tests --examples "$@"
-# The examples in the crates' documentation.
-[ $# -eq 0 ] && cargo test --locked --workspace --doc
 
-# deploy/docker-compose.yml's processes on loopback (PostgreSQL and two nodes; no Docker engine
-# here), with the binary the tests just built.
 if [ $# -eq 0 ]; then
+  # The examples in the crates' documentation.
+  cargo test --locked --workspace --doc
+  # deploy/docker-compose.yml's processes on loopback (PostgreSQL and two nodes; no Docker
+  # engine here), with the binary the tests just built.
   bash scripts/compose-local.sh --eseal target/debug/eseal
 fi

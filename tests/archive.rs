@@ -660,7 +660,7 @@ async fn an_exported_bag_validates_verifies_and_every_tampering_is_detected() {
     copy_dir(&bag2, &forged);
     let consistency = std::fs::read_to_string(forged.join("data/consistency.json")).unwrap();
     let mut json: serde_json::Value = serde_json::from_str(&consistency).unwrap();
-    json["proof"][0] = serde_json::Value::String(eseal_audit::base64::encode(&[7u8; 32]));
+    json["proof"][0] = serde_json::Value::String(eseal_encoding::base64::encode(&[7u8; 32]));
     std::fs::write(
         forged.join("data/consistency.json"),
         serde_json::to_string_pretty(&json).unwrap(),

@@ -8,14 +8,13 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use eseal_audit::checkpoint::{Checkpoint, LogSigner, LogVerifier, key_id};
 use eseal_audit::merkle::{
     EMPTY_ROOT, Hash, HashStore, MemoryStore, MerkleTree, append_nodes, leaf_hash, node_hash,
     root_from_inclusion_proof, verify_consistency, verify_inclusion,
 };
-use eseal_audit::{
-    AuditError, AuditEvent, AuditRecord, EventKind, ProofFile, base64, canonical_json,
-};
+use eseal_audit::{AuditError, AuditEvent, AuditRecord, EventKind, ProofFile, canonical_json};
+use eseal_audit::{Checkpoint, LogSigner, LogVerifier, key_id};
+use eseal_encoding::base64;
 use serde_json::{Value, json};
 
 // ---------------------------------------------------------------------------------------------

@@ -584,7 +584,7 @@ fn a_hostile_size_leaves_no_object_numbers_and_is_refused() {
 /// stamping as a direct one does, and both the stamping and the verifier read the same value.
 #[test]
 fn certification_permission_is_read_through_indirect_objects() {
-    use eseal_pdf::fields::docmdp_permission;
+    use eseal_pdf::docmdp_permission;
     use eseal_pdf::{Dictionary, Object, ObjectId};
     let dict = |pairs: &[(&str, Object)]| {
         let mut d = Dictionary::new();

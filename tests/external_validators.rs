@@ -23,7 +23,7 @@ fn assert_single_update(original: &[u8], sealed: &[u8], name: &str) {
     assert_eq!(count(b"startxref"), 1, "{name}: more than one update appended");
     assert_eq!(count(b"%%EOF"), 1, "{name}: more than one update appended");
     let doc = eseal_pdf::Document::open(original.to_vec()).unwrap();
-    let newest_is_stream = doc.xref().sections[0].kind == eseal_pdf::xref::XrefKind::Stream;
+    let newest_is_stream = doc.xref().sections[0].kind == eseal_pdf::XrefKind::Stream;
     assert_eq!(
         count(b"/Type/XRef") == 1,
         newest_is_stream,
@@ -235,9 +235,7 @@ fn aes256_with_xref_streams() {
     assert!(out.status.success(), "{out:?}");
     let input = std::fs::read(&encrypted).unwrap();
     let doc = eseal_pdf::Document::open(input.clone()).unwrap();
-    assert!(
-        doc.crypt().is_some() && doc.xref().sections[0].kind == eseal_pdf::xref::XrefKind::Stream
-    );
+    assert!(doc.crypt().is_some() && doc.xref().sections[0].kind == eseal_pdf::XrefKind::Stream);
     seal_bytes_once_and_twice("01-aes256-objstm", &input);
 }
 
@@ -290,8 +288,8 @@ fn a_flipped_byte_breaks_integrity_for_both_verifiers() {
 /// adds a seal is not (covered above).
 #[test]
 fn rewriting_page_content_after_sealing_is_a_modification_for_both_verifiers() {
-    use eseal_pdf::object::{Object, Stream};
-    use eseal_pdf::writer::UpdateWriter;
+    use eseal_pdf::UpdateWriter;
+    use eseal_pdf::{Object, Stream};
 
     let input = std::fs::read(corpus("13")).unwrap();
     let ec = Seal::ec();

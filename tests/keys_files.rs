@@ -69,7 +69,7 @@ fn an_encrypted_key_file_holds_the_key_in_no_encoding() {
                 );
             }
             let text =
-                [hex(secret), hex(secret).to_uppercase(), eseal_audit::base64::encode(secret)];
+                [hex(secret), hex(secret).to_uppercase(), eseal_encoding::base64::encode(secret)];
             for encoded in text {
                 for piece in windows(encoded.as_bytes(), 16) {
                     assert!(

@@ -158,7 +158,7 @@ fn structural(rng: &mut Rng, original: &[u8], structure: &Structure) -> (String,
         4 => {
             // A flate bomb in place of a cross-reference stream's rows.
             static BOMB: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
-            let bomb = BOMB.get_or_init(|| eseal_pdf::filter::deflate(&vec![0u8; 8 << 20]));
+            let bomb = BOMB.get_or_init(|| eseal_pdf::deflate(&vec![0u8; 8 << 20]));
             let n = structure.size;
             data.push(b'\n');
             let at = data.len();

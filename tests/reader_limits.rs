@@ -155,7 +155,7 @@ fn an_object_listed_twice_in_a_section_is_refused() {
     let mut update = Update::new(&base);
     let altered = update.object(content.number, "<< /Length 8 >>\nstream\n0 0 m S \nendstream");
     let signed = Document::open(base.as_slice()).unwrap().xref().entries[&content.number];
-    let eseal_pdf::xref::XrefEntry::InFile { offset: original, .. } = signed else {
+    let eseal_pdf::XrefEntry::InFile { offset: original, .. } = signed else {
         panic!("{signed:?}")
     };
     // First line: the altered stream (what poppler and qpdf read); second: the signed one.
@@ -225,7 +225,7 @@ fn an_offset_past_its_own_section_is_refused() {
     let future = revision1.len() as u64;
     let at = revision1.windows(10).position(|w| w == placeholder.to_string().as_bytes()).unwrap();
     revision1[at..at + 10].copy_from_slice(format!("{future:010}").as_bytes());
-    let prev = eseal_pdf::xref::find_startxref(&revision1).unwrap();
+    let prev = eseal_pdf::find_startxref(&revision1).unwrap();
     let mut second = Update { data: revision1, prev, root, size };
     assert_eq!(second.object(9001, "(later)"), future);
     let other = second.object(9002, "(other)");
@@ -350,7 +350,7 @@ fn hostile_cross_reference_streams_stop_at_named_limits() {
     .unwrap_err();
     assert!(err.to_string().contains("cross-reference entries"), "{err}");
 
-    let bomb = eseal_pdf::filter::deflate(&vec![0u8; 1 << 20]);
+    let bomb = eseal_pdf::deflate(&vec![0u8; 1 << 20]);
     let file =
         Update::new(&base).stream(9010, &[(9000, 1, 0, 0)], "/Filter /FlateDecode", Some(bomb));
     let m = limit(verify_document(&file, &anchors()));
@@ -366,7 +366,7 @@ fn object_stream_bombs_stop_at_the_stream_and_document_limits() {
         let mut body = b"9000 0 (".to_vec();
         body.resize(600 * 1024, b'x');
         body.extend_from_slice(b")");
-        let packed = eseal_pdf::filter::deflate(&body);
+        let packed = eseal_pdf::deflate(&body);
         let at = update.raw(format!("{} 0 obj\n<< /Type /ObjStm /N 1 /First 7 /Filter /FlateDecode /Length {} >>\nstream\n", 9001 + k, packed.len()).as_bytes());
         update.raw(&packed);
         update.raw(b"\nendstream\nendobj\n");
@@ -437,11 +437,11 @@ fn with_fields(sealed: &[u8], values: &[String]) -> Vec<u8> {
     form.set(b"Fields".to_vec(), Object::Array(fields));
     let form_number = first + values.len() as u32;
     let mut body = Vec::new();
-    eseal_pdf::writer::write_object(&mut body, &Object::Dictionary(form));
+    eseal_pdf::write_object(&mut body, &Object::Dictionary(form));
     rows.push((form_number, update.object(form_number, &String::from_utf8(body).unwrap())));
     catalog.set(b"AcroForm".to_vec(), Object::Reference(ObjectId::new(form_number, 0)));
     let mut body = Vec::new();
-    eseal_pdf::writer::write_object(&mut body, &Object::Dictionary(catalog));
+    eseal_pdf::write_object(&mut body, &Object::Dictionary(catalog));
     rows.push((root.number, update.object(root.number, &String::from_utf8(body).unwrap())));
     update.table(&rows)
 }

@@ -166,7 +166,7 @@ async fn metrics_count_stampings_refusals_and_latencies() {
         scrape_until(metrics, "the seal certificate's expiry", |t| sample(t, series).is_some())
             .await;
     let left = sample(&text, series).unwrap();
-    let expected = not_after - eseal_service::api::now() as f64;
+    let expected = not_after - eseal_encoding::civil_time::now() as f64;
     assert!((left - expected).abs() < 60.0, "{series} = {left}, expected about {expected}");
     assert_eq!(
         sample(&text, "eseal_seal_certificate_expiring{seal=\"approval-ec\"}"),

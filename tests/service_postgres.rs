@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use common::postgres::{Cluster, shared};
 use common::service::*;
 use common::store::open_pg;
-use eseal_audit::log_check::check_log;
+use eseal_audit::check_log;
 use eseal_audit::{AuditRecord, EventKind, LogVerifier};
 use eseal_service::api::proto::seal_admin_service_client::SealAdminServiceClient;
 use eseal_service::api::proto::signing_service_client::SigningServiceClient;

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use eseal_audit::checkpoint::{Checkpoint, LogSigner};
 use eseal_audit::merkle::{
     EMPTY_ROOT, MemoryStore, MerkleTree, leaf_hash, verify_consistency, verify_inclusion,
 };
 use eseal_audit::{AuditEvent, AuditRecord, EventKind};
+use eseal_audit::{Checkpoint, LogSigner};
 use eseal_service::policy::{Authorization, AuthorizationState};
 use eseal_service::seal::SealState;
 mod common;

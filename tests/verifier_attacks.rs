@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use eseal_pdf::object::Stream;
+use eseal_pdf::Stream;
 use eseal_pdf::{Dictionary, Document, Object, ObjectId};
 use eseal_verify::{SignatureReport, TrustAnchors, verify_document};
 
@@ -634,7 +634,7 @@ fn signature_wrapping_is_not_intact() {
     );
     assert_eq!(
         doc.xref().sections[0].kind,
-        eseal_pdf::xref::XrefKind::Table,
+        eseal_pdf::XrefKind::Table,
         "the section written above is a classic table, like corpus 13's"
     );
     wrapped.extend_from_slice(xref.as_bytes());

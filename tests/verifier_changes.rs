@@ -120,7 +120,7 @@ fn acrobat_style_countersignature_is_not_a_modification() {
     assert_countersigning_is_not_a_modification("13");
 }
 
-use eseal_pdf::object::Stream;
+use eseal_pdf::Stream;
 use eseal_pdf::{Dictionary, Document, Object, ObjectId};
 
 fn dict(pairs: &[(&str, Object)]) -> Dictionary {
@@ -655,7 +655,7 @@ fn overlays_at_the_edges_of_visibility_are_disallowed() {
         ("Filter", Object::name("Adobe.PPKLite")),
         ("SubFilter", Object::name("ETSI.CAdES.detached")),
         ("ByteRange", numbers(&[0.0, 10.0, 20.0, 10.0])),
-        ("Contents", Object::String(vec![0; 8], eseal_pdf::object::StringFormat::Hex)),
+        ("Contents", Object::String(vec![0; 8], eseal_pdf::StringFormat::Hex)),
     ]);
     let dir = temp();
     let cases = [

@@ -143,7 +143,7 @@ fn eseal_seal(input: &[u8]) -> Vec<u8> {
 /// A revision of metadata alone: the Info dictionary's /ModDate, the catalog's XMP /Metadata
 /// stream rewritten (still well-formed), and the /F flags of the signed field's widget.
 fn metadata_revision(pdf: &[u8], field: &str) -> Vec<u8> {
-    use eseal_pdf::object::StringFormat;
+    use eseal_pdf::StringFormat;
     use eseal_pdf::{Document, Object};
     let doc = Document::open(pdf.to_vec()).unwrap();
     let mut objects = Vec::new();

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use super::{CliError, ClientArgs};
-use eseal_audit::log_check::{LogReport, check_log};
+use eseal_audit::{LogReport, check_log};
 use eseal_audit::{LogSigner, LogVerifier, ProofFile};
 use eseal_service::api::proto::audit_service_client::AuditServiceClient;
 use eseal_service::api::proto::{

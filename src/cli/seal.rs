@@ -129,7 +129,7 @@ pub fn authorization_json(a: &Authorization) -> serde_json::Value {
         .unwrap_or("UNKNOWN");
     serde_json::json!({
         "id": a.id, "seal_id": a.seal_id, "grantee": a.grantee, "granted_by": a.granted_by,
-        "case_number": a.case_number, "document_sha256": eseal_service::api::hex(&a.document_sha256),
+        "case_number": a.case_number, "document_sha256": eseal_encoding::hex(&a.document_sha256),
         "granted_at": a.granted_at, "expires_at": a.expires_at,
         "state": state.trim_start_matches("AUTHORIZATION_STATE_").to_lowercase(),
         "consumed_by_request": a.consumed_by_request, "revoked_by": a.revoked_by,

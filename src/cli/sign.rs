@@ -240,8 +240,7 @@ pub async fn run(args: SignArgs) -> Result<(), CliError> {
         let seed = [b"eseal sign:".as_slice(), args.authorization.as_bytes()].concat();
         format!(
             "req-{}",
-            &eseal_service::api::hex(ring::digest::digest(&ring::digest::SHA256, &seed).as_ref())
-                [..32]
+            &eseal_encoding::hex(ring::digest::digest(&ring::digest::SHA256, &seed).as_ref())[..32]
         )
     });
     let returned = if args.whole_document {

@@ -6,7 +6,7 @@
 
 use crate::common::*;
 use eseal_cms::{CertificateChain, RingSigner, SignedDataInfo};
-use eseal_pdf::object::Stream;
+use eseal_pdf::Stream;
 use eseal_pdf::{Dictionary, Document, Object, ObjectId};
 
 /// Now, in Unix seconds.

@@ -279,7 +279,7 @@ pub fn append_update(
     objects: &[(eseal_pdf::ObjectId, eseal_pdf::Object)],
     root: Option<eseal_pdf::ObjectId>,
 ) -> Vec<u8> {
-    use eseal_pdf::{Dictionary, Document, Object, ObjectId, writer::UpdateWriter};
+    use eseal_pdf::{Dictionary, Document, Object, ObjectId, UpdateWriter};
     let doc = Document::open(pdf.to_vec()).unwrap();
     let mut writer = UpdateWriter::new(pdf.len() as u64, pdf.last().copied());
     let mut highest = doc.next_object_number().unwrap();

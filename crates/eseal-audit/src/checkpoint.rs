@@ -35,8 +35,8 @@ use ring::rand::SystemRandom;
 use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 
 use super::AuditError;
-use super::base64;
 use super::merkle::Hash;
+use eseal_encoding::base64;
 
 /// The signature type byte of Ed25519 in C2SP signed-note.
 pub const ED25519_SIGNATURE_TYPE: u8 = 0x01;

@@ -45,8 +45,8 @@ pub enum AuditError {
         index: u64,
     },
     /// Text that is not valid standard base64 (RFC 4648 section 4, with padding).
-    #[error("invalid base64: {0}")]
-    Base64(String),
+    #[error(transparent)]
+    Base64(#[from] eseal_encoding::base64::Base64Error),
     /// A checkpoint body that is not a C2SP tlog-checkpoint of this library's form.
     #[error("malformed checkpoint: {0}")]
     MalformedCheckpoint(String),

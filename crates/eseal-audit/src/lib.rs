@@ -6,18 +6,28 @@
 //! with its inclusion and consistency proofs, [`checkpoint`] signs tree heads as C2SP
 //! checkpoints with the log's Ed25519 key, and [`proof`] is the self-contained proof file an
 //! archivist checks offline.
+//!
+//! ```
+//! use eseal_audit::{AuditEvent, AuditRecord, EventKind, leaf_hash, verify_inclusion};
+//!
+//! let event = AuditEvent::new(EventKind::SealSuspended, "custodian");
+//! let record = AuditRecord { sequence: 0, time: 1_800_000_000, origin: "example/log".into(), event };
+//! let leaf = leaf_hash(&record.to_canonical_json());
+//! // A log of one record: its root is the record's leaf hash, proved by an empty path.
+//! assert!(verify_inclusion(&leaf, 0, 1, &[], &leaf));
+//! ```
 
-pub mod base64;
 mod canonical;
-pub mod checkpoint;
+mod checkpoint;
 mod error;
-pub mod log_check;
+mod log_check;
 pub mod merkle;
-pub mod proof;
+mod proof;
 
 pub use canonical::canonical_json;
-pub use checkpoint::{Checkpoint, ExternalEd25519, LogSigner, LogVerifier};
+pub use checkpoint::{Checkpoint, ExternalEd25519, LogSigner, LogVerifier, key_id};
 pub use error::AuditError;
+pub use log_check::{LogReport, check_log};
 pub use merkle::{
     Hash, HashStore, MemoryStore, MerkleTree, NodeMap, leaf_hash, verify_consistency,
     verify_inclusion,

@@ -18,10 +18,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::base64;
 use super::checkpoint::{Checkpoint, LogVerifier};
 use super::merkle::{Hash, leaf_hash, verify_inclusion};
 use super::{AuditError, AuditRecord};
+use eseal_encoding::base64;
 
 /// A record with its inclusion proof in a signed checkpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -245,7 +245,7 @@ pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
     out
 }
 
-pub(crate) use eseal_encoding::hex;
+use eseal_encoding::hex;
 
 /// Hex of a DER INTEGER's content bytes, without the 0x00 sign byte a
 /// positive serial with its high bit set carries (as OpenSSL prints serials).

@@ -12,6 +12,17 @@
 //!   [`TIMESTAMP_RESERVE`] for a signature that will get a timestamp token).
 //! - [`SignedDataInfo::parse`] reads a `/Contents` value (zero padding
 //!   allowed) and [`SignedDataInfo::verify_signature`] checks its signature.
+//!
+//! ```no_run
+//! use eseal_cms::SignedDataInfo;
+//!
+//! // The DER of a PDF signature's /Contents.
+//! let contents = std::fs::read("signature.p7s")?;
+//! let signature = SignedDataInfo::parse(&contents)?;
+//! signature.verify_signature()?;
+//! println!("signed by {:?}", signature.signer_subject());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod algorithms;
 mod build;

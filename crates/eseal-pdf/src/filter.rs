@@ -9,12 +9,8 @@ use super::object::{Dictionary, Object};
 /// Largest decoded structural stream accepted (an object stream of a huge document is far less).
 pub const MAX_DECODED: u64 = 256 * 1024 * 1024;
 
-/// Decodes `data` according to the stream dictionary's /Filter and /DecodeParms.
-pub fn decode(dict: &Dictionary, data: &[u8]) -> Result<Vec<u8>> {
-    decode_within(dict, data, MAX_DECODED)
-}
-
-/// Decodes like [`decode`], refusing (with [`PdfError::Limit`]) output longer than `limit`.
+/// Decodes `data` according to the stream dictionary's /Filter and /DecodeParms, refusing
+/// (with [`PdfError::Limit`]) output longer than `limit` (at most [`MAX_DECODED`]).
 pub fn decode_within(dict: &Dictionary, data: &[u8], limit: u64) -> Result<Vec<u8>> {
     let limit = usize::try_from(limit.min(MAX_DECODED)).unwrap_or(usize::MAX);
     let filters: Vec<&[u8]> = match dict.get(b"Filter") {
@@ -189,6 +185,10 @@ fn paeth(a: u8, b: u8, c: u8) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn decode(dict: &Dictionary, data: &[u8]) -> Result<Vec<u8>> {
+        decode_within(dict, data, MAX_DECODED)
+    }
 
     fn flate_dict() -> Dictionary {
         [(b"Filter".to_vec(), Object::name("FlateDecode"))].into_iter().collect()

@@ -53,16 +53,6 @@ impl<'a> Lexer<'a> {
         self.pos
     }
 
-    /// Moves to `pos`.
-    pub fn seek(&mut self, pos: usize) {
-        self.pos = pos.min(self.data.len());
-    }
-
-    /// The bytes being parsed.
-    pub fn data(&self) -> &'a [u8] {
-        self.data
-    }
-
     fn err(&self, what: &'static str) -> SyntaxError {
         SyntaxError { at: self.pos, eof: self.pos >= self.data.len(), what }
     }

@@ -150,7 +150,7 @@ impl Checkpointer {
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticker.tick().await;
-                if let Err(e) = self.sign_if_grown(crate::api::now()).await {
+                if let Err(e) = self.sign_if_grown(eseal_encoding::civil_time::now()).await {
                     tracing::error!(error = %e, "checkpoint not signed");
                 }
             }

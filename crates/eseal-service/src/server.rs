@@ -311,9 +311,13 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
     if let Some(endpoint) = metrics_endpoint {
         tracing::info!(address = %endpoint.address, "metrics at http://{}/metrics", endpoint.address);
-        tokio::spawn(endpoint.serve(Arc::clone(&metrics), crate::api::now, async move {
-            let _ = metrics_stopped.await;
-        }));
+        tokio::spawn(endpoint.serve(
+            Arc::clone(&metrics),
+            eseal_encoding::civil_time::now,
+            async move {
+                let _ = metrics_stopped.await;
+            },
+        ));
     }
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
@@ -378,7 +382,9 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         let _ = summaries_task.await;
         // A checkpoint covers them, as it covers what was written before the shutdown.
         if state_at_shutdown.write_refusal_summaries().await > 0 {
-            if let Err(e) = state_at_shutdown.checkpoints.sign_if_grown(crate::api::now()).await {
+            if let Err(e) =
+                state_at_shutdown.checkpoints.sign_if_grown(eseal_encoding::civil_time::now()).await
+            {
                 tracing::error!(error = %e, "checkpoint of the last refusal summaries not signed");
             }
         }
@@ -479,8 +485,11 @@ fn spawn_crl_reloads(state: Arc<ServiceState>) -> tokio::task::JoinHandle<()> {
     let period = Duration::from_millis(state.config.server.client_crl_check_ms);
     let polling = !state.config.server.client_crls.is_empty();
     let metrics = Arc::clone(&state.metrics);
-    let mut expired_before =
-        report_crls(&state.auth.reload_crls(false, crate::api::now()), &metrics, usize::MAX);
+    let mut expired_before = report_crls(
+        &state.auth.reload_crls(false, eseal_encoding::civil_time::now()),
+        &metrics,
+        usize::MAX,
+    );
     // Listening for SIGHUP starts here, before the server answers, not when the task first
     // runs: a SIGHUP in between would end the process (its default action).
     #[cfg(unix)]
@@ -517,7 +526,7 @@ fn spawn_crl_reloads(state: Arc<ServiceState>) -> tokio::task::JoinHandle<()> {
             // Reading files and verifying signatures: off the runtime's worker threads.
             let reloading = Arc::clone(&state);
             let report = match tokio::task::spawn_blocking(move || {
-                reloading.auth.reload_crls(forced, crate::api::now())
+                reloading.auth.reload_crls(forced, eseal_encoding::civil_time::now())
             })
             .await
             {

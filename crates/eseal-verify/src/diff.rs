@@ -57,7 +57,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
-use eseal_pdf::xref::XrefEntry;
+use eseal_pdf::XrefEntry;
 use eseal_pdf::{Dictionary, Document, Object, ObjectId, PdfError, Source};
 
 /// Where on which page a change shows.
@@ -361,7 +361,7 @@ fn is_signature_value<S: Source>(doc: &Document<S>, value: Option<&Object>) -> b
         .and_then(|v| doc.resolve(v).ok())
         .as_ref()
         .and_then(Object::as_dict)
-        .is_some_and(eseal_pdf::object::is_signature_dict)
+        .is_some_and(eseal_pdf::is_signature_dict)
 }
 
 /// Whether annotation flags keep an annotation off both screen and paper: Hidden, or NoView
@@ -1297,7 +1297,7 @@ mod tests {
                 .into_iter()
                 .chain(text.encode_utf16().flat_map(u16::to_be_bytes))
                 .collect(),
-            eseal_pdf::object::StringFormat::Literal,
+            eseal_pdf::StringFormat::Literal,
         )
     }
 

@@ -3,6 +3,19 @@
 //!
 //! It reads the document through [`eseal_pdf`] and the signatures through [`eseal_cms`];
 //! it knows nothing of the service.
+//!
+//! ```no_run
+//! use eseal_verify::{TrustAnchors, verify_document};
+//!
+//! let anchors = TrustAnchors::from_pem(&std::fs::read_to_string("root-ca.pem")?)?;
+//! let bytes = std::fs::read("sealed.pdf")?;
+//! let report = verify_document(&&bytes[..], &anchors)?;
+//! println!("{:?}: {} signature(s)", report.verdict, report.signatures.len());
+//! for problem in &report.problems {
+//!     println!("problem: {problem}");
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod diff;
 mod trust;
@@ -14,9 +27,9 @@ use serde::Serialize;
 use thiserror::Error;
 
 use eseal_cms::SignedDataInfo;
-use eseal_pdf::text::{decode_text_string, parse_pdf_date};
-use eseal_pdf::xref::XrefEntry;
+use eseal_pdf::XrefEntry;
 use eseal_pdf::{Document, Limits, Object, ObjectId, PdfError, Prefix, Source};
+use eseal_pdf::{decode_text_string, parse_pdf_date};
 
 pub use diff::{Change, VisualArea};
 pub use trust::{Purpose, TrustAnchors, TrustFailure, TrustFailureKind, key_usage_permits_signing};
@@ -314,9 +327,9 @@ fn verify_one<S: Source>(
     // The signed dictionary and the certification it makes, both read in the signed revision.
     let signed = match (covered_end, &signed_doc) {
         (Some(end), _) if end == file_size => signed_signature_dict(doc, field, &range, true)
-            .map(|d| (eseal_pdf::fields::docmdp_permission(doc, &d), d)),
+            .map(|d| (eseal_pdf::docmdp_permission(doc, &d), d)),
         (_, Some(signed)) => signed_signature_dict(signed, field, &range, false)
-            .map(|d| (eseal_pdf::fields::docmdp_permission(signed, &d), d)),
+            .map(|d| (eseal_pdf::docmdp_permission(signed, &d), d)),
         _ => Err("the signature does not cover a complete revision of the file".to_string()),
     };
     let (certification, signed_dict) = match signed {
@@ -747,7 +760,7 @@ fn gap_is_contents<S: Source>(source: &S, start: u64, end: u64, contents: &[u8])
     if gap.first() != Some(&b'<') || gap.last() != Some(&b'>') {
         return false;
     }
-    eseal_pdf::lexer::hex_digits(&gap[1..gap.len() - 1]).is_some_and(|bytes| bytes == contents)
+    eseal_pdf::hex_digits(&gap[1..gap.len() - 1]).is_some_and(|bytes| bytes == contents)
 }
 
 fn hash_ranges<S: Source>(
@@ -795,4 +808,4 @@ pub fn certificate_facts(der: &[u8]) -> Option<CertificateFacts> {
 }
 
 use eseal_encoding::civil_time::now;
-pub use eseal_encoding::hex;
+use eseal_encoding::hex;

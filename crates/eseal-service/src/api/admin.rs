@@ -8,13 +8,15 @@ use tracing::Instrument;
 use super::limits::{Bounded, quote, shown};
 use super::proto::seal_admin_service_server::SealAdminService;
 use super::proto::{self, AuthorizationState as ProtoAuthState, SealState as ProtoSealState};
-use super::{ApiError, ServiceState, Subject, certificate_validity, hex, now};
+use super::{ApiError, ServiceState, Subject, certificate_validity};
 use crate::auth::{Principal, Role};
 use crate::policy::{self, Authorization, AuthorizationState, GrantRequest};
 use crate::seal::{Seal, SealState, Transition};
 use crate::store::{AuthorizationFilter, AuthorizationStateFilter, Page, StoreError};
 use eseal_audit::{AuditEvent, EventKind};
 use eseal_cms::{CertificateChain, build_pades_signed_data};
+use eseal_encoding::civil_time::now;
+use eseal_encoding::hex;
 use eseal_pdf::SealImage;
 
 /// The administration service.

@@ -13,10 +13,11 @@ use super::proto::{
     GetConsistencyProofRequest, GetInclusionProofRequest, GetRecordsRequest, GetRecordsResponse,
     InclusionProofResponse,
 };
-use super::{ApiError, ServiceState, Subject, now};
+use super::{ApiError, ServiceState, Subject};
 use crate::auth::{Principal, Role};
 use crate::store::StoredCheckpoint;
 use eseal_audit::ProofFile;
+use eseal_encoding::civil_time::now;
 
 /// The audit service.
 pub struct Audit {

@@ -27,6 +27,8 @@ use crate::seal::Seal;
 use crate::store::Store;
 use eseal_audit::{AuditEvent, EventKind};
 use eseal_cms::{CertificateChain, Signer};
+use eseal_encoding::civil_time::now;
+use eseal_encoding::hex;
 use eseal_pdf::SealImage;
 use eseal_verify::TrustAnchors;
 
@@ -80,10 +82,6 @@ pub struct ServiceState {
 /// within this time. Whatever the cache says, a stamping commits only while its seal is
 /// active in the store, checked in the committing transaction.
 const SEAL_CACHE_TTL: Duration = Duration::from_secs(1);
-
-pub use eseal_encoding::civil_time::now;
-
-pub use eseal_encoding::hex;
 
 /// A client string as a refusal record keeps it: at most [`limits::MAX_AUDITED_TEXT`] bytes.
 fn clip(text: String) -> String {

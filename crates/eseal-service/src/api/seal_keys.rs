@@ -3,8 +3,9 @@
 //! unavailable is reported at once (log and per-seal health) while the others serve; and
 //! readable at any time for the expiry warning (days until each seal certificate expires).
 
-use super::{ServiceState, now};
+use super::ServiceState;
 use crate::seal::SealState;
+use eseal_encoding::civil_time::now;
 
 /// Seal certificates expiring within this many days are warned about.
 pub use crate::seal::CERTIFICATE_EXPIRY_WARNING_DAYS as EXPIRY_WARNING_DAYS;

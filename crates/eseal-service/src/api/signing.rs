@@ -17,13 +17,15 @@ use super::proto::sign_document_response::Part as ResponsePart;
 use super::proto::signing_service_server::SigningService;
 use super::proto::{self, SignDocumentRequest, SignDocumentResponse, SignHeader, StampingReceipt};
 use super::spool::{Spool, Spooled, slices};
-use super::{ApiError, LoadedSeal, ServiceState, Subject, hex, now};
+use super::{ApiError, LoadedSeal, ServiceState, Subject};
 use crate::auth::{Principal, Role};
 use crate::metrics::Outcome;
 use crate::policy::{self, StampingRequest};
 use crate::stamp;
 use crate::store::StampingRecord;
 use eseal_audit::{AuditEvent, EventKind};
+use eseal_encoding::civil_time::now;
+use eseal_encoding::hex;
 use eseal_pdf::{Corner, Placement, SealOptions, SealRect, Source, Unit};
 
 /// Bytes per response chunk.

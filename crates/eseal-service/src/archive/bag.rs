@@ -11,6 +11,7 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+use eseal_encoding::hex;
 use ring::digest::{Context, SHA256, SHA512};
 
 /// The bag declaration's text.
@@ -97,8 +98,6 @@ impl Hasher {
         }
     }
 }
-
-pub use eseal_encoding::hex;
 
 /// Both digests of a byte string.
 pub fn digests_of(bytes: &[u8]) -> Digests {

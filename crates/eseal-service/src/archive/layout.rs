@@ -21,9 +21,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use eseal_audit::base64;
 use eseal_audit::merkle::{Hash, verify_consistency};
 use eseal_audit::{Checkpoint, LogVerifier};
+use eseal_encoding::base64;
 
 /// The folder of record files.
 pub const RECORDS_DIR: &str = "data/records";

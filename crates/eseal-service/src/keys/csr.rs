@@ -154,7 +154,7 @@ pub fn certificate_request(
 
 /// `der` as PEM with 64-character lines.
 pub fn pem(label: &str, der: &[u8]) -> String {
-    let body = eseal_audit::base64::encode(der);
+    let body = eseal_encoding::base64::encode(der);
     let mut out = format!("-----BEGIN {label}-----\n");
     for line in body.as_bytes().chunks(64) {
         out.push_str(&String::from_utf8_lossy(line));

@@ -80,7 +80,7 @@ impl Kek {
             }
             Some(t) if t.len() == 44 => {
                 let mut decoded =
-                    Zeroizing::new(eseal_audit::base64::decode(t).map_err(|_| bad())?);
+                    Zeroizing::new(eseal_encoding::base64::decode(t).map_err(|_| bad())?);
                 if decoded.len() != 32 {
                     decoded.zeroize();
                     return Err(bad());
@@ -217,7 +217,7 @@ mod tests {
             Kek::parse(format!(" {hex}\n").as_bytes(), "t").unwrap().id_hex(),
             kek(0x11).id_hex()
         );
-        let b64 = eseal_audit::base64::encode(&[0x11; 32]);
+        let b64 = eseal_encoding::base64::encode(&[0x11; 32]);
         assert_eq!(Kek::parse(b64.as_bytes(), "t").unwrap().id_hex(), kek(0x11).id_hex());
         assert_eq!(Kek::parse(&[0x11; 32], "t").unwrap().id_hex(), kek(0x11).id_hex());
         assert!(Kek::parse(b"short", "t").is_err());

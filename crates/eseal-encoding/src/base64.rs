@@ -3,7 +3,17 @@
 //! whitespace, and the unused bits of the last character must be zero, so every byte string
 //! has exactly one accepted encoding.
 
-use super::AuditError;
+/// Text that is not canonical standard base64 (RFC 4648 section 4, with padding): what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Base64Error(pub String);
+
+impl std::fmt::Display for Base64Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invalid base64: {}", self.0)
+    }
+}
+
+impl std::error::Error for Base64Error {}
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -37,10 +47,10 @@ fn value(c: u8) -> Option<u32> {
 }
 
 /// Decodes standard base64 with padding, rejecting anything but the canonical encoding.
-pub fn decode(text: &str) -> Result<Vec<u8>, AuditError> {
+pub fn decode(text: &str) -> Result<Vec<u8>, Base64Error> {
     let bytes = text.as_bytes();
     if bytes.len() % 4 != 0 {
-        return Err(AuditError::Base64(format!("length {} is not a multiple of 4", bytes.len())));
+        return Err(Base64Error(format!("length {} is not a multiple of 4", bytes.len())));
     }
     let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
     let quads = bytes.len() / 4;
@@ -48,13 +58,12 @@ pub fn decode(text: &str) -> Result<Vec<u8>, AuditError> {
         let last = q + 1 == quads;
         let pad = quad.iter().rev().take_while(|&&c| c == b'=').count();
         if pad > 2 || (pad > 0 && !last) {
-            return Err(AuditError::Base64("misplaced padding".into()));
+            return Err(Base64Error("misplaced padding".into()));
         }
         let mut n = 0u32;
         for &c in &quad[..4 - pad] {
-            let v = value(c).ok_or_else(|| {
-                AuditError::Base64(format!("unexpected character {:?}", char::from(c)))
-            })?;
+            let v = value(c)
+                .ok_or_else(|| Base64Error(format!("unexpected character {:?}", char::from(c))))?;
             n = (n << 6) | v;
         }
         n <<= 6 * pad as u32;
@@ -62,7 +71,7 @@ pub fn decode(text: &str) -> Result<Vec<u8>, AuditError> {
         let keep = 3 - pad;
         // The bits beyond the kept bytes must be zero (canonical encoding).
         if decoded[keep..].iter().any(|&b| b != 0) {
-            return Err(AuditError::Base64("non-canonical trailing bits".into()));
+            return Err(Base64Error("non-canonical trailing bits".into()));
         }
         out.extend_from_slice(&decoded[..keep]);
     }
