@@ -20,6 +20,7 @@ use tonic_health::ServingStatus;
 
 use crate::api::admin::{self, Admin};
 use crate::api::audit::Audit;
+use crate::api::authentication::AuthenticationLayer;
 use crate::api::proto::audit_service_server::AuditServiceServer;
 use crate::api::proto::seal_admin_service_server::SealAdminServiceServer;
 use crate::api::proto::signing_service_server::SigningServiceServer;
@@ -325,15 +326,6 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         .build_v1()
         .map_err(|e| ServerError::Network(format!("reflection: {e}")))?;
 
-    // Stock tools (health probes, grpcurl) must authenticate too; their refusals are audited.
-    let health_service = tonic::service::interceptor::InterceptedService::new(
-        health_service,
-        authenticated(Arc::clone(&state), "grpc.health.v1.Health"),
-    );
-    let reflection = tonic::service::interceptor::InterceptedService::new(
-        reflection,
-        authenticated(Arc::clone(&state), "grpc.reflection.v1.ServerReflection"),
-    );
     let router = tonic::transport::Server::builder()
         // HTTP/2 flow control: the 64 KiB windows of the protocol's defaults make a 100 MB
         // upload wait for window updates thousands of times. These bound what one stream
@@ -345,6 +337,9 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         .layer(TimingLayer::new(Arc::clone(&metrics)))
         // The caller's address, for the refusal records of the call.
         .layer(crate::auth::peer::PeerLayer)
+        // Every call, the stock health and reflection services included, is authenticated
+        // here once; refusals are audited.
+        .layer(AuthenticationLayer::new(Arc::clone(&state)))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(
@@ -396,37 +391,6 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     });
     tracing::info!(%address, "eseal listening (mTLS)");
     Ok(RunningServer { address, metrics_address, shutdown, task })
-}
-
-/// An interceptor that admits only callers with a valid client certificate of a known
-/// principal (any role), recording refusals in the audit trail.
-fn authenticated(
-    state: Arc<ServiceState>,
-    service: &'static str,
-) -> impl tonic::service::Interceptor + Clone {
-    move |request: tonic::Request<()>| {
-        match state.authenticate(&request) {
-            Ok(_) => Ok(request),
-            Err((peer, e)) => {
-                let error = crate::api::ApiError::Unauthenticated(e);
-                let status = tonic::Status::unauthenticated(error.to_string());
-                let state = Arc::clone(&state);
-                // Interceptors are synchronous: the audit record is written on the side.
-                tokio::spawn(async move {
-                    let _ = state
-                        .refuse_from(
-                            peer,
-                            "anonymous",
-                            service,
-                            error,
-                            crate::api::Subject::default(),
-                        )
-                        .await;
-                });
-                Err(status)
-            }
-        }
-    }
 }
 
 /// The audit log's checkpoint signer: the plaintext `audit.log_key` file, or the key of

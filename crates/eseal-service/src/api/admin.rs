@@ -42,7 +42,7 @@ impl Admin {
     where
         F: AsyncFnOnce(&ServiceState, &Principal, T) -> Result<R, ApiError>,
     {
-        let principal = self.state.caller(&request, method).await?;
+        let principal = super::authentication::principal(&request)?;
         let message = request.into_inner();
         let subject = subject(&message);
         if let Err(e) = message.check_bounds() {

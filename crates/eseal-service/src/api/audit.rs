@@ -37,7 +37,7 @@ impl Audit {
         request: Request<T>,
         body: impl AsyncFnOnce(&ServiceState, T) -> Result<R, ApiError>,
     ) -> Result<Response<R>, Status> {
-        let principal: Principal = self.state.caller(&request, method).await?;
+        let principal: Principal = super::authentication::principal(&request)?;
         self.state.require(&principal, Role::Archivist, None, method).await?;
         if let Err(e) = request.get_ref().check_bounds() {
             return Err(self.state.refuse(&principal.name, method, e, Subject::default()).await);

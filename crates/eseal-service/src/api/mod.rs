@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod authentication;
 pub mod limits;
 pub mod proto;
 pub mod seal_keys;
@@ -17,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rustls_pki_types::CertificateDer;
-use tonic::{Request, Status};
+use tonic::Status;
 
 use crate::auth::refusal_limit::RefusalKey;
 use crate::auth::{Authenticator, Principal, Role};
@@ -153,33 +154,6 @@ impl ServiceState {
     /// Drops the cached copy of a seal that this node changed.
     pub fn forget_seal(&self, id: &str) {
         self.seals.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
-    }
-
-    /// Authenticates the caller of `request`; a refusal is audited.
-    pub async fn caller<T>(&self, request: &Request<T>, method: &str) -> Result<Principal, Status> {
-        match self.authenticate(request) {
-            Ok(principal) => Ok(principal),
-            Err((peer, e)) => Err(self
-                .refuse_from(
-                    peer,
-                    "anonymous",
-                    method,
-                    ApiError::Unauthenticated(e),
-                    Subject::default(),
-                )
-                .await),
-        }
-    }
-
-    /// The principal of the client certificate `request` came with, or why there is none and
-    /// the caller's address (for the refusal record, which this does not write).
-    pub fn authenticate<T>(
-        &self,
-        request: &Request<T>,
-    ) -> Result<Principal, (Option<std::net::SocketAddr>, crate::auth::AuthError)> {
-        let peer = request.extensions().get::<PeerInfo>();
-        let certificates = peer.and_then(|p| p.certificates.as_deref()).map(Vec::as_slice);
-        self.auth.authenticate(certificates, now()).map_err(|e| (peer.and_then(|p| p.address), e))
     }
 
     /// Requires `role` (for `seal` when per seal); a refusal is audited.

@@ -156,7 +156,7 @@ impl SigningService for Signing {
     ) -> Result<Response<ResponseStream>, Status> {
         const METHOD: &str = "SignDocument";
         let state = Arc::clone(&self.state);
-        let principal = state.caller(&request, METHOD).await?;
+        let principal = super::authentication::principal(&request)?;
         let mut stream = request.into_inner();
         let header = match stream.message().await? {
             Some(SignDocumentRequest { part: Some(RequestPart::Header(h)) }) => h,

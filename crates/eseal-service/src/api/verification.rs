@@ -35,7 +35,7 @@ impl VerificationService for Verification {
         request: Request<Streaming<VerifyDocumentRequest>>,
     ) -> Result<Response<VerifyDocumentResponse>, Status> {
         const METHOD: &str = "VerifyDocument";
-        let principal = self.state.caller(&request, METHOD).await?;
+        let principal = super::authentication::principal(&request)?;
         let span = tracing::info_span!("rpc", method = METHOD, principal = %principal.name);
         match verify(&self.state, &principal, request.into_inner()).instrument(span).await {
             Ok(reply) => Ok(Response::new(reply)),
