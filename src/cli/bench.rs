@@ -291,7 +291,7 @@ async fn sign_one(
     };
     let mut messages = vec![SignDocumentRequest { part: Some(RequestPart::Header(header)) }];
     messages.extend(
-        eseal_service::api::spool::slices(shared.document.clone(), 1 << 20)
+        eseal_service::service::spool::slices(shared.document.clone(), 1 << 20)
             .map(|c| SignDocumentRequest { part: Some(RequestPart::Chunk(c.to_vec())) }),
     );
     let mut responses = signing.sign_document(tokio_stream::iter(messages)).await?.into_inner();

@@ -235,7 +235,7 @@ async fn probe(store: &dyn Store, keys: &Arc<dyn KeyStore>) -> Result<Observed, 
             not_after: seal
                 .certificate_chain
                 .first()
-                .and_then(|der| crate::api::certificate_validity(der))
+                .and_then(|der| crate::service::certificate_validity(der))
                 .map(|(_, not_after)| not_after),
             id: seal.id,
         });

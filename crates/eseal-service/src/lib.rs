@@ -18,5 +18,6 @@ pub mod metrics;
 pub mod policy;
 pub mod seal;
 pub mod server;
+pub mod service;
 pub mod stamp;
 pub mod store;

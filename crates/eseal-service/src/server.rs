@@ -28,7 +28,7 @@ use crate::api::proto::verification_service_server::VerificationServiceServer;
 use crate::api::signing::Signing;
 use crate::api::timing::TimingLayer;
 use crate::api::verification::Verification;
-use crate::api::{PeerInfo, ServiceState, proto};
+use crate::api::{PeerInfo, proto};
 use crate::auth::Authenticator;
 use crate::auth::tls::ClientCertificateRecorder;
 use crate::checkpoints::Checkpointer;
@@ -37,6 +37,7 @@ use crate::health::Readiness;
 use crate::keys::KeyRing;
 use crate::metrics::MetricsEndpoint;
 use crate::seal::{Seal, SealState};
+use crate::service::ServiceState;
 use crate::store::{PgOptions, PgStore, SqliteStore, Store, StoreError};
 use eseal_verify::TrustAnchors;
 
@@ -563,7 +564,7 @@ async fn seed(state: &ServiceState, seeds: &[crate::config::SeedSeal]) -> Result
         match admin::register(state, "eseal-bootstrap", seal).await {
             Ok(_) => tracing::info!(seal = %s.id, "seal registered at first start"),
             // Nodes sharing one database start together: another one registered it first.
-            Err(crate::api::ApiError::Store(StoreError::AlreadyExists { .. })) => {}
+            Err(crate::service::ServiceError::Store(StoreError::AlreadyExists { .. })) => {}
             Err(e) => return Err(fail(e.to_string())),
         }
     }

@@ -5,13 +5,14 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
+use super::Subject;
 use super::limits::{Bounded, quote, shown};
 use super::proto::seal_admin_service_server::SealAdminService;
 use super::proto::{self, AuthorizationState as ProtoAuthState, SealState as ProtoSealState};
-use super::{ApiError, ServiceState, Subject, certificate_validity};
 use crate::auth::{Principal, Role};
 use crate::policy::{self, Authorization, AuthorizationState, GrantRequest};
 use crate::seal::{Seal, SealState, Transition};
+use crate::service::{ServiceError, ServiceState, certificate_validity};
 use crate::store::{AuthorizationFilter, AuthorizationStateFilter, Page, StoreError};
 use eseal_audit::{AuditEvent, EventKind};
 use eseal_cms::{CertificateChain, build_pades_signed_data};
@@ -40,7 +41,7 @@ impl Admin {
         body: F,
     ) -> Result<Response<R>, Status>
     where
-        F: AsyncFnOnce(&ServiceState, &Principal, T) -> Result<R, ApiError>,
+        F: AsyncFnOnce(&ServiceState, &Principal, T) -> Result<R, ServiceError>,
     {
         let principal = super::authentication::principal(&request)?;
         let message = request.into_inner();
@@ -63,11 +64,11 @@ fn seal_subject(id: &str) -> Subject {
     Subject { seal_id: Some(id.into()), ..Default::default() }
 }
 
-fn require(principal: &Principal, role: Role, seal: Option<&str>) -> Result<(), ApiError> {
+fn require(principal: &Principal, role: Role, seal: Option<&str>) -> Result<(), ServiceError> {
     if principal.has(role, seal) {
         Ok(())
     } else {
-        Err(ApiError::denied(&principal.name, role, seal))
+        Err(ServiceError::denied(&principal.name, role, seal))
     }
 }
 
@@ -143,10 +144,12 @@ pub fn authorization_message(a: &Authorization, now: i64) -> proto::Authorizatio
 }
 
 /// A fresh random identifier (128 bits, hex).
-fn new_id(prefix: &str) -> Result<String, ApiError> {
+fn new_id(prefix: &str) -> Result<String, ServiceError> {
     use ring::rand::{SecureRandom, SystemRandom};
     let mut bytes = [0u8; 16];
-    SystemRandom::new().fill(&mut bytes).map_err(|_| ApiError::Internal("no randomness".into()))?;
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| ServiceError::Internal("no randomness".into()))?;
     Ok(format!("{prefix}-{}", hex(&bytes)))
 }
 
@@ -161,13 +164,13 @@ async fn transition(
     principal: &Principal,
     request: proto::SealTransitionRequest,
     transition: Transition,
-) -> Result<proto::Seal, ApiError> {
+) -> Result<proto::Seal, ServiceError> {
     require(principal, Role::SealAdmin, None)?;
     let seal = state
         .store
         .seal(&request.id)
         .await?
-        .ok_or_else(|| ApiError::NotFound { what: "seal", id: request.id.clone() })?;
+        .ok_or_else(|| ServiceError::NotFound { what: "seal", id: request.id.clone() })?;
     let next = seal.after(transition)?;
     let kind = match transition {
         Transition::Suspend => EventKind::SealSuspended,
@@ -188,19 +191,20 @@ pub async fn register(
     state: &ServiceState,
     principal: &str,
     mut seal: Seal,
-) -> Result<Seal, ApiError> {
+) -> Result<Seal, ServiceError> {
     if !valid_seal_id(&seal.id) {
-        return Err(ApiError::InvalidArgument(format!(
+        return Err(ServiceError::InvalidArgument(format!(
             "seal id {} must be 1-64 letters, digits, '-' or '_'",
             quote(&seal.id)
         )));
     }
     if seal.custodians.is_empty() {
-        return Err(ApiError::InvalidArgument("a seal needs at least one custodian".into()));
+        return Err(ServiceError::InvalidArgument("a seal needs at least one custodian".into()));
     }
-    SealImage::from_png(&seal.image_png).map_err(|e| ApiError::InvalidArgument(e.to_string()))?;
+    SealImage::from_png(&seal.image_png)
+        .map_err(|e| ServiceError::InvalidArgument(e.to_string()))?;
     let chain = CertificateChain::from_der(seal.certificate_chain.clone())
-        .map_err(|e| ApiError::InvalidArgument(format!("certificate chain: {e}")))?;
+        .map_err(|e| ServiceError::InvalidArgument(format!("certificate chain: {e}")))?;
     // Only seal certificates this service's verifiers will trust, with a signing key usage:
     // a key folder may hold other keys (CA keys in development), which must not become seals.
     state
@@ -212,12 +216,14 @@ pub async fn register(
             eseal_verify::Purpose::DocumentSigning,
         )
         .map_err(|e| {
-            ApiError::InvalidArgument(format!("the seal certificate is not usable for seals: {e}"))
+            ServiceError::InvalidArgument(format!(
+                "the seal certificate is not usable for seals: {e}"
+            ))
         })?;
     // The extension itself is required of a seal certificate (the check above only reads it
     // when present).
     if !has_key_usage(chain.end_entity_der()) {
-        return Err(ApiError::InvalidArgument("the seal certificate has no keyUsage extension; a seal certificate needs digitalSignature or nonRepudiation".into()));
+        return Err(ServiceError::InvalidArgument("the seal certificate has no keyUsage extension; a seal certificate needs digitalSignature or nonRepudiation".into()));
     }
     // A key that another seal holds is refused before it is used: the key of a revoked seal
     // may be gone from the key store, and must not be touched again. (The store checks the key
@@ -234,17 +240,17 @@ pub async fn register(
     let signer = state
         .keys
         .signer(&seal.key_reference)
-        .map_err(|e| ApiError::InvalidArgument(e.to_string()))?;
+        .map_err(|e| ServiceError::InvalidArgument(e.to_string()))?;
     // One test signature, checked against the certificate: the key must be the certificate's.
     build_pades_signed_data(&[0u8; 32], &chain, signer.as_ref()).map_err(|e| match e {
-        eseal_cms::CmsError::KeyCertificateMismatch => ApiError::InvalidArgument(format!(
+        eseal_cms::CmsError::KeyCertificateMismatch => ServiceError::InvalidArgument(format!(
             "the seal certificate's public key does not match key {}: refused (register the certificate issued for this key's CSR)",
             shown(&seal.key_reference)
         )),
-        e => ApiError::InvalidArgument(format!("key {} cannot sign for the seal certificate: {e}", shown(&seal.key_reference))),
+        e => ServiceError::InvalidArgument(format!("key {} cannot sign for the seal certificate: {e}", shown(&seal.key_reference))),
     })?;
     let (not_before, not_after) = certificate_validity(chain.end_entity_der())
-        .ok_or_else(|| ApiError::InvalidArgument("unreadable seal certificate".into()))?;
+        .ok_or_else(|| ServiceError::InvalidArgument("unreadable seal certificate".into()))?;
     if seal.valid_from == 0 {
         seal.valid_from = not_before;
     }
@@ -252,7 +258,7 @@ pub async fn register(
         seal.valid_until = not_after;
     }
     if seal.valid_until <= seal.valid_from {
-        return Err(ApiError::InvalidArgument("valid_until must be after valid_from".into()));
+        return Err(ServiceError::InvalidArgument("valid_until must be after valid_from".into()));
     }
     seal.registered_at = now();
     seal.state = SealState::Active;
@@ -313,7 +319,7 @@ impl SealAdminService for Admin {
                 // Checked before the lookup: a principal without a role learns nothing of which
                 // seals exist beyond what ListSeals shows.
                 if !may_read_seal(principal, &r.id) {
-                    return Err(ApiError::PermissionDenied {
+                    return Err(ServiceError::PermissionDenied {
                         principal: principal.name.clone(),
                         role: "department or custodian (or seal-admin)",
                         seal: Some(r.id),
@@ -323,7 +329,7 @@ impl SealAdminService for Admin {
                     .store
                     .seal(&r.id)
                     .await?
-                    .ok_or_else(|| ApiError::NotFound { what: "seal", id: r.id.clone() })?;
+                    .ok_or_else(|| ServiceError::NotFound { what: "seal", id: r.id.clone() })?;
                 Ok(seal_message(&seal))
             },
         )
@@ -407,10 +413,10 @@ impl SealAdminService for Admin {
             let seal = state
                 .recent_seal(&r.seal_id)
                 .await?
-                .ok_or_else(|| ApiError::NotFound { what: "seal", id: r.seal_id.clone() })?;
+                .ok_or_else(|| ServiceError::NotFound { what: "seal", id: r.seal_id.clone() })?;
             let grantee = state.auth.principal_named(&r.grantee);
             if !grantee.is_some_and(|g| g.has(Role::Department, Some(&seal.id))) {
-                return Err(ApiError::InvalidArgument(format!(
+                return Err(ServiceError::InvalidArgument(format!(
                     "{} is not a department principal of seal {}",
                     shown(&r.grantee),
                     seal.id
@@ -424,7 +430,7 @@ impl SealAdminService for Admin {
                     Some(d)
                 }
                 n => {
-                    return Err(ApiError::InvalidArgument(format!(
+                    return Err(ServiceError::InvalidArgument(format!(
                         "document_sha256 must be 32 bytes, not {n}"
                     )));
                 }
@@ -475,17 +481,13 @@ impl SealAdminService for Admin {
             ..Default::default()
         };
         self.call("RevokeAuthorization", request, subject, async |state, principal, r| {
-            let current = state
-                .store
-                .authorization(&r.id)
-                .await?
-                .ok_or_else(|| ApiError::NotFound { what: "authorization", id: r.id.clone() })?;
+            let current = state.store.authorization(&r.id).await?.ok_or_else(|| {
+                ServiceError::NotFound { what: "authorization", id: r.id.clone() }
+            })?;
             require(principal, Role::Custodian, Some(&current.seal_id))?;
-            let seal = state
-                .store
-                .seal(&current.seal_id)
-                .await?
-                .ok_or_else(|| ApiError::NotFound { what: "seal", id: current.seal_id.clone() })?;
+            let seal = state.store.seal(&current.seal_id).await?.ok_or_else(|| {
+                ServiceError::NotFound { what: "seal", id: current.seal_id.clone() }
+            })?;
             if !seal.is_custodian(&principal.name) {
                 return Err(policy::PolicyError::NotCustodian {
                     principal: principal.name.clone(),
@@ -514,16 +516,18 @@ impl SealAdminService for Admin {
             ..Default::default()
         };
         self.call("GetAuthorization", request, subject, async |state, principal, r| {
-            let a = state
-                .store
-                .authorization(&r.id)
-                .await?
-                .ok_or_else(|| ApiError::NotFound { what: "authorization", id: r.id.clone() })?;
+            let a = state.store.authorization(&r.id).await?.ok_or_else(|| {
+                ServiceError::NotFound { what: "authorization", id: r.id.clone() }
+            })?;
             let may = principal.has(Role::Custodian, Some(&a.seal_id))
                 || principal.has(Role::Archivist, None)
                 || a.grantee == principal.name;
             if !may {
-                return Err(ApiError::denied(&principal.name, Role::Custodian, Some(&a.seal_id)));
+                return Err(ServiceError::denied(
+                    &principal.name,
+                    Role::Custodian,
+                    Some(&a.seal_id),
+                ));
             }
             Ok(authorization_message(&a, now()))
         })
@@ -555,7 +559,10 @@ impl SealAdminService for Admin {
                 Ok(ProtoAuthState::Revoked) => Some(AuthorizationStateFilter::Revoked),
                 Ok(ProtoAuthState::Expired) => Some(AuthorizationStateFilter::Expired { now }),
                 Err(_) => {
-                    return Err(ApiError::InvalidArgument(format!("unknown state {}", r.state)));
+                    return Err(ServiceError::InvalidArgument(format!(
+                        "unknown state {}",
+                        r.state
+                    )));
                 }
             };
             // Who sees what: archivists everything, custodians their seals', departments their own.
@@ -568,7 +575,7 @@ impl SealAdminService for Admin {
                 if principal.has_any(Role::Department) {
                     filter.grantee = Some(principal.name.clone());
                 } else {
-                    return Err(ApiError::denied(
+                    return Err(ServiceError::denied(
                         &principal.name,
                         Role::Custodian,
                         filter.seal_id.as_deref(),
@@ -578,10 +585,14 @@ impl SealAdminService for Admin {
             let size = match r.page_size {
                 0 => 100,
                 n if n <= 1000 => n,
-                n => return Err(ApiError::InvalidArgument(format!("page_size {n} is over 1000"))),
+                n => {
+                    return Err(ServiceError::InvalidArgument(format!(
+                        "page_size {n} is over 1000"
+                    )));
+                }
             };
             if !r.page_token.is_empty() && !Page::is_valid_token(&r.page_token) {
-                return Err(ApiError::InvalidArgument(
+                return Err(ServiceError::InvalidArgument(
                     "page_token is not one this service gave out".into(),
                 ));
             }

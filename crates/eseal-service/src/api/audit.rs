@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
+use super::Subject;
 use super::limits::Bounded;
 use super::proto::audit_service_server::AuditService;
 use super::proto::{
@@ -13,8 +14,8 @@ use super::proto::{
     GetConsistencyProofRequest, GetInclusionProofRequest, GetRecordsRequest, GetRecordsResponse,
     InclusionProofResponse,
 };
-use super::{ApiError, ServiceState, Subject};
 use crate::auth::{Principal, Role};
+use crate::service::{ServiceError, ServiceState};
 use crate::store::StoredCheckpoint;
 use eseal_audit::ProofFile;
 use eseal_encoding::civil_time::now;
@@ -35,7 +36,7 @@ impl Audit {
         &self,
         method: &'static str,
         request: Request<T>,
-        body: impl AsyncFnOnce(&ServiceState, T) -> Result<R, ApiError>,
+        body: impl AsyncFnOnce(&ServiceState, T) -> Result<R, ServiceError>,
     ) -> Result<Response<R>, Status> {
         let principal: Principal = super::authentication::principal(&request)?;
         self.state.require(&principal, Role::Archivist, None, method).await?;
@@ -55,14 +56,14 @@ impl Audit {
 pub const GET_RECORDS_MAX_BYTES: u64 = 3 << 20;
 
 /// The checkpoint of exactly `size`, or of the latest when `size` is 0.
-async fn checkpointed(state: &ServiceState, size: u64) -> Result<StoredCheckpoint, ApiError> {
+async fn checkpointed(state: &ServiceState, size: u64) -> Result<StoredCheckpoint, ServiceError> {
     let found = if size == 0 {
         state.store.latest_checkpoint().await?
     } else {
         state.store.checkpoint(size).await?
     };
     found.ok_or_else(|| {
-        ApiError::FailedPrecondition(if size == 0 {
+        ServiceError::FailedPrecondition(if size == 0 {
             "no checkpoint has been signed yet; ask GetCheckpoint with sign_now".into()
         } else {
             format!("tree size {size} is not checkpointed: proofs are given only against signed checkpoints (see checkpointed_sizes)")
@@ -70,11 +71,11 @@ async fn checkpointed(state: &ServiceState, size: u64) -> Result<StoredCheckpoin
     })
 }
 
-async fn record(state: &ServiceState, sequence: u64) -> Result<AuditRecordBytes, ApiError> {
+async fn record(state: &ServiceState, sequence: u64) -> Result<AuditRecordBytes, ServiceError> {
     let found = state.store.audit_records(sequence, 1).await?;
     match found.into_iter().next() {
         Some((s, record)) if s == sequence => Ok(AuditRecordBytes { sequence, record }),
-        _ => Err(ApiError::NotFound { what: "audit record", id: sequence.to_string() }),
+        _ => Err(ServiceError::NotFound { what: "audit record", id: sequence.to_string() }),
     }
 }
 
@@ -90,12 +91,12 @@ impl AuditService for Audit {
                     .checkpoints
                     .sign_if_grown(now())
                     .await
-                    .map_err(|e| ApiError::Internal(e.to_string()))?
+                    .map_err(|e| ServiceError::Internal(e.to_string()))?
             } else {
                 state.store.latest_checkpoint().await?
             };
             let latest = latest.ok_or_else(|| {
-                ApiError::FailedPrecondition(
+                ServiceError::FailedPrecondition(
                     "no checkpoint has been signed yet; ask with sign_now".into(),
                 )
             })?;
@@ -120,7 +121,7 @@ impl AuditService for Audit {
             let limit = match r.limit {
                 0 => 1000,
                 n if n <= 10_000 => n,
-                n => return Err(ApiError::InvalidArgument(format!("limit {n} is over 10000"))),
+                n => return Err(ServiceError::InvalidArgument(format!("limit {n} is over 10000"))),
             };
             let records = state
                 .store
@@ -144,7 +145,7 @@ impl AuditService for Audit {
         self.call("GetInclusionProof", request, async |state, r| {
             let checkpoint = checkpointed(state, r.tree_size).await?;
             if r.sequence == 0 || r.sequence > checkpoint.size {
-                return Err(ApiError::InvalidArgument(format!(
+                return Err(ServiceError::InvalidArgument(format!(
                     "record {} is not in the checkpointed tree of {} records",
                     r.sequence, checkpoint.size
                 )));
@@ -176,13 +177,13 @@ impl AuditService for Audit {
         self.call("GetConsistencyProof", request, async |state, r| {
             let new = checkpointed(state, r.new_size).await?;
             if r.old_size == 0 {
-                return Err(ApiError::InvalidArgument(
+                return Err(ServiceError::InvalidArgument(
                     "old_size must be a checkpointed size (1 or more)".into(),
                 ));
             }
             let old = checkpointed(state, r.old_size).await?;
             if old.size > new.size {
-                return Err(ApiError::InvalidArgument(format!(
+                return Err(ServiceError::InvalidArgument(format!(
                     "old_size {} is larger than new_size {}",
                     old.size, new.size
                 )));
@@ -217,13 +218,13 @@ impl AuditService for Audit {
         use super::proto::{ArchiveChunk, ArchiveSummary, BagInfoField, ExportArchiveResponse};
         use crate::archive::export::{self, ExportError, ExportItem, ExportRequest};
         use tokio_stream::StreamExt;
-        fn api(e: ExportError) -> ApiError {
+        fn api(e: ExportError) -> ServiceError {
             match e {
-                ExportError::InvalidArgument(m) => ApiError::InvalidArgument(m),
-                ExportError::FailedPrecondition(m) => ApiError::FailedPrecondition(m),
-                ExportError::Store(e) => ApiError::Store(e),
-                ExportError::Internal(m) => ApiError::Internal(m),
-                ExportError::Cancelled => ApiError::Cancelled,
+                ExportError::InvalidArgument(m) => ServiceError::InvalidArgument(m),
+                ExportError::FailedPrecondition(m) => ServiceError::FailedPrecondition(m),
+                ExportError::Store(e) => ServiceError::Store(e),
+                ExportError::Internal(m) => ServiceError::Internal(m),
+                ExportError::Cancelled => ServiceError::Cancelled,
             }
         }
         self.call("ExportArchive", request, async |state, r| {

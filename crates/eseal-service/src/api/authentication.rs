@@ -11,8 +11,9 @@ use tonic::codegen::{BoxFuture, Service, http};
 use tonic::{Request, Status};
 
 use super::timing::method_label;
-use super::{ApiError, PeerInfo, ServiceState, Subject};
+use super::{PeerInfo, Subject};
 use crate::auth::Principal;
+use crate::service::{ServiceError, ServiceState};
 use eseal_encoding::civil_time::now;
 
 /// The caller of `request`, as the authentication layer found it.
@@ -80,7 +81,7 @@ where
                 let method = method_label(request.uri().path()).unwrap_or("(unknown method)");
                 let state = Arc::clone(&self.state);
                 Box::pin(async move {
-                    let error = ApiError::Unauthenticated(e);
+                    let error = ServiceError::Unauthenticated(e);
                     let status = state
                         .refuse_from(address, "anonymous", method, error, Subject::default())
                         .await;

@@ -3,8 +3,9 @@
 //! holds clipped values), so that no caller can make the service store, log or echo megabytes
 //! of text it chose. And [`quote`]: how an error message shows a client's string.
 
-use super::ApiError;
 use super::proto;
+use crate::service::ServiceError;
+pub use crate::service::clip::{MAX_AUDITED_TEXT, MAX_MESSAGE, clip_to, quote, shown};
 
 /// Seal ids (registration also requires letters, digits, '-' and '_').
 pub const MAX_SEAL_ID: usize = 64;
@@ -30,58 +31,19 @@ pub const MAX_IMAGE_BYTES: usize = 1 << 20;
 pub const MAX_CHAIN_CERTIFICATES: usize = 8;
 /// One certificate of a seal's chain (DER).
 pub const MAX_CERTIFICATE_BYTES: usize = 64 << 10;
-/// A client string (seal, authorization or request id, case number) kept in a refusal record,
-/// in bytes: the refusal of an oversized field records this much of it.
-pub const MAX_AUDITED_TEXT: usize = 256;
-/// An error message (and an audit reason), in bytes: the last bound, whatever a message holds.
-pub const MAX_MESSAGE: usize = 1024;
 /// Page tokens (the service issues hex of "<time>:<id>", well under this).
 pub const MAX_PAGE_TOKEN: usize = 512;
-/// Client text quoted in an error message, in characters; longer text is cut with an ellipsis.
-pub const QUOTED_CHARS: usize = 64;
-
-/// `text` as an error message quotes it: Rust-escaped (control characters visible), at most
-/// [`QUOTED_CHARS`] characters of it, with "…" when cut.
-pub fn quote(text: &str) -> String {
-    let mut chars = text.chars();
-    let head: String = chars.by_ref().take(QUOTED_CHARS).collect();
-    let cut =
-        if chars.next().is_some() { format!("… ({} bytes)", text.len()) } else { String::new() };
-    format!("{head:?}{cut}")
-}
-
-/// `text` itself when it is short and printable, else as [`quote`] shows it: what a message
-/// says of a name the client gave, unchanged for every ordinary one.
-pub fn shown(text: &str) -> String {
-    if text.chars().count() <= QUOTED_CHARS && !text.chars().any(char::is_control) {
-        text.to_string()
-    } else {
-        quote(text)
-    }
-}
-
-/// At most `max` bytes of `text`, cut at a character boundary, with "…" when cut.
-pub fn clip_to(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
-}
 
 /// A request whose fields are checked against the bounds above.
 pub trait Bounded {
     /// `InvalidArgument` naming the first field over its bound.
-    fn check_bounds(&self) -> Result<(), ApiError>;
+    fn check_bounds(&self) -> Result<(), ServiceError>;
 }
 
 /// Refuses `value` when it is longer than `max` bytes.
-fn text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
+fn text(field: &str, value: &str, max: usize) -> Result<(), ServiceError> {
     if value.len() > max {
-        return Err(ApiError::InvalidArgument(format!(
+        return Err(ServiceError::InvalidArgument(format!(
             "{field} is {} bytes long; at most {max} are accepted",
             value.len()
         )));
@@ -95,15 +57,15 @@ fn list<T: AsRef<[u8]>>(
     values: &[T],
     max: usize,
     max_item: usize,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     if values.len() > max {
-        return Err(ApiError::InvalidArgument(format!(
+        return Err(ServiceError::InvalidArgument(format!(
             "{field} has {} entries; at most {max} are accepted",
             values.len()
         )));
     }
     if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| v.as_ref().len() > max_item) {
-        return Err(ApiError::InvalidArgument(format!(
+        return Err(ServiceError::InvalidArgument(format!(
             "{field}[{i}] is {} bytes long; at most {max_item} are accepted",
             v.as_ref().len()
         )));
@@ -112,7 +74,7 @@ fn list<T: AsRef<[u8]>>(
 }
 
 impl Bounded for proto::RegisterSealRequest {
-    fn check_bounds(&self) -> Result<(), ApiError> {
+    fn check_bounds(&self) -> Result<(), ServiceError> {
         text("id", &self.id, MAX_SEAL_ID)?;
         text("name", &self.name, MAX_TEXT)?;
         text("organization", &self.organization, MAX_TEXT)?;
@@ -126,7 +88,7 @@ impl Bounded for proto::RegisterSealRequest {
             MAX_CERTIFICATE_BYTES,
         )?;
         if self.image_png.len() > MAX_IMAGE_BYTES {
-            return Err(ApiError::InvalidArgument(format!(
+            return Err(ServiceError::InvalidArgument(format!(
                 "image_png is {} bytes; at most {MAX_IMAGE_BYTES} are accepted",
                 self.image_png.len()
             )));
@@ -136,33 +98,33 @@ impl Bounded for proto::RegisterSealRequest {
 }
 
 impl Bounded for proto::GetSealRequest {
-    fn check_bounds(&self) -> Result<(), ApiError> {
+    fn check_bounds(&self) -> Result<(), ServiceError> {
         text("id", &self.id, MAX_SEAL_ID)
     }
 }
 
 impl Bounded for proto::ListSealsRequest {
-    fn check_bounds(&self) -> Result<(), ApiError> {
+    fn check_bounds(&self) -> Result<(), ServiceError> {
         Ok(())
     }
 }
 
 impl Bounded for proto::SealTransitionRequest {
-    fn check_bounds(&self) -> Result<(), ApiError> {
+    fn check_bounds(&self) -> Result<(), ServiceError> {
         text("id", &self.id, MAX_SEAL_ID)?;
         text("reason", &self.reason, MAX_REASON)
     }
 }
 
 impl Bounded for proto::GrantAuthorizationRequest {
-    fn check_bounds(&self) -> Result<(), ApiError> {
+    fn check_bounds(&self) -> Result<(), ServiceError> {
         text("seal_id", &self.seal_id, MAX_SEAL_ID)?;
         text("grantee", &self.grantee, MAX_PRINCIPAL)?;
         text("case_number", &self.case_number, MAX_CASE_NUMBER)?;
         // Exactly 32 when set; checked with its own message later. Bounded here so that the
         // refusal never quotes more.
         if self.document_sha256.len() > 64 {
-            return Err(ApiError::InvalidArgument(format!(
+            return Err(ServiceError::InvalidArgument(format!(
                 "document_sha256 is {} bytes; it must be 32",
                 self.document_sha256.len()
             )));
@@ -172,20 +134,20 @@ impl Bounded for proto::GrantAuthorizationRequest {
 }
 
 impl Bounded for proto::RevokeAuthorizationRequest {
-    fn check_bounds(&self) -> Result<(), ApiError> {
+    fn check_bounds(&self) -> Result<(), ServiceError> {
         text("id", &self.id, MAX_AUTHORIZATION_ID)?;
         text("reason", &self.reason, MAX_REASON)
     }
 }
 
 impl Bounded for proto::GetAuthorizationRequest {
-    fn check_bounds(&self) -> Result<(), ApiError> {
+    fn check_bounds(&self) -> Result<(), ServiceError> {
         text("id", &self.id, MAX_AUTHORIZATION_ID)
     }
 }
 
 impl Bounded for proto::ListAuthorizationsRequest {
-    fn check_bounds(&self) -> Result<(), ApiError> {
+    fn check_bounds(&self) -> Result<(), ServiceError> {
         text("seal_id", &self.seal_id, MAX_SEAL_ID)?;
         text("grantee", &self.grantee, MAX_PRINCIPAL)?;
         text("page_token", &self.page_token, MAX_PAGE_TOKEN)
@@ -193,7 +155,7 @@ impl Bounded for proto::ListAuthorizationsRequest {
 }
 
 impl Bounded for proto::SignHeader {
-    fn check_bounds(&self) -> Result<(), ApiError> {
+    fn check_bounds(&self) -> Result<(), ServiceError> {
         text("seal_id", &self.seal_id, MAX_SEAL_ID)?;
         text("authorization_id", &self.authorization_id, MAX_AUTHORIZATION_ID)?;
         text("request_id", &self.request_id, MAX_REQUEST_ID)?;
@@ -207,31 +169,31 @@ impl Bounded for proto::SignHeader {
 
 // The audit service's requests hold numbers only.
 impl Bounded for proto::GetCheckpointRequest {
-    fn check_bounds(&self) -> Result<(), ApiError> {
+    fn check_bounds(&self) -> Result<(), ServiceError> {
         Ok(())
     }
 }
 
 impl Bounded for proto::GetRecordsRequest {
-    fn check_bounds(&self) -> Result<(), ApiError> {
+    fn check_bounds(&self) -> Result<(), ServiceError> {
         Ok(())
     }
 }
 
 impl Bounded for proto::GetInclusionProofRequest {
-    fn check_bounds(&self) -> Result<(), ApiError> {
+    fn check_bounds(&self) -> Result<(), ServiceError> {
         Ok(())
     }
 }
 
 impl Bounded for proto::GetConsistencyProofRequest {
-    fn check_bounds(&self) -> Result<(), ApiError> {
+    fn check_bounds(&self) -> Result<(), ServiceError> {
         Ok(())
     }
 }
 
 impl Bounded for proto::ExportArchiveRequest {
-    fn check_bounds(&self) -> Result<(), ApiError> {
+    fn check_bounds(&self) -> Result<(), ServiceError> {
         Ok(())
     }
 }
@@ -270,8 +232,8 @@ mod tests {
     #[test]
     fn every_bounded_field_is_refused_one_byte_over() {
         let over = |n: usize| "x".repeat(n + 1);
-        let refused = |r: Result<(), ApiError>, field: &str| match r {
-            Err(ApiError::InvalidArgument(m)) => assert!(m.starts_with(field), "{m}"),
+        let refused = |r: Result<(), ServiceError>, field: &str| match r {
+            Err(ServiceError::InvalidArgument(m)) => assert!(m.starts_with(field), "{m}"),
             other => panic!("{field}: {other:?}"),
         };
         refused(proto::GetSealRequest { id: over(MAX_SEAL_ID) }.check_bounds(), "id");

@@ -3,8 +3,8 @@
 //! unavailable is reported at once (log and per-seal health) while the others serve; and
 //! readable at any time for the expiry warning (days until each seal certificate expires).
 
-use super::ServiceState;
 use crate::seal::SealState;
+use crate::service::{ServiceError, ServiceState};
 use eseal_encoding::civil_time::now;
 
 /// Seal certificates expiring within this many days are warned about.
@@ -33,7 +33,7 @@ impl ServiceState {
     /// Loads every active seal (key, chain, picture) and reports which cannot stamp and how
     /// soon each certificate expires. Logs an error per unavailable seal and a warning per
     /// certificate expiring within [`EXPIRY_WARNING_DAYS`].
-    pub async fn seal_readiness(&self) -> Result<Vec<SealReadiness>, super::ApiError> {
+    pub async fn seal_readiness(&self) -> Result<Vec<SealReadiness>, ServiceError> {
         let mut report = Vec::new();
         for seal in self.store.list_seals().await? {
             if seal.state != SealState::Active {

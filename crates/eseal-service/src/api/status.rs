@@ -2,122 +2,41 @@
 
 use tonic::{Code, Status};
 
-use super::limits::{MAX_MESSAGE, clip_to, shown};
-use crate::auth::{AuthError, Role};
-use crate::keys::KeyError;
 use crate::policy::PolicyError;
-use crate::seal::LifecycleError;
+use crate::service::ServiceError;
+use crate::service::clip::{MAX_MESSAGE, clip_to};
 use crate::stamp::StampError;
 use crate::store::StoreError;
 use eseal_pdf::PdfError;
 
-/// Everything a call can fail with.
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    /// The caller is not authenticated.
-    #[error(transparent)]
-    Unauthenticated(#[from] AuthError),
-    /// The caller lacks a role.
-    #[error("{} does not have the {role} role{}", shown(.principal), .seal.as_ref().map(|s| format!(" for seal {}", shown(s))).unwrap_or_default())]
-    PermissionDenied {
-        /// The caller.
-        principal: String,
-        /// The role needed.
-        role: &'static str,
-        /// The seal, for per-seal roles.
-        seal: Option<String>,
-    },
-    /// The request itself is malformed.
-    #[error("{}", clip_to(.0, MAX_MESSAGE))]
-    InvalidArgument(String),
-    /// The state of things does not allow the request (e.g. nothing checkpointed yet).
-    #[error("{}", clip_to(.0, MAX_MESSAGE))]
-    FailedPrecondition(String),
-    /// Something named does not exist.
-    #[error("{what} {} does not exist", shown(.id))]
-    NotFound {
-        /// What kind of thing.
-        what: &'static str,
-        /// Its id.
-        id: String,
-    },
-    /// One seal, one authorization: the request may not proceed.
-    #[error(transparent)]
-    Policy(#[from] PolicyError),
-    /// A seal life-cycle change that does not apply.
-    #[error(transparent)]
-    Lifecycle(#[from] LifecycleError),
-    /// The document cannot be sealed.
-    #[error(transparent)]
-    Stamp(#[from] StampError),
-    /// The document is larger than the configured limit.
-    #[error("the document exceeds the limit of {limit} bytes (server.max_document_bytes)")]
-    TooLarge {
-        /// The limit.
-        limit: u64,
-    },
-    /// A request id was reused for a different stamping.
-    #[error("request_id {} was already used by you for another stamping (seal, authorization or document); choose a new request_id", shown(.0))]
-    RequestIdReused(String),
-    /// Storage failed, or a concurrent change won.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// A seal's key is unavailable.
-    #[error(transparent)]
-    Key(#[from] KeyError),
-    /// A seal cannot stamp because its key cannot be used (wrong KEK or PIN, missing token).
-    #[error("seal {} is unavailable: {source}", shown(.seal))]
-    SealUnavailable {
-        /// The seal.
-        seal: String,
-        /// Why its key cannot be used.
-        source: KeyError,
-    },
-    /// The client cancelled the call.
-    #[error("the call was cancelled by the client")]
-    Cancelled,
-    /// Something the caller cannot fix.
-    #[error("internal error: {}", clip_to(.0, MAX_MESSAGE))]
-    Internal(String),
-}
-
-impl ApiError {
-    /// A missing role.
-    pub fn denied(principal: &str, role: Role, seal: Option<&str>) -> Self {
-        ApiError::PermissionDenied {
-            principal: principal.into(),
-            role: role.as_str(),
-            seal: seal.map(Into::into),
-        }
-    }
-
+impl ServiceError {
     /// The gRPC code for this error.
     pub fn code(&self) -> Code {
         match self {
-            ApiError::Unauthenticated(_) => Code::Unauthenticated,
-            ApiError::PermissionDenied { .. } => Code::PermissionDenied,
-            ApiError::InvalidArgument(_) => Code::InvalidArgument,
-            ApiError::NotFound { .. } => Code::NotFound,
-            ApiError::FailedPrecondition(_) => Code::FailedPrecondition,
-            ApiError::Policy(PolicyError::NotCustodian { .. }) => Code::PermissionDenied,
-            ApiError::Policy(PolicyError::BadExpiry { .. } | PolicyError::MissingCaseNumber) => {
-                Code::InvalidArgument
-            }
-            ApiError::Policy(_) | ApiError::Lifecycle(_) => Code::FailedPrecondition,
-            ApiError::Stamp(StampError::Pdf(e)) => pdf_code(e),
-            ApiError::Stamp(StampError::Cms(_)) | ApiError::Key(_) | ApiError::Internal(_) => {
-                Code::Internal
-            }
-            ApiError::SealUnavailable { .. } => Code::Unavailable,
-            ApiError::TooLarge { .. } => Code::ResourceExhausted,
-            ApiError::Cancelled => Code::Cancelled,
-            ApiError::RequestIdReused(_) => Code::AlreadyExists,
-            ApiError::Store(StoreError::NotFound { .. }) => Code::NotFound,
-            ApiError::Store(StoreError::AlreadyExists { .. }) => Code::AlreadyExists,
-            ApiError::Store(StoreError::Conflict(_) | StoreError::KeyInUse { .. }) => {
+            ServiceError::Unauthenticated(_) => Code::Unauthenticated,
+            ServiceError::PermissionDenied { .. } => Code::PermissionDenied,
+            ServiceError::InvalidArgument(_) => Code::InvalidArgument,
+            ServiceError::NotFound { .. } => Code::NotFound,
+            ServiceError::FailedPrecondition(_) => Code::FailedPrecondition,
+            ServiceError::Policy(PolicyError::NotCustodian { .. }) => Code::PermissionDenied,
+            ServiceError::Policy(
+                PolicyError::BadExpiry { .. } | PolicyError::MissingCaseNumber,
+            ) => Code::InvalidArgument,
+            ServiceError::Policy(_) | ServiceError::Lifecycle(_) => Code::FailedPrecondition,
+            ServiceError::Stamp(StampError::Pdf(e)) => pdf_code(e),
+            ServiceError::Stamp(StampError::Cms(_))
+            | ServiceError::Key(_)
+            | ServiceError::Internal(_) => Code::Internal,
+            ServiceError::SealUnavailable { .. } => Code::Unavailable,
+            ServiceError::TooLarge { .. } => Code::ResourceExhausted,
+            ServiceError::Cancelled => Code::Cancelled,
+            ServiceError::RequestIdReused(_) => Code::AlreadyExists,
+            ServiceError::Store(StoreError::NotFound { .. }) => Code::NotFound,
+            ServiceError::Store(StoreError::AlreadyExists { .. }) => Code::AlreadyExists,
+            ServiceError::Store(StoreError::Conflict(_) | StoreError::KeyInUse { .. }) => {
                 Code::FailedPrecondition
             }
-            ApiError::Store(StoreError::Database(_) | StoreError::Unavailable(_)) => {
+            ServiceError::Store(StoreError::Database(_) | StoreError::Unavailable(_)) => {
                 Code::Unavailable
             }
         }
@@ -128,7 +47,7 @@ impl ApiError {
     /// used already, a suspended seal).
     pub fn refusal_reason(&self) -> &'static str {
         match self {
-            ApiError::Policy(e) => match e {
+            ServiceError::Policy(e) => match e {
                 PolicyError::NotCustodian { .. } => "not_custodian",
                 PolicyError::SelfAuthorization { .. } => "self_authorization",
                 PolicyError::BadExpiry { .. } | PolicyError::MissingCaseNumber => {
@@ -146,11 +65,11 @@ impl ApiError {
                 PolicyError::SealOutsideValidity { .. } => "seal_outside_validity",
                 PolicyError::SealCertificateExpired { .. } => "seal_certificate_expired",
             },
-            ApiError::Lifecycle(_) => "seal_lifecycle",
-            ApiError::TooLarge { .. } => "too_large",
-            ApiError::RequestIdReused(_) => "request_id_reused",
-            ApiError::Store(StoreError::Conflict(_)) => "conflict",
-            ApiError::Store(StoreError::KeyInUse { .. }) => "key_in_use",
+            ServiceError::Lifecycle(_) => "seal_lifecycle",
+            ServiceError::TooLarge { .. } => "too_large",
+            ServiceError::RequestIdReused(_) => "request_id_reused",
+            ServiceError::Store(StoreError::Conflict(_)) => "conflict",
+            ServiceError::Store(StoreError::KeyInUse { .. }) => "key_in_use",
             _ => code_reason(self.code()),
         }
     }
@@ -199,8 +118,8 @@ fn pdf_code(e: &PdfError) -> Code {
     }
 }
 
-impl From<ApiError> for Status {
-    fn from(e: ApiError) -> Status {
+impl From<ServiceError> for Status {
+    fn from(e: ServiceError) -> Status {
         Status::new(e.code(), e.message())
     }
 }
@@ -208,60 +127,62 @@ impl From<ApiError> for Status {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::{AuthError, Role};
+    use crate::keys::KeyError;
     use crate::seal::LifecycleError;
 
     /// Every variant (and every inner variant that maps differently): its gRPC code, its
     /// metrics label and its audit reason, written out.
     #[test]
     fn every_error_has_its_code_label_and_reason() {
-        let p = |e: PolicyError| ApiError::Policy(e);
+        let p = |e: PolicyError| ServiceError::Policy(e);
         let s = |id: &str| id.to_string();
-        let pdf = |e: PdfError| ApiError::Stamp(StampError::Pdf(e));
-        let cases: Vec<(ApiError, Code, &str, &str)> = vec![
+        let pdf = |e: PdfError| ServiceError::Stamp(StampError::Pdf(e));
+        let cases: Vec<(ServiceError, Code, &str, &str)> = vec![
             (
-                ApiError::Unauthenticated(AuthError::NoCertificate),
+                ServiceError::Unauthenticated(AuthError::NoCertificate),
                 Code::Unauthenticated,
                 "unauthenticated",
                 "Unauthenticated: no client certificate: connect with a certificate issued by the service's client CA",
             ),
             (
-                ApiError::Unauthenticated(AuthError::Rejected(s("expired"))),
+                ServiceError::Unauthenticated(AuthError::Rejected(s("expired"))),
                 Code::Unauthenticated,
                 "unauthenticated",
                 "Unauthenticated: the client certificate is not accepted: expired",
             ),
             (
-                ApiError::Unauthenticated(AuthError::UnknownPrincipal(s("CN=x"))),
+                ServiceError::Unauthenticated(AuthError::UnknownPrincipal(s("CN=x"))),
                 Code::Unauthenticated,
                 "unauthenticated",
                 "Unauthenticated: the client certificate (CN=x) names no principal of this service",
             ),
             (
-                ApiError::denied("li", Role::Custodian, Some("approval-ec")),
+                ServiceError::denied("li", Role::Custodian, Some("approval-ec")),
                 Code::PermissionDenied,
                 "permission_denied",
                 "PermissionDenied: li does not have the custodian role for seal approval-ec",
             ),
             (
-                ApiError::denied("li", Role::Archivist, None),
+                ServiceError::denied("li", Role::Archivist, None),
                 Code::PermissionDenied,
                 "permission_denied",
                 "PermissionDenied: li does not have the archivist role",
             ),
             (
-                ApiError::InvalidArgument(s("bad")),
+                ServiceError::InvalidArgument(s("bad")),
                 Code::InvalidArgument,
                 "invalid_argument",
                 "InvalidArgument: bad",
             ),
             (
-                ApiError::FailedPrecondition(s("not yet")),
+                ServiceError::FailedPrecondition(s("not yet")),
                 Code::FailedPrecondition,
                 "failed_precondition",
                 "FailedPrecondition: not yet",
             ),
             (
-                ApiError::NotFound { what: "seal", id: s("s9") },
+                ServiceError::NotFound { what: "seal", id: s("s9") },
                 Code::NotFound,
                 "not_found",
                 "NotFound: seal s9 does not exist",
@@ -365,7 +286,7 @@ mod tests {
                 "FailedPrecondition: the certificate of seal s1 is valid from 1 to 2 (Unix time), not now",
             ),
             (
-                ApiError::Lifecycle(LifecycleError::NotAllowed {
+                ServiceError::Lifecycle(LifecycleError::NotAllowed {
                     seal: s("s1"),
                     from: "revoked",
                     action: "resumed",
@@ -423,7 +344,7 @@ mod tests {
                 "Internal: I/O error: disk full",
             ),
             (
-                ApiError::Stamp(StampError::Cms(eseal_cms::CmsError::InvalidPrivateKey(s(
+                ServiceError::Stamp(StampError::Cms(eseal_cms::CmsError::InvalidPrivateKey(s(
                     "short",
                 )))),
                 Code::Internal,
@@ -431,61 +352,61 @@ mod tests {
                 "Internal: signing failed: seal private key rejected: short",
             ),
             (
-                ApiError::TooLarge { limit: 10 },
+                ServiceError::TooLarge { limit: 10 },
                 Code::ResourceExhausted,
                 "too_large",
                 "ResourceExhausted: the document exceeds the limit of 10 bytes (server.max_document_bytes)",
             ),
             (
-                ApiError::RequestIdReused(s("r1")),
+                ServiceError::RequestIdReused(s("r1")),
                 Code::AlreadyExists,
                 "request_id_reused",
                 "AlreadyExists: request_id r1 was already used by you for another stamping (seal, authorization or document); choose a new request_id",
             ),
             (
-                ApiError::Store(StoreError::NotFound { what: "authorization", id: s("a9") }),
+                ServiceError::Store(StoreError::NotFound { what: "authorization", id: s("a9") }),
                 Code::NotFound,
                 "not_found",
                 "NotFound: authorization a9 not found",
             ),
             (
-                ApiError::Store(StoreError::AlreadyExists { what: "seal", id: s("s1") }),
+                ServiceError::Store(StoreError::AlreadyExists { what: "seal", id: s("s1") }),
                 Code::AlreadyExists,
                 "already_exists",
                 "AlreadyExists: seal s1 already exists",
             ),
             (
-                ApiError::Store(StoreError::Conflict(s("changed"))),
+                ServiceError::Store(StoreError::Conflict(s("changed"))),
                 Code::FailedPrecondition,
                 "conflict",
                 "FailedPrecondition: changed",
             ),
             (
-                ApiError::Store(StoreError::KeyInUse { what: "key reference", seal: s("s1") }),
+                ServiceError::Store(StoreError::KeyInUse { what: "key reference", seal: s("s1") }),
                 Code::FailedPrecondition,
                 "key_in_use",
                 "FailedPrecondition: the key reference is already registered to seal s1; a key and its certificate serve one seal only, for good: register a new key and certificate",
             ),
             (
-                ApiError::Store(StoreError::Database(s("disk I/O"))),
+                ServiceError::Store(StoreError::Database(s("disk I/O"))),
                 Code::Unavailable,
                 "unavailable",
                 "Unavailable: database error: disk I/O",
             ),
             (
-                ApiError::Store(StoreError::Unavailable(s("refused"))),
+                ServiceError::Store(StoreError::Unavailable(s("refused"))),
                 Code::Unavailable,
                 "unavailable",
                 "Unavailable: the database is unavailable (refused); try again when it is back",
             ),
             (
-                ApiError::Key(KeyError::Kek(s("missing"))),
+                ServiceError::Key(KeyError::Kek(s("missing"))),
                 Code::Internal,
                 "internal",
                 "Internal: key-encryption key: missing",
             ),
             (
-                ApiError::SealUnavailable {
+                ServiceError::SealUnavailable {
                     seal: s("s1"),
                     source: KeyError::Token(s("PIN locked")),
                 },
@@ -494,13 +415,13 @@ mod tests {
                 "Unavailable: seal s1 is unavailable: PKCS#11: PIN locked",
             ),
             (
-                ApiError::Cancelled,
+                ServiceError::Cancelled,
                 Code::Cancelled,
                 "cancelled",
                 "Cancelled: the call was cancelled by the client",
             ),
             (
-                ApiError::Internal(s("bug")),
+                ServiceError::Internal(s("bug")),
                 Code::Internal,
                 "internal",
                 "Internal: internal error: bug",
@@ -525,17 +446,17 @@ mod tests {
     #[test]
     fn messages_clip_what_clients_sent() {
         let huge = "x".repeat(100_000);
-        let not_found = ApiError::NotFound { what: "seal", id: huge.clone() };
+        let not_found = ServiceError::NotFound { what: "seal", id: huge.clone() };
         assert_eq!(
             not_found.to_string(),
             format!("seal \"{}\"… (100000 bytes) does not exist", "x".repeat(64))
         );
-        let denied = ApiError::denied("li", Role::Department, Some(&huge));
+        let denied = ServiceError::denied("li", Role::Department, Some(&huge));
         assert!(denied.to_string().len() < 200, "{denied}");
-        assert!(ApiError::RequestIdReused(huge.clone()).to_string().len() < 250);
-        let invalid = ApiError::InvalidArgument(huge.clone());
+        assert!(ServiceError::RequestIdReused(huge.clone()).to_string().len() < 250);
+        let invalid = ServiceError::InvalidArgument(huge.clone());
         assert_eq!(invalid.to_string().len(), MAX_MESSAGE + "…".len());
-        let policy = ApiError::Policy(PolicyError::OtherCase {
+        let policy = ServiceError::Policy(PolicyError::OtherCase {
             id: "a".into(),
             authorized: "c".into(),
             requested: huge,

@@ -7,13 +7,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tonic::{Request, Response, Status, Streaming};
 use tracing::Instrument;
 
+use super::Subject;
 use super::proto::verification_service_server::VerificationService;
 use super::proto::{
     LaterChange, SignatureVerification, VerifyDocumentRequest, VerifyDocumentResponse,
 };
-use super::spool::Spool;
-use super::{ApiError, ServiceState, Subject};
 use crate::auth::{Principal, Role};
+use crate::service::spool::Spool;
+use crate::service::{ServiceError, ServiceState};
 use eseal_verify::{Coverage, SignatureKind, VerificationReport, verify_document_with};
 
 /// The verification service.
@@ -48,9 +49,9 @@ async fn verify(
     state: &Arc<ServiceState>,
     principal: &Principal,
     mut stream: Streaming<VerifyDocumentRequest>,
-) -> Result<VerifyDocumentResponse, ApiError> {
+) -> Result<VerifyDocumentResponse, ServiceError> {
     if !principal.has(Role::Archivist, None) {
-        return Err(ApiError::denied(&principal.name, Role::Archivist, None));
+        return Err(ServiceError::denied(&principal.name, Role::Archivist, None));
     }
     let config = &state.config.server;
     let mut spool = Spool::new(config.spool_threshold_bytes, config.spool_directory.clone());
@@ -59,7 +60,7 @@ async fn verify(
     }
     let document = spool
         .finish()
-        .map_err(|e| ApiError::Internal(format!("cannot spool the document: {e}")))?;
+        .map_err(|e| ServiceError::Internal(format!("cannot spool the document: {e}")))?;
     let document_sha256 = document.sha256().to_vec();
     let anchors = state.anchors.clone();
     // Dropping this call's future (the client went away) sets the flag, and the engine stops.
@@ -85,8 +86,8 @@ async fn verify(
         Ok::<_, eseal_verify::VerifyError>((report, digests))
     })
     .await
-    .map_err(|e| ApiError::Internal(format!("the verification task failed: {e}")))?
-    .map_err(|e| ApiError::InvalidArgument(format!("the document cannot be verified: {e}")))?;
+    .map_err(|e| ServiceError::Internal(format!("the verification task failed: {e}")))?
+    .map_err(|e| ServiceError::InvalidArgument(format!("the document cannot be verified: {e}")))?;
     // The work is done: setting the flag now (when `cancel` drops) changes nothing.
     let mut records = Vec::new();
     for (s, revision) in report.signatures.iter().zip(&revision_digests) {
@@ -100,7 +101,8 @@ async fn verify(
         };
         records.push(record.map(|r| r.audit_sequence));
     }
-    reply(&report, Some(&records), document_sha256).map_err(|e| ApiError::Internal(e.to_string()))
+    reply(&report, Some(&records), document_sha256)
+        .map_err(|e| ServiceError::Internal(e.to_string()))
 }
 
 /// The reply for `report`. `records` holds each signature's stamping record (its audit

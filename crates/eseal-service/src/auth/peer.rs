@@ -2,11 +2,21 @@
 //! layer sets it for the whole of each call, and [`current`] reads it from anywhere inside.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tonic::codegen::{BoxFuture, Service, http};
 
-use crate::api::PeerInfo;
+use rustls_pki_types::CertificateDer;
+
+/// What the TLS layer knows of a connection: made available to every call on it.
+#[derive(Clone, Debug)]
+pub struct PeerInfo {
+    /// The client's address.
+    pub address: Option<std::net::SocketAddr>,
+    /// The certificate chain the client presented (end entity first), if any.
+    pub certificates: Option<Arc<Vec<CertificateDer<'static>>>>,
+}
 
 tokio::task_local! {
     static PEER: Option<SocketAddr>;

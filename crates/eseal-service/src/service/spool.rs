@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use ring::digest;
 
+use super::ServiceError;
 use eseal_pdf::{FileSource, Source};
 
 /// A document being received.
@@ -59,9 +60,9 @@ impl Spool {
     /// Appends a received chunk unless the document would exceed `limit` bytes. The first
     /// chunk of a document kept in memory becomes its buffer as it is (most documents arrive
     /// in one chunk, and are then never copied).
-    pub fn write_within(&mut self, chunk: Vec<u8>, limit: u64) -> Result<(), super::ApiError> {
+    pub fn write_within(&mut self, chunk: Vec<u8>, limit: u64) -> Result<(), ServiceError> {
         if self.len + chunk.len() as u64 > limit {
-            return Err(super::ApiError::TooLarge { limit });
+            return Err(ServiceError::TooLarge { limit });
         }
         if self.len == 0 && self.file.is_none() && chunk.len() as u64 <= self.threshold {
             self.hash.update(&chunk);
@@ -70,7 +71,7 @@ impl Spool {
             return Ok(());
         }
         self.write(&chunk)
-            .map_err(|e| super::ApiError::Internal(format!("cannot spool the document: {e}")))
+            .map_err(|e| ServiceError::Internal(format!("cannot spool the document: {e}")))
     }
 
     /// Appends a chunk.
