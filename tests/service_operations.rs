@@ -6,12 +6,15 @@ mod common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::service::*;
+use eseal_audit::EventKind;
 use eseal_service::api::proto::audit_service_client::AuditServiceClient;
 use eseal_service::api::proto::seal_admin_service_client::SealAdminServiceClient;
 use eseal_service::api::proto::sign_document_request::Part;
+use eseal_service::api::proto::signing_service_client::SigningServiceClient;
 use eseal_service::api::proto::{GetCheckpointRequest, SignDocumentRequest};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::Code;
@@ -58,6 +61,122 @@ async fn scrape_until(
         assert!(Instant::now() < deadline, "{what} within 10 s:\n{text}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// A SignDocument call that sends its header at once and its document only when `go` fires;
+/// answers the call's status when it fails, its request id when it seals.
+async fn held_stamping(
+    server: &TestServer,
+    header: eseal_service::api::proto::SignHeader,
+    document: Vec<u8>,
+    go: Arc<tokio::sync::Notify>,
+) -> tokio::task::JoinHandle<Result<String, tonic::Status>> {
+    let channel = server.channel(Some(&ClientIdentity::department())).await;
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    let request_id = header.request_id.clone();
+    tx.send(SignDocumentRequest { part: Some(Part::Header(header)) }).await.unwrap();
+    tokio::spawn(async move {
+        let call = tokio::spawn(async move {
+            let mut client = SigningServiceClient::new(channel).max_decoding_message_size(64 << 20);
+            let mut answer = client
+                .sign_document(tokio_stream::wrappers::ReceiverStream::new(rx))
+                .await?
+                .into_inner();
+            while answer.message().await?.is_some() {}
+            Ok(request_id)
+        });
+        go.notified().await;
+        for chunk in document.chunks(256 * 1024) {
+            // A call refused already has stopped reading: its answer tells why.
+            let message = SignDocumentRequest { part: Some(Part::Chunk(chunk.to_vec())) };
+            if tx.send(message).await.is_err() {
+                break;
+            }
+        }
+        drop(tx);
+        call.await.expect("the call's task ends")
+    })
+}
+
+/// An authorization used already is one refusal wherever the service finds it out: two
+/// stampings under one authorization pass the checks made before the upload together (their
+/// documents are held back until both have), so the loser is refused by the store's commit; a
+/// third is refused by the policy before its upload. Both refusals carry the same code and
+/// message, the same audit reason and the same metric label.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_used_authorization_is_refused_alike_before_the_upload_and_at_the_commit() {
+    let mut server = TestServer::start_with(|c| {
+        c.metrics = Some(eseal_service::config::MetricsConfig { listen: "127.0.0.1:0".into() })
+    })
+    .await;
+    let metrics = server.metrics_address.expect("a metrics endpoint");
+    let mut custodian = server.admin(&ClientIdentity::custodian()).await;
+    let document = corpus_bytes("13");
+    let id = grant(&mut custodian, grant_request(SEAL, DEPARTMENT, "CASE-R-1")).await.id;
+
+    let go = Arc::new(tokio::sync::Notify::new());
+    let racers = [
+        held_stamping(
+            &server,
+            header(SEAL, &id, "race-a", "CASE-R-1"),
+            document.clone(),
+            Arc::clone(&go),
+        )
+        .await,
+        held_stamping(
+            &server,
+            header(SEAL, &id, "race-b", "CASE-R-1"),
+            document.clone(),
+            Arc::clone(&go),
+        )
+        .await,
+    ];
+    // Both headers are checked (nothing is consumed before a document arrives), and both calls
+    // wait for their documents: neither was refused before its upload.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(racers.iter().all(|r| !r.is_finished()), "both calls wait for their documents");
+    go.notify_waiters();
+    let mut winners = Vec::new();
+    let mut lost = Vec::new();
+    for racer in racers {
+        match racer.await.expect("the racer's task ends") {
+            Ok(request_id) => winners.push(request_id),
+            Err(status) => lost.push(status),
+        }
+    }
+    assert_eq!((winners.len(), lost.len()), (1, 1), "one wins, one loses: {lost:?}");
+    let at_commit = lost.remove(0);
+    let before_upload = try_sign(
+        &mut server.signing(&ClientIdentity::department()).await,
+        header(SEAL, &id, "race-c", "CASE-R-1"),
+        &document,
+    )
+    .await
+    .unwrap_err();
+
+    let expected = format!("authorization {id} was already used (request {})", winners[0]);
+    for status in [&at_commit, &before_upload] {
+        assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+        assert_eq!(status.message(), expected, "{status:?}");
+    }
+    let records = server.audit().await;
+    let reasons: Vec<String> = of_kind(&records, EventKind::CallRefused)
+        .iter()
+        .filter_map(|r| r.event.reason.clone())
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![format!("FailedPrecondition: {expected}"); 2],
+        "one audit reason for both"
+    );
+    let (_, text) = http_get(metrics, "/metrics").await;
+    assert_eq!(
+        sample(&text, "eseal_refusals_total{reason=\"authorization_used\"}"),
+        Some(2.0),
+        "{text}"
+    );
+    assert!(!text.contains("reason=\"conflict\""), "no refusal counted as a conflict:\n{text}");
+    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

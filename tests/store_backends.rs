@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use eseal_audit::merkle::{MerkleTree, leaf_hash};
 use eseal_audit::{AuditRecord, EventKind};
-use eseal_service::policy::AuthorizationState;
+use eseal_service::policy::{AuthorizationState, PolicyError};
 use eseal_service::seal::SealState;
 mod common;
 
@@ -247,10 +247,10 @@ async fn authorizations_grant_get_and_revoke(fixture: TestStore) {
         .revoke_authorization("a1", "wang", event(EventKind::AuthorizationRevoked), 201)
         .await
     {
-        Err(StoreError::Conflict(message)) => {
-            assert!(message.contains("revoked by li"), "{message}")
+        Err(StoreError::Refused(refusal)) => {
+            assert!(matches!(&refusal, PolicyError::Revoked { by, .. } if by == "li"), "{refusal}")
         }
-        other => panic!("expected Conflict, got {other:?}"),
+        other => panic!("expected the policy's refusal, got {other:?}"),
     }
     // Consumed: cannot be revoked.
     commit(store, "req-1", &bound, 300).await.unwrap();
@@ -258,10 +258,13 @@ async fn authorizations_grant_get_and_revoke(fixture: TestStore) {
         .revoke_authorization("a2", "wang", event(EventKind::AuthorizationRevoked), 301)
         .await
     {
-        Err(StoreError::Conflict(message)) => {
-            assert!(message.contains("already used") && message.contains("req-1"), "{message}")
+        Err(StoreError::Refused(refusal)) => {
+            assert!(
+                matches!(&refusal, PolicyError::AlreadyUsed { request_id, .. } if request_id == "req-1"),
+                "{refusal}"
+            )
         }
-        other => panic!("expected Conflict, got {other:?}"),
+        other => panic!("expected the policy's refusal, got {other:?}"),
     }
     assert_eq!(
         store.authorization("a2").await.unwrap().unwrap().state,
@@ -480,10 +483,13 @@ async fn commit_stamping_consumes_exactly_once(fixture: TestStore) {
 
     // The same authorization again.
     match commit(store, "req-2", &a1, 501).await {
-        Err(StoreError::Conflict(message)) => {
-            assert!(message.contains("already used") && message.contains("req-1"), "{message}")
+        Err(StoreError::Refused(refusal)) => {
+            assert!(
+                matches!(&refusal, PolicyError::AlreadyUsed { request_id, .. } if request_id == "req-1"),
+                "{refusal}"
+            )
         }
-        other => panic!("expected Conflict, got {other:?}"),
+        other => panic!("expected the policy's refusal, got {other:?}"),
     }
     // A revoked one.
     store
@@ -491,13 +497,17 @@ async fn commit_stamping_consumes_exactly_once(fixture: TestStore) {
         .await
         .unwrap();
     match commit(store, "req-3", &a2, 503).await {
-        Err(StoreError::Conflict(message)) => assert!(message.contains("revoked"), "{message}"),
-        other => panic!("expected Conflict, got {other:?}"),
+        Err(StoreError::Refused(refusal)) => {
+            assert!(matches!(refusal, PolicyError::Revoked { .. }), "{refusal}")
+        }
+        other => panic!("expected the policy's refusal, got {other:?}"),
     }
     // An expired one (400 < 503).
     match commit(store, "req-4", &a4, 503).await {
-        Err(StoreError::Conflict(message)) => assert!(message.contains("expired"), "{message}"),
-        other => panic!("expected Conflict, got {other:?}"),
+        Err(StoreError::Refused(refusal)) => {
+            assert!(matches!(refusal, PolicyError::Expired { .. }), "{refusal}")
+        }
+        other => panic!("expected the policy's refusal, got {other:?}"),
     }
     assert_eq!(store.authorization("a4").await.unwrap().unwrap().state, AuthorizationState::Active);
     // One expiring at the very second of the stamping is still valid then.
@@ -572,7 +582,7 @@ async fn concurrent_stampings_consume_each_authorization_once(fixture: TestStore
         }));
     }
     let mut winners: BTreeMap<String, StampingRecord> = BTreeMap::new();
-    let mut conflicts = 0;
+    let mut refused = 0;
     for task in tasks {
         let (auth_id, request_id, result) = task.await.unwrap();
         match result {
@@ -583,9 +593,9 @@ async fn concurrent_stampings_consume_each_authorization_once(fixture: TestStore
                     "an authorization was consumed twice"
                 );
             }
-            Err(StoreError::Conflict(message)) => {
-                assert!(message.contains("already used"), "{message}");
-                conflicts += 1;
+            Err(StoreError::Refused(refusal)) => {
+                assert!(matches!(refusal, PolicyError::AlreadyUsed { .. }), "{refusal}");
+                refused += 1;
             }
             Err(other) => panic!("unexpected error: {other:?}"),
         }
@@ -598,14 +608,14 @@ async fn concurrent_stampings_consume_each_authorization_once(fixture: TestStore
         );
     }
     assert_eq!(winners.len(), 10, "one success per authorization");
-    assert_eq!(conflicts, 90);
+    assert_eq!(refused, 90);
     assert_eq!(count(&fixture, "stampings").await, 10);
 
     let records = all_records(&*store).await;
     assert_eq!(
         records.len() as u64,
         before + 20 + 30,
-        "two records per success, none for a conflict, one per refusal"
+        "two records per success, none for a refused stamping, one per refusal record"
     );
     assert_eq!(
         records.iter().filter(|r| r.event.event == Some(EventKind::CallRefused)).count(),
@@ -768,8 +778,10 @@ async fn mixed_concurrent_writes_keep_each_outcome(fixture: TestStore) {
     }
     assert_eq!((used.len(), already), (10, 10));
     match suspended.await.unwrap() {
-        Err(StoreError::Conflict(message)) => assert!(message.contains("suspended"), "{message}"),
-        other => panic!("expected Conflict, got {other:?}"),
+        Err(StoreError::Refused(refusal)) => {
+            assert!(matches!(refusal, PolicyError::SealSuspended { .. }), "{refusal}")
+        }
+        other => panic!("expected the policy's refusal, got {other:?}"),
     }
     assert_eq!(store.authorization("z").await.unwrap().unwrap().state, AuthorizationState::Active);
     let mut granted = 0;
@@ -779,8 +791,12 @@ async fn mixed_concurrent_writes_keep_each_outcome(fixture: TestStore) {
                 assert_ne!(i % 4, 0);
                 granted += 1;
             }
-            Err(StoreError::Conflict(message)) => {
-                assert!(i % 4 == 0 && message.contains("s2 is suspended"), "{message}")
+            Err(StoreError::Refused(refusal)) => {
+                assert!(
+                    i % 4 == 0
+                        && matches!(&refusal, PolicyError::SealSuspended { seal } if seal == "s2"),
+                    "{refusal}"
+                )
             }
             Err(other) => panic!("unexpected {other:?}"),
         }
@@ -830,7 +846,10 @@ async fn data_survives_reopening(fixture: TestStore) {
     assert_eq!(store.stamping("dept", "req-1").await.unwrap(), Some(stored));
     assert_eq!(store.audit_len().await.unwrap(), 6);
     // The log continues where it stopped; the consumed authorization stays consumed.
-    assert!(matches!(commit(store, "req-2", &a1, 300).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        commit(store, "req-2", &a1, 300).await,
+        Err(StoreError::Refused(PolicyError::AlreadyUsed { .. }))
+    ));
     assert_eq!(commit(store, "req-2", &a2, 300).await.unwrap().audit_sequence, 8);
     let records = all_records(store).await;
     assert_eq!(records[5].event.event, Some(EventKind::CallRefused));
@@ -876,8 +895,8 @@ async fn stamping_limits_hold_across_concurrent_writers(fixture: TestStore) {
     for task in tasks {
         match task.await.unwrap() {
             Ok(id) => committed.push(id),
-            Err(StoreError::Conflict(message)) => {
-                assert!(message.contains("limited") && message.contains('5'), "{message}")
+            Err(StoreError::LimitReached { seal, max }) => {
+                assert_eq!((seal.as_str(), max), ("limited", 5))
             }
             Err(other) => panic!("unexpected refusal: {other}"),
         }

@@ -14,7 +14,7 @@ use eseal_audit::merkle::{
 };
 use eseal_audit::{AuditEvent, AuditRecord, EventKind};
 use eseal_audit::{Checkpoint, LogSigner};
-use eseal_service::policy::{Authorization, AuthorizationState};
+use eseal_service::policy::{Authorization, AuthorizationState, PolicyError};
 use eseal_service::seal::SealState;
 mod common;
 
@@ -68,12 +68,12 @@ async fn mixed_operations(store: &dyn Store) -> u64 {
     // Refused: used again, expired, unknown; each refusal audited as the service does.
     assert!(matches!(
         commit(store, "req-again", &auths[0], 201).await,
-        Err(StoreError::Conflict(_))
+        Err(StoreError::Refused(PolicyError::AlreadyUsed { .. }))
     ));
     store.append_audit(refusal(0), 201).await.unwrap();
     assert!(matches!(
         commit(store, "req-expired", &auths[7], 201).await,
-        Err(StoreError::Conflict(_))
+        Err(StoreError::Refused(PolicyError::Expired { .. }))
     ));
     store.append_audit(refusal(1), 201).await.unwrap();
     assert!(matches!(
@@ -86,7 +86,7 @@ async fn mixed_operations(store: &dyn Store) -> u64 {
         .unwrap();
     assert!(matches!(
         commit(store, "req-revoked", &auths[5], 203).await,
-        Err(StoreError::Conflict(_))
+        Err(StoreError::Refused(PolicyError::Revoked { .. }))
     ));
     store
         .set_seal_state(
@@ -564,11 +564,11 @@ async fn a_seal_suspended_during_sealing_consumes_nothing(fixture: TestStore) {
         .await
         .unwrap();
     let before = store.audit_len().await.unwrap();
-    let message = conflict(commit(store, "req-1", &a, 4).await);
-    assert!(
-        message.contains("seal s1 is suspended") && message.contains("nothing was consumed"),
-        "{message}"
-    );
+    // The policy's refusal, as the service would have given it before the upload.
+    match commit(store, "req-1", &a, 4).await {
+        Err(StoreError::Refused(PolicyError::SealSuspended { seal })) => assert_eq!(seal, "s1"),
+        other => panic!("expected the seal's suspension, got {other:?}"),
+    }
     assert_eq!(
         store.authorization("a1").await.unwrap().unwrap().state,
         eseal_service::policy::AuthorizationState::Active

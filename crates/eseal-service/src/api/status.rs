@@ -33,9 +33,12 @@ impl ServiceError {
             ServiceError::RequestIdReused(_) => Code::AlreadyExists,
             ServiceError::Store(StoreError::NotFound { .. }) => Code::NotFound,
             ServiceError::Store(StoreError::AlreadyExists { .. }) => Code::AlreadyExists,
-            ServiceError::Store(StoreError::Conflict(_) | StoreError::KeyInUse { .. }) => {
-                Code::FailedPrecondition
-            }
+            ServiceError::Store(
+                StoreError::Conflict(_)
+                | StoreError::KeyInUse { .. }
+                | StoreError::Refused(_)
+                | StoreError::LimitReached { .. },
+            ) => Code::FailedPrecondition,
             ServiceError::Store(StoreError::Database(_) | StoreError::Unavailable(_)) => {
                 Code::Unavailable
             }
@@ -47,28 +50,14 @@ impl ServiceError {
     /// used already, a suspended seal).
     pub fn refusal_reason(&self) -> &'static str {
         match self {
-            ServiceError::Policy(e) => match e {
-                PolicyError::NotCustodian { .. } => "not_custodian",
-                PolicyError::SelfAuthorization { .. } => "self_authorization",
-                PolicyError::BadExpiry { .. } | PolicyError::MissingCaseNumber => {
-                    "invalid_argument"
-                }
-                PolicyError::Expired { .. } => "authorization_expired",
-                PolicyError::Revoked { .. } => "authorization_revoked",
-                PolicyError::AlreadyUsed { .. } => "authorization_used",
-                PolicyError::OtherSeal { .. } => "other_seal",
-                PolicyError::OtherGrantee { .. } => "other_grantee",
-                PolicyError::OtherCase { .. } => "other_case",
-                PolicyError::DocumentMismatch { .. } => "other_document",
-                PolicyError::SealSuspended { .. } => "seal_suspended",
-                PolicyError::SealRevoked { .. } => "seal_revoked",
-                PolicyError::SealOutsideValidity { .. } => "seal_outside_validity",
-                PolicyError::SealCertificateExpired { .. } => "seal_certificate_expired",
-            },
+            ServiceError::Policy(e) | ServiceError::Store(StoreError::Refused(e)) => {
+                policy_reason(e)
+            }
             ServiceError::Lifecycle(_) => "seal_lifecycle",
             ServiceError::TooLarge { .. } => "too_large",
             ServiceError::RequestIdReused(_) => "request_id_reused",
             ServiceError::Store(StoreError::Conflict(_)) => "conflict",
+            ServiceError::Store(StoreError::LimitReached { .. }) => "stamping_limit",
             ServiceError::Store(StoreError::KeyInUse { .. }) => "key_in_use",
             _ => code_reason(self.code()),
         }
@@ -84,6 +73,26 @@ impl ServiceError {
     /// a header, which clients cap).
     pub fn message(&self) -> String {
         clip_to(&self.to_string(), MAX_MESSAGE)
+    }
+}
+
+/// A policy refusal as a metrics label.
+fn policy_reason(e: &PolicyError) -> &'static str {
+    match e {
+        PolicyError::NotCustodian { .. } => "not_custodian",
+        PolicyError::SelfAuthorization { .. } => "self_authorization",
+        PolicyError::BadExpiry { .. } | PolicyError::MissingCaseNumber => "invalid_argument",
+        PolicyError::Expired { .. } => "authorization_expired",
+        PolicyError::Revoked { .. } => "authorization_revoked",
+        PolicyError::AlreadyUsed { .. } => "authorization_used",
+        PolicyError::OtherSeal { .. } => "other_seal",
+        PolicyError::OtherGrantee { .. } => "other_grantee",
+        PolicyError::OtherCase { .. } => "other_case",
+        PolicyError::DocumentMismatch { .. } => "other_document",
+        PolicyError::SealSuspended { .. } => "seal_suspended",
+        PolicyError::SealRevoked { .. } => "seal_revoked",
+        PolicyError::SealOutsideValidity { .. } => "seal_outside_validity",
+        PolicyError::SealCertificateExpired { .. } => "seal_certificate_expired",
     }
 }
 
@@ -439,6 +448,28 @@ mod tests {
                 (code, &reason[format!("{code:?}: ").len()..])
             );
         }
+    }
+
+    /// A policy refusal the store makes at commit time is the policy's refusal: the same code,
+    /// message, audit reason and metric label as when the policy finds it before; a stamping
+    /// limit has its own label.
+    #[test]
+    fn refusals_found_by_the_store_are_the_policys() {
+        let used = PolicyError::AlreadyUsed { id: "a-1".into(), request_id: "r-1".into() };
+        let before = ServiceError::Policy(used.clone());
+        let at_commit = ServiceError::from(StoreError::Refused(used));
+        assert!(matches!(at_commit, ServiceError::Policy(_)), "{at_commit:?}");
+        assert_eq!(at_commit.code(), before.code());
+        assert_eq!(at_commit.message(), before.message());
+        assert_eq!(at_commit.audit_reason(), before.audit_reason());
+        assert_eq!(at_commit.refusal_reason(), "authorization_used");
+        let limit = ServiceError::from(StoreError::LimitReached { seal: "s".into(), max: 5 });
+        assert_eq!(
+            (limit.code(), limit.refusal_reason()),
+            (Code::FailedPrecondition, "stamping_limit")
+        );
+        let changed = ServiceError::from(StoreError::Conflict("changed".into()));
+        assert_eq!(changed.refusal_reason(), "conflict");
     }
 
     /// Client text in a message is clipped, whatever the variant quotes, and the whole message

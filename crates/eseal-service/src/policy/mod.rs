@@ -238,11 +238,7 @@ pub fn check_seal_usable(
     certificate_validity: Option<(i64, i64)>,
     now: i64,
 ) -> Result<(), PolicyError> {
-    match seal.state {
-        SealState::Active => {}
-        SealState::Suspended => return Err(PolicyError::SealSuspended { seal: seal.id.clone() }),
-        SealState::Revoked => return Err(PolicyError::SealRevoked { seal: seal.id.clone() }),
-    }
+    check_seal_state(&seal.id, seal.state)?;
     if now < seal.valid_from || now > seal.valid_until {
         return Err(PolicyError::SealOutsideValidity {
             seal: seal.id.clone(),
@@ -258,6 +254,49 @@ pub fn check_seal_usable(
                 not_after,
             });
         }
+    }
+    Ok(())
+}
+
+/// Checks that a seal in `state` may be used (for a grant or a stamping): only an active one.
+pub fn check_seal_state(seal: &str, state: SealState) -> Result<(), PolicyError> {
+    match state {
+        SealState::Active => Ok(()),
+        SealState::Suspended => Err(PolicyError::SealSuspended { seal: seal.to_string() }),
+        SealState::Revoked => Err(PolicyError::SealRevoked { seal: seal.to_string() }),
+    }
+}
+
+/// Checks that `authorization` may still be consumed or revoked: active and, when `now` is
+/// given, unexpired. The store applies this in the transaction that changes it, against the
+/// state it holds then.
+pub fn check_usable(authorization: &Authorization, now: Option<i64>) -> Result<(), PolicyError> {
+    check_active(authorization)?;
+    match now {
+        Some(now) => check_unexpired(authorization, now),
+        None => Ok(()),
+    }
+}
+
+/// Neither consumed nor revoked.
+fn check_active(authorization: &Authorization) -> Result<(), PolicyError> {
+    let id = authorization.id.clone();
+    match &authorization.state {
+        AuthorizationState::Active => Ok(()),
+        AuthorizationState::Consumed { request_id, .. } => {
+            Err(PolicyError::AlreadyUsed { id, request_id: request_id.clone() })
+        }
+        AuthorizationState::Revoked { by, .. } => Err(PolicyError::Revoked { id, by: by.clone() }),
+    }
+}
+
+/// Not expired at `now`.
+fn check_unexpired(authorization: &Authorization, now: i64) -> Result<(), PolicyError> {
+    if now > authorization.expires_at {
+        return Err(PolicyError::Expired {
+            id: authorization.id.clone(),
+            expired_at: authorization.expires_at,
+        });
     }
     Ok(())
 }
@@ -286,15 +325,7 @@ pub fn check_stamping(
     now: i64,
 ) -> Result<(), PolicyError> {
     let id = || authorization.id.clone();
-    match &authorization.state {
-        AuthorizationState::Active => {}
-        AuthorizationState::Consumed { request_id, .. } => {
-            return Err(PolicyError::AlreadyUsed { id: id(), request_id: request_id.clone() });
-        }
-        AuthorizationState::Revoked { by, .. } => {
-            return Err(PolicyError::Revoked { id: id(), by: by.clone() });
-        }
-    }
+    check_active(authorization)?;
     if authorization.seal_id != request.seal_id {
         return Err(PolicyError::OtherSeal {
             id: id(),
@@ -309,9 +340,7 @@ pub fn check_stamping(
             principal: request.principal.into(),
         });
     }
-    if now > authorization.expires_at {
-        return Err(PolicyError::Expired { id: id(), expired_at: authorization.expires_at });
-    }
+    check_unexpired(authorization, now)?;
     if authorization.case_number != request.case_number {
         return Err(PolicyError::OtherCase {
             id: id(),

@@ -57,9 +57,10 @@ pub enum ServiceError {
     /// A request id was reused for a different stamping.
     #[error("request_id {} was already used by you for another stamping (seal, authorization or document); choose a new request_id", shown(.0))]
     RequestIdReused(String),
-    /// Storage failed, or a concurrent change won.
+    /// Storage failed, or a concurrent change won. (A policy refusal the store made is a
+    /// [`ServiceError::Policy`]: see the conversion from [`StoreError`].)
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(StoreError),
     /// A seal's key is unavailable.
     #[error(transparent)]
     Key(#[from] KeyError),
@@ -86,6 +87,17 @@ impl ServiceError {
             principal: principal.into(),
             role: role.as_str(),
             seal: seal.map(Into::into),
+        }
+    }
+}
+
+/// A store's error as a call's: a policy refusal the store made when it applied the change is
+/// the same refusal as the policy's own check before, with the same code, reason and label.
+impl From<StoreError> for ServiceError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Refused(refusal) => ServiceError::Policy(refusal),
+            other => ServiceError::Store(other),
         }
     }
 }

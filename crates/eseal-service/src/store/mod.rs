@@ -23,7 +23,7 @@ pub use sqlite::SqliteStore;
 
 use thiserror::Error;
 
-use crate::policy::Authorization;
+use crate::policy::{Authorization, PolicyError};
 use crate::seal::{Seal, SealState};
 use eseal_audit::AuditEvent;
 
@@ -46,13 +46,30 @@ pub enum StoreError {
         /// Its identifier.
         id: String,
     },
-    /// The state changed under us: e.g. the authorization is no longer active (consumed or
-    /// revoked by a concurrent call), or a seal's state is not the expected one. The message
-    /// says what the state is. Also used for requests that contradict themselves or the
-    /// stored data (a custodian listed twice, a page token the store did not issue: check
-    /// tokens first with [`Page::is_valid_token`] to answer those as bad arguments).
+    /// The state changed under us in a way no rule names (an authorization changed while it
+    /// was being revoked, a seal not in the state a transition starts from), or a request
+    /// contradicts itself or the stored data (a custodian listed twice, a page token the store
+    /// did not issue: check tokens first with [`Page::is_valid_token`] to answer those as bad
+    /// arguments, a tree size beyond the log). The message says what. A refusal a rule of the
+    /// policy names is [`StoreError::Refused`].
     #[error("{0}")]
     Conflict(String),
+    /// A rule of the policy refused the change when the store applied it to the state it
+    /// holds (an authorization consumed, revoked or expired since the caller checked it, a
+    /// seal suspended meanwhile): the same refusal the policy gives before.
+    #[error(transparent)]
+    Refused(PolicyError),
+    /// The seal has made every stamping its key is permitted
+    /// (keys.max_stampings_per_key / max_stampings_per_seal).
+    #[error(
+        "seal {seal} has made all {max} stampings its key is permitted (keys.max_stampings_per_key / max_stampings_per_seal); nothing was consumed: register a new seal (new key and certificate) or raise the limit"
+    )]
+    LimitReached {
+        /// The seal.
+        seal: String,
+        /// Its limit.
+        max: u64,
+    },
     /// The seal's key reference, certificate or public key is registered to another seal
     /// (revoked or not): a key serves one seal, for good.
     #[error(
@@ -85,6 +102,10 @@ impl StoreError {
                 StoreError::AlreadyExists { what, id: id.clone() }
             }
             StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
+            StoreError::Refused(e) => StoreError::Refused(e.clone()),
+            StoreError::LimitReached { seal, max } => {
+                StoreError::LimitReached { seal: seal.clone(), max: *max }
+            }
             StoreError::KeyInUse { what, seal } => {
                 StoreError::KeyInUse { what, seal: seal.clone() }
             }
@@ -175,14 +196,6 @@ impl StampingLimits {
     /// The limit of `seal_id`, if any.
     pub fn limit(&self, seal_id: &str) -> Option<u64> {
         self.per_seal.get(seal_id).copied().or(self.default)
-    }
-
-    /// The refusal of a stamping over the limit: what happened and what to do.
-    pub fn refusal(seal_id: &str, max: u64) -> String {
-        format!(
-            "seal {seal_id} has made all {max} stampings its key is permitted (keys.max_stampings_per_key / max_stampings_per_seal); \
-             nothing was consumed: register a new seal (new key and certificate) or raise the limit"
-        )
     }
 }
 

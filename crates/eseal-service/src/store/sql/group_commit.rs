@@ -142,7 +142,7 @@ async fn commit(pool: &DbPool, origin: &str, batch: &[Pending], limits: &Stampin
         let now = pending.now;
         let outcome = match &pending.write {
             Write::Append(event) => Ok(Written::Sequence(log.append(event.clone(), now))),
-            Write::Grant(authorization, audit) => match seal_usable(&seal_states, &authorization.seal_id, "no authorization was granted") {
+            Write::Grant(authorization, audit) => match seal_usable(&seal_states, &authorization.seal_id) {
                 Err(refusal) => Err(refusal),
                 Ok(()) => match insert_authorization(&mut tx, authorization).await? {
                     Err(refusal) => Err(refusal),
@@ -158,7 +158,7 @@ async fn commit(pool: &DbPool, origin: &str, batch: &[Pending], limits: &Stampin
                 },
             },
             Write::Stamping(stamping, consumed, sealed) => {
-                let refusal = match seal_usable(&seal_states, &stamping.seal_id, "it changed while the document was being sealed; nothing was consumed") {
+                let refusal = match seal_usable(&seal_states, &stamping.seal_id) {
                     Err(refusal) => Some(refusal),
                     Ok(()) if taken_requests.contains(&(stamping.principal.clone(), stamping.request_id.clone())) => {
                         Some(StoreError::AlreadyExists { what: "stamping", id: stamping.request_id.clone() })
@@ -233,10 +233,9 @@ async fn recorded_requests(conn: &mut Conn, ids: &[&str]) -> Result<HashSet<(Str
 
 /// Whether the seal exists and is active, as read at the start of the batch (the batch holds
 /// the backend's write lock, which every change of a seal takes too).
-fn seal_usable(states: &HashMap<String, SealState>, id: &str, consequence: &str) -> Result<(), StoreError> {
+fn seal_usable(states: &HashMap<String, SealState>, id: &str) -> Result<(), StoreError> {
     match states.get(id) {
-        Some(SealState::Active) => Ok(()),
-        Some(other) => Err(StoreError::Conflict(format!("seal {id} is {}: {consequence}", other.as_str()))),
+        Some(state) => crate::policy::check_seal_state(id, *state).map_err(StoreError::Refused),
         None => Err(StoreError::NotFound { what: "seal", id: id.to_string() }),
     }
 }
@@ -286,7 +285,7 @@ async fn limit_reached(conn: &mut Conn, limits: &StampingLimits, seal_id: &str, 
     };
     let committed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM stampings WHERE seal_id = $1").bind(seal_id).fetch_one(&mut *conn).await?;
     let made = unsigned(committed, "stamping count")? + batch.iter().filter(|s| s.seal_id == seal_id).count() as u64;
-    Ok((made >= max).then(|| StoreError::Conflict(StampingLimits::refusal(seal_id, max))))
+    Ok((made >= max).then(|| StoreError::LimitReached { seal: seal_id.to_string(), max }))
 }
 
 /// The authorizations among `ids` that exist, by id.
@@ -313,11 +312,12 @@ async fn authorizations_by_id(conn: &mut Conn, ids: &HashSet<&str>) -> Result<Ha
 fn consume(authorizations: &mut HashMap<String, Authorization>, stamping: &StampingRecord, now: i64) -> Result<(), StoreError> {
     let id = &stamping.authorization_id;
     match authorizations.get_mut(id) {
-        Some(authorization) if authorization.state == AuthorizationState::Active && authorization.expires_at >= now => {
+        Some(authorization) => {
+            crate::policy::check_usable(authorization, Some(now)).map_err(StoreError::Refused)?;
             authorization.state = AuthorizationState::Consumed { at: now, request_id: stamping.request_id.clone() };
             Ok(())
         }
-        other => Err(not_active(other.cloned(), id, Some(now))),
+        None => Err(not_active(None, id, Some(now))),
     }
 }
 

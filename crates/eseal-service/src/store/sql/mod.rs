@@ -37,7 +37,7 @@ macro_rules! checkpoint_columns {
     };
 }
 
-use crate::policy::{Authorization, AuthorizationState, PolicyError};
+use crate::policy::Authorization;
 use eseal_audit::merkle::{self, Hash};
 use eseal_audit::{AuditError, AuditEvent, AuditRecord};
 
@@ -99,8 +99,8 @@ pub(super) fn inserting(what: &'static str, id: &str) -> impl FnOnce(sqlx::Error
     }
 }
 
-/// Why an authorization that is not (or no longer) usable cannot be consumed or revoked, in
-/// the words of [`PolicyError`].
+/// Why an authorization cannot be consumed or revoked: missing, refused by the policy as the
+/// store holds it now (used, revoked, expired at `now`), or changed by a concurrent call.
 pub(super) fn not_active(
     authorization: Option<Authorization>,
     id: &str,
@@ -109,24 +109,13 @@ pub(super) fn not_active(
     let Some(authorization) = authorization else {
         return StoreError::NotFound { what: "authorization", id: id.to_string() };
     };
-    let id = authorization.id;
-    let reason = match authorization.state {
-        AuthorizationState::Consumed { request_id, .. } => {
-            PolicyError::AlreadyUsed { id, request_id }
-        }
-        AuthorizationState::Revoked { by, .. } => PolicyError::Revoked { id, by },
-        AuthorizationState::Active => match now {
-            Some(now) if now > authorization.expires_at => {
-                PolicyError::Expired { id, expired_at: authorization.expires_at }
-            }
-            _ => {
-                return StoreError::Conflict(format!(
-                    "authorization {id} changed concurrently; try again"
-                ));
-            }
-        },
-    };
-    StoreError::Conflict(reason.to_string())
+    match crate::policy::check_usable(&authorization, now) {
+        Err(refusal) => StoreError::Refused(refusal),
+        Ok(()) => StoreError::Conflict(format!(
+            "authorization {} changed concurrently; try again",
+            authorization.id
+        )),
+    }
 }
 
 /// `$1, $2, ..., $n`.
