@@ -50,6 +50,32 @@ pub enum ConfigError {
     },
 }
 
+/// What a path setting names: a file or a folder that must exist, or one the service creates.
+#[derive(Clone, Copy, Debug)]
+enum PathKind {
+    File,
+    Folder,
+    Created,
+}
+
+/// `path` taken from `base`, with the `..` that follow a folder of `base` folded away
+/// (`keys-sample/../eseal-data` is `eseal-data`).
+fn lexically_joined(base: &Path, path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut joined = PathBuf::new();
+    for component in base.join(path).components() {
+        match component {
+            Component::ParentDir
+                if matches!(joined.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                joined.pop();
+            }
+            other => joined.push(other),
+        }
+    }
+    joined
+}
+
 /// The whole configuration.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -426,130 +452,76 @@ impl Config {
         Self::load_with_overrides(Some(path), Path::new("."), std::iter::empty())
     }
 
-    /// The development configuration over `keys-sample/` in `root` (the repository).
+    /// The development configuration: keys-sample/development.toml (carried by the binary),
+    /// read like any configuration file in `root`/keys-sample (the repository's folder).
     pub fn development(root: &Path) -> Config {
-        let keys = root.join("keys-sample");
-        let principal = PrincipalConfig::recognised_by_uri;
-        let seed = |id: &str, name: &str, organization: &str, kind: &str, file: &str| SeedSeal {
-            id: id.into(),
-            name: name.into(),
-            organization: organization.into(),
-            kind: kind.into(),
-            image: keys.join(format!("{file}.png")),
-            certificate_chain: keys.join(format!("{file}-chain.pem")),
-            key_reference: format!("{file}.pk8"),
-            custodians: vec!["custodian-wang".into()],
+        const DEVELOPMENT: &str = include_str!("../../../keys-sample/development.toml");
+        let mut config: Config = match toml::from_str(DEVELOPMENT) {
+            Ok(config) => config,
+            // The file is part of the source: a mistake in it fails every test at once.
+            Err(e) => unreachable!("keys-sample/development.toml does not parse: {e}"),
         };
-        Config {
-            development: true,
-            server: ServerConfig {
-                listen: "127.0.0.1:50051".into(),
-                tls_certificate: keys.join("server.pem"),
-                tls_key: keys.join("server.key"),
-                client_ca: keys.join("tls-ca.pem"),
-                max_document_bytes: default_max_document(),
-                spool_threshold_bytes: default_spool_threshold(),
-                spool_directory: None,
-                shutdown_grace_ms: default_shutdown_grace(),
-                client_crls: Vec::new(),
-                client_crl_check_ms: default_client_crl_check(),
-                refusal_burst: default_refusal_burst(),
-                refusal_refill_per_second: default_refusal_refill(),
-                refusal_summary_interval_ms: default_refusal_summary_interval(),
-            },
-            store: StoreConfig {
-                sqlite_path: PathBuf::from("eseal-data/eseal.db"),
-                url: None,
-                max_connections: default_max_connections(),
-                acquire_timeout_ms: default_acquire_timeout(),
-                audit_origin: default_origin(),
-            },
-            keys: KeysConfig { directory: keys.clone(), ..KeysConfig::default() },
-            authorizations: AuthorizationConfig::default(),
-            audit: AuditConfig {
-                log_key: Some(keys.join("audit-log.pk8")),
-                log_key_reference: None,
-                checkpoint_interval_ms: default_checkpoint_interval(),
-            },
-            verification: VerificationConfig { trust_anchors: vec![keys.join("root-ca.pem")] },
-            archive: ArchiveConfig::default(),
-            principals: vec![
-                PrincipalConfig {
-                    department: vec!["*".into()],
-                    ..principal(
-                        "approval-system",
-                        "spiffe://eseal.example/department/approval-system",
-                    )
-                },
-                PrincipalConfig {
-                    custodian: vec!["*".into()],
-                    ..principal("custodian-wang", "spiffe://eseal.example/custodian/wang")
-                },
-                PrincipalConfig {
-                    seal_admin: true,
-                    ..principal("seal-admin-li", "spiffe://eseal.example/seal-admin/li")
-                },
-                PrincipalConfig {
-                    archivist: true,
-                    ..principal("archivist-zhao", "spiffe://eseal.example/archivist/zhao")
-                },
-            ],
-            seed_seals: vec![
-                seed(
-                    "approval-ec",
-                    "示例市行政审批局行政审批专用章",
-                    "示例市行政审批局",
-                    "行政审批专用章",
-                    "seal-approval-ec",
-                ),
-                seed(
-                    "housing-rsa",
-                    "示例市住房和城乡建设局业务专用章",
-                    "示例市住房和城乡建设局",
-                    "业务专用章",
-                    "seal-housing-rsa",
-                ),
-            ],
-            // Off in development: a second port on the developer's machine only when asked for
-            // (`ESEAL__METRICS__LISTEN=127.0.0.1:9464`).
-            metrics: None,
-            log: LogConfig::default(),
-        }
+        config.rebase(&root.join("keys-sample"));
+        config
     }
 
-    fn rebase(&mut self, base: &Path) {
-        let fix = |p: &mut PathBuf| {
-            if p.is_relative() {
-                *p = base.join(&*p);
-            }
-        };
-        fix(&mut self.server.tls_certificate);
-        fix(&mut self.server.tls_key);
-        fix(&mut self.server.client_ca);
-        self.server.client_crls.iter_mut().for_each(fix);
-        if let Some(d) = self.server.spool_directory.as_mut() {
-            fix(d);
+    /// Every path setting with its key and what it must name. Rebasing and checking the files
+    /// both read this one list.
+    fn path_settings(&mut self) -> Vec<(String, &mut PathBuf, PathKind)> {
+        use PathKind::{Created, File, Folder};
+        let server = &mut self.server;
+        let mut paths = vec![
+            ("server.tls_certificate".to_string(), &mut server.tls_certificate, File),
+            ("server.tls_key".to_string(), &mut server.tls_key, File),
+            ("server.client_ca".to_string(), &mut server.client_ca, File),
+            ("store.sqlite_path".to_string(), &mut self.store.sqlite_path, Created),
+            ("keys.directory".to_string(), &mut self.keys.directory, Folder),
+        ];
+        paths.extend(server.client_crls.iter_mut().map(|p| ("server.client_crls".into(), p, File)));
+        paths.extend(
+            server.spool_directory.as_mut().map(|p| ("server.spool_directory".into(), p, Folder)),
+        );
+        paths.extend(self.keys.kek_file.as_mut().map(|p| ("keys.kek_file".into(), p, File)));
+        paths.extend(
+            self.keys
+                .previous_kek_file
+                .as_mut()
+                .map(|p| ("keys.previous_kek_file".into(), p, File)),
+        );
+        if let Some(token) = self.keys.pkcs11.as_mut() {
+            paths.push(("keys.pkcs11.module".into(), &mut token.module, File));
+            paths.extend(token.pin_file.as_mut().map(|p| ("keys.pkcs11.pin_file".into(), p, File)));
         }
-        fix(&mut self.store.sqlite_path);
-        fix(&mut self.keys.directory);
-        for file in [&mut self.keys.kek_file, &mut self.keys.previous_kek_file] {
-            if let Some(f) = file.as_mut() {
-                fix(f);
-            }
-        }
-        if let Some(f) = self.keys.pkcs11.as_mut().and_then(|p| p.pin_file.as_mut()) {
-            fix(f);
-        }
-        if let Some(f) = self.audit.log_key.as_mut() {
-            fix(f);
-        }
-        self.verification.trust_anchors.iter_mut().for_each(fix);
-        if let Some(d) = self.archive.keep_documents_dir.as_mut() {
-            fix(d);
-        }
+        paths.extend(self.audit.log_key.as_mut().map(|p| ("audit.log_key".into(), p, File)));
+        paths.extend(
+            self.verification
+                .trust_anchors
+                .iter_mut()
+                .map(|p| ("verification.trust_anchors".into(), p, File)),
+        );
+        paths.extend(
+            self.archive
+                .keep_documents_dir
+                .as_mut()
+                .map(|p| ("archive.keep_documents_dir".into(), p, Created)),
+        );
         for seed in &mut self.seed_seals {
-            fix(&mut seed.image);
-            fix(&mut seed.certificate_chain);
+            paths.push((format!("seed_seals[{}].image", seed.id), &mut seed.image, File));
+            paths.push((
+                format!("seed_seals[{}].certificate_chain", seed.id),
+                &mut seed.certificate_chain,
+                File,
+            ));
+        }
+        paths
+    }
+
+    /// Takes every relative path setting from `base` (a configuration file's folder).
+    fn rebase(&mut self, base: &Path) {
+        for (_, path, _) in self.path_settings() {
+            if path.is_relative() {
+                *path = lexically_joined(base, path);
+            }
         }
     }
 
@@ -745,66 +717,34 @@ impl Config {
     /// Checks that every file and folder the configuration names exists (the store's database
     /// and the archive folder excepted: they are created). The message names the key.
     pub fn check_files(&self) -> Result<(), ConfigError> {
-        let file = |key: String, path: &Path| {
-            if path.is_file() {
-                Ok(())
-            } else {
-                Err(ConfigError::Missing { key, path: path.into(), folder: false })
+        let mut config = self.clone();
+        for (key, path, kind) in config.path_settings() {
+            let present = match kind {
+                PathKind::File => path.is_file(),
+                PathKind::Folder => path.is_dir(),
+                PathKind::Created => continue,
+            };
+            if !present {
+                let folder = matches!(kind, PathKind::Folder);
+                return Err(ConfigError::Missing { key, path: path.clone(), folder });
             }
-        };
-        let folder = |key: String, path: &Path| {
-            if path.is_dir() {
-                Ok(())
-            } else {
-                Err(ConfigError::Missing { key, path: path.into(), folder: true })
-            }
-        };
-        file("server.tls_certificate".into(), &self.server.tls_certificate)?;
-        file("server.tls_key".into(), &self.server.tls_key)?;
-        file("server.client_ca".into(), &self.server.client_ca)?;
-        for crl in &self.server.client_crls {
-            file("server.client_crls".into(), crl)?;
         }
-        if let Some(spool) = &self.server.spool_directory {
-            folder("server.spool_directory".into(), spool)?;
-        }
-        folder("keys.directory".into(), &self.keys.directory)?;
-        if let Some(log_key) = &self.audit.log_key {
-            file("audit.log_key".into(), log_key)?;
-        }
-        if let Some(reference) = &self.audit.log_key_reference
-            && !reference.starts_with("pkcs11:")
-        {
-            file(
-                "audit.log_key_reference (in keys.directory)".into(),
-                &self.keys.directory.join(reference),
-            )?;
-        }
-        for anchor in &self.verification.trust_anchors {
-            file("verification.trust_anchors".into(), anchor)?;
-        }
-        for seed in &self.seed_seals {
-            file(format!("seed_seals[{}].image", seed.id), &seed.image)?;
-            file(format!("seed_seals[{}].certificate_chain", seed.id), &seed.certificate_chain)?;
-            if !seed.key_reference.starts_with("pkcs11:") {
-                file(
+        // Key references name files of keys.directory (or PKCS#11 token objects).
+        let references = self
+            .audit
+            .log_key_reference
+            .iter()
+            .map(|r| ("audit.log_key_reference (in keys.directory)".to_string(), r))
+            .chain(self.seed_seals.iter().map(|seed| {
+                (
                     format!("seed_seals[{}].key_reference (in keys.directory)", seed.id),
-                    &self.keys.directory.join(&seed.key_reference),
-                )?;
-            }
-        }
-        for (key, path) in [
-            ("keys.kek_file", &self.keys.kek_file),
-            ("keys.previous_kek_file", &self.keys.previous_kek_file),
-        ] {
-            if let Some(path) = path {
-                file(key.into(), path)?;
-            }
-        }
-        if let Some(token) = &self.keys.pkcs11 {
-            file("keys.pkcs11.module".into(), &token.module)?;
-            if let Some(pin) = &token.pin_file {
-                file("keys.pkcs11.pin_file".into(), pin)?;
+                    &seed.key_reference,
+                )
+            }));
+        for (key, reference) in references {
+            let path = self.keys.directory.join(reference);
+            if !reference.starts_with("pkcs11:") && !path.is_file() {
+                return Err(ConfigError::Missing { key, path, folder: false });
             }
         }
         Ok(())
@@ -1031,6 +971,59 @@ mod override_tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("bogus") && error.contains(&path.display().to_string()), "{error}");
+    }
+
+    /// The development file is read like any other: its paths from keys-sample/, the store
+    /// beside it in the working copy, and every file it names exists in the repository.
+    #[test]
+    fn the_development_file_is_a_configuration_like_any_other() {
+        let here = Config::development(Path::new(""));
+        assert_eq!(here.server.tls_certificate, PathBuf::from("keys-sample/server.pem"));
+        assert_eq!(here.store.sqlite_path, PathBuf::from("eseal-data/eseal.db"));
+        assert_eq!(here.keys.directory, PathBuf::from("keys-sample"));
+        assert!(here.development && here.seed_seals.len() == 2 && here.principals.len() == 4);
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let file = repo.join("keys-sample/development.toml");
+        let loaded =
+            Config::load_with_overrides(Some(&file), Path::new("/elsewhere"), vars(&[])).unwrap();
+        let development = Config::development(&repo);
+        assert_eq!(toml::to_string(&loaded).unwrap(), toml::to_string(&development).unwrap());
+        development.check_files().unwrap();
+    }
+
+    /// Every relative path setting follows the file, the token's module and PIN file included.
+    #[test]
+    fn every_path_setting_follows_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("eseal.toml");
+        let mut config = Config::development(Path::new(""));
+        config.server.client_crls = vec!["crl.pem".into()];
+        config.server.spool_directory = Some("spool".into());
+        config.keys.kek_file = Some("kek".into());
+        config.keys.previous_kek_file = Some("old-kek".into());
+        config.keys.pkcs11 = Some(Pkcs11Config {
+            module: "lib/softhsm2.so".into(),
+            token_label: "t".into(),
+            pin_file: Some("pin".into()),
+            pin_env: None,
+            sessions: 1,
+        });
+        config.archive.keep_documents_dir = Some("kept".into());
+        std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
+        let mut loaded =
+            Config::load_with_overrides(Some(&path), Path::new("/"), vars(&[])).unwrap();
+        let settings = loaded.path_settings();
+        assert_eq!(
+            settings.len(),
+            18,
+            "{:?}",
+            settings.iter().map(|(k, ..)| k).collect::<Vec<_>>()
+        );
+        for (key, setting, _) in settings {
+            assert!(setting.starts_with(dir.path()), "{key} = {}", setting.display());
+        }
+        let token = loaded.keys.pkcs11.as_ref().unwrap();
+        assert_eq!(token.module, dir.path().join("lib/softhsm2.so"));
     }
 
     #[test]

@@ -32,12 +32,12 @@ use crate::api::{PeerInfo, proto};
 use crate::auth::Authenticator;
 use crate::auth::tls::ClientCertificateRecorder;
 use crate::checkpoints::Checkpointer;
-use crate::config::{Config, StoreConfig};
+use crate::config::{Config, ServerConfig, StoreConfig};
 use crate::health::Readiness;
 use crate::keys::KeyRing;
 use crate::metrics::MetricsEndpoint;
 use crate::seal::{Seal, SealState};
-use crate::service::ServiceState;
+use crate::service::{CallSettings, ServiceState};
 use crate::store::{PgOptions, PgStore, SqliteStore, Store, StoreError};
 use eseal_verify::TrustAnchors;
 
@@ -251,20 +251,25 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     let interval = Duration::from_millis(config.audit.checkpoint_interval_ms);
     let listen = config.server.listen.clone();
     let seeds = config.seed_seals.clone();
+    let refusal_limit = crate::auth::refusal_limit::RefusalLimiter::new(
+        config.server.refusal_burst,
+        config.server.refusal_refill_per_second,
+    );
     let state = Arc::new(ServiceState::new(
         store,
         keys,
         auth,
-        config,
+        CallSettings::of(&config),
+        refusal_limit,
         TrustAnchors::from_der(roots),
         Arc::clone(&checkpoints),
     ));
     seed(&state, &seeds).await?;
     let checkpoint_task = checkpoints.spawn_periodic(interval);
-    let crl_task = spawn_crl_reloads(Arc::clone(&state));
+    let crl_task = spawn_crl_reloads(Arc::clone(&state), &config.server);
 
     let metrics = Arc::clone(&state.metrics);
-    let metrics_endpoint = match &state.config.metrics {
+    let metrics_endpoint = match &config.metrics {
         Some(m) => Some(
             MetricsEndpoint::bind(&m.listen)
                 .await
@@ -359,9 +364,10 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     let store_at_shutdown = Arc::clone(&state.store);
     let (summaries_stop, summaries_stopped) = tokio::sync::watch::channel(false);
-    let summaries_task = spawn_refusal_summaries(Arc::clone(&state), summaries_stopped);
+    let summaries_task =
+        spawn_refusal_summaries(Arc::clone(&state), &config.server, summaries_stopped);
     let state_at_shutdown = Arc::clone(&state);
-    let grace = Duration::from_millis(state.config.server.shutdown_grace_ms);
+    let grace = Duration::from_millis(config.server.shutdown_grace_ms);
     let task = tokio::spawn(async move {
         let serving =
             router.serve_with_incoming_shutdown(ReceiverStream::new(incoming), async move {
@@ -425,9 +431,10 @@ fn log_signer(config: &Config, keys: &KeyRing) -> Result<eseal_audit::LogSigner,
 /// Ends when `stop` turns true (never in the middle of a write).
 fn spawn_refusal_summaries(
     state: Arc<ServiceState>,
+    server: &ServerConfig,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    let period = Duration::from_millis(state.config.server.refusal_summary_interval_ms);
+    let period = Duration::from_millis(server.refusal_summary_interval_ms);
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -446,9 +453,13 @@ fn spawn_refusal_summaries(
 /// Keeps the client CRLs current: the files are checked every `server.client_crl_check_ms` and
 /// read again when they changed, and all of them are read again on SIGHUP. (With no CRL
 /// configured, SIGHUP is logged and ignored rather than ending the process.)
-fn spawn_crl_reloads(state: Arc<ServiceState>) -> tokio::task::JoinHandle<()> {
-    let period = Duration::from_millis(state.config.server.client_crl_check_ms);
-    let polling = !state.config.server.client_crls.is_empty();
+fn spawn_crl_reloads(
+    state: Arc<ServiceState>,
+    server: &ServerConfig,
+) -> tokio::task::JoinHandle<()> {
+    let period = Duration::from_millis(server.client_crl_check_ms);
+    let polling = !server.client_crls.is_empty();
+    let crl_files = server.client_crls.len();
     let metrics = Arc::clone(&state.metrics);
     let mut expired_before = report_crls(
         &state.auth.reload_crls(false, eseal_encoding::civil_time::now()),
@@ -483,10 +494,7 @@ fn spawn_crl_reloads(state: Arc<ServiceState>) -> tokio::task::JoinHandle<()> {
                 _ = hangup => true,
             };
             if forced {
-                tracing::info!(
-                    files = state.config.server.client_crls.len(),
-                    "SIGHUP: reading the client CRLs again"
-                );
+                tracing::info!(files = crl_files, "SIGHUP: reading the client CRLs again");
             }
             // Reading files and verifying signatures: off the runtime's worker threads.
             let reloading = Arc::clone(&state);

@@ -435,7 +435,7 @@ impl SealAdminService for Admin {
                     )));
                 }
             };
-            let limits = &state.config.authorizations;
+            let limits = &state.settings.authorizations;
             let valid_for = if r.valid_for_seconds == 0 {
                 limits.default_validity_seconds
             } else {

@@ -107,7 +107,7 @@ impl AuditService for Audit {
                 root: latest.root.to_vec(),
                 verifier_key: state.checkpoints.verifier_key(),
                 checkpointed_sizes: sizes,
-                checkpoint_interval_ms: state.config.audit.checkpoint_interval_ms,
+                checkpoint_interval_ms: state.settings.checkpoint_interval_ms,
             })
         })
         .await
@@ -246,7 +246,7 @@ impl AuditService for Audit {
             tokio::spawn(export::stream(
                 Arc::clone(&state.store),
                 plan,
-                state.config.archive.keep_documents_dir.clone(),
+                state.settings.keep_documents_dir.clone(),
                 now(),
                 tx,
             ));

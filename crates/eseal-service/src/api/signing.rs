@@ -185,12 +185,12 @@ async fn receive(
     state: &ServiceState,
     mut stream: Streaming<SignDocumentRequest>,
 ) -> Result<Spooled, ServiceError> {
-    let config = &state.config.server;
-    let mut spool = Spool::new(config.spool_threshold_bytes, config.spool_directory.clone());
+    let settings = &state.settings;
+    let mut spool = Spool::new(settings.spool_threshold_bytes, settings.spool_directory.clone());
     while let Some(message) = stream.message().await.map_err(upload_failed)? {
         match message.part {
             Some(RequestPart::Chunk(chunk)) => {
-                spool.write_within(chunk, config.max_document_bytes)?
+                spool.write_within(chunk, settings.max_document_bytes)?
             }
             _ => {
                 return Err(ServiceError::InvalidArgument(

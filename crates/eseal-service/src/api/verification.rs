@@ -53,10 +53,10 @@ async fn verify(
     if !principal.has(Role::Archivist, None) {
         return Err(ServiceError::denied(&principal.name, Role::Archivist, None));
     }
-    let config = &state.config.server;
-    let mut spool = Spool::new(config.spool_threshold_bytes, config.spool_directory.clone());
+    let settings = &state.settings;
+    let mut spool = Spool::new(settings.spool_threshold_bytes, settings.spool_directory.clone());
     while let Some(message) = stream.message().await.map_err(super::signing::upload_failed)? {
-        spool.write_within(message.chunk, config.max_document_bytes)?;
+        spool.write_within(message.chunk, settings.max_document_bytes)?;
     }
     let document = spool
         .finish()

@@ -9,4 +9,4 @@ pub mod stamping;
 mod state;
 
 pub use error::ServiceError;
-pub use state::{LoadedSeal, ServiceState, certificate_validity};
+pub use state::{CallSettings, LoadedSeal, ServiceState, certificate_validity};

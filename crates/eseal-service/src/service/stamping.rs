@@ -354,7 +354,7 @@ async fn keep_document(
     output_sha256: &[u8; 32],
     sequence: u64,
 ) -> Result<(Spooled, Vec<u8>), ServiceError> {
-    let Some(dir) = state.config.archive.keep_documents_dir.clone() else {
+    let Some(dir) = state.settings.keep_documents_dir.clone() else {
         return Ok((document, update));
     };
     let expected = *output_sha256;

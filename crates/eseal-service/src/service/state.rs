@@ -1,4 +1,4 @@
-//! What every call shares: the store, the seal keys, the configuration, and the seals ready to
+//! What every call shares: the store, the seal keys, the settings calls apply, and the seals ready to
 //! stamp with, cached.
 
 use std::collections::HashMap;
@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::auth::Authenticator;
-use crate::config::Config;
+use std::path::PathBuf;
+
+use crate::config::{AuthorizationConfig, Config};
 use crate::keys::KeyStore;
 use crate::seal::Seal;
 use crate::service::ServiceError;
@@ -36,8 +38,8 @@ pub struct ServiceState {
     pub keys: Arc<dyn KeyStore>,
     /// Client certificates to principals.
     pub auth: Authenticator,
-    /// The configuration.
-    pub config: Config,
+    /// What the calls apply of the configuration.
+    pub settings: CallSettings,
     /// Roots for verification.
     pub anchors: TrustAnchors,
     /// Signs the audit log's checkpoints.
@@ -48,6 +50,38 @@ pub struct ServiceState {
     pub refusal_limit: crate::auth::refusal_limit::RefusalLimiter,
     loaded: Mutex<HashMap<String, Arc<LoadedSeal>>>,
     seals: Mutex<HashMap<String, (Instant, Arc<Seal>)>>,
+}
+
+/// What the calls apply of the configuration, resolved once: nothing else of it reaches them.
+#[derive(Clone, Debug)]
+pub struct CallSettings {
+    /// The largest document accepted, in bytes (`server.max_document_bytes`).
+    pub max_document_bytes: u64,
+    /// Documents larger than this are spooled to a file (`server.spool_threshold_bytes`).
+    pub spool_threshold_bytes: u64,
+    /// Where (`server.spool_directory`; the system's temporary folder without one).
+    pub spool_directory: Option<PathBuf>,
+    /// The limits of an authorization's validity (`[authorizations]`).
+    pub authorizations: AuthorizationConfig,
+    /// Where sealed documents are kept for archive exports (`archive.keep_documents_dir`).
+    pub keep_documents_dir: Option<PathBuf>,
+    /// How often checkpoints are signed (`audit.checkpoint_interval_ms`), as GetCheckpoint
+    /// reports it.
+    pub checkpoint_interval_ms: u64,
+}
+
+impl CallSettings {
+    /// The settings of `config`.
+    pub fn of(config: &Config) -> Self {
+        CallSettings {
+            max_document_bytes: config.server.max_document_bytes,
+            spool_threshold_bytes: config.server.spool_threshold_bytes,
+            spool_directory: config.server.spool_directory.clone(),
+            authorizations: config.authorizations.clone(),
+            keep_documents_dir: config.archive.keep_documents_dir.clone(),
+            checkpoint_interval_ms: config.audit.checkpoint_interval_ms,
+        }
+    }
 }
 
 /// How long a seal read from the store answers [`ServiceState::recent_seal`]. A change made
@@ -62,20 +96,17 @@ impl ServiceState {
         store: Arc<dyn Store>,
         keys: Arc<dyn KeyStore>,
         auth: Authenticator,
-        config: Config,
+        settings: CallSettings,
+        refusal_limit: crate::auth::refusal_limit::RefusalLimiter,
         anchors: TrustAnchors,
         checkpoints: Arc<crate::checkpoints::Checkpointer>,
     ) -> Self {
-        let refusal_limit = crate::auth::refusal_limit::RefusalLimiter::new(
-            config.server.refusal_burst,
-            config.server.refusal_refill_per_second,
-        );
         Self {
             store,
             keys,
             auth,
             refusal_limit,
-            config,
+            settings,
             anchors,
             checkpoints,
             metrics: Arc::new(crate::metrics::Metrics::new()),
