@@ -31,9 +31,7 @@ async fn next_second() -> i64 {
     now()
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use common::hex;
 
 /// `bagit.py` of the test venv (scripts/install-test-tools.sh installs PyPI bagit there).
 fn bagit() -> PathBuf {

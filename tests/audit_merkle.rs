@@ -20,9 +20,7 @@ use serde_json::{Value, json};
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use eseal_encoding::hex;
 
 fn unhex(text: &str) -> Vec<u8> {
     assert!(text.len() % 2 == 0, "odd hex {text:?}");

@@ -20,9 +20,7 @@ use tonic::Code;
 const KEK_A: &str = "a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebfc0";
 const KEK_B: &str = "0f0e0d0c0b0a09080706050403020100f0e0d0c0b0a090807060504030201000";
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use common::hex;
 
 /// Every `window`-byte run of `needle` (a key leaks even when only part of it is written).
 fn windows(needle: &[u8], window: usize) -> impl Iterator<Item = &[u8]> {

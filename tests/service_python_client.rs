@@ -133,9 +133,7 @@ impl PythonClient {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use common::hex;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_grpcio_client_generated_from_the_protos_seals_a_document_pyhanko_accepts() {

@@ -15,6 +15,17 @@ use eseal_service::stamp::{self, Stamped};
 mod corpus;
 pub use corpus::corpus;
 
+// Not every test binary uses it.
+#[allow(unused_imports)]
+pub use eseal_encoding::hex;
+
+/// SHA-256 of `bytes`.
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref());
+    out
+}
+
 /// The repository root.
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -313,12 +313,7 @@ pub async fn assert_refused_without_certificate(port: u16) -> String {
     }
 }
 
-/// SHA-256.
-pub fn sha256(bytes: &[u8]) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref());
-    out
-}
+pub use super::sha256;
 
 /// Reads a corpus file.
 pub fn corpus_bytes(prefix: &str) -> Vec<u8> {

@@ -84,12 +84,7 @@ pub fn stamping(request_id: &str, auth: &Authorization) -> StampingRecord {
     }
 }
 
-pub fn sha256(bytes: &[u8]) -> [u8; 32] {
-    let d = ring::digest::digest(&ring::digest::SHA256, bytes);
-    let mut out = [0; 32];
-    out.copy_from_slice(d.as_ref());
-    out
-}
+pub use super::sha256;
 
 pub fn event(kind: EventKind) -> AuditEvent {
     AuditEvent::new(kind, "tester")
