@@ -27,7 +27,7 @@ pub enum CliError {
     #[error("cannot connect to {0}")]
     Connect(String),
     /// The server refused or failed.
-    #[error("{}: {}", code_name(.0.code()), .0.message())]
+    #[error("{}: {}", eseal_service::api::status::code_name(.0.code()), .0.message())]
     Status(#[from] tonic::Status),
     /// The service could not start or stopped with an error.
     #[error("{0}")]
@@ -44,16 +44,6 @@ pub enum CliError {
     /// signed checkpoint does not cover yet).
     #[error("{0}")]
     Pending(String),
-}
-
-fn code_name(code: tonic::Code) -> String {
-    format!("{code:?}").chars().fold(String::new(), |mut s, c| {
-        if c.is_uppercase() && !s.is_empty() {
-            s.push('_');
-        }
-        s.push(c.to_ascii_uppercase());
-        s
-    })
 }
 
 impl CliError {

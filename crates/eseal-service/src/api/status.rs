@@ -96,6 +96,17 @@ fn policy_reason(e: &PolicyError) -> &'static str {
     }
 }
 
+/// A gRPC code as its name in the protocol (`FAILED_PRECONDITION`), for messages and reports.
+pub fn code_name(code: tonic::Code) -> String {
+    format!("{code:?}").chars().fold(String::new(), |mut s, c| {
+        if c.is_uppercase() && !s.is_empty() {
+            s.push('_');
+        }
+        s.push(c.to_ascii_uppercase());
+        s
+    })
+}
+
 /// A gRPC code as a refusal reason.
 fn code_reason(code: Code) -> &'static str {
     match code {
