@@ -324,64 +324,10 @@ fn verify_one<S: Source>(
     let file_size = source.len();
     let range = byte_range(field);
     let covered_end = signed_revision_end(field, file_size);
-    // The signed dictionary and the certification it makes, both read in the signed revision.
-    let signed = match (covered_end, &signed_doc) {
-        (Some(end), _) if end == file_size => signed_signature_dict(doc, field, &range, true)
-            .map(|d| (eseal_pdf::docmdp_permission(doc, &d), d)),
-        (_, Some(signed)) => signed_signature_dict(signed, field, &range, false)
-            .map(|d| (eseal_pdf::docmdp_permission(signed, &d), d)),
-        _ => Err("the signature does not cover a complete revision of the file".to_string()),
-    };
-    let (certification, signed_dict) = match signed {
-        Ok((certification, dict)) => (certification, Ok(dict)),
-        Err(problem) => (None, Err(problem)),
-    };
-    // What the dictionary claims (time, reason, certification) is reported only when it is
-    // the signed one; /Contents is read from the current one either way.
-    let unverified = eseal_pdf::Dictionary::new();
-    let dict = signed_dict.as_ref().unwrap_or(&unverified);
-    let kind = if dict.has_type(b"DocTimeStamp") || field.dict.has_type(b"DocTimeStamp") {
-        SignatureKind::DocumentTimestamp
-    } else {
-        SignatureKind::Signature
-    };
-    let mut report = SignatureReport {
-        field_name: field.name.clone(),
-        kind,
-        sub_filter: dict
-            .get(b"SubFilter")
-            .and_then(Object::as_name)
-            .map(|n| String::from_utf8_lossy(n).into_owned())
-            .unwrap_or_default(),
-        signer: None,
-        signing_time_text: text_of(dict, b"M"),
-        signing_time: match dict.get(b"M") {
-            Some(Object::String(s, _)) => parse_pdf_date(s),
-            _ => None,
-        },
-        timestamp_time: None,
-        digest_algorithm: None,
-        signature_algorithm: None,
-        byte_range: range.clone(),
-        intact: false,
-        valid: false,
-        trusted: false,
-        trust_problem: None,
-        trust_time: None,
-        trust_time_source: None,
-        // Until the end of the checks: a signature that stops early is malformed.
-        indication: Indication::TotalFailed,
-        sub_indication: Some(SubIndication::FormatFailure),
-        coverage: Coverage::Partial,
-        signed_revision_end: covered_end.unwrap_or(0),
-        later_changes: Vec::new(),
-        modified_after_signing: false,
-        reason: text_of(dict, b"Reason"),
-        location: text_of(dict, b"Location"),
-        certification,
-        signature_sha256: None,
-        problems: Vec::new(),
-    };
+    let (certification, signed_dict) =
+        signed_dictionary(doc, field, signed_doc, &range, covered_end, file_size);
+    let mut report =
+        new_report(field, signed_dict.as_ref().ok(), &range, covered_end, certification);
     if let Err(problem) = &signed_dict {
         report.problems.push(problem.clone());
     }
@@ -392,15 +338,7 @@ fn verify_one<S: Source>(
         report.problems.push("the signature dictionary has no /Contents string".into());
         return report;
     };
-    let range_ok = signed_dict.is_ok()
-        && match range.as_slice() {
-            [0, a, b, c] => {
-                *a <= *b
-                    && b.checked_add(*c).is_some_and(|end| end <= file_size)
-                    && gap_is_contents(source, *a, *b, &contents)
-            }
-            _ => false,
-        };
+    let range_ok = signed_dict.is_ok() && range_is_the_contents_gap(source, &range, &contents);
     if !range_ok {
         report.problems.push(
             "the /ByteRange does not start at 0 or its gap is not exactly the /Contents string"
@@ -424,30 +362,160 @@ fn verify_one<S: Source>(
         report.signer = anchors.certificate_facts(cert);
     }
 
-    // Intact: the digest of the byte ranges is what the signature signed, or what the
-    // document timestamp's token imprints.
-    let mut tst_missing = false;
-    if range_ok {
-        let claimed = match kind {
-            SignatureKind::Signature => Some((cms.digest_algorithm(), cms.message_digest())),
-            SignatureKind::DocumentTimestamp => {
-                cms.tst_info().map(|tst| (tst.hash_algorithm, Some(tst.hashed_message.as_slice())))
-            }
-        };
-        tst_missing = kind == SignatureKind::DocumentTimestamp && claimed.is_none();
-        if let Some(tst) = cms.tst_info().filter(|_| kind == SignatureKind::DocumentTimestamp) {
-            report.signing_time = Some(tst.gen_time);
-        }
-        match claimed.map(|(algorithm, expected)| hash_ranges(source, &range, algorithm, limits).map(|digest| expected == Some(digest.as_slice()))) {
-            Some(Err(e)) => report.problems.push(format!("the signed bytes cannot be read: {e}")),
-            Some(Ok(true)) => report.intact = true,
-            Some(Ok(false)) | None => report.problems.push(match kind {
-                SignatureKind::Signature => "the document digest does not match the signed digest: the signed bytes were altered".into(),
-                SignatureKind::DocumentTimestamp => "the timestamp's message imprint does not match the document".into(),
-            }),
-        }
-    }
+    let tst_missing = range_ok && check_intact(&mut report, source, &range, &cms, limits);
     let weak = cms.digest_algorithm() == eseal_cms::DigestAlgorithm::Sha1;
+    let signature_verifies = check_signature_value(&mut report, &cms, weak);
+    let now = now();
+    check_signature_timestamp(&mut report, &cms, anchors, now);
+    let chain = check_chain(&mut report, &cms, anchors, now);
+    report.trusted = chain == ChainFinding::Trusted;
+    if range_ok {
+        check_coverage_and_later_changes(&mut report, doc, signed_doc, covered_end, file_size);
+    }
+    if report.modified_after_signing {
+        report.problems.push(
+            "the document was modified after signing in ways a signature does not permit".into(),
+        );
+    }
+    let facts = SignatureFacts {
+        well_formed: range_ok && report.coverage != Coverage::Partial && !tst_missing,
+        digest_matches: report.intact,
+        signature_verifies,
+        weak_digest: weak,
+        chain,
+    };
+    (report.indication, report.sub_indication) = signature_verdict(&facts);
+    report
+}
+
+/// The signed dictionary and the certification it makes, both read in the signed revision
+/// (the whole file when the signature covers it), or why there is none.
+fn signed_dictionary<S: Source>(
+    doc: &Document<&S>,
+    field: &eseal_pdf::SignatureField,
+    signed_doc: Option<&Document<Prefix<'_, &S>>>,
+    range: &[u64],
+    covered_end: Option<u64>,
+    file_size: u64,
+) -> (Option<i64>, Result<eseal_pdf::Dictionary, String>) {
+    let signed = match (covered_end, signed_doc) {
+        (Some(end), _) if end == file_size => signed_signature_dict(doc, field, range, true)
+            .map(|d| (eseal_pdf::docmdp_permission(doc, &d), d)),
+        (_, Some(signed)) => signed_signature_dict(signed, field, range, false)
+            .map(|d| (eseal_pdf::docmdp_permission(signed, &d), d)),
+        _ => Err("the signature does not cover a complete revision of the file".to_string()),
+    };
+    match signed {
+        Ok((certification, dict)) => (certification, Ok(dict)),
+        Err(problem) => (None, Err(problem)),
+    }
+}
+
+/// The report before any check: what the signed dictionary claims (time, reason,
+/// certification) when there is one (`/Contents` is read from the current one either way),
+/// and a verdict of "malformed" that only the end of the checks replaces.
+fn new_report(
+    field: &eseal_pdf::SignatureField,
+    signed_dict: Option<&eseal_pdf::Dictionary>,
+    range: &[u64],
+    covered_end: Option<u64>,
+    certification: Option<i64>,
+) -> SignatureReport {
+    let unverified = eseal_pdf::Dictionary::new();
+    let dict = signed_dict.unwrap_or(&unverified);
+    let kind = if dict.has_type(b"DocTimeStamp") || field.dict.has_type(b"DocTimeStamp") {
+        SignatureKind::DocumentTimestamp
+    } else {
+        SignatureKind::Signature
+    };
+    SignatureReport {
+        field_name: field.name.clone(),
+        kind,
+        sub_filter: dict
+            .get(b"SubFilter")
+            .and_then(Object::as_name)
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .unwrap_or_default(),
+        signer: None,
+        signing_time_text: text_of(dict, b"M"),
+        signing_time: match dict.get(b"M") {
+            Some(Object::String(s, _)) => parse_pdf_date(s),
+            _ => None,
+        },
+        timestamp_time: None,
+        digest_algorithm: None,
+        signature_algorithm: None,
+        byte_range: range.to_vec(),
+        intact: false,
+        valid: false,
+        trusted: false,
+        trust_problem: None,
+        trust_time: None,
+        trust_time_source: None,
+        // Until the end of the checks: a signature that stops early is malformed.
+        indication: Indication::TotalFailed,
+        sub_indication: Some(SubIndication::FormatFailure),
+        coverage: Coverage::Partial,
+        signed_revision_end: covered_end.unwrap_or(0),
+        later_changes: Vec::new(),
+        modified_after_signing: false,
+        reason: text_of(dict, b"Reason"),
+        location: text_of(dict, b"Location"),
+        certification,
+        signature_sha256: None,
+        problems: Vec::new(),
+    }
+}
+
+/// Whether `range` is `[0, a, b, c]` within the file with its gap exactly the `/Contents`
+/// string.
+fn range_is_the_contents_gap<S: Source>(source: &S, range: &[u64], contents: &[u8]) -> bool {
+    match range {
+        [0, a, b, c] => {
+            *a <= *b
+                && b.checked_add(*c).is_some_and(|end| end <= source.len())
+                && gap_is_contents(source, *a, *b, contents)
+        }
+        _ => false,
+    }
+}
+
+/// Intact: the digest of the byte ranges is what the signature signed, or what the document
+/// timestamp's token imprints. Returns whether a document timestamp lacks its token.
+fn check_intact<S: Source>(
+    report: &mut SignatureReport,
+    source: &S,
+    range: &[u64],
+    cms: &SignedDataInfo,
+    limits: &Limits,
+) -> bool {
+    let kind = report.kind;
+    let claimed = match kind {
+        SignatureKind::Signature => Some((cms.digest_algorithm(), cms.message_digest())),
+        SignatureKind::DocumentTimestamp => {
+            cms.tst_info().map(|tst| (tst.hash_algorithm, Some(tst.hashed_message.as_slice())))
+        }
+    };
+    let tst_missing = kind == SignatureKind::DocumentTimestamp && claimed.is_none();
+    if let Some(tst) = cms.tst_info().filter(|_| kind == SignatureKind::DocumentTimestamp) {
+        report.signing_time = Some(tst.gen_time);
+    }
+    match claimed.map(|(algorithm, expected)| {
+        hash_ranges(source, range, algorithm, limits).map(|digest| expected == Some(digest.as_slice()))
+    }) {
+        Some(Err(e)) => report.problems.push(format!("the signed bytes cannot be read: {e}")),
+        Some(Ok(true)) => report.intact = true,
+        Some(Ok(false)) | None => report.problems.push(match kind {
+            SignatureKind::Signature => "the document digest does not match the signed digest: the signed bytes were altered".into(),
+            SignatureKind::DocumentTimestamp => "the timestamp's message imprint does not match the document".into(),
+        }),
+    }
+    tst_missing
+}
+
+/// The signature value against the signer's key; valid only when also intact and not over a
+/// `weak` digest. Returns whether the value verifies.
+fn check_signature_value(report: &mut SignatureReport, cms: &SignedDataInfo, weak: bool) -> bool {
     let verified = cms.verify_signature();
     let signature_verifies = verified.is_ok();
     match verified {
@@ -457,60 +525,77 @@ fn verify_one<S: Source>(
         Ok(()) => report.valid = report.intact,
         Err(e) => report.problems.push(format!("the signature value does not verify: {e}")),
     }
+    signature_verifies
+}
 
-    // A signature timestamp sits in unsigned attributes: anyone can attach one. Its time is
-    // a proof of existence only when it verifies, covers this signature value and comes from a
-    // TSA whose chain is trusted now.
-    let now = now();
-    if let Some(Ok(ts)) = cms.signature_timestamp() {
-        let tst = ts.tst_info();
-        let sound = ts.verify_signature().is_ok()
-            && tst.is_some_and(|t| t.imprint_matches(cms.signature_value()));
-        let trusted_tsa = ts.signer_certificate().is_some_and(|c| {
-            anchors.check(c, ts.certificates(), now, Purpose::Timestamping).is_ok()
-        });
-        match (sound, trusted_tsa) {
-            (true, true) => report.timestamp_time = tst.map(|t| t.gen_time),
-            (false, _) => report
-                .problems
-                .push("the signature timestamp does not verify against this signature".into()),
-            (true, false) => report.problems.push(
-                "the signature timestamp's authority is not trusted; its time is not used".into(),
-            ),
-        }
+/// A signature timestamp sits in unsigned attributes: anyone can attach one. Its time is a
+/// proof of existence only when it verifies, covers this signature value and comes from a TSA
+/// whose chain is trusted `now`.
+fn check_signature_timestamp(
+    report: &mut SignatureReport,
+    cms: &SignedDataInfo,
+    anchors: &TrustAnchors,
+    now: i64,
+) {
+    let Some(Ok(ts)) = cms.signature_timestamp() else { return };
+    let tst = ts.tst_info();
+    let sound = ts.verify_signature().is_ok()
+        && tst.is_some_and(|t| t.imprint_matches(cms.signature_value()));
+    let trusted_tsa = ts
+        .signer_certificate()
+        .is_some_and(|c| anchors.check(c, ts.certificates(), now, Purpose::Timestamping).is_ok());
+    match (sound, trusted_tsa) {
+        (true, true) => report.timestamp_time = tst.map(|t| t.gen_time),
+        (false, _) => report
+            .problems
+            .push("the signature timestamp does not verify against this signature".into()),
+        (true, false) => report.problems.push(
+            "the signature timestamp's authority is not trusted; its time is not used".into(),
+        ),
     }
+}
 
-    // Validation time: a trusted timestamp's (a proof that the signature existed then), else
-    // now. The time the signer claims (/M, or a document timestamp's own genTime) proves
-    // nothing: a chain valid then but not now gives OUT_OF_BOUNDS_NO_POE.
-    let chain = match cms.signer_certificate() {
-        Some(cert) => {
-            let proven = report.timestamp_time.map(|t| (t, "signature timestamp"));
-            let (finding, at, source_of_time, problem) = chain_finding(
-                anchors,
-                cert,
-                cms.certificates(),
-                kind.purpose(),
-                proven,
-                report.signing_time,
-                now,
-            );
-            report.trust_time = Some(at);
-            report.trust_time_source = Some(source_of_time.into());
-            report.trust_problem = problem;
-            finding
-        }
-        None => {
-            report.trust_problem = Some("the signer certificate is not in the signature".into());
-            ChainFinding::NoSignerCertificate
-        }
+/// The signer's chain at the validation time: a trusted timestamp's (a proof that the signature
+/// existed then), else `now`. The time the signer claims (/M, or a document timestamp's own
+/// genTime) proves nothing: a chain valid then but not now gives OUT_OF_BOUNDS_NO_POE.
+fn check_chain(
+    report: &mut SignatureReport,
+    cms: &SignedDataInfo,
+    anchors: &TrustAnchors,
+    now: i64,
+) -> ChainFinding {
+    let Some(cert) = cms.signer_certificate() else {
+        report.trust_problem = Some("the signer certificate is not in the signature".into());
+        return ChainFinding::NoSignerCertificate;
     };
-    report.trusted = chain == ChainFinding::Trusted;
+    let proven = report.timestamp_time.map(|t| (t, "signature timestamp"));
+    let (finding, at, source_of_time, problem) = chain_finding(
+        anchors,
+        cert,
+        cms.certificates(),
+        report.kind.purpose(),
+        proven,
+        report.signing_time,
+        now,
+    );
+    report.trust_time = Some(at);
+    report.trust_time_source = Some(source_of_time.into());
+    report.trust_problem = problem;
+    finding
+}
 
-    // Coverage and what came after.
-    match (covered_end, &signed_doc) {
-        (Some(end), _) if end == file_size && range_ok => report.coverage = Coverage::EntireFile,
-        (Some(end), Some(signed)) if range_ok => {
+/// Coverage (the whole file, or a complete earlier revision), and for a revision what the
+/// later ones changed, judged against the signature's certification.
+fn check_coverage_and_later_changes<S: Source>(
+    report: &mut SignatureReport,
+    doc: &Document<&S>,
+    signed_doc: Option<&Document<Prefix<'_, &S>>>,
+    covered_end: Option<u64>,
+    file_size: u64,
+) {
+    match (covered_end, signed_doc) {
+        (Some(end), _) if end == file_size => report.coverage = Coverage::EntireFile,
+        (Some(end), Some(signed)) => {
             report.coverage = Coverage::EntireRevision;
             if doc.xref().startxref < end {
                 report.modified_after_signing = true;
@@ -531,20 +616,6 @@ fn verify_one<S: Source>(
         }
         _ => {}
     }
-    if report.modified_after_signing {
-        report.problems.push(
-            "the document was modified after signing in ways a signature does not permit".into(),
-        );
-    }
-    let facts = SignatureFacts {
-        well_formed: range_ok && report.coverage != Coverage::Partial && !tst_missing,
-        digest_matches: report.intact,
-        signature_verifies,
-        weak_digest: weak,
-        chain,
-    };
-    (report.indication, report.sub_indication) = signature_verdict(&facts);
-    report
 }
 
 /// A document timestamp that passes proves that the revision it covers, and every signature
