@@ -6,12 +6,13 @@ use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
 use super::Subject;
-use super::limits::{Bounded, quote, shown};
+use super::limits::Bounded;
 use super::proto::seal_admin_service_server::SealAdminService;
 use super::proto::{self, AuthorizationState as ProtoAuthState, SealState as ProtoSealState};
 use crate::auth::{Principal, Role};
 use crate::policy::{self, Authorization, AuthorizationState, GrantRequest};
 use crate::seal::{Seal, SealState, Transition};
+use crate::service::clip::{quote, shown};
 use crate::service::{ServiceError, ServiceState, certificate_validity};
 use crate::store::{AuthorizationFilter, AuthorizationStateFilter, Page, StoreError};
 use eseal_audit::{AuditEvent, EventKind};

@@ -1,11 +1,11 @@
 //! The size of every request field, in one place. A request with a field over its bound is
 //! refused with INVALID_ARGUMENT before anything else is done with it (the refusal record
 //! holds clipped values), so that no caller can make the service store, log or echo megabytes
-//! of text it chose. And [`quote`]: how an error message shows a client's string.
+//! of text it chose. How messages and records show a client's string is
+//! [`crate::service::clip`].
 
 use super::proto;
 use crate::service::ServiceError;
-pub use crate::service::clip::{MAX_AUDITED_TEXT, MAX_MESSAGE, clip_to, quote, shown};
 
 /// Seal ids (registration also requires letters, digits, '-' and '_').
 pub const MAX_SEAL_ID: usize = 64;
@@ -201,33 +201,6 @@ impl Bounded for proto::ExportArchiveRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quote_clips_long_text_and_escapes_controls() {
-        assert_eq!(quote("seal-1"), "\"seal-1\"");
-        assert_eq!(quote("a\nb"), "\"a\\nb\"");
-        let long = "x".repeat(100_000);
-        let quoted = quote(&long);
-        assert_eq!(quoted, format!("\"{}\"… (100000 bytes)", "x".repeat(64)));
-        // Multi-byte characters are counted as characters, never cut in the middle.
-        let wide = "章".repeat(70);
-        assert_eq!(quote(&wide), format!("\"{}\"… (210 bytes)", "章".repeat(64)));
-    }
-
-    #[test]
-    fn shown_keeps_ordinary_names_and_quotes_the_rest() {
-        assert_eq!(shown("approval-ec"), "approval-ec");
-        assert_eq!(shown("审批-2026-0001"), "审批-2026-0001");
-        assert_eq!(shown("a\u{1b}[31m"), "\"a\\u{1b}[31m\"");
-        assert_eq!(shown(&"y".repeat(65)), format!("\"{}\"… (65 bytes)", "y".repeat(64)));
-    }
-
-    #[test]
-    fn clip_to_cuts_at_a_character_boundary() {
-        assert_eq!(clip_to("abc", 3), "abc");
-        assert_eq!(clip_to("abcd", 3), "abc…");
-        assert_eq!(clip_to("章章", 4), "章…");
-    }
 
     #[test]
     fn every_bounded_field_is_refused_one_byte_over() {

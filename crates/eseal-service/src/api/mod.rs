@@ -23,11 +23,12 @@ use eseal_audit::{AuditEvent, EventKind};
 use eseal_encoding::civil_time::now;
 
 pub use crate::auth::peer::PeerInfo;
+use crate::service::clip::{MAX_AUDITED_TEXT, clip_to};
 use crate::service::{ServiceError, ServiceState};
 
-/// A client string as a refusal record keeps it: at most [`limits::MAX_AUDITED_TEXT`] bytes.
+/// A client string as a refusal record keeps it: at most [`MAX_AUDITED_TEXT`] bytes.
 fn clip(text: String) -> String {
-    limits::clip_to(&text, limits::MAX_AUDITED_TEXT)
+    clip_to(&text, MAX_AUDITED_TEXT)
 }
 
 /// What a refusal was about, for its audit record.

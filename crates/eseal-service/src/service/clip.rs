@@ -41,3 +41,35 @@ pub fn clip_to(text: &str, max: usize) -> String {
     }
     format!("{}…", &text[..end])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quote_clips_long_text_and_escapes_controls() {
+        assert_eq!(quote("seal-1"), "\"seal-1\"");
+        assert_eq!(quote("a\nb"), "\"a\\nb\"");
+        let long = "x".repeat(100_000);
+        let quoted = quote(&long);
+        assert_eq!(quoted, format!("\"{}\"… (100000 bytes)", "x".repeat(64)));
+        // Multi-byte characters are counted as characters, never cut in the middle.
+        let wide = "章".repeat(70);
+        assert_eq!(quote(&wide), format!("\"{}\"… (210 bytes)", "章".repeat(64)));
+    }
+
+    #[test]
+    fn shown_keeps_ordinary_names_and_quotes_the_rest() {
+        assert_eq!(shown("approval-ec"), "approval-ec");
+        assert_eq!(shown("审批-2026-0001"), "审批-2026-0001");
+        assert_eq!(shown("a\u{1b}[31m"), "\"a\\u{1b}[31m\"");
+        assert_eq!(shown(&"y".repeat(65)), format!("\"{}\"… (65 bytes)", "y".repeat(64)));
+    }
+
+    #[test]
+    fn clip_to_cuts_at_a_character_boundary() {
+        assert_eq!(clip_to("abc", 3), "abc");
+        assert_eq!(clip_to("abcd", 3), "abc…");
+        assert_eq!(clip_to("章章", 4), "章…");
+    }
+}
